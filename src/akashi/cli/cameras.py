@@ -1,0 +1,3 @@
+"""CLI commands of the cameras area."""
+
+from __future__ import annotations

@@ -1,0 +1,26 @@
+"""Entry point of the ``akashi`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from akashi.cli import analysis as _analysis  # noqa: F401  (registers commands)
+from akashi.cli import cameras as _cameras  # noqa: F401
+from akashi.cli import core as _core  # noqa: F401
+from akashi.cli import notices as _notices  # noqa: F401
+from akashi.cli import telephony as _telephony  # noqa: F401
+from akashi.cli.apps import app
+from akashi.errors import AkashiError
+
+
+def main() -> None:
+    """Run the CLI; an :class:`AkashiError` becomes a one-line message and its exit code."""
+    try:
+        app()
+    except AkashiError as exc:
+        sys.stderr.write(f"エラー / error: {exc}\n")
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""CLI commands of the telephony area."""
+
+from __future__ import annotations

@@ -1,0 +1,93 @@
+"""Configuration of the foundation: database, evidence store, retention, jobs, web, sites."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from akashi.config.base import Section
+
+
+class DatabaseSettings(Section):
+    """Where metadata lives."""
+
+    url: str = Field(
+        "",
+        description="SQLAlchemy URL. Empty: SQLite (WAL) file akashi.db in the Akashi home. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/dbname",
+    )
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+
+    @field_validator("url")
+    @classmethod
+    def _known_dialect(cls, v: str) -> str:
+        if v and not v.startswith(("sqlite", "postgresql")):
+            raise ValueError("database.url must start with sqlite:// or postgresql:// (postgresql+psycopg://)")
+        return v
+
+
+class S3Settings(Section):
+    """An S3-compatible bucket (AWS S3, MinIO, Wasabi, Ceph, rclone serve s3)."""
+
+    endpoint_url: str = Field("", description="Empty for AWS; http(s)://host:port otherwise.")
+    bucket: str = Field(..., min_length=3, max_length=63)
+    region: str = "us-east-1"
+    prefix: str = Field("", description="Key prefix inside the bucket, e.g. 'akashi/'.")
+    access_key: str = ""
+    secret_key: SecretStr = SecretStr("")
+    object_lock: Literal["auto", "off"] = Field(
+        "auto", description="Use Object Lock retention and legal hold where the bucket supports it."
+    )
+    lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    multipart_threshold_mb: int = Field(16, ge=5, le=5000)
+    multipart_chunk_mb: int = Field(8, ge=5, le=5000)
+    connect_timeout_s: float = Field(5.0, gt=0, le=120)
+    read_timeout_s: float = Field(30.0, gt=0, le=600)
+
+
+class StoreSettings(Section):
+    """The evidence store."""
+
+    backend: Literal["local", "s3"] = "local"
+    path: str = Field("", description="Local backend folder. Empty: 'evidence' in the Akashi home.")
+    s3: S3Settings | None = None
+    spool_path: str = Field(
+        "", description="Local queue for uploads while the backend is unreachable. Empty: 'spool' in home."
+    )
+    chunk_kib: int = Field(1024, ge=4, le=16384, description="Plaintext bytes per AEAD chunk, in KiB.")
+    retry_interval_s: float = Field(5.0, gt=0, le=3600, description="Retry period for spooled uploads.")
+
+
+class RetentionSettings(Section):
+    """How long evidence is kept when nothing holds it."""
+
+    calls_days: int = Field(365 * 3, ge=1, le=36500, description="Calls are kept this many days.")
+    run_every_minutes: int = Field(60, ge=1, le=10080)
+
+
+class JobSettings(Section):
+    """The durable job queue and its workers."""
+
+    workers: int = Field(1, ge=0, le=64, description="Worker threads in `akashi serve`.")
+    lease_seconds: int = Field(600, ge=5, le=86400)
+    max_attempts: int = Field(5, ge=1, le=100)
+    backoff_seconds: float = Field(10.0, ge=0.0, le=86400)
+    poll_seconds: float = Field(1.0, gt=0.0, le=60.0)
+
+
+class WebSettings(Section):
+    """The web application."""
+
+    enabled: bool = True
+    listen: str = Field("127.0.0.1:8080", pattern=r"^[^\s:]*:\d{1,5}$")
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    session_idle_minutes: int = Field(30, ge=1, le=1440)
+    lockout_after: int = Field(5, ge=1, le=100, description="Failed logins before a temporary lockout.")
+
+
+class SiteSettings(Section):
+    """A site (office, shop) declared in config; sites can also be added from the CLI."""
+
+    name: str = Field(..., min_length=1, max_length=64, pattern=r"^[\w.-]+$")
+    label: str = ""

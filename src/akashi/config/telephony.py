@@ -1,0 +1,77 @@
+"""Configuration of the SIP recording B2BUA: listen address, trunks, routes, announcements, agents."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from akashi.config.base import Section
+
+
+class TrunkSettings(Section):
+    """A SIP trunk (carrier or cloud PBX)."""
+
+    name: str = Field(..., min_length=1)
+    host: str = Field(..., min_length=1, description="host or host:port; outbound calls go here.")
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    register: bool = False
+    register_expires_s: int = Field(600, ge=60, le=86400)
+
+
+class RouteSettings(Section):
+    """Where an inbound call for a dialled number rings."""
+
+    match: str = Field(..., min_length=1, description='Dialled number, or "*" for anything.')
+    ring: list[str] = Field(..., min_length=1, description="SIP URIs of the operator phones.")
+    strategy: Literal["parallel", "sequential"] = "parallel"
+    ring_timeout_s: int = Field(30, ge=1, le=600)
+    announcement: str = "default"
+    site: str = ""
+
+
+class AnnouncementSettings(Section):
+    """The recording notice of a route."""
+
+    mode: Literal["automatic", "operator"] = "automatic"
+    text: str = "この通話は、サービス向上のため録音させていただきます。"
+    audio: str = Field("", description="WAV file; made from text when empty.")
+    voice: str = ""
+
+
+class AgentSettings(Section):
+    """An operator: the SIP user that answers or places calls."""
+
+    name: str = Field(..., min_length=1)
+    sip_user: str = Field(..., min_length=1)
+    site: str = ""
+    password: SecretStr = SecretStr("")
+    outbound_notice: bool | None = None
+
+
+class SipSettings(Section):
+    """SIP and RTP."""
+
+    enabled: bool = False
+    listen: str = "0.0.0.0:5060"
+    public_address: str = ""
+    rtp_ports: str = Field("20000-29999", pattern=r"^\d{1,5}-\d{1,5}$")
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_listen: str = ""
+    rtp_timeout_s: float = Field(30.0, gt=0, le=3600)
+    session_expires_s: int = Field(1800, ge=90, le=86400)
+    outbound_notice: bool = False
+    outbound_announcement: str = "default"
+    trunks: list[TrunkSettings] = Field(default_factory=list)
+    routes: list[RouteSettings] = Field(default_factory=list)
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _port_range(cls, v: str) -> str:
+        lo, hi = (int(p) for p in v.split("-"))
+        if not 1024 <= lo < hi <= 65535:
+            raise ValueError("rtp_ports must be LOW-HIGH with 1024 <= LOW < HIGH <= 65535")
+        return v
