@@ -50,7 +50,9 @@ state = State()
 
 @app.callback()
 def _root(
-    home: Path | None = typer.Option(None, "--home", help="Akashi home (else $AKASHI_HOME, else ./akashi-data)"),
+    home: Path | None = typer.Option(
+        None, "--home", help="Akashi home (else $AKASHI_HOME, else ./akashi-data)"
+    ),
 ) -> None:
     state.home = home
 

@@ -76,7 +76,9 @@ class ChainProblem:
     problem: str  # edited | deleted_or_inserted | reordered | tail_missing
 
 
-def check(rows: Iterable[Any], field_names: Sequence[str], expected_last: int | None = None) -> list[ChainProblem]:
+def check(
+    rows: Iterable[Any], field_names: Sequence[str], expected_last: int | None = None
+) -> list[ChainProblem]:
     """Walk ``rows`` (ordered by seq) and report every break.
 
     ``expected_last`` (the count the installation remembers) detects a truncated tail.

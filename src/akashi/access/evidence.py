@@ -1,0 +1,195 @@
+"""The one door to evidence: every play, download and export checks permission and is audited.
+
+A refusal is audited as ``denied`` and raises :class:`AccessDenied`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from akashi.access.audit import audit, audit_now
+from akashi.access.principal import Principal
+from akashi.db.base import session_scope
+from akashi.db.models import Call, Camera, CameraSegment, EvidenceObject
+from akashi.errors import AccessDenied, NotFoundError
+
+if TYPE_CHECKING:
+    from akashi.context import Akashi
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a player needs to know about a stored object."""
+
+    object_id: str
+    size: int
+    media_type: str
+    filename: str
+    sha256: str
+
+
+@dataclass
+class MediaHandle:
+    """Permission granted: read plaintext bytes ``[start, end)`` of one object."""
+
+    ak: Akashi
+    info: MediaInfo
+
+    def iter(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Authenticated plaintext, decrypted on the fly (never written to disk)."""
+        return self.ak.store.iter_plaintext(self.info.object_id, start, end)
+
+
+def _deny(
+    ak: Akashi, p: Principal, action: str, ttype: str, tid: str | int, client: str, why: str
+) -> AccessDenied:
+    audit_now(
+        ak.engine,
+        user=p.name,
+        action=action,
+        target_type=ttype,
+        target_id=tid,
+        outcome="denied",
+        client=client,
+        detail={"reason": why},
+    )
+    return AccessDenied(
+        "この記録を閲覧する権限がありません（記録されました）",
+        f"not permitted to {action} this record ({why}); the attempt has been audited",
+    )
+
+
+def _info(obj: EvidenceObject) -> MediaInfo:
+    return MediaInfo(obj.id, obj.size, obj.media_type, obj.filename, obj.sha256)
+
+
+def check_call(ak: Akashi, s: Session, p: Principal, call_id: int, action: str, client: str) -> Call:
+    """Load a call the principal may act on, or audit the refusal and raise."""
+    call = s.get(Call, call_id)
+    if call is None:
+        raise NotFoundError(f"通話 {call_id} はありません", f"no call {call_id}")
+    if not p.may_view_call(call):
+        raise _deny(ak, p, action, "call", call_id, client, "out_of_scope")
+    if action in ("play", "download") and not p.can_play:
+        raise _deny(ak, p, action, "call", call_id, client, f"role_{p.role}_no_media")
+    if action == "export" and not p.can_export:
+        raise _deny(ak, p, action, "call", call_id, client, f"role_{p.role}_no_export")
+    return call
+
+
+def open_call_media(
+    ak: Akashi,
+    principal: Principal,
+    call_id: int,
+    *,
+    action: str = "play",
+    client: str = "",
+    detail: dict[str, Any] | None = None,
+) -> MediaHandle:
+    """Permission check + audit entry, then a handle to the call's media."""
+    with session_scope(ak.engine) as s:
+        call = check_call(ak, s, principal, call_id, action, client)
+        if call.media_object_id is None:
+            raise NotFoundError(f"通話 {call_id} には録音がありません", f"call {call_id} has no recording")
+        obj = s.get(EvidenceObject, call.media_object_id)
+        if obj is None or obj.state == "deleted":
+            raise NotFoundError(
+                f"通話 {call_id} の録音は保存期間満了で削除されています",
+                f"recording of call {call_id} was deleted by retention",
+            )
+        audit(
+            s,
+            user=principal.name,
+            action=action,
+            target_type="call",
+            target_id=call_id,
+            client=client,
+            detail={"object_id": obj.id, **(detail or {})},
+        )
+        return MediaHandle(ak, _info(obj))
+
+
+def open_segment_media(
+    ak: Akashi, principal: Principal, segment_id: int, *, action: str = "play", client: str = ""
+) -> MediaHandle:
+    """Permission check + audit entry, then a handle to one camera segment."""
+    with session_scope(ak.engine) as s:
+        seg = s.get(CameraSegment, segment_id)
+        if seg is None or seg.object_id is None:
+            raise NotFoundError(
+                f"映像セグメント {segment_id} はありません", f"no camera segment {segment_id}"
+            )
+        cam = s.get(Camera, seg.camera_id)
+        if cam is None or principal.role == "operator" or not principal.sees_site(cam.site_id):
+            raise _deny(ak, principal, action, "camera_segment", segment_id, client, "out_of_scope")
+        if not principal.can_play:
+            raise _deny(
+                ak, principal, action, "camera_segment", segment_id, client, f"role_{principal.role}_no_media"
+            )
+        obj = s.get(EvidenceObject, seg.object_id)
+        if obj is None or obj.state == "deleted":
+            raise NotFoundError(
+                f"映像セグメント {segment_id} は削除されています", f"camera segment {segment_id} was deleted"
+            )
+        audit(
+            s,
+            user=principal.name,
+            action=action,
+            target_type="camera_segment",
+            target_id=segment_id,
+            client=client,
+            detail={"object_id": obj.id, "camera": cam.name},
+        )
+        return MediaHandle(ak, _info(obj))
+
+
+def export_call(ak: Akashi, principal: Principal, call_id: int, out: Path, *, client: str = "") -> Path:
+    """Write the evidence package of one call (permission checked, export audited first)."""
+    from akashi.access.audit import entries_for
+    from akashi.calls import call_facts
+    from akashi.store.export import write_package
+    from akashi.store.keys import load_keys
+
+    with session_scope(ak.engine) as s:
+        call = check_call(ak, s, principal, call_id, "export", client)
+        if call.media_object_id is None:
+            raise NotFoundError(f"通話 {call_id} には録音がありません", f"call {call_id} has no recording")
+        obj = s.get(EvidenceObject, call.media_object_id)
+        if obj is None or obj.state == "deleted":
+            raise NotFoundError(
+                f"通話 {call_id} の録音は削除されています", f"recording of call {call_id} was deleted"
+            )
+        audit(
+            s,
+            user=principal.name,
+            action="export",
+            target_type="call",
+            target_id=call_id,
+            client=client,
+            detail={"object_id": obj.id, "file": out.name},
+        )
+    with session_scope(ak.engine) as s:
+        again = s.get(Call, call_id)
+        assert again is not None
+        facts = call_facts(s, again, with_transcript=True)
+        trail = entries_for(s, "call", call_id)
+        media_name = f"media/call-{call_id}-{obj.filename or obj.id + '.wav'}"
+    facts["evidence_object"] = {
+        "id": obj.id,
+        "sha256": obj.sha256,
+        "size": obj.size,
+        "media_type": obj.media_type,
+    }
+    return write_package(
+        out,
+        keys=load_keys(ak.settings.keys_path),
+        store=ak.store,
+        media=[(media_name, obj.id)],
+        metadata={"call": facts},
+        audit=trail,
+    )

@@ -1,0 +1,160 @@
+"""Who is acting, and what their role and sites allow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import ColumnElement, Engine, false, select, true
+from sqlalchemy.orm import Session
+
+from akashi.access.audit import audit_now
+from akashi.access.passwords import hash_password, needs_rehash, verify_password
+from akashi.db.base import session_scope, utcnow
+from akashi.db.models import ROLES, Call, Camera, User
+from akashi.errors import AccessDenied
+
+MEDIA_ROLES = frozenset({"admin", "manager", "operator"})
+EXPORT_ROLES = frozenset({"admin", "manager"})
+AUDIT_ROLES = frozenset({"admin", "auditor"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A logged-in user. ``site_ids`` None means every site (admins, auditors)."""
+
+    id: int
+    name: str
+    role: str
+    site_ids: frozenset[int] | None
+    agent_id: int | None = None
+
+    @classmethod
+    def of(cls, user: User) -> Principal:
+        """Build from a ``users`` row."""
+        if user.role not in ROLES:
+            raise AccessDenied(f"不明な役割です: {user.role}", f"unknown role: {user.role}")
+        sites = None if user.role in ("admin", "auditor") else frozenset(s.id for s in user.sites)
+        return cls(user.id, user.name, user.role, sites, user.agent_id)
+
+    @classmethod
+    def system(cls, name: str = "system") -> Principal:
+        """The installation itself (CLI run by the machine's administrator without --as)."""
+        return cls(0, name, "admin", None, None)
+
+    @property
+    def can_play(self) -> bool:
+        """May listen to or watch media."""
+        return self.role in MEDIA_ROLES
+
+    @property
+    def can_export(self) -> bool:
+        """May make evidence packages."""
+        return self.role in EXPORT_ROLES
+
+    @property
+    def can_audit(self) -> bool:
+        """May read the audit log and run verify."""
+        return self.role in AUDIT_ROLES
+
+    def sees_site(self, site_id: int | None) -> bool:
+        """True when the site is in scope (an unassigned site is visible to all-site roles only)."""
+        return self.site_ids is None or (site_id is not None and site_id in self.site_ids)
+
+    def may_view_call(self, call: Call) -> bool:
+        """Role and site rules for one call's metadata."""
+        if self.role == "operator":
+            return (
+                self.agent_id is not None and call.agent_id == self.agent_id and self.sees_site_or_own(call)
+            )
+        return self.sees_site(call.site_id)
+
+    def sees_site_or_own(self, call: Call) -> bool:
+        """Operators see their own calls even if a site was not assigned to them."""
+        return self.site_ids is None or not self.site_ids or call.site_id in self.site_ids
+
+    def calls_clause(self) -> ColumnElement[bool]:
+        """SQL filter for the calls this principal may see."""
+        if self.role == "operator":
+            if self.agent_id is None:
+                return false()
+            clause = Call.agent_id == self.agent_id
+            if self.site_ids:
+                clause = clause & Call.site_id.in_(self.site_ids)
+            return clause
+        if self.site_ids is None:
+            return true()
+        return Call.site_id.in_(self.site_ids) if self.site_ids else false()
+
+    def cameras_clause(self) -> ColumnElement[bool]:
+        """SQL filter for the cameras this principal may see."""
+        if self.role == "operator":
+            return false()
+        if self.site_ids is None:
+            return true()
+        return Camera.site_id.in_(self.site_ids) if self.site_ids else false()
+
+
+def visible_calls(principal: Principal) -> ColumnElement[bool]:
+    """Filter for Call queries."""
+    return principal.calls_clause()
+
+
+def _lock_minutes(failures: int, threshold: int) -> int:
+    return int(min(60, 2 ** max(0, failures - threshold)))
+
+
+def authenticate(
+    session: Session, name: str, password: str, client: str, *, lockout_after: int = 5
+) -> Principal:
+    """Check a password; count failures and lock out with growing backoff. Every attempt is audited.
+
+    ``session`` is used to read the user; outcomes are written in their own transactions so a
+    refusal is recorded even when the caller rolls back.
+    """
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    now = utcnow()
+    user = session.scalar(select(User).where(User.name == name))
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        audit_now(
+            engine, user=name, action="login", outcome="denied", client=client, detail={"reason": "locked"}
+        )
+        raise AccessDenied(
+            "ログインが一時的にロックされています。しばらくしてからやり直してください",
+            "login temporarily locked after repeated failures; try again later",
+        )
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or user.disabled:
+        reason = "unknown_user" if user is None else ("disabled" if user.disabled else "bad_password")
+        if user is not None:
+            with session_scope(engine) as s:
+                u = s.get(User, user.id)
+                assert u is not None
+                u.failed_logins += 1
+                if u.failed_logins >= lockout_after:
+                    u.locked_until = now + timedelta(minutes=_lock_minutes(u.failed_logins, lockout_after))
+        audit_now(
+            engine, user=name, action="login", outcome="denied", client=client, detail={"reason": reason}
+        )
+        raise AccessDenied("ユーザー名またはパスワードが違います", "wrong user name or password")
+    with session_scope(engine) as s:
+        u = s.get(User, user.id)
+        assert u is not None
+        u.failed_logins = 0
+        u.locked_until = None
+        if needs_rehash(u.password_hash):
+            u.password_hash = hash_password(password)
+    audit_now(engine, user=name, action="login", outcome="ok", client=client)
+    session.expire_all()
+    user = session.get(User, user.id)
+    assert user is not None
+    return Principal.of(user)
+
+
+def load_principal(session: Session, name: str) -> Principal:
+    """The principal of an existing user (CLI ``--as NAME``)."""
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None or user.disabled:
+        raise AccessDenied(f"利用者が見つかりません: {name}", f"no such user: {name}")
+    return Principal.of(user)

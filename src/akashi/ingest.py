@@ -1,0 +1,151 @@
+"""Finished recordings enter Akashi here: media to the evidence store, a row in ``calls``, a job.
+
+The telephony recorder and ``akashi import call`` both hand their calls to :func:`ingest_call`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from akashi.db.base import session_scope, utcnow
+from akashi.db.models import Agent, Call, Site
+from akashi.db.queries import national_digits
+from akashi.errors import AkashiError
+from akashi.jobs import enqueue
+from akashi.wavinfo import parse_wav_header
+
+if TYPE_CHECKING:
+    from akashi.context import Akashi
+
+CallStatus = Literal["completed", "missed", "interrupted"]
+
+
+@dataclass
+class CallRecord:
+    """Everything known about a finished call except its media."""
+
+    started_at: datetime
+    direction: Literal["in", "out"]
+    caller: str
+    dialled: str = ""
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    agent: str = ""
+    agent_sip_user: str = ""
+    site: str = ""
+    status: CallStatus = "completed"
+    hangup_side: str = ""
+    call_ids: list[str] = field(default_factory=list)
+    notice_mode: str = ""
+    notice_started_at: datetime | None = None
+    notice_ended_at: datetime | None = None
+    bridged_at: datetime | None = None
+    codec: str = ""
+    source: str = "sip"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.started_at.tzinfo is None:
+            raise AkashiError("開始時刻にタイムゾーンがありません", "started_at must be timezone-aware")
+        if self.direction not in ("in", "out"):
+            raise AkashiError(
+                f"方向は in か out です: {self.direction}", f"direction must be in or out: {self.direction}"
+            )
+
+
+def site_id_for(session: Session, name: str) -> int | None:
+    """The id of site ``name``, created on first use; None for an empty name."""
+    if not name:
+        return None
+    site = session.scalar(select(Site).where(Site.name == name))
+    if site is None:
+        site = Site(name=name)
+        session.add(site)
+        session.flush()
+    return site.id
+
+
+def agent_for(session: Session, name: str, sip_user: str, site_id: int | None) -> Agent | None:
+    """Find (or create) the agent record by SIP user, else by name."""
+    agent = None
+    if sip_user:
+        agent = session.scalar(select(Agent).where(Agent.sip_user == sip_user))
+    if agent is None and name:
+        agent = session.scalar(select(Agent).where(Agent.name == name))
+    if agent is None and (name or sip_user):
+        agent = Agent(name=name or sip_user, sip_user=sip_user or None, site_id=site_id)
+        session.add(agent)
+        session.flush()
+    return agent
+
+
+def ingest_call(ak: Akashi, media: Path | None, record: CallRecord, *, transcribe: bool = True) -> int:
+    """Store ``media`` (a WAV) encrypted, record the call, queue its transcription. Returns the call id."""
+    info = None
+    put = None
+    if media is not None:
+        with media.open("rb") as f:
+            info = parse_wav_header(f.read(65536), media.stat().st_size)
+        if info.channels not in (1, 2):
+            raise AkashiError(
+                f"WAV は モノラルかステレオ（左=お客様, 右=応対者）にしてください: {info.channels} チャンネル",
+                f"WAV must be mono or stereo (left customer, right operator): {info.channels} channels",
+            )
+        retain = record.started_at + timedelta(days=ak.settings.retention.calls_days)
+        with media.open("rb") as f:
+            put = ak.store.put(
+                f,
+                kind="call_audio",
+                media_type="audio/wav",
+                filename=f"{record.started_at:%Y%m%dT%H%M%S}-{national_digits(record.caller) or 'unknown'}.wav",
+                site=record.site or None,
+                meta={"caller": record.caller, "dialled": record.dialled, "call_ids": record.call_ids},
+                retain_until=retain,
+            )
+    ended = record.ended_at
+    if ended is None and info is not None:
+        ended = record.started_at + timedelta(seconds=info.duration_s)
+    with session_scope(ak.engine) as s:
+        site_id = site_id_for(s, record.site)
+        agent = agent_for(s, record.agent, record.agent_sip_user, site_id)
+        call = Call(
+            started_at=record.started_at,
+            answered_at=record.answered_at,
+            ended_at=ended,
+            direction=record.direction,
+            caller=record.caller,
+            dialled=record.dialled,
+            caller_digits=national_digits(record.caller),
+            dialled_digits=national_digits(record.dialled),
+            agent_id=agent.id if agent else None,
+            agent_name=agent.name if agent else record.agent,
+            site_id=site_id,
+            duration_s=info.duration_s
+            if info
+            else ((ended - record.started_at).total_seconds() if ended else 0.0),
+            status=record.status,
+            source=record.source,
+            hangup_side=record.hangup_side,
+            call_ids=list(record.call_ids),
+            notice_mode=record.notice_mode,
+            notice_started_at=record.notice_started_at,
+            notice_ended_at=record.notice_ended_at,
+            bridged_at=record.bridged_at,
+            media_object_id=put.object_id if put else None,
+            codec=record.codec or (info.codec if info else ""),
+            channels=info.channels if info else 0,
+            analysis_state="pending" if (put and transcribe) else "none",
+            extra=dict(record.extra),
+            created_at=utcnow(),
+        )
+        s.add(call)
+        s.flush()
+        if put is not None and transcribe and ak.settings.analysis.enabled:
+            enqueue(s, "transcribe", {"call_id": call.id}, dedupe_key=f"transcribe:{call.id}")
+        return call.id

@@ -1,0 +1,120 @@
+"""``akashi serve``: one owner that starts every enabled part in one event loop and stops them.
+
+Parts: job workers (threads), the web app (uvicorn), telephony (SIP/RTP), cameras, and the
+housekeeping timers (spooled uploads, retention).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+
+import uvicorn
+
+from akashi.context import Akashi
+from akashi.jobs import WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+def _uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: :class:`Server` owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Server:
+    """Owner of everything ``akashi serve`` runs."""
+
+    def __init__(self, ak: Akashi, *, web: bool | None = None, workers: int | None = None) -> None:
+        self.ak = ak
+        self.web = ak.settings.web.enabled if web is None else web
+        self.workers = workers
+        self.stop = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def _every(self, seconds: float, fn: Callable[[], object], what: str) -> None:
+        while not self.stop.is_set():
+            try:
+                await asyncio.to_thread(fn)
+            except Exception as exc:  # keep running; the next round retries
+                log.warning("%s failed: %s", what, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), seconds)
+
+    async def _web(self) -> None:
+        from akashi.web.app import create_app
+
+        host, port = self.ak.settings.web.listen.rsplit(":", 1)
+        config = uvicorn.Config(
+            create_app(self.ak), host=host, port=int(port), log_level="warning", lifespan="on"
+        )
+        server = _Uvicorn(config)
+        task = asyncio.create_task(server.serve())
+        await self.stop.wait()
+        server.should_exit = True
+        await task
+
+    async def _part(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        try:
+            await run(self.stop)
+        except Exception:
+            log.exception("%s stopped with an error; stopping Akashi", name)
+            self.stop.set()
+            raise
+
+    async def run(self) -> None:
+        """Run until :attr:`stop` is set (SIGINT/SIGTERM set it)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop.set)
+        s = self.ak.settings
+        pool = WorkerPool(self.ak, self.workers)
+        pool.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(
+                    self._every(s.store.retry_interval_s, self.ak.store.flush_spool, "spool flush")
+                )
+                tg.create_task(
+                    self._every(
+                        s.retention.run_every_minutes * 60.0,
+                        lambda: self.ak.store.apply_retention(datetime.now(UTC)),
+                        "retention",
+                    )
+                )
+                if self.web:
+                    tg.create_task(self._web())
+                if s.sip.enabled:
+                    from akashi.telephony.service import TelephonyService
+
+                    tg.create_task(self._part("telephony", TelephonyService(self.ak).run))
+                if any(c.enabled for c in s.cameras):
+                    from akashi.cameras.service import CameraService
+
+                    tg.create_task(self._part("cameras", CameraService(self.ak).run))
+                self.started.set()
+                await self.stop.wait()
+        finally:
+            await asyncio.to_thread(pool.stop)
+
+
+def serve(ak: Akashi, *, web: bool | None = None, workers: int | None = None) -> None:
+    """Run Akashi in the foreground until interrupted."""
+    _uvloop()
+    asyncio.run(Server(ak, web=web, workers=workers).run())
