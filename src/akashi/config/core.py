@@ -23,7 +23,9 @@ class DatabaseSettings(Section):
     @classmethod
     def _known_dialect(cls, v: str) -> str:
         if v and not v.startswith(("sqlite", "postgresql")):
-            raise ValueError("database.url must start with sqlite:// or postgresql:// (postgresql+psycopg://)")
+            raise ValueError(
+                "database.url must start with sqlite:// or postgresql:// (postgresql+psycopg://)"
+            )
         return v
 
 
