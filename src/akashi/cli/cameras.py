@@ -1,3 +1,105 @@
-"""CLI commands of the cameras area."""
+"""CLI commands of the cameras area: list, add, remove, run, and ``export camera``."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import typer
+
+from akashi.cli.apps import cameras_app, emit, export_app, open_akashi
+
+
+@cameras_app.command("list")
+def cameras_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """カメラの一覧（状態・最新セグメント・欠落）/ list cameras (state, last segment, gaps)."""
+    from akashi.cameras.status import camera_status
+
+    ak = open_akashi()
+    rows = camera_status(ak)
+    lines = []
+    for r in rows:
+        last = r["last_segment_at"] or "-"
+        lines.append(
+            f"{r['name']}\t{r['site'] or '-'}\t{r['state']}\t{last}\t"
+            f"segments={r['segments']}\tgaps={r['gaps']}\t{r['url']}"
+            + (f"\tALERT: {r['alert']}" if r.get("alert") else "")
+        )
+    emit(rows, as_json, "\n".join(lines) if lines else "カメラはありません / no cameras")
+
+
+@cameras_app.command("add")
+def cameras_add(
+    name: str,
+    url: str = typer.Option(..., "--url", help="rtsp://user:pass@host:554/path (stored encrypted)"),
+    site: str = typer.Option("", "--site"),
+    segment_seconds: float = typer.Option(4.0, "--segment-seconds", min=1.0, max=60.0),
+) -> None:
+    """カメラを追加（URLは暗号化してDBに保存）/ add a camera (kept in the database, URL encrypted)."""
+    from akashi.cameras.records import add_camera
+    from akashi.cameras.urls import mask_url
+
+    ak = open_akashi()
+    add_camera(ak.settings, ak.engine, name=name, url=url, site=site, seconds=segment_seconds)
+    emit(None, False, f"追加しました / added: {name} {mask_url(url)}")
+
+
+@cameras_app.command("remove")
+def cameras_remove(name: str) -> None:
+    """CLIで追加したカメラの録画をやめる（映像は残る）/ stop recording a CLI-added camera (footage stays)."""
+    from akashi.cameras.records import remove_camera
+
+    ak = open_akashi()
+    remove_camera(ak.engine, name)
+    emit(None, False, f"削除しました / removed: {name}")
+
+
+@cameras_app.command("run")
+def cameras_run(
+    seconds: float = typer.Option(0.0, "--seconds", min=0.0, help="Stop after this long (0: until a signal)"),
+) -> None:
+    """カメラだけを録画（SIGINT/SIGTERMで停止）/ record the cameras only, until SIGINT/SIGTERM."""
+    from akashi.cameras.service import CameraService
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ak = open_akashi()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if seconds:
+            loop.call_later(seconds, stop.set)
+        await CameraService(ak).run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        ak.close()
+
+
+@export_app.command("camera")
+def export_camera_cmd(
+    names: list[str] = typer.Argument(..., help="Camera name(s)"),  # noqa: B008
+    start: str = typer.Option(..., "--from", help="ISO 8601 (no zone: Japan time)"),
+    end: str = typer.Option(..., "--to", help="ISO 8601 (no zone: Japan time)"),
+    out: Path = typer.Option(..., "--out", help="FILE.zip"),  # noqa: B008
+    as_user: str | None = typer.Option(
+        None, "--as", help="Export as this user (permission checked, audited)"
+    ),
+) -> None:
+    """カメラ映像の証拠パッケージ（再エンコードなし）/ camera footage package (remux, no re-encode)."""
+    from akashi.cameras.export import export_cameras
+    from akashi.cli.core import _principal, parse_time
+
+    t0 = parse_time(start, "--from")
+    t1 = parse_time(end, "--to")
+    assert t0 is not None and t1 is not None
+    who = _principal(as_user)
+    ak = open_akashi()
+    path = export_cameras(ak, who, names, t0, t1, out, client="cli")
+    emit(None, False, f"証拠パッケージ / evidence package: {path}")

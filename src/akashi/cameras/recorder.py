@@ -1,0 +1,209 @@
+"""One RTSP session of one camera, run in a worker thread: demux, stream copy, cut, close segments.
+
+Blocking by nature (PyAV); the supervisor runs it with ``asyncio.to_thread`` and learns about closed
+segments through a callback. Nothing here decodes video.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+import av
+import av.container
+import av.packet
+import av.stream
+
+from akashi.cameras.spool import CameraSpool, SegmentMeta
+from akashi.cameras.timeline import Anchor, Cutter, StreamParams
+from akashi.cameras.urls import mask_text
+
+log = logging.getLogger(__name__)
+
+FMP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+# Audio codecs the MP4 muxer takes as they come; others are left out (never transcoded).
+MP4_AUDIO = {"aac", "mp3", "opus", "alac", "flac"}
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What one session needs to know."""
+
+    camera_id: int
+    camera: str
+    site: str
+    url: str
+    segment_seconds: float
+    socket_timeout_s: float
+
+
+@dataclass
+class SessionResult:
+    """How a session ended. ``reason`` is safe to show (credentials masked)."""
+
+    reason: str
+    connected: bool
+    segments: int
+    first_start: datetime | None
+    last_end: datetime | None
+
+
+def open_input(url: str, timeout_s: float) -> av.container.InputContainer:
+    """Open an RTSP URL over TCP with socket and read timeouts always set."""
+    us = str(int(timeout_s * 1_000_000))
+    return av.open(
+        url,
+        options={"rtsp_transport": "tcp", "timeout": us, "rw_timeout": us, "fflags": "nobuffer"},
+        timeout=(timeout_s, timeout_s),
+    )
+
+
+class _Segment:
+    """An open output file and its counters."""
+
+    def __init__(
+        self,
+        spool: CameraSpool,
+        meta: SegmentMeta,
+        inputs: list[av.stream.Stream],
+        t0: float,
+    ) -> None:
+        self.meta = meta
+        self.t0 = t0
+        self.path = spool.begin(meta)
+        self.out = av.open(str(self.path), "w", format="mp4", options=FMP4_OPTIONS)
+        self.map: dict[int, tuple[Any, Fraction]] = {}
+        for s in inputs:
+            o = self.out.add_stream_from_template(s)
+            self.map[s.index] = (o, s.time_base or Fraction(1, 90000))
+        self.frames = 0
+        self.last_t = t0
+        self.last_dur = 0.0
+
+    def write(self, pkt: av.packet.Packet[Any], t: float, is_video: bool) -> None:
+        o, tb = self.map[pkt.stream.index]
+        base = round(self.t0 / tb)
+        if pkt.pts is not None:
+            pkt.pts -= base
+        if pkt.dts is not None:
+            pkt.dts -= base
+        if (pkt.dts if pkt.dts is not None else pkt.pts or 0) < 0:
+            return  # before this segment's first keyframe (audio): belongs to no file
+        pkt.stream = o
+        self.out.mux(pkt)
+        if is_video:
+            self.frames += 1
+            if t >= self.last_t:
+                self.last_t = t
+                self.last_dur = float(pkt.duration * tb) if pkt.duration else 0.0
+
+    def close(self) -> None:
+        self.out.close()
+
+
+def run_session(
+    cfg: SessionConfig,
+    spool: CameraSpool,
+    stop: threading.Event,
+    on_open: Callable[[datetime], None],
+    on_segment: Callable[[SegmentMeta], None],
+) -> SessionResult:
+    """Record from ``cfg.url`` until the stream ends, fails, times out or ``stop`` is set.
+
+    ``on_open`` is called with the wall-clock time of the first recorded packet, ``on_segment``
+    with each closed segment (already in the spool's ready queue). Never raises for stream faults.
+    """
+    res = SessionResult("", False, 0, None, None)
+    seg: _Segment | None = None
+    try:
+        container = open_input(cfg.url, cfg.socket_timeout_s)
+    except (av.FFmpegError, OSError) as exc:
+        res.reason = "接続できません / cannot connect: " + mask_text(str(exc), cfg.url)
+        return res
+    res.connected = True
+    try:
+        if not container.streams.video:
+            res.reason = "映像がありません / no video stream"
+            return res
+        video = container.streams.video[0]
+        audio = [a for a in container.streams.audio if a.codec_context.name in MP4_AUDIO][:1]
+        streams: list[av.stream.Stream] = [video, *audio]
+        vtb = video.time_base or Fraction(1, 90000)
+        cutter = Cutter(cfg.segment_seconds)
+        anchor: Anchor | None = None
+        fps = float(video.guessed_rate or video.average_rate or 15)
+        res.reason = "ストリーム終了 / end of stream"
+        for pkt in container.demux(streams):
+            if stop.is_set():
+                res.reason = "停止 / stopped"
+                break
+            if pkt.size == 0:
+                continue
+            is_video = pkt.stream.index == video.index
+            ts = pkt.pts if pkt.pts is not None else pkt.dts
+            if ts is None:
+                continue  # the first packets of an RTSP session may carry no time
+            tb = pkt.stream.time_base or vtb
+            t = float(ts * tb)
+            if is_video:
+                if anchor is None:
+                    anchor = Anchor.now(t)
+                cc = video.codec_context
+                params = StreamParams(cc.name, cc.width, cc.height, bytes(cc.extradata or b""))
+                if cutter.feed(t, pkt.is_keyframe, params):
+                    if seg is not None:
+                        _close(seg, spool, anchor.wall(t), on_segment, res)
+                    else:
+                        on_open(anchor.wall(t))
+                        res.first_start = anchor.wall(t)
+                    meta = SegmentMeta(
+                        cfg.camera_id,
+                        cfg.camera,
+                        cfg.site,
+                        anchor.wall(t),
+                        anchor.wall(t),
+                        codec=params.codec,
+                        width=params.width,
+                        height=params.height,
+                    )
+                    # Timestamps restart at the keyframe's decode time so no packet of it goes negative.
+                    t_dts = float(pkt.dts * tb) if pkt.dts is not None else t
+                    seg = _Segment(spool, meta, streams, min(t, t_dts))
+            if seg is not None:
+                seg.write(pkt, t, is_video)
+    except (av.FFmpegError, OSError) as exc:
+        msg = mask_text(str(exc), cfg.url)
+        timed_out = "timed out" in msg.lower() or "timeout" in msg.lower() or "errno 110" in msg.lower()
+        res.reason = ("応答なし / timeout: " if timed_out else "受信エラー / stream error: ") + msg
+    finally:
+        if seg is not None and anchor is not None:
+            end = anchor.wall(seg.last_t + (seg.last_dur or 1.0 / max(fps, 1.0)))
+            _close(seg, spool, end, on_segment, res)
+        container.close()
+    return res
+
+
+def _close(
+    seg: _Segment,
+    spool: CameraSpool,
+    end: datetime,
+    on_segment: Callable[[SegmentMeta], None],
+    res: SessionResult,
+) -> None:
+    try:
+        seg.close()
+    except (av.FFmpegError, OSError) as exc:
+        log.warning("camera %s: closing segment: %s", seg.meta.camera, exc)
+    if seg.frames == 0:
+        spool.discard(seg.meta)
+        return
+    meta = replace(seg.meta, ended_at=end, frames=seg.frames)
+    spool.finish(meta)
+    res.segments += 1
+    res.last_end = end
+    on_segment(meta)

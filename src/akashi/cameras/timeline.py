@@ -1,0 +1,69 @@
+"""Sans-I/O segment cutting and wall-clock timing of one RTSP session.
+
+The recorder feeds every video packet's presentation time (seconds on the stream clock) and
+keyframe flag; :class:`Cutter` answers whether a new segment starts at that packet. Times on the
+stream clock map to wall-clock UTC through the anchor taken at the session's first timed packet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+# A keyframe this close before the target length still closes the segment; otherwise the
+# segments drift by a whole GOP (the target is rarely a multiple of the GOP exactly).
+CUT_TOLERANCE_S = 0.25
+
+
+@dataclass(frozen=True)
+class StreamParams:
+    """What must not change inside one segment."""
+
+    codec: str
+    width: int
+    height: int
+    extradata: bytes = b""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Maps stream time to wall-clock time: ``wall = wall0 + (t - t0)``."""
+
+    wall0: datetime
+    t0: float
+
+    def wall(self, t: float) -> datetime:
+        """Wall-clock UTC of stream time ``t`` (seconds)."""
+        return self.wall0 + timedelta(seconds=t - self.t0)
+
+    @classmethod
+    def now(cls, t0: float) -> Anchor:
+        """An anchor whose stream time ``t0`` is now."""
+        return cls(datetime.now(UTC), t0)
+
+
+class Cutter:
+    """Decides where segments start: on a keyframe once ``seconds`` (less tolerance) have passed,
+    or at once on a keyframe that changes the codec or resolution."""
+
+    def __init__(self, seconds: float, tolerance: float = CUT_TOLERANCE_S) -> None:
+        if seconds <= 0:
+            raise ValueError("segment seconds must be positive")
+        self.seconds = seconds
+        self.tolerance = min(tolerance, seconds / 2)
+        self.start: float | None = None
+        self.params: StreamParams | None = None
+
+    def feed(self, t: float, keyframe: bool, params: StreamParams) -> bool:
+        """Return True when a new segment must start with this packet (always on the first keyframe).
+
+        Packets before the first keyframe are not recordable: callers drop them while
+        :attr:`start` is None and this returns False.
+        """
+        if not keyframe:
+            return False
+        if self.start is None or self.params != params or t - self.start >= self.seconds - self.tolerance:
+            self.start = t
+            self.params = params
+            return True
+        return False

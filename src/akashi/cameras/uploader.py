@@ -1,0 +1,134 @@
+"""Moves one camera's closed segments from the local queue into the evidence store, in order.
+
+When the store fails, the segment stays queued and the uploader retries later, still in order;
+nothing is dropped that has not been stored. Uploaded local copies are dropped oldest first past
+``camera_policy.local_max_mb``; passing the limit with segments not yet stored raises an alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from akashi.cameras import records
+from akashi.cameras.events import CameraEvent, Listener
+from akashi.cameras.spool import CameraSpool, SegmentMeta
+from akashi.db import utcnow
+
+if TYPE_CHECKING:
+    from akashi.context import Akashi
+
+log = logging.getLogger(__name__)
+
+
+class Uploader:
+    """Upload loop of one camera; wake it with :meth:`wake` when a segment closes."""
+
+    def __init__(self, ak: Akashi, camera_id: int, camera: str, spool: CameraSpool, emit: Listener) -> None:
+        self.ak = ak
+        self.camera_id = camera_id
+        self.camera = camera
+        self.spool = spool
+        self.emit = emit
+        self._wake = asyncio.Event()
+        self.retry_s = ak.settings.store.retry_interval_s
+        self.max_bytes = ak.settings.camera_policy.local_max_mb * 1024 * 1024
+        self.retain = timedelta(days=ak.settings.camera_policy.retain_days)
+        self.alerting = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _post(self, ev: CameraEvent) -> None:
+        """Emit from a worker thread: listeners run in the event loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.emit, ev)
+
+    def wake(self) -> None:
+        """A segment is ready (call from the event loop)."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Upload until ``stop``; then one last pass so that closed segments are not left behind."""
+        self._loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            ok = await self.drain()
+            await asyncio.to_thread(self._check_space)
+            if stop.is_set():
+                if not ok:
+                    log.warning("camera spool %s: segments still queued at stop", self.spool.dir)
+                return
+            waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            try:
+                await asyncio.wait(waits, timeout=None if ok else self.retry_s, return_when="FIRST_COMPLETED")
+            finally:
+                for w in waits:
+                    w.cancel()
+            if stop.is_set():
+                self._wake.set()  # fall through to the final pass
+
+    async def drain(self) -> bool:
+        """Upload every queued segment, oldest first; False when the store failed (retry later)."""
+        for meta, media in await asyncio.to_thread(self.spool.pending):
+            try:
+                await asyncio.to_thread(self._upload, meta, media)
+            except Exception as exc:  # the store or database is down: keep it queued, in order
+                log.warning("camera %s: upload failed, queued: %s", meta.camera, exc)
+                self.emit(CameraEvent("upload_failed", meta.camera, utcnow(), str(exc)[:300]))
+                return False
+        return True
+
+    def _upload(self, meta: SegmentMeta, media: Path) -> None:
+        engine = self.ak.engine
+        closed_at = media.stat().st_mtime
+        if records.segment_exists(engine, meta.camera_id, meta.started_at):
+            self.spool.uploaded(meta)  # stored before a crash, only the queue entry was left
+            return
+        with open(media, "rb") as f:
+            res = self.ak.store.put(
+                f,
+                kind="camera_segment",
+                media_type="video/mp4",
+                filename=f"{meta.camera}_{meta.started_at.strftime('%Y%m%dT%H%M%S.%fZ')}.mp4",
+                site=meta.site or None,
+                meta={
+                    "camera": meta.camera,
+                    "camera_id": meta.camera_id,
+                    "started_at": meta.started_at.isoformat(),
+                    "ended_at": meta.ended_at.isoformat(),
+                    "frames": meta.frames,
+                    "codec": meta.codec,
+                    "width": meta.width,
+                    "height": meta.height,
+                    "recovered": meta.recovered,
+                },
+                retain_until=meta.ended_at + self.retain,
+            )
+        records.add_segment(engine, meta, res.object_id, res.sha256, res.size)
+        self.spool.uploaded(meta)
+        latency = max(0.0, time.time() - closed_at)
+        self._post(
+            CameraEvent("segment_stored", meta.camera, utcnow(), object_id=res.object_id, latency_s=latency)
+        )
+
+    def _check_space(self) -> None:
+        ok = self.spool.prune(self.max_bytes)
+        if not ok and not self.alerting:
+            self.alerting = True
+            msg = "ローカルの録画キューが上限を超えています（保存先に届いていません）"
+            log.error("camera %s: %s / local queue over its limit, store unreachable", self.camera, msg)
+            records.set_state(self.ak.engine, self.camera_id, "alert", alert=msg)
+            self._post(CameraEvent("alert", self.camera, utcnow(), f"{msg} / local camera queue over limit"))
+        elif ok and self.alerting:
+            self.alerting = False
+            records.set_state(self.ak.engine, self.camera_id, "recording", alert="")
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds`` unless ``stop`` is set first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
