@@ -14,14 +14,28 @@ class AnalysisSettings(Section):
 
     enabled: bool = True
     model: str = Field("base", description='"base" (bundled), a local CTranslate2 folder, or a hub name.')
+    model_cache: str = Field("", description="Folder for rebuilt/downloaded models; empty: ~/.cache/akashi.")
+    online: bool = Field(
+        False, description="Allow downloading a hub model (never needed for the bundled base)."
+    )
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: str = "int8"
     cpu_threads: int = Field(2, ge=1, le=256)
     language: str = "ja"
+    vad: bool = Field(True, description="Skip silence with Silero VAD before recognition.")
+    batched: bool = Field(True, description="Pack speech into 30 s windows (batched pipeline).")
+    batch_size: int = Field(8, ge=1, le=64)
+    beam_size: int = Field(5, ge=1, le=10)
+    prompt_lexicon: bool = Field(
+        True, description="Bias the customer channel with lexicon words (initial_prompt)."
+    )
     lexicon: str = Field("", description="Harassment lexicon TOML; empty: the shipped default.")
     long_call_minutes: float = Field(30.0, gt=0)
     repeat_calls: int = Field(3, ge=2)
     repeat_days: int = Field(7, ge=1)
     shout_dbfs: float = Field(-12.0, le=0)
     shout_seconds: float = Field(3.0, gt=0)
+    talk_over_seconds: float = Field(
+        5.0, gt=0, description="Customer speech over the operator, total seconds."
+    )
     notice_window_s: float = Field(30.0, gt=0)

@@ -1,0 +1,229 @@
+"""Harassment detection on transcripts (lexicon) and on audio and call records (behaviour).
+
+Every finding is a :class:`Finding` that keeps its evidence: category, words, channel and time range.
+Lexicon matching runs on katakana readings (fuzzy for long terms) so that kana and near-miss kanji
+from the recogniser still match; demands and threats are weighed by the mood of the words after them
+so that firm but polite complaints are not flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from akashi.analysis.audio import Float32, frame_dbfs
+from akashi.analysis.lexicon import Lexicon
+from akashi.analysis.text import Token, best_window, mood, tokenize
+
+MOOD_WINDOW = 6  # tokens after a keyword whose mood decides how much a demand weighs
+SHORT_READING = 3  # readings this short must match exactly and on token boundaries
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of transcript on one channel."""
+
+    channel: str
+    start_s: float
+    end_s: float
+    text: str
+
+
+@dataclass
+class Finding:
+    """One flag with its evidence."""
+
+    category: str
+    source: str  # lexicon | behaviour | compliance
+    words: str = ""
+    channel: str = ""
+    start_s: float = 0.0
+    end_s: float = 0.0
+    score: float = 1.0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _token_spans(tokens: Sequence[Token]) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for t in tokens:
+        spans.append((pos, pos + len(t.reading)))
+        pos += len(t.reading)
+    return spans
+
+
+def _find(reading: str, term: str, starts: set[int], ends: set[int]) -> tuple[float, int, int]:
+    """Where ``term`` (a reading) occurs in ``reading``: (similarity, start, end).
+
+    Readings of up to two kana must match exactly on token boundaries (バカ is not in バカンス); three
+    kana exactly from a token start; longer ones fuzzily from a token start (ASR near misses).
+    """
+    n = len(term)
+    if n <= SHORT_READING:
+        pos = reading.find(term)
+        while pos >= 0:
+            if pos in starts and (n == SHORT_READING or pos + n in ends):
+                return 1.0, pos, pos + n
+            pos = reading.find(term, pos + 1)
+        return 0.0, 0, 0
+    return best_window(reading, term, starts)
+
+
+def match_text(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:
+    """Lexicon hits in one utterance: category, term, words heard, similarity, mood and score.
+
+    One hit per category (the strongest) is returned; hits below ``flag_threshold`` are dropped.
+    """
+    tokens = tokenize(text)
+    if not tokens:
+        return []
+    reading = "".join(t.reading for t in tokens)
+    spans = _token_spans(tokens)
+    starts = {s for s, _ in spans}
+    ends = {e for _, e in spans}
+    hits: list[dict[str, Any]] = []
+    for cat in lexicon.categories:
+        best: dict[str, Any] | None = None
+        for term in cat.terms:
+            sim, a, b = max(_find(reading, r, starts, ends) for r in term.readings)
+            if sim < lexicon.fuzzy_threshold:
+                continue
+            covered = [i for i, (s, e) in enumerate(spans) if s < b and e > a]
+            if not covered:
+                continue
+            last = covered[-1]
+            tail = tokens[covered[0] : last + 1 + MOOD_WINDOW]
+            m = mood(tail)
+            if cat.kind == "word":
+                factor = 1.0
+            else:
+                factor = {"imperative": 1.0, "plain": lexicon.plain_weight, "polite": lexicon.polite_weight}[
+                    m
+                ]
+            score = round(term.weight * sim * factor, 3)
+            if score < lexicon.flag_threshold:
+                continue
+            if best is None or score > best["score"]:
+                best = {
+                    "category": cat.name,
+                    "term": term.text,
+                    "words": "".join(tokens[i].surface for i in covered),
+                    "similarity": round(sim, 3),
+                    "mood": m,
+                    "score": score,
+                    "severity": cat.severity,
+                }
+        if best is not None:
+            hits.append(best)
+    return hits
+
+
+def lexicon_findings(segments: Sequence[Segment], lexicon: Lexicon, channels: Sequence[str]) -> list[Finding]:
+    """Lexicon findings in the segments of the given channels (normally the customer's)."""
+    out: list[Finding] = []
+    for seg in segments:
+        if seg.channel not in channels:
+            continue
+        for hit in match_text(seg.text, lexicon):
+            out.append(
+                Finding(
+                    category=hit["category"],
+                    source="lexicon",
+                    words=hit["words"],
+                    channel=seg.channel,
+                    start_s=seg.start_s,
+                    end_s=seg.end_s,
+                    score=hit["score"],
+                    detail={k: hit[k] for k in ("term", "similarity", "mood", "severity")}
+                    | {"text": seg.text},
+                )
+            )
+    return out
+
+
+def _runs(mask: np.ndarray[Any, np.dtype[np.bool_]]) -> list[tuple[int, int]]:
+    """(start, end) index pairs of consecutive True values."""
+    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
+    diff = np.diff(padded)
+    return list(zip(np.flatnonzero(diff == 1).tolist(), np.flatnonzero(diff == -1).tolist(), strict=True))
+
+
+def shouting(
+    customer: Float32, rate: int, dbfs: float, seconds: float, frame_s: float = 0.1
+) -> list[Finding]:
+    """Stretches where the customer channel stays above ``dbfs`` for at least ``seconds``.
+
+    Gaps under 0.5 s (between words) do not break a stretch.
+    """
+    levels = frame_dbfs(customer, rate, frame_s)
+    loud = levels > dbfs
+    bridge = int(0.5 / frame_s)
+    for s, e in _runs(~loud):
+        if s > 0 and e < len(loud) and e - s <= bridge:
+            loud[s:e] = True
+    out = []
+    for s, e in _runs(loud):
+        if (e - s) * frame_s >= seconds:
+            peak = float(levels[s:e].max())
+            out.append(
+                Finding(
+                    "大声",
+                    "behaviour",
+                    channel="customer",
+                    start_s=s * frame_s,
+                    end_s=e * frame_s,
+                    score=1.0,
+                    detail={"peak_dbfs": round(peak, 1), "threshold_dbfs": dbfs},
+                )
+            )
+    return out
+
+
+def talk_over(
+    customer: Float32,
+    operator: Float32,
+    rate: int,
+    *,
+    min_total_s: float,
+    speech_dbfs: float = -40.0,
+    frame_s: float = 0.1,
+) -> list[Finding]:
+    """The customer starting to speak while the operator is speaking (被せ発話), if it adds up.
+
+    Counts overlapping speech that the customer began while the operator already spoke.
+    """
+    cust = frame_dbfs(customer, rate, frame_s) > speech_dbfs
+    oper = frame_dbfs(operator, rate, frame_s) > speech_dbfs
+    n = min(len(cust), len(oper))
+    cust, oper = cust[:n], oper[:n]
+    total = 0.0
+    events: list[tuple[float, float]] = []
+    for s, e in _runs(cust):
+        if s > 0 and oper[s - 1] and oper[s]:
+            overlap = int(np.count_nonzero(oper[s:e]))
+            if overlap * frame_s >= 0.5:
+                total += overlap * frame_s
+                events.append((s * frame_s, e * frame_s))
+    if not events or total < min_total_s:
+        return []
+    return [
+        Finding(
+            "被せ発話",
+            "behaviour",
+            channel="customer",
+            start_s=events[0][0],
+            end_s=events[-1][1],
+            score=1.0,
+            detail={"overlap_s": round(total, 1), "times": len(events)},
+        )
+    ]
+
+
+def severity(findings: Sequence[Finding], weights: dict[str, float]) -> float:
+    """A call's severity: per category its strongest score x category weight, summed, capped at 10."""
+    best: dict[str, float] = {}
+    for f in findings:
+        best[f.category] = max(best.get(f.category, 0.0), f.score * weights.get(f.category, 1.0))
+    return round(min(10.0, sum(best.values())), 2)

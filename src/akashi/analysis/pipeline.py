@@ -1,0 +1,269 @@
+"""Analysis of one call: transcript, flags with evidence, severity, keywords, notice compliance.
+
+:func:`analyze_call` is what the ``transcribe`` job and ``akashi analyze ID`` run. It reads the
+call's media through the evidence store, never touches the recorders, and replaces the call's earlier
+analysis (segments, flags, keywords) in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, select
+
+from akashi.analysis.audio import WavAudio, parse_wav
+from akashi.analysis.compliance import NoticeResult, check_automatic_notice, check_operator_notice
+from akashi.analysis.detect import Finding, Segment, lexicon_findings, severity, shouting, talk_over
+from akashi.analysis.lexicon import NOTICE_MISSING, Lexicon, load_lexicon
+from akashi.analysis.model import load_model
+from akashi.analysis.text import keywords, reading_of
+from akashi.analysis.transcribe import DecodeOptions, TranscriptionStats, prompt_from_terms, transcribe_audio
+from akashi.db.base import session_scope, utcnow
+from akashi.db.fts import normalise_text
+from akashi.db.models import Call, CallFlag, TranscriptSegment
+from akashi.db.models_analysis import CallKeyword
+from akashi.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from akashi.config.analysis import AnalysisSettings
+    from akashi.context import Akashi
+
+log = logging.getLogger(__name__)
+
+BEHAVIOUR_WEIGHTS = {"時間拘束": 1.0, "リピート": 1.0, "大声": 1.5, "被せ発話": 1.0}
+LEXICON_CHANNELS = ("customer", "mixed")
+
+
+@dataclass
+class CallAnalysis:
+    """The outcome of analysing one call."""
+
+    call_id: int
+    segments: list[Segment]
+    findings: list[Finding]
+    severity: float
+    flags: list[str]
+    keywords: list[tuple[str, int]]
+    notice: NoticeResult | None
+    stats: TranscriptionStats = field(default_factory=TranscriptionStats)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "call_id": self.call_id,
+            "flags": self.flags,
+            "severity": self.severity,
+            "keywords": [w for w, _ in self.keywords],
+            "notice": None
+            if self.notice is None
+            else {"mode": self.notice.mode, "ok": self.notice.ok, **self.notice.detail},
+            "segments": len(self.segments),
+            "findings": [
+                {
+                    "category": f.category,
+                    "source": f.source,
+                    "words": f.words,
+                    "channel": f.channel,
+                    "start_s": f.start_s,
+                    "end_s": f.end_s,
+                    "score": f.score,
+                }
+                for f in self.findings
+            ],
+            "audio_s": round(self.stats.audio_s, 2),
+            "processing_s": round(self.stats.processing_s, 2),
+        }
+
+
+def decode_options(cfg: AnalysisSettings, lexicon: Lexicon) -> DecodeOptions:
+    """Recogniser options from the settings (lexicon prompt on the customer channel when enabled)."""
+    return DecodeOptions(
+        vad=cfg.vad,
+        batched=cfg.batched,
+        batch_size=cfg.batch_size,
+        beam_size=cfg.beam_size,
+        prompt_customer=prompt_from_terms(lexicon.all_terms()) if cfg.prompt_lexicon else None,
+    )
+
+
+def model_cache(cfg: AnalysisSettings) -> Path | None:
+    """The configured model cache folder, if any."""
+    return Path(cfg.model_cache).expanduser() if cfg.model_cache else None
+
+
+def read_media(ak: Akashi, object_id: str) -> bytes:
+    """The plaintext of a stored recording."""
+    return b"".join(ak.store.iter_plaintext(object_id))
+
+
+def behaviour_findings(
+    ak: Akashi, call: Call, audio: WavAudio | None, cfg: AnalysisSettings
+) -> list[Finding]:
+    """時間拘束, リピート, 大声 and 被せ発話 for one call."""
+    out: list[Finding] = []
+    duration = call.duration_s or (audio.duration_s if audio else 0.0)
+    if duration > cfg.long_call_minutes * 60:
+        out.append(
+            Finding(
+                "時間拘束",
+                "behaviour",
+                start_s=0.0,
+                end_s=duration,
+                score=1.0,
+                detail={"duration_min": round(duration / 60, 1), "threshold_min": cfg.long_call_minutes},
+            )
+        )
+    if call.caller_digits:
+        since = call.started_at - timedelta(days=cfg.repeat_days)
+        with session_scope(ak.engine) as s:
+            count = (
+                s.scalar(
+                    select(func.count(Call.id)).where(
+                        Call.caller_digits == call.caller_digits,
+                        Call.started_at >= since,
+                        Call.started_at <= call.started_at,
+                    )
+                )
+                or 0
+            )
+        if count >= cfg.repeat_calls:
+            out.append(
+                Finding(
+                    "リピート",
+                    "behaviour",
+                    score=1.0,
+                    detail={"calls": count, "days": cfg.repeat_days, "caller": call.caller_digits},
+                )
+            )
+    if audio is not None and audio.channels >= 1:
+        out.extend(shouting(audio.channel(0), audio.rate, cfg.shout_dbfs, cfg.shout_seconds))
+    if audio is not None and audio.channels == 2:
+        out.extend(
+            talk_over(audio.channel(0), audio.channel(1), audio.rate, min_total_s=cfg.talk_over_seconds)
+        )
+    return out
+
+
+def notice_check(ak: Akashi, call: Call, segments: list[Segment]) -> NoticeResult | None:
+    """The notice compliance of ``call``, or None when its mode asks for no notice."""
+    cfg = ak.settings.analysis
+    if call.notice_mode == "operator":
+        name = str(call.extra.get("announcement", "default"))
+        ann = ak.settings.announcements.get(name) or ak.settings.announcements.get("default")
+        text = ann.text if ann else ""
+        return check_operator_notice(segments, text, cfg.notice_window_s)
+    if call.notice_mode == "automatic":
+        expected = call.extra.get("notice_duration_s")
+        return check_automatic_notice(
+            call.notice_started_at,
+            call.notice_ended_at,
+            call.bridged_at,
+            float(expected) if isinstance(expected, int | float) else None,
+        )
+    return None
+
+
+def analyze_call(ak: Akashi, call_id: int, *, retranscribe: bool = True, model: Any = None) -> CallAnalysis:
+    """Analyse call ``call_id`` and store the outcome. ``retranscribe=False`` reuses the stored transcript."""
+    cfg = ak.settings.analysis
+    lexicon = load_lexicon(cfg.lexicon or None)
+    with session_scope(ak.engine) as s:
+        call = s.get(Call, call_id)
+        if call is None:
+            raise NotFoundError(f"通話 {call_id} はありません", f"no call {call_id}")
+        call.analysis_state = "running"
+        stored = [
+            Segment(r.channel, r.start_s, r.end_s, r.text)
+            for r in s.scalars(
+                select(TranscriptSegment)
+                .where(TranscriptSegment.call_id == call_id)
+                .order_by(TranscriptSegment.start_s)
+            )
+        ]
+    audio = parse_wav(read_media(ak, call.media_object_id)) if call.media_object_id else None
+    stats = TranscriptionStats()
+    if audio is not None and (retranscribe or not stored):
+        whisper = model if model is not None else load_model(cfg, model_cache(cfg), online=cfg.online)
+        segments, stats = transcribe_audio(whisper, audio, cfg.language, decode_options(cfg, lexicon))
+        segments = [Segment(g.channel, g.start_s, g.end_s, normalise_text(g.text)) for g in segments]
+    else:
+        segments = stored
+    findings = lexicon_findings(segments, lexicon, LEXICON_CHANNELS)
+    findings += behaviour_findings(ak, call, audio, cfg)
+    notice = notice_check(ak, call, segments)
+    if notice is not None and not notice.ok:
+        findings.append(
+            Finding(
+                NOTICE_MISSING,
+                "compliance",
+                channel="operator",
+                start_s=0.0,
+                end_s=cfg.notice_window_s,
+                score=1.0,
+                detail=notice.detail,
+            )
+        )
+    weights = {c.name: c.severity for c in lexicon.categories} | BEHAVIOUR_WEIGHTS | {NOTICE_MISSING: 0.0}
+    harassment = [f for f in findings if f.source != "compliance"]
+    sev = severity(harassment, weights)
+    flags = sorted({f.category for f in findings})
+    kws = keywords([g.text for g in segments])
+    result = CallAnalysis(call_id, segments, findings, sev, flags, kws, notice, stats)
+    _store(ak, call_id, result, replace_segments=segments is not stored, lexicon=lexicon)
+    return result
+
+
+def _store(ak: Akashi, call_id: int, res: CallAnalysis, *, replace_segments: bool, lexicon: Lexicon) -> None:
+    cfg = ak.settings.analysis
+    with session_scope(ak.engine) as s:
+        call = s.get(Call, call_id)
+        if call is None:
+            raise NotFoundError(f"通話 {call_id} はありません", f"no call {call_id}")
+        if replace_segments:
+            s.execute(delete(TranscriptSegment).where(TranscriptSegment.call_id == call_id))
+            s.add_all(
+                TranscriptSegment(
+                    call_id=call_id,
+                    channel=g.channel,
+                    start_s=g.start_s,
+                    end_s=g.end_s,
+                    text=g.text,
+                    reading=reading_of(g.text),
+                )
+                for g in res.segments
+            )
+        s.execute(delete(CallFlag).where(CallFlag.call_id == call_id))
+        s.add_all(
+            CallFlag(
+                call_id=call_id,
+                category=f.category,
+                source=f.source,
+                words=f.words,
+                channel=f.channel,
+                start_s=f.start_s,
+                end_s=f.end_s,
+                score=f.score,
+                detail=f.detail,
+            )
+            for f in res.findings
+        )
+        s.execute(delete(CallKeyword).where(CallKeyword.call_id == call_id))
+        s.add_all(CallKeyword(call_id=call_id, word=w[:128], count=n) for w, n in res.keywords)
+        call.flags = res.flags
+        call.severity = res.severity
+        call.analysis_state = "done"
+        extra = dict(call.extra)
+        extra["analysis"] = {
+            "at": utcnow().isoformat(),
+            "model": cfg.model,
+            "lexicon": lexicon.source,
+            "audio_s": round(res.stats.audio_s, 2),
+            "processing_s": round(res.stats.processing_s, 2),
+            "notice_ok": None if res.notice is None else res.notice.ok,
+            "keywords": [w for w, _ in res.keywords],
+        }
+        call.extra = extra

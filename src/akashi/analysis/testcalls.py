@@ -1,0 +1,190 @@
+"""Synthetic telephone calls for tests, the benchmark and demos: offline TTS, 8 kHz G.711 stereo.
+
+Customer on the left channel, operator on the right, as the recorder writes them. Speech is made with
+pyopenjtalk (bundled voice; the customer is pitched down), low-passed to telephone band and μ-law
+encoded. Nobody is recorded: every call is generated from its script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from akashi.analysis.audio import Float32, resample, write_wav
+
+RATE = 8000
+NOTICE = "この通話は、サービス向上のため録音させていただきます。"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One utterance: who says it (customer | operator), the text, and optional loudness gain."""
+
+    speaker: str
+    text: str
+    gain: float = 1.0
+
+
+@dataclass(frozen=True)
+class ScriptedCall:
+    """A scripted call with the truth the detector should find."""
+
+    name: str
+    kind: str  # harassment | normal | polite
+    turns: tuple[Turn, ...]
+    categories: frozenset[str] = frozenset()
+    keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    notice_said: bool = True
+
+
+def _op(text: str) -> Turn:
+    return Turn("operator", text)
+
+
+def _cu(text: str, gain: float = 1.0) -> Turn:
+    return Turn("customer", text, gain)
+
+
+GREETING = _op("お電話ありがとうございます。アカシ商事の山田です。" + NOTICE)
+
+CALLS: tuple[ScriptedCall, ...] = (
+    ScriptedCall(
+        "dogeza",
+        "harassment",
+        (
+            GREETING,
+            _cu("お前のところの商品が壊れてたぞ。ふざけるな。"),
+            _op("大変申し訳ございません。"),
+            _cu("謝って済むと思うなよ。今すぐ土下座しろ。"),
+            _op("お詫び申し上げます。交換の手配をいたします。"),
+        ),
+        frozenset({"暴言", "土下座の要求"}),
+        {"暴言": ("ふざけるな",), "土下座の要求": ("土下座",)},
+    ),
+    ScriptedCall(
+        "threat_sns",
+        "harassment",
+        (
+            GREETING,
+            _cu("対応が遅いんだよ。訴えてやるからな。"),
+            _op("ご不便をおかけして申し訳ございません。"),
+            _cu("お前の名前をネットに晒すぞ。"),
+            _op("そのようなことはおやめください。"),
+        ),
+        frozenset({"脅迫", "SNS・ネット晒し"}),
+        {"脅迫": ("訴え",), "SNS・ネット晒し": ("晒す",)},
+    ),
+    ScriptedCall(
+        "boss_money",
+        "harassment",
+        (
+            GREETING,
+            _cu("お前じゃ話にならない。責任者を出せ。"),
+            _op("私が担当として承ります。"),
+            _cu("慰謝料を払え。誠意を見せろよ。"),
+            _op("金銭でのご対応はいたしかねます。"),
+        ),
+        frozenset({"責任者・上司の要求", "金銭要求"}),
+        {"責任者・上司の要求": ("責任者",), "金銭要求": ("慰謝料", "誠意")},
+    ),
+    ScriptedCall(
+        "restraint_sexual",
+        "harassment",
+        (
+            GREETING,
+            _cu("電話を切るなよ。納得するまで話を続けるからな。"),
+            _op("ご用件を伺います。"),
+            _cu("女のくせに生意気なんだよ。"),
+            _op("そのようなご発言はお控えください。"),
+        ),
+        frozenset({"拘束", "差別的・性的な言動"}),
+        {"拘束": ("切るな", "納得するまで"), "差別的・性的な言動": ("女のくせに",)},
+    ),
+    ScriptedCall(
+        "normal_order",
+        "normal",
+        (
+            GREETING,
+            _cu("先週注文した商品の配送状況を知りたいのですが。"),
+            _op("ご注文番号をお願いいたします。"),
+            _cu("はい、いちにさんよんです。"),
+            _op("明日のお届け予定です。"),
+        ),
+    ),
+    ScriptedCall(
+        "polite_refund",
+        "polite",
+        (
+            GREETING,
+            _cu("届いた商品が壊れていました。返金していただけますか。"),
+            _op("大変申し訳ございません。確認いたします。"),
+            _cu("上司の方にも確認していただけますでしょうか。困っているんです。"),
+            _op("承知いたしました。"),
+        ),
+    ),
+    ScriptedCall(
+        "no_notice",
+        "normal",
+        (
+            _op("お電話ありがとうございます。アカシ商事の山田です。"),
+            _cu("営業時間を教えてください。"),
+            _op("平日の九時から十八時まででございます。"),
+        ),
+        notice_said=False,
+    ),
+)
+
+
+def _tts(text: str, half_tone: float) -> Float32:
+    import pyopenjtalk
+
+    wav, rate = pyopenjtalk.tts(text, half_tone=half_tone)
+    x = (np.asarray(wav, dtype=np.float64) / 32768.0).astype(np.float32)
+    return resample(x, int(rate), RATE)
+
+
+def render(
+    call: ScriptedCall, *, gap_s: float = 0.4, lead_s: float = 0.5, seed: int = 0
+) -> tuple[Float32, list[dict[str, object]]]:
+    """Stereo 8 kHz samples (customer left, operator right) and the timed script."""
+    pieces: list[tuple[int, int, Float32]] = []
+    timeline: list[dict[str, object]] = []
+    cursor = int(lead_s * RATE)
+    for turn in call.turns:
+        voice = _tts(turn.text, -4.0 if turn.speaker == "customer" else 0.0)
+        voice = voice / max(1e-6, float(np.abs(voice).max())) * 0.35 * turn.gain
+        ch = 0 if turn.speaker == "customer" else 1
+        pieces.append((ch, cursor, voice))
+        timeline.append(
+            {
+                "speaker": turn.speaker,
+                "text": turn.text,
+                "start_s": cursor / RATE,
+                "end_s": (cursor + len(voice)) / RATE,
+            }
+        )
+        cursor += len(voice) + int(gap_s * RATE)
+    total = cursor + int(lead_s * RATE)
+    rng = np.random.default_rng(seed)
+    out = (rng.standard_normal((total, 2)) * 0.001).astype(np.float32)
+    for ch, at, voice in pieces:
+        out[at : at + len(voice), ch] += voice
+    return np.clip(out, -1, 1), timeline
+
+
+def call_wav(call: ScriptedCall, cache_dir: Path) -> Path:
+    """The call as a μ-law stereo WAV in ``cache_dir`` (made once per script), its script beside it."""
+    key = hashlib.sha256(repr(call).encode()).hexdigest()[:12]
+    path = cache_dir / f"{call.name}-{key}.wav"
+    if not path.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        samples, timeline = render(call)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(write_wav(samples, RATE, "pcmu"))
+        tmp.replace(path)
+        path.with_suffix(".json").write_text(json.dumps(timeline, ensure_ascii=False, indent=1))
+    return path
