@@ -1,0 +1,308 @@
+"""``verify``: prove that the store matches the ledger, naming every difference.
+
+Checks, in order: the ledger hash chain and its head anchors (edited, deleted, inserted, reordered
+rows and a removed tail); each ledger entry against the object rows (a row whose facts disagree
+with its ``put`` entry, a row with no ``put``, a ``put`` with no row, holds and tombstones not
+reflected); every stored object re-read in full, authenticated chunk by chunk and hashed
+(altered, truncated, extended, missing); and every object in the backend or spool that no row
+explains (added). Objects deleted by retention have a tombstone entry and are not problems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from akashi.db import chain
+from akashi.db.base import session_scope, utcnow
+from akashi.db.models import EvidenceObject, LedgerEntry, Site
+from akashi.errors import StoreError
+from akashi.store import ledger
+from akashi.store.backends.base import object_id_of
+from akashi.store.crypto import CryptoError, Decryptor
+from akashi.store.evidence import row_facts
+
+if TYPE_CHECKING:
+    from akashi.store.evidence import EvidenceStore
+
+_CHAIN_KINDS = {
+    "edited": ("ledger_edited", "台帳の行が改ざんされています", "ledger row was edited"),
+    "deleted_or_inserted": (
+        "ledger_gap",
+        "台帳の行が削除または挿入されています",
+        "ledger row deleted or inserted",
+    ),
+    "reordered_or_removed_before": (
+        "ledger_broken_link",
+        "台帳の前の行へのつながりが切れています（並べ替えまたは削除）",
+        "ledger link to the previous row is broken (reordered or a row removed)",
+    ),
+    "tail_missing": (
+        "ledger_tail_missing",
+        "台帳の末尾の行が削除されています",
+        "rows at the end of the ledger were removed",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One difference between the store and its ledger."""
+
+    kind: str
+    ja: str
+    en: str
+    object_id: str | None = None
+    seq: int | None = None
+
+    def text(self) -> str:
+        """One line: where, then Japanese and English."""
+        where = (
+            f"object {self.object_id}" if self.object_id else f"ledger #{self.seq}" if self.seq else "store"
+        )
+        return f"[{self.kind}] {where}: {self.ja} / {self.en}"
+
+
+@dataclass
+class VerifyReport:
+    """The result of :func:`verify_store`. ``ok`` is True only when nothing at all differs."""
+
+    checked: int = 0
+    tombstones: int = 0
+    ledger_entries: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    started_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Everything intact."""
+        return not self.problems
+
+    def add(
+        self, kind: str, ja: str, en: str, *, object_id: str | None = None, seq: int | None = None
+    ) -> None:
+        """Record a problem."""
+        self.problems.append(Problem(kind, ja, en, object_id, seq))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "tombstones": self.tombstones,
+            "ledger_entries": self.ledger_entries,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+    def to_json(self) -> str:
+        """The report as JSON text (``akashi verify --json``)."""
+        return json.dumps(self.as_dict(), ensure_ascii=False, indent=2)
+
+    def to_text(self) -> str:
+        """The report for people: a summary line, then one line per problem."""
+        head = (
+            f"OK: 証拠 {self.checked} 件と台帳 {self.ledger_entries} 行はすべて一致しました"
+            f"（削除記録 {self.tombstones} 件） / all {self.checked} objects and {self.ledger_entries}"
+            f" ledger entries intact ({self.tombstones} retention tombstones)"
+            if self.ok
+            else f"NG: {len(self.problems)} 件の問題 / {len(self.problems)} problem(s)"
+            f" ({self.checked} objects, {self.ledger_entries} ledger entries checked)"
+        )
+        return "\n".join([head, *(p.text() for p in self.problems)])
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def _check_chain(
+    rows: list[LedgerEntry], report: VerifyReport, anchors: list[tuple[int, str] | None]
+) -> None:
+    known = [a for a in anchors if a is not None]
+    expected_last = max((a[0] for a in known), default=None)
+    for p in chain.check(rows, ledger.FIELDS, expected_last=expected_last):
+        kind, ja, en = _CHAIN_KINDS.get(p.problem, ("ledger_" + p.problem, p.problem, p.problem))
+        if kind == "ledger_tail_missing":
+            ja += f"（最後に記録された行 #{expected_last}）"
+            en += f" (last recorded entry #{expected_last})"
+        report.add(kind, ja, en, seq=p.seq)
+    by_seq = {r.seq: r for r in rows}
+    for seq, h in sorted(set(known)):
+        row = by_seq.get(seq)
+        if row is not None and row.entry_hash != h:
+            report.add(
+                "ledger_rewritten",
+                "台帳の行が記録済みの先頭と一致しません（台帳が作り直されています）",
+                "ledger row differs from the recorded head (the ledger was rewritten)",
+                seq=seq,
+            )
+
+
+def _check_object(store: EvidenceStore, row: EvidenceObject, report: VerifyReport) -> None:
+    oid = row.id
+    try:
+        stored = store.raw_size(oid, row.state, row.location)
+    except StoreError as err:
+        report.add("backend_unreachable", f"読めません: {err.ja}", f"cannot read: {err.en}", object_id=oid)
+        return
+    if stored is None:
+        report.add("object_missing", "保存先から消えています", "missing from the store", object_id=oid)
+        return
+    csha, psha = hashlib.sha256(), hashlib.sha256()
+    dec = Decryptor(store.keys.kek, oid)
+    crypto_err: CryptoError | None = None
+    try:
+        for data in store.raw_reader(oid, row.state, row.location)(0, stored):
+            csha.update(data)
+            if crypto_err is None:
+                try:
+                    for plain in dec.update(data):
+                        psha.update(plain)
+                except CryptoError as err:
+                    crypto_err = err
+        if crypto_err is None:
+            try:
+                psha.update(dec.finish())
+            except CryptoError as err:
+                crypto_err = err
+    except FileNotFoundError:
+        report.add("object_missing", "保存先から消えています", "missing from the store", object_id=oid)
+        return
+    except StoreError as err:
+        report.add("backend_unreachable", f"読めません: {err.ja}", f"cannot read: {err.en}", object_id=oid)
+        return
+    if stored < row.cipher_size:
+        report.add(
+            "object_truncated",
+            f"切り詰められています（{stored} / {row.cipher_size} バイト）",
+            f"truncated ({stored} of {row.cipher_size} bytes)",
+            object_id=oid,
+        )
+    elif stored > row.cipher_size:
+        report.add(
+            "object_extended",
+            f"データが追加されています（{stored} > {row.cipher_size} バイト）",
+            f"bytes were appended ({stored} > {row.cipher_size} bytes)",
+            object_id=oid,
+        )
+    elif crypto_err is not None:
+        report.add(
+            "object_altered", f"改ざんされています: {crypto_err}", f"altered: {crypto_err}", object_id=oid
+        )
+    elif csha.hexdigest() != row.cipher_sha256 or psha.hexdigest() != row.sha256:
+        report.add(
+            "object_altered", "SHA-256 が記録と違います", "SHA-256 differs from the record", object_id=oid
+        )
+
+
+def verify_store(store: EvidenceStore) -> VerifyReport:
+    """Check everything; see the module docstring."""
+    report = VerifyReport()
+    with session_scope(store.engine) as s:
+        entries = list(s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)))
+        kv = ledger.kv_head(s)
+        rows = list(s.scalars(select(EvidenceObject).order_by(EvidenceObject.created_at, EvidenceObject.id)))
+        sites = dict(s.execute(select(Site.id, Site.name)).tuples().all())
+        s.expunge_all()
+    report.ledger_entries = len(entries)
+    _check_chain(entries, report, [kv, store.anchor.read()])
+    history, bad = ledger.replay(entries)
+    for seq, why in bad:
+        report.add("ledger_bad_entry", f"台帳の行が不正です: {why}", f"invalid ledger entry: {why}", seq=seq)
+
+    by_id = {r.id: r for r in rows}
+    for row in rows:
+        h = history.get(row.id)
+        if h is None or h.put_seq is None:
+            report.add(
+                "row_unledgered",
+                "台帳に登録の記録がない証拠行です（追加された行）",
+                "evidence row has no ledger put entry (row added)",
+                object_id=row.id,
+            )
+        else:
+            facts = row_facts(row, sites.get(row.site_id) if row.site_id else None)
+            diff = sorted(k for k in facts.keys() | h.facts.keys() if facts.get(k) != h.facts.get(k))
+            if diff:
+                names = ", ".join(diff)
+                report.add(
+                    "row_mismatch",
+                    f"証拠行が台帳の記録と違います: {names}",
+                    f"evidence row differs from its ledger entry #{h.put_seq}: {names}",
+                    object_id=row.id,
+                    seq=h.put_seq,
+                )
+            if h.deleted_seq is not None and row.state not in ("deleting", "deleted"):
+                report.add(
+                    "tombstone_not_applied",
+                    f"台帳 #{h.deleted_seq} で削除済みのはずが残っています",
+                    f"ledger #{h.deleted_seq} deleted it but the row says {row.state}",
+                    object_id=row.id,
+                )
+            if h.deleted_seq is None and row.state in ("deleting", "deleted"):
+                report.add(
+                    "deleted_without_tombstone",
+                    "削除の記録（台帳）なしに削除されています",
+                    "deleted without a ledger tombstone",
+                    object_id=row.id,
+                )
+            if h.held != row.legal_hold:
+                report.add(
+                    "hold_mismatch",
+                    "保全（リーガルホールド）の状態が台帳と違います",
+                    f"legal hold is {row.legal_hold} but the ledger says {h.held}",
+                    object_id=row.id,
+                )
+        if row.state in ("stored", "pending"):
+            report.checked += 1
+            _check_object(store, row, report)
+        else:
+            report.tombstones += 1
+    for oid, h in history.items():
+        if h.put_seq is not None and oid not in by_id:
+            report.add(
+                "row_missing",
+                "台帳に登録された証拠の行が消えています",
+                f"evidence row of ledger entry #{h.put_seq} was removed",
+                object_id=oid,
+                seq=h.put_seq,
+            )
+
+    try:
+        for key, _size in store.backend.list_objects():
+            key_oid = object_id_of(key)
+            found = by_id.get(key_oid) if key_oid else None
+            if found is None:
+                report.add(
+                    "object_unknown",
+                    f"台帳にないオブジェクトが保存先にあります: {key}",
+                    f"object in the store that no ledger entry explains: {key}",
+                    object_id=key_oid,
+                )
+            elif found.state == "deleted":
+                report.add(
+                    "object_not_deleted",
+                    "保存期間満了で削除済みのはずが保存先に残っています",
+                    "deleted by retention but still present in the store",
+                    object_id=key_oid,
+                )
+    except StoreError as err:
+        report.add(
+            "backend_unreachable", f"一覧を取得できません: {err.ja}", f"cannot list the store: {err.en}"
+        )
+    for spooled, _size in store.spool.entries():
+        if spooled not in by_id:
+            report.add(
+                "spool_unknown",
+                f"台帳にないファイルが送信待ちにあります: {spooled}",
+                f"file in the upload spool that no ledger entry explains: {spooled}",
+            )
+    report.finished_at = utcnow()
+    return report
