@@ -8,6 +8,7 @@ so that firm but polite complaints are not flagged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from akashi.analysis.audio import Float32, frame_dbfs
 from akashi.analysis.lexicon import Lexicon
 from akashi.analysis.text import Token, best_window, mood, tokenize
 
-MOOD_WINDOW = 6  # tokens after a keyword whose mood decides how much a demand weighs
+MOOD_WINDOW = 10  # tokens after a keyword whose mood decides how much a demand weighs
 SHORT_READING = 3  # readings this short must match exactly and on token boundaries
 
 
@@ -71,11 +72,25 @@ def _find(reading: str, term: str, starts: set[int], ends: set[int]) -> tuple[fl
     return best_window(reading, term, starts)
 
 
+_SENTENCE_END = re.compile(r"[。．.!?！？]+")
+
+
 def match_text(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:
     """Lexicon hits in one utterance: category, term, words heard, similarity, mood and score.
 
-    One hit per category (the strongest) is returned; hits below ``flag_threshold`` are dropped.
+    The mood of a demand is read within its sentence. One hit per category (the strongest) is
+    returned; hits below ``flag_threshold`` are dropped.
     """
+    best: dict[str, dict[str, Any]] = {}
+    for sentence in _SENTENCE_END.split(text):
+        for hit in _match_sentence(sentence, lexicon):
+            if hit["category"] not in best or hit["score"] > best[hit["category"]]["score"]:
+                best[hit["category"]] = hit
+    order = {c.name: i for i, c in enumerate(lexicon.categories)}
+    return sorted(best.values(), key=lambda h: order[h["category"]])
+
+
+def _match_sentence(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:
     tokens = tokenize(text)
     if not tokens:
         return []

@@ -63,7 +63,7 @@ def _tokenizer() -> Any:
     if tok is None:
         from sudachipy import Dictionary
 
-        tok = Dictionary(dict="core").create()
+        tok = Dictionary(dict="core").tokenizer()
         _local.tokenizer = tok
     return tok
 
