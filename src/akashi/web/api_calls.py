@@ -1,0 +1,174 @@
+"""``/api/v1/calls``: search, detail, media with HTTP Range, waveform peaks, notes, hold, export."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import OrderedDict
+from datetime import date
+from pathlib import Path
+from threading import Lock
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from akashi.access import export_call, open_call_media
+from akashi.context import Akashi
+from akashi.web.callsvc import add_note, call_detail, list_calls, make_query, set_call_hold
+from akashi.web.deps import AkashiDep, Auth, DbDep, UserDep, require_user
+from akashi.web.media import RangeNotSatisfiable, parse_range, wav_peaks
+from akashi.web.schemas import CallDetail, CallOrder, CallPage, HoldIn, NoteIn, NoteOut, Peaks
+
+router = APIRouter(prefix="/calls", tags=["calls"], dependencies=[Depends(require_user)])
+CallId = Annotated[int, PathParam(ge=1, le=2**62, description="Call id")]
+_PEAKS: OrderedDict[str, Peaks] = OrderedDict()
+_PEAKS_LOCK = Lock()
+_PEAKS_MAX = 64
+
+
+@router.get("", response_model=CallPage)
+def search(
+    *,
+    db: DbDep,
+    auth: UserDep,
+    from_: Annotated[date | None, Query(alias="from", description="First day (JST), inclusive")] = None,
+    to: Annotated[date | None, Query(description="Last day (JST), inclusive")] = None,
+    number: Annotated[
+        str | None, Query(max_length=64, description="Part of a phone number, hyphens ok")
+    ] = None,
+    agent: Annotated[str | None, Query(max_length=128)] = None,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+    flag: Annotated[str | None, Query(max_length=64, description="Flag category")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Words said (transcript)")] = None,
+    order: CallOrder = CallOrder.newest,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> CallPage:
+    """Search the calls the user may see."""
+    query = make_query(
+        from_=from_,
+        to=to,
+        number=number,
+        agent=agent,
+        site=site,
+        flag=flag,
+        text=q,
+        order=order.value,
+        limit=limit,
+        offset=offset,
+    )
+    return list_calls(db, auth.principal, query)
+
+
+@router.get("/{call_id}", response_model=CallDetail, responses={403: {}, 404: {}})
+def detail(call_id: CallId, ak: AkashiDep, db: DbDep, auth: UserDep) -> CallDetail:
+    """One call: facts, transcript with flagged words, flags, notes, incidents, hold."""
+    return call_detail(ak, db, auth.principal, call_id, auth.client)
+
+
+@router.get(
+    "/{call_id}/media",
+    responses={
+        200: {"content": {"audio/wav": {}}},
+        206: {"description": "partial"},
+        403: {},
+        404: {},
+        416: {},
+    },
+    response_class=Response,
+)
+def media(
+    call_id: CallId, request: Request, ak: AkashiDep, auth: UserDep, download: bool = False
+) -> Response:
+    """The recording, decrypted on the fly; supports ``Range`` (206). Every request is audited."""
+    rng_header = request.headers.get("range")
+    handle = open_call_media(
+        ak,
+        auth.principal,
+        call_id,
+        action="download" if download else "play",
+        client=auth.client,
+        detail={"range": rng_header[:64]} if rng_header else None,
+    )
+    size = handle.info.size
+    headers = {"Accept-Ranges": "bytes", "Content-Type": handle.info.media_type}
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="call-{call_id}.wav"'
+    try:
+        rng = parse_range(rng_header, size)
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    if rng is None:
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(handle.iter(0, size), status_code=200, headers=headers)
+    headers["Content-Length"] = str(rng.length)
+    headers["Content-Range"] = rng.content_range()
+    return StreamingResponse(handle.iter(rng.start, rng.end + 1), status_code=206, headers=headers)
+
+
+@router.get("/{call_id}/peaks", response_model=Peaks, responses={403: {}, 404: {}})
+def peaks(call_id: CallId, ak: AkashiDep, auth: UserDep) -> Peaks:
+    """Waveform peaks computed from the decoded recording (cached per object)."""
+    handle = open_call_media(
+        ak, auth.principal, call_id, action="play", client=auth.client, detail={"purpose": "waveform"}
+    )
+    key = handle.info.object_id
+    with _PEAKS_LOCK:
+        if key in _PEAKS:
+            _PEAKS.move_to_end(key)
+            return _PEAKS[key]
+    result = Peaks.model_validate(wav_peaks(handle.iter(0, handle.info.size)))
+    with _PEAKS_LOCK:
+        _PEAKS[key] = result
+        while len(_PEAKS) > _PEAKS_MAX:
+            _PEAKS.popitem(last=False)
+    return result
+
+
+@router.post("/{call_id}/notes", response_model=NoteOut, status_code=201, responses={403: {}, 404: {}})
+def post_note(call_id: CallId, body: NoteIn, ak: AkashiDep, db: DbDep, auth: UserDep) -> NoteOut:
+    """Add a note to a call."""
+    from akashi.web.i18n import jst
+
+    n = add_note(ak, db, auth.principal, "call", call_id, body.text, auth.client)
+    return NoteOut(
+        id=n.id, author=n.author, text=n.text, created_at=n.created_at, created_jst=jst(n.created_at)
+    )
+
+
+@router.post("/{call_id}/hold", status_code=204, responses={403: {}, 404: {}})
+def post_hold(call_id: CallId, body: HoldIn, ak: AkashiDep, db: DbDep, auth: UserDep) -> Response:
+    """Place or release the legal hold on the call's recording (admins and managers)."""
+    set_call_hold(ak, db, auth.principal, call_id, body.hold, body.reason, auth.client)
+    return Response(status_code=204)
+
+
+def package_response(path: Path, name: str, tasks: BackgroundTasks) -> FileResponse:
+    """Send a written package and remove its temporary folder afterwards."""
+    tasks.add_task(shutil.rmtree, path.parent, True)
+    return FileResponse(path, media_type="application/zip", filename=name)
+
+
+def _export(ak: Akashi, auth: Auth, call_id: int) -> Path:
+    tmp = Path(tempfile.mkdtemp(prefix="akashi-export-", dir=ak.settings.spool_path))
+    try:
+        return export_call(
+            ak, auth.principal, call_id, tmp / f"akashi-call-{call_id}.zip", client=auth.client
+        )
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@router.post(
+    "/{call_id}/export",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}}, 403: {}, 404: {}},
+)
+async def export(call_id: CallId, ak: AkashiDep, auth: UserDep, tasks: BackgroundTasks) -> FileResponse:
+    """The evidence package (ZIP) of one call; admins and managers; audited."""
+    path = await run_in_threadpool(_export, ak, auth, call_id)
+    return package_response(path, path.name, tasks)

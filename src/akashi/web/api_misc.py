@@ -1,0 +1,207 @@
+"""``/api/v1``: dashboard, incidents (案件) and cameras."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from akashi.access import open_segment_media
+from akashi.context import Akashi
+from akashi.web import camsvc, incidents
+from akashi.web.api_calls import package_response
+from akashi.web.callsvc import add_note
+from akashi.web.dashboard import dashboard
+from akashi.web.deps import AkashiDep, Auth, DbDep, UserDep, require_user
+from akashi.web.i18n import jst
+from akashi.web.media import RangeNotSatisfiable, parse_range
+from akashi.web.schemas import IncidentIn, IncidentItemIn, IncidentOut, IncidentPatch, NoteIn, NoteOut
+
+router = APIRouter(dependencies=[Depends(require_user)])
+Id = Annotated[int, PathParam(ge=1, le=2**62)]
+
+
+@router.get("/dashboard", tags=["dashboard"])
+def get_dashboard(db: DbDep, auth: UserDep) -> dict[str, Any]:
+    """Figures of the dashboard over the calls and cameras the user may see."""
+    return dashboard(db, auth.principal)
+
+
+@router.get("/incidents", tags=["incidents"], response_model=list[IncidentOut])
+def get_incidents(db: DbDep, auth: UserDep) -> list[IncidentOut]:
+    """Incidents of the user's sites."""
+    return incidents.list_incidents(db, auth.principal)
+
+
+@router.post(
+    "/incidents", tags=["incidents"], response_model=IncidentOut, status_code=201, responses={403: {}}
+)
+def post_incident(body: IncidentIn, db: DbDep, auth: UserDep) -> IncidentOut:
+    """Open an incident (admins and managers)."""
+    new_id = incidents.create_incident(db, auth.principal, body.title, body.site, body.notes, auth.client)
+    return incidents.get_incident(db, auth.principal, new_id)
+
+
+@router.get("/incidents/{incident_id}", tags=["incidents"], response_model=IncidentOut, responses={404: {}})
+def get_incident(incident_id: Id, db: DbDep, auth: UserDep) -> IncidentOut:
+    """One incident with its calls, camera ranges and notes."""
+    return incidents.get_incident(db, auth.principal, incident_id)
+
+
+@router.patch(
+    "/incidents/{incident_id}", tags=["incidents"], response_model=IncidentOut, responses={403: {}, 404: {}}
+)
+def patch_incident(incident_id: Id, body: IncidentPatch, db: DbDep, auth: UserDep) -> IncidentOut:
+    """Change status, notes or legal hold."""
+    incidents.patch_incident(db, auth.principal, incident_id, body, auth.client)
+    return incidents.get_incident(db, auth.principal, incident_id)
+
+
+@router.post(
+    "/incidents/{incident_id}/items",
+    tags=["incidents"],
+    response_model=IncidentOut,
+    status_code=201,
+    responses={400: {}, 403: {}, 404: {}},
+)
+def post_item(incident_id: Id, body: IncidentItemIn, ak: AkashiDep, db: DbDep, auth: UserDep) -> IncidentOut:
+    """Link a call or a camera range."""
+    incidents.add_item(ak, db, auth.principal, incident_id, body, auth.client)
+    return incidents.get_incident(db, auth.principal, incident_id)
+
+
+@router.post(
+    "/incidents/{incident_id}/notes",
+    tags=["incidents"],
+    response_model=NoteOut,
+    status_code=201,
+    responses={403: {}, 404: {}},
+)
+def post_incident_note(incident_id: Id, body: NoteIn, ak: AkashiDep, db: DbDep, auth: UserDep) -> NoteOut:
+    """Add a note to an incident."""
+    incidents.get_incident(db, auth.principal, incident_id)
+    n = add_note(ak, db, auth.principal, "incident", incident_id, body.text, auth.client)
+    return NoteOut(
+        id=n.id, author=n.author, text=n.text, created_at=n.created_at, created_jst=jst(n.created_at)
+    )
+
+
+def _tmp(ak: Akashi) -> Path:
+    return Path(tempfile.mkdtemp(prefix="akashi-export-", dir=ak.settings.spool_path))
+
+
+def _export_incident(ak: Akashi, auth: Auth, incident_id: int) -> Path:
+    tmp = _tmp(ak)
+    try:
+        return incidents.export_incident(
+            ak, auth.principal, incident_id, tmp / f"akashi-incident-{incident_id}.zip", auth.client
+        )
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@router.post(
+    "/incidents/{incident_id}/export",
+    tags=["incidents"],
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}}, 403: {}, 404: {}},
+)
+async def export_incident(
+    incident_id: Id, ak: AkashiDep, auth: UserDep, tasks: BackgroundTasks
+) -> FileResponse:
+    """One evidence package for the whole incident."""
+    path = await run_in_threadpool(_export_incident, ak, auth, incident_id)
+    return package_response(path, path.name, tasks)
+
+
+@router.get("/cameras", tags=["cameras"])
+def get_cameras(db: DbDep, auth: UserDep) -> list[dict[str, Any]]:
+    """Cameras of the user's sites with state and last segment time."""
+    return camsvc.list_cameras(db, auth.principal)
+
+
+@router.get("/cameras/{camera_id}/timeline", tags=["cameras"], responses={404: {}})
+def get_timeline(
+    camera_id: Id,
+    db: DbDep,
+    auth: UserDep,
+    day: Annotated[date | None, Query(description="JST day; default today")] = None,
+) -> dict[str, Any]:
+    """Segments and gaps of one day."""
+    from akashi.db.base import utcnow
+    from akashi.web.i18n import JST
+
+    return camsvc.timeline(db, auth.principal, camera_id, day or utcnow().astimezone(JST).date())
+
+
+@router.get(
+    "/camera-segments/{segment_id}/media",
+    tags=["cameras"],
+    response_class=Response,
+    responses={200: {"content": {"video/mp4": {}}}, 206: {}, 403: {}, 404: {}, 416: {}},
+)
+def segment_media(segment_id: Id, request: Request, ak: AkashiDep, auth: UserDep) -> Response:
+    """One camera segment (fMP4), decrypted on the fly, with Range; audited."""
+    rng_header = request.headers.get("range")
+    handle = open_segment_media(ak, auth.principal, segment_id, action="play", client=auth.client)
+    size = handle.info.size
+    headers = {"Accept-Ranges": "bytes", "Content-Type": handle.info.media_type}
+    try:
+        rng = parse_range(rng_header, size)
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    if rng is None:
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(handle.iter(0, size), headers=headers)
+    headers["Content-Length"] = str(rng.length)
+    headers["Content-Range"] = rng.content_range()
+    return StreamingResponse(handle.iter(rng.start, rng.end + 1), status_code=206, headers=headers)
+
+
+def _export_range(ak: Akashi, auth: Auth, camera_id: int, start: datetime, end: datetime) -> Path:
+    tmp = _tmp(ak)
+    try:
+        return camsvc.export_range(
+            ak,
+            auth.principal,
+            camera_id,
+            start,
+            end,
+            tmp / f"akashi-camera-{camera_id}-{start:%Y%m%dT%H%M%S}.zip",
+            auth.client,
+        )
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@router.post(
+    "/cameras/{camera_id}/export",
+    tags=["cameras"],
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}}, 400: {}, 403: {}, 404: {}},
+)
+async def export_camera_range(
+    *,
+    camera_id: Id,
+    ak: AkashiDep,
+    auth: UserDep,
+    tasks: BackgroundTasks,
+    start: Annotated[datetime, Query()],
+    end: Annotated[datetime, Query()],
+) -> FileResponse:
+    """Evidence package of a camera's footage between ``start`` and ``end`` (timezone-aware ISO times)."""
+    from akashi.errors import AkashiError
+
+    if start.tzinfo is None or end.tzinfo is None:
+        raise AkashiError("時刻にはタイムゾーンを付けてください", "times must carry a timezone")
+    path = await run_in_threadpool(_export_range, ak, auth, camera_id, start, end)
+    return package_response(path, path.name, tasks)

@@ -1,0 +1,125 @@
+"""The FastAPI application: JSON API under ``/api/v1`` and Japanese/English pages.
+
+``create_app(ak)`` is what ``akashi serve`` mounts. Services reach routes only through the typed
+dependencies of :mod:`akashi.web.deps` (the installation sits in ``app.state.akashi``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from akashi.context import Akashi
+from akashi.errors import AccessDenied, AkashiError, NotFoundError
+from akashi.web import api_admin, api_calls, api_misc, auth, pages, pages_admin
+from akashi.web.deps import CsrfFailed, LoginRequired, SecondFactorRequired, language
+from akashi.web.render import render_error
+
+STATIC = Path(__file__).parent / "static"
+API = "/api/v1"
+
+# Routes reachable without a session. Everything else depends on require_user; tests check this list.
+PUBLIC_PATHS = frozenset(
+    {
+        "/login",
+        "/login/totp",  # needs the half-open session of a password login
+        "/lang/{lang}",
+        "/healthz",
+        f"{API}/auth/login",
+        f"{API}/openapi.json",
+        f"{API}/health",
+    }
+)
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API)
+
+
+def _error(request: Request, status: int, code: str, ja: str, en: str) -> Response:
+    if _is_api(request):
+        return JSONResponse({"detail": {"code": code, "ja": ja, "en": en}}, status_code=status)
+    return render_error(request, status, ja if language(request) == "ja" else en)
+
+
+def create_app(ak: Akashi) -> FastAPI:
+    """Build the web application for one installation."""
+    app = FastAPI(
+        title="Akashi API",
+        version="1",
+        description="証 Akashi: 通話・カメラ録画の検索・再生・証拠書き出し / search, play, export",
+        openapi_url=f"{API}/openapi.json",
+        docs_url=None,  # the bundled Swagger UI loads from a CDN; the schema alone is published
+        redoc_url=None,
+    )
+    app.state.akashi = ak
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        if _is_api(request):
+            return _error(request, 401, exc.reason, "ログインしてください", "log in first")
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        extra = "&expired=1" if exc.reason == "expired" else ""
+        return RedirectResponse(f"/login?next={target}{extra}", status_code=303)
+
+    @app.exception_handler(SecondFactorRequired)
+    async def _totp(request: Request, exc: SecondFactorRequired) -> Response:
+        if _is_api(request):
+            return _error(request, 401, "totp_required", "確認コードが必要です", "verification code required")
+        return RedirectResponse("/login/totp", status_code=303)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed) -> Response:
+        return _error(request, 403, "csrf", "CSRF トークンが正しくありません", "missing or wrong CSRF token")
+
+    @app.exception_handler(AccessDenied)
+    async def _denied(request: Request, exc: AccessDenied) -> Response:
+        return _error(request, 403, "forbidden", exc.ja, exc.en)
+
+    @app.exception_handler(NotFoundError)
+    async def _missing(request: Request, exc: NotFoundError) -> Response:
+        return _error(request, 404, "not_found", exc.ja, exc.en)
+
+    @app.exception_handler(AkashiError)
+    async def _akashi(request: Request, exc: AkashiError) -> Response:
+        return _error(request, 400, "error", exc.ja, exc.en)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/static"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> HTMLResponse:
+        return HTMLResponse("ok")
+
+    @app.get(f"{API}/health", tags=["public"])
+    def health() -> dict[str, str]:
+        """Liveness probe (public)."""
+        return {"status": "ok"}
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(auth.router)
+    app.include_router(api_calls.router, prefix=API)
+    app.include_router(api_misc.router, prefix=API)
+    app.include_router(api_admin.router, prefix=API)
+    app.include_router(pages.router)
+    app.include_router(pages_admin.router)
+    return app

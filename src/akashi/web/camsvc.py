@@ -1,0 +1,156 @@
+"""Cameras for the pages and the API: list with state, the day's timeline with gaps, range export."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from akashi.access import Principal, audit
+from akashi.db.base import session_scope
+from akashi.db.models import Camera, CameraGap, CameraSegment, Site
+from akashi.errors import AccessDenied, AkashiError, NotFoundError
+from akashi.web.callsvc import jst_day_start
+from akashi.web.i18n import jst
+
+if TYPE_CHECKING:
+    from akashi.context import Akashi
+
+
+def list_cameras(s: Session, p: Principal) -> list[dict[str, Any]]:
+    """Cameras the user may see, grouped by site name in order."""
+    sites = dict(s.execute(select(Site.id, Site.name)).tuples().all())
+    out = []
+    for c in s.scalars(select(Camera).where(p.cameras_clause()).order_by(Camera.site_id, Camera.name)):
+        out.append(
+            {
+                "id": c.id,
+                "name": c.name,
+                "site": sites.get(c.site_id) if c.site_id else None,
+                "state": c.state,
+                "codec": c.codec,
+                "last_segment_at": c.last_segment_at,
+                "last_segment_jst": jst(c.last_segment_at),
+                "thumbnail_object_id": (c.extra or {}).get("thumbnail_object_id"),
+            }
+        )
+    return out
+
+
+def camera_for(s: Session, p: Principal, camera_id: int) -> Camera:
+    """A camera the user may see, else 404 (operators see no cameras)."""
+    cam = s.get(Camera, camera_id)
+    if cam is None or p.role == "operator" or not p.sees_site(cam.site_id):
+        raise NotFoundError(f"カメラ {camera_id} はありません", f"no camera {camera_id}")
+    return cam
+
+
+def timeline(s: Session, p: Principal, camera_id: int, day: date) -> dict[str, Any]:
+    """Segments and gaps of one JST day, as offsets in seconds from JST midnight."""
+    cam = camera_for(s, p, camera_id)
+    start = jst_day_start(day)
+    end = start + timedelta(days=1)
+    segs = s.scalars(
+        select(CameraSegment)
+        .where(
+            CameraSegment.camera_id == cam.id, CameraSegment.started_at < end, CameraSegment.ended_at > start
+        )
+        .order_by(CameraSegment.started_at)
+    ).all()
+    gaps = s.scalars(
+        select(CameraGap)
+        .where(
+            CameraGap.camera_id == cam.id,
+            CameraGap.started_at < end,
+            or_(CameraGap.ended_at.is_(None), CameraGap.ended_at > start),
+        )
+        .order_by(CameraGap.started_at)
+    ).all()
+
+    def off(t: datetime | None) -> float:
+        return max(0.0, min(86400.0, ((t or end) - start).total_seconds()))
+
+    return {
+        "camera": {"id": cam.id, "name": cam.name, "state": cam.state},
+        "day": day.isoformat(),
+        "segments": [
+            {
+                "id": g.id,
+                "start": off(g.started_at),
+                "end": off(g.ended_at),
+                "started_jst": jst(g.started_at),
+                "ended_jst": jst(g.ended_at),
+                "size": g.size,
+                "playable": g.object_id is not None,
+            }
+            for g in segs
+        ],
+        "gaps": [
+            {
+                "start": off(g.started_at),
+                "end": off(g.ended_at),
+                "reason": g.reason,
+                "started_jst": jst(g.started_at),
+                "ended_jst": jst(g.ended_at),
+            }
+            for g in gaps
+        ],
+    }
+
+
+def export_range(  # noqa: PLR0917
+    ak: Akashi, p: Principal, camera_id: int, start: datetime, end: datetime, out: Path, client: str
+) -> Path:
+    """An evidence package of the segments of one camera overlapping ``[start, end)``."""
+    from akashi.access.audit import entries_for
+    from akashi.store.export import write_package
+    from akashi.store.keys import load_keys
+    from akashi.web.incidents import segments_in
+
+    if not p.can_export:
+        raise AccessDenied("証拠パッケージを書き出す権限がありません", "you may not export evidence packages")
+    if end <= start or end - start > timedelta(days=1):
+        raise AkashiError(
+            "範囲は 24 時間以内で、終了は開始より後にしてください",
+            "the range must end after it starts and last at most 24 hours",
+        )
+    with session_scope(ak.engine) as s:
+        cam = camera_for(s, p, camera_id)
+        segs = segments_in(s, cam.id, start, end)
+        if not segs:
+            raise NotFoundError("この範囲の録画はありません", "no footage in this range")
+        media = [
+            (f"media/camera-{cam.name}-{g.started_at:%Y%m%dT%H%M%S}-{g.id}.mp4", str(g.object_id))
+            for g in segs
+        ]
+        meta = {
+            "camera": {"id": cam.id, "name": cam.name},
+            "range": {"start": start.isoformat(), "end": end.isoformat()},
+            "segments": [
+                {
+                    "id": g.id,
+                    "started_at": g.started_at.isoformat(),
+                    "ended_at": g.ended_at.isoformat(),
+                    "sha256": g.sha256,
+                    "size": g.size,
+                }
+                for g in segs
+            ],
+        }
+        audit(
+            s,
+            user=p.name,
+            action="export",
+            target_type="camera",
+            target_id=cam.id,
+            client=client,
+            detail={"start": start.isoformat(), "end": end.isoformat(), "segments": [g.id for g in segs]},
+        )
+    with session_scope(ak.engine) as s:
+        trail = entries_for(s, "camera", camera_id)
+    return write_package(
+        out, keys=load_keys(ak.settings.keys_path), store=ak.store, media=media, metadata=meta, audit=trail
+    )

@@ -1,0 +1,176 @@
+"""Japanese (default) and English labels for the pages, and times shown in JST.
+
+Templates call ``t("key")``; a missing key shows the key itself so that a gap is visible, never blank.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+JST = timezone(timedelta(hours=9), "JST")
+LANGS = ("ja", "en")
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "app": ("証 Akashi", "Akashi"),
+    "login": ("ログイン", "Log in"),
+    "logout": ("ログアウト", "Log out"),
+    "username": ("ユーザー名", "User name"),
+    "password": ("パスワード", "Password"),
+    "totp": ("確認コード（6桁）", "Verification code (6 digits)"),
+    "totp_title": ("二段階認証", "Two-factor verification"),
+    "submit": ("送信", "Submit"),
+    "dashboard": ("ダッシュボード", "Dashboard"),
+    "calls": ("通話", "Calls"),
+    "cameras": ("カメラ", "Cameras"),
+    "incidents": ("案件", "Incidents"),
+    "admin": ("管理", "Admin"),
+    "search": ("検索", "Search"),
+    "from": ("開始日", "From"),
+    "to": ("終了日", "To"),
+    "number": ("電話番号", "Phone number"),
+    "agent": ("担当者", "Agent"),
+    "site": ("拠点", "Site"),
+    "flag": ("フラグ", "Flag"),
+    "words": ("発言内容", "Words said"),
+    "any": ("すべて", "Any"),
+    "started": ("開始時刻", "Started"),
+    "duration": ("通話時間", "Duration"),
+    "direction": ("方向", "Direction"),
+    "caller": ("発信者", "Caller"),
+    "dialled": ("着信先", "Dialled"),
+    "status": ("状態", "Status"),
+    "flags": ("フラグ", "Flags"),
+    "results": ("件", "results"),
+    "prev": ("前へ", "Previous"),
+    "next": ("次へ", "Next"),
+    "no_results": ("該当する通話はありません。", "No calls match."),
+    "call": ("通話", "Call"),
+    "customer": ("顧客", "Customer"),
+    "operator": ("担当者", "Operator"),
+    "mute": ("ミュート", "Mute"),
+    "transcript": ("文字起こし", "Transcript"),
+    "no_transcript": ("文字起こしはまだありません。", "No transcript yet."),
+    "no_media": ("録音はありません。", "No recording."),
+    "facts": ("通話情報", "Call facts"),
+    "notice": ("録音告知", "Recording notice"),
+    "notice_played": ("告知再生", "Notice played"),
+    "notes": ("メモ", "Notes"),
+    "add_note": ("メモを追加", "Add note"),
+    "incident": ("案件", "Incident"),
+    "add_to_incident": ("案件に追加", "Add to incident"),
+    "new_incident": ("新しい案件", "New incident"),
+    "title": ("件名", "Title"),
+    "legal_hold": ("訴訟ホールド", "Legal hold"),
+    "hold_on": ("ホールド中", "On hold"),
+    "hold_off": ("ホールドなし", "Not held"),
+    "set_hold": ("ホールドする", "Place hold"),
+    "release_hold": ("ホールド解除", "Release hold"),
+    "reason": ("理由", "Reason"),
+    "export": ("証拠パッケージを書き出す", "Export evidence package"),
+    "flagged_week": ("今週のフラグ付き通話", "Flagged calls this week"),
+    "calls_per_day": ("日別通話数", "Calls per day"),
+    "top_keywords": ("よく出る言葉", "Top keywords"),
+    "repeat_callers": ("繰り返し発信者", "Repeat callers"),
+    "compliance": ("告知実施率", "Notice compliance"),
+    "cameras_state": ("カメラ稼働状況", "Cameras online/offline"),
+    "online": ("稼働中", "online"),
+    "offline": ("停止", "offline"),
+    "last_segment": ("最終記録", "Last segment"),
+    "none_yet": ("まだありません。", "Nothing yet."),
+    "no_cameras": ("カメラは登録されていません。", "No cameras are configured."),
+    "timeline": ("タイムライン", "Timeline"),
+    "gaps": ("欠落", "Gaps"),
+    "segments": ("録画区間", "Segments"),
+    "no_segments": ("この日の録画はありません。", "No footage on this day."),
+    "date": ("日付", "Date"),
+    "open": ("対応中", "open"),
+    "closed": ("完了", "closed"),
+    "created": ("作成", "Created"),
+    "create": ("作成", "Create"),
+    "save": ("保存", "Save"),
+    "users": ("利用者", "Users"),
+    "role": ("役割", "Role"),
+    "sites": ("拠点", "Sites"),
+    "audit": ("監査ログ", "Audit log"),
+    "user": ("利用者", "User"),
+    "action": ("操作", "Action"),
+    "target": ("対象", "Target"),
+    "outcome": ("結果", "Outcome"),
+    "client": ("接続元", "Client"),
+    "time": ("日時", "Time"),
+    "verify": ("証拠ストア検証", "Store verification"),
+    "run_verify": ("今すぐ検証", "Verify now"),
+    "verify_ok": ("正常", "OK"),
+    "verify_bad": ("問題あり", "Problems found"),
+    "never_verified": ("まだ検証していません。", "Not verified yet."),
+    "lexicon": ("ハラスメント語彙", "Harassment lexicon"),
+    "notice_text": ("告知文", "Notice text"),
+    "preview": ("試聴", "Preview"),
+    "retention": ("保存期間", "Retention"),
+    "days": ("日", "days"),
+    "agents": ("担当者", "Agents"),
+    "sip_routes": ("SIP 設定", "SIP routes"),
+    "filter": ("絞り込み", "Filter"),
+    "forbidden": ("この操作は許可されていません。", "You may not do this."),
+    "not_found": ("見つかりません。", "Not found."),
+    "login_failed": (
+        "ユーザー名またはパスワードが違います。",
+        "Wrong user name or password.",
+    ),
+    "session_expired": (
+        "一定時間操作がなかったためログアウトしました。",
+        "You were logged out after a period of inactivity.",
+    ),
+    "language": ("English", "日本語"),
+    "in": ("着信", "in"),
+    "out": ("発信", "out"),
+    "completed": ("完了", "completed"),
+    "missed": ("不在", "missed"),
+    "interrupted": ("中断", "interrupted"),
+    "yes": ("はい", "yes"),
+    "no": ("いいえ", "no"),
+    "sort": ("並べ替え", "Sort"),
+    "newest": ("新しい順", "Newest first"),
+    "oldest": ("古い順", "Oldest first"),
+    "longest": ("長い順", "Longest first"),
+    "severity": ("深刻度", "Severity"),
+    "play": ("再生", "Play"),
+    "waveform": ("波形", "Waveform"),
+    "items": ("対象", "Items"),
+    "clip_export": ("区間を書き出す", "Export range"),
+    "name": ("名前", "Name"),
+    "new_user": ("利用者を追加", "Add user"),
+    "view": ("表示", "View"),
+}
+
+
+def translate(key: str, lang: str) -> str:
+    """The label for ``key`` in ``lang`` (``ja`` or ``en``); the key itself when unknown."""
+    pair = MESSAGES.get(key)
+    if pair is None:
+        return key
+    return pair[1] if lang == "en" else pair[0]
+
+
+def pick_language(cookie: str | None, accept: str | None) -> str:
+    """The page language: the cookie if set, else Japanese (the product's default)."""
+    if cookie in LANGS:
+        return str(cookie)
+    del accept  # Japanese workplaces: default stays Japanese whatever the browser says
+    return "ja"
+
+
+def jst(value: datetime | None, *, with_zone: bool = True, seconds: bool = True) -> str:
+    """A UTC time as JST text, e.g. ``2026-11-29 19:01:02 JST``; empty for ``None``."""
+    if value is None:
+        return ""
+    text = value.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{text} JST" if with_zone else text
+
+
+def duration(seconds: float) -> str:
+    """``h:mm:ss`` or ``m:ss``."""
+    s = max(0, round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

@@ -1,0 +1,247 @@
+"""Incidents (案件): a case linking calls and camera ranges, with notes, status and one export."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from akashi.access import Principal, audit
+from akashi.access.audit import entries_for
+from akashi.access.evidence import check_call
+from akashi.db.base import session_scope
+from akashi.db.models import Call, Camera, CameraSegment, EvidenceObject, Incident, IncidentItem, Site
+from akashi.errors import AccessDenied, AkashiError, NotFoundError
+from akashi.web.callsvc import notes_for
+from akashi.web.schemas import IncidentItemIn, IncidentItemOut, IncidentOut, IncidentPatch
+
+if TYPE_CHECKING:
+    from akashi.context import Akashi
+
+WRITE_ROLES = frozenset({"admin", "manager"})
+
+
+def _deny_write(p: Principal) -> None:
+    if p.role not in WRITE_ROLES:
+        raise AccessDenied(
+            "案件を変更できるのは管理者とマネージャーです", "only admins and managers may change incidents"
+        )
+
+
+def _load(s: Session, p: Principal, incident_id: int) -> Incident:
+    inc = s.get(Incident, incident_id)
+    if inc is None or not p.sees_site(inc.site_id) or p.role == "operator":
+        raise NotFoundError(f"案件 {incident_id} はありません", f"no incident {incident_id}")
+    return inc
+
+
+def list_incidents(s: Session, p: Principal) -> list[IncidentOut]:
+    """Incidents of the user's sites, newest first (operators see none)."""
+    if p.role == "operator":
+        return []
+    stmt = select(Incident).order_by(Incident.id.desc()).limit(500)
+    if p.site_ids is not None:
+        stmt = stmt.where(Incident.site_id.in_(p.site_ids))
+    sites = dict(s.execute(select(Site.id, Site.name)).tuples().all())
+    return [_out(s, i, sites, items=False) for i in s.scalars(stmt)]
+
+
+def _out(s: Session, inc: Incident, sites: dict[int, str], *, items: bool = True) -> IncidentOut:
+    out = IncidentOut(
+        id=inc.id,
+        title=inc.title,
+        status=inc.status,
+        site=sites.get(inc.site_id) if inc.site_id else None,
+        notes=inc.notes,
+        legal_hold=inc.legal_hold,
+        created_by=inc.created_by,
+        created_at=inc.created_at,
+    )
+    if items:
+        cams = dict(s.execute(select(Camera.id, Camera.name)).tuples().all())
+        out.items = [
+            IncidentItemOut(
+                id=it.id,
+                call_id=it.call_id,
+                camera_id=it.camera_id,
+                camera=cams.get(it.camera_id) if it.camera_id else None,
+                started_at=it.started_at,
+                ended_at=it.ended_at,
+            )
+            for it in s.scalars(
+                select(IncidentItem).where(IncidentItem.incident_id == inc.id).order_by(IncidentItem.id)
+            )
+        ]
+        out.comments = notes_for(s, "incident", inc.id)
+    return out
+
+
+def get_incident(s: Session, p: Principal, incident_id: int) -> IncidentOut:
+    """One incident with its items and notes."""
+    inc = _load(s, p, incident_id)
+    return _out(s, inc, dict(s.execute(select(Site.id, Site.name)).tuples().all()))
+
+
+def create_incident(s: Session, p: Principal, title: str, site: str | None, notes: str, client: str) -> int:  # noqa: PLR0917
+    """Open a new incident in one of the user's sites."""
+    _deny_write(p)
+    site_id = None
+    if site:
+        site_id = s.scalar(select(Site.id).where(Site.name == site))
+        if site_id is None:
+            raise NotFoundError(f"拠点 {site} はありません", f"no site {site}")
+    if not p.sees_site(site_id):
+        raise AccessDenied("この拠点の案件は作成できません", "you may not create incidents for this site")
+    inc = Incident(title=title, site_id=site_id, notes=notes, created_by=p.name)
+    s.add(inc)
+    s.flush()
+    audit(s, user=p.name, action="incident_create", target_type="incident", target_id=inc.id, client=client)
+    return inc.id
+
+
+def patch_incident(s: Session, p: Principal, incident_id: int, patch: IncidentPatch, client: str) -> None:
+    """Change status, notes or the legal-hold flag."""
+    _deny_write(p)
+    inc = _load(s, p, incident_id)
+    changed: dict[str, Any] = {}
+    if patch.status is not None:
+        inc.status = changed["status"] = patch.status
+    if patch.notes is not None:
+        inc.notes = patch.notes
+        changed["notes"] = True
+    if patch.legal_hold is not None:
+        inc.legal_hold = changed["legal_hold"] = patch.legal_hold
+    audit(
+        s,
+        user=p.name,
+        action="incident_update",
+        target_type="incident",
+        target_id=incident_id,
+        client=client,
+        detail=changed,
+    )
+
+
+def add_item(  # noqa: PLR0917
+    ak: Akashi, s: Session, p: Principal, incident_id: int, item: IncidentItemIn, client: str
+) -> int:
+    """Link a call (that the user may see) or a camera range to an incident."""
+    _deny_write(p)
+    _load(s, p, incident_id)
+    if item.call_id is not None:
+        check_call(ak, s, p, item.call_id, "link", client)
+        row = IncidentItem(incident_id=incident_id, call_id=item.call_id)
+    elif item.camera_id is not None and item.started_at and item.ended_at:
+        cam = s.get(Camera, item.camera_id)
+        if cam is None or not p.sees_site(cam.site_id):
+            raise NotFoundError(f"カメラ {item.camera_id} はありません", f"no camera {item.camera_id}")
+        if item.ended_at <= item.started_at:
+            raise AkashiError("終了は開始より後にしてください", "the range must end after it starts")
+        row = IncidentItem(
+            incident_id=incident_id, camera_id=cam.id, started_at=item.started_at, ended_at=item.ended_at
+        )
+    else:
+        raise AkashiError(
+            "通話かカメラの範囲を指定してください", "give a call id or a camera with a time range"
+        )
+    s.add(row)
+    s.flush()
+    audit(
+        s,
+        user=p.name,
+        action="incident_link",
+        target_type="incident",
+        target_id=incident_id,
+        client=client,
+        detail={"call_id": item.call_id, "camera_id": item.camera_id},
+    )
+    return row.id
+
+
+def segments_in(s: Session, camera_id: int, start: datetime, end: datetime) -> list[CameraSegment]:
+    """Stored segments of a camera overlapping ``[start, end)``."""
+    return list(
+        s.scalars(
+            select(CameraSegment)
+            .where(
+                CameraSegment.camera_id == camera_id,
+                CameraSegment.started_at < end,
+                CameraSegment.ended_at > start,
+                CameraSegment.object_id.is_not(None),
+            )
+            .order_by(CameraSegment.started_at)
+        )
+    )
+
+
+def export_incident(ak: Akashi, p: Principal, incident_id: int, out: Path, client: str) -> Path:
+    """One evidence package with every call and camera segment of the incident (audited per item)."""
+    from akashi.calls import call_facts
+    from akashi.store.export import write_package
+    from akashi.store.keys import load_keys
+
+    if not p.can_export:
+        raise AccessDenied("証拠パッケージを書き出す権限がありません", "you may not export evidence packages")
+    media: list[tuple[str, str]] = []
+    meta: dict[str, Any] = {}
+    with session_scope(ak.engine) as s:
+        inc = _load(s, p, incident_id)
+        meta["incident"] = {
+            "id": inc.id,
+            "title": inc.title,
+            "status": inc.status,
+            "notes": inc.notes,
+            "created_by": inc.created_by,
+            "created_at": inc.created_at.isoformat(),
+        }
+        calls: list[dict[str, Any]] = []
+        ranges: list[dict[str, Any]] = []
+        for it in s.scalars(select(IncidentItem).where(IncidentItem.incident_id == incident_id)):
+            if it.call_id is not None:
+                call: Call = check_call(ak, s, p, it.call_id, "export", client)
+                facts = call_facts(s, call, with_transcript=True)
+                obj = s.get(EvidenceObject, call.media_object_id) if call.media_object_id else None
+                if obj is not None and obj.state != "deleted":
+                    media.append((f"media/call-{call.id}-{obj.filename or obj.id + '.wav'}", obj.id))
+                    facts["evidence_object"] = {"id": obj.id, "sha256": obj.sha256, "size": obj.size}
+                calls.append(facts)
+            elif it.camera_id is not None and it.started_at and it.ended_at:
+                cam = s.get(Camera, it.camera_id)
+                if cam is None or not p.sees_site(cam.site_id):
+                    continue
+                segs = segments_in(s, cam.id, it.started_at, it.ended_at)
+                for seg in segs:
+                    assert seg.object_id is not None
+                    media.append(
+                        (
+                            f"media/camera-{cam.name}-{seg.started_at:%Y%m%dT%H%M%S}-{seg.id}.mp4",
+                            seg.object_id,
+                        )
+                    )
+                ranges.append(
+                    {
+                        "camera": cam.name,
+                        "started_at": it.started_at.isoformat(),
+                        "ended_at": it.ended_at.isoformat(),
+                        "segments": [g.id for g in segs],
+                    }
+                )
+        meta["calls"] = calls
+        meta["camera_ranges"] = ranges
+        audit(
+            s,
+            user=p.name,
+            action="export",
+            target_type="incident",
+            target_id=incident_id,
+            client=client,
+            detail={"objects": [m[1] for m in media], "file": out.name},
+        )
+    with session_scope(ak.engine) as s:
+        trail = entries_for(s, "incident", incident_id)
+    return write_package(
+        out, keys=load_keys(ak.settings.keys_path), store=ak.store, media=media, metadata=meta, audit=trail
+    )

@@ -1,0 +1,213 @@
+"""Media helpers for the web app, sans-I/O: HTTP Range parsing and waveform peaks from WAV bytes.
+
+Peaks are computed server-side from the decoded audio so that the browser never needs the whole
+recording to draw the waveform.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from akashi.errors import ProtocolError
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """An inclusive byte range ``start``..``end`` of a resource of ``size`` bytes."""
+
+    start: int
+    end: int
+    size: int
+
+    @property
+    def length(self) -> int:
+        """Number of bytes in the range."""
+        return self.end - self.start + 1
+
+    def content_range(self) -> str:
+        """The ``Content-Range`` header value."""
+        return f"bytes {self.start}-{self.end}/{self.size}"
+
+
+class RangeNotSatisfiable(ValueError):
+    """The Range header cannot be served (416)."""
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """Parse a single-range ``Range`` header. ``None``: serve the whole resource (200).
+
+    Multiple ranges are answered with the whole resource, as RFC 9110 allows.
+    Raises :class:`RangeNotSatisfiable` when the range lies outside the resource.
+    """
+    if not header:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return None
+    try:
+        if first == "":
+            suffix = int(last)
+            if suffix <= 0:
+                raise RangeNotSatisfiable(header)
+            start = max(0, size - suffix)
+            end = size - 1
+        else:
+            start = int(first)
+            end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start < 0 or end < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable(header)
+    return ByteRange(start, min(end, size - 1), size)
+
+
+@dataclass(frozen=True)
+class WavFormat:
+    """The facts of a WAV ``fmt`` chunk that decoding needs."""
+
+    codec: int  # 1 PCM, 6 A-law, 7 mu-law, 3 float
+    channels: int
+    rate: int
+    bits: int
+    data_offset: int
+    data_size: int
+
+
+def parse_wav_header(head: bytes) -> WavFormat:
+    """Find ``fmt`` and ``data`` in the first bytes of a RIFF/WAVE file."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        raise ProtocolError("WAV ヘッダーが不正です (RIFF/WAVE)", "bad WAV header: RIFF/WAVE")
+    pos = 12
+    fmt: tuple[int, int, int, int] | None = None
+    while pos + 8 <= len(head):
+        cid, csize = head[pos : pos + 4], struct.unpack_from("<I", head, pos + 4)[0]
+        body = pos + 8
+        if cid == b"fmt ":
+            if body + 16 > len(head):
+                break
+            codec, channels, rate, _br, _align, bits = struct.unpack_from("<HHIIHH", head, body)
+            if codec == 0xFFFE and body + 26 <= len(head):
+                codec = struct.unpack_from("<H", head, body + 24)[0]
+            fmt = (codec, channels, rate, bits)
+        elif cid == b"data":
+            if fmt is None:
+                break
+            return WavFormat(fmt[0], fmt[1], fmt[2], fmt[3], body, csize)
+        pos = body + csize + (csize & 1)
+    raise ProtocolError("WAV の fmt/data チャンクが見つかりません", "WAV fmt/data chunk not found")
+
+
+def _ulaw_table() -> npt.NDArray[np.float32]:
+    u = ~np.arange(256, dtype=np.int32) & 0xFF
+    sign = u & 0x80
+    exponent = (u >> 4) & 0x07
+    mantissa = u & 0x0F
+    mag = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return (np.where(sign != 0, -mag, mag) / 32768.0).astype(np.float32)
+
+
+def _alaw_table() -> npt.NDArray[np.float32]:
+    a = np.arange(256, dtype=np.int32) ^ 0x55
+    sign = a & 0x80
+    exponent = (a >> 4) & 0x07
+    mantissa = a & 0x0F
+    mag = np.where(exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << (exponent - 1))
+    return (np.where(sign != 0, mag, -mag) / 32768.0).astype(np.float32)
+
+
+_ULAW = _ulaw_table()
+_ALAW = _alaw_table()
+
+
+def decode_samples(fmt: WavFormat, data: bytes) -> npt.NDArray[np.float32]:
+    """Decode WAV sample bytes to float32 of shape (frames, channels) in -1..1."""
+    if fmt.codec == 7 and fmt.bits == 8:
+        flat = _ULAW[np.frombuffer(data, dtype=np.uint8)]
+    elif fmt.codec == 6 and fmt.bits == 8:
+        flat = _ALAW[np.frombuffer(data, dtype=np.uint8)]
+    elif fmt.codec == 1 and fmt.bits == 16:
+        usable = len(data) - len(data) % 2
+        flat = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
+    elif fmt.codec == 1 and fmt.bits == 8:
+        flat = (np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif fmt.codec == 3 and fmt.bits == 32:
+        usable = len(data) - len(data) % 4
+        flat = np.frombuffer(data[:usable], dtype="<f4").astype(np.float32)
+    else:
+        raise ProtocolError(
+            f"未対応の WAV 形式です (codec={fmt.codec}, bits={fmt.bits})",
+            f"unsupported WAV format (codec={fmt.codec}, bits={fmt.bits})",
+        )
+    frames = len(flat) // max(1, fmt.channels)
+    return flat[: frames * fmt.channels].reshape(frames, fmt.channels)
+
+
+def wav_peaks(chunks: Iterable[bytes], buckets: int = 800) -> dict[str, object]:
+    """Peak amplitude per bucket and channel of a WAV stream, decoded chunk by chunk.
+
+    Returns ``{"rate", "channels", "duration_s", "peaks": [[...channel 0], [...channel 1]]}``
+    with values 0..1 rounded to three decimals. Memory stays bounded by one chunk.
+    """
+    it = iter(chunks)
+    head = b""
+    fmt: WavFormat | None = None
+    for chunk in it:
+        head += chunk
+        try:
+            fmt = parse_wav_header(head)
+            break
+        except ProtocolError:
+            if len(head) > 1 << 20:
+                raise
+    if fmt is None:
+        fmt = parse_wav_header(head)
+    frame_bytes = max(1, fmt.channels * fmt.bits // 8)
+    total = fmt.data_size // frame_bytes
+    n = max(1, min(buckets, total))
+    peaks = np.zeros((n, fmt.channels), dtype=np.float32)
+    pending = head[fmt.data_offset :]
+    remaining = fmt.data_size
+    offset = 0
+
+    def feed(raw: bytes) -> None:
+        nonlocal offset
+        if not raw:
+            return
+        samples = np.abs(decode_samples(fmt, raw))
+        k = samples.shape[0]
+        if k == 0:
+            return
+        ids = (np.arange(offset, offset + k, dtype=np.int64) * n) // max(1, total)
+        ids = np.minimum(ids, n - 1)
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        block = np.maximum.reduceat(samples, starts, axis=0)
+        where = ids[starts]
+        peaks[where] = np.maximum(peaks[where], block)
+        offset += k
+
+    carry = b""
+    for raw in itertools.chain([pending], it):
+        piece = carry + raw[: max(0, remaining - len(carry))]
+        usable = len(piece) - len(piece) % frame_bytes
+        feed(piece[:usable])
+        remaining -= usable
+        carry = piece[usable:]
+        if remaining <= len(carry):
+            break
+    return {
+        "rate": fmt.rate,
+        "channels": fmt.channels,
+        "duration_s": offset / fmt.rate if fmt.rate else 0.0,
+        "peaks": [[round(float(v), 3) for v in peaks[: offset and n, ch]] for ch in range(fmt.channels)],
+    }

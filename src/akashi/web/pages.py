@@ -1,0 +1,295 @@
+"""Server-rendered pages: dashboard, calls, call detail, cameras, incidents.
+
+Forms post to page routes that call the same services as the API and redirect back (PRG).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from akashi.db.base import utcnow
+from akashi.db.models import Site
+from akashi.web import camsvc, incidents
+from akashi.web.callsvc import add_note, call_detail, list_calls, make_query, set_call_hold
+from akashi.web.dashboard import dashboard
+from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
+from akashi.web.i18n import JST
+from akashi.web.render import render
+from akashi.web.schemas import CallOrder, IncidentItemIn, IncidentPatch
+
+router = APIRouter(dependencies=[Depends(require_user)], include_in_schema=False)
+PAGE = 50
+
+
+def _back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/")
+def home(request: Request, db: DbDep, auth: UserDep) -> Response:
+    """Dashboard."""
+    data = dashboard(db, auth.principal)
+    return render(request, auth, "dashboard.html", data=data, data_json=json.dumps(data["days"]))
+
+
+def _date(v: str | None) -> date | None:
+    try:
+        return date.fromisoformat(v) if v else None
+    except ValueError:
+        return None
+
+
+@router.get("/calls")
+def calls(
+    *,
+    request: Request,
+    db: DbDep,
+    auth: UserDep,
+    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    to: Annotated[str | None, Query(max_length=10)] = None,
+    number: Annotated[str | None, Query(max_length=64)] = None,
+    agent: Annotated[str | None, Query(max_length=128)] = None,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+    flag: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    order: CallOrder = CallOrder.newest,
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+) -> Response:
+    """Call search with filters, sorting and pages."""
+    query = make_query(
+        from_=_date(from_),
+        to=_date(to),
+        number=number,
+        agent=agent,
+        site=site,
+        flag=flag,
+        text=q,
+        order=order.value,
+        limit=PAGE,
+        offset=(page - 1) * PAGE,
+    )
+    result = list_calls(db, auth.principal, query)
+    filters = {
+        "from": from_ or "",
+        "to": to or "",
+        "number": number or "",
+        "agent": agent or "",
+        "site": site or "",
+        "flag": flag or "",
+        "q": q or "",
+        "order": order.value,
+    }
+    keep = {k: v for k, v in filters.items() if v}
+
+    def link(**over: object) -> str:
+        return "/calls?" + urlencode({**keep, **{k: v for k, v in over.items()}})
+
+    sites = [x for x in db.scalars(select(Site).order_by(Site.name)) if auth.principal.sees_site(x.id)]
+    pages = max(1, -(-result.total // PAGE))
+    return render(
+        request,
+        auth,
+        "calls.html",
+        result=result,
+        filters=filters,
+        page=page,
+        pages=pages,
+        link=link,
+        sites=sites,
+        orders=list(CallOrder),
+    )
+
+
+@router.get("/calls/{call_id}")
+def call_page(call_id: int, request: Request, ak: AkashiDep, db: DbDep, auth: UserDep) -> Response:
+    """One call: player, waveform, transcript, facts, notes, incident, hold, export."""
+    detail = call_detail(ak, db, auth.principal, call_id, auth.client)
+    open_incidents = [i for i in incidents.list_incidents(db, auth.principal) if i.status == "open"]
+    player = {
+        "media": f"/api/v1/calls/{call_id}/media",
+        "peaks": f"/api/v1/calls/{call_id}/peaks",
+        "duration": detail.call.duration_s,
+        "channels": detail.facts.get("channels", 2),
+        "flags": [f.model_dump() for f in detail.flags],
+    }
+    return render(
+        request,
+        auth,
+        "call.html",
+        d=detail,
+        c=detail.call,
+        f=detail.facts,
+        open_incidents=open_incidents,
+        player_json=json.dumps(player, ensure_ascii=False),
+    )
+
+
+@router.post("/calls/{call_id}/notes")
+def call_note(
+    call_id: int,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    text: Annotated[str, Form(min_length=1, max_length=10000)],
+) -> Response:
+    """Add a note from the call page."""
+    add_note(ak, db, auth.principal, "call", call_id, text, auth.client)
+    return _back(f"/calls/{call_id}#notes")
+
+
+@router.post("/calls/{call_id}/hold")
+def call_hold(
+    *,
+    call_id: int,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    hold: Annotated[str, Form(pattern="^(on|off)$")],
+    reason: Annotated[str, Form(min_length=1, max_length=500)],
+) -> Response:
+    """Place or release the legal hold from the call page."""
+    set_call_hold(ak, db, auth.principal, call_id, hold == "on", reason, auth.client)
+    return _back(f"/calls/{call_id}")
+
+
+@router.post("/calls/{call_id}/incident")
+def call_incident(
+    *,
+    call_id: int,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    incident_id: Annotated[int, Form(ge=0)] = 0,
+    title: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Link the call to an incident (an existing one, or a new one with ``title``)."""
+    if not incident_id:
+        site = call_detail(ak, db, auth.principal, call_id, auth.client).call.site
+        incident_id = incidents.create_incident(
+            db, auth.principal, title.strip() or f"通話 {call_id}", site, "", auth.client
+        )
+    incidents.add_item(ak, db, auth.principal, incident_id, IncidentItemIn(call_id=call_id), auth.client)
+    return _back(f"/calls/{call_id}")
+
+
+@router.get("/cameras")
+def cameras(request: Request, db: DbDep, auth: UserDep) -> Response:
+    """Grid of cameras per site with state, last segment and thumbnail when one exists."""
+    cams = camsvc.list_cameras(db, auth.principal)
+    groups: dict[str, list[dict[str, object]]] = {}
+    for c in cams:
+        groups.setdefault(str(c["site"] or "-"), []).append(c)
+    return render(request, auth, "cameras.html", groups=groups)
+
+
+@router.get("/cameras/{camera_id}")
+def camera_page(
+    camera_id: int,
+    request: Request,
+    db: DbDep,
+    auth: UserDep,
+    day: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """One camera: the day's timeline with gaps, playback from any point, range export."""
+    d = _date(day) or utcnow().astimezone(JST).date()
+    tl = camsvc.timeline(db, auth.principal, camera_id, d)
+    return render(
+        request, auth, "camera.html", tl=tl, day=d.isoformat(), tl_json=json.dumps(tl, ensure_ascii=False)
+    )
+
+
+@router.get("/incidents")
+def incident_list(request: Request, db: DbDep, auth: UserDep) -> Response:
+    """Incidents of the user's sites."""
+    sites = [x for x in db.scalars(select(Site).order_by(Site.name)) if auth.principal.sees_site(x.id)]
+    return render(
+        request, auth, "incidents.html", items=incidents.list_incidents(db, auth.principal), sites=sites
+    )
+
+
+@router.post("/incidents")
+def incident_create(
+    db: DbDep,
+    auth: UserDep,
+    title: Annotated[str, Form(min_length=1, max_length=200)],
+    site: Annotated[str, Form(max_length=64)] = "",
+    notes: Annotated[str, Form(max_length=10000)] = "",
+) -> Response:
+    """Open an incident."""
+    new_id = incidents.create_incident(db, auth.principal, title, site or None, notes, auth.client)
+    return _back(f"/incidents/{new_id}")
+
+
+@router.get("/incidents/{incident_id}")
+def incident_page(incident_id: int, request: Request, db: DbDep, auth: UserDep) -> Response:
+    """One incident."""
+    inc = incidents.get_incident(db, auth.principal, incident_id)
+    cams = camsvc.list_cameras(db, auth.principal)
+    return render(request, auth, "incident.html", inc=inc, cams=cams)
+
+
+@router.post("/incidents/{incident_id}/update")
+def incident_update(
+    *,
+    incident_id: int,
+    db: DbDep,
+    auth: UserDep,
+    status: Annotated[str, Form(pattern="^(open|closed)$")],
+    notes: Annotated[str, Form(max_length=10000)] = "",
+    legal_hold: Annotated[str, Form(max_length=3)] = "",
+) -> Response:
+    """Change status, notes and hold."""
+    incidents.patch_incident(
+        db,
+        auth.principal,
+        incident_id,
+        IncidentPatch(status=status, notes=notes, legal_hold=legal_hold == "on"),
+        auth.client,
+    )
+    return _back(f"/incidents/{incident_id}")
+
+
+@router.post("/incidents/{incident_id}/notes")
+def incident_note(
+    incident_id: int,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    text: Annotated[str, Form(min_length=1, max_length=10000)],
+) -> Response:
+    """Comment on an incident."""
+    incidents.get_incident(db, auth.principal, incident_id)
+    add_note(ak, db, auth.principal, "incident", incident_id, text, auth.client)
+    return _back(f"/incidents/{incident_id}")
+
+
+@router.post("/incidents/{incident_id}/range")
+def incident_range(
+    *,
+    incident_id: int,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    camera_id: Annotated[int, Form(ge=1)],
+    start: Annotated[str, Form(max_length=32)],
+    end: Annotated[str, Form(max_length=32)],
+) -> Response:
+    """Link a camera range (``datetime-local`` values, read as JST)."""
+    s = datetime.fromisoformat(start).replace(tzinfo=JST)
+    e = datetime.fromisoformat(end).replace(tzinfo=JST)
+    incidents.add_item(
+        ak,
+        db,
+        auth.principal,
+        incident_id,
+        IncidentItemIn(camera_id=camera_id, started_at=s, ended_at=e),
+        auth.client,
+    )
+    return _back(f"/incidents/{incident_id}")
