@@ -64,8 +64,10 @@ class RcloneS3:
     def start(self) -> None:
         """Start and wait until it logs that it serves."""
         ready = threading.Event()
-        cmd = ["timeout", "600", self.binary, "serve", "s3", "--addr", f"127.0.0.1:{self.port}",
-               "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", "--config", "/dev/null", str(self.root)]  # fmt: skip
+        cmd = [
+            "timeout", "600", self.binary, "serve", "s3", "--addr", f"127.0.0.1:{self.port}",
+            "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", "--config", "/dev/null", str(self.root),
+        ]  # fmt: skip
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
         )

@@ -209,7 +209,7 @@ def verify_store(store: EvidenceStore) -> VerifyReport:
         entries = list(s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)))
         kv = ledger.kv_head(s)
         rows = list(s.scalars(select(EvidenceObject).order_by(EvidenceObject.created_at, EvidenceObject.id)))
-        sites = dict(s.execute(select(Site.id, Site.name)).tuples().all())
+        sites: dict[int, str] = {sid: name for sid, name in s.execute(select(Site.id, Site.name))}
         s.expunge_all()
     report.ledger_entries = len(entries)
     _check_chain(entries, report, [kv, store.anchor.read()])
