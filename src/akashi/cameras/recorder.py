@@ -178,7 +178,8 @@ def run_session(
                 seg.write(pkt, t, is_video)
     except (av.FFmpegError, OSError) as exc:
         msg = mask_text(str(exc), cfg.url)
-        timed_out = "timed out" in msg.lower() or "timeout" in msg.lower() or "errno 110" in msg.lower()
+        # ExitError: PyAV's read timeout interrupted a blocked read (a frozen camera).
+        timed_out = isinstance(exc, av.ExitError | TimeoutError) or "timed out" in msg.lower()
         res.reason = ("応答なし / timeout: " if timed_out else "受信エラー / stream error: ") + msg
     finally:
         if seg is not None and anchor is not None:

@@ -101,5 +101,5 @@ def export_camera_cmd(
     assert t0 is not None and t1 is not None
     who = _principal(as_user)
     ak = open_akashi()
-    path = export_cameras(ak, who, names, t0, t1, out, client="cli")
+    path = export_cameras(ak, who, names, start=t0, end=t1, out=out, client="cli")
     emit(None, False, f"証拠パッケージ / evidence package: {path}")
