@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import require_binary
+from tests.conftest import missing_peer, require_binary
 
 from akashi.errors import AkashiError
 from akashi.notices import fonts, signage
@@ -99,7 +99,7 @@ def test_font_is_embedded_when_a_truetype_font_exists(tmp_path: Path) -> None:
     pdf = tmp_path / "e.pdf"
     res = camera_sign(pdf, advice=False)
     if not res.font.embedded:
-        pytest.skip("no TrueType Japanese font on this machine (fonts-ipaexfont-gothic)")
+        missing_peer("a TrueType Japanese font (Debian fonts-ipaexfont-gothic)")
     exe = require_binary("pdffonts")
     listing = subprocess.run(
         ["timeout", "60", exe, str(pdf)], check=True, capture_output=True, text=True
@@ -118,7 +118,7 @@ def test_cid_fallback_still_extracts(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_missing_glyph_is_an_error(tmp_path: Path) -> None:
     if not fonts.find_japanese_font().embedded:
-        pytest.skip("the CID font has no glyph table to check")
+        missing_peer("a TrueType Japanese font (Debian fonts-ipaexfont-gothic)")
     with pytest.raises(AkashiError, match="glyphs"):
         camera_sign(tmp_path / "x.pdf", text="防犯カメラ\U0001f3a5作動中")
 
@@ -141,6 +141,13 @@ def test_phone_card_with_agent(tmp_path: Path) -> None:
     assert _flat(signage.PHONE_SCRIPT.replace("〇〇", "山田")) in text
     assert "Thisis山田." in text
     assert "通話を終了させていただきます" in text
+
+
+def test_operator_script_english_follows_the_default_text() -> None:
+    default = signage.operator_script("田中", signage.PHONE_SCRIPT)
+    assert "Thank you for calling. This is 田中." in default.english
+    custom = signage.operator_script("田中", "担当の〇〇です。録音します。")
+    assert custom.text == "担当の田中です。録音します。" and custom.english == ""
 
 
 def test_phone_card_default_keeps_placeholder(tmp_path: Path) -> None:

@@ -258,7 +258,7 @@ class Script:
 
 def operator_script(agent: str = "", text: str | None = None) -> Script:
     """The default script, with the operator's name in place of 〇〇 when ``agent`` is given."""
-    if text is None:
+    if text is None or text.strip() == PHONE_SCRIPT:
         body = PHONE_SCRIPT.replace(PLACEHOLDER, agent) if agent else PHONE_SCRIPT
         english = PHONE_SCRIPT_EN.format(agent=agent or "(your name)")
     else:
