@@ -25,7 +25,7 @@ def test_default_parses_and_compiles_readings() -> None:
 @pytest.mark.parametrize(
     ("doc", "needle"),
     [
-        ({}, "no \\[\\[categories\\]\\]"),
+        ({}, r"no \[\[categories\]\]"),
         ({"categories": [{"name": "x", "kind": "odd", "terms": ["a"]}]}, "kind"),
         ({"categories": [{"name": "x", "terms": []}]}, "no terms"),
         ({"categories": [{"name": "x", "terms": [1]}]}, "must be a string"),
