@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -29,6 +30,11 @@ def make_package(store: EvidenceStore, tmp_path: Path, data: bytes | None = None
     out = write_package(tmp_path / "call-7.zip", keys=store.keys, store=store, media=[("call-7.wav", oid)],
                         metadata=META, audit=AUDIT)  # fmt: skip
     return out, data
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a standard tool, bounded in time."""
+    return subprocess.run(["timeout", "30", *args], cwd=cwd, capture_output=True, text=True, check=False)
 
 
 def rewrite(
@@ -67,43 +73,22 @@ def test_package_checks_with_standard_tools(sqlite_store: EvidenceStore, tmp_pat
     with zipfile.ZipFile(pkg) as zf:
         zf.extractall(out)
     for signed, sig in (("SHA256SUMS", "SHA256SUMS.sig"), ("manifest.json", "manifest.sig")):
-        r = subprocess.run(
-            [
-                "timeout",
-                "30",
-                openssl,
-                "pkeyutl",
-                "-verify",
-                "-pubin",
-                "-inkey",
-                "public_key.pem",
-                "-rawin",
-                "-in",
-                signed,
-                "-sigfile",
-                sig,
-            ],  # fmt: skip
-            cwd=out,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        r = run(out, openssl, "pkeyutl", "-verify", "-pubin", "-inkey", "public_key.pem", "-rawin",
+                "-in", signed, "-sigfile", sig)  # fmt: skip
         assert r.returncode == 0 and "Signature Verified Successfully" in r.stdout, r.stdout + r.stderr
-    r = subprocess.run(["timeout", "30", sha256sum, "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True,
-                       check=False)  # fmt: skip
+    r = run(out, sha256sum, "-c", "SHA256SUMS")
     assert r.returncode == 0 and r.stdout.count(": OK") == 5, r.stdout
-    der = subprocess.run(["timeout", "30", openssl, "pkey", "-pubin", "-in", "public_key.pem", "-outform", "DER"],
-                         cwd=out, capture_output=True, check=True).stdout  # fmt: skip
-    import hashlib
-
+    der = subprocess.run(
+        ["timeout", "30", openssl, "pkey", "-pubin", "-in", "public_key.pem", "-outform", "DER"],
+        cwd=out, capture_output=True, check=True,
+    ).stdout  # fmt: skip
     assert hashlib.sha256(der).hexdigest() == public_key_fingerprint((out / "public_key.pem").read_bytes())
     # And the tools notice a change: one byte of the media.
     media = out / "media" / "call-7.wav"
     blob = bytearray(media.read_bytes())
     blob[100] ^= 1
     media.write_bytes(blob)
-    r = subprocess.run(["timeout", "30", sha256sum, "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True,
-                       check=False)  # fmt: skip
+    r = run(out, sha256sum, "-c", "SHA256SUMS")
     assert r.returncode != 0 and "media/call-7.wav: FAILED" in r.stdout
 
 
