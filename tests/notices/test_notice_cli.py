@@ -10,6 +10,7 @@ import sys
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tests.conftest import missing_peer, require_binary
 from typer.testing import CliRunner
@@ -79,6 +80,22 @@ def test_announce_from_config(cfg_home: Path) -> None:
     assert "no-purpose" in r.stdout  # the configured text has no purpose
     r = runner.invoke(app, ["--home", str(cfg_home), "announce", "--from-config", "nope", "--lint-only"])
     assert isinstance(r.exception, ConfigError) and "support" in str(r.exception)
+
+
+def test_lint_only_uses_the_recorded_notice_length(tmp_path: Path, cfg_home: Path) -> None:
+    from akashi.notices.dsp import write_wav_pcm16
+
+    wav = tmp_path / "long.wav"
+    write_wav_pcm16(wav, np.zeros(8000 * 17), 8000)
+    toml = cfg_home / "akashi.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + f'audio = "{wav}"\n', encoding="utf-8")
+    r = runner.invoke(
+        app, ["--home", str(cfg_home), "announce", "--from-config", "support", "--lint-only", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["duration_s"] == 17.0
+    assert "too-long" in [f["code"] for f in data["findings"]]
 
 
 def test_signage_camera_and_phone(tmp_path: Path) -> None:

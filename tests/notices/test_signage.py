@@ -150,6 +150,11 @@ def test_operator_script_english_follows_the_default_text() -> None:
     assert custom.text == "担当の田中です。録音します。" and custom.english == ""
 
 
+def test_phone_card_sizes(tmp_path: Path) -> None:
+    with pytest.raises(AkashiError, match="a4 or a5"):
+        phone_card(tmp_path / "s.pdf", size="sticker")
+
+
 def test_phone_card_default_keeps_placeholder(tmp_path: Path) -> None:
     pdf = tmp_path / "phone.pdf"
     phone_card(pdf, size="a4")

@@ -55,8 +55,11 @@ def announce(
     from akashi.notices.audio import synthesize, wav_duration
     from akashi.notices.lint import estimate_duration, lint_notice
 
+    recorded: Path | None = None
     if from_config is not None:
-        cfg_text, cfg_voice, _audio = _announcement(from_config)
+        cfg_text, cfg_voice, cfg_audio = _announcement(from_config)
+        if text is None and cfg_audio:
+            recorded = Path(cfg_audio)  # a recorded notice: lint its real length
         text = text if text is not None else cfg_text
         voice = voice if voice is not None else (cfg_voice or None)
     if not text:
@@ -66,12 +69,16 @@ def announce(
             "--out を指定してください（点検だけなら --lint-only）", "give --out (or --lint-only)"
         )
     duration: float | None = None
+    if lint_only and recorded is not None and recorded.is_file():
+        duration = wav_duration(recorded)
     if not lint_only and out is not None:
         duration = wav_duration(synthesize(text, out, voice=voice, rate=rate))
     seconds = duration if duration is not None else estimate_duration(text)
     findings = lint_notice(text, duration, first=not not_first)
     lines = []
-    if out is not None and duration is not None:
+    if recorded is not None and lint_only and duration is not None:
+        lines.append(f"録音済みの案内 / recorded notice: {recorded} ({duration:.2f} 秒 / s)")
+    elif out is not None and duration is not None:
         lines.append(f"書き出しました / written: {out} ({rate} Hz, {duration:.2f} 秒 / s)")
     else:
         lines.append(f"推定の長さ / estimated duration: {seconds:.1f} 秒 / s")
@@ -79,7 +86,7 @@ def announce(
     if not findings:
         lines.append("問題なし / no findings")
     data = {
-        "out": str(out) if out is not None and duration is not None else None,
+        "out": str(out) if out is not None and not lint_only else None,
         "rate": rate,
         "duration_s": duration,
         "estimated_s": None if duration is not None else round(seconds, 2),
@@ -140,8 +147,6 @@ def signage_phone(
     """オペレーター用の録音案内カード（PDF）/ print the operator's script card (PDF)."""
     from akashi.notices.signage import Script, operator_script, phone_card
 
-    if size == "sticker":
-        raise AkashiError("台本カードは a4 か a5 です", "the script card comes in a4 or a5")
     scripts: list[Script] | None = None
     if from_config:
         from akashi.config import load_settings

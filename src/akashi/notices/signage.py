@@ -326,7 +326,11 @@ def phone_card(
 
     Without ``scripts`` the guidance script is used, with ``agent`` in place of 〇〇.
     """
-    _page_size(size)
+    if size not in ("a4", "a5"):
+        raise AkashiError(
+            f"台本カードは a4 か a5 です（{size!r} は使えません）",
+            f"the script card comes in a4 or a5, not {size!r}",
+        )
     items = list(scripts) if scripts is not None else [operator_script(agent)]
     if not items:
         raise AkashiError("台本がありません", "there is no script to print")
