@@ -46,9 +46,17 @@ class Supervisor:
         """Record until ``stop`` is set, with the uploader beside."""
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._start_bookkeeping)
+        recorded = asyncio.Event()  # the uploader outlives the recorder: its last segment closes at stop
+
+        async def record() -> None:
+            try:
+                await self._record_loop(stop)
+            finally:
+                recorded.set()
+
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.uploader.run(stop))
-            tg.create_task(self._record_loop(stop))
+            tg.create_task(self.uploader.run(recorded))
+            tg.create_task(record())
 
     def _start_bookkeeping(self) -> None:
         """Recover what a dead process left, and open the gap of the time nobody recorded."""
