@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# A hash to verify against when the user does not exist, so that timing does not reveal it.
-_DUMMY = _hasher.hash("akashi-no-such-user")
+
+
+
+@functools.cache
+def _dummy() -> str:
+    """A hash to verify against when the user does not exist, so that timing does not reveal it."""
+    return _hasher.hash("akashi-no-such-user")
 
 MIN_LENGTH = 10
 
@@ -20,7 +27,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, password: str) -> bool:
     """True when ``password`` matches ``stored`` (``None``: unknown user, same cost)."""
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher.verify(stored or _dummy(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -261,7 +261,7 @@ def verify(as_json: bool = typer.Option(False, "--json")) -> None:
 
     ak = open_akashi()
     report = ak.store.verify()
-    data = report.to_json()
+    data = report.as_dict()
     with session_scope(ak.engine) as s:
         audit_problems = [{"kind": f"audit_{p.problem}", "seq": p.seq} for p in verify_audit(s)]
     data["audit_problems"] = audit_problems
@@ -318,7 +318,7 @@ def export_check(
     from akashi.store.export import check_package
 
     report = check_package(file, public_key.read_bytes() if public_key else None)
-    emit(report.to_json(), as_json, str(report))
+    emit(report.as_dict(), as_json, str(report))
     raise typer.Exit(0 if report.ok else 1)
 
 
