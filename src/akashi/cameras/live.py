@@ -1,0 +1,143 @@
+"""Live view for the web UI: the camera's stream remuxed (never transcoded) to fragmented MP4.
+
+The browser feeds the bytes to Media Source Extensions (``video/mp4; codecs="avc1..."``): the first
+chunk is the init segment (``ftyp`` + ``moov``), then one ``moof`` + ``mdat`` per GOP. Each viewer
+opens its own RTSP session; the recorder is never slowed down by a viewer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import av
+
+from akashi.cameras.recorder import open_input
+from akashi.cameras.records import configured_cameras
+from akashi.cameras.urls import mask_text
+from akashi.errors import AccessDenied, NotFoundError
+
+if TYPE_CHECKING:
+    from akashi.access.principal import Principal
+    from akashi.context import Akashi
+
+LIVE_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+_END = b""
+
+
+class _Sink:
+    """A write-only file for the muxer that hands every write to the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes]) -> None:
+        self.loop = loop
+        self.queue = queue
+
+    def write(self, data: bytes) -> int:
+        if data:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing buffered here."""
+
+
+def _pump(url: str, timeout_s: float, sink: _Sink, stop: threading.Event) -> str:
+    """Demux the camera and mux fMP4 into ``sink`` until ``stop``; returns why it ended."""
+    try:
+        src = open_input(url, timeout_s)
+    except (av.FFmpegError, OSError) as exc:
+        return mask_text(str(exc), url)
+    try:
+        if not src.streams.video:
+            return "no video"
+        vs = src.streams.video[0]
+        with av.open(sink, "w", format="mp4", options=LIVE_OPTIONS) as out:
+            ovs = out.add_stream_from_template(vs)
+            base: int | None = None
+            for pkt in src.demux(vs):
+                if stop.is_set():
+                    return "closed"
+                if pkt.dts is None or pkt.size == 0:
+                    continue
+                if base is None:
+                    if not pkt.is_keyframe:
+                        continue  # a player needs a keyframe first
+                    base = pkt.dts
+                pkt.dts -= base
+                if pkt.pts is not None:
+                    pkt.pts -= base
+                pkt.stream = ovs
+                out.mux(pkt)
+        return "end of stream"
+    except (av.FFmpegError, OSError) as exc:
+        return mask_text(str(exc), url)
+    finally:
+        src.close()
+
+
+async def live_fmp4(ak: Akashi, camera: str) -> AsyncIterator[bytes]:
+    """Yield fMP4 bytes of ``camera``'s live stream until the consumer stops iterating.
+
+    No permission check here: web routes go through :func:`open_live`.
+    """
+    specs = {c.name: c for c in await asyncio.to_thread(configured_cameras, ak.settings, ak.engine)}
+    spec = specs.get(camera)
+    if spec is None:
+        raise NotFoundError(f"カメラ {camera} はありません", f"no camera {camera}")
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            _pump(spec.url, ak.settings.camera_policy.socket_timeout_s, _Sink(loop, queue), stop)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, _END)
+
+    worker = asyncio.ensure_future(asyncio.to_thread(run))
+    try:
+        while True:
+            chunk = await queue.get()
+            if chunk is _END:
+                break
+            yield chunk
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await worker
+
+
+async def open_live(
+    ak: Akashi, principal: Principal, camera: str, *, client: str = ""
+) -> AsyncIterator[bytes]:
+    """Permission check and audit entry, then :func:`live_fmp4`."""
+    from sqlalchemy import select
+
+    from akashi.access.audit import audit, audit_now
+    from akashi.db import session_scope
+    from akashi.db.models import Camera
+
+    def check() -> None:
+        with session_scope(ak.engine) as s:
+            cam = s.scalar(select(Camera).where(Camera.name == camera))
+            if cam is None:
+                raise NotFoundError(f"カメラ {camera} はありません", f"no camera {camera}")
+            if principal.role == "operator" or not principal.sees_site(cam.site_id) or not principal.can_play:
+                audit_now(
+                    ak.engine, user=principal.name, action="live", target_type="camera", target_id=cam.id,
+                    outcome="denied", client=client, detail={"reason": "out_of_scope"},
+                )  # fmt: skip
+                raise AccessDenied(
+                    "このカメラを見る権限がありません（記録されました）",
+                    f"not permitted to watch camera {camera}; the attempt has been audited",
+                )
+            audit(
+                s, user=principal.name, action="live", target_type="camera", target_id=cam.id, client=client
+            )
+
+    await asyncio.to_thread(check)
+    async for chunk in live_fmp4(ak, camera):
+        yield chunk
