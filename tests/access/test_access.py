@@ -45,7 +45,14 @@ def world(akashi: Akashi) -> dict[str, Any]:
         t = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
         calls = {}
         for key, agent, site in (("c1", a1, tokyo), ("c2", a2, tokyo), ("c3", a3, osaka)):
-            c = Call(started_at=t, direction="in", caller="0312345678", agent_id=agent.id, agent_name=agent.name, site_id=site.id)
+            c = Call(
+                started_at=t,
+                direction="in",
+                caller="0312345678",
+                agent_id=agent.id,
+                agent_name=agent.name,
+                site_id=site.id,
+            )
             s.add(c)
             s.flush()
             calls[key] = c.id
@@ -91,7 +98,9 @@ def test_operator_sees_only_own_calls(akashi: Akashi, world: dict[str, Any]) -> 
         assert total == 3
 
 
-def test_operator_opening_another_operators_call_is_refused_and_audited(akashi: Akashi, world: dict[str, Any]) -> None:
+def test_operator_opening_another_operators_call_is_refused_and_audited(
+    akashi: Akashi, world: dict[str, Any]
+) -> None:
     p, calls = world["p"], world["calls"]
     before = len(audit_rows(akashi))
     with pytest.raises(AccessDenied):
@@ -100,7 +109,12 @@ def test_operator_opening_another_operators_call_is_refused_and_audited(akashi: 
     assert len(rows) == before + 1
     last = rows[-1]
     assert (last.user_name, last.action, last.target_id, last.outcome, last.client) == (
-        "op1", "play", str(calls["c2"]), "denied", "192.0.2.7")
+        "op1",
+        "play",
+        str(calls["c2"]),
+        "denied",
+        "192.0.2.7",
+    )
 
 
 def test_manager_of_other_site_refused(akashi: Akashi, world: dict[str, Any]) -> None:

@@ -20,13 +20,24 @@ import sqlalchemy as sa
 AKASHI = [sys.executable, "-m", "akashi.cli.main"]
 
 
-def run(home: Path, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AKASHI_") or k == "AKASHI_REQUIRE_INTEROP"}
-    proc = subprocess.run(
-        [*AKASHI, "--home", str(home), *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
+def run(
+    home: Path, *args: str, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("AKASHI_") or k == "AKASHI_REQUIRE_INTEROP"
+    }
+    proc = subprocess.run(  # noqa: PLW1510 (returncode checked below)
+        [*AKASHI, "--home", str(home), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"akashi {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"akashi {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
@@ -49,9 +60,35 @@ def make_wav(path: Path, seconds: float = 2.0, rate: int = 8000) -> bytes:
 def imported(home: Path, tmp_path: Path) -> tuple[Path, int, bytes]:
     wav = tmp_path / "old-recorder.wav"
     original = make_wav(wav)
-    run(home, "user", "add", "kanri", "--role", "manager", "--site", "tokyo", "--password-stdin", stdin="a-long-password\n")
-    out = run(home, "import", "call", str(wav), "--caller", "+81-3-1234-5678", "--dialled", "0120-000-111",
-              "--agent", "佐藤 花子", "--site", "tokyo", "--started", "2026-11-02T10:15:00", "--json")
+    run(
+        home,
+        "user",
+        "add",
+        "kanri",
+        "--role",
+        "manager",
+        "--site",
+        "tokyo",
+        "--password-stdin",
+        stdin="a-long-password\n",
+    )
+    out = run(
+        home,
+        "import",
+        "call",
+        str(wav),
+        "--caller",
+        "+81-3-1234-5678",
+        "--dialled",
+        "0120-000-111",
+        "--agent",
+        "佐藤 花子",
+        "--site",
+        "tokyo",
+        "--started",
+        "2026-11-02T10:15:00",
+        "--json",
+    )
     call_id = json.loads(out.stdout)["id"]
     return home, call_id, original
 
@@ -62,8 +99,22 @@ def test_import_search_show_verify_export_check(imported: tuple[Path, int, bytes
         found = json.loads(run(home, "calls", "search", "--number", number, "--json").stdout)
         assert [c["id"] for c in found["calls"]] == [call_id], number
     assert json.loads(run(home, "calls", "search", "--number", "9999", "--json").stdout)["total"] == 0
-    found = json.loads(run(home, "calls", "search", "--agent", "佐藤", "--site", "tokyo",
-                           "--from", "2026-11-02T00:00", "--to", "2026-11-03T00:00", "--json").stdout)
+    found = json.loads(
+        run(
+            home,
+            "calls",
+            "search",
+            "--agent",
+            "佐藤",
+            "--site",
+            "tokyo",
+            "--from",
+            "2026-11-02T00:00",
+            "--to",
+            "2026-11-03T00:00",
+            "--json",
+        ).stdout
+    )
     assert found["total"] == 1
     shown = json.loads(run(home, "calls", "show", str(call_id), "--json").stdout)
     assert shown["caller"] == "+81-3-1234-5678" and shown["agent"] == "佐藤 花子" and shown["site"] == "tokyo"
@@ -138,8 +189,21 @@ def test_edited_ledger_row_is_named(imported: tuple[Path, int, bytes]) -> None:
 
 def test_operator_cannot_export(imported: tuple[Path, int, bytes], tmp_path: Path) -> None:
     home, call_id, _ = imported
-    run(home, "user", "add", "op9", "--role", "operator", "--site", "tokyo", "--password-stdin", stdin="another-long-pass\n")
-    out = run(home, "export", "call", str(call_id), "--out", str(tmp_path / "x.zip"), "--as", "op9", check=False)
+    run(
+        home,
+        "user",
+        "add",
+        "op9",
+        "--role",
+        "operator",
+        "--site",
+        "tokyo",
+        "--password-stdin",
+        stdin="another-long-pass\n",
+    )
+    out = run(
+        home, "export", "call", str(call_id), "--out", str(tmp_path / "x.zip"), "--as", "op9", check=False
+    )
     assert out.returncode == 3
     assert not (tmp_path / "x.zip").exists()
 
@@ -154,7 +218,9 @@ def test_unknown_config_key_stops_with_its_name(tmp_path: Path) -> None:
 
 
 def test_wrong_role_and_short_password_refused(home: Path) -> None:
-    out = run(home, "user", "add", "x", "--role", "boss", "--password-stdin", stdin="a-long-password\n", check=False)
+    out = run(
+        home, "user", "add", "x", "--role", "boss", "--password-stdin", stdin="a-long-password\n", check=False
+    )
     assert out.returncode == 2 and "role" in out.stderr
     out = run(home, "user", "add", "x", "--role", "admin", "--password-stdin", stdin="short\n", check=False)
     assert out.returncode == 2

@@ -59,7 +59,9 @@ def test_environment_unknown_key_names_variable(tmp_path: Path) -> None:
 
 
 def test_non_config_variables_are_ignored(tmp_path: Path) -> None:
-    s = load_settings(tmp_path, environ={"AKASHI_REQUIRE_INTEROP": "1", "AKASHI_HOME": "/x", "AKASHI_TEST_PG": "y"})
+    s = load_settings(
+        tmp_path, environ={"AKASHI_REQUIRE_INTEROP": "1", "AKASHI_HOME": "/x", "AKASHI_TEST_PG": "y"}
+    )
     assert s.jobs.workers == 1
 
 
@@ -70,7 +72,9 @@ def test_broken_toml_is_refused(tmp_path: Path) -> None:
 
 
 def test_secret_is_not_in_repr(tmp_path: Path) -> None:
-    home = write(tmp_path, '[store]\nbackend = "s3"\n[store.s3]\nbucket = "evidence"\nsecret_key = "TOPSECRET123"\n')
+    home = write(
+        tmp_path, '[store]\nbackend = "s3"\n[store.s3]\nbucket = "evidence"\nsecret_key = "TOPSECRET123"\n'
+    )
     s = load_settings(home, environ={})
     assert s.store.s3 is not None
     assert "TOPSECRET123" not in repr(s)

@@ -10,11 +10,11 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 
-
 @functools.cache
 def _dummy() -> str:
     """A hash to verify against when the user does not exist, so that timing does not reveal it."""
     return _hasher.hash("akashi-no-such-user")
+
 
 MIN_LENGTH = 10
 

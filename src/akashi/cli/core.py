@@ -58,7 +58,11 @@ def init(home: Path | None = typer.Option(None, "--home", help="Where to create 
     emit(
         None,
         False,
-        f"{'作成しました' if wrote else '既存のホームを確認しました'} / {'created' if wrote else 'checked existing home'}: {root}",
+        (
+            f"作成しました / created: {root}"
+            if wrote
+            else f"既存のホームを確認しました / checked existing home: {root}"
+        ),
     )
 
 

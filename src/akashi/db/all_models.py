@@ -6,7 +6,7 @@ import importlib
 import pkgutil
 
 import akashi.db
-from akashi.db import models as models
+from akashi.db import models
 from akashi.db.base import Base
 
 # Packages add tables in akashi/db/models_<area>.py; import them all.

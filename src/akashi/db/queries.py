@@ -104,5 +104,7 @@ def search_calls(session: Session, viewer: SeesCalls | None, q: CallQuery) -> tu
     key = q.order.lstrip("-")
     col = _ORDER.get(key, Call.started_at)
     ordered = stmt.order_by(col.desc() if q.order.startswith("-") else col.asc(), Call.id.desc())
-    rows: list[Call] = list(session.scalars(ordered.limit(max(1, min(q.limit, 1000))).offset(max(0, q.offset))))
+    rows: list[Call] = list(
+        session.scalars(ordered.limit(max(1, min(q.limit, 1000))).offset(max(0, q.offset)))
+    )
     return rows, total

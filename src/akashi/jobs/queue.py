@@ -79,7 +79,9 @@ class JobQueue:
         self.lease = timedelta(seconds=lease_seconds)
         self.backoff_seconds = backoff_seconds
 
-    def claim(self, worker: str, kinds: list[str] | None = None, now: datetime | None = None) -> ClaimedJob | None:
+    def claim(
+        self, worker: str, kinds: list[str] | None = None, now: datetime | None = None
+    ) -> ClaimedJob | None:
         """Take the oldest runnable job (queued and due, or running with an expired lease).
 
         The claim is a conditional UPDATE on the state the job was read in, so two workers can
@@ -112,15 +114,23 @@ class JobQueue:
                     s.execute(
                         update(Job)
                         .where(Job.id == jid, Job.state == "running", Job.attempts == attempts)
-                        .values(state="dead", last_error=Job.last_error + "\nlease expired on the last attempt",
-                                updated_at=now)
+                        .values(
+                            state="dead",
+                            last_error=Job.last_error + "\nlease expired on the last attempt",
+                            updated_at=now,
+                        )
                     )
                     continue
                 won = s.execute(
                     update(Job)
                     .where(Job.id == jid, Job.state == jstate, Job.attempts == attempts)
-                    .values(state="running", attempts=attempts + 1, lease_until=now + self.lease,
-                            worker=worker, updated_at=now)
+                    .values(
+                        state="running",
+                        attempts=attempts + 1,
+                        lease_until=now + self.lease,
+                        worker=worker,
+                        updated_at=now,
+                    )
                 ).rowcount
                 if won == 1:
                     return ClaimedJob(jid, kind, dict(payload), attempts + 1, max_attempts)
