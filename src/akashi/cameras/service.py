@@ -10,11 +10,15 @@ from typing import TYPE_CHECKING
 from akashi.cameras import records
 from akashi.cameras.events import CameraEvent, Listener
 from akashi.cameras.supervisor import Supervisor
+from akashi.cameras.uploader import wait_or_stop
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
 
 log = logging.getLogger(__name__)
+
+#: How often incident holds are brought up to date while recording.
+HOLDS_EVERY_S = 60.0
 
 
 class CameraService:
@@ -53,6 +57,19 @@ class CameraService:
                 tg.create_task(sup.run(stop), name=f"camera {spec.name}")
             if not self.supervisors:
                 log.info("no camera configured")
+            else:
+                tg.create_task(self._holds(stop), name="camera incident holds")
+
+    async def _holds(self, stop: asyncio.Event) -> None:
+        """Keep footage inside open incidents held (see :mod:`akashi.cameras.retention`)."""
+        from akashi.cameras.retention import apply_camera_holds
+
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(apply_camera_holds, self.ak)
+            except Exception:  # the store or database is down: next round
+                log.exception("camera incident holds failed")
+            await wait_or_stop(stop, HOLDS_EVERY_S)
 
     async def __aenter__(self) -> CameraService:
         self._stop.clear()

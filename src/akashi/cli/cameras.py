@@ -82,6 +82,16 @@ def cameras_run(
         ak.close()
 
 
+@cameras_app.command("protect")
+def cameras_protect() -> None:
+    """案件内の映像を保全／解除（保存期間処理の前に）/ hold footage inside open incidents, release the rest."""
+    from akashi.cameras.retention import apply_camera_holds
+
+    ak = open_akashi()
+    report = apply_camera_holds(ak)
+    emit(None, False, f"保全 / held: {len(report.held)}  解除 / released: {len(report.released)}")
+
+
 @export_app.command("camera")
 def export_camera_cmd(
     names: list[str] = typer.Argument(..., help="Camera name(s)"),  # noqa: B008
