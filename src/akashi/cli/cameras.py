@@ -94,10 +94,10 @@ def cameras_protect() -> None:
 
 @export_app.command("camera")
 def export_camera_cmd(
-    names: list[str] = typer.Argument(..., help="Camera name(s)"),  # noqa: B008
+    names: list[str] = typer.Argument(..., help="Camera name(s)"),
     start: str = typer.Option(..., "--from", help="ISO 8601 (no zone: Japan time)"),
     end: str = typer.Option(..., "--to", help="ISO 8601 (no zone: Japan time)"),
-    out: Path = typer.Option(..., "--out", help="FILE.zip"),  # noqa: B008
+    out: Path = typer.Option(..., "--out", help="FILE.zip"),
     as_user: str | None = typer.Option(
         None, "--as", help="Export as this user (permission checked, audited)"
     ),
