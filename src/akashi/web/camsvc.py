@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def list_cameras(s: Session, p: Principal) -> list[dict[str, Any]]:
     """Cameras the user may see, grouped by site name in order."""
-    sites = dict(s.execute(select(Site.id, Site.name)).tuples().all())
+    sites = {k: v for k, v in s.execute(select(Site.id, Site.name))}
     out = []
     for c in s.scalars(select(Camera).where(p.cameras_clause()).order_by(Camera.site_id, Camera.name)):
         out.append(

@@ -45,7 +45,7 @@ def list_incidents(s: Session, p: Principal) -> list[IncidentOut]:
     stmt = select(Incident).order_by(Incident.id.desc()).limit(500)
     if p.site_ids is not None:
         stmt = stmt.where(Incident.site_id.in_(p.site_ids))
-    sites = dict(s.execute(select(Site.id, Site.name)).tuples().all())
+    sites = {k: v for k, v in s.execute(select(Site.id, Site.name))}
     return [_out(s, i, sites, items=False) for i in s.scalars(stmt)]
 
 
@@ -61,7 +61,7 @@ def _out(s: Session, inc: Incident, sites: dict[int, str], *, items: bool = True
         created_at=inc.created_at,
     )
     if items:
-        cams = dict(s.execute(select(Camera.id, Camera.name)).tuples().all())
+        cams = {k: v for k, v in s.execute(select(Camera.id, Camera.name))}
         out.items = [
             IncidentItemOut(
                 id=it.id,
@@ -82,7 +82,7 @@ def _out(s: Session, inc: Incident, sites: dict[int, str], *, items: bool = True
 def get_incident(s: Session, p: Principal, incident_id: int) -> IncidentOut:
     """One incident with its items and notes."""
     inc = _load(s, p, incident_id)
-    return _out(s, inc, dict(s.execute(select(Site.id, Site.name)).tuples().all()))
+    return _out(s, inc, {k: v for k, v in s.execute(select(Site.id, Site.name))})
 
 
 def create_incident(s: Session, p: Principal, title: str, site: str | None, notes: str, client: str) -> int:  # noqa: PLR0917

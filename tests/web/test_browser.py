@@ -1,0 +1,209 @@
+"""End to end in real headless Chromium (Debian's /usr/bin/chromium driven by Playwright).
+
+Log in, search a call by partial number, play it, see the flagged word highlighted, export and check
+the package; an operator cannot open another operator's call; a manager of one site cannot see
+another site. Screenshots of the main pages go to ``test-artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from akashi.db.base import session_scope
+from akashi.db.models import AuditEntry
+from tests.conftest import missing_peer, require_binary
+from tests.web.conftest import PASSWORD, Seeded
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(seeded_sqlite: Seeded) -> Iterator[str]:
+    """uvicorn serving the seeded installation in a thread on a free port."""
+    import uvicorn
+
+    from akashi.web.app import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(seeded_sqlite.ak), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """Headless Chromium from Debian."""
+    chromium = require_binary("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_peer("playwright (Python package)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _login(page: object, base: str, name: str) -> None:
+    page.goto(f"{base}/login")  # type: ignore[attr-defined]
+    page.fill("input[name=username]", name)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url(f"{base}/")  # type: ignore[attr-defined]
+
+
+def _shot(page: object, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_search_play_highlight_export(
+    server: str, browser: object, seeded_sqlite: Seeded, tmp_path: Path
+) -> None:
+    from akashi.store.export import check_package
+
+    ctx = browser.new_context(accept_downloads=True, viewport={"width": 1360, "height": 900})  # type: ignore[attr-defined]
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _login(page, server, "boss_tokyo")
+    assert "ダッシュボード" in page.content()
+    _shot(page, "dashboard")
+
+    page.click("text=通話")
+    page.fill("input[name=number]", "1234-56")
+    page.click("#search button[type=submit]")
+    page.wait_for_selector("#calls tbody tr")
+    rows = page.locator("#calls tbody tr")
+    assert rows.count() == 1 and "03-1234-5678" in rows.first.inner_text()
+    _shot(page, "calls")
+
+    rows.first.locator("a").first.click()
+    page.wait_for_selector("#audio")
+    mark = page.locator("mark.flagged", has_text="土下座")
+    assert mark.count() == 1 and mark.first.is_visible()
+    page.evaluate("""() => new Promise((resolve, reject) => {
+        const a = document.getElementById('audio');
+        a.addEventListener('playing', () => resolve(true), {once: true});
+        a.addEventListener('error', () => reject(new Error('media error ' + (a.error && a.error.code))), {once: true});
+        a.play().catch(reject);
+    })""")
+    page.wait_for_function("() => document.getElementById('audio').currentTime > 0.3")
+    page.check("#mute-0")  # the customer channel can be muted while playing
+    assert page.evaluate("() => document.getElementById('audio').paused") is False
+    page.wait_for_selector("#transcript .seg.active")
+    _shot(page, "call")
+
+    with page.expect_download() as dl:
+        page.click("#export")
+    pkg = tmp_path / "package.zip"
+    dl.value.save_as(str(pkg))
+    report = check_package(pkg)
+    assert report.ok, report.to_text()
+    assert not errors, errors
+
+    with session_scope(seeded_sqlite.ak.engine) as s:
+        actions = {
+            a for (a,) in s.execute(select(AuditEntry.action).where(AuditEntry.user_name == "boss_tokyo"))
+        }
+    assert {"login", "play", "export"} <= actions
+
+    # English switch keeps the page and shows JST times
+    page.click("a.lang")
+    page.wait_for_selector("text=Transcript")
+    assert "JST" in page.content()
+    ctx.close()
+
+
+def test_operator_and_site_scopes(server: str, browser: object, seeded_sqlite: Seeded) -> None:
+    other = seeded_sqlite.calls["tanaka_call"]
+    ctx = browser.new_context()  # type: ignore[attr-defined]
+    page = ctx.new_page()
+    _login(page, server, "op_suzuki")
+    resp = page.goto(f"{server}/calls/{other}")
+    assert resp is not None and resp.status == 403
+    assert "権限" in page.content()
+    with session_scope(seeded_sqlite.ak.engine) as s:
+        denied = s.scalars(
+            select(AuditEntry).where(AuditEntry.user_name == "op_suzuki", AuditEntry.outcome == "denied")
+        ).all()
+    assert [(d.action, d.target_id) for d in denied] == [("view", str(other))]
+    page.goto(f"{server}/calls")
+    assert page.locator("#calls tbody tr").count() == 1
+    ctx.close()
+
+    ctx = browser.new_context()  # type: ignore[attr-defined]
+    page = ctx.new_page()
+    _login(page, server, "boss_osaka")
+    page.goto(f"{server}/calls")
+    text = page.locator("#calls").inner_text()
+    assert "06-5555-0101" in text and "03-1234-5678" not in text and "090-8765-4321" not in text
+    resp = page.goto(f"{server}/calls/{other}")
+    assert resp is not None and resp.status == 403
+    ctx.close()
+
+
+def test_admin_pages_screenshots(server: str, browser: object) -> None:
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900})  # type: ignore[attr-defined]
+    page = ctx.new_page()
+    _login(page, server, "admin")
+    for path, name in (
+        ("/cameras", "cameras"),
+        ("/incidents", "incidents"),
+        ("/admin", "admin"),
+        ("/admin/audit", "audit"),
+    ):
+        resp = page.goto(server + path)
+        assert resp is not None and resp.status == 200, path
+        _shot(page, name)
+    page.goto(server + "/admin")
+    page.fill("#users input[name=name]", "yamada")
+    page.fill("#users input[name=password]", "yamada-password-1")
+    page.click("#users button.primary")
+    page.wait_for_selector("text=yamada")
+    page.goto(server + "/incidents")
+    page.fill("input[name=title]", "テスト案件")
+    page.click("button.primary")
+    page.wait_for_selector("h1:has-text('テスト案件')")
+    _shot(page, "incident")
+    ctx.close()
