@@ -95,7 +95,11 @@ def test_idle_timeout(app_client: TestClient, seeded: Seeded) -> None:
         s.execute(update(WebSession).values(last_seen_at=utcnow() - timedelta(minutes=idle + 1)))
     assert app_client.get("/api/v1/me").status_code == 401
     r = app_client.get("/calls", follow_redirects=False)
-    assert r.status_code == 303 and "expired=1" in r.headers["location"] or "/login" in r.headers["location"]
+    assert (
+        r.status_code == 303
+        and r.headers["location"].startswith("/login")
+        and "expired=1" in r.headers["location"]
+    )
 
 
 def test_totp_second_factor(app_client: TestClient, seeded: Seeded) -> None:
@@ -216,7 +220,7 @@ def test_detail_peaks_notes_hold_and_export(app_client: TestClient, seeded: Seed
     h = {"X-CSRF-Token": csrf}
     cid = seeded.calls["tanaka_call"]
     d = app_client.get(f"/api/v1/calls/{cid}").json()
-    cust = [g for g in d["transcript"] if g["channel"] == "customer"][0]
+    cust = next(g for g in d["transcript"] if g["channel"] == "customer")
     assert set(cust["flagged"]) == {"土下座", "ふざけるな"}
     peaks = app_client.get(f"/api/v1/calls/{cid}/peaks").json()
     assert peaks["channels"] == 2 and abs(peaks["duration_s"] - 3.0) < 0.01

@@ -169,7 +169,7 @@ def call_detail(ak: Akashi, s: Session, principal: Principal, call_id: int, clie
     )
 
 
-def add_note(  # noqa: PLR0917
+def add_note(
     ak: Akashi, s: Session, principal: Principal, target_type: str, target_id: int, text: str, client: str
 ) -> Note:
     """Add a note to a call (visible to the user) and audit it."""
@@ -192,7 +192,7 @@ def add_note(  # noqa: PLR0917
     return note
 
 
-def set_call_hold(  # noqa: PLR0917
+def set_call_hold(
     ak: Akashi, s: Session, principal: Principal, call_id: int, hold: bool, reason: str, client: str
 ) -> None:
     """Place or release the legal hold on a call's recording (managers and admins)."""

@@ -101,7 +101,7 @@ def timeline(s: Session, p: Principal, camera_id: int, day: date) -> dict[str, A
     }
 
 
-def export_range(  # noqa: PLR0917
+def export_range(
     ak: Akashi, p: Principal, camera_id: int, start: datetime, end: datetime, out: Path, client: str
 ) -> Path:
     """An evidence package of the segments of one camera overlapping ``[start, end)``."""

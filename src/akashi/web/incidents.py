@@ -85,7 +85,7 @@ def get_incident(s: Session, p: Principal, incident_id: int) -> IncidentOut:
     return _out(s, inc, {k: v for k, v in s.execute(select(Site.id, Site.name))})
 
 
-def create_incident(s: Session, p: Principal, title: str, site: str | None, notes: str, client: str) -> int:  # noqa: PLR0917
+def create_incident(s: Session, p: Principal, title: str, site: str | None, notes: str, client: str) -> int:
     """Open a new incident in one of the user's sites."""
     _deny_write(p)
     site_id = None
@@ -125,7 +125,7 @@ def patch_incident(s: Session, p: Principal, incident_id: int, patch: IncidentPa
     )
 
 
-def add_item(  # noqa: PLR0917
+def add_item(
     ak: Akashi, s: Session, p: Principal, incident_id: int, item: IncidentItemIn, client: str
 ) -> int:
     """Link a call (that the user may see) or a camera range to an incident."""
