@@ -199,3 +199,41 @@ def test_concurrent_puts_keep_one_chain(sqlite_store: EvidenceStore) -> None:
     assert not errors
     report = sqlite_store.verify()
     assert report.ok and report.checked == 20 and report.ledger_entries == 20
+
+
+class BrokenStream(io.RawIOBase):
+    """A recording source that fails part-way (a dropped upload, a disk error)."""
+
+    def __init__(self, good: int) -> None:
+        self.left = good
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            raise OSError("source failed")
+        k = min(n, self.left)
+        self.left -= k
+        return b"z" * k
+
+
+def test_failed_stream_leaves_nothing_behind(store: EvidenceStore) -> None:
+    store.chunk_size = 4096
+    with pytest.raises(OSError, match="source failed"):
+        store.put(BrokenStream(50_000), kind="call_audio", media_type="audio/wav")
+    assert list(store.backend.staging_dir.iterdir()) == []
+    assert sql(store.engine, "SELECT count(*) FROM evidence_objects")[0][0] == 0
+    report = store.verify()
+    assert report.ok and report.ledger_entries == 0
+
+
+def test_playback_stopped_early_releases_its_reader(sqlite_store: EvidenceStore) -> None:
+    sqlite_store.chunk_size = 4096
+    oid = put_bytes(sqlite_store, os.urandom(200_000))
+    before = threading.active_count()
+    for _ in range(20):
+        it = sqlite_store.iter_plaintext(oid, 5000)
+        assert len(next(it)) == 4096 - 5000 % 4096
+        it.close()  # type: ignore[attr-defined]
+    assert threading.active_count() <= before + 1

@@ -55,8 +55,11 @@ class Backend(Protocol):
         """
         ...
 
-    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
-        """Bytes ``[start, end)`` of the object. Raises ``FileNotFoundError`` when it is missing."""
+    def read_range(self, key: str, start: int, end: int, block: int = ...) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` of the object in pieces of about ``block`` bytes.
+
+        Raises ``FileNotFoundError`` when it is missing.
+        """
         ...
 
     def size(self, key: str) -> int | None:

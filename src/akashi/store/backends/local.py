@@ -65,9 +65,9 @@ class LocalBackend:
         os.replace(path, final)
         fsync_dir(final.parent)
 
-    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
-        """Bytes ``[start, end)``; ``FileNotFoundError`` when the object is missing."""
-        return read_file_range(self.path(key), start, end)
+    def read_range(self, key: str, start: int, end: int, block: int = READ_SIZE) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` in blocks of exactly ``block``; ``FileNotFoundError`` when missing."""
+        return read_file_range(self.path(key), start, end, block)
 
     def size(self, key: str) -> int | None:
         """Size of the object file, None when absent."""

@@ -153,7 +153,7 @@ class S3Backend:
             ) from err
         path.unlink()
 
-    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+    def read_range(self, key: str, start: int, end: int, block: int = MiB) -> Iterator[bytes]:
         """Bytes ``[start, end)`` with a ranged GET."""
         if end <= start:
             return
@@ -161,7 +161,7 @@ class S3Backend:
             resp = self._client.get_object(
                 Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}"
             )
-            yield from resp["Body"].iter_chunks(MiB)
+            yield from resp["Body"].iter_chunks(block)
         except ClientError as err:
             if _code(err) in _NOT_FOUND or _status(err) == 404:
                 raise FileNotFoundError(key) from err

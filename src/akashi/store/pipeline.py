@@ -1,0 +1,152 @@
+"""Streaming plumbing of the store: encrypt a stream into a file on two threads, regroup read bytes.
+
+Encryption and the plaintext hash run on the caller's thread; the ciphertext hash and the file
+writes run on a writer thread. SHA-256 and file I/O release the GIL, so the two overlap on
+separate cores; the queue between them is bounded, so memory stays at a few chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from akashi.store.crypto import Encryptor
+
+QUEUE_CHUNKS = 4
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """What :func:`encrypt_to_file` wrote."""
+
+    size: int
+    sha256: str
+    cipher_size: int
+    cipher_sha256: str
+
+
+class _Writer(threading.Thread):
+    """Hashes and writes sealed chunks in order; after an error it drains without writing."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(name="akashi-store-writer", daemon=True)
+        self.fd = fd
+        self.q: queue.Queue[bytes | None] = queue.Queue(QUEUE_CHUNKS)
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while (item := self.q.get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                self.sha.update(item)
+                view = memoryview(item)
+                while view:
+                    view = view[os.write(self.fd, view) :]
+                self.size += len(item)
+            except BaseException as err:  # handed to the caller's thread
+                self.error = err
+
+
+def encrypt_to_file(stream: BinaryIO, path: os.PathLike[str] | str, enc: Encryptor) -> Sealed:
+    """Encrypt ``stream`` into a new file at ``path`` (must not exist), fsync it, return sizes and hashes."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    writer = _Writer(fd)
+    writer.start()
+    psha = hashlib.sha256()
+    size = 0
+    try:
+        writer.q.put(enc.header)
+        while writer.error is None:
+            data = stream.read(enc.chunk_size)
+            if not data:
+                writer.q.put(enc.finish())
+                break
+            psha.update(data)
+            size += len(data)
+            for sealed in enc.update(data):
+                writer.q.put(sealed)
+    finally:
+        writer.q.put(None)
+        writer.join()
+        try:
+            if writer.error is None:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    if writer.error is not None:
+        raise writer.error
+    return Sealed(size, psha.hexdigest(), writer.size, writer.sha.hexdigest())
+
+
+def exact_pieces(stream: Iterator[bytes], sizes: Iterator[int]) -> Iterator[bytes]:
+    """Regroup a byte stream into pieces of the given sizes; a short last piece means the stream ended."""
+    buf = bytearray()
+    for want in sizes:
+        if not buf:
+            data = next(stream, None)
+            if data is None:
+                yield b""
+                return
+            if len(data) == want:  # the common case: the reader already reads whole chunks
+                yield data
+                continue
+            buf += data
+        while len(buf) < want:
+            data = next(stream, None)
+            if data is None:
+                yield bytes(buf)
+                return
+            buf += data
+        piece = bytes(buf[:want])
+        del buf[:want]
+        yield piece
+
+
+_END = object()
+
+
+def prefetch(source: Iterable[bytes], depth: int = 2) -> Iterator[bytes]:
+    """Iterate ``source`` on a helper thread, ``depth`` items ahead (reads overlap decryption).
+
+    Exceptions of ``source`` are raised here, in order; closing this generator stops the thread.
+    """
+    q: queue.Queue[object] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_END)
+        except BaseException as err:  # handed to the consumer
+            q.put(err)
+
+    thread = threading.Thread(target=pump, name="akashi-store-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                q.get_nowait()
+        thread.join(5)
