@@ -133,3 +133,28 @@ def rtsp_server(h264_file: Path) -> Iterator[RtspServer]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def resolution_change_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 s at 320x240 then 6 s at 640x480 in one H.264 track (new SPS in-band), like a reconfigured camera."""
+    d = tmp_path_factory.mktemp("reschange")
+    parts = []
+    for size in ("320x240", "640x480"):
+        mkv = make_h264(d / f"{size}.mkv", seconds=6, size=size)
+        raw = d / f"{size}.h264"
+        subprocess.run(
+            ["timeout", "60", "ffmpeg", "-loglevel", "error", "-y", "-i", str(mkv), "-c", "copy",
+             "-bsf:v", "h264_mp4toannexb", "-f", "h264", str(raw)],
+            check=True,
+        )  # fmt: skip
+        parts.append(raw.read_bytes())
+    both = d / "both.h264"
+    both.write_bytes(b"".join(parts))
+    out = d / "both.mkv"
+    subprocess.run(
+        ["timeout", "60", "ffmpeg", "-loglevel", "error", "-y", "-framerate", "15", "-f", "h264", "-i", str(both),
+         "-c", "copy", str(out)],
+        check=True,
+    )  # fmt: skip
+    return out

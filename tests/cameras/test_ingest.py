@@ -150,3 +150,35 @@ def run_cli(home: Path, *args: str) -> str:
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     return r.stdout
+
+
+async def test_resolution_change_starts_a_new_segment(
+    sqlite_home: Path, resolution_change_file: Path, tmp_path: Path
+) -> None:
+    from tests.cameras.conftest import _gst_rtsp_available
+    from tests.conftest import missing_peer
+
+    if not _gst_rtsp_available():
+        missing_peer("GStreamer RTSP server for /usr/bin/python3")
+    srv = RtspServer(resolution_change_file, ["cam"])
+    srv.start()
+    try:
+        add_to_config(sqlite_home, camera_toml([("cam", "", srv.url("cam"))], seconds=5.0))
+        events = EventLog()
+        with Akashi.open(sqlite_home) as ak:
+            async with CameraService(ak, [events]):
+                await events.wait_count("disconnected", "cam", 1, timeout=60)  # the file ends
+            segs = segments_of(ak, "cam")
+    finally:
+        srv.stop()
+    sizes = [(s.width, s.height) for s in segs]
+    assert (320, 240) in sizes and (640, 480) in sizes
+    change = sizes.index((640, 480))
+    assert all(sz == (320, 240) for sz in sizes[:change]) and all(sz == (640, 480) for sz in sizes[change:])
+    # The change cut a segment short of its 5 s: the new picture starts on its own keyframe.
+    assert (segs[change].started_at - segs[change - 1].started_at).total_seconds() < 4.9 or change == 1
+    for seg in segs:
+        path = decrypt(ak, seg, tmp_path / f"{seg.id}.mp4")
+        (video,) = ffprobe(path)["streams"]
+        assert (video["width"], video["height"]) == (seg.width, seg.height)
+        assert decode_errors(path) == ""

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from akashi.cameras import records
 from akashi.cameras.spool import CameraSpool, SegmentMeta
-from akashi.cameras.timeline import CUT_TOLERANCE_S, Anchor, Cutter, StreamParams
+from akashi.cameras.timeline import CUT_TOLERANCE_S, Anchor, Cutter, StreamParams, parameter_sets
 from akashi.cameras.urls import check_rtsp_url, mask_text, mask_url
 from akashi.context import Akashi
 from akashi.errors import ConfigError, NotFoundError
@@ -159,3 +159,16 @@ def test_remove_refuses_config_cameras(sqlite_home: Path) -> None:
             records.remove_camera(ak.engine, "受付")
         with pytest.raises(ConfigError):
             records.add_camera(ak.settings, ak.engine, name="受付", url="rtsp://h/y", site="", seconds=4)
+
+
+def test_parameter_sets_from_annex_b() -> None:
+    sps, pps, idr = b"\x67\x42\xc0\x0d\xda", b"\x68\xce\x3c\x80", b"\x65\x88\x84\x00"
+    data = b"\x00\x00\x00\x01" + sps + b"\x00\x00\x01" + pps + b"\x00\x00\x00\x01" + idr
+    assert parameter_sets(data, "h264") == sps
+    assert parameter_sets(b"\x00\x00\x01" + idr, "h264") == b""
+    vps, hsps = b"\x40\x01\x0c", b"\x42\x01\x01"  # H.265 NAL types 32 and 33
+    assert (
+        parameter_sets(b"\x00\x00\x01" + vps + b"\x00\x00\x01" + hsps + b"\x00\x00\x01\x26\x01", "hevc")
+        == vps + hsps
+    )
+    assert parameter_sets(data, "mjpeg") == b""

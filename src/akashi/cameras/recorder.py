@@ -19,8 +19,9 @@ import av.container
 import av.packet
 import av.stream
 
+from akashi.cameras.probe import probe_segment
 from akashi.cameras.spool import CameraSpool, SegmentMeta
-from akashi.cameras.timeline import Anchor, Cutter, StreamParams
+from akashi.cameras.timeline import Anchor, Cutter, StreamParams, parameter_sets
 from akashi.cameras.urls import mask_text
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class _Segment:
             o = self.out.add_stream_from_template(s)
             self.map[s.index] = (o, s.time_base or Fraction(1, 90000))
         self.frames = 0
+        self.reprobe = False
         self.last_t = t0
         self.last_dur = 0.0
 
@@ -138,6 +140,8 @@ def run_session(
         anchor: Anchor | None = None
         fps = float(video.guessed_rate or video.average_rate or 15)
         res.reason = "ストリーム終了 / end of stream"
+        sps = b""
+        session_sps: bytes | None = None
         for pkt in container.demux(streams):
             if stop.is_set():
                 res.reason = "停止 / stopped"
@@ -154,7 +158,9 @@ def run_session(
                 if anchor is None:
                     anchor = Anchor.now(t)
                 cc = video.codec_context
-                params = StreamParams(cc.name, cc.width, cc.height, bytes(cc.extradata or b""))
+                if pkt.is_keyframe:  # in-band SPS: a resolution change inside one session
+                    sps = parameter_sets(bytes(pkt), cc.name) or sps
+                params = StreamParams(cc.name, cc.width, cc.height, sps)
                 if cutter.feed(t, pkt.is_keyframe, params):
                     if seg is not None:
                         _close(seg, spool, anchor.wall(t), on_segment, res)
@@ -174,6 +180,9 @@ def run_session(
                     # Timestamps restart at the keyframe's decode time so no packet of it goes negative.
                     t_dts = float(pkt.dts * tb) if pkt.dts is not None else t
                     seg = _Segment(spool, meta, streams, min(t, t_dts))
+                    # The stream's own facts date from the session start: re-read them from the file.
+                    session_sps = session_sps if session_sps is not None else sps
+                    seg.reprobe = sps != session_sps
             if seg is not None:
                 seg.write(pkt, t, is_video)
     except (av.FFmpegError, OSError) as exc:
@@ -204,6 +213,10 @@ def _close(
         spool.discard(seg.meta)
         return
     meta = replace(seg.meta, ended_at=end, frames=seg.frames)
+    if seg.reprobe:
+        info = probe_segment(seg.path)
+        if info is not None:
+            meta = replace(meta, codec=info.codec, width=info.width, height=info.height)
     spool.finish(meta)
     res.segments += 1
     res.last_end = end

@@ -67,3 +67,35 @@ class Cutter:
             self.params = params
             return True
         return False
+
+
+def _nal_units(data: bytes) -> list[bytes]:
+    """Split an Annex B byte stream at its start codes (00 00 01 / 00 00 00 01)."""
+    units: list[bytes] = []
+    i = data.find(b"\x00\x00\x01")
+    while i >= 0:
+        start = i + 3
+        nxt = data.find(b"\x00\x00\x01", start)
+        end = len(data) if nxt < 0 else nxt
+        unit = data[start:end]
+        if nxt >= 0 and unit.endswith(b"\x00"):
+            unit = unit[:-1]  # the leading zero of a 4-byte start code
+        if unit:
+            units.append(unit)
+        i = nxt
+    return units
+
+
+def parameter_sets(data: bytes, codec: str) -> bytes:
+    """The in-band SPS (and VPS for H.265) of an Annex B keyframe, concatenated; b"" if none.
+
+    A change means a new resolution or profile mid-session: the segment must be cut there.
+    PPS is left out on purpose (encoders may rotate it without changing the picture format).
+    """
+    if codec == "h264":
+        wanted = {7}
+        return b"".join(u for u in _nal_units(data) if u[0] & 0x1F in wanted)
+    if codec in ("hevc", "h265"):
+        wanted = {32, 33}
+        return b"".join(u for u in _nal_units(data) if (u[0] >> 1) & 0x3F in wanted)
+    return b""

@@ -1,0 +1,191 @@
+"""Camera ingest benchmark: N cameras into Akashi beside one ``ffmpeg -c copy`` per camera (Frigate's way).
+
+Both record the same kind of stream from the same GStreamer RTSP server at the same time (each client
+gets its own session of a pre-encoded 1080p15 H.264 file). Akashi runs in this process (CameraService,
+real store, SQLite); ffmpeg runs as N subprocesses writing 4-second MP4 segments. Over the measured
+window we report CPU (% of one core) and memory per camera for both, and the upload latency from a
+segment's close to its stored evidence object (p50/p99).
+
+    .venv/bin/python bench/cameras.py --quick            # 2 cameras, 720p, 20 s
+    .venv/bin/python bench/cameras.py --cameras 10 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from tests.cameras.conftest import RtspServer, make_h264  # noqa: E402
+
+from akashi.cameras.events import CameraEvent  # noqa: E402
+from akashi.cameras.service import CameraService  # noqa: E402
+from akashi.context import Akashi  # noqa: E402
+from akashi.setup import init_home  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def proc_rss_mb(pid: int) -> float:
+    """Resident memory of a process in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def self_cpu_s() -> float:
+    """CPU seconds of this process (all threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def pct(values: list[float], q: float) -> float:
+    """Percentile (nearest rank) of a non-empty list."""
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))]
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    work = Path(tempfile.mkdtemp(prefix="akashi-bench-cam-"))
+    cache = ROOT / "bench" / "results"
+    cache.mkdir(parents=True, exist_ok=True)
+    size = "1280x720" if args.quick else "1920x1080"
+    media = cache / f"cam_{size}_15_{int(args.seconds) + 30}s.mkv"
+    if not media.exists():
+        print(f"encoding {media.name} ...", flush=True)
+        make_h264(
+            media, seconds=int(args.seconds) + 30, size=size, rate=15, bitrate="2M" if args.quick else "4M"
+        )
+    n = args.cameras
+    paths = [f"a{i}" for i in range(n)] + [f"f{i}" for i in range(n)]
+    server = RtspServer(media, paths)
+    server.start()
+    home = work / "home"
+    init_home(home)
+    with open(home / "akashi.toml", "a", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(f'\n[[cameras]]\nname = "bench{i}"\nurl = "{server.url(f"a{i}")}"\nsegment_seconds = 4\n')
+    ffmpegs: list[subprocess.Popen[bytes]] = []
+    latencies: list[float] = []
+    stored = 0
+
+    def listen(ev: CameraEvent) -> None:
+        nonlocal stored
+        if ev.kind == "segment_stored":
+            stored += 1
+            latencies.append(ev.latency_s)
+
+    try:
+        with Akashi.open(home) as ak:
+            _ = ak.store  # open the store (keys, backend) before the baseline
+            rss0 = proc_rss_mb(os.getpid())
+            for i in range(n):
+                out = work / f"ff{i}"
+                out.mkdir()
+                ffmpegs.append(
+                    subprocess.Popen(
+                        [
+                            "timeout", str(args.seconds + 120), "ffmpeg", "-nostdin", "-loglevel", "error",
+                            "-rtsp_transport", "tcp", "-timeout", "5000000", "-i", server.url(f"f{i}"),
+                            "-c", "copy", "-f", "segment", "-segment_time", "4", "-reset_timestamps", "1",
+                            "-segment_format", "mp4", str(out / "%05d.mp4"),
+                        ]
+                    )
+                )  # fmt: skip
+            stop = asyncio.Event()
+            async with CameraService(ak, [listen]):
+                await asyncio.sleep(args.warmup)  # connect, first keyframes
+                ff_pids = [
+                    int(subprocess.check_output(["pgrep", "-P", str(p.pid)]).split()[0]) for p in ffmpegs
+                ]
+                a0, f0, t0 = self_cpu_s(), sum(proc_cpu_s(p) for p in ff_pids), time.monotonic()
+                stored0 = stored
+                rss_a, rss_f = [], []
+                while time.monotonic() - t0 < args.seconds:
+                    await asyncio.sleep(1.0)
+                    rss_a.append(proc_rss_mb(os.getpid()))
+                    rss_f.append(sum(proc_rss_mb(p) for p in ff_pids))
+                wall = time.monotonic() - t0
+                a1, f1 = self_cpu_s(), sum(proc_cpu_s(p) for p in ff_pids)
+                window_stored = stored - stored0
+            stop.set()
+    finally:
+        for p in ffmpegs:
+            p.send_signal(signal.SIGINT)
+        for p in ffmpegs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        server.stop()
+    akashi_cpu = 100 * (a1 - a0) / wall / n
+    ffmpeg_cpu = 100 * (f1 - f0) / wall / n
+    akashi_mem = (statistics.median(rss_a) - rss0) / n
+    ffmpeg_mem = statistics.median(rss_f) / n
+    result: dict[str, object] = {
+        "cameras": n,
+        "resolution": size,
+        "fps": 15,
+        "seconds": round(wall, 1),
+        "akashi": {
+            "cpu_pct_of_core_per_camera": round(akashi_cpu, 2),
+            "mem_mb_per_camera": round(akashi_mem, 2),
+            "process_rss_mb_baseline": round(rss0, 1),
+            "segments_stored_in_window": window_stored,
+            "upload_latency_s": {
+                "p50": round(pct(latencies, 50), 4) if latencies else None,
+                "p99": round(pct(latencies, 99), 4) if latencies else None,
+                "n": len(latencies),
+            },
+        },
+        "ffmpeg_copy": {
+            "cpu_pct_of_core_per_camera": round(ffmpeg_cpu, 2),
+            "mem_mb_per_camera": round(ffmpeg_mem, 2),
+        },
+        "ratio_cpu_akashi_over_ffmpeg": round(akashi_cpu / ffmpeg_cpu, 2) if ffmpeg_cpu else None,
+        "ratio_mem_akashi_over_ffmpeg": round(akashi_mem / ffmpeg_mem, 2) if ffmpeg_mem else None,
+        "goal": "<= 1% of a core and <= 5 MB per camera",
+    }
+    return result
+
+
+def main() -> None:
+    """Parse arguments, run, print and write the JSON."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cameras", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--warmup", type=float, default=6.0)
+    ap.add_argument("--quick", action="store_true", help="2 cameras at 720p for 20 s")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cameras.json")
+    args = ap.parse_args()
+    if args.quick:
+        args.cameras, args.seconds = 2, 20.0
+    result = asyncio.run(run(args))
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
