@@ -1,3 +1,52 @@
-"""CLI commands of the telephony area."""
+"""CLI commands of the telephony area: ``akashi sip serve`` runs the B2BUA alone."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from pathlib import Path
+
+import typer
+
+from akashi.cli.apps import app, open_akashi
+
+sip_app = typer.Typer(help="SIP 録音 / SIP recording", no_args_is_help=True)
+app.add_typer(sip_app, name="sip")
+
+
+@sip_app.command("serve")
+def sip_serve(
+    ready_file: Path | None = typer.Option(
+        None, "--ready-file", help="ここに待ち受けアドレスを書く / write the bound SIP address here (JSON)"
+    ),
+) -> None:
+    """SIP/RTP だけを動かす / run only the SIP recording B2BUA until interrupted."""
+    from akashi.telephony.service import TelephonyService
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with open_akashi() as ak:
+        svc = TelephonyService(ak)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+            task = asyncio.create_task(svc.run(stop))
+            ready = asyncio.create_task(svc.ready.wait())
+            await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+            if ready_file is not None and svc.ready.is_set():
+                host, port = svc.sip.local
+                ready_file.write_text(json.dumps({"host": host, "port": port}))
+            await task
+
+        try:
+            import uvloop
+
+            uvloop.run(main())
+        except ImportError:  # pragma: no cover - uvloop is a dependency
+            asyncio.run(main())

@@ -1,0 +1,439 @@
+"""An inbound call through the B2BUA: answer, notice, ring, bridge, hang up, record."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from akashi.errors import ProtocolError
+from akashi.telephony.dialog import Dialog, rewrite_sdp
+from akashi.telephony.legs import LegState, OutLeg
+from akashi.telephony.media import NoticePlayer, RtpEndpoint
+from akashi.telephony.recorder import CallMeta, CallSpool, now
+from akashi.telephony.sdp import AudioSession, answer_direction, choose_codecs, parse_sdp
+from akashi.telephony.sip.build import new_tag, response_to
+from akashi.telephony.sip.message import Request, Response, parse_name_addr, parse_uri
+
+if TYPE_CHECKING:
+    from akashi.config.telephony import RouteSettings
+    from akashi.telephony.service import TelephonyService
+
+log = logging.getLogger(__name__)
+
+
+class CallState(enum.Enum):
+    """States of an inbound call."""
+
+    NEW = "new"
+    NOTICE = "notice"
+    RINGING = "ringing"
+    BRIDGED = "bridged"
+    ENDED = "ended"
+
+
+class InboundCall:
+    """One call from the trunk to the operators."""
+
+    def __init__(self, svc: TelephonyService, invite: Request, route: RouteSettings) -> None:
+        self.svc = svc
+        self.invite = invite
+        self.route = route
+        self.state = CallState.NEW
+        self.local_tag = new_tag()
+        self.a: Dialog = Dialog.from_uas(invite, self.local_tag, svc.via_host, svc.contact)
+        self.a_rtp: RtpEndpoint | None = None
+        self.b_rtp: RtpEndpoint | None = None
+        self.legs: list[OutLeg] = []
+        self.leg: OutLeg | None = None  # the answered one
+        self.a_answered = False
+        self.ended = asyncio.Event()
+        self.hangup_side = ""
+        self.sdp_version = random.randint(1, 1 << 30)
+        self.sdp_session = random.randint(1, 1 << 30)
+        self.on_hold = False
+        self.pending: dict[str, Request] = {}
+        caller = parse_name_addr(invite.header("From")).uri
+        dialled = _dialled(invite)
+        self.meta = CallMeta(
+            started_at=now(),
+            caller=_user(caller),
+            dialled=dialled,
+            call_ids=[invite.call_id],
+            site=route.site,
+        )
+        self.spool: CallSpool | None = None
+
+    # -- helpers --------------------------------------------------------------------------
+    def caller_name_addr(self) -> str:
+        """The caller's From (without tag) to show on the operator's phone."""
+        na = parse_name_addr(self.invite.header("From"))
+        disp = f"{na.display} " if na.display else ""
+        return f"{disp}<{na.uri}>"
+
+    def respond(self, status: int, reason: str | None = None, **kw: Any) -> None:
+        """Answer the caller's INVITE."""
+        resp = response_to(self.invite, status, reason, to_tag=self.local_tag, **kw)
+        self.svc.sip.respond(self.invite, resp)
+
+    def _our_sdp(self, port: int, offer: AudioSession, direction: str) -> bytes:
+        self.sdp_version += 1
+        codecs = choose_codecs(offer)
+        return AudioSession(
+            self.svc.media_address, port, codecs, direction, 20, "akashi", self.sdp_session, self.sdp_version
+        ).to_bytes()
+
+    def end(self, side: str) -> None:
+        """The call is over (first reason wins)."""
+        if not self.hangup_side:
+            self.hangup_side = side
+        self.ended.set()
+
+    async def _until_end(self, aw: Awaitable[Any]) -> bool:
+        """Run ``aw`` unless the call ends first; True when it completed."""
+        task = asyncio.ensure_future(aw)
+        waiter = asyncio.ensure_future(self.ended.wait())
+        try:
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if task.done():
+            task.result()
+            return True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+
+    # -- the call -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """The whole life of the call."""
+        try:
+            await self._run()
+        except Exception:
+            log.exception("call %s failed", self.invite.call_id)
+            self.end("akashi")
+            if not self.a_answered:
+                with contextlib.suppress(Exception):
+                    self.respond(500)
+        finally:
+            await self._cleanup()
+
+    async def _run(self) -> None:
+        svc = self.svc
+        try:
+            offer = parse_sdp(self.invite.body)
+        except ProtocolError:
+            self.respond(488 if self.invite.body else 400, "Bad or missing SDP")
+            self.end("akashi")
+            return
+        codecs = choose_codecs(offer)
+        if not codecs:
+            self.respond(488)
+            self.end("akashi")
+            return
+        self.offer = offer
+        self.codec = codecs[0]
+        ann = svc.announcement(self.route.announcement)
+        self.meta.codec = self.codec.name
+        self.meta.payload_type = self.codec.pt
+        self.meta.notice_mode = ann.mode if ann is not None else ""
+        self.a_rtp = await svc.ports.open()
+        self.b_rtp = await svc.ports.open()
+        self.a_rtp.set_remote((offer.address, offer.port))
+        self.a_rtp.forward = False
+        self.spool = svc.open_spool(self.meta)
+        self.a_rtp.record_in = self.spool.caller
+        self.a_rtp.record_out = self.spool.heard
+        if ann is not None and ann.mode == "automatic":
+            self._answer_caller(self._our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)))
+            audio = await svc.notice_audio(self.route.announcement, self.codec.name)
+            self.state = CallState.NOTICE
+            self.meta.notice_started_at = now()
+            played = await self._until_end(NoticePlayer(self.a_rtp, audio, self.codec.pt).play())
+            self.meta.notice_ended_at = now()
+            self._save()
+            if not played:
+                return
+        else:
+            self.respond(180)
+        self.state = CallState.RINGING
+        leg = await self._ring()
+        if leg is None:
+            return
+        self._bridge(leg)
+        await self._watch_media()
+
+    def _answer_caller(self, sdp: bytes) -> None:
+        self.respond(
+            200,
+            contact=self.svc.contact,
+            body=sdp,
+            content_type="application/sdp",
+            extra=[("Allow", self.svc.ALLOW)],
+        )
+        self.a_answered = True
+        self.meta.answered_at = now()
+        self._save()
+
+    def _save(self) -> None:
+        if self.spool is not None:
+            self.spool.save()
+
+    async def _ring(self) -> OutLeg | None:
+        """Ring the route's phones; the answered leg, or None (the caller has been told why)."""
+        assert self.b_rtp is not None
+        offer = AudioSession(
+            self.svc.media_address,
+            self.b_rtp.port,
+            choose_codecs(self.offer),
+            "sendrecv",
+            20,
+            self.offer.origin_user,
+            self.offer.session_id,
+            self.offer.version,
+        ).to_bytes()
+        targets = list(self.route.ring)
+        timeout = float(self.route.ring_timeout_s)
+        groups = [targets] if self.route.strategy == "parallel" else [[t] for t in targets]
+        statuses: list[int] = []
+        for group in groups:
+            legs = []
+            for t in group:
+                dest = await self.svc.resolve(t)
+                if dest is None:
+                    statuses.append(404)
+                    continue
+                leg = OutLeg(self, t, dest, offer)
+                self.legs.append(leg)
+                legs.append(leg)
+                leg.start()
+            if not legs:
+                continue
+            answered = await self._wait_legs(legs, timeout)
+            for other in legs:
+                if other is not answered:
+                    other.cancel()
+            if answered is not None:
+                return answered
+            if self.ended.is_set():
+                return None
+            statuses += [leg.status or 408 for leg in legs]
+        self._missed(statuses)
+        return None
+
+    async def _wait_legs(self, legs: list[OutLeg], timeout: float) -> OutLeg | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for leg in legs:
+                if leg.state is LegState.ANSWERED:
+                    return leg
+            if all(leg.done.is_set() for leg in legs) or self.ended.is_set():
+                return None
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            waits = [asyncio.ensure_future(leg.done.wait()) for leg in legs if not leg.done.is_set()]
+            waits.append(asyncio.ensure_future(self.ended.wait()))
+            await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+
+    def _missed(self, statuses: list[int]) -> None:
+        """Nobody answered: a final response (or BYE after the notice) to the caller."""
+        self.meta.status = "missed"
+        self.meta.extra["ring_statuses"] = statuses
+        if statuses and all(s in (486, 600) for s in statuses):
+            code = 486
+        elif statuses and all(s == 603 for s in statuses):
+            code = 603
+        else:
+            code = 480
+        self.meta.extra["final_status"] = code
+        if self.a_answered:
+            self._bye_caller()
+        else:
+            self.respond(code)
+        self.end("akashi")
+
+    def _bye_caller(self) -> None:
+        req = self.a.new_request("BYE")
+        self.svc.sip.request(req, self.a.dest, lambda r: None)
+
+    def _bridge(self, leg: OutLeg) -> None:
+        assert self.a_rtp is not None and self.b_rtp is not None and leg.answer is not None
+        self.leg = leg
+        try:
+            ans = parse_sdp(leg.answer.body)
+            self.b_rtp.set_remote((ans.address, ans.port))
+        except ProtocolError:
+            self.b_rtp.set_remote(None)
+        if not self.a_answered:
+            self._answer_caller(
+                self._our_sdp(self.a_rtp.port, self.offer, answer_direction(self.offer.direction))
+            )
+        agent = self.svc.agent_for(leg.user)
+        self.meta.agent_sip_user = leg.user
+        if agent is not None:
+            self.meta.agent = agent.name
+            self.meta.site = agent.site or self.meta.site
+        self.meta.call_ids.append(leg.dialog.call_id)
+        self.a_rtp.peer = self.b_rtp
+        self.b_rtp.peer = self.a_rtp
+        self.a_rtp.forward = True
+        self.meta.bridged_at = now()
+        self.meta.status = "completed"
+        self.state = CallState.BRIDGED
+        self._save()
+
+    async def _watch_media(self) -> None:
+        """Wait for a hang-up; end a call whose media stopped (RTP timeout)."""
+        limit = self.svc.settings.rtp_timeout_s
+        while not self.ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ended.wait(), timeout=min(1.0, limit))
+            if self.ended.is_set() or self.on_hold:
+                continue
+            assert self.a_rtp is not None and self.b_rtp is not None
+            quiet = time.monotonic() - min(self.a_rtp.last_rx, self.b_rtp.last_rx)
+            if quiet > limit:
+                self.meta.extra["rtp_timeout_s"] = limit
+                self._bye_caller()
+                if self.leg is not None:
+                    self.leg.bye()
+                self.end("timeout")
+
+    async def _cleanup(self) -> None:
+        self.state = CallState.ENDED
+        for leg in self.legs:
+            if leg.state in (LegState.CALLING, LegState.RINGING):
+                leg.cancel()
+        if self.a_rtp is not None:
+            self.a_rtp.close()
+        if self.b_rtp is not None:
+            self.b_rtp.close()
+        self.meta.ended_at = now()
+        self.meta.hangup_side = self.hangup_side or "akashi"
+        if self.meta.status == "interrupted":
+            self.meta.status = "missed"
+        self.meta.finished = True
+        self.svc.call_finished(self)
+
+    # -- requests within the call ---------------------------------------------------------
+    def on_request(self, req: Request, from_caller: bool, leg: OutLeg | None) -> None:
+        """A request in one of our dialogs."""
+        sip = self.svc.sip
+        m = req.method
+        if m == "ACK":
+            sip.ack_received(req.call_id, req.cseq[0])
+            return
+        if m == "CANCEL":
+            sip.respond(req, response_to(req, 200))
+            if from_caller and not self.a_answered:
+                self.respond(487)
+                self.meta.status = "missed"
+                self.end("caller")
+            return
+        if m == "BYE":
+            sip.respond(req, response_to(req, 200))
+            if from_caller:
+                if self.leg is not None:
+                    self.leg.bye()
+                self.end("caller")
+            elif leg is not None and leg is self.leg:
+                self._bye_caller()
+                self.end("operator")
+            return
+        if m in ("INVITE", "UPDATE", "INFO") and self.leg is not None and self.state is CallState.BRIDGED:
+            self._forward(req, from_caller)
+            return
+        if m == "OPTIONS":
+            sip.respond(req, response_to(req, 200, extra=[("Allow", self.svc.ALLOW)]))
+            return
+        if m in ("INVITE", "UPDATE") and from_caller:
+            # hold or refresh before bridging: answer from our own media state
+            try:
+                o = parse_sdp(req.body) if req.body else self.offer
+            except ProtocolError:
+                sip.respond(req, response_to(req, 488))
+                return
+            assert self.a_rtp is not None
+            if req.body:
+                self.a_rtp.set_remote((o.address, o.port))
+            sdp = self._our_sdp(self.a_rtp.port, o, answer_direction(o.direction))
+            sip.respond(
+                req,
+                response_to(
+                    req, 200, to_tag=None, contact=self.svc.contact, body=sdp, content_type="application/sdp"
+                ),
+            )
+            return
+        sip.respond(req, response_to(req, 501 if m not in ("INVITE", "UPDATE", "INFO") else 491))
+
+    def _forward(self, req: Request, from_caller: bool) -> None:
+        """Pass a re-INVITE / UPDATE / INFO to the other side, and its answer back."""
+        assert self.leg is not None and self.a_rtp is not None and self.b_rtp is not None
+        src_rtp, dst_rtp = (self.a_rtp, self.b_rtp) if from_caller else (self.b_rtp, self.a_rtp)
+        dst_dialog = self.leg.dialog if from_caller else self.a
+        body = req.body
+        ctype = req.get("Content-Type")
+        if body and ctype and "sdp" in ctype:
+            try:
+                sdp = parse_sdp(body)
+                src_rtp.set_remote((sdp.address, sdp.port))
+                self.on_hold = sdp.direction != "sendrecv"
+            except ProtocolError:
+                self.svc.sip.respond(req, response_to(req, 488))
+                return
+            body = rewrite_sdp(body, self.svc.media_address, dst_rtp.port)
+        out = dst_dialog.new_request(req.method, body=body, content_type=ctype if body else None)
+
+        def on_resp(resp: Response) -> None:
+            rbody = resp.body
+            rtype = resp.get("Content-Type")
+            if rbody and rtype and "sdp" in rtype and 200 <= resp.status < 300:
+                with contextlib.suppress(ProtocolError):
+                    ans = parse_sdp(rbody)
+                    dst_rtp.set_remote((ans.address, ans.port))
+                self.sdp_version += 1
+                origin = ("akashi", self.sdp_session, self.sdp_version) if from_caller else None
+                rbody = rewrite_sdp(rbody, self.svc.media_address, src_rtp.port, origin)
+            if resp.status < 200:
+                return
+            if req.method == "INVITE" and 200 <= resp.status < 300:
+                ack = dst_dialog.new_request("ACK", cseq=out.cseq[0])
+                self.svc.sip.send(ack, dst_dialog.dest)
+            self.svc.sip.respond(
+                req,
+                response_to(
+                    req,
+                    resp.status,
+                    resp.reason,
+                    contact=self.svc.contact if req.method == "INVITE" else None,
+                    body=rbody,
+                    content_type=rtype if rbody else None,
+                ),
+            )
+
+        self.svc.sip.request(out, dst_dialog.dest, on_resp)
+
+
+def _user(uri: str) -> str:
+    try:
+        return parse_uri(uri).user
+    except ProtocolError:
+        return uri
+
+
+def _dialled(invite: Request) -> str:
+    """The dialled number: the Request-URI's user, else the To user."""
+    user = _user(invite.uri)
+    if not user:
+        user = _user(parse_name_addr(invite.header("To")).uri)
+    return user

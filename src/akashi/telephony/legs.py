@@ -1,0 +1,119 @@
+"""The operator side of a call: one outgoing INVITE per rung phone (UAC leg)."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from typing import TYPE_CHECKING
+
+from akashi.telephony.dialog import Dialog
+from akashi.telephony.sip.build import new_branch, new_call_id, new_tag, request
+from akashi.telephony.sip.message import Request, Response, parse_uri
+
+if TYPE_CHECKING:
+    from akashi.telephony.calls import InboundCall
+
+
+class LegState(enum.Enum):
+    """States of an outgoing leg."""
+
+    CALLING = "calling"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ENDED = "ended"
+
+
+class OutLeg:
+    """INVITE to one operator phone; answers arrive through :meth:`on_response`."""
+
+    def __init__(self, call: InboundCall, target: str, dest: tuple[str, int], sdp: bytes) -> None:
+        self.call = call
+        self.target = target
+        self.user = parse_uri(target).user
+        svc = call.svc
+        self.dialog = Dialog(
+            call_id=new_call_id(svc.host),
+            local=f"{call.caller_name_addr()};tag={new_tag()}",
+            remote=f"<{target}>",
+            remote_target=target,
+            dest=dest,
+            via_host=svc.via_host,
+            contact=svc.contact,
+        )
+        self.invite: Request = request(
+            "INVITE",
+            target,
+            via=f"SIP/2.0/UDP {svc.via_host};branch={new_branch()};rport",
+            from_=self.dialog.local,
+            to=self.dialog.remote,
+            call_id=self.dialog.call_id,
+            cseq=1,
+            contact=svc.contact,
+            body=sdp,
+            content_type="application/sdp",
+            extra=[("Allow", svc.ALLOW)],
+        )
+        self.state = LegState.CALLING
+        self.status = 0
+        self.answer: Response | None = None
+        self.done = asyncio.Event()
+        self.provisional = asyncio.Event()
+
+    def start(self) -> None:
+        """Send the INVITE."""
+        self.call.svc.register_leg(self.dialog.call_id, self.call)
+        self.call.svc.sip.request(self.invite, self.dialog.dest, self.on_response)
+
+    def on_response(self, resp: Response) -> None:
+        """Responses of our INVITE."""
+        if resp.status < 200:
+            if resp.status > 100 and self.state is LegState.CALLING:
+                self.state = LegState.RINGING
+            self.provisional.set()
+            return
+        if 200 <= resp.status < 300:
+            self.dialog.update_from_response(resp)
+            self._ack()
+            if self.state in (LegState.CALLING, LegState.RINGING):
+                self.state = LegState.ANSWERED
+                self.answer = resp
+                self.status = resp.status
+                self.done.set()
+            elif self.state in (LegState.CANCELLED, LegState.FAILED):
+                # answered after we gave up on it (race with CANCEL): hang it up
+                self.state = LegState.ENDED
+                self.bye()
+            return
+        self.status = resp.status
+        if self.state in (LegState.CALLING, LegState.RINGING):
+            self.state = LegState.FAILED
+        self.done.set()
+
+    def _ack(self) -> None:
+        ack = self.dialog.new_request("ACK", cseq=1)
+        self.call.svc.sip.send(ack, self.dialog.dest)
+
+    def cancel(self) -> None:
+        """Stop ringing (CANCEL uses the INVITE's branch, RFC 3261 9.1)."""
+        if self.state not in (LegState.CALLING, LegState.RINGING):
+            return
+        self.state = LegState.CANCELLED
+        inv = self.invite
+        c = Request(method="CANCEL", uri=inv.uri)
+        c.add("Via", inv.vias[0])
+        c.add("Max-Forwards", "70")
+        c.add("From", inv.header("From"))
+        c.add("To", inv.header("To"))
+        c.add("Call-ID", inv.call_id)
+        c.add("CSeq", f"{inv.cseq[0]} CANCEL")
+        c.set_body(b"", None)
+        self.call.svc.sip.request(c, self.dialog.dest, lambda r: None)
+        self.done.set()
+
+    def bye(self) -> None:
+        """Hang up an answered leg."""
+        self.state = LegState.ENDED
+        req = self.dialog.new_request("BYE")
+        self.call.svc.sip.request(req, self.dialog.dest, lambda r: None)

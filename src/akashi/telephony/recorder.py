@@ -1,0 +1,226 @@
+"""The recorder: per-leg spool files written while the call runs, and the stereo WAV at the end.
+
+Spool record: ``<d H`` (arrival wall time, packet length) followed by the whole RTP packet.
+Buffers go to the file at least every second, so a killed process loses at most the last second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from akashi.telephony import g711
+from akashi.telephony.media import SpoolSink
+from akashi.telephony.rtp import header_fields, payload_offset
+
+MAGIC = b"AKSPOOL1"
+_REC = struct.Struct("<dH")
+CALLER = "caller.spool"  # what the customer sent
+HEARD = "heard.spool"  # what the customer heard: the notice, then the operator
+META = "meta.json"
+RATE = 8000
+#: a timestamp jump this far from the arrival clock starts a new segment (hold, SSRC reuse)
+RESYNC_S = 0.5
+
+
+class SpoolWriter(SpoolSink):
+    """Appends packets of one direction; :meth:`flush` writes them out."""
+
+    __slots__ = ("buf", "fd", "packets")
+
+    def __init__(self, path: Path) -> None:
+        new = not path.exists()
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.buf = bytearray(MAGIC if new else b"")
+        self.packets = 0
+
+    def append(self, data: bytes, t: float) -> None:
+        """Record one packet (hot path)."""
+        self.buf += _REC.pack(t, len(data))
+        self.buf += data
+        self.packets += 1
+
+    def flush(self) -> None:
+        """Write buffered records to the file (kernel page cache: survives the process)."""
+        if self.buf and self.fd >= 0:
+            os.write(self.fd, self.buf)
+            self.buf.clear()
+
+    def close(self) -> None:
+        """Flush and close."""
+        self.flush()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+@dataclass
+class CallMeta:
+    """What is known about a call; kept in ``meta.json`` next to the spools."""
+
+    started_at: float
+    direction: str = "in"
+    caller: str = ""
+    dialled: str = ""
+    answered_at: float | None = None
+    ended_at: float | None = None
+    agent: str = ""
+    agent_sip_user: str = ""
+    site: str = ""
+    status: str = "interrupted"
+    hangup_side: str = ""
+    call_ids: list[str] = field(default_factory=list)
+    notice_mode: str = ""
+    notice_started_at: float | None = None
+    notice_ended_at: float | None = None
+    bridged_at: float | None = None
+    codec: str = "PCMU"
+    payload_type: int = 0
+    finished: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CallSpool:
+    """The spool folder of one call."""
+
+    def __init__(self, folder: Path, meta: CallMeta) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.meta = meta
+        self.caller = SpoolWriter(folder / CALLER)
+        self.heard = SpoolWriter(folder / HEARD)
+        self.save()
+
+    def save(self) -> None:
+        """Write meta.json atomically."""
+        tmp = self.folder / (META + ".tmp")
+        tmp.write_text(json.dumps(asdict(self.meta), ensure_ascii=False))
+        os.replace(tmp, self.folder / META)
+
+    def flush(self) -> None:
+        """Write both spools out."""
+        self.caller.flush()
+        self.heard.flush()
+
+    def close(self) -> None:
+        """Close both spools."""
+        self.caller.close()
+        self.heard.close()
+
+
+def read_spool(path: Path) -> list[tuple[float, bytes]]:
+    """Records of a spool file; a torn last record (killed mid-write) is dropped."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    if not data.startswith(MAGIC):
+        return []
+    out = []
+    pos = len(MAGIC)
+    n = len(data)
+    while pos + _REC.size <= n:
+        t, ln = _REC.unpack_from(data, pos)
+        pos += _REC.size
+        if pos + ln > n:
+            break
+        out.append((t, data[pos : pos + ln]))
+        pos += ln
+    return out
+
+
+def align(records: list[tuple[float, bytes]], payload_type: int, t0: float, silence: int) -> np.ndarray:
+    """Place packets on a sample grid starting at wall time ``t0``.
+
+    Within a segment (same SSRC, timestamps consistent with arrival), a packet's place is its RTP
+    timestamp relative to the segment, offset by the least delayed arrival of the segment: jitter
+    moves nothing and a lost packet leaves silence where it was.
+    """
+    segs: list[list[tuple[int, bytes]]] = []
+    seg_off: list[float] = []
+    cur_ssrc = -1
+    base_ts = 0
+    last_ext = 0
+    cur_anchor = 0.0
+    for t, pkt in records:
+        f = header_fields(pkt)
+        if f is None or f[0] != payload_type:
+            continue
+        _pt, _seq, ts, ssrc = f
+        if ssrc == cur_ssrc:
+            d = (ts - (last_ext + base_ts)) & 0xFFFFFFFF
+            if d >= 0x80000000:
+                d -= 0x100000000
+            ext = last_ext + d
+            est = t - ext / RATE
+            if abs(est - cur_anchor) <= RESYNC_S:
+                last_ext = max(last_ext, ext)
+                segs[-1].append((ext, pkt[payload_offset(pkt) :]))
+                seg_off[-1] = min(seg_off[-1], est)
+                continue
+        cur_ssrc, base_ts, last_ext, cur_anchor = ssrc, ts, 0, t
+        segs.append([(0, pkt[payload_offset(pkt) :])])
+        seg_off.append(t)
+    end = 0
+    placed: list[tuple[int, bytes]] = []
+    for seg, off in zip(segs, seg_off, strict=True):
+        start = round((off - t0) * RATE)
+        for ext, payload in seg:
+            pos = start + ext
+            if pos + len(payload) <= 0:
+                continue
+            placed.append((pos, payload))
+            end = max(end, pos + len(payload))
+    out = np.full(end, silence, dtype=np.uint8)
+    for pos, payload in placed:
+        skip = max(0, -pos)
+        at = pos + skip
+        out[at : at + len(payload) - skip] = np.frombuffer(payload, dtype=np.uint8, offset=skip)
+    return out
+
+
+def write_wav(path: Path, left: np.ndarray, right: np.ndarray, codec: str) -> None:
+    """A stereo G.711 WAV (format 7 mu-law, 6 A-law): the payload bytes as received."""
+    n = max(len(left), len(right))
+    sil = g711.silence(codec)
+    frames = np.full((n, 2), sil, dtype=np.uint8)
+    frames[: len(left), 0] = left
+    frames[: len(right), 1] = right
+    data = frames.tobytes()
+    fmt_tag = 7 if codec.upper() == "PCMU" else 6
+    fmt = struct.pack("<HHIIHHH", fmt_tag, 2, RATE, RATE * 2, 2, 8, 0)
+    fact = struct.pack("<I", n)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"fact" + struct.pack("<I", 4) + fact
+    body += b"data" + struct.pack("<I", len(data)) + data + (b"\0" if len(data) & 1 else b"")
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def finalise(folder: Path) -> tuple[Path, CallMeta]:
+    """Turn a spool folder into ``call.wav`` and its final metadata (interrupted if unfinished)."""
+    raw = json.loads((folder / META).read_text())
+    meta = CallMeta(**raw)
+    caller = read_spool(folder / CALLER)
+    heard = read_spool(folder / HEARD)
+    if not meta.finished:
+        meta.status = "interrupted"
+        meta.hangup_side = meta.hangup_side or "akashi"
+        last = max([t for t, _ in caller[-1:] + heard[-1:]], default=meta.answered_at or meta.started_at)
+        meta.ended_at = last
+    t0 = meta.answered_at if meta.answered_at is not None else meta.started_at
+    sil = g711.silence(meta.codec) if meta.codec.upper() in ("PCMU", "PCMA") else 0
+    left = align(caller, meta.payload_type, t0, sil)
+    right = align(heard, meta.payload_type, t0, sil)
+    wav = folder / "call.wav"
+    write_wav(wav, left, right, meta.codec)
+    return wav, meta
+
+
+def now() -> float:
+    """Wall clock (UTC seconds)."""
+    return time.time()

@@ -1,0 +1,188 @@
+"""SDP (RFC 4566) for audio calls and offer/answer (RFC 3264), sans-I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from akashi.errors import ProtocolError
+
+STATIC_PT = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000), 18: ("G729", 8000), 3: ("GSM", 8000)}
+_HOLD_ADDRS = ("0.0.0.0", "::")  # noqa: S104 - RFC 2543 hold address, not a bind
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+
+
+class SdpError(ProtocolError):
+    """An SDP body could not be parsed; the field is named."""
+
+    def __init__(self, field_name: str, detail: str) -> None:
+        self.field = field_name
+        super().__init__(f"SDP の {field_name} が不正です: {detail}", f"invalid SDP {field_name}: {detail}")
+
+
+@dataclass
+class Codec:
+    """A payload type of the audio stream."""
+
+    pt: int
+    name: str
+    rate: int = 8000
+    fmtp: str = ""
+
+    @property
+    def is_dtmf(self) -> bool:
+        """RFC 4733 telephone-event."""
+        return self.name.lower() == "telephone-event"
+
+
+@dataclass
+class AudioSession:
+    """The audio part of an SDP: where to send, which codecs, direction."""
+
+    address: str
+    port: int
+    codecs: list[Codec] = field(default_factory=list)
+    direction: str = "sendrecv"
+    ptime: int = 20
+    origin_user: str = "-"
+    session_id: int = 0
+    version: int = 0
+
+    def codec(self, pt: int) -> Codec | None:
+        """The codec of a payload type."""
+        for c in self.codecs:
+            if c.pt == pt:
+                return c
+        return None
+
+    def to_bytes(self) -> bytes:
+        """Serialise as an SDP body."""
+        ip6 = ":" in self.address
+        net = "IP6" if ip6 else "IP4"
+        lines = [
+            "v=0",
+            f"o={self.origin_user} {self.session_id} {self.version} IN {net} {self.address}",
+            "s=Akashi",
+            f"c=IN {net} {self.address}",
+            "t=0 0",
+            f"m=audio {self.port} RTP/AVP " + " ".join(str(c.pt) for c in self.codecs),
+        ]
+        for c in self.codecs:
+            lines.append(f"a=rtpmap:{c.pt} {c.name}/{c.rate}")
+            if c.fmtp:
+                lines.append(f"a=fmtp:{c.pt} {c.fmtp}")
+        lines.append(f"a=ptime:{self.ptime}")
+        lines.append(f"a={self.direction}")
+        return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def parse_sdp(body: bytes) -> AudioSession:
+    """Parse the first audio stream of an SDP body."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SdpError("body", "not UTF-8") from exc
+    sess_addr = ""
+    media_addr = ""
+    port = -1
+    pts: list[int] = []
+    rtpmap: dict[int, tuple[str, int]] = {}
+    fmtp: dict[int, str] = {}
+    direction = "sendrecv"
+    ptime = 20
+    origin = ("-", 0, 0)
+    in_audio = False
+    seen_media = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if len(line) < 2 or line[1] != "=":
+            if line:
+                raise SdpError("line", repr(line[:40]))
+            continue
+        k, v = line[0], line[2:]
+        if k == "m":
+            parts = v.split()
+            if in_audio:
+                in_audio = False
+                break
+            if len(parts) < 4:
+                raise SdpError("m", repr(v))
+            seen_media = True
+            if parts[0] == "audio" and port < 0:
+                in_audio = True
+                if not parts[1].isdigit() or int(parts[1]) > 65535:
+                    raise SdpError("m", f"port {parts[1]!r}")
+                port = int(parts[1])
+                for p in parts[3:]:
+                    if not p.isdigit() or int(p) > 127:
+                        raise SdpError("m", f"payload type {p!r}")
+                    pts.append(int(p))
+            continue
+        if seen_media and not in_audio:
+            continue
+        if k == "o":
+            parts = v.split()
+            if len(parts) != 6 or not parts[1].isdigit() or not parts[2].isdigit():
+                raise SdpError("o", repr(v))
+            origin = (parts[0], int(parts[1]), int(parts[2]))
+        elif k == "c":
+            parts = v.split()
+            if len(parts) != 3:
+                raise SdpError("c", repr(v))
+            addr = parts[2].split("/")[0]
+            if in_audio:
+                media_addr = addr
+            else:
+                sess_addr = addr
+        elif k == "a":
+            name, _, val = v.partition(":")
+            if name == "rtpmap":
+                pt_s, _, enc = val.partition(" ")
+                enc_parts = enc.split("/")
+                if not pt_s.isdigit() or len(enc_parts) < 2 or not enc_parts[1].isdigit():
+                    raise SdpError("rtpmap", repr(val))
+                rtpmap[int(pt_s)] = (enc_parts[0], int(enc_parts[1]))
+            elif name == "fmtp":
+                pt_s, _, f = val.partition(" ")
+                if pt_s.isdigit():
+                    fmtp[int(pt_s)] = f
+            elif name == "ptime" and val.strip().isdigit():
+                ptime = max(10, min(int(val.strip()), 200))
+            elif name in DIRECTIONS:
+                direction = name
+    if port < 0:
+        raise SdpError("m", "no audio stream")
+    addr = media_addr or sess_addr
+    if not addr:
+        raise SdpError("c", "no connection address")
+    codecs = []
+    for pt in pts:
+        if pt in rtpmap:
+            name, rate = rtpmap[pt]
+        elif pt in STATIC_PT:
+            name, rate = STATIC_PT[pt]
+        else:
+            continue
+        codecs.append(Codec(pt, name, rate, fmtp.get(pt, "")))
+    if addr in _HOLD_ADDRS and direction == "sendrecv":
+        direction = "sendonly"  # RFC 2543 hold
+    return AudioSession(addr, port, codecs, direction, ptime, origin[0], origin[1], origin[2])
+
+
+def choose_codecs(offer: AudioSession, supported: tuple[str, ...] = ("PCMU", "PCMA")) -> list[Codec]:
+    """Answer codecs: the first offered G.711 codec, plus telephone-event when offered.
+
+    Returns an empty list when no supported codec was offered (the caller answers 488).
+    """
+    audio = next((c for c in offer.codecs if c.name.upper() in supported and c.rate == 8000), None)
+    if audio is None:
+        return []
+    out = [Codec(audio.pt, audio.name.upper(), 8000)]
+    dtmf = next((c for c in offer.codecs if c.is_dtmf and c.rate == 8000), None)
+    if dtmf is not None:
+        out.append(Codec(dtmf.pt, "telephone-event", 8000, dtmf.fmtp or "0-16"))
+    return out
+
+
+def answer_direction(offered: str) -> str:
+    """The direction an answerer that can send and receive gives (RFC 3264 6.1)."""
+    return {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}.get(offered, "sendrecv")

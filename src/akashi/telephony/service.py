@@ -1,0 +1,366 @@
+"""The telephony service: SIP endpoint, media ports, calls and the recorder, owned by one object."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import uuid
+import wave
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings
+from akashi.errors import AkashiError, ProtocolError
+from akashi.telephony import g711
+from akashi.telephony.calls import InboundCall, _dialled
+from akashi.telephony.media import PortPool
+from akashi.telephony.recorder import META, CallMeta, CallSpool, finalise
+from akashi.telephony.sip.build import response_to
+from akashi.telephony.sip.message import Request, Response, parse_uri, split_hostport
+from akashi.telephony.sip.transport import SipUdp
+
+if TYPE_CHECKING:
+    from akashi.context import Akashi
+    from akashi.ingest import CallRecord
+
+log = logging.getLogger(__name__)
+
+FLUSH_S = 0.5
+_ANY = ("0.0.0.0", "::", "")  # noqa: S104 - wildcard addresses, to advertise a real one
+
+
+class TelephonyService:
+    """SIP recording B2BUA. ``await run(stop)`` serves until ``stop`` is set, then hangs up and closes."""
+
+    ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO"
+
+    def __init__(self, ak: Akashi) -> None:
+        self.ak = ak
+        self.settings = ak.settings.sip
+        host, port = split_hostport(self.settings.listen, "sip.listen")
+        self.listen = (host, port or 5060)
+        self.sip: SipUdp = None  # type: ignore[assignment]  # set in run()
+        self.calls: dict[str, InboundCall] = {}
+        self.spool_root = ak.settings.spool_path / "calls"
+        self.cache = ak.settings.home / "cache" / "announcements"
+        self._notice: dict[tuple[str, str], bytes] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._spools: set[CallSpool] = set()
+        self.ready = asyncio.Event()
+        self.finished_calls = 0
+        self.ingested: list[int] = []
+        #: ids of stored calls (None when storing failed), in the order they were stored
+        self.stored: asyncio.Queue[int | None] = asyncio.Queue()
+
+    # -- addresses ------------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        """The address advertised in Contact, Via and SDP."""
+        if self.settings.public_address:
+            return self.settings.public_address
+        h = self.listen[0]
+        if h in _ANY:
+            return _primary_ip()
+        return h
+
+    @property
+    def media_address(self) -> str:
+        """Address in SDP."""
+        return self.host
+
+    @property
+    def via_host(self) -> str:
+        """host:port for Via."""
+        return f"{self.host}:{self.sip.local[1]}"
+
+    @property
+    def contact(self) -> str:
+        """Our Contact."""
+        return f"<sip:akashi@{self.host}:{self.sip.local[1]}>"
+
+    # -- running --------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set."""
+        loop = asyncio.get_running_loop()
+        rtp_host = self.listen[0] or "0.0.0.0"  # noqa: S104 - configured listen address
+        self.ports = PortPool(rtp_host, self.settings.rtp_ports)
+        self.spool_root.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.recover)
+        await self._prepare_announcements()
+        _tr, self.sip = await loop.create_datagram_endpoint(
+            lambda: SipUdp(self.on_request), local_addr=self.listen
+        )
+        log.info("SIP listening on udp %s:%d", *self.sip.local)
+        self.ready.set()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                flusher = tg.create_task(self._flush_loop())
+                await stop.wait()
+                for call in list(self.calls.values()):
+                    call.end("akashi")
+                    if call.a_answered:
+                        call._bye_caller()
+                    if call.leg is not None:
+                        call.leg.bye()
+                if self._tasks:
+                    await asyncio.wait(self._tasks, timeout=10)
+                flusher.cancel()
+        finally:
+            self.sip.close()
+            for sp in list(self._spools):
+                sp.close()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            for sp in self._spools:
+                sp.flush()
+
+    # -- configuration lookups ------------------------------------------------------------
+    def route_for(self, dialled: str) -> RouteSettings | None:
+        """The route of a dialled number (exact match, else "*")."""
+        fallback = None
+        for r in self.settings.routes:
+            if r.match == dialled:
+                return r
+            if r.match == "*" and fallback is None:
+                fallback = r
+        return fallback
+
+    def announcement(self, name: str) -> AnnouncementSettings | None:
+        """The announcement settings of a route."""
+        return self.ak.settings.announcements.get(name)
+
+    def agent_for(self, sip_user: str) -> AgentSettings | None:
+        """The agent whose phone is ``sip_user``."""
+        return next((a for a in self.ak.settings.agents if a.sip_user == sip_user), None)
+
+    async def resolve(self, uri: str) -> tuple[str, int] | None:
+        """Where to send a request for a SIP URI (host:port, DNS A record)."""
+        try:
+            u = parse_uri(uri)
+        except ProtocolError:
+            return None
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                u.host, u.port or 5060, type=socket.SOCK_DGRAM
+            )
+        except OSError:
+            return None
+        for fam, _t, _p, _c, addr in infos:
+            if fam == socket.AF_INET:
+                return str(addr[0]), int(addr[1])
+        return None
+
+    # -- announcements --------------------------------------------------------------------
+    async def _prepare_announcements(self) -> None:
+        names = {r.announcement for r in self.settings.routes}
+        for name in names:
+            ann = self.announcement(name)
+            if ann is not None and ann.mode == "automatic":
+                for codec in ("PCMU", "PCMA"):
+                    await self.notice_audio(name, codec)
+
+    async def notice_audio(self, name: str, codec: str) -> bytes:
+        """The notice of an announcement, encoded in ``codec`` (cached)."""
+        key = (name, codec)
+        if key not in self._notice:
+            ann = self.announcement(name)
+            if ann is None:
+                raise AkashiError(
+                    f"案内 {name} が設定されていません", f"announcement {name!r} is not configured"
+                )
+            self._notice[key] = await asyncio.to_thread(self._load_notice, ann, codec)
+        return self._notice[key]
+
+    def _load_notice(self, ann: AnnouncementSettings, codec: str) -> bytes:
+        if ann.audio:
+            path = Path(ann.audio)
+        else:
+            from akashi.notices.audio import synthesize_cached
+
+            path = synthesize_cached(ann.text, self.cache, voice=ann.voice or None)
+        return g711.encode(read_wav_8k(path), codec)
+
+    # -- SIP dispatch ---------------------------------------------------------------------
+    def register_leg(self, call_id: str, call: InboundCall) -> None:
+        """Route requests of an operator leg's dialog to its call."""
+        self.calls[call_id] = call
+
+    def on_request(self, req: Request) -> None:
+        """A request from the network (already deduplicated by the transaction layer)."""
+        call = self.calls.get(req.call_id)
+        if call is not None:
+            from_caller = req.call_id == call.invite.call_id
+            leg = (
+                None
+                if from_caller
+                else next((lg for lg in call.legs if lg.dialog.call_id == req.call_id), None)
+            )
+            if req.method == "INVITE" and from_caller and req.branch == call.invite.branch:
+                return
+            call.on_request(req, from_caller, leg)
+            return
+        m = req.method
+        if m == "INVITE":
+            if parse_to_tag(req):
+                self.sip.respond(req, response_to(req, 481))
+                return
+            self._new_call(req)
+        elif m == "OPTIONS":
+            self.sip.respond(
+                req, response_to(req, 200, extra=[("Allow", self.ALLOW), ("Accept", "application/sdp")])
+            )
+        elif m == "ACK":
+            return
+        elif m in ("BYE", "CANCEL", "UPDATE", "INFO", "PRACK"):
+            self.sip.respond(req, response_to(req, 481))
+        else:
+            self.sip.respond(req, response_to(req, 405, extra=[("Allow", self.ALLOW)]))
+
+    def _new_call(self, req: Request) -> None:
+        self.sip.respond(req, response_to(req, 100))
+        route = self.route_for(_dialled(req))
+        if route is None:
+            self.sip.respond(req, response_to(req, 404, to_tag="nr"))
+            return
+        call = InboundCall(self, req, route)
+        self.calls[req.call_id] = call
+        task = asyncio.get_running_loop().create_task(call.run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- recording ------------------------------------------------------------------------
+    def open_spool(self, meta: CallMeta) -> CallSpool:
+        """A spool folder for a new call."""
+        folder = self.spool_root / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        sp = CallSpool(folder, meta)
+        self._spools.add(sp)
+        return sp
+
+    def call_finished(self, call: InboundCall) -> None:
+        """Release the call and hand its recording to the store (in a thread)."""
+        for cid in call.meta.call_ids + [lg.dialog.call_id for lg in call.legs]:
+            if self.calls.get(cid) is call:
+                del self.calls[cid]
+        sp = call.spool
+        if sp is None:
+            return
+        self._spools.discard(sp)
+        sp.save()
+        sp.close()
+        task = asyncio.get_running_loop().create_task(self._store(sp.folder))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _store(self, folder: Path) -> None:
+        cid = await asyncio.to_thread(self.store_call, folder)
+        self.stored.put_nowait(cid)
+
+    def store_call(self, folder: Path) -> int | None:
+        """Finalise a spool folder and ingest it; the folder goes once the call is stored."""
+        try:
+            wav, meta = finalise(folder)
+            call_id = self.sink(wav, meta)
+        except Exception:
+            log.exception("storing call %s failed; its spool is kept for the next start", folder.name)
+            return None
+        shutil.rmtree(folder, ignore_errors=True)
+        self.finished_calls += 1
+        self.ingested.append(call_id)
+        return call_id
+
+    def sink(self, wav: Path, meta: CallMeta) -> int:
+        """Hand a finished call to :func:`akashi.ingest.ingest_call`."""
+        from akashi.ingest import ingest_call
+
+        return ingest_call(self.ak, wav, to_record(meta))
+
+    def recover(self) -> list[int]:
+        """Finalise spools left by a previous run (killed process): stored as interrupted calls."""
+        out = []
+        for folder in sorted(self.spool_root.glob("*")):
+            if (folder / META).exists():
+                cid = self.store_call(folder)
+                if cid is not None:
+                    out.append(cid)
+        return out
+
+
+def _ts(t: float | None) -> datetime | None:
+    return datetime.fromtimestamp(t, UTC) if t is not None else None
+
+
+def to_record(meta: CallMeta) -> CallRecord:
+    """The ingest record of a finished call."""
+    from akashi.ingest import CallRecord
+
+    start = _ts(meta.started_at)
+    assert start is not None
+    extra = dict(meta.extra)
+    extra["payload_type"] = meta.payload_type
+    return CallRecord(
+        started_at=start,
+        direction="in" if meta.direction == "in" else "out",
+        caller=meta.caller,
+        dialled=meta.dialled,
+        answered_at=_ts(meta.answered_at),
+        ended_at=_ts(meta.ended_at),
+        agent=meta.agent,
+        agent_sip_user=meta.agent_sip_user,
+        site=meta.site,
+        status=meta.status if meta.status in ("completed", "missed", "interrupted") else "missed",  # type: ignore[arg-type]
+        hangup_side=meta.hangup_side,
+        call_ids=list(meta.call_ids),
+        notice_mode=meta.notice_mode,
+        notice_started_at=_ts(meta.notice_started_at),
+        notice_ended_at=_ts(meta.notice_ended_at),
+        bridged_at=_ts(meta.bridged_at),
+        codec=meta.codec,
+        extra=extra,
+    )
+
+
+def parse_to_tag(req: Request | Response) -> str:
+    """The To tag ('' when absent)."""
+    from akashi.telephony.sip.message import parse_name_addr
+
+    return parse_name_addr(req.header("To")).param("tag") or ""
+
+
+def read_wav_8k(path: Path) -> np.ndarray:
+    """A 16-bit PCM WAV as 8 kHz mono samples (mixed down and resampled when needed)."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            if w.getsampwidth() != 2:
+                raise AkashiError(
+                    f"{path}: 16 ビット PCM の WAV が必要です", f"{path}: need a 16-bit PCM WAV"
+                )
+            rate, ch = w.getframerate(), w.getnchannels()
+            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+    except (OSError, wave.Error, EOFError) as exc:
+        raise AkashiError(
+            f"案内音声を読めません: {path}", f"cannot read announcement audio {path}: {exc}"
+        ) from exc
+    if ch > 1:
+        pcm = pcm.reshape(-1, ch).mean(axis=1)
+    if rate != 8000 and len(pcm):
+        n = int(len(pcm) * 8000 / rate)
+        pcm = np.interp(np.arange(n) * rate / 8000, np.arange(len(pcm)), pcm)
+    return np.clip(np.round(pcm), -32768, 32767).astype(np.int16)
+
+
+def _primary_ip() -> str:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))
+        return str(s.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        s.close()

@@ -1,0 +1,108 @@
+"""HTTP digest authentication for SIP (RFC 2617 / RFC 8760 MD5), sans-I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from akashi.telephony.sip.message import SipParseError
+
+
+def parse_challenge(value: str) -> dict[str, str]:
+    """Parse ``Digest realm="x", nonce="y", ...`` into a dict with lower-case keys."""
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "digest":
+        raise SipParseError("WWW-Authenticate", f"scheme {scheme!r}")
+    out: dict[str, str] = {}
+    i = 0
+    n = len(rest)
+    while i < n:
+        while i < n and rest[i] in " ,\t":
+            i += 1
+        eq = rest.find("=", i)
+        if eq < 0:
+            break
+        key = rest[i:eq].strip().lower()
+        i = eq + 1
+        if i < n and rest[i] == '"':
+            j = i + 1
+            buf = []
+            while j < n and rest[j] != '"':
+                if rest[j] == "\\" and j + 1 < n:
+                    j += 1
+                buf.append(rest[j])
+                j += 1
+            if j >= n:
+                raise SipParseError("WWW-Authenticate", "unbalanced quotes")
+            out[key] = "".join(buf)
+            i = j + 1
+        else:
+            j = rest.find(",", i)
+            j = n if j < 0 else j
+            out[key] = rest[i:j].strip()
+            i = j
+    if "nonce" not in out or "realm" not in out:
+        raise SipParseError("WWW-Authenticate", "realm or nonce missing")
+    return out
+
+
+def _h(s: str) -> str:
+    return hashlib.md5(s.encode(), usedforsecurity=False).hexdigest()
+
+
+def digest_response(
+    ch: dict[str, str], *, method: str, uri: str, username: str, password: str, nc: int = 1, cnonce: str = ""
+) -> str:
+    """The response hash for a challenge (qop=auth or none)."""
+    ha1 = _h(f"{username}:{ch['realm']}:{password}")
+    ha2 = _h(f"{method}:{uri}")
+    qop = ch.get("qop", "")
+    if "auth" in [q.strip() for q in qop.split(",")]:
+        return _h(f"{ha1}:{ch['nonce']}:{nc:08x}:{cnonce}:auth:{ha2}")
+    return _h(f"{ha1}:{ch['nonce']}:{ha2}")
+
+
+def authorization(challenge: str, *, method: str, uri: str, username: str, password: str, nc: int = 1) -> str:
+    """An Authorization / Proxy-Authorization value answering a challenge."""
+    ch = parse_challenge(challenge)
+    if ch.get("algorithm", "MD5").upper() != "MD5":
+        raise SipParseError("WWW-Authenticate", f"algorithm {ch['algorithm']!r}")
+    cnonce = secrets.token_hex(8)
+    resp = digest_response(
+        ch, method=method, uri=uri, username=username, password=password, nc=nc, cnonce=cnonce
+    )
+    parts = [
+        f'username="{username}"',
+        f'realm="{ch["realm"]}"',
+        f'nonce="{ch["nonce"]}"',
+        f'uri="{uri}"',
+        f'response="{resp}"',
+        "algorithm=MD5",
+    ]
+    if "opaque" in ch:
+        parts.append(f'opaque="{ch["opaque"]}"')
+    if "auth" in [q.strip() for q in ch.get("qop", "").split(",")]:
+        parts += ["qop=auth", f"nc={nc:08x}", f'cnonce="{cnonce}"']
+    return "Digest " + ", ".join(parts)
+
+
+def check_authorization(value: str, *, method: str, password: str, realm: str) -> bool:
+    """Verify a client's Authorization header against the password (server side)."""
+    try:
+        p = parse_challenge(value)
+    except SipParseError:
+        return False
+    if p.get("realm") != realm or "uri" not in p or "response" not in p or "username" not in p:
+        return False
+    ch = {"realm": realm, "nonce": p["nonce"], "qop": p.get("qop", "")}
+    nc = int(p.get("nc", "1"), 16) if p.get("nc", "1").isalnum() else 1
+    want = digest_response(
+        ch,
+        method=method,
+        uri=p["uri"],
+        username=p["username"],
+        password=password,
+        nc=nc,
+        cnonce=p.get("cnonce", ""),
+    )
+    return secrets.compare_digest(want, p["response"])

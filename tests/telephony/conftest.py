@@ -1,0 +1,97 @@
+"""Fixtures of the telephony tests: an in-process B2BUA on loopback with its own home."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from akashi.context import Akashi
+from akashi.telephony.service import TelephonyService
+from tests.conftest import make_home, require_binary
+from tests.telephony.peers import bursts, free_udp_port, write_wav16
+
+NOTICE_S = 1.0
+NOTICE_HZ = 1000.0
+
+
+@pytest.fixture
+def notice_wav(tmp_path: Path) -> Path:
+    """The test notice: one second of 1 kHz tone (easy to find in what the caller heard)."""
+    return write_wav16(tmp_path / "notice.wav", bursts(NOTICE_S, [0.0], NOTICE_HZ, burst_s=NOTICE_S))
+
+
+def sip_toml(
+    sip_port: int,
+    targets: list[int],
+    *,
+    notice: Path | None,
+    mode: str = "automatic",
+    strategy: str = "parallel",
+    ring_timeout_s: int = 5,
+    rtp_timeout_s: float = 20,
+) -> str:
+    """akashi.toml lines of a loopback B2BUA whose route rings SIPp operators on ``targets``."""
+    base = random.randrange(30000, 60000, 1000)
+    ring = ", ".join(f'"sip:{200 + i + 1}@127.0.0.1:{p}"' for i, p in enumerate(targets))
+    return f"""
+[sip]
+enabled = true
+listen = "127.0.0.1:{sip_port}"
+public_address = "127.0.0.1"
+rtp_ports = "{base}-{base + 998}"
+rtp_timeout_s = {rtp_timeout_s}
+
+[[sip.routes]]
+match = "0312345678"
+ring = [{ring}]
+strategy = "{strategy}"
+ring_timeout_s = {ring_timeout_s}
+announcement = "default"
+site = "tokyo"
+
+[announcements.default]
+mode = "{mode}"
+audio = "{notice or ""}"
+
+[[agents]]
+name = "佐藤 花子"
+sip_user = "201"
+site = "tokyo"
+
+[[agents]]
+name = "鈴木 一郎"
+sip_user = "202"
+site = "osaka"
+"""
+
+
+Start = Callable[..., Awaitable[TelephonyService]]
+
+
+@pytest.fixture
+async def b2bua(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Start]:
+    """Start an in-process :class:`TelephonyService` with a home made from :func:`sip_toml` args."""
+    monkeypatch.delenv("AKASHI_HOME", raising=False)
+    require_binary("sipp")
+    started: list[tuple[TelephonyService, asyncio.Event, asyncio.Task[None], Akashi]] = []
+
+    async def start(targets: list[int], **kw: object) -> TelephonyService:
+        port = free_udp_port()
+        home = make_home(tmp_path / "home", sqlite_url, extra_toml=sip_toml(port, targets, **kw))  # type: ignore[arg-type]
+        ak = Akashi.open(home)
+        svc = TelephonyService(ak)
+        stop = asyncio.Event()
+        task = asyncio.create_task(svc.run(stop))
+        await asyncio.wait_for(svc.ready.wait(), 30)
+        started.append((svc, stop, task, ak))
+        return svc
+
+    yield start
+    for svc, stop, task, ak in started:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        ak.close()

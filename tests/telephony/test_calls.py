@@ -1,0 +1,138 @@
+"""Calls through the B2BUA with SIPp on both sides and real RTP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from akashi.db import session_scope
+from akashi.db.models import Call
+from akashi.telephony import g711
+from akashi.telephony.calls import InboundCall
+from akashi.telephony.service import TelephonyService
+from tests.conftest import require_binary
+from tests.telephony import scenarios
+from tests.telephony.conftest import NOTICE_HZ, NOTICE_S, Start
+from tests.telephony.peers import Sipp, bursts, rtp_peer
+
+pytestmark = [pytest.mark.sip]
+
+
+async def _call(svc: TelephonyService, timeout: float = 10) -> InboundCall:
+    """The call the B2BUA is handling (waits until it has its media ports)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        for c in svc.calls.values():
+            if c.a_rtp is not None and c.b_rtp is not None:
+                return c
+        await asyncio.sleep(0.01)
+    raise AssertionError("no call reached the B2BUA")
+
+
+async def _until(cond: Callable[[], bool], timeout: float = 10) -> None:
+    """Poll a condition of the in-process B2BUA (its state has no event for tests to wait on)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+def _stored(svc: TelephonyService, call_id: int) -> tuple[Call, np.ndarray, np.ndarray, int]:
+    """The calls row and the decoded left/right channels of its stored WAV."""
+    with session_scope(svc.ak.engine) as s:
+        row = s.scalar(select(Call).where(Call.id == call_id))
+        assert row is not None
+        s.expunge(row)
+    assert row.media_object_id
+    data = b"".join(svc.ak.store.iter_plaintext(row.media_object_id))
+    fmt = int.from_bytes(data[20:22], "little")
+    channels = int.from_bytes(data[22:24], "little")
+    assert channels == 2
+    i = data.index(b"data")
+    n = int.from_bytes(data[i + 4 : i + 8], "little")
+    frames = np.frombuffer(data[i + 8 : i + 8 + n], dtype=np.uint8).reshape(-1, 2)
+    codec = "PCMU" if fmt == 7 else "PCMA"
+    return row, g711.decode(frames[:, 0].tobytes(), codec), g711.decode(frames[:, 1].tobytes(), codec), fmt
+
+
+def onsets(pcm: np.ndarray, thresh: float = 3000, min_gap_s: float = 0.3) -> list[float]:
+    """Start times (s) of loud bursts."""
+    loud = np.abs(pcm.astype(np.int32)) > thresh
+    out: list[float] = []
+    idx = np.flatnonzero(loud)
+    last = -1e9
+    for i in idx:
+        t = i / 8000
+        if t - last > min_gap_s:
+            out.append(t)
+        last = t
+    return out
+
+
+def dominant_hz(pcm: np.ndarray) -> float:
+    """The strongest frequency of a stretch of audio."""
+    spec = np.abs(np.fft.rfft(pcm.astype(np.float64)))
+    return float(np.argmax(spec) * 8000 / len(pcm))
+
+
+async def test_notice_then_operator_aligned(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
+    """Caller hears the whole notice first, then the operator; the stored stereo file is aligned."""
+    sipp = require_binary("sipp")
+    async with rtp_peer() as cust, rtp_peer() as op:
+        opx = Sipp(sipp, tmp_path, "op", scenarios.operator(hangup="caller"))
+        svc = await b2bua([opx.port], notice=notice_wav)
+        await opx.start("-key", "rtpport", str(op.port), "-m", "1")
+        callx = Sipp(sipp, tmp_path, "caller", scenarios.caller(talk_ms=4500))
+        await callx.start(
+            f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
+        )
+        call = await _call(svc)
+        assert call.a_rtp is not None and call.b_rtp is not None
+        a_port, b_port = call.a_rtp.port, call.b_rtp.port
+        await asyncio.wait_for(cust.first_packet.wait(), 5)  # the notice starts right after answer
+        cust_marks = [0.5, 1.7, 2.9]
+        op_marks = [0.3, 1.5, 2.6]
+        # the customer talks during the notice too; the operator once bridged
+        t_cust = asyncio.create_task(cust.send_signal(bursts(4.0, cust_marks, 500.0), ("127.0.0.1", a_port)))
+        await _until(lambda: call.meta.bridged_at is not None)
+        t_op = asyncio.create_task(op.send_signal(bursts(3.2, op_marks, 700.0), ("127.0.0.1", b_port)))
+        cust_start = await t_cust
+        op_start = await t_op
+        assert await callx.wait() == 0, callx.log()
+        assert await opx.wait() == 0, opx.log()
+        call_id = await asyncio.wait_for(svc.stored.get(), 20)
+        assert call_id is not None
+        row, left, right, fmt = await asyncio.to_thread(_stored, svc, call_id)
+
+    assert fmt == 7
+    assert row.status == "completed"
+    assert row.agent_name == "佐藤 花子"
+    assert row.caller == "0901234567" and row.dialled == "0312345678"
+    assert row.hangup_side == "caller"
+    assert row.notice_mode == "automatic"
+    assert row.notice_started_at is not None and row.bridged_at is not None
+    assert row.notice_ended_at is not None and row.notice_ended_at <= row.bridged_at
+    # what the caller heard: the notice tone (1 kHz) first, in full, before any operator audio
+    heard = cust.heard()
+    notice_part = heard[: int(NOTICE_S * 8000)]
+    assert abs(dominant_hz(notice_part) - NOTICE_HZ) < 20
+    op_heard = onsets(heard[int(NOTICE_S * 8000) + 800 :])
+    assert len(op_heard) == len(op_marks)
+    # right channel: the notice at the start, then the operator's bursts
+    assert abs(dominant_hz(right[: int(NOTICE_S * 8000)]) - NOTICE_HZ) < 20
+    answered = row.answered_at.timestamp()
+    want_left = [cust_start - answered + m for m in cust_marks]
+    want_right = [op_start - answered + m for m in op_marks]
+    got_left = onsets(left)
+    got_right = [t for t in onsets(right) if t > NOTICE_S + 0.05]
+    assert len(got_left) == len(want_left) and len(got_right) == len(want_right), (got_left, got_right)
+    for g, w in zip(got_left + got_right, want_left + want_right, strict=True):
+        assert abs(g - w) < 0.040, (got_left, want_left, got_right, want_right)
