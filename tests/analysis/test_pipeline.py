@@ -233,3 +233,22 @@ def test_import_job_transcript_flags_search(
     assert call.severity > 0
     assert hits == [call_id]
     assert misses == []
+
+
+def test_unreadable_media_marks_the_call_failed(sqlite_home: Path, tmp_path: Path) -> None:
+    import struct
+
+    from akashi.errors import ProtocolError
+
+    body = np.zeros(800, dtype="<f4").tobytes()  # IEEE float: stored as received, not decodable here
+    fmt = struct.pack("<HHIIHH", 3, 1, 8000, 32000, 4, 32)
+    riff = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(body)) + body
+    wav = tmp_path / "float.wav"
+    wav.write_bytes(b"RIFF" + struct.pack("<I", len(riff)) + riff)
+    with Akashi.open(sqlite_home) as ak:
+        call_id = _ingest(ak, wav, [])
+        with pytest.raises(ProtocolError, match="unsupported WAV format"):
+            analyze_call(ak, call_id, retranscribe=True)
+        with session_scope(ak.engine) as s:
+            call = s.get(Call, call_id)
+            assert call is not None and call.analysis_state == "failed"

@@ -111,7 +111,10 @@ def load_model(settings: AnalysisSettings, cache_dir: Path | None = None, *, onl
     from faster_whisper import WhisperModel
 
     where = resolve_model(settings.model, cache_dir)
-    key = (where, settings.device, settings.compute_type, settings.cpu_threads)
+    compute = settings.compute_type
+    if settings.device == "cuda" and compute == "int8":
+        compute = "int8_float16"  # int8 weights, float16 activations: the usual GPU choice
+    key = (where, settings.device, compute, settings.cpu_threads)
     with _lock:
         model = _cache.get(key)
         if model is None:
@@ -119,7 +122,7 @@ def load_model(settings: AnalysisSettings, cache_dir: Path | None = None, *, onl
                 model = WhisperModel(
                     where,
                     device=settings.device,
-                    compute_type=settings.compute_type,
+                    compute_type=compute,
                     cpu_threads=settings.cpu_threads,
                     download_root=str((cache_dir or default_cache_dir()) / "hub"),
                     local_files_only=not online,

@@ -168,7 +168,24 @@ def notice_check(ak: Akashi, call: Call, segments: list[Segment]) -> NoticeResul
 
 
 def analyze_call(ak: Akashi, call_id: int, *, retranscribe: bool = True, model: Any = None) -> CallAnalysis:
-    """Analyse call ``call_id`` and store the outcome. ``retranscribe=False`` reuses the stored transcript."""
+    """Analyse call ``call_id`` and store the outcome. ``retranscribe=False`` reuses the stored transcript.
+
+    On failure the call is marked ``analysis_state="failed"`` and the error is raised again (the job
+    queue retries it with backoff).
+    """
+    try:
+        return _analyze(ak, call_id, retranscribe=retranscribe, model=model)
+    except NotFoundError:
+        raise
+    except Exception:
+        with session_scope(ak.engine) as s:
+            call = s.get(Call, call_id)
+            if call is not None:
+                call.analysis_state = "failed"
+        raise
+
+
+def _analyze(ak: Akashi, call_id: int, *, retranscribe: bool, model: Any) -> CallAnalysis:
     cfg = ak.settings.analysis
     lexicon = load_lexicon(cfg.lexicon or None)
     with session_scope(ak.engine) as s:
