@@ -161,6 +161,48 @@ def _nonce(prefix: bytes, index: int, final: bool) -> bytes:
     return prefix + struct.pack(">IB", index, 1 if final else 0)
 
 
+Buffer = bytes | bytearray | memoryview
+
+
+class _Chunker:
+    """Cuts a byte stream into ``step``-sized pieces, always holding back the last 1..step bytes.
+
+    The held-back piece may be the last of the object, so it is only released by the next byte or
+    by :meth:`rest`. Whole pieces of the caller's buffer are passed on as views, not copied.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.tail: Buffer = b""
+
+    def feed(self, data: Buffer) -> Iterator[Buffer]:
+        """Yield every piece now known not to be the last (each valid until the next call)."""
+        view = memoryview(data)
+        if not view:
+            return
+        step, pos = self.step, 0
+        if self.tail:
+            if len(self.tail) < step:
+                if not isinstance(self.tail, bytearray):
+                    self.tail = bytearray(self.tail)
+                need = step - len(self.tail)
+                self.tail += view[:need]
+                pos = min(need, len(view))
+                if pos == len(view):
+                    return
+            yield self.tail
+            self.tail = b""
+        while len(view) - pos > step:
+            yield view[pos : pos + step]
+            pos += step
+        self.tail = data if pos == 0 and isinstance(data, bytes) else bytes(view[pos:])
+
+    def rest(self) -> Buffer:
+        """The held-back piece (possibly empty); the chunker is empty afterwards."""
+        tail, self.tail = self.tail, b""
+        return tail
+
+
 class Encryptor:
     """Streaming encryptor: ``header``, then ``update()`` chunks as bytes arrive, then ``finish()``.
 
@@ -179,43 +221,28 @@ class Encryptor:
             chunk_size, oid, key_id_bytes(key_id), secrets.token_bytes(NONCE_PREFIX_LEN), self.wrapped_key
         )
         self.header = self._hdr.to_bytes()
-        self._buf = bytearray()
+        self._chunker = _Chunker(chunk_size)
         self._index = 0
         self._done = False
 
-    def _seal(self, data: bytes | bytearray | memoryview, final: bool) -> bytes:
+    def _seal(self, data: Buffer, final: bool) -> bytes:
         out = self._aead.encrypt(_nonce(self._hdr.nonce_prefix, self._index, final), data, self.header)
         self._index += 1
         return out
 
-    def update(self, data: bytes | bytearray | memoryview) -> Iterator[bytes]:
+    def update(self, data: Buffer) -> Iterator[bytes]:
         """Feed plaintext; yields every sealed chunk that is now complete (never the last one)."""
         if self._done:
             raise ValueError("encryptor already finished")
-        cs = self.chunk_size
-        view = memoryview(data)
-        if not self._buf and len(view) > cs:
-            # Fast path: seal whole chunks straight from the caller's buffer; keep >= 1 byte back.
-            pos = 0
-            while len(view) - pos > cs:
-                yield self._seal(view[pos : pos + cs], False)
-                pos += cs
-            self._buf += view[pos:]
-            return
-        self._buf += view
-        while len(self._buf) > cs:
-            head = bytes(self._buf[:cs])
-            del self._buf[:cs]
-            yield self._seal(head, False)
+        for piece in self._chunker.feed(data):
+            yield self._seal(piece, False)
 
     def finish(self) -> bytes:
         """Seal the last chunk (possibly empty) and return it."""
         if self._done:
             raise ValueError("encryptor already finished")
         self._done = True
-        out = self._seal(bytes(self._buf), True)
-        self._buf = bytearray()
-        return out
+        return self._seal(self._chunker.rest(), True)
 
 
 class ChunkOpener:
@@ -267,19 +294,19 @@ class Decryptor:
     def __init__(self, kek: bytes, object_id: str) -> None:
         self._kek = kek
         self._oid = object_id_bytes(object_id)
-        self._buf = bytearray()
+        self._hbuf = bytearray()
         self._aead: AESGCM | None = None
         self._hdr: Header | None = None
         self._hdr_bytes = b""
+        self._chunker: _Chunker | None = None
         self._index = 0
         self.plain_size = 0
 
-    def _open(self, sealed: bytes | bytearray, final: bool) -> bytes:
+    def _open(self, sealed: Buffer, final: bool) -> bytes:
         assert self._aead is not None and self._hdr is not None
+        nonce = _nonce(self._hdr.nonce_prefix, self._index, final)
         try:
-            out = self._aead.decrypt(
-                _nonce(self._hdr.nonce_prefix, self._index, final), bytes(sealed), self._hdr_bytes
-            )
+            out = self._aead.decrypt(nonce, sealed, self._hdr_bytes)
         except InvalidTag:
             what = "last chunk" if final else "chunk"
             raise CryptoError(f"{what} {self._index} failed authentication", self._index) from None
@@ -287,35 +314,35 @@ class Decryptor:
         self.plain_size += len(out)
         return out
 
-    def update(self, data: bytes | bytearray | memoryview) -> Iterator[bytes]:
+    def update(self, data: Buffer) -> Iterator[bytes]:
         """Feed stored bytes; yields plaintext of every chunk known not to be the last."""
-        self._buf += data
-        if self._hdr is None:
-            if len(self._buf) < HEADER_LEN:
+        view = memoryview(data)
+        if self._chunker is None:
+            need = HEADER_LEN - len(self._hbuf)
+            self._hbuf += view[:need]
+            view = view[need:]
+            if len(self._hbuf) < HEADER_LEN:
                 return
-            self._hdr_bytes = bytes(self._buf[:HEADER_LEN])
+            self._hdr_bytes = bytes(self._hbuf)
             self._hdr = Header.parse(self._hdr_bytes)
             if self._hdr.object_id != self._oid:
                 raise CryptoError("header names another object (object swapped)")
             self._aead = AESGCM(unwrap_key(self._kek, self._hdr.wrapped_key, self._oid))
-            del self._buf[:HEADER_LEN]
-        step = self._hdr.chunk_size + TAG_LEN
-        while len(self._buf) > step:
-            head = bytes(self._buf[:step])
-            del self._buf[:step]
-            yield self._open(head, False)
+            self._chunker = _Chunker(self._hdr.chunk_size + TAG_LEN)
+            data = view if len(view) != len(data) else data
+        for sealed in self._chunker.feed(data):
+            yield self._open(sealed, False)
 
     def finish(self) -> bytes:
         """Open the held-back last chunk; :class:`CryptoError` if the object ended early."""
-        if self._hdr is None:
-            raise CryptoError(f"object truncated inside its header ({len(self._buf)} bytes)")
-        if len(self._buf) < TAG_LEN:
+        if self._chunker is None:
+            raise CryptoError(f"object truncated inside its header ({len(self._hbuf)} bytes)")
+        rest = self._chunker.rest()
+        if len(rest) < TAG_LEN:
             raise CryptoError(
-                f"object truncated: last chunk {self._index} has {len(self._buf)} bytes", self._index
+                f"object truncated: last chunk {self._index} has {len(rest)} bytes", self._index
             )
-        out = self._open(self._buf, True)
-        self._buf = bytearray()
-        return out
+        return self._open(rest, True)
 
 
 def encrypt_bytes(kek: bytes, key_id: str, object_id: str, data: bytes, chunk_size: int) -> bytes:

@@ -286,6 +286,9 @@ class EvidenceStore:
                         "backend unreachable, %d object(s) stay spooled: %s", len(pending) - done, err
                     )
                     break
+                except StoreError:
+                    self.spool.note_failure()  # needs a person: automatic flushes back off too
+                    raise
                 with session_scope(self.engine) as s:
                     s.execute(
                         update(EvidenceObject)

@@ -11,6 +11,7 @@ explains (added). Objects deleted by retention have a tombstone entry and are no
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -24,8 +25,9 @@ from akashi.db.models import EvidenceObject, LedgerEntry, Site
 from akashi.errors import StoreError
 from akashi.store import ledger
 from akashi.store.backends.base import object_id_of
-from akashi.store.crypto import CryptoError, Decryptor
+from akashi.store.crypto import HEADER_LEN, MAX_CHUNK, MIN_CHUNK, TAG_LEN, CryptoError, Decryptor
 from akashi.store.evidence import row_facts
+from akashi.store.pipeline import prefetch
 
 if TYPE_CHECKING:
     from akashi.store.evidence import EvidenceStore
@@ -159,7 +161,10 @@ def _check_object(store: EvidenceStore, row: EvidenceObject, report: VerifyRepor
     dec = Decryptor(store.keys.kek, oid)
     crypto_err: CryptoError | None = None
     try:
-        for data in store.raw_reader(oid, row.state, row.location)(0, stored):
+        # Header first, then whole sealed chunks: the decryptor then never copies.
+        step = row.chunk_size + TAG_LEN if MIN_CHUNK <= row.chunk_size <= MAX_CHUNK else 1 << 20
+        read = store.raw_reader(oid, row.state, row.location, step)
+        for data in prefetch(itertools.chain(read(0, min(HEADER_LEN, stored)), read(HEADER_LEN, stored))):
             csha.update(data)
             if crypto_err is None:
                 try:
