@@ -145,7 +145,7 @@ def caller_cancel(cancel_after_ms: int) -> str:
   <send>
     <![CDATA[
 CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/UDP [local_ip]:[local_port];branch=[branch-2];rport
+Via: SIP/2.0/UDP [local_ip]:[local_port];branch=[branch-4];rport
 From: "Customer" <sip:0901234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
 To: <sip:[service]@[remote_ip]:[remote_port]>
 Call-ID: [call_id]
@@ -156,17 +156,18 @@ Content-Length: 0
     ]]>
   </send>
 """
-    # SIPp's [branch] changes per message; [branch-N] reuses the branch of N messages before
+    # SIPp's [branch] changes per message; [branch-N] is the branch of the message N elements
+    # before: CANCEL and the ACK of the 487 must carry the INVITE's (element 0)
     return "\n".join(
         [
             '<?xml version="1.0" encoding="UTF-8"?>',
             '<scenario name="cancel">',
-            CALLER_INVITE,
+            CALLER_INVITE.replace('<recv response="180" optional="true"/>', '<recv response="180"/>'),
             f'  <pause milliseconds="{cancel_after_ms}"/>',
             cancel,
             '  <recv response="200"/>',
             '  <recv response="487"/>',
-            ACK.replace("[branch]", "[branch-4]").replace("[peer_tag_param]", "[peer_tag_param]"),
+            ACK.replace("[branch]", "[branch-7]"),
             "</scenario>",
         ]
     )

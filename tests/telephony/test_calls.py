@@ -83,8 +83,15 @@ def dominant_hz(pcm: np.ndarray) -> float:
     return float(np.argmax(spec) * 8000 / len(pcm))
 
 
-async def test_notice_then_operator_aligned(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
-    """Caller hears the whole notice first, then the operator; the stored stereo file is aligned."""
+@pytest.mark.parametrize("drop_every", [0, 20], ids=["clean", "loss5pct"])
+async def test_notice_then_operator_aligned(
+    b2bua: Start, tmp_path: Path, notice_wav: Path, drop_every: int
+) -> None:
+    """Caller hears the whole notice first, then the operator; the stored stereo file is aligned.
+
+    With ``drop_every=20`` both sides lose 5% of their packets: the gaps become silence and
+    everything after them stays in place.
+    """
     sipp = require_binary("sipp")
     async with rtp_peer() as cust, rtp_peer() as op:
         opx = Sipp(sipp, tmp_path, "op", scenarios.operator(hangup="caller"))
@@ -101,9 +108,13 @@ async def test_notice_then_operator_aligned(b2bua: Start, tmp_path: Path, notice
         cust_marks = [0.5, 1.7, 2.9]
         op_marks = [0.3, 1.5, 2.6]
         # the customer talks during the notice too; the operator once bridged
-        t_cust = asyncio.create_task(cust.send_signal(bursts(4.0, cust_marks, 500.0), ("127.0.0.1", a_port)))
+        t_cust = asyncio.create_task(
+            cust.send_signal(bursts(4.0, cust_marks, 500.0), ("127.0.0.1", a_port), drop_every=drop_every)
+        )
         await _until(lambda: call.meta.bridged_at is not None)
-        t_op = asyncio.create_task(op.send_signal(bursts(3.2, op_marks, 700.0), ("127.0.0.1", b_port)))
+        t_op = asyncio.create_task(
+            op.send_signal(bursts(3.2, op_marks, 700.0), ("127.0.0.1", b_port), drop_every=drop_every)
+        )
         cust_start = await t_cust
         op_start = await t_op
         assert await callx.wait() == 0, callx.log()

@@ -1,0 +1,167 @@
+"""SIPp scenarios: hang-ups, busy, no answer, CANCEL, hold/resume, BYE from each side."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from akashi.db import session_scope
+from akashi.db.models import Call
+from akashi.telephony.service import TelephonyService
+from tests.conftest import require_binary
+from tests.telephony import scenarios
+from tests.telephony.conftest import Start
+from tests.telephony.peers import Sipp, free_udp_port, rtp_peer, tone
+
+pytestmark = [pytest.mark.sip]
+
+
+async def _row(svc: TelephonyService) -> Call:
+    call_id = await asyncio.wait_for(svc.stored.get(), 30)
+    assert call_id is not None
+    with session_scope(svc.ak.engine) as s:
+        row = s.scalar(select(Call).where(Call.id == call_id))
+        assert row is not None
+        s.expunge(row)
+    return row
+
+
+async def _run(
+    b2bua: Start,
+    tmp_path: Path,
+    caller_xml: str,
+    operator_xml: str | None,
+    *,
+    notice: Path | None,
+    mode: str = "automatic",
+    ring_timeout_s: int = 5,
+    media: bool = True,
+) -> tuple[Call, TelephonyService]:
+    sipp = require_binary("sipp")
+    async with rtp_peer() as cust, rtp_peer() as op:
+        opx = Sipp(sipp, tmp_path, "op", operator_xml) if operator_xml else None
+        svc = await b2bua(
+            [opx.port if opx else free_udp_port()], notice=notice, mode=mode, ring_timeout_s=ring_timeout_s
+        )
+        if opx:
+            await opx.start("-key", "rtpport", str(op.port), "-m", "1")
+        callx = Sipp(sipp, tmp_path, "caller", caller_xml)
+        await callx.start(
+            f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
+        )
+        sender = None
+        if media:
+            # the customer talks as soon as Akashi's media port is known
+            async def talk() -> None:
+                while True:
+                    for c in list(svc.calls.values()):
+                        if c.a_rtp is not None:
+                            await cust.send_signal(tone(300, 2.0), ("127.0.0.1", c.a_rtp.port))
+                            return
+                    await asyncio.sleep(0.01)
+
+            sender = asyncio.create_task(talk())
+        rc = await callx.wait()
+        assert rc == 0, callx.log()
+        if opx:
+            assert await opx.wait() == 0, opx.log()
+        if sender is not None:
+            sender.cancel()
+        return await _row(svc), svc
+
+
+async def test_caller_hangs_up_during_notice(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
+    """BYE during the notice: nobody is rung, the call is stored as missed with the notice."""
+    row, _svc = await _run(b2bua, tmp_path, scenarios.caller(talk_ms=400), None, notice=notice_wav)
+    assert row.status == "missed"
+    assert row.hangup_side == "caller"
+    assert row.notice_started_at is not None and row.bridged_at is None
+    assert row.media_object_id  # the caller's audio and the part of the notice played are kept
+
+
+async def test_operator_busy_after_notice(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
+    """486 from the only operator after the notice: Akashi hangs up on the caller, missed call."""
+    row, _svc = await _run(
+        b2bua,
+        tmp_path,
+        scenarios.caller(hangup="akashi"),
+        scenarios.operator(answer="busy"),
+        notice=notice_wav,
+    )
+    assert row.status == "missed"
+    assert row.hangup_side == "akashi"
+    assert row.notice_ended_at is not None
+
+
+async def test_operator_busy_operator_mode(b2bua: Start, tmp_path: Path) -> None:
+    """Operator-mode route (no notice played by Akashi): the caller gets the 486 itself."""
+    row, _svc = await _run(
+        b2bua,
+        tmp_path,
+        scenarios.caller(final=486),
+        scenarios.operator(answer="busy"),
+        notice=None,
+        mode="operator",
+    )
+    assert row.status == "missed"
+    assert row.notice_mode == "operator"
+
+
+async def test_no_answer_times_out(b2bua: Start, tmp_path: Path) -> None:
+    """Ring timeout: the operator's phone gets CANCEL, the caller 480."""
+    row, _svc = await _run(
+        b2bua,
+        tmp_path,
+        scenarios.caller(final=480),
+        scenarios.operator(answer="noanswer"),
+        notice=None,
+        mode="operator",
+        ring_timeout_s=2,
+        media=False,
+    )
+    assert row.status == "missed"
+
+
+async def test_cancel_before_answer(b2bua: Start, tmp_path: Path) -> None:
+    """The caller gives up while the operator rings: CANCEL both ways, 487, missed call."""
+    row, _svc = await _run(
+        b2bua,
+        tmp_path,
+        scenarios.caller_cancel(800),
+        scenarios.operator(answer="noanswer"),
+        notice=None,
+        mode="operator",
+        media=False,
+    )
+    assert row.status == "missed"
+    assert row.hangup_side == "caller"
+
+
+async def test_hold_and_resume(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
+    """re-INVITE sendonly then sendrecv from the caller reaches the operator and is answered."""
+    row, _svc = await _run(
+        b2bua,
+        tmp_path,
+        scenarios.caller(talk_ms=6000, reinvite=True),
+        scenarios.operator(reinvites=2),
+        notice=notice_wav,
+    )
+    assert row.status == "completed"
+    assert row.hangup_side == "caller"
+
+
+async def test_operator_hangs_up(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
+    """BYE from the operator ends the caller's side too."""
+    row, _svc = await _run(
+        b2bua,
+        tmp_path,
+        scenarios.caller(hangup="akashi"),
+        scenarios.operator(hangup="operator", talk_ms=1000),
+        notice=notice_wav,
+    )
+    assert row.status == "completed"
+    assert row.hangup_side == "operator"
+    assert row.agent_name == "佐藤 花子"
