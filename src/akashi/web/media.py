@@ -54,17 +54,18 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if not dash:
         return None
     try:
-        if first == "":
-            suffix = int(last)
-            if suffix <= 0:
-                raise RangeNotSatisfiable(header)
-            start = max(0, size - suffix)
-            end = size - 1
-        else:
-            start = int(first)
-            end = int(last) if last else size - 1
+        first_n = int(first) if first else None
+        last_n = int(last) if last else None
     except ValueError:
         return None
+    if first_n is None:
+        if last_n is None:
+            return None
+        if last_n <= 0:
+            raise RangeNotSatisfiable(header)
+        start, end = max(0, size - last_n), size - 1
+    else:
+        start, end = first_n, last_n if last_n is not None else size - 1
     if start >= size:
         raise RangeNotSatisfiable(header)
     if start < 0 or end < start:
