@@ -152,3 +152,62 @@ def s3_env(monkeypatch: pytest.MonkeyPatch, server: RcloneS3, **extra: str) -> N
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
+
+
+class MotoS3:
+    """``moto_server`` as a child process: an S3 endpoint that implements Object Lock (rclone has none)."""
+
+    def __init__(self) -> None:
+        here = os.path.dirname(sys.executable)
+        path = shutil.which("moto_server", path=os.pathsep.join([here, os.environ.get("PATH", "")]))
+        if path is None:
+            missing_peer("moto_server (pip install 'moto[server]')")
+        assert path is not None
+        self.binary = path
+        self.port = free_port()
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        """Endpoint URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start and wait for its 'Running on' line."""
+        self.proc = subprocess.Popen(
+            ["timeout", "600", self.binary, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+        proc, ready, log = self.proc, threading.Event(), []
+
+        def drain() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.append(line)
+                if "Running on" in line:
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=drain, daemon=True).start()
+        if not ready.wait(60) or proc.poll() is not None:
+            self.stop()
+            pytest.fail("moto_server did not start:\n" + "".join(log[-20:]))
+
+    def stop(self) -> None:
+        """Kill the server's process group."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def moto_s3() -> Iterator[MotoS3]:
+    """A running moto S3 server (empty)."""
+    server = MotoS3()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

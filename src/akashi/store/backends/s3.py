@@ -4,15 +4,17 @@ New objects are uploaded from the local spool (see :mod:`akashi.store.spool`): l
 multipart uploads. Object Lock is used only when the bucket reports it enabled
 (``GetObjectLockConfiguration``): then each object carries its retention date (mode from config)
 and legal holds are mirrored onto it. Buckets without Object Lock -- ``rclone serve s3`` among
-them -- get neither, and the ledger alone records holds. The Object Lock path has not been
-exercised against a real WORM bucket in this project's tests (the test server has none).
+them -- get neither, and the ledger alone records holds. The tests exercise the Object Lock path
+against ``moto_server`` (an S3 emulator that implements retention, legal hold and versioned
+deletes), not against a real AWS or MinIO WORM bucket. A retention date already past is not sent
+(S3 refuses one), and retention deletion removes every version of an object.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from akashi.errors import StoreError
 from akashi.store.backends.base import BackendUnavailable
 
 MiB = 1024 * 1024
+LOCK_MARGIN = timedelta(minutes=1)
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _NO_LOCK = {
     "ObjectLockConfigurationNotFoundError",
@@ -133,7 +136,8 @@ class S3Backend:
         """Upload ``path`` (multipart above the threshold) and delete it once the upload succeeded."""
         extra: dict[str, Any] = {"ContentType": "application/octet-stream"}
         if self.object_lock_enabled():
-            if retain_until is not None:
+            # S3 refuses a retention date in the past (e.g. an old recording imported late).
+            if retain_until is not None and retain_until > datetime.now(UTC) + LOCK_MARGIN:
                 extra["ObjectLockMode"] = self.cfg.lock_mode
                 extra["ObjectLockRetainUntilDate"] = retain_until
             if legal_hold:
