@@ -7,6 +7,7 @@ import io
 import os
 import stat
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -237,3 +238,24 @@ def test_playback_stopped_early_releases_its_reader(sqlite_store: EvidenceStore)
         assert len(next(it)) == 4096 - 5000 % 4096
         it.close()  # type: ignore[attr-defined]
     assert threading.active_count() <= before + 1
+
+
+def test_range_read_near_the_end_reads_only_its_chunks(sqlite_store: EvidenceStore) -> None:
+    """Seeking into a long recording touches the header once and the chunks of the range only."""
+    sqlite_store.chunk_size = 4096
+    data = os.urandom(4096 * 300 + 77)
+    oid = put_bytes(sqlite_store, data)
+    calls: list[tuple[int, int]] = []
+    real = sqlite_store.backend.read_range
+
+    def counting(key: str, start: int, end: int, block: int = 1 << 20) -> Iterator[bytes]:
+        calls.append((start, end))
+        return real(key, start, end, block)
+
+    sqlite_store.backend.read_range = counting  # type: ignore[method-assign]
+    want = (4096 * 290 + 5, 4096 * 291 + 9)
+    assert b"".join(sqlite_store.iter_plaintext(oid, *want)) == data[want[0] : want[1]]
+    assert sum(b - a for a, b in calls) <= 107 + 2 * (4096 + 16)
+    calls.clear()
+    assert b"".join(sqlite_store.iter_plaintext(oid, len(data) - 10)) == data[-10:]
+    assert len(calls) == 1  # header cached: one read of the last chunk

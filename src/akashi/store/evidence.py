@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 READ_SIZE = 1024 * 1024
+#: Objects whose opened header (and data key) stay cached for fast range playback.
+OPENER_CACHE = 64
 
 #: Anchor file of the ledger head, in the home.
 HEAD_FILE = "ledger.head"
@@ -146,6 +149,8 @@ class EvidenceStore:
         self.anchor = ledger.HeadAnchor(settings.home / HEAD_FILE)
         self.chunk_size = settings.store.chunk_kib * 1024
         self._flush_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._openers: OrderedDict[tuple[str, str, int, bytes], ChunkOpener] = OrderedDict()
 
     # -- put --------------------------------------------------------------------------------------
     def put(
@@ -380,8 +385,43 @@ class EvidenceStore:
         rec = _Rec(object_id, state, key, size, csize, wrapped, psha)
         return self._iter_range(rec, start, end)
 
+    def _opener(self, rec: _Rec, bad: Callable[[str, str], IntegrityError]) -> ChunkOpener:
+        """The chunk opener of an object: checks its stored size and header once, then cached.
+
+        Objects never change, and every chunk read later is still authenticated against the cached
+        header, so a cache hit skips two round trips (HEAD and header GET) without trusting anything.
+        """
+        ck = (rec.oid, rec.state, rec.csize, rec.wrapped)
+        with self._cache_lock:
+            hit = self._openers.get(ck)
+            if hit is not None:
+                self._openers.move_to_end(ck)
+                return hit
+        oid, state, key = rec.oid, rec.state, rec.key
+        stored = self.raw_size(oid, state, key)
+        if stored is None:
+            raise bad("保存先にありません", "missing from the store")
+        if stored != rec.csize:
+            raise bad(
+                f"サイズが違います（{stored} ≠ {rec.csize}）", f"stored size {stored} != recorded {rec.csize}"
+            )
+        try:
+            header = b"".join(self.raw_reader(oid, state, key)(0, HEADER_LEN))
+            opener = ChunkOpener(self.keys.kek, header, oid, rec.csize)
+        except FileNotFoundError:
+            raise bad("保存先にありません", "missing from the store") from None
+        except CryptoError as err:
+            raise bad(str(err), str(err)) from None
+        if opener.header.wrapped_key != rec.wrapped:
+            raise bad("鍵が記録と違います", "wrapped key differs from the record")
+        with self._cache_lock:
+            self._openers[ck] = opener
+            while len(self._openers) > OPENER_CACHE:
+                self._openers.popitem(last=False)
+        return opener
+
     def _iter_range(self, rec: _Rec, start: int, end: int) -> Iterator[bytes]:
-        oid, state, key, size, csize, wrapped = rec.oid, rec.state, rec.key, rec.size, rec.csize, rec.wrapped
+        oid, state, key, size = rec.oid, rec.state, rec.key, rec.size
 
         def bad(why_ja: str, why_en: str) -> IntegrityError:
             return IntegrityError(
@@ -389,21 +429,7 @@ class EvidenceStore:
                 f"evidence object {oid} failed verification: {why_en}",
             )
 
-        reader = self.raw_reader(oid, state, key)
-        stored = self.raw_size(oid, state, key)
-        if stored is None:
-            raise bad("保存先にありません", "missing from the store")
-        if stored != csize:
-            raise bad(f"サイズが違います（{stored} ≠ {csize}）", f"stored size {stored} != recorded {csize}")
-        try:
-            header = b"".join(reader(0, HEADER_LEN))
-            opener = ChunkOpener(self.keys.kek, header, oid, csize)
-        except FileNotFoundError:
-            raise bad("保存先にありません", "missing from the store") from None
-        except CryptoError as err:
-            raise bad(str(err), str(err)) from None
-        if opener.header.wrapped_key != wrapped:
-            raise bad("鍵が記録と違います", "wrapped key differs from the record")
+        opener = self._opener(rec, bad)
         first = start // opener.chunk_size
         last = max(first, (end - 1) // opener.chunk_size) if end > start else first
         if end == start and size != 0:
