@@ -53,6 +53,8 @@ def _encode_table(decode: Int16) -> UInt8:
 
 
 ULAW_ENCODE = _encode_table(ULAW_DECODE)
+# both 0x7F and 0xFF decode to 0; encoders conventionally give 0xFF (positive zero)
+ULAW_ENCODE[ULAW_ENCODE == 0x7F] = 0xFF
 ALAW_ENCODE = _encode_table(ALAW_DECODE)
 
 #: the code of silence in each law

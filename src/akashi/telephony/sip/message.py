@@ -32,7 +32,9 @@ COMPACT = {
 }
 
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
-_STATUS = re.compile(r"^SIP/(\d+)\.(\d+) (\d{3}) ?(.*)$")
+_STATUS = re.compile(r"^SIP/(\d+)\.(\d+) (\d{3})(?: (.*))?$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_SLASH = re.compile(r"\s*/\s*")
 _REQUEST = re.compile(r"^(\S+) (\S+) SIP/(\d+)\.(\d+)$")
 
 REASONS = {
@@ -272,7 +274,7 @@ def via_param(via: str, name: str) -> str | None:
 
 def via_sent_by(via: str) -> tuple[str, str, int | None]:
     """(transport, host, port) of one Via value."""
-    proto, _, rest = via.strip().partition(" ")
+    proto, _, rest = _SLASH.sub("/", via.strip()).partition(" ")
     parts = [p.strip() for p in proto.split("/")]
     if len(parts) != 3 or parts[0].upper() != "SIP":
         raise SipParseError("Via", f"bad sent-protocol {proto!r}")
@@ -333,10 +335,10 @@ def parse(data: bytes, *, stream: bool = False) -> SipMessage:
         head = head_b.decode("utf-8", "surrogateescape")
     except UnicodeDecodeError as exc:  # pragma: no cover - surrogateescape never fails
         raise SipParseError("headers", "not text") from exc
-    if "\x00" in head:
-        raise SipParseError("headers", "NUL byte")
     lines = head.split("\r\n" if crlf else "\n")
     start = lines[0]
+    if "\x00" in start:
+        raise SipParseError("start line", "NUL byte")
     msg: SipMessage
     m = _STATUS.match(start)
     if m:
@@ -345,7 +347,7 @@ def parse(data: bytes, *, stream: bool = False) -> SipMessage:
         code = int(m.group(3))
         if not 100 <= code <= 699:
             raise SipParseError("status", m.group(3))
-        msg = Response(status=code, reason=m.group(4), start_raw=start)
+        msg = Response(status=code, reason=m.group(4) or "", start_raw=start)
     else:
         m = _REQUEST.match(start)
         if not m:
@@ -355,7 +357,7 @@ def parse(data: bytes, *, stream: bool = False) -> SipMessage:
             raise SipParseError("method", repr(method[:40]))
         if (m.group(3), m.group(4)) != ("2", "0"):
             raise SipParseError("version", f"SIP/{m.group(3)}.{m.group(4)}")
-        if ":" not in uri:
+        if not _SCHEME.match(uri):
             raise SipParseError("Request-URI", repr(uri[:80]))
         msg = Request(method=method, uri=uri, start_raw=start)
     raw_lines: list[str] = []
