@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from tests.cameras.conftest import RtspServer, make_h264  # noqa: E402
+from tests.cameras.conftest import RtspServer, children, make_h264  # noqa: E402
 
 from akashi.cameras.events import CameraEvent  # noqa: E402
 from akashi.cameras.service import CameraService  # noqa: E402
@@ -112,12 +112,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                         ]
                     )
                 )  # fmt: skip
-            stop = asyncio.Event()
             async with CameraService(ak, [listen]):
                 await asyncio.sleep(args.warmup)  # connect, first keyframes
-                ff_pids = [
-                    int(subprocess.check_output(["pgrep", "-P", str(p.pid)]).split()[0]) for p in ffmpegs
-                ]
+                ff_pids = [int(children(p.pid)[0]) for p in ffmpegs]  # ffmpeg under coreutils timeout
                 a0, f0, t0 = self_cpu_s(), sum(proc_cpu_s(p) for p in ff_pids), time.monotonic()
                 stored0 = stored
                 rss_a, rss_f = [], []
@@ -128,7 +125,6 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 wall = time.monotonic() - t0
                 a1, f1 = self_cpu_s(), sum(proc_cpu_s(p) for p in ff_pids)
                 window_stored = stored - stored0
-            stop.set()
     finally:
         for p in ffmpegs:
             p.send_signal(signal.SIGINT)

@@ -53,6 +53,14 @@ def _gst_rtsp_available() -> bool:
     return r.returncode == 0
 
 
+def children(pid: int) -> list[str]:
+    """Child process ids (from /proc: no procps needed)."""
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
 class RtspServer:
     """The GStreamer RTSP server as a child process: start, stop, kill, freeze (SIGSTOP), thaw."""
 
@@ -106,9 +114,7 @@ class RtspServer:
     def _signal_child(self, sig: signal.Signals) -> None:
         """Signal the Python server itself, not the coreutils ``timeout`` wrapping it."""
         assert self.proc is not None
-        out = subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid)], check=False, capture_output=True, text=True
-        ).stdout.split()
+        out = children(self.proc.pid)
         for pid in out or [str(self.proc.pid)]:
             os.kill(int(pid), sig)
 
