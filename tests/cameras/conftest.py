@@ -19,16 +19,24 @@ SOURCE_SECONDS = 240  # longer than any test: every client plays the file from i
 
 
 def make_h264(
-    path: Path, *, seconds: int, size: str = "320x240", rate: int = 15, bitrate: str = "150k"
+    path: Path,
+    *,
+    seconds: int,
+    size: str = "320x240",
+    rate: int = 15,
+    bitrate: str = "150k",
+    audio: bool = False,
 ) -> Path:
-    """Encode a test pattern to H.264 in Matroska, one keyframe per second, no B-frames."""
+    """Encode a test pattern to H.264 in Matroska, one keyframe per second, no B-frames (+ AAC tone)."""
     ffmpeg = require_binary("ffmpeg")
+    tone = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000"] if audio else []
+    aac = ["-c:a", "aac", "-b:a", "32k"] if audio else []
     subprocess.run(
         [
             "timeout", "300", ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi",
-            "-i", f"testsrc2=size={size}:rate={rate}", "-t", str(seconds), "-c:v", "libx264",
+            "-i", f"testsrc2=size={size}:rate={rate}", *tone, "-t", str(seconds), "-c:v", "libx264",
             "-preset", "ultrafast", "-g", str(rate), "-keyint_min", str(rate), "-sc_threshold", "0",
-            "-b:v", bitrate, "-pix_fmt", "yuv420p", str(path),
+            "-b:v", bitrate, "-pix_fmt", "yuv420p", *aac, str(path),
         ],
         check=True,
     )  # fmt: skip
@@ -64,8 +72,11 @@ def children(pid: int) -> list[str]:
 class RtspServer:
     """The GStreamer RTSP server as a child process: start, stop, kill, freeze (SIGSTOP), thaw."""
 
-    def __init__(self, media: Path, paths: list[str], user: str = "", password: str = "") -> None:
+    def __init__(
+        self, media: Path, paths: list[str], user: str = "", password: str = "", audio: bool = False
+    ) -> None:
         self.media = media
+        self.audio = audio
         self.paths = paths
         self.user = user
         self.password = password
@@ -80,6 +91,8 @@ class RtspServer:
         ]  # fmt: skip
         if self.user:
             cmd += ["--user", self.user, "--password", self.password]
+        if self.audio:
+            cmd.append("--audio")
         deadline = time.monotonic() + 20
         while True:
             self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

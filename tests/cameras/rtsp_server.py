@@ -25,16 +25,22 @@ def main() -> None:
     ap.add_argument("--paths", default="cam0")
     ap.add_argument("--user", default="")
     ap.add_argument("--password", default="")
+    ap.add_argument("--audio", action="store_true", help="the file also has an AAC track: serve it too")
     args = ap.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
-    launch = (
-        f'( filesrc location="{args.file}" ! matroskademux ! h264parse config-interval=-1 '
-        "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
-    )
+    video = "h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1"
+    if args.audio:
+        launch = (
+            f'( filesrc location="{args.file}" ! matroskademux name=d d.video_0 ! queue ! {video} '
+            "d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97 )"
+        )
+    else:
+        launch = f'( filesrc location="{args.file}" ! matroskademux ! {video} )'
+
     if args.user:
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()

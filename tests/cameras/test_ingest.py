@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from akashi.access.principal import Principal
+from akashi.cameras.export import export_cameras
 from akashi.cameras.service import CameraService
 from akashi.context import Akashi
 from akashi.db import session_scope
@@ -182,3 +184,39 @@ async def test_resolution_change_starts_a_new_segment(
         (video,) = ffprobe(path)["streams"]
         assert (video["width"], video["height"]) == (seg.width, seg.height)
         assert decode_errors(path) == ""
+
+
+async def test_audio_track_is_copied(sqlite_home: Path, tmp_path: Path) -> None:
+    from tests.cameras.conftest import _gst_rtsp_available, make_h264
+    from tests.conftest import missing_peer
+
+    if not _gst_rtsp_available():
+        missing_peer("GStreamer RTSP server for /usr/bin/python3")
+    srv = RtspServer(make_h264(tmp_path / "av.mkv", seconds=60, audio=True), ["cam"], audio=True)
+    srv.start()
+    try:
+        add_to_config(sqlite_home, camera_toml([("cam", "", srv.url("cam"))], seconds=2.0))
+        events = EventLog()
+        with Akashi.open(sqlite_home) as ak:
+            async with CameraService(ak, [events]):
+                await events.wait_count("segment_stored", "cam", 3, timeout=60)
+            segs = segments_of(ak, "cam")
+            for seg in segs[:-1]:
+                path = decrypt(ak, seg, tmp_path / f"{seg.id}.mp4")
+                streams = {s["codec_name"]: s for s in ffprobe(path)["streams"]}
+                assert set(streams) == {"h264", "aac"}
+                seconds = (seg.ended_at - seg.started_at).total_seconds()
+                # AAC at 16 kHz: 1024 samples a packet, 15.6 packets a second, none lost at the cuts.
+                assert abs(int(streams["aac"]["nb_read_packets"]) - seconds * 16000 / 1024) <= 2
+                assert decode_errors(path) == ""
+            pkg = export_cameras(
+                ak, Principal.system("test"), ["cam"], start=segs[0].started_at, end=segs[-1].ended_at,
+                out=tmp_path / "av.zip",
+            )  # fmt: skip
+            with zipfile.ZipFile(pkg) as zf:
+                clip = tmp_path / "clip.mp4"
+                clip.write_bytes(zf.read(json.loads(zf.read("metadata.json"))["cameras"][0]["clip"]["file"]))
+            streams = {s["codec_name"]: s for s in ffprobe(clip)["streams"]}
+            assert set(streams) == {"h264", "aac"} and decode_errors(clip) == ""
+    finally:
+        srv.stop()
