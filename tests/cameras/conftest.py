@@ -26,6 +26,7 @@ def make_h264(
     rate: int = 15,
     bitrate: str = "150k",
     audio: bool = False,
+    codec: str = "libx264",
 ) -> Path:
     """Encode a test pattern to H.264 in Matroska, one keyframe per second, no B-frames (+ AAC tone)."""
     ffmpeg = require_binary("ffmpeg")
@@ -34,9 +35,10 @@ def make_h264(
     subprocess.run(
         [
             "timeout", "300", ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi",
-            "-i", f"testsrc2=size={size}:rate={rate}", *tone, "-t", str(seconds), "-c:v", "libx264",
+            "-i", f"testsrc2=size={size}:rate={rate}", *tone, "-t", str(seconds), "-c:v", codec,
             "-preset", "ultrafast", "-g", str(rate), "-keyint_min", str(rate), "-sc_threshold", "0",
-            "-b:v", bitrate, "-pix_fmt", "yuv420p", *aac, str(path),
+            "-b:v", bitrate, "-pix_fmt", "yuv420p", *aac,
+            *(["-x265-params", "log-level=error:bframes=0"] if codec == "libx265" else []), str(path),
         ],
         check=True,
     )  # fmt: skip
@@ -73,9 +75,16 @@ class RtspServer:
     """The GStreamer RTSP server as a child process: start, stop, kill, freeze (SIGSTOP), thaw."""
 
     def __init__(
-        self, media: Path, paths: list[str], user: str = "", password: str = "", audio: bool = False
+        self,
+        media: Path,
+        paths: list[str],
+        user: str = "",
+        password: str = "",
+        audio: bool = False,
+        codec: str = "h264",
     ) -> None:
         self.media = media
+        self.codec = codec
         self.audio = audio
         self.paths = paths
         self.user = user
@@ -93,6 +102,7 @@ class RtspServer:
             cmd += ["--user", self.user, "--password", self.password]
         if self.audio:
             cmd.append("--audio")
+        cmd += ["--codec", self.codec]
         deadline = time.monotonic() + 20
         while True:
             self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,10 +1,10 @@
 """A small RTSP server for tests and benchmarks, run with Debian's /usr/bin/python3 (GStreamer + gi).
 
-Serves one pre-encoded H.264 Matroska file on several paths (``/cam0``, ``/cam1``, ...). Each client gets
+Serves one pre-encoded H.264 (or H.265) Matroska file on several paths (``/cam0``, ``/cam1``, ...). Each client gets
 its own pipeline that plays the file from the start at real time (no re-encoding), so a file longer than
 the test is all that is needed. Prints ``READY <port>`` on stdout once it listens.
 
-Usage: rtsp_server.py FILE.mkv [--port N] [--paths cam0,cam1] [--user U --password P]
+Usage: rtsp_server.py FILE.mkv [--port N] [--paths cam0,cam1] [--user U --password P] [--codec h265] [--audio]
 """
 
 import argparse
@@ -25,6 +25,7 @@ def main() -> None:
     ap.add_argument("--paths", default="cam0")
     ap.add_argument("--user", default="")
     ap.add_argument("--password", default="")
+    ap.add_argument("--codec", choices=["h264", "h265"], default="h264")
     ap.add_argument("--audio", action="store_true", help="the file also has an AAC track: serve it too")
     args = ap.parse_args()
     Gst.init(None)
@@ -32,7 +33,8 @@ def main() -> None:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
-    video = "h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1"
+    c = args.codec
+    video = f"{c}parse config-interval=-1 ! rtp{c}pay name=pay0 pt=96 config-interval=-1"
     if args.audio:
         launch = (
             f'( filesrc location="{args.file}" ! matroskademux name=d d.video_0 ! queue ! {video} '

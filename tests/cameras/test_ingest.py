@@ -60,12 +60,12 @@ def decrypt(ak: Akashi, seg: CameraSegment, out: Path) -> Path:
     return out
 
 
-def check_playable(ak: Akashi, seg: CameraSegment, tmp: Path) -> float:
+def check_playable(ak: Akashi, seg: CameraSegment, tmp: Path, codec: str = "h264") -> float:
     """Decrypt one segment, check it against its row with ffprobe and a full decode; its duration."""
     path = decrypt(ak, seg, tmp / f"seg{seg.id}.mp4")
     info = ffprobe(path)
     (video,) = info["streams"]
-    assert video["codec_name"] == seg.codec == "h264"
+    assert video["codec_name"] == seg.codec == codec
     assert (video["width"], video["height"]) == (seg.width, seg.height) == (320, 240)
     assert int(video["nb_read_packets"]) == seg.frames > 0
     assert "mp4" in info["format"]["format_name"]
@@ -218,5 +218,26 @@ async def test_audio_track_is_copied(sqlite_home: Path, tmp_path: Path) -> None:
                 clip.write_bytes(zf.read(json.loads(zf.read("metadata.json"))["cameras"][0]["clip"]["file"]))
             streams = {s["codec_name"]: s for s in ffprobe(clip)["streams"]}
             assert set(streams) == {"h264", "aac"} and decode_errors(clip) == ""
+    finally:
+        srv.stop()
+
+
+async def test_h265_camera(sqlite_home: Path, tmp_path: Path) -> None:
+    from tests.cameras.conftest import _gst_rtsp_available, make_h264
+    from tests.conftest import missing_peer
+
+    if not _gst_rtsp_available():
+        missing_peer("GStreamer RTSP server for /usr/bin/python3")
+    media = make_h264(tmp_path / "hevc.mkv", seconds=60, codec="libx265")
+    srv = RtspServer(media, ["cam"], codec="h265")
+    srv.start()
+    try:
+        add_to_config(sqlite_home, camera_toml([("cam", "", srv.url("cam"))], seconds=2.0))
+        events = EventLog()
+        with Akashi.open(sqlite_home) as ak:
+            async with CameraService(ak, [events]):
+                await events.wait_count("segment_stored", "cam", 2, timeout=60)
+            for seg in segments_of(ak, "cam"):
+                check_playable(ak, seg, tmp_path, codec="hevc")
     finally:
         srv.stop()
