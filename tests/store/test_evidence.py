@@ -8,7 +8,7 @@ import os
 import stat
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -109,6 +109,13 @@ def test_truncated_extended_missing_and_added_objects(store: EvidenceStore) -> N
         b"".join(store.iter_plaintext(c))
     with pytest.raises(IntegrityError, match="size"):
         b"".join(store.iter_plaintext(a, 0, 10))
+
+
+def test_local_time_retention_is_recorded_in_utc(store: EvidenceStore) -> None:
+    jst = timezone(timedelta(hours=9))
+    oid = put_bytes(store, b"x", retain_until=datetime(2030, 4, 1, 9, 0, tzinfo=jst))
+    assert store.object_info(oid).retain_until == datetime(2030, 4, 1, 0, 0, tzinfo=UTC)
+    assert store.verify().ok
 
 
 def test_retention_spares_held_objects(store: EvidenceStore) -> None:

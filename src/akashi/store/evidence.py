@@ -17,7 +17,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import Engine, select, update
@@ -112,7 +112,7 @@ def make_backend(settings: Settings, spool_dir: os.PathLike[str] | str) -> Backe
 
 def iso(dt: datetime | None) -> str | None:
     """ISO text of a UTC time (ledger facts)."""
-    return dt.isoformat() if dt is not None else None
+    return dt.astimezone(UTC).isoformat() if dt is not None else None
 
 
 def row_facts(row: EvidenceObject, site: str | None) -> dict[str, Any]:
@@ -165,8 +165,10 @@ class EvidenceStore:
         retain_until: datetime | None = None,
     ) -> PutResult:
         """Encrypt ``stream`` into the store and ledger it. See the module docstring for durability."""
-        if retain_until is not None and retain_until.tzinfo is None:
-            raise ValueError("retain_until must be timezone-aware (UTC)")
+        if retain_until is not None:
+            if retain_until.tzinfo is None:
+                raise ValueError("retain_until must be timezone-aware (UTC)")
+            retain_until = retain_until.astimezone(UTC)  # the ledger records what the database returns
         oid = uuid.uuid4().hex
         key = object_key(oid)
         spools = self.backend.spools
