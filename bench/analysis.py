@@ -137,7 +137,7 @@ def score_call(
 
 
 def variants(quick: bool, lexicon: Lexicon) -> dict[str, DecodeOptions]:
-    prompt = prompt_from_terms(lexicon.all_terms())
+    prompt = prompt_from_terms(lexicon.prompt_terms())
     out = {
         "plain": DecodeOptions(plain=True),
         "akashi": DecodeOptions(prompt_customer=prompt),
@@ -191,13 +191,22 @@ def main() -> None:
         chosen = {k: v for k, v in chosen.items() if k in args.variants.split(",")}
     for name, opts in chosen.items():
         tally, exact = Tally(), Tally()
+        detail = []
         for c in calls:
             segs, stats = transcribe_audio(model, audio[c.name], "ja", opts)
             segs = [Segment(s.channel, s.start_s, s.end_s, normalise_text(s.text)) for s in segs]
             tally.audio_s += stats.audio_s
             tally.processing_s += stats.processing_s
             score_call(tally, exact, c, script_segments(paths[c.name]), segs, lexicon)
-        results[name] = tally.summary()
+            detail.append(
+                {
+                    "call": c.name,
+                    "truth": sorted(c.categories),
+                    "found": sorted(detect(segs, lexicon)),
+                    "segments": [[s.channel, s.start_s, s.end_s, s.text] for s in segs],
+                }
+            )
+        results[name] = tally.summary() | {"per_call": detail}
         ex = exact.summary()
         results[name + " / exact-text matching"] = {
             k: v for k, v in ex.items() if k.startswith(("keywords", "calls", "polite"))

@@ -76,8 +76,15 @@ class Lexicon:
         return next((c for c in self.categories if c.name == name), None)
 
     def all_terms(self) -> list[str]:
-        """Every term's text (for decoder prompts)."""
+        """Every term's text."""
         return [t.text for c in self.categories for t in c.terms]
+
+    def prompt_terms(self, per_category: int = 4) -> list[str]:
+        """The first terms of every category, round robin (a decoder prompt must stay short)."""
+        out: list[str] = []
+        for i in range(per_category):
+            out += [c.terms[i].text for c in self.categories if i < len(c.terms)]
+        return out
 
 
 def _bad(where: str, why: str) -> LexiconError:

@@ -86,7 +86,7 @@ def decode_options(cfg: AnalysisSettings, lexicon: Lexicon) -> DecodeOptions:
         batched=cfg.batched,
         batch_size=cfg.batch_size,
         beam_size=cfg.beam_size,
-        prompt_customer=prompt_from_terms(lexicon.all_terms()) if cfg.prompt_lexicon else None,
+        prompt_customer=prompt_from_terms(lexicon.prompt_terms()) if cfg.prompt_lexicon else None,
     )
 
 
