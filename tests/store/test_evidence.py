@@ -266,3 +266,32 @@ def test_range_read_near_the_end_reads_only_its_chunks(sqlite_store: EvidenceSto
     calls.clear()
     assert b"".join(sqlite_store.iter_plaintext(oid, len(data) - 10)) == data[-10:]
     assert len(calls) == 1  # header cached: one read of the last chunk
+
+
+@pytest.mark.parametrize("where", ["magic", "wrapped_key", "first_chunk", "middle", "last_tag"])
+def test_flipped_byte_anywhere_in_an_object_is_named(sqlite_store: EvidenceStore, where: str) -> None:
+    sqlite_store.chunk_size = 4096
+    oid = put_bytes(sqlite_store, os.urandom(4096 * 5 + 100))
+    path = obj_path(sqlite_store, oid)
+    blob = bytearray(path.read_bytes())
+    at = {"magic": 0, "wrapped_key": 60, "first_chunk": 107 + 3, "middle": len(blob) // 2, "last_tag": -1}[
+        where
+    ]
+    blob[at] ^= 0x40
+    path.write_bytes(blob)
+    assert [(p.kind, p.object_id) for p in sqlite_store.verify().problems] == [("object_altered", oid)]
+
+
+def test_stale_temporary_files_are_swept(sqlite_home: Path) -> None:
+    settings = load_settings(sqlite_home)
+    staging = settings.evidence_path / ".tmp"
+    staging.mkdir(parents=True, exist_ok=True)
+    old, young = staging / ("a" * 32 + ".tmp"), staging / ("b" * 32 + ".tmp")
+    old.write_bytes(b"crashed put")
+    young.write_bytes(b"running put")
+    os.utime(old, (1, 1))
+    engine = make_engine(settings.database_url)
+    st = EvidenceStore(settings, engine)
+    assert not old.exists() and young.exists()
+    st.close()
+    engine.dispose()

@@ -35,7 +35,7 @@ from akashi.store.backends.local import LocalBackend, read_file_range
 from akashi.store.crypto import HEADER_LEN, TAG_LEN, ChunkOpener, CryptoError, Encryptor
 from akashi.store.keys import InstallationKeys, load_keys
 from akashi.store.pipeline import encrypt_to_file, exact_pieces, prefetch
-from akashi.store.spool import Spool
+from akashi.store.spool import Spool, sweep_tmp
 
 if TYPE_CHECKING:
     from akashi.store.verify import VerifyReport
@@ -150,6 +150,11 @@ class EvidenceStore:
         self.chunk_size = settings.store.chunk_kib * 1024
         self._flush_lock = threading.Lock()
         self._cache_lock = threading.Lock()
+        stale = self.spool.sweep_stale()
+        if not self.backend.spools:
+            stale += sweep_tmp(self.backend.staging_dir, 86400.0)
+        if stale:
+            log.info("removed %d temporary file(s) left by interrupted puts", stale)
         self._openers: OrderedDict[tuple[str, str, int, bytes], ChunkOpener] = OrderedDict()
 
     # -- put --------------------------------------------------------------------------------------

@@ -17,6 +17,18 @@ from akashi.store.backends.base import SUFFIX
 from akashi.store.backends.local import fsync_dir
 
 
+def sweep_tmp(folder: Path, max_age_s: float) -> int:
+    """Remove ``*.tmp`` files in ``folder`` older than ``max_age_s`` seconds."""
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for p in folder.glob("*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            if p.stat().st_mtime < cutoff:
+                p.unlink()
+                removed += 1
+    return removed
+
+
 class Spool:
     """One spool folder."""
 
@@ -47,6 +59,13 @@ class Spool:
         for p in (self.path(object_id), self.tmp_path(object_id)):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
+
+    def sweep_stale(self, max_age_s: float = 86400.0) -> int:
+        """Remove ``.tmp`` files older than ``max_age_s`` (puts interrupted by a crash); returns the count.
+
+        Young ones may belong to a put still running in another process, so they stay.
+        """
+        return sweep_tmp(self.dir, max_age_s)
 
     def entries(self) -> list[tuple[str, int]]:
         """Finished spool files as (object id or file name, size)."""
