@@ -26,6 +26,19 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_udp_tcp_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (baresip binds both)."""
+    for _ in range(50):
+        port = free_udp_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
 def tone(freq: float, seconds: float, amp: float = 0.3) -> np.ndarray:
     """A sine tone as 16-bit samples."""
     t = np.arange(int(seconds * RATE)) / RATE
