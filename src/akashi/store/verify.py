@@ -198,8 +198,11 @@ def _check_object(store: EvidenceStore, row: EvidenceObject, report: VerifyRepor
             object_id=oid,
         )
     elif crypto_err is not None:
+        where = (
+            f"チャンク {crypto_err.chunk} の認証に失敗" if crypto_err.chunk is not None else "ヘッダが不正"
+        )
         report.add(
-            "object_altered", f"改ざんされています: {crypto_err}", f"altered: {crypto_err}", object_id=oid
+            "object_altered", f"改ざんされています（{where}）", f"altered: {crypto_err}", object_id=oid
         )
     elif csha.hexdigest() != row.cipher_sha256 or psha.hexdigest() != row.sha256:
         report.add(
