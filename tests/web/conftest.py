@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import socket
+import threading
+import time
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.models import Agent, Call, CallFlag, Site, TranscriptSegment, User
 from akashi.ingest import CallRecord, ingest_call
+from tests.conftest import missing_peer, require_binary
 
 PASSWORD = "correct-horse-battery"
 
@@ -161,6 +165,61 @@ def app_client(seeded: Seeded) -> Iterator[TestClient]:
 
     with TestClient(create_app(seeded.ak), base_url="http://testserver") as c:
         yield c
+
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(seeded_sqlite: Seeded) -> Iterator[str]:
+    """uvicorn serving the seeded installation in a thread on a free port."""
+    import uvicorn
+
+    from akashi.web.app import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(seeded_sqlite.ak), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """Headless Chromium from Debian."""
+    chromium = require_binary("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_peer("playwright (Python package)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 def wav_bytes(data: bytes) -> tuple[int, int, int]:

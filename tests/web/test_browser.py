@@ -7,10 +7,6 @@ another site. Screenshots of the main pages go to ``test-artifacts/screenshots/`
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,70 +14,11 @@ from sqlalchemy import select
 
 from akashi.db.base import session_scope
 from akashi.db.models import AuditEntry
-from tests.conftest import missing_peer, require_binary
 from tests.web.conftest import PASSWORD, Seeded
 
 pytestmark = pytest.mark.browser
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def server(seeded_sqlite: Seeded) -> Iterator[str]:
-    """uvicorn serving the seeded installation in a thread on a free port."""
-    import uvicorn
-
-    from akashi.web.app import create_app
-
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(seeded_sqlite.ak), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    """Headless Chromium from Debian."""
-    chromium = require_binary("chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_peer("playwright (Python package)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _login(page: object, base: str, name: str) -> None:

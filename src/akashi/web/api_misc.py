@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from akashi.access import open_segment_media
 from akashi.context import Akashi
+from akashi.db.base import session_scope
+from akashi.errors import NotFoundError
 from akashi.web import camsvc, incidents
 from akashi.web.api_calls import package_response
 from akashi.web.callsvc import add_note
@@ -164,6 +167,64 @@ def segment_media(segment_id: Id, request: Request, ak: AkashiDep, auth: UserDep
     headers["Content-Length"] = str(rng.length)
     headers["Content-Range"] = rng.content_range()
     return StreamingResponse(handle.iter(rng.start, rng.end + 1), status_code=206, headers=headers)
+
+
+_THUMBS: dict[int, bytes] = {}
+
+
+def _thumbnail(ak: Akashi, auth: Auth, camera_id: int) -> bytes:
+    from akashi.cameras.thumbs import segment_thumbnails
+
+    with session_scope(ak.engine) as s:
+        seg_id = camsvc.latest_segment(s, auth.principal, camera_id)
+    if seg_id is None:
+        raise NotFoundError("このカメラの録画はまだありません", "no footage from this camera yet")
+    if seg_id not in _THUMBS:
+        thumbs = segment_thumbnails(ak, auth.principal, seg_id, client=auth.client)
+        if not thumbs:
+            raise NotFoundError("サムネイルを作れませんでした", "no thumbnail could be made")
+        if len(_THUMBS) > 256:
+            _THUMBS.clear()
+        _THUMBS[seg_id] = thumbs[0].jpeg
+    return _THUMBS[seg_id]
+
+
+@router.get(
+    "/cameras/{camera_id}/thumbnail",
+    tags=["cameras"],
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, 403: {}, 404: {}},
+)
+async def thumbnail(camera_id: Id, ak: AkashiDep, auth: UserDep) -> Response:
+    """A JPEG of the camera's newest stored segment (keyframe decode only)."""
+    jpeg = await run_in_threadpool(_thumbnail, ak, auth, camera_id)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=10"})
+
+
+@router.get(
+    "/cameras/{camera_id}/live",
+    tags=["cameras"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"video/mp4": {}}}, 403: {}, 404: {}},
+)
+async def live(camera_id: Id, ak: AkashiDep, auth: UserDep) -> StreamingResponse:
+    """The camera's live stream remuxed to fragmented MP4 (each viewer opens its own RTSP session)."""
+    from akashi.cameras.live import open_live
+
+    def name() -> str:
+        with session_scope(ak.engine) as s:
+            return camsvc.camera_for(s, auth.principal, camera_id).name
+
+    cam = await run_in_threadpool(name)
+    stream = open_live(ak, auth.principal, cam, client=auth.client)
+    first = await anext(stream)  # permission check and audit happen before the response starts
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in stream:
+            yield chunk
+
+    return StreamingResponse(body(), media_type="video/mp4")
 
 
 def _export_range(ak: Akashi, auth: Auth, camera_id: int, start: datetime, end: datetime) -> Path:

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from akashi.access import Principal, audit
+from akashi.access import Principal
 from akashi.db.base import session_scope
 from akashi.db.models import Camera, CameraGap, CameraSegment, Site
-from akashi.errors import AccessDenied, AkashiError, NotFoundError
+from akashi.errors import AkashiError, NotFoundError
 from akashi.web.callsvc import jst_day_start
 from akashi.web.i18n import jst
 
@@ -104,53 +104,26 @@ def timeline(s: Session, p: Principal, camera_id: int, day: date) -> dict[str, A
 def export_range(
     ak: Akashi, p: Principal, camera_id: int, start: datetime, end: datetime, out: Path, client: str
 ) -> Path:
-    """An evidence package of the segments of one camera overlapping ``[start, end)``."""
-    from akashi.access.audit import entries_for
-    from akashi.store.export import write_package
-    from akashi.store.keys import load_keys
-    from akashi.web.incidents import segments_in
+    """The evidence package of one camera over ``[start, end)``: segments joined without re-encoding
+    (the cameras area's exporter checks permission and audits)."""
+    from akashi.cameras.export import export_cameras
 
-    if not p.can_export:
-        raise AccessDenied("証拠パッケージを書き出す権限がありません", "you may not export evidence packages")
     if end <= start or end - start > timedelta(days=1):
         raise AkashiError(
             "範囲は 24 時間以内で、終了は開始より後にしてください",
             "the range must end after it starts and last at most 24 hours",
         )
     with session_scope(ak.engine) as s:
-        cam = camera_for(s, p, camera_id)
-        segs = segments_in(s, cam.id, start, end)
-        if not segs:
-            raise NotFoundError("この範囲の録画はありません", "no footage in this range")
-        media = [
-            (f"media/camera-{cam.name}-{g.started_at:%Y%m%dT%H%M%S}-{g.id}.mp4", str(g.object_id))
-            for g in segs
-        ]
-        meta = {
-            "camera": {"id": cam.id, "name": cam.name},
-            "range": {"start": start.isoformat(), "end": end.isoformat()},
-            "segments": [
-                {
-                    "id": g.id,
-                    "started_at": g.started_at.isoformat(),
-                    "ended_at": g.ended_at.isoformat(),
-                    "sha256": g.sha256,
-                    "size": g.size,
-                }
-                for g in segs
-            ],
-        }
-        audit(
-            s,
-            user=p.name,
-            action="export",
-            target_type="camera",
-            target_id=cam.id,
-            client=client,
-            detail={"start": start.isoformat(), "end": end.isoformat(), "segments": [g.id for g in segs]},
-        )
-    with session_scope(ak.engine) as s:
-        trail = entries_for(s, "camera", camera_id)
-    return write_package(
-        out, keys=load_keys(ak.settings.keys_path), store=ak.store, media=media, metadata=meta, audit=trail
+        name = camera_for(s, p, camera_id).name
+    return export_cameras(ak, p, [name], start=start, end=end, out=out, client=client)
+
+
+def latest_segment(s: Session, p: Principal, camera_id: int) -> int | None:
+    """Id of the newest stored segment of a camera the user may see."""
+    cam = camera_for(s, p, camera_id)
+    return s.scalar(
+        select(CameraSegment.id)
+        .where(CameraSegment.camera_id == cam.id, CameraSegment.object_id.is_not(None))
+        .order_by(CameraSegment.started_at.desc())
+        .limit(1)
     )

@@ -141,6 +141,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "name": ("名前", "Name"),
     "new_user": ("利用者を追加", "Add user"),
     "view": ("表示", "View"),
+    "live": ("ライブ", "Live"),
 }
 
 

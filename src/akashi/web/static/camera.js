@@ -40,6 +40,15 @@
       form.action = `/api/v1/cameras/${form.dataset.camera}/export?start=${encodeURIComponent(s)}&end=${encodeURIComponent(e)}`;
     });
   }
+  const liveBtn = document.getElementById("live");
+  if (liveBtn && video) {
+    liveBtn.addEventListener("click", () => {
+      video.onended = null;
+      video.src = liveBtn.dataset.src;
+      video.play();
+      if (info) info.textContent = liveBtn.textContent;
+    });
+  }
   window.addEventListener("resize", draw);
   draw();
 })();
