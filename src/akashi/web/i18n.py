@@ -142,6 +142,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "new_user": ("利用者を追加", "Add user"),
     "view": ("表示", "View"),
     "live": ("ライブ", "Live"),
+    "start_time": ("開始時刻", "Start time"),
+    "end_time": ("終了時刻", "End time"),
 }
 
 

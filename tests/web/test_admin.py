@@ -1,0 +1,66 @@
+"""Admin pages: notice preview audio, site and user forms, verification from the page."""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Iterator
+from io import BytesIO
+
+import pytest
+from fastapi.testclient import TestClient
+
+from akashi.web.app import create_app
+from tests.web.conftest import Seeded, api_login
+
+
+@pytest.fixture
+def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
+    with TestClient(create_app(seeded_sqlite.ak)) as c:
+        yield c
+
+
+def _csrf(page: str) -> str:
+    return page.split('name="csrf_token" value="')[1].split('"', maxsplit=1)[0]
+
+
+def test_notice_preview_is_the_synthesised_notice(client: TestClient) -> None:
+    api_login(client, "admin")
+    r = client.get("/api/v1/admin/announcements/default/preview")
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+    with wave.open(BytesIO(r.content)) as w:
+        assert w.getframerate() == 8000 and w.getnframes() / 8000 > 1.5  # a spoken sentence
+    assert client.get("/api/v1/admin/announcements/nope/preview").status_code == 404
+    api_login(client, "boss_tokyo")
+    assert client.get("/api/v1/admin/announcements/default/preview").status_code == 403
+
+
+def test_admin_forms(client: TestClient) -> None:
+    api_login(client, "admin")
+    page = client.get("/admin").text
+    assert "土下座" in page or "暴言" in page  # the lexicon in force is shown
+    csrf = _csrf(page)
+    r = client.post(
+        "/admin/sites", data={"name": "nagoya", "label": "名古屋", "csrf_token": csrf}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    r = client.post(
+        "/admin/users",
+        data={
+            "name": "kato",
+            "password": "kato-password-1",
+            "role": "manager",
+            "sites": "nagoya",
+            "csrf_token": csrf,
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    users = {u["name"]: u for u in client.get("/api/v1/admin/users").json()}
+    assert users["kato"]["sites"] == ["nagoya"] and users["kato"]["role"] == "manager"
+    r = client.post("/admin/sites", data={"name": "x y", "csrf_token": csrf})
+    assert r.status_code == 422
+    r = client.post("/admin/verify", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert "正常" in client.get("/admin/audit").text
+    r = client.post("/admin/sites", data={"name": "kobe"})  # no CSRF token
+    assert r.status_code == 403
