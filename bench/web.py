@@ -417,6 +417,77 @@ def run(db: str, calls: int, repeat: int, pg_url: str) -> dict[str, Any]:
                 c.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
+def media_latency(minutes: int, repeat: int) -> dict[str, Any]:
+    """Time to the first bytes of a long call through the API (decrypting on the fly), at the start
+    and after a seek near the end, beside reading the same bytes from a plaintext file on disk."""
+    import struct
+
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    from akashi.ingest import CallRecord, ingest_call
+    from akashi.setup import init_home
+    from akashi.web.app import create_app
+
+    tmp = Path(tempfile.mkdtemp(prefix="akashi-bench-media-"))
+    init_home(tmp / "home", database_url=f"sqlite:///{tmp / 'akashi.db'}")
+    frames = minutes * 60 * 8000
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 256, size=frames * 2, dtype=np.uint8).tobytes()  # stereo mu-law
+    fmt = struct.pack("<HHIIHH", 7, 2, 8000, 16000, 2, 8)
+    body = (
+        b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    )
+    wav = tmp / "long.wav"
+    wav.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    size = wav.stat().st_size
+    out: dict[str, Any] = {"minutes": minutes, "bytes": size}
+    with Akashi.open(tmp / "home") as ak:
+        t = time.perf_counter()
+        cid = ingest_call(
+            ak, wav, CallRecord(started_at=START, direction="in", caller="03-0000-0000"), transcribe=False
+        )
+        out["ingest_s"] = round(time.perf_counter() - t, 2)
+        with session_scope(ak.engine) as s:
+            s.add(User(name="admin", role="admin", password_hash=hash_password(PASSWORD)))
+        with TestClient(create_app(ak)) as client:
+            assert (
+                client.post("/api/v1/auth/login", json={"name": "admin", "password": PASSWORD}).status_code
+                == 200
+            )
+            for label, start in (("start", 0), ("seek_end", size - 5 * 16000)):
+                api_t, disk_t = [], []
+                for _ in range(repeat):
+                    rng_h = f"bytes={start}-{start + 65535}"
+                    t = time.perf_counter()
+                    with client.stream("GET", f"/api/v1/calls/{cid}/media", headers={"Range": rng_h}) as r:
+                        assert r.status_code == 206
+                        next(r.iter_bytes())
+                    api_t.append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    with wav.open("rb") as f:
+                        f.seek(start)
+                        f.read(65536)
+                    disk_t.append(time.perf_counter() - t)
+                out[label] = {
+                    "api_first_bytes_p50_ms": pct(api_t, 50),
+                    "api_first_bytes_p95_ms": pct(api_t, 95),
+                    "plaintext_file_p50_ms": pct(disk_t, 50),
+                }
+                print(
+                    f"media {minutes} min {label:9s} API first 64 KiB p50 {pct(api_t, 50):7.1f} ms "
+                    f"p95 {pct(api_t, 95):7.1f} ms | plaintext file {pct(disk_t, 50):6.2f} ms",
+                    flush=True,
+                )
+            t = time.perf_counter()
+            assert client.get(f"/api/v1/calls/{cid}/peaks").status_code == 200
+            out["peaks_first_s"] = round(time.perf_counter() - t, 2)
+            print(
+                f"media {minutes} min waveform peaks (decrypt + decode whole call) {out['peaks_first_s']} s"
+            )
+    return out
+
+
 def main() -> None:
     """Parse arguments, run, print and write JSON."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -425,7 +496,17 @@ def main() -> None:
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
     ap.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--media-minutes", type=int, default=0, help="also time playback start of a call this long"
+    )
     args = ap.parse_args()
+    if args.media_minutes:
+        res = media_latency(args.media_minutes, args.repeat)
+        out = ROOT / "bench" / "results" / "web-media.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=2))
+        if args.calls == 0:
+            return
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for db in dbs:
         res = run(db, args.calls, args.repeat, args.pg_url)
