@@ -241,3 +241,23 @@ async def test_h265_camera(sqlite_home: Path, tmp_path: Path) -> None:
                 check_playable(ak, seg, tmp_path, codec="hevc")
     finally:
         srv.stop()
+
+
+async def test_sessions_do_not_starve_the_default_pool(
+    sqlite_home: Path, rtsp_server: RtspServer, tmp_path: Path
+) -> None:
+    """More cameras than the loop's default pool has threads: every camera records and uploads."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+    names = ["a", "b", "c"]
+    add_to_config(
+        sqlite_home, camera_toml([(n, "", rtsp_server.url(f"cam{i}")) for i, n in enumerate(names)])
+    )
+    events = EventLog()
+    with Akashi.open(sqlite_home) as ak:
+        async with CameraService(ak, [events]):
+            await events.wait_for(
+                lambda: all(events.count("segment_stored", n) >= 2 for n in names), 60, "all cameras stored"
+            )

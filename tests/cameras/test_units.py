@@ -13,12 +13,15 @@ import av
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from akashi.cameras import records
 from akashi.cameras.spool import CameraSpool, SegmentMeta
 from akashi.cameras.timeline import CUT_TOLERANCE_S, Anchor, Cutter, StreamParams, parameter_sets
 from akashi.cameras.urls import check_rtsp_url, mask_text, mask_url
 from akashi.context import Akashi
+from akashi.db import session_scope
+from akashi.db.models import CameraGap
 from akashi.errors import ConfigError, NotFoundError
 
 P = StreamParams("h264", 320, 240)
@@ -172,3 +175,48 @@ def test_parameter_sets_from_annex_b() -> None:
         == vps + hsps
     )
     assert parameter_sets(data, "mjpeg") == b""
+
+
+def test_gap_bookkeeping_survives_a_database_outage(
+    sqlite_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gap writes that fail (database down) are kept and written, in order, once it answers again."""
+    from sqlalchemy.exc import OperationalError
+
+    from akashi.cameras.recorder import SessionResult
+    from akashi.cameras.supervisor import Supervisor
+
+    with Akashi.open(sqlite_home) as ak:
+        spec = records.CameraSpec("cam", "", "rtsp://h/x", 4.0, True, "config")
+        sup = Supervisor(ak, spec, records.ensure_camera(ak.engine, spec), lambda ev: None)
+        t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        down = {"on": True}
+        real_open, real_close = records.open_gap, records.close_gap
+
+        def flaky(real):  # type: ignore[no-untyped-def]
+            def call(*a):  # type: ignore[no-untyped-def]
+                if down["on"]:
+                    raise OperationalError("INSERT", {}, Exception("database is locked"))
+                return real(*a)
+
+            return call
+
+        monkeypatch.setattr(records, "open_gap", flaky(real_open))
+        monkeypatch.setattr(records, "close_gap", flaky(real_close))
+        monkeypatch.setattr(records, "add_gap", flaky(records.add_gap))
+        # Outage 1 starts and ends while the database is down: kept in memory.
+        sup._after_session(SessionResult("end of stream", True, 3, t0, t0 + timedelta(seconds=12)), False)
+        sup._on_open(t0 + timedelta(seconds=20))
+        down["on"] = False
+        # Outage 2: the database is back; the held-back gap is written first.
+        sup._after_session(SessionResult("timeout", True, 2, None, t0 + timedelta(seconds=28)), False)
+        sup._on_open(t0 + timedelta(seconds=33))
+        with session_scope(ak.engine) as s:
+            gaps = [
+                (g.started_at, g.ended_at, g.reason)
+                for g in s.scalars(select(CameraGap).order_by(CameraGap.id))
+            ]
+        assert gaps == [
+            (t0 + timedelta(seconds=12), t0 + timedelta(seconds=20), "end of stream"),
+            (t0 + timedelta(seconds=28), t0 + timedelta(seconds=33), "timeout"),
+        ]

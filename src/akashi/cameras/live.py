@@ -17,6 +17,7 @@ import av
 
 from akashi.cameras.recorder import open_input
 from akashi.cameras.records import configured_cameras
+from akashi.cameras.threads import in_own_thread
 from akashi.cameras.urls import mask_text
 from akashi.errors import AccessDenied, NotFoundError
 
@@ -97,7 +98,7 @@ async def live_fmp4(ak: Akashi, camera: str) -> AsyncIterator[bytes]:
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, _END)
 
-    worker = asyncio.ensure_future(asyncio.to_thread(run))
+    worker = asyncio.ensure_future(in_own_thread(f"live {camera}", run))
     try:
         while True:
             chunk = await queue.get()

@@ -180,6 +180,15 @@ def open_gap(engine: Engine, camera_id: int, start: datetime, reason: str) -> in
         return gap.id
 
 
+def add_gap(engine: Engine, camera_id: int, start: datetime, end: datetime, reason: str) -> int:
+    """Record a whole gap at once (its start could not be written while the database was down)."""
+    with session_scope(engine) as s:
+        gap = CameraGap(camera_id=camera_id, started_at=start, ended_at=max(end, start), reason=reason[:200])
+        s.add(gap)
+        s.flush()
+        return gap.id
+
+
 def close_gap(engine: Engine, gap_id: int, end: datetime) -> None:
     """End a gap at the first footage after it."""
     with session_scope(engine) as s:

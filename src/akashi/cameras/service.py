@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 #: How often incident holds are brought up to date while recording.
 HOLDS_EVERY_S = 60.0
+#: Pause before a camera whose supervisor failed unexpectedly is started again.
+RESTART_AFTER_S = 5.0
 
 
 class CameraService:
@@ -54,11 +56,21 @@ class CameraService:
                 cam_id = await asyncio.to_thread(records.ensure_camera, self.ak.engine, spec)
                 sup = Supervisor(self.ak, spec, cam_id, self.emit)
                 self.supervisors[spec.name] = sup
-                tg.create_task(sup.run(stop), name=f"camera {spec.name}")
+                tg.create_task(self._guarded(sup, stop), name=f"camera {spec.name}")
             if not self.supervisors:
                 log.info("no camera configured")
             else:
                 tg.create_task(self._holds(stop), name="camera incident holds")
+
+    async def _guarded(self, sup: Supervisor, stop: asyncio.Event) -> None:
+        """Run one camera; an unexpected failure restarts that camera alone, never the others."""
+        while not stop.is_set():
+            try:
+                await sup.run(stop)
+                return
+            except Exception:
+                log.exception("camera %s failed; restarting it", sup.spec.name)
+                await wait_or_stop(stop, RESTART_AFTER_S)
 
     async def _holds(self, stop: asyncio.Event) -> None:
         """Keep footage inside open incidents held (see :mod:`akashi.cameras.retention`)."""

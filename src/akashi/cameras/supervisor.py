@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from akashi.cameras import records
 from akashi.cameras.events import CameraEvent, Listener
 from akashi.cameras.recorder import SessionConfig, SessionResult, run_session
 from akashi.cameras.records import CameraSpec
 from akashi.cameras.spool import CameraSpool, SegmentMeta
+from akashi.cameras.threads import in_own_thread
 from akashi.cameras.uploader import Uploader, wait_or_stop
 from akashi.cameras.urls import mask_url
 from akashi.db import utcnow
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from akashi.context import Akashi
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BACKOFF_START_S = 0.5
 GAP_DOWN = "録画停止中 / recorder not running"
@@ -39,6 +43,8 @@ class Supervisor:
         self.spool = CameraSpool(ak.settings.spool_path, camera_id)
         self.uploader = Uploader(ak, camera_id, spec.name, self.spool, emit)
         self.gap_id: int | None = None
+        self._gap_unsaved: tuple[datetime, str] | None = None
+        self._pending: list[Callable[[], object]] = []
         self.sessions = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -84,10 +90,15 @@ class Supervisor:
             self.policy.socket_timeout_s,
         )
         while not stop.is_set():
-            await asyncio.to_thread(records.set_state, self.ak.engine, self.camera_id, "connecting")
+            await asyncio.to_thread(_safe, records.set_state, self.ak.engine, self.camera_id, "connecting")
             thread_stop = threading.Event()
             session = asyncio.ensure_future(
-                asyncio.to_thread(run_session, cfg, self.spool, thread_stop, self._on_open, self._on_segment)
+                in_own_thread(
+                    f"camera {self.spec.name}",
+                    functools.partial(
+                        run_session, cfg, self.spool, thread_stop, self._on_open, self._on_segment
+                    ),
+                )
             )
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait([session, stopper], return_when="FIRST_COMPLETED")
@@ -110,15 +121,29 @@ class Supervisor:
             )
             await wait_or_stop(stop, backoff)
             backoff = min(backoff * 2, self.policy.reconnect_max_s)
-        await asyncio.to_thread(records.set_state, self.ak.engine, self.camera_id, "stopped")
+        await asyncio.to_thread(_safe, records.set_state, self.ak.engine, self.camera_id, "stopped")
 
     # Called from the recorder thread ------------------------------------------------------
     def _on_open(self, wall: datetime) -> None:
+        """Footage resumes: end the open gap there (or record it whole if opening it had failed)."""
+        engine, cam = self.ak.engine, self.camera_id
         if self.gap_id is not None:
-            records.close_gap(self.ak.engine, self.gap_id, wall)
-            self.gap_id = None
-        records.set_state(self.ak.engine, self.camera_id, "recording")
+            gap_id = self.gap_id
+            self._pending.append(lambda: records.close_gap(engine, gap_id, wall))
+        elif self._gap_unsaved is not None:
+            start, reason = self._gap_unsaved
+            self._pending.append(lambda: records.add_gap(engine, cam, start, wall, reason))
+        self.gap_id, self._gap_unsaved = None, None
+        self._flush_pending()
+        _safe(records.set_state, engine, cam, "recording")
         self._post(CameraEvent("connected", self.spec.name, wall))
+
+    def _flush_pending(self) -> None:
+        """Write gap facts that a database outage held back, in order; keep the rest for later."""
+        while self._pending:
+            if _safe(self._pending[0]) is _FAILED:
+                return
+            self._pending.pop(0)
 
     def _on_segment(self, meta: SegmentMeta) -> None:
         ev = CameraEvent("segment_closed", self.spec.name, meta.ended_at, extra={"frames": meta.frames})
@@ -133,10 +158,27 @@ class Supervisor:
     # Back in a worker thread after the session -------------------------------------------
     def _after_session(self, result: SessionResult, stopping: bool) -> None:
         engine = self.ak.engine
-        if self.gap_id is None:
+        self._flush_pending()
+        if self.gap_id is None and self._gap_unsaved is None:
             start = result.last_end or utcnow()
             reason = GAP_DOWN if stopping else result.reason
-            self.gap_id = records.open_gap(engine, self.camera_id, start, reason)
+            gap = _safe(records.open_gap, engine, self.camera_id, start, reason)
+            if isinstance(gap, int):
+                self.gap_id = gap
+            else:
+                self._gap_unsaved = (start, reason)
         if not stopping:
-            records.set_state(engine, self.camera_id, "offline")
+            _safe(records.set_state, engine, self.camera_id, "offline")
             self._post(CameraEvent("disconnected", self.spec.name, utcnow(), result.reason))
+
+
+_FAILED = object()
+
+
+def _safe(fn: Callable[..., T], *args: object) -> T | object:
+    """Run a bookkeeping write; a database outage must not stop the recording (logged, returns _FAILED)."""
+    try:
+        return fn(*args)
+    except Exception:
+        log.exception("camera bookkeeping failed (%s)", getattr(fn, "__name__", fn))
+        return _FAILED
