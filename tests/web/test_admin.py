@@ -64,3 +64,42 @@ def test_admin_forms(client: TestClient) -> None:
     assert "正常" in client.get("/admin/audit").text
     r = client.post("/admin/sites", data={"name": "kobe"})  # no CSRF token
     assert r.status_code == 403
+
+
+def test_account_password_and_totp_enrolment(client: TestClient, seeded_sqlite: Seeded) -> None:
+    import pyotp
+
+    from tests.web.conftest import PASSWORD
+
+    api_login(client, "boss_tokyo")
+    page = client.get("/account").text
+    csrf = _csrf(page)
+    secret = page.split('id="totp-secret">')[1].split("<", maxsplit=1)[0]
+    r = client.post("/account/totp", data={"secret": secret, "code": "000000", "csrf_token": csrf})
+    assert r.status_code == 400
+    r = client.post(
+        "/account/totp",
+        data={"secret": secret, "code": pyotp.TOTP(secret).now(), "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    # a new login now needs the code
+    with TestClient(create_app(seeded_sqlite.ak)) as other:
+        r = other.post("/api/v1/auth/login", json={"name": "boss_tokyo", "password": PASSWORD})
+        assert r.status_code == 401 and r.json()["detail"]["code"] == "totp_required"
+        r = other.post(
+            "/api/v1/auth/login",
+            json={"name": "boss_tokyo", "password": PASSWORD, "totp": pyotp.TOTP(secret).now()},
+        )
+        assert r.status_code == 200
+    r = client.post(
+        "/account/password", data={"current": "wrong-one-xx", "new": "new-password-22", "csrf_token": csrf}
+    )
+    assert r.status_code == 400
+    r = client.post(
+        "/account/password",
+        data={"current": PASSWORD, "new": "new-password-22", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert client.get("/api/v1/me").status_code == 200  # this session stays

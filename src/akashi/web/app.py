@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from akashi.context import Akashi
 from akashi.errors import AccessDenied, AkashiError, NotFoundError
-from akashi.web import api_admin, api_calls, api_misc, auth, pages, pages_admin
+from akashi.web import account, api_admin, api_calls, api_misc, auth, pages, pages_admin
 from akashi.web.deps import CsrfFailed, LoginRequired, SecondFactorRequired, language
 from akashi.web.render import render_error
 
@@ -122,4 +122,5 @@ def create_app(ak: Akashi) -> FastAPI:
     app.include_router(api_admin.router, prefix=API)
     app.include_router(pages.router)
     app.include_router(pages_admin.router)
+    app.include_router(account.router)
     return app
