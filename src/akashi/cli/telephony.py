@@ -22,6 +22,9 @@ def sip_serve(
     ready_file: Path | None = typer.Option(
         None, "--ready-file", help="ここに待ち受けアドレスを書く / write the bound SIP address here (JSON)"
     ),
+    stats_file: Path | None = typer.Option(
+        None, "--stats-file", help="SIGUSR1 で統計を書く / write counters here on SIGUSR1 (JSON)"
+    ),
 ) -> None:
     """SIP/RTP だけを動かす / run only the SIP recording B2BUA until interrupted."""
     from akashi.telephony.service import TelephonyService
@@ -36,6 +39,10 @@ def sip_serve(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, stop.set)
+            if stats_file is not None:
+                loop.add_signal_handler(
+                    signal.SIGUSR1, lambda: stats_file.write_text(json.dumps(svc.stats()))
+                )
             task = asyncio.create_task(svc.run(stop))
             ready = asyncio.create_task(svc.ready.wait())
             await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)

@@ -121,6 +121,24 @@ class TelephonyService:
             for sp in self._spools:
                 sp.flush()
 
+    def stats(self) -> dict[str, int]:
+        """Counters for monitoring and the benchmark (cheap: no per-packet work)."""
+        calls = {id(c): c for c in self.calls.values()}.values()
+        rx = tx = 0
+        for c in calls:
+            for ep in (c.a_rtp, c.b_rtp):
+                if ep is not None:
+                    rx += ep.rx_packets
+                    tx += ep.tx_packets
+        return {
+            "active_calls": len(calls),
+            "bridged_calls": sum(1 for c in calls if c.meta.bridged_at is not None),
+            "rtp_rx_packets": rx,
+            "rtp_tx_packets": tx,
+            "stored_calls": self.finished_calls,
+            "malformed_sip": self.sip.malformed if self.sip is not None else 0,
+        }
+
     # -- configuration lookups ------------------------------------------------------------
     def route_for(self, dialled: str) -> RouteSettings | None:
         """The route of a dialled number (exact match, else "*")."""
