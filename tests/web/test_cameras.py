@@ -154,3 +154,45 @@ def test_camera_playback_in_chromium(server: str, browser: object, camera: int) 
     )
     _shot(page, "camera")
     ctx.close()
+
+
+def test_incident_with_camera_range_exports_one_package(
+    client: TestClient, camera: int, seeded_sqlite: Seeded
+) -> None:
+    import zipfile
+
+    from akashi.store.export import check_package
+
+    csrf = api_login(client, "boss_tokyo")
+    h = {"X-CSRF-Token": csrf}
+    inc = client.post("/api/v1/incidents", json={"title": "入口での威嚇", "site": "tokyo"}, headers=h).json()
+    day = datetime.now(JST).date().isoformat()
+    r = client.post(
+        f"/api/v1/incidents/{inc['id']}/items",
+        headers=h,
+        json={
+            "camera_id": camera,
+            "started_at": f"{day}T12:00:01+09:00",
+            "ended_at": f"{day}T12:00:25+09:00",
+        },
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        f"/api/v1/incidents/{inc['id']}/items",
+        json={"call_id": seeded_sqlite.calls["tanaka_call"]},
+        headers=h,
+    )
+    assert r.status_code == 201
+    r = client.post(f"/api/v1/incidents/{inc['id']}/export", headers=h)
+    assert r.status_code == 200
+    pkg = seeded_sqlite.ak.settings.home / "inc.zip"
+    pkg.write_bytes(r.content)
+    assert check_package(pkg).ok
+    with zipfile.ZipFile(pkg) as z:
+        names = z.namelist()
+    assert (
+        len([n for n in names if n.endswith(".mp4")]) == 2
+        and len([n for n in names if n.endswith(".wav")]) == 1
+    )
+    page = client.get(f"/incidents/{inc['id']}").text
+    assert "entrance" in page and "JST" in page
