@@ -92,8 +92,9 @@ def test_package_checks_with_standard_tools(sqlite_store: EvidenceStore, tmp_pat
     assert r.returncode != 0 and "media/call-7.wav: FAILED" in r.stdout
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # the forger's second entry
 @pytest.mark.parametrize(
-    "what", ["media", "metadata", "audit", "dropped", "added", "manifest", "key", "bytes"]
+    "what", ["media", "metadata", "audit", "dropped", "added", "manifest", "key", "bytes", "duplicate"]
 )
 def test_tampered_package_is_named(sqlite_store: EvidenceStore, tmp_path: Path, what: str) -> None:
     pkg, data = make_package(sqlite_store, tmp_path)
@@ -128,6 +129,9 @@ def test_tampered_package_is_named(sqlite_store: EvidenceStore, tmp_path: Path, 
         )
         rewrite(pkg, bad, {"public_key.pem": pem, "manifest.sig": other.sign(manifest)})
         expect = "public_key.pem"
+    elif what == "duplicate":  # a second entry of the same name: extractors take the last one
+        rewrite(pkg, bad, {}, add={"media/call-7.wav": b"RIFF forged"})
+        expect = "media/call-7.wav"
     else:  # a flipped byte inside the stored ZIP member, CRC and all
         shutil.copy(pkg, bad)
         raw = bytearray(bad.read_bytes())

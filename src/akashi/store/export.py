@@ -317,7 +317,13 @@ def check_package(path: Path, trusted_public_key: bytes | None = None) -> CheckR
                 )
             elif got_sha != want_sha:
                 report.add(name, "SHA-256 がマニフェストと違います", "SHA-256 differs from the manifest")
+        seen: set[str] = set()
         for name in zf.namelist():
+            if name in seen:
+                report.add(
+                    name, "同じ名前のファイルが複数あります", "the archive holds this name more than once"
+                )
+            seen.add(name)
             if name not in listed and name not in _UNLISTED:
                 report.add(name, "マニフェストにないファイルです", "file not listed in the manifest")
         sums, sums_sig = _read(zf, SUMS), _read(zf, SUMS_SIG)
