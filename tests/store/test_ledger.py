@@ -162,3 +162,13 @@ def test_any_edited_evidence_cell_is_named(store: EvidenceStore, column: str) ->
     report = store.verify()
     assert not report.ok
     assert any(p.object_id == oid for p in report.problems), report.to_text()
+
+
+def test_restored_backup_can_be_re_anchored(store: EvidenceStore) -> None:
+    """An administrator restores an older database on purpose: verify says so until they accept it."""
+    fill(store)
+    sql(store.engine, "DELETE FROM ledger WHERE seq = 4")  # the backup predates the hold
+    sql(store.engine, "UPDATE evidence_objects SET legal_hold = :f", f=False)
+    assert {p.kind for p in store.verify().problems} == {"ledger_tail_missing"}
+    assert store.accept_ledger_head() is not None
+    assert store.verify().ok

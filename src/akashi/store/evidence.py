@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from akashi.config import Settings
 from akashi.db import chain
 from akashi.db.base import session_scope, utcnow
-from akashi.db.models import EvidenceObject, Site
+from akashi.db.models import EvidenceObject, LedgerEntry, Setting, Site
 from akashi.errors import IntegrityError, NotFoundError, StoreError
 from akashi.store import ledger
 from akashi.store.backends.base import Backend, BackendUnavailable, object_key
@@ -496,6 +496,30 @@ class EvidenceStore:
         from akashi.store.verify import verify_store
 
         return verify_store(self)
+
+    def accept_ledger_head(self) -> tuple[int, str] | None:
+        """Re-anchor both head anchors on the ledger as it is now; returns the head (None if empty).
+
+        Only for an administrator who restored a database backup on purpose: afterwards ``verify``
+        no longer reports the rows the backup lacks as a removed tail. The caller audits it.
+        """
+        with session_scope(self.engine) as s:
+            last = s.execute(
+                select(LedgerEntry.seq, LedgerEntry.entry_hash).order_by(LedgerEntry.seq.desc()).limit(1)
+            ).first()
+            kv = s.get(Setting, ledger.KV_HEAD)
+            if last is None:
+                if kv is not None:
+                    s.delete(kv)
+            elif kv is None:
+                s.add(Setting(key=ledger.KV_HEAD, value={"seq": last[0], "hash": last[1]}))
+            else:
+                kv.value = {"seq": last[0], "hash": last[1]}
+        if last is None:
+            self.anchor.path.unlink(missing_ok=True)
+            return None
+        self.anchor.reset(last[0], last[1])
+        return int(last[0]), str(last[1])
 
     def close(self) -> None:
         """Release backend connections."""

@@ -76,6 +76,21 @@ class HeadAnchor:
         except (ValueError, KeyError, TypeError):
             return None
 
+    def reset(self, seq: int, entry_hash: str) -> None:
+        """Remember exactly this head, even an older one (after restoring a database backup)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a+b") as lf:
+            fcntl.flock(lf.fileno(), fcntl.LOCK_EX)
+            self._write(seq, entry_hash)
+
+    def _write(self, seq: int, entry_hash: str) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"seq": seq, "hash": entry_hash}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
     def advance(self, seq: int, entry_hash: str) -> None:
         """Remember ``seq``/``entry_hash`` unless a later head is already remembered."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,12 +100,7 @@ class HeadAnchor:
             cur = self.read()
             if cur is not None and cur[0] >= seq:
                 return
-            tmp = self.path.with_suffix(".tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"seq": seq, "hash": entry_hash}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            self._write(seq, entry_hash)
 
 
 @dataclass
