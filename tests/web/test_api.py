@@ -328,6 +328,7 @@ def test_pages_render_in_japanese_and_english(app_client: TestClient, seeded: Se
     assert dash["flagged_by_category"] == [{"category": "暴言", "calls": 1}]
     assert sum(d["calls"] for d in dash["days"]) == 3
     assert dash["compliance"]["rate"] == 1.0 and dash["cameras"] == []
+    assert {w["word"] for w in dash["top_flagged_words"]} == {"土下座", "ふざけるな"}
 
 
 def test_auditor_reads_audit_but_cannot_play(app_client: TestClient, seeded: Seeded) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from akashi.access import Principal
 from akashi.db.base import utcnow
 from akashi.db.models import Call, CallFlag, Camera
+from akashi.db.models_analysis import CallKeyword
 from akashi.web.i18n import JST, jst
 
 
@@ -66,6 +67,14 @@ def dashboard(s: Session, p: Principal, days: int = 14) -> dict[str, Any]:
         for part in str(w).replace("、", ",").split(","):
             if part.strip():
                 words[part.strip()] += 1
+    keywords = s.execute(
+        select(CallKeyword.word, func.sum(CallKeyword.count))
+        .join(Call, Call.id == CallKeyword.call_id)
+        .where(scope, Call.started_at >= now - timedelta(days=30))
+        .group_by(CallKeyword.word)
+        .order_by(func.sum(CallKeyword.count).desc())
+        .limit(10)
+    ).all()
     repeat = s.execute(
         select(Call.caller, func.count())
         .where(scope, Call.started_at >= now - timedelta(days=30), Call.caller_digits != "")
@@ -92,7 +101,8 @@ def dashboard(s: Session, p: Principal, days: int = 14) -> dict[str, Any]:
     return {
         "flagged_by_category": [{"category": c, "calls": int(n)} for c, n in by_cat],
         "days": series,
-        "top_keywords": [{"word": w, "count": n} for w, n in words.most_common(10)],
+        "top_flagged_words": [{"word": w, "count": n} for w, n in words.most_common(10)],
+        "top_keywords": [{"word": w, "count": int(n or 0)} for w, n in keywords],
         "repeat_callers": [{"caller": c, "calls": int(n)} for c, n in repeat],
         "compliance": {
             "completed": int(completed),

@@ -70,6 +70,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "flagged_week": ("今週のフラグ付き通話", "Flagged calls this week"),
     "calls_per_day": ("日別通話数", "Calls per day"),
     "top_keywords": ("よく出る言葉", "Top keywords"),
+    "top_flagged_words": ("よく検出された問題発言", "Most flagged words"),
     "repeat_callers": ("繰り返し発信者", "Repeat callers"),
     "compliance": ("告知実施率", "Notice compliance"),
     "cameras_state": ("カメラ稼働状況", "Cameras online/offline"),
