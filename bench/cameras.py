@@ -88,11 +88,13 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     ffmpegs: list[subprocess.Popen[bytes]] = []
     latencies: list[float] = []
     stored = 0
+    per_camera: dict[str, int] = {}
 
     def listen(ev: CameraEvent) -> None:
         nonlocal stored
         if ev.kind == "segment_stored":
             stored += 1
+            per_camera[ev.camera] = per_camera.get(ev.camera, 0) + 1
             latencies.append(ev.latency_s)
 
     try:
@@ -117,6 +119,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 ff_pids = [int(children(p.pid)[0]) for p in ffmpegs]  # ffmpeg under coreutils timeout
                 a0, f0, t0 = self_cpu_s(), sum(proc_cpu_s(p) for p in ff_pids), time.monotonic()
                 stored0 = stored
+                per0 = dict(per_camera)
                 rss_a, rss_f = [], []
                 while time.monotonic() - t0 < args.seconds:
                     await asyncio.sleep(1.0)
@@ -125,6 +128,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 wall = time.monotonic() - t0
                 a1, f1 = self_cpu_s(), sum(proc_cpu_s(p) for p in ff_pids)
                 window_stored = stored - stored0
+                recording = sum(1 for k, v in per_camera.items() if v > per0.get(k, 0))
     finally:
         for p in ffmpegs:
             p.send_signal(signal.SIGINT)
@@ -148,6 +152,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             "mem_mb_per_camera": round(akashi_mem, 2),
             "process_rss_mb_baseline": round(rss0, 1),
             "segments_stored_in_window": window_stored,
+            "segments_expected_in_window": round(n * wall / 4),
+            "cameras_storing_in_window": recording,
             "upload_latency_s": {
                 "p50": round(pct(latencies, 50), 4) if latencies else None,
                 "p99": round(pct(latencies, 99), 4) if latencies else None,
