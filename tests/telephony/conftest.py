@@ -33,6 +33,8 @@ def sip_toml(
     strategy: str = "parallel",
     ring_timeout_s: int = 5,
     rtp_timeout_s: float = 20,
+    extra: str = "",
+    agent_password: str = "",
 ) -> str:
     """akashi.toml lines of a loopback B2BUA whose route rings SIPp operators on ``targets``."""
     base = random.randrange(30000, 60000, 1000)
@@ -61,12 +63,13 @@ audio = "{notice or ""}"
 name = "佐藤 花子"
 sip_user = "201"
 site = "tokyo"
+password = "{agent_password}"
 
 [[agents]]
 name = "鈴木 一郎"
 sip_user = "202"
 site = "osaka"
-"""
+{extra}"""
 
 
 Start = Callable[..., Awaitable[TelephonyService]]

@@ -65,6 +65,12 @@ class SipSettings(Section):
     session_expires_s: int = Field(1800, ge=90, le=86400)
     outbound_notice: bool = False
     outbound_announcement: str = "default"
+    agent_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+        description="Networks whose phones may place outbound calls as a password-less agent "
+        "(agents with a password always authenticate with digest).",
+    )
+    realm: str = Field("akashi", min_length=1, description="Digest realm of the agents' phones.")
     trunks: list[TrunkSettings] = Field(default_factory=list)
     routes: list[RouteSettings] = Field(default_factory=list)
 

@@ -21,7 +21,7 @@ from akashi.telephony.sip.build import new_tag, response_to
 from akashi.telephony.sip.message import Request, Response, parse_name_addr, parse_uri
 
 if TYPE_CHECKING:
-    from akashi.config.telephony import RouteSettings
+    from akashi.config.telephony import AnnouncementSettings, RouteSettings
     from akashi.telephony.service import TelephonyService
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ class CallState(enum.Enum):
 
 class InboundCall:
     """One call from the trunk to the operators."""
+
+    #: who is on the A (calling) and B (called) side, for ``hangup_side``
+    a_side = "caller"
+    b_side = "operator"
 
     def __init__(self, svc: TelephonyService, invite: Request, route: RouteSettings) -> None:
         self.svc = svc
@@ -124,52 +128,72 @@ class InboundCall:
         finally:
             await self._cleanup()
 
-    async def _run(self) -> None:
+    async def _prepare(self, announcement: str) -> AnnouncementSettings | bool | None:
+        """Check the offer, open both media ports and the spool; False when the call was refused."""
         svc = self.svc
         try:
             offer = parse_sdp(self.invite.body)
         except ProtocolError:
             self.respond(488 if self.invite.body else 400, "Bad or missing SDP")
             self.end("akashi")
-            return
+            return False
         codecs = choose_codecs(offer)
         if not codecs:
             self.respond(488)
             self.end("akashi")
-            return
+            return False
         self.offer = offer
         self.codec = codecs[0]
-        ann = svc.announcement(self.route.announcement)
+        ann = svc.announcement(announcement)
         self.meta.codec = self.codec.name
         self.meta.payload_type = self.codec.pt
-        self.meta.notice_mode = ann.mode if ann is not None else ""
         self.a_rtp = await svc.ports.open()
         self.b_rtp = await svc.ports.open()
         self.a_rtp.set_remote((offer.address, offer.port))
         self.a_rtp.forward = False
         self.spool = svc.open_spool(self.meta)
-        self.a_rtp.record_in = self.spool.caller
-        self.a_rtp.record_out = self.spool.heard
+        customer = self.customer_rtp
+        assert customer is not None
+        customer.record_in = self.spool.caller
+        customer.record_out = self.spool.heard
+        return ann
+
+    @property
+    def customer_rtp(self) -> RtpEndpoint | None:
+        """The media port of the customer's side (the caller's, on inbound calls)."""
+        return self.a_rtp
+
+    async def _play_notice(self, announcement: str, to: RtpEndpoint) -> bool:
+        """Play the notice to the customer; False when the call ended meanwhile."""
+        audio = await self.svc.notice_audio(announcement, self.codec.name)
+        self.state = CallState.NOTICE
+        self.meta.notice_started_at = now()
+        played = await self._until_end(NoticePlayer(to, audio, self.codec.pt).play())
+        self.meta.notice_ended_at = now()
+        self._save()
+        return played
+
+    async def _run(self) -> None:
+        ann = await self._prepare(self.route.announcement)
+        if ann is False:
+            return
+        assert self.a_rtp is not None and not isinstance(ann, bool)
+        self.meta.notice_mode = ann.mode if ann is not None else ""
         if ann is not None and ann.mode == "automatic":
+            offer = self.offer
             self._answer_caller(self._our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)))
-            audio = await svc.notice_audio(self.route.announcement, self.codec.name)
-            self.state = CallState.NOTICE
-            self.meta.notice_started_at = now()
-            played = await self._until_end(NoticePlayer(self.a_rtp, audio, self.codec.pt).play())
-            self.meta.notice_ended_at = now()
-            self._save()
-            if not played:
+            if not await self._play_notice(self.route.announcement, self.a_rtp):
                 return
         else:
             self.respond(180)
         self.state = CallState.RINGING
-        leg = await self._ring()
+        leg = await self._ring(list(self.route.ring), self.route.strategy, float(self.route.ring_timeout_s))
         if leg is None:
             return
         self._bridge(leg)
         await self._watch_media()
 
-    def _answer_caller(self, sdp: bytes) -> None:
+    def _answer_caller(self, sdp: bytes, *, answered: bool = True) -> None:
         self.respond(
             200,
             contact=self.svc.contact,
@@ -178,15 +202,18 @@ class InboundCall:
             extra=[("Allow", self.svc.ALLOW)],
         )
         self.a_answered = True
-        self.meta.answered_at = now()
+        if answered:
+            self.meta.answered_at = now()
         self._save()
 
     def _save(self) -> None:
         if self.spool is not None:
             self.spool.save()
 
-    async def _ring(self) -> OutLeg | None:
-        """Ring the route's phones; the answered leg, or None (the caller has been told why)."""
+    async def _ring(
+        self, targets: list[str], strategy: str, timeout: float, auth: tuple[str, str] | None = None
+    ) -> OutLeg | None:
+        """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
         assert self.b_rtp is not None
         offer = AudioSession(
             self.svc.media_address,
@@ -198,9 +225,7 @@ class InboundCall:
             self.offer.session_id,
             self.offer.version,
         ).to_bytes()
-        targets = list(self.route.ring)
-        timeout = float(self.route.ring_timeout_s)
-        groups = [targets] if self.route.strategy == "parallel" else [[t] for t in targets]
+        groups = [targets] if strategy == "parallel" else [[t] for t in targets]
         statuses: list[int] = []
         for group in groups:
             legs = []
@@ -209,7 +234,7 @@ class InboundCall:
                 if dest is None:
                     statuses.append(404)
                     continue
-                leg = OutLeg(self, t, dest, offer)
+                leg = OutLeg(self, t, dest, offer, auth)
                 self.legs.append(leg)
                 legs.append(leg)
                 leg.start()
@@ -249,7 +274,9 @@ class InboundCall:
         """Nobody answered: a final response (or BYE after the notice) to the caller."""
         self.meta.status = "missed"
         self.meta.extra["ring_statuses"] = statuses
-        if statuses and all(s in (486, 600) for s in statuses):
+        if len(statuses) == 1 and 400 <= statuses[0] < 700 and statuses[0] not in (401, 407, 408):
+            code = statuses[0]  # one phone (or the trunk): its answer, as it gave it
+        elif statuses and all(s in (486, 600) for s in statuses):
             code = 486
         elif statuses and all(s == 603 for s in statuses):
             code = 603
@@ -278,11 +305,12 @@ class InboundCall:
             self._answer_caller(
                 self._our_sdp(self.a_rtp.port, self.offer, answer_direction(self.offer.direction))
             )
-        agent = self.svc.agent_for(leg.user)
-        self.meta.agent_sip_user = leg.user
-        if agent is not None:
-            self.meta.agent = agent.name
-            self.meta.site = agent.site or self.meta.site
+        if self.meta.direction == "in":
+            agent = self.svc.agent_for(leg.user)
+            self.meta.agent_sip_user = leg.user
+            if agent is not None:
+                self.meta.agent = agent.name
+                self.meta.site = agent.site or self.meta.site
         self.meta.call_ids.append(leg.dialog.call_id)
         self.a_rtp.peer = self.b_rtp
         self.b_rtp.peer = self.a_rtp
@@ -338,17 +366,17 @@ class InboundCall:
             if from_caller and not self.a_answered:
                 self.respond(487)
                 self.meta.status = "missed"
-                self.end("caller")
+                self.end(self.a_side)
             return
         if m == "BYE":
             sip.respond(req, response_to(req, 200))
             if from_caller:
                 if self.leg is not None:
                     self.leg.bye()
-                self.end("caller")
+                self.end(self.a_side)
             elif leg is not None and leg is self.leg:
                 self._bye_caller()
-                self.end("operator")
+                self.end(self.b_side)
             return
         if m in ("INVITE", "UPDATE", "INFO") and self.leg is not None and self.state is CallState.BRIDGED:
             self._forward(req, from_caller)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from akashi.telephony.dialog import Dialog
 from akashi.telephony.sip.build import new_branch, new_call_id, new_tag, request
+from akashi.telephony.sip.digest import authorization
 from akashi.telephony.sip.message import Request, Response, parse_uri
 
 if TYPE_CHECKING:
@@ -28,7 +29,14 @@ class LegState(enum.Enum):
 class OutLeg:
     """INVITE to one operator phone; answers arrive through :meth:`on_response`."""
 
-    def __init__(self, call: InboundCall, target: str, dest: tuple[str, int], sdp: bytes) -> None:
+    def __init__(
+        self,
+        call: InboundCall,
+        target: str,
+        dest: tuple[str, int],
+        sdp: bytes,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         self.call = call
         self.target = target
         self.user = parse_uri(target).user
@@ -55,6 +63,8 @@ class OutLeg:
             content_type="application/sdp",
             extra=[("Allow", svc.ALLOW)],
         )
+        self.auth = auth
+        self.auth_tries = 0
         self.state = LegState.CALLING
         self.status = 0
         self.answer: Response | None = None
@@ -86,13 +96,62 @@ class OutLeg:
                 self.state = LegState.ENDED
                 self.bye()
             return
+        if (
+            resp.status in (401, 407)
+            and self.auth is not None
+            and self.auth_tries < 2
+            and self.state
+            in (
+                LegState.CALLING,
+                LegState.RINGING,
+            )
+        ):
+            self._retry_with_auth(resp)
+            return
         self.status = resp.status
         if self.state in (LegState.CALLING, LegState.RINGING):
             self.state = LegState.FAILED
         self.done.set()
 
+    def _retry_with_auth(self, resp: Response) -> None:
+        """Answer a digest challenge of the trunk: the same INVITE, next CSeq, with credentials."""
+        assert self.auth is not None
+        self.auth_tries += 1
+        hdr = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
+        reply = "Authorization" if resp.status == 401 else "Proxy-Authorization"
+        challenge = resp.get(hdr)
+        if challenge is None:
+            self.status = resp.status
+            self.state = LegState.FAILED
+            self.done.set()
+            return
+        user, password = self.auth
+        old = self.invite
+        self.dialog.local_cseq += 1
+        inv = request(
+            "INVITE",
+            old.uri,
+            via=f"SIP/2.0/UDP {self.call.svc.via_host};branch={new_branch()};rport",
+            from_=self.dialog.local,
+            to=self.dialog.remote,
+            call_id=self.dialog.call_id,
+            cseq=self.dialog.local_cseq,
+            contact=self.call.svc.contact,
+            body=old.body,
+            content_type="application/sdp",
+            extra=[
+                ("Allow", self.call.svc.ALLOW),
+                (
+                    reply,
+                    authorization(challenge, method="INVITE", uri=old.uri, username=user, password=password),
+                ),
+            ],
+        )
+        self.invite = inv
+        self.call.svc.sip.request(inv, self.dialog.dest, self.on_response)
+
     def _ack(self) -> None:
-        ack = self.dialog.new_request("ACK", cseq=1)
+        ack = self.dialog.new_request("ACK", cseq=self.invite.cseq[0])
         self.call.svc.sip.send(ack, self.dialog.dest)
 
     def cancel(self) -> None:

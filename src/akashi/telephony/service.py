@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import secrets
 import shutil
 import socket
+import time
 import uuid
 import wave
 from datetime import UTC, datetime
@@ -17,11 +20,12 @@ import numpy as np
 from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony import g711
-from akashi.telephony.calls import InboundCall, _dialled
+from akashi.telephony.calls import InboundCall, _dialled, _user
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import META, CallMeta, CallSpool, finalise
 from akashi.telephony.sip.build import response_to
-from akashi.telephony.sip.message import Request, Response, parse_uri, split_hostport
+from akashi.telephony.sip.digest import check_authorization, parse_challenge
+from akashi.telephony.sip.message import Request, Response, parse_name_addr, parse_uri, split_hostport
 from akashi.telephony.sip.transport import SipUdp
 
 if TYPE_CHECKING:
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FLUSH_S = 0.5
+NONCE_TTL_S = 300.0
 _ANY = ("0.0.0.0", "::", "")  # noqa: S104 - wildcard addresses, to advertise a real one
 
 
@@ -54,6 +59,7 @@ class TelephonyService:
         self.ready = asyncio.Event()
         self.finished_calls = 0
         self.ingested: list[int] = []
+        self._nonces: dict[str, float] = {}
         #: ids of stored calls (None when storing failed), in the order they were stored
         self.stored: asyncio.Queue[int | None] = asyncio.Queue()
 
@@ -241,17 +247,79 @@ class TelephonyService:
         else:
             self.sip.respond(req, response_to(req, 405, extra=[("Allow", self.ALLOW)]))
 
+    def _from_trunk(self, source: tuple[str, int] | None) -> bool:
+        if source is None:
+            return False
+        for t in self.settings.trunks:
+            host, port = split_hostport(t.host, "trunk host")
+            if host == source[0] and (port is None or port == source[1]):
+                return True
+        return False
+
+    def _outbound(self, req: Request) -> bool:
+        """An agent's phone calling out: authenticate it and place the call on the trunk.
+
+        Returns False when the request is not an outbound call (it is then routed inbound).
+        """
+        if not self.settings.trunks or self._from_trunk(req.source):
+            return False
+        user = _user(parse_name_addr(req.header("From")).uri)
+        agent = self.agent_for(user)
+        if agent is None:
+            return False
+        password = agent.password.get_secret_value()
+        if password:
+            cred = req.get("Proxy-Authorization")
+            nonce_ok = cred is not None and self._nonce_valid(cred)
+            if not (
+                nonce_ok
+                and cred is not None
+                and check_authorization(cred, method="INVITE", password=password, realm=self.settings.realm)
+            ):
+                challenge = f'Digest realm="{self.settings.realm}", nonce="{self._new_nonce()}", algorithm=MD5, qop="auth"'
+                self.sip.respond(
+                    req, response_to(req, 407, to_tag="auth", extra=[("Proxy-Authenticate", challenge)])
+                )
+                return True
+        elif not _in_networks(req.source, self.settings.agent_networks):
+            self.sip.respond(req, response_to(req, 403, to_tag="auth"))
+            return True
+        from akashi.telephony.outbound import OutboundCall
+
+        self.sip.respond(req, response_to(req, 100))
+        self._start(OutboundCall(self, req, agent, self.settings.trunks[0]))
+        return True
+
+    def _new_nonce(self) -> str:
+        nonce = secrets.token_hex(12)
+        now = time.monotonic()
+        self._nonces = {n: t for n, t in self._nonces.items() if now - t < NONCE_TTL_S}
+        self._nonces[nonce] = now
+        return nonce
+
+    def _nonce_valid(self, cred: str) -> bool:
+        try:
+            nonce = parse_challenge(cred).get("nonce", "")
+        except ProtocolError:
+            return False
+        t = self._nonces.get(nonce)
+        return t is not None and time.monotonic() - t < NONCE_TTL_S
+
+    def _start(self, call: InboundCall) -> None:
+        self.calls[call.invite.call_id] = call
+        task = asyncio.get_running_loop().create_task(call.run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _new_call(self, req: Request) -> None:
+        if self._outbound(req):
+            return
         self.sip.respond(req, response_to(req, 100))
         route = self.route_for(_dialled(req))
         if route is None:
             self.sip.respond(req, response_to(req, 404, to_tag="nr"))
             return
-        call = InboundCall(self, req, route)
-        self.calls[req.call_id] = call
-        task = asyncio.get_running_loop().create_task(call.run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._start(InboundCall(self, req, route))
 
     # -- recording ------------------------------------------------------------------------
     def open_spool(self, meta: CallMeta) -> CallSpool:
@@ -308,6 +376,16 @@ class TelephonyService:
                 if cid is not None:
                     out.append(cid)
         return out
+
+
+def _in_networks(source: tuple[str, int] | None, networks: list[str]) -> bool:
+    if source is None:
+        return False
+    try:
+        addr = ipaddress.ip_address(source[0])
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
 def _ts(t: float | None) -> datetime | None:

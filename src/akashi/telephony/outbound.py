@@ -1,0 +1,92 @@
+"""An outbound call: an operator's phone -> Akashi -> the trunk, recorded like inbound calls.
+
+The customer is the called party here: the left channel is what the customer said, the right
+what the customer heard (the notice, when outbound notices are on, then the operator).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from akashi.config.telephony import AgentSettings, RouteSettings, TrunkSettings
+from akashi.errors import ProtocolError
+from akashi.telephony.calls import CallState, InboundCall, _dialled
+from akashi.telephony.media import RtpEndpoint
+from akashi.telephony.recorder import now
+from akashi.telephony.sdp import answer_direction, parse_sdp
+
+if TYPE_CHECKING:
+    from akashi.telephony.service import TelephonyService
+    from akashi.telephony.sip.message import Request
+
+#: how long the trunk may ring before the operator's call is given up
+OUTBOUND_RING_S = 120.0
+
+
+class OutboundCall(InboundCall):
+    """One call from an agent's phone to the trunk."""
+
+    a_side = "operator"
+    b_side = "caller"
+
+    def __init__(
+        self, svc: TelephonyService, invite: Request, agent: AgentSettings, trunk: TrunkSettings
+    ) -> None:
+        dialled = _dialled(invite)
+        route = RouteSettings(match=dialled or "*", ring=[trunk_uri(dialled, trunk)], site=agent.site)
+        super().__init__(svc, invite, route)
+        self.agent = agent
+        self.trunk = trunk
+        self.meta.direction = "out"
+        self.meta.caller = agent.sip_user
+        self.meta.dialled = dialled
+        self.meta.agent = agent.name
+        self.meta.agent_sip_user = agent.sip_user
+        self.meta.site = agent.site
+
+    @property
+    def customer_rtp(self) -> RtpEndpoint | None:
+        """The customer is on the trunk side."""
+        return self.b_rtp
+
+    def notice_on(self) -> bool:
+        """Outbound notice: the agent's own setting, else the global one."""
+        own = self.agent.outbound_notice
+        return self.svc.settings.outbound_notice if own is None else own
+
+    async def _run(self) -> None:
+        announcement = self.svc.settings.outbound_announcement
+        ann = await self._prepare(announcement)
+        if ann is False:
+            return
+        assert self.a_rtp is not None and self.b_rtp is not None and not isinstance(ann, bool)
+        notice = ann is not None and ann.mode == "automatic" and self.notice_on()
+        self.meta.notice_mode = "automatic" if notice else ""
+        self.state = CallState.RINGING
+        auth = (self.trunk.username, self.trunk.password.get_secret_value()) if self.trunk.username else None
+        leg = await self._ring(list(self.route.ring), "parallel", OUTBOUND_RING_S, auth)
+        if leg is None:
+            return
+        assert leg.answer is not None
+        self.meta.answered_at = now()  # the customer answered: the recording starts here
+        try:
+            ans = parse_sdp(leg.answer.body)
+            self.b_rtp.set_remote((ans.address, ans.port))
+        except ProtocolError:
+            self.b_rtp.set_remote(None)
+        self._save()
+        if notice and not await self._play_notice(announcement, self.b_rtp):
+            leg.bye()
+            return
+        offer = self.offer
+        self._answer_caller(
+            self._our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)), answered=False
+        )
+        self._bridge(leg)
+        await self._watch_media()
+
+
+def trunk_uri(number: str, trunk: TrunkSettings) -> str:
+    """The Request-URI of a call to ``number`` through ``trunk``."""
+    host = trunk.host if trunk.host.startswith("[") or trunk.host.count(":") <= 1 else f"[{trunk.host}]"
+    return f"sip:{number}@{host}"
