@@ -39,7 +39,12 @@ def test_search_play_highlight_export(
 ) -> None:
     from akashi.store.export import check_package
 
-    ctx = browser.new_context(accept_downloads=True, viewport={"width": 1360, "height": 900})  # type: ignore[attr-defined]
+    ctx = browser.new_context(
+        accept_downloads=True,
+        viewport={"width": 1360, "height": 900},
+        locale="ja-JP",
+        timezone_id="Asia/Tokyo",
+    )  # type: ignore[attr-defined]
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -121,7 +126,9 @@ def test_operator_and_site_scopes(server: str, browser: object, seeded_sqlite: S
 
 
 def test_admin_pages_screenshots(server: str, browser: object) -> None:
-    ctx = browser.new_context(viewport={"width": 1360, "height": 900})  # type: ignore[attr-defined]
+    ctx = browser.new_context(
+        viewport={"width": 1360, "height": 900}, locale="ja-JP", timezone_id="Asia/Tokyo"
+    )  # type: ignore[attr-defined]
     page = ctx.new_page()
     _login(page, server, "admin")
     for path, name in (

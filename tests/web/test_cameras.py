@@ -138,7 +138,9 @@ def test_camera_scopes(client: TestClient, camera: int) -> None:
 def test_camera_playback_in_chromium(server: str, browser: object, camera: int) -> None:
     from tests.web.test_browser import _login, _shot
 
-    ctx = browser.new_context(viewport={"width": 1360, "height": 900})  # type: ignore[attr-defined]
+    ctx = browser.new_context(
+        viewport={"width": 1360, "height": 900}, locale="ja-JP", timezone_id="Asia/Tokyo"
+    )  # type: ignore[attr-defined]
     page = ctx.new_page()
     _login(page, server, "boss_tokyo")
     page.goto(f"{server}/cameras")

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from akashi.db.base import utcnow
-from akashi.db.models import Site
+from akashi.db.models import CallFlag, Site
 from akashi.web import camsvc, incidents
 from akashi.web.callsvc import add_note, call_detail, list_calls, make_query, set_call_hold
 from akashi.web.dashboard import dashboard
@@ -93,6 +93,7 @@ def calls(
 
     sites = [x for x in db.scalars(select(Site).order_by(Site.name)) if auth.principal.sees_site(x.id)]
     pages = max(1, -(-result.total // PAGE))
+    categories = list(db.scalars(select(CallFlag.category).distinct().order_by(CallFlag.category).limit(100)))
     return render(
         request,
         auth,
@@ -104,6 +105,7 @@ def calls(
         link=link,
         sites=sites,
         orders=list(CallOrder),
+        categories=categories,
     )
 
 
