@@ -9,7 +9,6 @@ follows, now or later from :meth:`EvidenceStore.flush_spool`).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -27,7 +26,7 @@ from sqlalchemy.orm import Session
 from akashi.config import Settings
 from akashi.db import chain
 from akashi.db.base import session_scope, utcnow
-from akashi.db.models import EvidenceObject, LedgerEntry, Setting, Site
+from akashi.db.models import EvidenceObject, Site
 from akashi.errors import IntegrityError, NotFoundError, StoreError
 from akashi.store import ledger
 from akashi.store.backends.base import Backend, BackendUnavailable, object_key
@@ -110,33 +109,6 @@ def make_backend(settings: Settings, spool_dir: os.PathLike[str] | str) -> Backe
     return LocalBackend(settings.evidence_path)
 
 
-def iso(dt: datetime | None) -> str | None:
-    """ISO text of a UTC time (ledger facts)."""
-    return dt.astimezone(UTC).isoformat() if dt is not None else None
-
-
-def row_facts(row: EvidenceObject, site: str | None) -> dict[str, Any]:
-    """The facts of an object row as recorded in its ledger ``put`` entry."""
-    return {
-        "kind": row.kind,
-        "media_type": row.media_type,
-        "filename": row.filename,
-        "size": row.size,
-        "sha256": row.sha256,
-        "cipher_size": row.cipher_size,
-        "cipher_sha256": row.cipher_sha256,
-        "wrapped_key": row.wrapped_key.hex(),
-        "key_id": row.key_id,
-        "chunk_size": row.chunk_size,
-        "backend": row.backend,
-        "location": row.location,
-        "site": site,
-        "created_at": iso(row.created_at),
-        "retain_until": iso(row.retain_until),
-        "meta_sha256": hashlib.sha256(chain.canonical(row.meta).encode()).hexdigest(),
-    }
-
-
 class EvidenceStore:
     """The evidence store of one installation. Thread-safe; one per process."""
 
@@ -214,7 +186,7 @@ class EvidenceStore:
                 row.site_id = self._site_id(s, site) if site else None
                 s.add(row)
                 s.flush()
-                entry = ledger.append_entry(s, "put", oid, row_facts(row, site), ts=row.created_at)
+                entry = ledger.append_entry(s, "put", oid, ledger.row_facts(row, site), ts=row.created_at)
                 seq, head = entry.seq, entry.entry_hash
         except BaseException:
             # The database refused: the ciphertext must not stay behind as an unexplained object.
@@ -504,22 +476,12 @@ class EvidenceStore:
         no longer reports the rows the backup lacks as a removed tail. The caller audits it.
         """
         with session_scope(self.engine) as s:
-            last = s.execute(
-                select(LedgerEntry.seq, LedgerEntry.entry_hash).order_by(LedgerEntry.seq.desc()).limit(1)
-            ).first()
-            kv = s.get(Setting, ledger.KV_HEAD)
-            if last is None:
-                if kv is not None:
-                    s.delete(kv)
-            elif kv is None:
-                s.add(Setting(key=ledger.KV_HEAD, value={"seq": last[0], "hash": last[1]}))
-            else:
-                kv.value = {"seq": last[0], "hash": last[1]}
-        if last is None:
+            head = ledger.reanchor_kv(s)
+        if head is None:
             self.anchor.path.unlink(missing_ok=True)
-            return None
-        self.anchor.reset(last[0], last[1])
-        return int(last[0]), str(last[1])
+        else:
+            self.anchor.reset(*head)
+        return head
 
     def close(self) -> None:
         """Release backend connections."""

@@ -9,18 +9,20 @@ row ``ledger_head`` (same transaction as the append) and the file ``ledger.head`
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from akashi.db import chain
 from akashi.db.base import utcnow
-from akashi.db.models import LedgerEntry, Setting
+from akashi.db.models import EvidenceObject, LedgerEntry, Setting
 
 ACTIONS = ("put", "hold", "release", "delete")
 FIELDS = ("action", "object_id", "data")
@@ -47,6 +49,24 @@ def append_entry(
         kv.value = head
     session.flush()
     return row
+
+
+def reanchor_kv(session: Session) -> tuple[int, str] | None:
+    """Set the ``kv`` head anchor to the ledger's last row (or remove it); returns that head."""
+    last = session.execute(
+        select(LedgerEntry.seq, LedgerEntry.entry_hash).order_by(LedgerEntry.seq.desc()).limit(1)
+    ).first()
+    kv = session.get(Setting, KV_HEAD)
+    if last is None:
+        if kv is not None:
+            session.delete(kv)
+        return None
+    head = {"seq": int(last[0]), "hash": str(last[1])}
+    if kv is None:
+        session.add(Setting(key=KV_HEAD, value=head))
+    else:
+        kv.value = head
+    return int(last[0]), str(last[1])
 
 
 def kv_head(session: Session) -> tuple[int, str] | None:
@@ -101,6 +121,33 @@ class HeadAnchor:
             if cur is not None and cur[0] >= seq:
                 return
             self._write(seq, entry_hash)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO text of a UTC time (ledger facts)."""
+    return dt.astimezone(UTC).isoformat() if dt is not None else None
+
+
+def row_facts(row: EvidenceObject, site: str | None) -> dict[str, Any]:
+    """The facts of an object row as recorded in its ledger ``put`` entry."""
+    return {
+        "kind": row.kind,
+        "media_type": row.media_type,
+        "filename": row.filename,
+        "size": row.size,
+        "sha256": row.sha256,
+        "cipher_size": row.cipher_size,
+        "cipher_sha256": row.cipher_sha256,
+        "wrapped_key": row.wrapped_key.hex(),
+        "key_id": row.key_id,
+        "chunk_size": row.chunk_size,
+        "backend": row.backend,
+        "location": row.location,
+        "site": site,
+        "created_at": iso(row.created_at),
+        "retain_until": iso(row.retain_until),
+        "meta_sha256": hashlib.sha256(chain.canonical(row.meta).encode()).hexdigest(),
+    }
 
 
 @dataclass

@@ -26,7 +26,6 @@ from akashi.errors import StoreError
 from akashi.store import ledger
 from akashi.store.backends.base import object_id_of
 from akashi.store.crypto import HEADER_LEN, MAX_CHUNK, MIN_CHUNK, TAG_LEN, CryptoError, Decryptor
-from akashi.store.evidence import row_facts
 from akashi.store.pipeline import prefetch
 
 if TYPE_CHECKING:
@@ -236,7 +235,7 @@ def verify_store(store: EvidenceStore) -> VerifyReport:
                 object_id=row.id,
             )
         else:
-            facts = row_facts(row, sites.get(row.site_id) if row.site_id else None)
+            facts = ledger.row_facts(row, sites.get(row.site_id) if row.site_id else None)
             diff = sorted(k for k in facts.keys() | h.facts.keys() if facts.get(k) != h.facts.get(k))
             if diff:
                 names = ", ".join(diff)
