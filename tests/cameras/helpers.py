@@ -53,7 +53,7 @@ def ffprobe(path: Path) -> dict[str, Any]:
     out = subprocess.run(
         [
             "timeout", "60", "ffprobe", "-v", "error", "-count_packets", "-show_entries",
-            "stream=codec_name,width,height,nb_read_packets:format=duration,format_name",
+            "stream=codec_name,width,height,level,nb_read_packets:format=duration,format_name",
             "-of", "json", str(path),
         ],
         check=True, capture_output=True, text=True,

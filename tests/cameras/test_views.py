@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from akashi.access.principal import Principal
-from akashi.cameras.live import live_fmp4
+from akashi.cameras.live import live_fmp4, mse_mime
 from akashi.cameras.service import CameraService
 from akashi.cameras.thumbs import segment_thumbnails
 from akashi.context import Akashi
@@ -49,6 +49,8 @@ async def test_live_view_is_fmp4_for_the_browser(
     (video,) = ffprobe(clip)["streams"]
     assert (video["codec_name"], video["width"]) == ("h264", 320)
     assert int(video["nb_read_packets"]) >= 15  # at least the first complete GOPs
+    # x264 ultrafast is Constrained Baseline (42 C0); the level is the one ffprobe reads from the SPS.
+    assert mse_mime(data) == f'video/mp4; codecs="avc1.42C0{int(video["level"]):02X}"'
     assert decode_errors(clip) == ""
 
 

@@ -19,7 +19,7 @@ from akashi.cameras.recorder import open_input
 from akashi.cameras.records import configured_cameras
 from akashi.cameras.threads import in_own_thread
 from akashi.cameras.urls import mask_text
-from akashi.errors import AccessDenied, NotFoundError
+from akashi.errors import AccessDenied, NotFoundError, ProtocolError
 
 if TYPE_CHECKING:
     from akashi.access.principal import Principal
@@ -27,6 +27,28 @@ if TYPE_CHECKING:
 
 LIVE_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 _END = b""
+
+
+def mse_mime(init: bytes) -> str:
+    """The MIME type with codecs a browser's ``MediaSource.addSourceBuffer`` needs, from the init segment.
+
+    H.264: ``avc1.PPCCLL`` from the ``avcC`` box (profile, constraints, level). H.265: the ``hvcC``
+    profile and level (``hvc1.P.4.LNN.B0``, the common Main-profile form). Raises ``ProtocolError``
+    when the init segment holds neither.
+    """
+    i = init.find(b"avcC")
+    if i >= 0 and len(init) >= i + 8:
+        profile, compat, level = init[i + 5], init[i + 6], init[i + 7]
+        return f'video/mp4; codecs="avc1.{profile:02X}{compat:02X}{level:02X}"'
+    i = init.find(b"hvcC")
+    if i >= 0 and len(init) >= i + 17:
+        profile_idc = init[i + 5] & 0x1F
+        tier = "H" if init[i + 5] & 0x20 else "L"
+        level = init[i + 16]
+        return f'video/mp4; codecs="hvc1.{profile_idc}.4.{tier}{level}.B0"'
+    raise ProtocolError(
+        "初期化セグメントに avcC/hvcC がありません", "init segment has no avcC/hvcC box (not H.264/H.265)"
+    )
 
 
 class _Sink:
