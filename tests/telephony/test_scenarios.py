@@ -39,12 +39,17 @@ async def _run(
     mode: str = "automatic",
     ring_timeout_s: int = 5,
     media: bool = True,
+    rtp_timeout_s: float = 20,
 ) -> tuple[Call, TelephonyService]:
     sipp = require_binary("sipp")
     async with rtp_peer() as cust, rtp_peer() as op:
         opx = Sipp(sipp, tmp_path, "op", operator_xml) if operator_xml else None
         svc = await b2bua(
-            [opx.port if opx else free_udp_port()], notice=notice, mode=mode, ring_timeout_s=ring_timeout_s
+            [opx.port if opx else free_udp_port()],
+            notice=notice,
+            mode=mode,
+            ring_timeout_s=ring_timeout_s,
+            rtp_timeout_s=rtp_timeout_s,
         )
         if opx:
             await opx.start("-key", "rtpport", str(op.port), "-m", "1")
@@ -165,3 +170,19 @@ async def test_operator_hangs_up(b2bua: Start, tmp_path: Path, notice_wav: Path)
     assert row.status == "completed"
     assert row.hangup_side == "operator"
     assert row.agent_name == "佐藤 花子"
+
+
+async def test_rtp_timeout_ends_dead_call(b2bua: Start, tmp_path: Path) -> None:
+    """No media from either side: the call is ended by Akashi (BYE both ways) after rtp_timeout_s."""
+    row, _svc = await _run(
+        b2bua,
+        tmp_path,
+        scenarios.caller(hangup="akashi"),
+        scenarios.operator(hangup="caller"),
+        notice=None,
+        mode="operator",
+        media=False,
+        rtp_timeout_s=2,
+    )
+    assert row.status == "completed"
+    assert row.hangup_side == "timeout"

@@ -329,7 +329,7 @@ class InboundCall:
             if self.ended.is_set() or self.on_hold:
                 continue
             assert self.a_rtp is not None and self.b_rtp is not None
-            quiet = time.monotonic() - min(self.a_rtp.last_rx, self.b_rtp.last_rx)
+            quiet = time.time() - min(self.a_rtp.last_rx, self.b_rtp.last_rx)
             if quiet > limit:
                 self.meta.extra["rtp_timeout_s"] = limit
                 self._bye_caller()

@@ -15,6 +15,7 @@ from typing import cast
 from akashi.errors import AkashiError
 
 Addr = tuple[str, int]
+_wall = time.time
 
 
 class SpoolSink:
@@ -55,7 +56,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.peer: RtpEndpoint | None = None
         self.record_in: SpoolSink | None = None
         self.record_out: SpoolSink | None = None
-        self.last_rx = time.monotonic()
+        self.last_rx = time.time()  # wall clock, as read per packet
         self.rx_packets = 0
         self.tx_packets = 0
         self.forward = True
@@ -69,6 +70,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             self.on_close(self.port)
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
+        # the hot path: one clock read, no parsing, the relay inlined (no method call per packet)
         if not self.latched:
             # symmetric RTP: send back to where the media comes from (NAT)
             self.remote = addr
@@ -76,14 +78,20 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         elif addr != self.remote:
             return
         self.rx_packets += 1
-        now = time.time()
-        self.last_rx = time.monotonic()
+        self.last_rx = now = _wall()
         rec = self.record_in
         if rec is not None:
             rec.append(data, now)
         peer = self.peer
         if peer is not None and self.forward:
-            peer.send(data, now)
+            remote = peer.remote
+            tr = peer.transport
+            if remote is not None and tr is not None:
+                tr.sendto(data, remote)
+                peer.tx_packets += 1
+                out = peer.record_out
+                if out is not None:
+                    out.append(data, now)
 
     def send(self, data: bytes, now: float) -> None:
         """Send a packet to this leg's remote party (and record it as sent)."""
