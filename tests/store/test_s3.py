@@ -146,3 +146,24 @@ def test_wrong_secret_is_a_clear_error_and_keeps_the_spool(
     finally:
         st.close()
         engine.dispose()  # type: ignore[attr-defined]
+
+
+def test_endpoint_never_up_when_the_store_opens(
+    sqlite_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = RcloneS3(tmp_path / "late-s3")  # not started: nothing listens on its port yet
+    s3_env(monkeypatch, server)
+    st, engine = open_store(sqlite_home)
+    try:
+        res = st.put(
+            io.BytesIO(b"recorded while S3 was unreachable"), kind="call_audio", media_type="audio/wav"
+        )
+        assert res.state == "pending"
+        server.start()
+        assert st.flush_spool() == 1
+        assert server.objects()[0].name == f"{res.object_id}.akev"
+        assert st.verify().ok
+    finally:
+        server.stop()
+        st.close()
+        engine.dispose()  # type: ignore[attr-defined]
