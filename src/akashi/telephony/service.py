@@ -23,6 +23,7 @@ from akashi.telephony import g711
 from akashi.telephony.calls import InboundCall, _dialled, _user
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import META, CallMeta, CallSpool, finalise
+from akashi.telephony.register import Registrar
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.digest import check_authorization, parse_challenge
 from akashi.telephony.sip.message import Request, Response, parse_name_addr, parse_uri, split_hostport
@@ -60,6 +61,7 @@ class TelephonyService:
         self.finished_calls = 0
         self.ingested: list[int] = []
         self._nonces: dict[str, float] = {}
+        self.registrars: list[Registrar] = []
         #: ids of stored calls (None when storing failed), in the order they were stored
         self.stored: asyncio.Queue[int | None] = asyncio.Queue()
 
@@ -106,7 +108,11 @@ class TelephonyService:
         try:
             async with asyncio.TaskGroup() as tg:
                 flusher = tg.create_task(self._flush_loop())
+                self.registrars = [Registrar(self, t) for t in self.settings.trunks if t.register]
+                reg_tasks = [tg.create_task(r.run()) for r in self.registrars]
                 await stop.wait()
+                for t in reg_tasks:
+                    t.cancel()
                 for call in list(self.calls.values()):
                     call.end("akashi")
                     if call.a_answered:
