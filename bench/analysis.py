@@ -38,6 +38,7 @@ from akashi.analysis.transcribe import DecodeOptions, prompt_from_terms, transcr
 from akashi.config.analysis import AnalysisSettings
 from akashi.db.fts import normalise_text
 
+THREADS = [2]
 QUICK = ("dogeza", "threat_sns", "boss_money", "polite_refund", "normal_order", "no_notice")
 _PUNCT = set("、。，．,.!?！？「」・… ")
 
@@ -59,6 +60,7 @@ class Tally:
     notice_total: int = 0
     audio_s: float = 0.0
     processing_s: float = 0.0
+    cpu_s: float = 0.0
 
     def add_detection(self, call: ScriptedCall, found: set[str]) -> None:
         for c in CATEGORIES:
@@ -95,6 +97,10 @@ class Tally:
             "audio_s": round(self.audio_s, 2),
             "processing_s": round(self.processing_s, 2),
             "rtf": self.processing_s / self.audio_s if self.audio_s else None,
+            "cpu_s": round(self.cpu_s, 2),
+            # CPU seconds per audio second divided by the threads used: the wall-clock RTF this run would
+            # have on an idle machine of this kind (other work shares these cores during the run).
+            "rtf_cpu_per_thread": self.cpu_s / self.audio_s / THREADS[0] if self.audio_s else None,
         }
 
 
@@ -161,6 +167,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--variants", default="", help="comma-separated subset of variant names")
     args = ap.parse_args()
+    THREADS[0] = args.threads
 
     calls = [c for c in CALLS if not args.quick or c.name in QUICK]
     t0 = time.perf_counter()
@@ -186,7 +193,7 @@ def main() -> None:
         k: v for k, v in script.summary().items() if k.startswith(("keywords", "calls", "polite"))
     }
 
-    chosen = variants(args.quick, lexicon)
+    chosen = variants(args.quick and not args.variants, lexicon)
     if args.variants:
         chosen = {k: v for k, v in chosen.items() if k in args.variants.split(",")}
     for name, opts in chosen.items():
@@ -197,6 +204,7 @@ def main() -> None:
             segs = [Segment(s.channel, s.start_s, s.end_s, normalise_text(s.text)) for s in segs]
             tally.audio_s += stats.audio_s
             tally.processing_s += stats.processing_s
+            tally.cpu_s += stats.cpu_s
             score_call(tally, exact, c, script_segments(paths[c.name]), segs, lexicon)
             detail.append(
                 {
@@ -217,7 +225,7 @@ def main() -> None:
             f"kw P {s['keywords_overall']['precision'] or 0:.2f} R {s['keywords_overall']['recall'] or 0:.2f}  "
             f"(exact: P {ex['keywords_overall']['precision'] or 0:.2f} R {ex['keywords_overall']['recall'] or 0:.2f})  "
             f"call F1 {s['calls']['f1'] or 0:.2f}  polite flagged {s['polite_calls_flagged']}  "
-            f"notice acc {s['notice_accuracy']:.2f}  RTF {s['rtf']:.3f}",
+            f"notice acc {s['notice_accuracy']:.2f}  RTF {s['rtf']:.3f} (CPU-time RTF {s['rtf_cpu_per_thread']:.3f})",
             flush=True,
         )
     base, ours = results.get("plain"), results.get("akashi")

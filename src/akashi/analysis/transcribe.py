@@ -42,6 +42,7 @@ class TranscriptionStats:
 
     audio_s: float = 0.0
     processing_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of this process (all threads): what the work costs on an idle machine
 
     @property
     def rtf(self) -> float:
@@ -112,7 +113,7 @@ def transcribe_audio(
 ) -> tuple[list[Segment], TranscriptionStats]:
     """Transcribe every channel of a recording; segments sorted by start time."""
     stats = TranscriptionStats(audio_s=audio.duration_s)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     segments: list[Segment] = []
     for index, name in enumerate(channel_names(audio.channels)):
         mono = resample(audio.channel(index), audio.rate, WHISPER_RATE)
@@ -120,5 +121,6 @@ def transcribe_audio(
             continue  # a silent channel: nothing to say, and Whisper would hallucinate
         segments.extend(transcribe_channel(model, mono, name, language, opts))
     stats.processing_s = time.perf_counter() - started
+    stats.cpu_s = time.process_time() - cpu_started
     segments.sort(key=lambda s: (s.start_s, s.channel))
     return segments, stats
