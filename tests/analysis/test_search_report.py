@@ -141,3 +141,20 @@ def test_report(home: Path) -> None:
     weeks = {w["week"]: w["keywords"] for w in r["top_keywords_per_week"]}
     assert weeks["2026-W45"] == [{"word": "返金", "count": 3}, {"word": "配送", "count": 1}]
     assert weeks["2026-W46"] == [{"word": "配送", "count": 3}]
+
+
+def test_search_is_indexed(home: Path) -> None:
+    from sqlalchemy import text
+
+    with Akashi.open(home) as ak, session_scope(ak.engine) as s:
+        if ak.engine.dialect.name == "postgresql":
+            names = set(
+                s.scalars(text("SELECT indexname FROM pg_indexes WHERE tablename = 'transcript_segments'"))
+            )
+            assert "ix_transcript_segments_text_trgm" in names
+        else:
+            stmt = select(Call.id).where(text_filter(s, "土下座"))
+            sql = str(stmt.compile(ak.engine, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(str(r) for r in s.execute(text("EXPLAIN QUERY PLAN " + sql)))
+            assert "transcript_fts" in plan
+            assert "VIRTUAL TABLE INDEX" in plan
