@@ -115,6 +115,12 @@ async def test_notice_then_operator_aligned(
         t_op = asyncio.create_task(
             op.send_signal(bursts(3.2, op_marks, 700.0), ("127.0.0.1", b_port), drop_every=drop_every)
         )
+        # RFC 4733 DTMF (payload type 101) is relayed untouched
+        dtmf = bytes([0x80, 101, 0, 1, 0, 0, 0, 160, 0, 0, 0, 9, 5, 0x0A, 0x00, 0xA0])
+        n_before = len(op.received)
+        assert cust.transport is not None
+        cust.transport.sendto(dtmf, ("127.0.0.1", a_port))
+        await _until(lambda: any(p == dtmf for _t, p in op.received[n_before:]), 5)
         cust_start = await t_cust
         op_start = await t_op
         assert await callx.wait() == 0, callx.log()
@@ -147,3 +153,51 @@ async def test_notice_then_operator_aligned(
     assert len(got_left) == len(want_left) and len(got_right) == len(want_right), (got_left, got_right)
     for g, w in zip(got_left + got_right, want_left + want_right, strict=True):
         assert abs(g - w) < 0.040, (got_left, want_left, got_right, want_right)
+
+
+async def test_stored_call_found_and_exported(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
+    """A recorded call is found by `akashi calls search --number` and exported by `akashi export call`."""
+    import json
+    import zipfile
+
+    from typer.testing import CliRunner
+
+    from akashi.cli.main import app
+
+    sipp = require_binary("sipp")
+    async with rtp_peer() as cust, rtp_peer() as op:
+        opx = Sipp(sipp, tmp_path, "op", scenarios.operator(hangup="caller"))
+        svc = await b2bua([opx.port], notice=notice_wav)
+        await opx.start("-key", "rtpport", str(op.port), "-m", "1")
+        callx = Sipp(sipp, tmp_path, "caller", scenarios.caller(talk_ms=2000))
+        await callx.start(
+            f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
+        )
+        call = await _call(svc)
+        assert call.a_rtp is not None
+        await cust.send_signal(bursts(1.5, [0.2], 500.0), ("127.0.0.1", call.a_rtp.port))
+        assert await callx.wait() == 0, callx.log()
+        call_id = await asyncio.wait_for(svc.stored.get(), 20)
+    home = str(svc.ak.settings.home)
+    runner = CliRunner()
+    res = await asyncio.to_thread(
+        runner.invoke, app, ["--home", home, "calls", "search", "--number", "090-1234-567", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    found = json.loads(res.output)
+    rows = found if isinstance(found, list) else found.get("calls", found.get("items", []))
+    assert any(int(r.get("id", -1)) == call_id for r in rows), found
+    out = tmp_path / "call.zip"
+    res = await asyncio.to_thread(
+        runner.invoke, app, ["--home", home, "export", "call", str(call_id), "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    with zipfile.ZipFile(out) as z:
+        wavs = [n for n in z.namelist() if n.endswith(".wav")]
+        assert wavs, z.namelist()
+        data = z.read(wavs[0])
+    assert int.from_bytes(data[20:22], "little") == 7 and int.from_bytes(data[22:24], "little") == 2
+    i = data.index(b"data")
+    frames = np.frombuffer(data[i + 8 :], dtype=np.uint8).reshape(-1, 2)
+    right = g711.decode(frames[:, 1].tobytes(), "PCMU")
+    assert abs(dominant_hz(right[:8000]) - NOTICE_HZ) < 20  # the notice first on the caller's side
