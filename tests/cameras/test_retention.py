@@ -108,3 +108,37 @@ def test_call_in_incident_holds_same_site_cameras(home: Path) -> None:
         # The 2-minute margin before the call reaches 09:00:00-12 of the call's site only.
         assert sorted(report.held) == sorted(oids)
         assert not set(report.held) & set(far)
+
+
+def test_mark_and_unmark_from_the_cli(sqlite_home: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> str:
+        r = subprocess.run(
+            ["timeout", "60", sys.executable, "-m", "akashi.cli.main", "--home", str(sqlite_home), *args],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    with Akashi.open(sqlite_home) as ak:
+        cam_id = records.ensure_camera(
+            ak.engine, CameraSpec("受付", "tokyo", "rtsp://h/x", 4.0, True, "config")
+        )
+        oids = _store_segments(ak, cam_id, "受付", 5)  # 09:00:00 .. 09:00:20 UTC = 18:00 JST
+    out = json.loads(
+        cli("cameras", "mark", "受付", "--from", "2026-01-05T18:00:05", "--to", "2026-01-05T18:00:11",
+            "--title", "暴言", "--json")
+    )  # fmt: skip
+    assert out["held"] == 2  # 09:00:04-08 and 09:00:08-12 (times without a zone are JST)
+    with Akashi.open(sqlite_home) as ak, session_scope(ak.engine) as s:
+        held = [s.get(EvidenceObject, o).legal_hold for o in oids]  # type: ignore[union-attr]
+        assert held == [False, True, True, False, False]
+        assert s.get(Incident, out["incident"]).title == "暴言"  # type: ignore[union-attr]
+    assert "released: 1 range(s), 2 segment(s)" in cli(
+        "cameras", "unmark", "--incident", str(out["incident"])
+    )
+    with Akashi.open(sqlite_home) as ak, session_scope(ak.engine) as s:
+        assert not any(s.get(EvidenceObject, o).legal_hold for o in oids)  # type: ignore[union-attr]

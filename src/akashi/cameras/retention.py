@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from akashi.db import session_scope
 from akashi.db.models import Call, Camera, CameraSegment, EvidenceObject, Incident, IncidentItem, LedgerEntry
+from akashi.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
@@ -132,3 +133,56 @@ def apply_camera_holds(ak: Akashi) -> HoldReport:
             ak.store.release(oid, reason="incident released or closed", actor=HOLD_ACTOR)
             report.released.append(oid)
     return report
+
+
+def mark_range(
+    ak: Akashi,
+    camera: str,
+    start: datetime,
+    end: datetime,
+    *,
+    title: str = "",
+    incident_id: int | None = None,
+) -> tuple[int, int]:
+    """Add a camera time range to an incident (a new one titled ``title`` when no id is given).
+
+    Returns (incident id, item id); call :func:`apply_camera_holds` to hold the footage at once.
+    """
+    if end <= start:
+        raise ConfigError("--to は --from より後にしてください", "--to must be after --from")
+    with session_scope(ak.engine) as s:
+        cam = s.scalar(select(Camera).where(Camera.name == camera))
+        if cam is None:
+            raise NotFoundError(f"カメラ {camera} はありません", f"no camera {camera}")
+        if incident_id is None:
+            inc = Incident(
+                title=title or f"{camera} {start.isoformat()}", site_id=cam.site_id, created_by="cli"
+            )
+            s.add(inc)
+            s.flush()
+        else:
+            found = s.get(Incident, incident_id)
+            if found is None:
+                raise NotFoundError(f"案件 {incident_id} はありません", f"no incident {incident_id}")
+            inc = found
+        item = IncidentItem(incident_id=inc.id, camera_id=cam.id, started_at=start, ended_at=end)
+        s.add(item)
+        s.flush()
+        return inc.id, item.id
+
+
+def release_ranges(ak: Akashi, incident_id: int) -> int:
+    """Mark every camera range of an incident released; returns how many were open."""
+    with session_scope(ak.engine) as s:
+        if s.get(Incident, incident_id) is None:
+            raise NotFoundError(f"案件 {incident_id} はありません", f"no incident {incident_id}")
+        items = s.scalars(
+            select(IncidentItem).where(
+                IncidentItem.incident_id == incident_id,
+                IncidentItem.camera_id.is_not(None),
+                IncidentItem.released.is_(False),
+            )
+        ).all()
+        for it in items:
+            it.released = True
+        return len(items)

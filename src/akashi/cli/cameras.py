@@ -92,6 +92,41 @@ def cameras_protect() -> None:
     emit(None, False, f"保全 / held: {len(report.held)}  解除 / released: {len(report.released)}")
 
 
+@cameras_app.command("mark")
+def cameras_mark(
+    name: str,
+    start: str = typer.Option(..., "--from", help="ISO 8601 (no zone: Japan time)"),
+    end: str = typer.Option(..., "--to", help="ISO 8601 (no zone: Japan time)"),
+    title: str = typer.Option("", "--title", help="Title of a new incident"),
+    incident: int | None = typer.Option(None, "--incident", help="Add to this incident instead"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """映像の範囲を案件に登録して保全 / mark a camera range as an incident (kept until released)."""
+    from akashi.cameras.retention import apply_camera_holds, mark_range
+    from akashi.cli.core import parse_time
+
+    t0, t1 = parse_time(start, "--from"), parse_time(end, "--to")
+    assert t0 is not None and t1 is not None
+    ak = open_akashi()
+    inc_id, item_id = mark_range(ak, name, t0, t1, title=title, incident_id=incident)
+    report = apply_camera_holds(ak)
+    data = {"incident": inc_id, "item": item_id, "held": len(report.held)}
+    emit(data, as_json, f"案件 / incident {inc_id}: 保全 / held {len(report.held)} segment(s)")
+
+
+@cameras_app.command("unmark")
+def cameras_unmark(
+    incident: int = typer.Option(..., "--incident", help="Release the camera ranges of this incident"),
+) -> None:
+    """案件のカメラ範囲を解除（保存期間に戻る）/ release an incident's camera ranges (back to retention)."""
+    from akashi.cameras.retention import apply_camera_holds, release_ranges
+
+    ak = open_akashi()
+    n = release_ranges(ak, incident)
+    report = apply_camera_holds(ak)
+    emit(None, False, f"解除 / released: {n} range(s), {len(report.released)} segment(s)")
+
+
 @export_app.command("camera")
 def export_camera_cmd(
     names: list[str] = typer.Argument(..., help="Camera name(s)"),
