@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import socket
 import threading
@@ -39,6 +40,12 @@ def stereo_wav(path: Path, seconds: float = 3.0, rate: int = 8000) -> Path:
         w.setframerate(rate)
         w.writeframes(pcm.tobytes())
     return path
+
+
+@functools.cache
+def password_hash() -> str:
+    """One argon2id hash of :data:`PASSWORD`, shared by the seeded users (hashing is slow on purpose)."""
+    return hash_password(PASSWORD)
 
 
 @dataclass
@@ -91,7 +98,7 @@ def seed(ak: Akashi, tmp: Path) -> Seeded:
             u = User(
                 name=name,
                 role=role,
-                password_hash=hash_password(PASSWORD),
+                password_hash=password_hash(),
                 display_name=name,
                 agent_id=agents[agent] if agent else None,
             )
