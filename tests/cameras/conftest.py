@@ -82,8 +82,10 @@ class RtspServer:
         password: str = "",
         audio: bool = False,
         codec: str = "h264",
+        g711: bool = False,
     ) -> None:
         self.media = media
+        self.g711 = g711
         self.codec = codec
         self.audio = audio
         self.paths = paths
@@ -102,6 +104,8 @@ class RtspServer:
             cmd += ["--user", self.user, "--password", self.password]
         if self.audio:
             cmd.append("--audio")
+        if self.g711:
+            cmd.append("--g711")
         cmd += ["--codec", self.codec]
         deadline = time.monotonic() + 20
         while True:

@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--password", default="")
     ap.add_argument("--codec", choices=["h264", "h265"], default="h264")
     ap.add_argument("--audio", action="store_true", help="the file also has an AAC track: serve it too")
+    ap.add_argument("--g711", action="store_true", help="add a live G.711 u-law tone (like many IP cameras)")
     args = ap.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
@@ -39,6 +40,12 @@ def main() -> None:
         launch = (
             f'( filesrc location="{args.file}" ! matroskademux name=d d.video_0 ! queue ! {video} '
             "d.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97 )"
+        )
+    elif args.g711:
+        launch = (
+            f'( filesrc location="{args.file}" ! matroskademux ! {video} '
+            "audiotestsrc is-live=true wave=sine freq=440 ! audio/x-raw,rate=8000,channels=1 "
+            "! mulawenc ! rtppcmupay name=pay1 pt=0 )"
         )
     else:
         launch = f'( filesrc location="{args.file}" ! matroskademux ! {video} )'

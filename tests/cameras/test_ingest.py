@@ -261,3 +261,46 @@ async def test_sessions_do_not_starve_the_default_pool(
             await events.wait_for(
                 lambda: all(events.count("segment_stored", n) >= 2 for n in names), 60, "all cameras stored"
             )
+
+
+async def test_g711_audio_is_kept_in_quicktime_segments(
+    sqlite_home: Path, h264_file: Path, tmp_path: Path
+) -> None:
+    """MP4 cannot carry G.711: such cameras get fragmented QuickTime segments, audio bit-exact."""
+    from tests.cameras.conftest import _gst_rtsp_available
+    from tests.conftest import missing_peer
+
+    if not _gst_rtsp_available():
+        missing_peer("GStreamer RTSP server for /usr/bin/python3")
+    srv = RtspServer(h264_file, ["cam"], g711=True)
+    srv.start()
+    try:
+        add_to_config(sqlite_home, camera_toml([("cam", "", srv.url("cam"))], seconds=2.0))
+        events = EventLog()
+        with Akashi.open(sqlite_home) as ak:
+            async with CameraService(ak, [events]):
+                await events.wait_count("segment_stored", "cam", 3, timeout=60)
+            segs = segments_of(ak, "cam")
+            for seg in segs[:-1]:
+                assert seg.object_id is not None
+                info = ak.store.object_info(seg.object_id)
+                assert info.media_type == "video/quicktime" and info.meta["audio"] == "pcm_mulaw"
+                path = decrypt(ak, seg, tmp_path / f"{seg.id}.mov")
+                probed = ffprobe(path)
+                assert "mov" in probed["format"]["format_name"]
+                streams = {s["codec_name"]: s for s in probed["streams"]}
+                assert set(streams) == {"h264", "pcm_mulaw"}
+                assert decode_errors(path) == ""
+            pkg = export_cameras(
+                ak, Principal.system("test"), ["cam"], start=segs[0].started_at, end=segs[-1].ended_at,
+                out=tmp_path / "g711.zip",
+            )  # fmt: skip
+        with zipfile.ZipFile(pkg) as zf:
+            name = json.loads(zf.read("metadata.json"))["cameras"][0]["clip"]["file"]
+            assert name.endswith(".mov")
+            clip = tmp_path / "clip.mov"
+            clip.write_bytes(zf.read(name))
+        assert {s["codec_name"] for s in ffprobe(clip)["streams"]} == {"h264", "pcm_mulaw"}
+        assert decode_errors(clip) == ""
+    finally:
+        srv.stop()

@@ -45,6 +45,7 @@ class SegmentRef:
     codec: str
     width: int
     height: int
+    quicktime: bool = False
 
     def facts(self) -> dict[str, Any]:
         """For metadata.json."""
@@ -83,7 +84,7 @@ def footage(
     """Stored (not deleted) segments overlapping ``[start, end)`` and the gaps that touch it."""
     with session_scope(ak.engine) as s:
         rows = s.execute(
-            select(CameraSegment, EvidenceObject.state)
+            select(CameraSegment, EvidenceObject.state, EvidenceObject.media_type)
             .join(EvidenceObject, EvidenceObject.id == CameraSegment.object_id)
             .where(
                 CameraSegment.camera_id == camera_id,
@@ -95,9 +96,9 @@ def footage(
         segs = [
             SegmentRef(
                 r.id, r.object_id or "", r.sha256, r.size, r.started_at, r.ended_at, r.frames, r.codec,
-                r.width, r.height,
+                r.width, r.height, mtype == "video/quicktime",
             )
-            for r, state in rows
+            for r, state, mtype in rows
             if state != "deleted"
         ]  # fmt: skip
         gaps = list(
@@ -122,7 +123,8 @@ def join_segments(ak: Akashi, segs: list[SegmentRef], out: Path, title: str) -> 
     first = segs[0]
     t0 = first.started_at
     last_dts: dict[str, int] = {}
-    with av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"}) as dst:
+    fmt = "mov" if any(sg.quicktime for sg in segs) else "mp4"  # G.711 audio needs QuickTime
+    with av.open(str(out), "w", format=fmt, options={"movflags": "+faststart"}) as dst:
         dst.metadata["title"] = title
         dst.metadata["creation_time"] = t0.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         dst.metadata["comment"] = f"wall-clock start {t0.isoformat()}; end {segs[-1].ended_at.isoformat()}"
@@ -183,13 +185,15 @@ def export_cameras(
             raise NotFoundError(
                 f"カメラ {name} のこの時間帯の映像はありません", f"camera {name} has no footage in that range"
             )
-        clip_name = f"camera-{cam.id}.mp4"
+        ext = "mov" if any(sg.quicktime for sg in segs) else "mp4"
+        clip_name = f"camera-{cam.id}.{ext}"
         with tempfile.TemporaryDirectory(prefix="akashi-export-") as tmp:
             clip = Path(tmp) / clip_name
             duration = join_segments(ak, segs, clip, f"{name} {segs[0].started_at.isoformat()}")
             with open(clip, "rb") as f:
                 res = ak.store.put(
-                    f, kind="camera_export", media_type="video/mp4", filename=f"{name}.mp4",
+                    f, kind="camera_export", media_type="video/quicktime" if ext == "mov" else "video/mp4",
+                    filename=f"{name}.{ext}",
                     meta={"camera": name, "segments": [sg.object_id for sg in segs], "by": who.name},
                     retain_until=utcnow() + EXPORT_KEEP,
                 )  # fmt: skip
@@ -197,7 +201,7 @@ def export_cameras(
         if include_segments:
             for sg in segs:
                 stamp = sg.started_at.strftime("%Y%m%dT%H%M%S.%fZ")
-                media.append((f"segments/camera-{cam.id}/{stamp}.mp4", sg.object_id))
+                media.append((f"segments/camera-{cam.id}/{stamp}.{ext}", sg.object_id))
         with session_scope(ak.engine) as s:
             site = s.get(Site, cam.site_id) if cam.site_id is not None else None
             audit(

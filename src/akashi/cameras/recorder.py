@@ -27,8 +27,17 @@ from akashi.cameras.urls import mask_text
 log = logging.getLogger(__name__)
 
 FMP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
-# Audio codecs the MP4 muxer takes as they come; others are left out (never transcoded).
+# Audio codecs the MP4 muxer takes as they come.
 MP4_AUDIO = {"aac", "mp3", "opus", "alac", "flac"}
+# G.711 and friends (common on IP cameras) are not allowed in MP4 but are in QuickTime, which takes
+# the same fragmented layout: such cameras get .mov segments, so their audio is kept bit-exact too.
+# Any other audio codec is left out (never transcoded).
+MOV_AUDIO = {"pcm_mulaw", "pcm_alaw", "adpcm_g726", "adpcm_g726le", "pcm_s16be", "pcm_s16le"}
+
+
+def pick_container(audio_codec: str | None) -> str:
+    """``"mov"`` when the audio needs QuickTime, else ``"mp4"``."""
+    return "mov" if audio_codec in MOV_AUDIO else "mp4"
 
 
 @dataclass(frozen=True)
@@ -73,11 +82,12 @@ class _Segment:
         meta: SegmentMeta,
         inputs: list[av.stream.Stream],
         t0: float,
+        fmt: str = "mp4",
     ) -> None:
         self.meta = meta
         self.t0 = t0
         self.path = spool.begin(meta)
-        self.out = av.open(str(self.path), "w", format="mp4", options=FMP4_OPTIONS)
+        self.out = av.open(str(self.path), "w", format=fmt, options=FMP4_OPTIONS)
         self.map: dict[int, tuple[Any, Fraction]] = {}
         for s in inputs:
             o = self.out.add_stream_from_template(s)
@@ -133,7 +143,8 @@ def run_session(
             res.reason = "映像がありません / no video stream"
             return res
         video = container.streams.video[0]
-        audio = [a for a in container.streams.audio if a.codec_context.name in MP4_AUDIO][:1]
+        audio = [a for a in container.streams.audio if a.codec_context.name in MP4_AUDIO | MOV_AUDIO][:1]
+        fmt = pick_container(audio[0].codec_context.name if audio else None)
         streams: list[av.stream.Stream] = [video, *audio]
         vtb = video.time_base or Fraction(1, 90000)
         cutter = Cutter(cfg.segment_seconds)
@@ -176,10 +187,11 @@ def run_session(
                         codec=params.codec,
                         width=params.width,
                         height=params.height,
+                        extra={"container": fmt, "audio": audio[0].codec_context.name if audio else ""},
                     )
                     # Timestamps restart at the keyframe's decode time so no packet of it goes negative.
                     t_dts = float(pkt.dts * tb) if pkt.dts is not None else t
-                    seg = _Segment(spool, meta, streams, min(t, t_dts))
+                    seg = _Segment(spool, meta, streams, min(t, t_dts), fmt)
                     # The stream's own facts date from the session start: re-read them from the file.
                     session_sps = session_sps if session_sps is not None else sps
                     seg.reprobe = sps != session_sps

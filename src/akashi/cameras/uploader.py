@@ -88,12 +88,13 @@ class Uploader:
         if records.segment_exists(engine, meta.camera_id, meta.started_at):
             self.spool.uploaded(meta)  # stored before a crash, only the queue entry was left
             return
+        mov = meta.extra.get("container") == "mov"
         with open(media, "rb") as f:
             res = self.ak.store.put(
                 f,
                 kind="camera_segment",
-                media_type="video/mp4",
-                filename=f"{meta.camera}_{meta.started_at.strftime('%Y%m%dT%H%M%S.%fZ')}.mp4",
+                media_type="video/quicktime" if mov else "video/mp4",
+                filename=f"{meta.camera}_{meta.started_at.strftime('%Y%m%dT%H%M%S.%fZ')}.{'mov' if mov else 'mp4'}",
                 site=meta.site or None,
                 meta={
                     "camera": meta.camera,
@@ -105,6 +106,7 @@ class Uploader:
                     "width": meta.width,
                     "height": meta.height,
                     "recovered": meta.recovered,
+                    "audio": meta.extra.get("audio", ""),
                 },
                 retain_until=meta.ended_at + self.retain,
             )
