@@ -32,6 +32,7 @@ from akashi.analysis.compliance import check_operator_notice
 from akashi.analysis.detect import Segment, lexicon_findings
 from akashi.analysis.lexicon import CATEGORIES, Lexicon, load_lexicon
 from akashi.analysis.model import load_model
+from akashi.analysis.pipeline import decode_options
 from akashi.analysis.testcalls import CALLS, NOTICE, ScriptedCall, call_wav, tts_engine
 from akashi.analysis.text import levenshtein
 from akashi.analysis.transcribe import DecodeOptions, prompt_from_terms, transcribe_audio
@@ -146,7 +147,7 @@ def variants(quick: bool, lexicon: Lexicon) -> dict[str, DecodeOptions]:
     prompt = prompt_from_terms(lexicon.prompt_terms())
     out = {
         "plain": DecodeOptions(plain=True),
-        "akashi": DecodeOptions(prompt_customer=prompt),
+        "akashi": decode_options(AnalysisSettings(), lexicon),  # the shipped defaults
     }
     if not quick:
         out["vad-batched-noprompt"] = DecodeOptions()
@@ -155,6 +156,7 @@ def variants(quick: bool, lexicon: Lexicon) -> dict[str, DecodeOptions]:
             prompt_customer=prompt, hotwords_customer=" ".join(lexicon.all_terms()[:30])
         )
         out["akashi-greedy"] = DecodeOptions(prompt_customer=prompt, beam_size=1)
+        out["akashi-beam5-both"] = DecodeOptions(prompt_customer=prompt)
     return out
 
 

@@ -86,6 +86,7 @@ def decode_options(cfg: AnalysisSettings, lexicon: Lexicon) -> DecodeOptions:
         batched=cfg.batched,
         batch_size=cfg.batch_size,
         beam_size=cfg.beam_size,
+        beam_size_operator=cfg.beam_size_operator,
         prompt_customer=prompt_from_terms(lexicon.prompt_terms()) if cfg.prompt_lexicon else None,
     )
 

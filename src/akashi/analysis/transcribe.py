@@ -31,6 +31,7 @@ class DecodeOptions:
     batched: bool = True
     batch_size: int = 8
     beam_size: int = 5
+    beam_size_operator: int | None = None  # None: same as beam_size
     prompt_customer: str | None = None
     hotwords_customer: str | None = None
     plain: bool = False
@@ -85,9 +86,12 @@ def transcribe_channel(
     else:
         prompt = opts.prompt_customer if channel in ("customer", "mixed") else None
         hotwords = opts.hotwords_customer if channel in ("customer", "mixed") else None
+        beam = opts.beam_size
+        if channel == "operator" and opts.beam_size_operator is not None:
+            beam = opts.beam_size_operator
         common: dict[str, Any] = {
             "language": language,
-            "beam_size": opts.beam_size,
+            "beam_size": beam,
             "initial_prompt": prompt,
             "hotwords": hotwords,
             "condition_on_previous_text": False,

@@ -26,6 +26,9 @@ class AnalysisSettings(Section):
     batched: bool = Field(True, description="Pack speech into 30 s windows (batched pipeline).")
     batch_size: int = Field(8, ge=1, le=64)
     beam_size: int = Field(5, ge=1, le=10)
+    beam_size_operator: int = Field(
+        1, ge=1, le=10, description="Beam on the operator channel (greedy: its words are not matched)."
+    )
     prompt_lexicon: bool = Field(
         True, description="Bias the customer channel with lexicon words (initial_prompt)."
     )
