@@ -35,10 +35,11 @@ def sip_toml(
     rtp_timeout_s: float = 20,
     extra: str = "",
     agent_password: str = "",
+    ring_params: str = "",
 ) -> str:
     """akashi.toml lines of a loopback B2BUA whose route rings SIPp operators on ``targets``."""
     base = random.randrange(30000, 60000, 1000)
-    ring = ", ".join(f'"sip:{200 + i + 1}@127.0.0.1:{p}"' for i, p in enumerate(targets))
+    ring = ", ".join(f'"sip:{200 + i + 1}@127.0.0.1:{p}{ring_params}"' for i, p in enumerate(targets))
     return f"""
 [sip]
 enabled = true

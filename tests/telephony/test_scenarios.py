@@ -186,3 +186,31 @@ async def test_rtp_timeout_ends_dead_call(b2bua: Start, tmp_path: Path) -> None:
     )
     assert row.status == "completed"
     assert row.hangup_side == "timeout"
+
+
+async def test_tcp_both_legs(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
+    """SIP over TCP on both sides (RFC 3261 18.3 framing), recorded like UDP calls."""
+    sipp = require_binary("sipp")
+    async with rtp_peer() as cust, rtp_peer() as op:
+        opx = Sipp(
+            sipp, tmp_path, "op", scenarios.operator(hangup="operator", talk_ms=1500).replace("/UDP", "/TCP")
+        )
+        svc = await b2bua([opx.port], notice=notice_wav, ring_params=";transport=tcp")
+        await opx.start("-t", "t1", "-key", "rtpport", str(op.port), "-m", "1")
+        callx = Sipp(sipp, tmp_path, "caller", scenarios.caller(hangup="akashi").replace("/UDP", "/TCP"))
+        await callx.start(
+            f"127.0.0.1:{svc.sip.local[1]}",
+            "-t",
+            "t1",
+            "-s",
+            "0312345678",
+            "-key",
+            "rtpport",
+            str(cust.port),
+            "-m",
+            "1",
+        )
+        assert await callx.wait() == 0, callx.log()
+        assert await opx.wait() == 0, opx.log()
+        row = await _row(svc)
+    assert row.status == "completed" and row.hangup_side == "operator"

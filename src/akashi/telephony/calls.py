@@ -234,7 +234,14 @@ class InboundCall:
                 if dest is None:
                     statuses.append(404)
                     continue
-                leg = OutLeg(self, t, dest, offer, auth)
+                transport = "TCP" if _transport(t) == "tcp" else "UDP"
+                if transport == "TCP":
+                    try:
+                        await self.svc.sip.connect_tcp(dest)
+                    except OSError:
+                        statuses.append(503)
+                        continue
+                leg = OutLeg(self, t, dest, offer, auth, transport)
                 self.legs.append(leg)
                 legs.append(leg)
                 leg.start()
@@ -450,6 +457,13 @@ class InboundCall:
             )
 
         self.svc.sip.request(out, dst_dialog.dest, on_resp)
+
+
+def _transport(uri: str) -> str:
+    try:
+        return (parse_uri(uri).param("transport") or "udp").lower()
+    except ProtocolError:
+        return "udp"
 
 
 def _user(uri: str) -> str:

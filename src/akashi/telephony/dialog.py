@@ -25,6 +25,7 @@ class Dialog:
     remote_cseq: int = 0
     route_set: list[str] = field(default_factory=list)
     contact: str = ""
+    transport: str = "UDP"
 
     @classmethod
     def from_uas(cls, invite: Request, local_tag: str, via_host: str, contact: str) -> Dialog:
@@ -43,6 +44,7 @@ class Dialog:
             remote_cseq=invite.cseq[0],
             route_set=invite.get_all("Record-Route"),
             contact=contact,
+            transport=invite.transport,
         )
 
     def update_from_response(self, resp: Response) -> None:
@@ -71,7 +73,7 @@ class Dialog:
         return request(
             method,
             self.remote_target,
-            via=f"SIP/2.0/UDP {self.via_host};branch={new_branch()};rport",
+            via=f"SIP/2.0/{self.transport} {self.via_host};branch={new_branch()};rport",
             from_=self.local,
             to=self.remote,
             call_id=self.call_id,

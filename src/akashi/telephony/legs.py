@@ -36,6 +36,7 @@ class OutLeg:
         dest: tuple[str, int],
         sdp: bytes,
         auth: tuple[str, str] | None = None,
+        transport: str = "UDP",
     ) -> None:
         self.call = call
         self.target = target
@@ -49,11 +50,12 @@ class OutLeg:
             dest=dest,
             via_host=svc.via_host,
             contact=svc.contact,
+            transport=transport,
         )
         self.invite: Request = request(
             "INVITE",
             target,
-            via=f"SIP/2.0/UDP {svc.via_host};branch={new_branch()};rport",
+            via=f"SIP/2.0/{transport} {svc.via_host};branch={new_branch()};rport",
             from_=self.dialog.local,
             to=self.dialog.remote,
             call_id=self.dialog.call_id,
@@ -131,7 +133,7 @@ class OutLeg:
         inv = request(
             "INVITE",
             old.uri,
-            via=f"SIP/2.0/UDP {self.call.svc.via_host};branch={new_branch()};rport",
+            via=f"SIP/2.0/{self.dialog.transport} {self.call.svc.via_host};branch={new_branch()};rport",
             from_=self.dialog.local,
             to=self.dialog.remote,
             call_id=self.dialog.call_id,

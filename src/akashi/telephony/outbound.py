@@ -89,4 +89,5 @@ class OutboundCall(InboundCall):
 def trunk_uri(number: str, trunk: TrunkSettings) -> str:
     """The Request-URI of a call to ``number`` through ``trunk``."""
     host = trunk.host if trunk.host.startswith("[") or trunk.host.count(":") <= 1 else f"[{trunk.host}]"
-    return f"sip:{number}@{host}"
+    params = ";transport=tcp" if trunk.transport == "tcp" else ""
+    return f"sip:{number}@{host}{params}"

@@ -103,7 +103,8 @@ class TelephonyService:
         _tr, self.sip = await loop.create_datagram_endpoint(
             lambda: SipUdp(self.on_request), local_addr=self.listen
         )
-        log.info("SIP listening on udp %s:%d", *self.sip.local)
+        tcp = await asyncio.start_server(self.sip.serve_tcp_connection, self.listen[0], self.sip.local[1])
+        log.info("SIP listening on udp and tcp %s:%d", *self.sip.local)
         self.ready.set()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -123,6 +124,7 @@ class TelephonyService:
                     await asyncio.wait(self._tasks, timeout=10)
                 flusher.cancel()
         finally:
+            tcp.close()
             self.sip.close()
             for sp in list(self._spools):
                 sp.close()

@@ -111,6 +111,8 @@ class SipMessage:
     received_at: float = 0.0
     #: (host, port) the message came from (set by the transport)
     source: tuple[str, int] | None = None
+    #: "UDP" or "TCP": how the message came (set by the transport)
+    transport: str = "UDP"
 
     # -- headers --------------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:

@@ -21,6 +21,7 @@ from akashi.telephony.sip.message import (
     SipMessage,
     SipParseError,
     canonical,
+    iter_stream,
     parse,
     via_param,
 )
@@ -73,6 +74,8 @@ class SipUdp(asyncio.DatagramProtocol):
         self.client: dict[str, ClientTx] = {}
         self.server: dict[tuple[str, str], ServerTx] = {}
         self.malformed = 0
+        #: open TCP connections by remote address: messages to these go over the stream
+        self.tcp: dict[Addr, asyncio.StreamWriter] = {}
         self._loop = asyncio.get_event_loop()
         self.closed = asyncio.Event()
 
@@ -91,21 +94,32 @@ class SipUdp(asyncio.DatagramProtocol):
         return str(host), int(port)
 
     def send(self, msg: SipMessage | bytes, dest: Addr) -> None:
-        """Send a message (no transaction)."""
+        """Send a message (no transaction): over the TCP connection to ``dest`` if there is one."""
+        data = msg if isinstance(msg, bytes) else bytes(msg)
+        writer = self.tcp.get(dest)
+        if writer is not None:
+            if not writer.is_closing():
+                writer.write(data)
+            return
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(msg if isinstance(msg, bytes) else bytes(msg), dest)
+            self.transport.sendto(data, dest)
 
-    def datagram_received(self, data: bytes, addr: Addr) -> None:
+    def reliable(self, dest: Addr) -> bool:
+        """Whether ``dest`` is reached over TCP (no retransmissions then)."""
+        return dest in self.tcp
+
+    def datagram_received(self, data: bytes, addr: Addr, *, stream: bool = False) -> None:
         if data.strip(b"\r\n") == b"":
             return  # keep-alive
         try:
-            msg = parse(data)
+            msg = parse(data, stream=stream)
         except SipParseError as exc:
             self.malformed += 1
             self._bad_request(data, addr, exc)
             return
         msg.received_at = time.monotonic()
         msg.source = (addr[0], addr[1])
+        msg.transport = "TCP" if stream else "UDP"
         try:
             if isinstance(msg, Request):
                 self._request(msg, addr)
@@ -188,7 +202,7 @@ class SipUdp(asyncio.DatagramProtocol):
         self.send(data, dest)
         if resp.status >= 200:
             tx.final_status = resp.status
-            if req.method == "INVITE":
+            if req.method == "INVITE" and not self.reliable(dest):
                 tx.interval = T1
                 tx.timer = self._loop.call_later(T1, self._retransmit_response, key)
             self._loop.call_later(TIMER_B, self._forget_server, key)
@@ -231,7 +245,8 @@ class SipUdp(asyncio.DatagramProtocol):
         tx = ClientTx(req, dest, on_response)
         self.client[req.branch + req.method] = tx
         self.send(req, dest)
-        tx.timer = self._loop.call_later(T1, self._retransmit_request, tx)
+        if not self.reliable(dest):
+            tx.timer = self._loop.call_later(T1, self._retransmit_request, tx)
         tx.timeout = self._loop.call_later(TIMER_B, self._timeout, tx)
         return tx
 
@@ -297,6 +312,57 @@ class SipUdp(asyncio.DatagramProtocol):
                 stx.timer.cancel()
         if self.transport is not None:
             self.transport.close()
+        for w in list(self.tcp.values()):
+            w.close()
+
+    async def serve_tcp_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Read SIP messages from one TCP connection until it closes (RFC 3261 18.3 framing)."""
+        peer = writer.get_extra_info("peername")
+        addr: Addr = (str(peer[0]), int(peer[1]))
+        self.tcp[addr] = writer
+        buf = bytearray()
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                buf += data
+                try:
+                    for raw in iter_stream(buf):
+                        self.datagram_received(raw, addr, stream=True)
+                except SipParseError:
+                    self.malformed += 1
+                    break  # framing is lost: the connection cannot be trusted any more
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            if self.tcp.get(addr) is writer:
+                del self.tcp[addr]
+            writer.close()
+
+    async def connect_tcp(self, dest: Addr) -> None:
+        """Open a TCP connection to ``dest`` (reused for every message to it)."""
+        if dest in self.tcp:
+            return
+        reader, writer = await asyncio.open_connection(dest[0], dest[1])
+        self.tcp[dest] = writer
+        self._loop.create_task(self._read_outbound(dest, reader, writer))
+
+    async def _read_outbound(
+        self, dest: Addr, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        buf = bytearray()
+        try:
+            while data := await reader.read(65536):
+                buf += data
+                for raw in iter_stream(buf):
+                    self.datagram_received(raw, dest, stream=True)
+        except (ConnectionError, OSError, SipParseError):
+            pass
+        finally:
+            if self.tcp.get(dest) is writer:
+                del self.tcp[dest]
+            writer.close()
 
 
 def non2xx_ack(invite: Request, resp: Response) -> Request:
