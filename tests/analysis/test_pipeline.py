@@ -252,3 +252,34 @@ def test_unreadable_media_marks_the_call_failed(sqlite_home: Path, tmp_path: Pat
         with session_scope(ak.engine) as s:
             call = s.get(Call, call_id)
             assert call is not None and call.analysis_state == "failed"
+
+
+@pytest.mark.asr
+def test_transcriber_process_runs_analysis_jobs(
+    sqlite_home: Path, tmp_path: Path, whisper_model: Any
+) -> None:
+    import time
+
+    from akashi.analysis.worker import TranscriberProcess
+    from akashi.jobs import enqueue
+
+    wav = _tone_wav(tmp_path / "c.wav", 3.0)
+    with Akashi.open(sqlite_home) as ak:
+        call_id = _ingest(ak, wav, [("customer", 1.0, "今すぐ土下座しろ")])
+        with session_scope(ak.engine) as s:
+            enqueue(s, "analyze", {"call_id": call_id})
+        with TranscriberProcess(sqlite_home) as proc:
+            deadline = time.monotonic() + 120
+            state = ""
+            while time.monotonic() < deadline and proc.running:
+                with session_scope(ak.engine) as s:
+                    state = s.scalars(select(Job.state).where(Job.kind == "analyze")).one()
+                if state == "done":
+                    break
+                time.sleep(0.2)  # the child is another process: poll its result in the database
+            assert proc.running
+            assert state == "done"
+        assert proc.proc is not None and proc.proc.returncode == 0  # stopped cleanly by SIGTERM
+        with session_scope(ak.engine) as s:
+            call = s.get(Call, call_id)
+            assert call is not None and call.flags == ["土下座の要求"]

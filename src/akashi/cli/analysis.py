@@ -145,3 +145,14 @@ def model_prepare(as_json: bool = typer.Option(False, "--json")) -> None:
         where = resolve_model(cfg.model, model_cache(cfg))
         load_model(cfg, model_cache(cfg), online=cfg.online)
     emit({"model": cfg.model, "path": where}, as_json, f"OK: {cfg.model} → {where}")
+
+
+@app.command()
+def transcriber(
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="並列数 / parallel jobs")] = 1,
+) -> None:
+    """音声認識ワーカー（録音とは別プロセス）/ run transcription jobs in this process until stopped."""
+    from akashi.analysis.worker import run_transcriber
+
+    with open_akashi() as ak:
+        run_transcriber(ak, workers)
