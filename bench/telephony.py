@@ -14,6 +14,7 @@ Prints the figures and writes JSON to bench/results/telephony.json (or --out).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -130,16 +132,14 @@ def sipp(args: list[str], log: Path, limit: int) -> subprocess.Popen[bytes]:
 def stop(p: subprocess.Popen[bytes]) -> None:
     """Stop a process group."""
     if p.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     p.wait(10)
 
 
 def step(
     work: Path, n: int, duration: float, through_akashi: bool, wav: Path, notice: Path
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Hold n calls for ``duration`` s; through Akashi or directly (baseline)."""
     work.mkdir(parents=True, exist_ok=True)
     op_port = free_port()
@@ -351,7 +351,7 @@ sip_user = "201"
         stop(akashi)
     rx = s1.get("rtp_rx_packets", 0) - s0.get("rtp_rx_packets", 0)
     dropped = drops1 - drops0
-    out: dict[str, object] = {
+    out: dict[str, Any] = {
         "n": n,
         "through_akashi": through_akashi,
         "cpu_s": {k: round(cpu1[k] - cpu0[k], 3) for k in cpu0},
@@ -442,20 +442,20 @@ def main() -> None:
         ],
         check=True,
     )
-    results = []
+    results: list[dict[str, Any]] = []
     best = 0
     for n in steps:
         base = step(work / f"direct-{n}", n, duration, False, wav, notice)
         run = step(work / f"akashi-{n}", n, duration, True, wav, notice)
         run["baseline"] = base
-        base_cpu = sum(v for v in base["cpu_s"].values())  # type: ignore[union-attr]
-        run["cpu_ratio_vs_direct_sipp"] = round(run["cpu_s"]["akashi"] / base_cpu, 2) if base_cpu else None  # type: ignore[index]
+        base_cpu = sum(v for v in base["cpu_s"].values())
+        run["cpu_ratio_vs_direct_sipp"] = round(run["cpu_s"]["akashi"] / base_cpu, 2) if base_cpu else None
         results.append(run)
         probe = run.get("probe") or {}
         clean = (
-            int(run.get("bridged", 0)) >= n  # type: ignore[call-overload]
-            and float(run["loss"]) <= 0.0001  # type: ignore[arg-type]
-            and probe.get("delay_p99_ms", 1e9) <= 5.0  # type: ignore[union-attr]
+            int(run.get("bridged", 0)) >= n
+            and float(run["loss"]) <= 0.0001
+            and probe.get("delay_p99_ms", 1e9) <= 5.0
         )
         run["clean"] = clean
         print(json.dumps(run), flush=True)
@@ -474,8 +474,8 @@ def main() -> None:
     for r in results:
         p = r.get("probe") or {}
         print(
-            f"N={r['n']}: akashi CPU/call {r.get('akashi_cpu_per_call_pct')}% of a core, loss {r.get('loss'):.5f}, "  # type: ignore[str-format]
-            f"relay p50/p99 {p.get('delay_p50_ms')}/{p.get('delay_p99_ms')} ms, setup {r.get('setup_calls_per_s')} calls/s, "  # type: ignore[union-attr]
+            f"N={r['n']}: akashi CPU/call {r.get('akashi_cpu_per_call_pct')}% of a core, loss {r.get('loss'):.5f}, "
+            f"relay p50/p99 {p.get('delay_p50_ms')}/{p.get('delay_p99_ms')} ms, setup {r.get('setup_calls_per_s')} calls/s, "
             f"CPU vs direct SIPp x{r.get('cpu_ratio_vs_direct_sipp')}"
         )
     shutil.rmtree(work, ignore_errors=True)

@@ -95,7 +95,7 @@ async def b2bua(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
         return svc
 
     yield start
-    for svc, stop, task, ak in started:
+    for _svc, stop, task, ak in started:
         stop.set()
         await asyncio.wait_for(task, 30)
         ak.close()

@@ -145,6 +145,7 @@ async def test_notice_then_operator_aligned(
     assert len(op_heard) == len(op_marks)
     # right channel: the notice at the start, then the operator's bursts
     assert abs(dominant_hz(right[: int(NOTICE_S * 8000)]) - NOTICE_HZ) < 20
+    assert row.answered_at is not None
     answered = row.answered_at.timestamp()
     want_left = [cust_start - answered + m for m in cust_marks]
     want_right = [op_start - answered + m for m in op_marks]
@@ -162,7 +163,8 @@ async def test_stored_call_found_and_exported(b2bua: Start, tmp_path: Path, noti
 
     from typer.testing import CliRunner
 
-    from akashi.cli.main import app
+    import akashi.cli.main  # noqa: F401  (registers the whole command tree)
+    from akashi.cli.apps import app
 
     sipp = require_binary("sipp")
     async with rtp_peer() as cust, rtp_peer() as op:
