@@ -15,6 +15,7 @@ from akashi.db.base import session_scope
 from akashi.db.models import Camera, CameraGap, CameraSegment, Site
 from akashi.web.app import create_app
 from akashi.web.i18n import JST
+from tests.cameras.conftest import RtspServer, h264_file, rtsp_server  # noqa: F401  (fixtures)
 from tests.conftest import require_binary
 from tests.web.conftest import Seeded, api_login
 
@@ -198,3 +199,39 @@ def test_incident_with_camera_range_exports_one_package(
     )
     page = client.get(f"/incidents/{inc['id']}").text
     assert "entrance" in page and "JST" in page
+
+
+@pytest.mark.rtsp
+@pytest.mark.browser
+def test_live_view_plays_in_chromium(
+    server: str,
+    browser: object,
+    seeded_sqlite: Seeded,
+    rtsp_server: RtspServer,  # noqa: F811
+) -> None:
+    """Live: RTSP remuxed to fMP4 by the server, played through Media Source Extensions."""
+    from akashi.cameras.records import add_camera as add_db_camera
+    from tests.web.test_browser import _login, _shot
+
+    ak = seeded_sqlite.ak
+    cam_id = add_db_camera(
+        ak.settings, ak.engine, name="lobby", url=rtsp_server.url("cam0"), site="tokyo", seconds=4.0
+    )
+    ctx = browser.new_context(
+        viewport={"width": 1360, "height": 900}, locale="ja-JP", timezone_id="Asia/Tokyo"
+    )  # type: ignore[attr-defined]
+    page = ctx.new_page()
+    _login(page, server, "boss_tokyo")
+    page.goto(f"{server}/cameras/{cam_id}")
+    page.click("#live")
+    page.wait_for_function(
+        "() => { const v = document.getElementById('video'); return v.currentTime > 0.5 && !v.paused; }",
+        timeout=30_000,
+    )
+    _shot(page, "camera-live")
+    ctx.close()
+    with session_scope(ak.engine) as s:
+        from akashi.db.models import AuditEntry
+
+        lives = s.query(AuditEntry).filter_by(action="live", user_name="boss_tokyo", outcome="ok").count()
+    assert lives == 1

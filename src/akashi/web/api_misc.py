@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi import Path as PathParam
@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from akashi.access import open_segment_media
 from akashi.context import Akashi
 from akashi.db.base import session_scope
-from akashi.errors import NotFoundError
+from akashi.errors import NotFoundError, ProtocolError
 from akashi.web import camsvc, incidents
 from akashi.web.api_calls import package_response
 from akashi.web.callsvc import add_note
@@ -209,22 +209,40 @@ async def thumbnail(camera_id: Id, ak: AkashiDep, auth: UserDep) -> Response:
 )
 async def live(camera_id: Id, ak: AkashiDep, auth: UserDep) -> StreamingResponse:
     """The camera's live stream remuxed to fragmented MP4 (each viewer opens its own RTSP session)."""
-    from akashi.cameras.live import open_live
+    from akashi.cameras.live import mse_mime, open_live
 
     def name() -> str:
         with session_scope(ak.engine) as s:
             return camsvc.camera_for(s, auth.principal, camera_id).name
 
     cam = await run_in_threadpool(name)
-    stream = open_live(ak, auth.principal, cam, client=auth.client)
-    first = await anext(stream)  # permission check and audit happen before the response starts
+    # open_live is an async generator (typed as an iterator): it has aclose()
+    stream = cast(AsyncGenerator[bytes, None], open_live(ak, auth.principal, cam, client=auth.client))
+    # Permission check and audit happen on the first step; then read up to the init segment (ftyp +
+    # moov) so that the MSE codec string can go in a header before the body starts.
+    head = b""
+    mime = ""
+    async for chunk in stream:
+        head += chunk
+        try:
+            mime = mse_mime(head)
+            break
+        except ProtocolError:
+            if len(head) > 4 << 20:
+                await stream.aclose()
+                raise
+    if not mime:
+        raise NotFoundError("ライブ映像を受信できません", "no live video received")
 
     async def body() -> AsyncIterator[bytes]:
-        yield first
-        async for chunk in stream:
-            yield chunk
+        try:
+            yield head
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await stream.aclose()
 
-    return StreamingResponse(body(), media_type="video/mp4")
+    return StreamingResponse(body(), media_type="video/mp4", headers={"X-Akashi-MSE-Type": mime})
 
 
 def _export_range(ak: Akashi, auth: Auth, camera_id: int, start: datetime, end: datetime) -> Path:

@@ -20,6 +20,7 @@
     for (let hr = 0; hr <= 24; hr += 3) { g.fillRect(x(hr * 3600), 0, 1, 8); g.fillText(String(hr), x(hr * 3600) + 2, 9); }
   }
   function play(sec) {
+    if (liveAbort) { liveAbort.abort(); liveAbort = null; }
     const seg = tl.segments.find((s) => sec >= s.start && sec < s.end) || tl.segments.find((s) => s.start >= sec);
     if (!seg || !video) return;
     video.src = `/api/v1/camera-segments/${seg.id}/media`;
@@ -40,15 +41,43 @@
       form.action = `/api/v1/cameras/${form.dataset.camera}/export?start=${encodeURIComponent(s)}&end=${encodeURIComponent(e)}`;
     });
   }
+  // Live view: the server remuxes RTSP to fragmented MP4; Media Source Extensions play it.
   const liveBtn = document.getElementById("live");
-  if (liveBtn && video) {
-    liveBtn.addEventListener("click", () => {
-      video.onended = null;
-      video.src = liveBtn.dataset.src;
-      video.play();
-      if (info) info.textContent = liveBtn.textContent;
+  let liveAbort = null;
+  async function startLive() {
+    if (liveAbort) liveAbort.abort();
+    liveAbort = new AbortController();
+    const resp = await fetch(liveBtn.dataset.src, { credentials: "same-origin", signal: liveAbort.signal });
+    const mime = resp.headers.get("X-Akashi-MSE-Type");
+    if (!resp.ok || !mime || !window.MediaSource || !MediaSource.isTypeSupported(mime)) {
+      if (info) info.textContent = `${liveBtn.textContent}: ${resp.status} ${mime || ""}`;
+      return;
+    }
+    const ms = new MediaSource();
+    video.onended = null;
+    video.src = URL.createObjectURL(ms);
+    await new Promise((ok) => ms.addEventListener("sourceopen", ok, { once: true }));
+    const sb = ms.addSourceBuffer(mime);
+    sb.mode = "sequence";
+    const queue = [];
+    const pump = () => { if (!sb.updating && queue.length) sb.appendBuffer(queue.shift()); };
+    sb.addEventListener("updateend", () => {
+      // stay close to the live edge and keep the buffer short
+      const b = sb.buffered;
+      if (b.length && b.end(b.length - 1) - video.currentTime > 3) video.currentTime = b.end(b.length - 1) - 0.5;
+      pump();
     });
+    video.play().catch(() => {});
+    if (info) info.textContent = liveBtn.textContent;
+    const reader = resp.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      queue.push(value);
+      pump();
+    }
   }
+  if (liveBtn && video) liveBtn.addEventListener("click", () => { startLive().catch(() => {}); });
   window.addEventListener("resize", draw);
   draw();
 })();
