@@ -176,6 +176,9 @@ def test_model_resolution(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"no model\.bin"):
         resolve_model(str(tmp_path / "empty"))
     assert resolve_model("large-v3") == "large-v3"
+    assert resolve_model("kotoba-tech/kotoba-whisper-v2.0-faster") == "kotoba-tech/kotoba-whisper-v2.0-faster"
+    with pytest.raises(ModelError, match="not found"):
+        resolve_model("./models/missing")
 
 
 @pytest.mark.asr
@@ -189,6 +192,13 @@ def test_bundled_model_rebuild_and_corruption(tmp_path: Path, whisper_model: Any
         "vocabulary.json",
     }
     assert resolve_model(str(folder)) == str(folder)
+    # A local folder loads as it is; a hub name is looked up in the local cache only (offline).
+    from akashi.analysis.model import load_model
+    from akashi.config.analysis import AnalysisSettings
+
+    assert load_model(AnalysisSettings(model=str(folder)), tmp_path) is not None
+    with pytest.raises(ModelError, match=r"analysis\.online"):
+        load_model(AnalysisSettings(model="large-v3"), tmp_path)
     # A damaged copy is noticed and rebuilt rather than loaded.
     with (folder / "model.bin").open("r+b") as f:
         f.truncate(1000)

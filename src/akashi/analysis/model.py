@@ -101,9 +101,10 @@ def resolve_model(name: str, cache_dir: Path | None = None) -> str:
                 f"no model.bin in the model folder {path} (a CTranslate2 conversion is needed)",
             )
         return str(path)
-    if os.sep in name or name.startswith("."):
+    looks_like_repo = name.count("/") == 1 and not name.startswith(("/", ".", "~"))
+    if (os.sep in name and not looks_like_repo) or name.startswith((".", "~")):
         raise ModelError(f"モデルフォルダが見つかりません: {name}", f"model folder not found: {name}")
-    return name
+    return name  # a faster-whisper size ("large-v3") or a hub repository ("owner/name")
 
 
 def load_model(settings: AnalysisSettings, cache_dir: Path | None = None, *, online: bool = False) -> Any:
@@ -128,9 +129,10 @@ def load_model(settings: AnalysisSettings, cache_dir: Path | None = None, *, onl
                     local_files_only=not online,
                 )
             except (OSError, RuntimeError, ValueError) as exc:
+                hint = "" if online else " (offline: give a local folder, or set analysis.online = true)"
                 raise ModelError(
                     f"音声認識モデルを読み込めません: {settings.model} ({exc})",
-                    f"cannot load speech model {settings.model!r}: {exc}",
+                    f"cannot load speech model {settings.model!r}{hint}: {exc}",
                 ) from exc
             _cache[key] = model
         return model
