@@ -36,6 +36,7 @@ def sip_toml(
     extra: str = "",
     agent_password: str = "",
     ring_params: str = "",
+    sip_extra: str = "",
 ) -> str:
     """akashi.toml lines of a loopback B2BUA whose route rings SIPp operators on ``targets``."""
     base = random.randrange(30000, 60000, 1000)
@@ -47,7 +48,7 @@ listen = "127.0.0.1:{sip_port}"
 public_address = "127.0.0.1"
 rtp_ports = "{base}-{base + 998}"
 rtp_timeout_s = {rtp_timeout_s}
-
+{sip_extra}
 [[sip.routes]]
 match = "0312345678"
 ring = [{ring}]

@@ -214,3 +214,54 @@ async def test_tcp_both_legs(b2bua: Start, tmp_path: Path, notice_wav: Path) -> 
         assert await opx.wait() == 0, opx.log()
         row = await _row(svc)
     assert row.status == "completed" and row.hangup_side == "operator"
+
+
+async def test_tls_options(b2bua: Start, tmp_path: Path) -> None:
+    """With a certificate configured, SIP over TLS answers (OPTIONS keep-alive -> 200)."""
+    import datetime as dt
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    svc = await b2bua(
+        [free_udp_port()],
+        notice=None,
+        mode="operator",
+        sip_extra=f'tls_cert = "{tmp_path / "cert.pem"}"\ntls_key = "{tmp_path / "key.pem"}"\ntls_listen = "127.0.0.1:0"\n',
+    )
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection("127.0.0.1", svc.tls_port, ssl=ctx)
+    writer.write(
+        b"OPTIONS sip:akashi@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKtls1\r\n"
+        b"From: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:akashi@127.0.0.1>\r\nCall-ID: tls-1\r\n"
+        b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    writer.close()
+    assert head.startswith(b"SIP/2.0 200 OK\r\n")
+    assert b"Allow: INVITE" in head

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import secrets
 import shutil
 import socket
+import ssl
 import time
 import uuid
 import wave
@@ -62,6 +64,7 @@ class TelephonyService:
         self.ingested: list[int] = []
         self._nonces: dict[str, float] = {}
         self.registrars: list[Registrar] = []
+        self.tls_port = 0
         #: ids of stored calls (None when storing failed), in the order they were stored
         self.stored: asyncio.Queue[int | None] = asyncio.Queue()
 
@@ -105,6 +108,7 @@ class TelephonyService:
         )
         tcp = await asyncio.start_server(self.sip.serve_tcp_connection, self.listen[0], self.sip.local[1])
         log.info("SIP listening on udp and tcp %s:%d", *self.sip.local)
+        tls = await self._start_tls()
         self.ready.set()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -125,9 +129,36 @@ class TelephonyService:
                 flusher.cancel()
         finally:
             tcp.close()
+            if tls is not None:
+                tls.close()
             self.sip.close()
             for sp in list(self._spools):
                 sp.close()
+
+    async def _start_tls(self) -> asyncio.Server | None:
+        """SIP over TLS when a certificate is configured (``sip.tls_listen``, else the SIP port + 1)."""
+        s = self.settings
+        if not (s.tls_cert and s.tls_key):
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ctx.load_cert_chain(s.tls_cert, s.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise AkashiError(
+                f"TLS 証明書を読めません: {s.tls_cert}",
+                f"cannot load the TLS certificate {s.tls_cert}: {exc}",
+            ) from exc
+        if s.tls_listen:
+            h, _, p = s.tls_listen.rpartition(":")
+            host, port = h.strip("[]"), int(p) if p.isdigit() else 5061  # port 0: any free port
+        else:
+            host, port = self.listen[0], self.sip.local[1] + 1
+        server = await asyncio.start_server(
+            functools.partial(self.sip.serve_tcp_connection, label="TLS"), host, port, ssl=ctx
+        )
+        self.tls_port = int(server.sockets[0].getsockname()[1])
+        log.info("SIP listening on tls %s:%d", host, self.tls_port)
+        return server
 
     async def _flush_loop(self) -> None:
         while True:

@@ -108,7 +108,7 @@ class SipUdp(asyncio.DatagramProtocol):
         """Whether ``dest`` is reached over TCP (no retransmissions then)."""
         return dest in self.tcp
 
-    def datagram_received(self, data: bytes, addr: Addr, *, stream: bool = False) -> None:
+    def datagram_received(self, data: bytes, addr: Addr, *, stream: bool = False, label: str = "TCP") -> None:
         if data.strip(b"\r\n") == b"":
             return  # keep-alive
         try:
@@ -119,7 +119,7 @@ class SipUdp(asyncio.DatagramProtocol):
             return
         msg.received_at = time.monotonic()
         msg.source = (addr[0], addr[1])
-        msg.transport = "TCP" if stream else "UDP"
+        msg.transport = label if stream else "UDP"
         try:
             if isinstance(msg, Request):
                 self._request(msg, addr)
@@ -315,8 +315,10 @@ class SipUdp(asyncio.DatagramProtocol):
         for w in list(self.tcp.values()):
             w.close()
 
-    async def serve_tcp_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Read SIP messages from one TCP connection until it closes (RFC 3261 18.3 framing)."""
+    async def serve_tcp_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, label: str = "TCP"
+    ) -> None:
+        """Read SIP messages from one TCP (or TLS) connection until it closes (RFC 3261 18.3 framing)."""
         peer = writer.get_extra_info("peername")
         addr: Addr = (str(peer[0]), int(peer[1]))
         self.tcp[addr] = writer
@@ -329,7 +331,7 @@ class SipUdp(asyncio.DatagramProtocol):
                 buf += data
                 try:
                     for raw in iter_stream(buf):
-                        self.datagram_received(raw, addr, stream=True)
+                        self.datagram_received(raw, addr, stream=True, label=label)
                 except SipParseError:
                     self.malformed += 1
                     break  # framing is lost: the connection cannot be trusted any more
