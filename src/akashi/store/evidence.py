@@ -416,7 +416,11 @@ class EvidenceStore:
         a, b = opener.chunk_offset(first), opener.chunk_offset(last) + opener.sealed_len(last)
         sizes = (opener.sealed_len(i) for i in range(first, last + 1))
         try:
-            chunks = prefetch(self.raw_reader(oid, state, key, opener.chunk_size + TAG_LEN)(a, b))
+            chunks = self.raw_reader(oid, state, key, opener.chunk_size + TAG_LEN)(a, b)
+            if self.backend.spools and state != "pending":
+                # Remote reads: fetch ahead over the network while this thread decrypts. Local files
+                # are read in line: a reader thread racing the caller's writes measured slower.
+                chunks = prefetch(chunks)
             for i, sealed in enumerate(exact_pieces(chunks, sizes), start=first):
                 plain = opener.open(i, sealed)
                 lo = start - i * opener.chunk_size if i == first else 0
