@@ -236,15 +236,38 @@ def test_failed_stream_leaves_nothing_behind(store: EvidenceStore) -> None:
     assert report.ok and report.ledger_entries == 0
 
 
-def test_playback_stopped_early_releases_its_reader(sqlite_store: EvidenceStore) -> None:
-    sqlite_store.chunk_size = 4096
-    oid = put_bytes(sqlite_store, os.urandom(200_000))
+def test_read_ahead_stops_when_playback_stops() -> None:
+    """A listener who stops a remote playback early must not leave a reader thread running."""
+    from akashi.store.pipeline import prefetch
+
+    produced = []
+
+    def endless() -> Iterator[bytes]:
+        n = 0
+        while True:
+            produced.append(n)
+            yield b"%d" % n
+            n += 1
+
     before = threading.active_count()
-    for _ in range(20):
-        it = sqlite_store.iter_plaintext(oid, 5000)
-        assert len(next(it)) == 4096 - 5000 % 4096
-        it.close()  # type: ignore[attr-defined]
-    assert threading.active_count() <= before + 1
+    it = prefetch(endless(), depth=2)
+    assert [next(it) for _ in range(3)] == [b"0", b"1", b"2"]
+    it.close()  # type: ignore[attr-defined]
+    assert threading.active_count() == before
+    assert len(produced) <= 3 + 2 + 2  # read at most the queue's depth ahead
+
+
+def test_read_ahead_passes_errors_in_order() -> None:
+    from akashi.store.pipeline import prefetch
+
+    def failing() -> Iterator[bytes]:
+        yield b"a"
+        raise FileNotFoundError("gone")
+
+    it = prefetch(failing())
+    assert next(it) == b"a"
+    with pytest.raises(FileNotFoundError, match="gone"):
+        next(it)
 
 
 def test_range_read_near_the_end_reads_only_its_chunks(sqlite_store: EvidenceStore) -> None:
