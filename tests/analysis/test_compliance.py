@@ -52,3 +52,22 @@ def test_automatic_notice() -> None:
     assert "bridged before" in early.detail["reason"]
     assert not check_automatic_notice(None, None, T0, 6.0).ok
     assert not check_automatic_notice(T0, T0 + 6 * s, None, 6.0).ok
+
+
+def test_audio_coverage() -> None:
+    import numpy as np
+
+    from akashi.analysis.compliance import audio_coverage
+
+    rate = 8000
+    heard = np.zeros(rate * 10, dtype=np.float32)
+    t = np.arange(rate * 4) / rate
+    heard[rate : rate * 5] = 0.2 * np.sin(2 * np.pi * 400 * t)  # the notice: 1 s to 5 s
+    assert audio_coverage(heard, rate, 1.0, 5.0) == 1.0
+    assert audio_coverage(heard, rate, 1.0, 9.0) == 0.5
+    assert audio_coverage(heard, rate, 12.0, 14.0) == 0.0  # after the recording ends
+    assert audio_coverage(heard, rate, -1.0, 2.0) == 0.0
+    s = timedelta(seconds=1)
+    res = check_automatic_notice(T0, T0 + 6 * s, T0 + 7 * s, 6.0, coverage=0.2)
+    assert not res.ok
+    assert res.detail["audible_share"] == 0.2

@@ -33,11 +33,15 @@ from akashi.ingest import CallRecord, ingest_call
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
 
-def _tone_wav(path: Path, seconds: float, *, loud_customer: bool = False) -> Path:
+def _tone_wav(
+    path: Path, seconds: float, *, loud_customer: bool = False, operator_s: tuple[float, float] = (0.0, 0.0)
+) -> Path:
     rate = 8000
     t = np.arange(int(seconds * rate)) / rate
     customer = (0.9 if loud_customer else 0.05) * np.sin(2 * np.pi * 300 * t)
     operator = np.zeros_like(customer)
+    a, b = (int(x * rate) for x in operator_s)
+    operator[a:b] = 0.2 * np.sin(2 * np.pi * 500 * t[a:b])  # what the customer heard (e.g. the notice)
     path.write_bytes(write_wav(np.stack([customer, operator], axis=1).astype(np.float32), rate, "pcmu"))
     return path
 
@@ -99,32 +103,36 @@ def test_reanalysis_of_stored_transcript(sqlite_home: Path, tmp_path: Path) -> N
 
 
 def test_long_call_and_automatic_notice(sqlite_home: Path, tmp_path: Path) -> None:
-    wav = _tone_wav(tmp_path / "c.wav", 3.0)
+    heard = _tone_wav(tmp_path / "heard.wav", 8.0, operator_s=(0.0, 6.0))
+    silent = _tone_wav(tmp_path / "silent.wav", 8.0)
+    sec = timedelta(seconds=1)
+    notice = {
+        "notice_mode": "automatic",
+        "notice_started_at": T0,
+        "notice_ended_at": T0 + 6 * sec,
+        "bridged_at": T0 + 7 * sec,
+        "answered_at": T0,
+        "extra": {"notice_duration_s": 6.0},
+    }
+    say = [("customer", 7.0, "配送状況を知りたいのですが")]
     with Akashi.open(sqlite_home, run_migrations=False) as ak:
-        ak.settings.analysis.long_call_minutes = 0.01  # 0.6 s
-        ok = _ingest(
-            ak,
-            wav,
-            [("customer", 0.0, "配送状況を知りたいのですが")],
-            notice_mode="automatic",
-            notice_started_at=T0,
-            notice_ended_at=T0 + timedelta(seconds=6),
-            bridged_at=T0 + timedelta(seconds=7),
-            extra={"notice_duration_s": 6.0},
-        )
+        ak.settings.analysis.long_call_minutes = 0.1  # 6 s
+        ok = _ingest(ak, heard, say, **notice)
         cut = _ingest(
             ak,
-            wav,
-            [("customer", 0.0, "配送状況を知りたいのですが")],
-            notice_mode="automatic",
-            notice_started_at=T0,
-            notice_ended_at=T0 + timedelta(seconds=2),
-            bridged_at=T0 + timedelta(seconds=3),
-            extra={"notice_duration_s": 6.0},
+            heard,
+            say,
             caller="0311112222",
+            **(notice | {"notice_ended_at": T0 + 2 * sec, "bridged_at": T0 + 3 * sec}),
         )
-        assert analyze_call(ak, ok, retranscribe=False).flags == ["時間拘束"]
+        logged_only = _ingest(ak, silent, say, caller="0322223333", **notice)  # logged, but nothing audible
+        res = analyze_call(ak, ok, retranscribe=False)
+        assert res.flags == ["時間拘束"]
+        assert res.notice is not None and res.notice.detail["audible_share"] == 1.0
         assert analyze_call(ak, cut, retranscribe=False).flags == ["notice_missing", "時間拘束"]
+        res = analyze_call(ak, logged_only, retranscribe=False)
+        assert res.flags == ["notice_missing", "時間拘束"]
+        assert res.notice is not None and "not audible" in res.notice.detail["reason"]
 
 
 def test_cli_analyze_and_report(sqlite_home: Path, tmp_path: Path) -> None:

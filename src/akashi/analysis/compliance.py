@@ -1,6 +1,8 @@
 """Recording-notice compliance (録音告知の確認).
 
-Automatic mode: the notice must have played completely before the call was bridged to the operator.
+Automatic mode: the notice must have played completely before the call was bridged to the operator,
+and be audible in the recording's right channel (what the customer heard: the notice, then the
+operator).
 Operator mode: within the first ``window_s`` seconds the operator must say that the call is recorded
 and why (fuzzy match on readings of the configured text and common variants).
 """
@@ -12,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
+from akashi.analysis.audio import Float32, frame_dbfs
 from akashi.analysis.detect import Segment
 from akashi.analysis.text import best_window, reading_of
 
@@ -33,6 +38,7 @@ PURPOSE_PHRASES = (
 )
 TEXT_THRESHOLD = 0.6  # similarity of the configured notice text to what was said
 PHRASE_THRESHOLD = 0.8
+MIN_AUDIBLE = 0.5  # share of the notice's frames with sound (sentences have pauses between them)
 PLAYED_RATIO = 0.95  # an automatic notice that played for less than this share was cut short
 
 
@@ -78,13 +84,32 @@ def check_operator_notice(segments: Sequence[Segment], notice_text: str, window_
     )
 
 
+def audio_coverage(
+    heard: Float32, rate: int, start_s: float, end_s: float, speech_dbfs: float = -45.0
+) -> float:
+    """Share of 100 ms frames in [start_s, end_s) of the recording that carry sound (0 if outside it)."""
+    if end_s <= start_s or start_s < 0:
+        return 0.0
+    levels = frame_dbfs(heard, rate, 0.1)
+    a, b = int(start_s * 10), int(end_s * 10)
+    expected = b - a
+    window = levels[a:b]
+    return float(np.count_nonzero(window > speech_dbfs)) / expected if expected else 0.0
+
+
 def check_automatic_notice(
     notice_started_at: datetime | None,
     notice_ended_at: datetime | None,
     bridged_at: datetime | None,
     expected_s: float | None,
+    *,
+    coverage: float | None = None,
 ) -> NoticeResult:
-    """Automatic mode: the notice started, ran its full length and ended before the bridge."""
+    """Automatic mode: the notice started, ran its full length and ended before the bridge.
+
+    ``coverage`` is :func:`audio_coverage` of the notice's time range on the channel the customer
+    heard, when the recording holds it: the notice must be audible there, not only logged.
+    """
     detail: dict[str, Any] = {}
     if notice_started_at is None or notice_ended_at is None:
         return NoticeResult("automatic", False, {"reason": "notice not played / 告知未再生"})
@@ -102,4 +127,9 @@ def check_automatic_notice(
     elif notice_ended_at > bridged_at:
         ok = False
         detail.setdefault("reason", "bridged before the notice ended / 告知終了前に接続")
+    if coverage is not None:
+        detail["audible_share"] = round(coverage, 2)
+        if coverage < MIN_AUDIBLE:
+            ok = False
+            detail.setdefault("reason", "notice not audible in the recording / 録音に告知音声なし")
     return NoticeResult("automatic", ok, detail)

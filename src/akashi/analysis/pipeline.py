@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select
 
 from akashi.analysis.audio import WavAudio, parse_wav
-from akashi.analysis.compliance import NoticeResult, check_automatic_notice, check_operator_notice
+from akashi.analysis.compliance import (
+    NoticeResult,
+    audio_coverage,
+    check_automatic_notice,
+    check_operator_notice,
+)
 from akashi.analysis.detect import Finding, Segment, lexicon_findings, severity, shouting, talk_over
 from akashi.analysis.lexicon import NOTICE_MISSING, Lexicon, load_lexicon
 from akashi.analysis.model import load_model
@@ -149,7 +154,9 @@ def behaviour_findings(
     return out
 
 
-def notice_check(ak: Akashi, call: Call, segments: list[Segment]) -> NoticeResult | None:
+def notice_check(
+    ak: Akashi, call: Call, segments: list[Segment], audio: WavAudio | None = None
+) -> NoticeResult | None:
     """The notice compliance of ``call``, or None when its mode asks for no notice."""
     cfg = ak.settings.analysis
     if call.notice_mode == "operator":
@@ -159,11 +166,21 @@ def notice_check(ak: Akashi, call: Call, segments: list[Segment]) -> NoticeResul
         return check_operator_notice(segments, text, cfg.notice_window_s)
     if call.notice_mode == "automatic":
         expected = call.extra.get("notice_duration_s")
+        coverage = None
+        t0 = call.answered_at or call.started_at
+        if audio is not None and audio.channels == 2 and call.notice_started_at and call.notice_ended_at:
+            coverage = audio_coverage(
+                audio.channel(1),
+                audio.rate,
+                (call.notice_started_at - t0).total_seconds(),
+                (call.notice_ended_at - t0).total_seconds(),
+            )
         return check_automatic_notice(
             call.notice_started_at,
             call.notice_ended_at,
             call.bridged_at,
             float(expected) if isinstance(expected, int | float) else None,
+            coverage=coverage,
         )
     return None
 
@@ -212,7 +229,7 @@ def _analyze(ak: Akashi, call_id: int, *, retranscribe: bool, model: Any) -> Cal
         segments = stored
     findings = lexicon_findings(segments, lexicon, LEXICON_CHANNELS)
     findings += behaviour_findings(ak, call, audio, cfg)
-    notice = notice_check(ak, call, segments)
+    notice = notice_check(ak, call, segments, audio)
     if notice is not None and not notice.ok:
         findings.append(
             Finding(
