@@ -392,6 +392,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="N = 20, 50 for 8 s each")
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--steps", default="50,100,200,300,400,500,700,1000")
+    ap.add_argument("--keep-going", action="store_true", help="measure every step, even after an unclean one")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "telephony.json")
     args = ap.parse_args()
     for tool in ("sipp", "sox", "timeout"):
@@ -459,9 +460,10 @@ def main() -> None:
         )
         run["clean"] = clean
         print(json.dumps(run), flush=True)
-        if not clean:
+        if clean and all(r["clean"] for r in results):
+            best = n  # the largest N with every step up to it clean
+        if not clean and not args.keep_going:
             break
-        best = n
     summary = {
         "max_clean_concurrent_calls": best,
         "duration_s": duration,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from akashi.config.base import Section
 
@@ -12,12 +12,18 @@ from akashi.config.base import Section
 class TrunkSettings(Section):
     """A SIP trunk (carrier or cloud PBX)."""
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
     name: str = Field(..., min_length=1)
     host: str = Field(..., min_length=1, description="host or host:port; outbound calls go here.")
     transport: Literal["udp", "tcp", "tls"] = "udp"
     username: str = ""
     password: SecretStr = SecretStr("")
-    register: bool = False
+    # "register" in akashi.toml; the attribute has another name because pydantic's BaseModel
+    # already has a ``register`` (ABC) attribute
+    register_: bool = Field(
+        False, alias="register", description="REGISTER with the trunk (digest, refreshed)."
+    )
     register_expires_s: int = Field(600, ge=60, le=86400)
 
 
