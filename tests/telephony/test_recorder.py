@@ -8,9 +8,12 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from akashi.telephony import g711
 from akashi.telephony.recorder import CallMeta, CallSpool, align, finalise, read_spool
+from tests.telephony.conftest import Start
+from tests.telephony.peers import free_udp_port
 
 
 def _pkt(seq: int, ts: int, ssrc: int, payload: bytes, pt: int = 0) -> bytes:
@@ -94,3 +97,19 @@ def test_notice_wav_is_read_and_resampled(tmp_path: Path) -> None:
     spec = np.abs(np.fft.rfft(pcm.astype(float)))
     assert abs(np.argmax(spec) - 500) <= 1
     assert len(g711.encode(pcm, "PCMA")) == 8000
+
+
+@pytest.mark.tts
+@pytest.mark.sip
+async def test_notice_made_from_text_and_cached(b2bua: Start) -> None:
+    """No WAV configured: the notice is spoken from its text once, cached in the home, encoded per codec."""
+    svc = await b2bua([free_udp_port()], notice=None, mode="automatic")
+    cached = list((svc.ak.settings.home / "cache" / "announcements").glob("notice-*.wav"))
+    assert len(cached) == 1  # made at start, before the first call
+    with wave.open(str(cached[0]), "rb") as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+        frames = w.getnframes()
+    ulaw = await svc.notice_audio("default", "PCMU")
+    alaw = await svc.notice_audio("default", "PCMA")
+    assert len(ulaw) == len(alaw) == frames
+    assert np.abs(g711.decode(alaw, "PCMA").astype(np.int32)).max() > 5000  # speech, not silence
