@@ -295,3 +295,21 @@ def test_digest_round_trip() -> None:
     assert not digest.check_authorization(auth, method="INVITE", password="q", realm="akashi")
     with pytest.raises(SipParseError):
         digest.parse_challenge('Basic realm="x"')
+
+
+def test_unsupported_extension_gets_420() -> None:
+    """An INVITE requiring an extension Akashi lacks is refused with 420 and Unsupported (RFC 3261 8.2.2.3)."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from akashi.telephony.service import TelephonyService
+
+    svc = TelephonyService.__new__(TelephonyService)
+    svc.calls = {}
+    sent: list[Response] = []
+    svc.sip = cast(SipUdp, SimpleNamespace(respond=lambda req, resp: sent.append(resp)))
+    svc.spool_root = Path("/nonexistent")
+    req = parse(INVITE.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nRequire: 100rel\r\n"))
+    assert isinstance(req, Request)
+    svc.on_request(req)
+    assert len(sent) == 1 and sent[0].status == 420 and sent[0].get("Unsupported") == "100rel"

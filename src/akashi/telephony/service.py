@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 FLUSH_S = 0.5
 NONCE_TTL_S = 300.0
+#: option tags a request may require of us
+SUPPORTED_OPTIONS: frozenset[str] = frozenset()
 _ANY = ("0.0.0.0", "::", "")  # noqa: S104 - wildcard addresses, to advertise a real one
 
 
@@ -274,6 +276,11 @@ class TelephonyService:
             call.on_request(req, from_caller, leg)
             return
         m = req.method
+        unsupported = [o for o in req.get_all("Require") if o.lower() not in SUPPORTED_OPTIONS]
+        if unsupported and m not in ("ACK", "CANCEL"):
+            # RFC 3261 8.2.2.3: an extension we do not implement (100rel, timer...) is refused
+            self.sip.respond(req, response_to(req, 420, extra=[("Unsupported", ", ".join(unsupported))]))
+            return
         if m == "INVITE":
             if parse_to_tag(req):
                 self.sip.respond(req, response_to(req, 481))
