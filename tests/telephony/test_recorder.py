@@ -83,7 +83,7 @@ def test_spool_tail_and_finalise(tmp_path: Path) -> None:
 
 def test_notice_wav_is_read_and_resampled(tmp_path: Path) -> None:
     """Announcement audio at another rate is resampled to 8 kHz before encoding."""
-    from akashi.telephony.service import read_wav_8k
+    from akashi.telephony.announce import read_wav_8k
 
     path = tmp_path / "n.wav"
     with wave.open(str(path), "wb") as w:

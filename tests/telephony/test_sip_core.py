@@ -23,10 +23,9 @@ from akashi.telephony.sip.message import (
     SipParseError,
     iter_stream,
     parse,
-    parse_name_addr,
-    parse_uri,
 )
 from akashi.telephony.sip.transport import SipUdp
+from akashi.telephony.sip.uri import parse_name_addr, parse_uri
 from tests.telephony.torture import TORTURE
 
 INVITE = (

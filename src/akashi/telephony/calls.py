@@ -18,7 +18,8 @@ from akashi.telephony.media import NoticePlayer, RtpEndpoint
 from akashi.telephony.recorder import CallMeta, CallSpool, now
 from akashi.telephony.sdp import AudioSession, answer_direction, choose_codecs, parse_sdp
 from akashi.telephony.sip.build import new_tag, response_to
-from akashi.telephony.sip.message import Request, Response, parse_name_addr, parse_uri
+from akashi.telephony.sip.message import Request, Response
+from akashi.telephony.sip.uri import parse_name_addr, parse_uri
 
 if TYPE_CHECKING:
     from akashi.config.telephony import AnnouncementSettings, RouteSettings

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field
 
 from akashi.telephony.sip.build import new_branch, request
-from akashi.telephony.sip.message import Request, Response, parse_name_addr
+from akashi.telephony.sip.message import Request, Response
+from akashi.telephony.sip.uri import parse_name_addr
 
 Addr = tuple[str, int]
 

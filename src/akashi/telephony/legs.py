@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from akashi.telephony.dialog import Dialog
 from akashi.telephony.sip.build import new_branch, new_call_id, new_tag, request
 from akashi.telephony.sip.digest import authorization
-from akashi.telephony.sip.message import Request, Response, parse_uri
+from akashi.telephony.sip.message import Request, Response
+from akashi.telephony.sip.uri import parse_uri
 
 if TYPE_CHECKING:
     from akashi.telephony.calls import InboundCall

@@ -11,7 +11,8 @@ from akashi.config.telephony import TrunkSettings
 from akashi.errors import ProtocolError
 from akashi.telephony.sip.build import new_branch, new_call_id, new_tag, request
 from akashi.telephony.sip.digest import authorization
-from akashi.telephony.sip.message import Response, parse_name_addr, split_hostport, split_list
+from akashi.telephony.sip.message import Response, split_hostport, split_list
+from akashi.telephony.sip.uri import parse_name_addr
 
 if TYPE_CHECKING:
     from akashi.telephony.service import TelephonyService

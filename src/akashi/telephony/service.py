@@ -13,28 +13,27 @@ import socket
 import ssl
 import time
 import uuid
-import wave
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony import g711
+from akashi.telephony.announce import read_wav_8k
 from akashi.telephony.calls import InboundCall, _dialled, _user
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import META, CallMeta, CallSpool, finalise
 from akashi.telephony.register import Registrar
+from akashi.telephony.sink import to_record
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.digest import check_authorization, parse_challenge
-from akashi.telephony.sip.message import Request, Response, parse_name_addr, parse_uri, split_hostport
+from akashi.telephony.sip.message import Request, Response, split_hostport
 from akashi.telephony.sip.transport import SipUdp
+from akashi.telephony.sip.uri import parse_name_addr, parse_uri
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
-    from akashi.ingest import CallRecord
 
 log = logging.getLogger(__name__)
 
@@ -438,67 +437,9 @@ def _in_networks(source: tuple[str, int] | None, networks: list[str]) -> bool:
     return any(addr in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
-def _ts(t: float | None) -> datetime | None:
-    return datetime.fromtimestamp(t, UTC) if t is not None else None
-
-
-def to_record(meta: CallMeta) -> CallRecord:
-    """The ingest record of a finished call."""
-    from akashi.ingest import CallRecord
-
-    start = _ts(meta.started_at)
-    assert start is not None
-    extra = dict(meta.extra)
-    extra["payload_type"] = meta.payload_type
-    return CallRecord(
-        started_at=start,
-        direction="in" if meta.direction == "in" else "out",
-        caller=meta.caller,
-        dialled=meta.dialled,
-        answered_at=_ts(meta.answered_at),
-        ended_at=_ts(meta.ended_at),
-        agent=meta.agent,
-        agent_sip_user=meta.agent_sip_user,
-        site=meta.site,
-        status=meta.status if meta.status in ("completed", "missed", "interrupted") else "missed",  # type: ignore[arg-type]
-        hangup_side=meta.hangup_side,
-        call_ids=list(meta.call_ids),
-        notice_mode=meta.notice_mode,
-        notice_started_at=_ts(meta.notice_started_at),
-        notice_ended_at=_ts(meta.notice_ended_at),
-        bridged_at=_ts(meta.bridged_at),
-        codec=meta.codec,
-        extra=extra,
-    )
-
-
 def parse_to_tag(req: Request | Response) -> str:
     """The To tag ('' when absent)."""
-    from akashi.telephony.sip.message import parse_name_addr
-
     return parse_name_addr(req.header("To")).param("tag") or ""
-
-
-def read_wav_8k(path: Path) -> np.ndarray:
-    """A 16-bit PCM WAV as 8 kHz mono samples (mixed down and resampled when needed)."""
-    try:
-        with wave.open(str(path), "rb") as w:
-            if w.getsampwidth() != 2:
-                raise AkashiError(
-                    f"{path}: 16 ビット PCM の WAV が必要です", f"{path}: need a 16-bit PCM WAV"
-                )
-            rate, ch = w.getframerate(), w.getnchannels()
-            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
-    except (OSError, wave.Error, EOFError) as exc:
-        raise AkashiError(
-            f"案内音声を読めません: {path}", f"cannot read announcement audio {path}: {exc}"
-        ) from exc
-    if ch > 1:
-        pcm = pcm.reshape(-1, ch).mean(axis=1)
-    if rate != 8000 and len(pcm):
-        n = int(len(pcm) * 8000 / rate)
-        pcm = np.interp(np.arange(n) * rate / 8000, np.arange(len(pcm)), pcm)
-    return np.clip(np.round(pcm), -32768, 32767).astype(np.int16)
 
 
 def _primary_ip() -> str:

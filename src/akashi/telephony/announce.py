@@ -1,0 +1,32 @@
+"""Announcement audio: a WAV file read as 8 kHz mono samples, ready for G.711 encoding."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from akashi.errors import AkashiError
+
+
+def read_wav_8k(path: Path) -> np.ndarray:
+    """A 16-bit PCM WAV as 8 kHz mono samples (mixed down and resampled when needed)."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            if w.getsampwidth() != 2:
+                raise AkashiError(
+                    f"{path}: 16 ビット PCM の WAV が必要です", f"{path}: need a 16-bit PCM WAV"
+                )
+            rate, ch = w.getframerate(), w.getnchannels()
+            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+    except (OSError, wave.Error, EOFError) as exc:
+        raise AkashiError(
+            f"案内音声を読めません: {path}", f"cannot read announcement audio {path}: {exc}"
+        ) from exc
+    if ch > 1:
+        pcm = pcm.reshape(-1, ch).mean(axis=1)
+    if rate != 8000 and len(pcm):
+        n = int(len(pcm) * 8000 / rate)
+        pcm = np.interp(np.arange(n) * rate / 8000, np.arange(len(pcm)), pcm)
+    return np.clip(np.round(pcm), -32768, 32767).astype(np.int16)
