@@ -60,6 +60,43 @@ def test_text_search(home: Path) -> None:
         assert _search(ak, "していただけ") == []
 
 
+def test_search_by_reading(home: Path) -> None:
+    from akashi.analysis.text import reading_of
+
+    with Akashi.open(home) as ak:
+        with session_scope(ak.engine) as s:
+            call = Call(started_at=T0, direction="in")
+            s.add(call)
+            s.flush()
+            for text in ("今すぐどげざしろ", "ネットにさらすぞ"):  # what the recogniser wrote, in kana
+                s.add(
+                    TranscriptSegment(
+                        call_id=call.id,
+                        channel="customer",
+                        start_s=0,
+                        end_s=1,
+                        text=text,
+                        reading=reading_of(text),
+                    )
+                )
+            plain = Call(started_at=T0, direction="in")
+            s.add(plain)
+            s.flush()
+            s.add(
+                TranscriptSegment(
+                    call_id=plain.id,
+                    channel="customer",
+                    start_s=0,
+                    end_s=1,
+                    text="下座席",
+                    reading=reading_of("下座席"),
+                )
+            )
+        assert _search(ak, "土下座") == [call.id]  # written in kanji, found through the reading
+        assert _search(ak, "晒す") == [call.id]
+        assert _search(ak, "どげざ") == [call.id]
+
+
 def test_normalise_text() -> None:
     assert normalise_text(" お電話 ありがとう　ございます ") == "お電話ありがとうございます"
     assert normalise_text("ＳＮＳ で 拡散") == "SNSで拡散"

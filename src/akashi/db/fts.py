@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import ColumnElement, bindparam, select, text
+from sqlalchemy import ColumnElement, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
 from akashi.db.models import Call, TranscriptSegment
@@ -58,11 +58,37 @@ def _has_fts_table(session: Session) -> bool:
     return bool(found)
 
 
+def query_reading(q: str) -> str:
+    """The katakana reading of a query ('' when the Japanese text tools are not installed)."""
+    try:
+        from akashi.analysis.text import reading_of
+    except ImportError:  # pragma: no cover - the analysis extra is not installed
+        return ""
+    try:
+        return reading_of(q)
+    except ImportError:  # pragma: no cover - sudachipy missing
+        return ""
+
+
 def text_filter(session: Session, text_query: str) -> ColumnElement[bool]:
-    """A clause on ``Call.id``: calls whose transcript contains ``text_query``."""
+    """A clause on ``Call.id``: calls whose transcript contains ``text_query``.
+
+    Besides the words as written, segments whose stored reading contains the query's reading match
+    too (three kana or more), so 「土下座」 also finds a transcript where the recogniser wrote 「どげざ」.
+    """
     q = normalise_query(text_query)
     if not q:
         return Call.id.is_not(None)
+    written = _written_filter(session, q)
+    reading = query_reading(q)
+    if len(reading) < TRIGRAM:
+        return written
+    seg = TranscriptSegment
+    by_reading = Call.id.in_(select(seg.call_id).where(seg.reading.like(_like_pattern(reading), escape="\\")))
+    return or_(written, by_reading)
+
+
+def _written_filter(session: Session, q: str) -> ColumnElement[bool]:
     dialect = session.get_bind().dialect.name
     seg = TranscriptSegment
     if dialect == "sqlite" and len(q) >= TRIGRAM and _has_fts_table(session):
