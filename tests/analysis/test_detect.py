@@ -47,6 +47,11 @@ def test_default_lexicon_covers_the_mhlw_categories(lex) -> None:  # type: ignor
         ("納得するまで帰さないからな", "拘束"),
         ("女のくせに生意気だ", "差別的・性的な言動"),
         ("撃たえてやるからな", "脅迫"),  # 訴え misheard as 撃たえ
+        ("殺すぞ", "脅迫"),
+        ("ぶっ殺してやる", "脅迫"),
+        ("ばかやろう", "暴言"),
+        ("今すぐ来いよ", "拘束"),
+        ("責任者と話させろ", "責任者・上司の要求"),
     ],
 )
 def test_harassment_is_found(lex, text: str, category: str) -> None:  # type: ignore[no-untyped-def]
@@ -67,6 +72,15 @@ def test_harassment_is_found(lex, text: str, category: str) -> None:  # type: ig
         "バカンスの予定を変更したいです",
         "慰謝料について相談させてください",
         "先週注文した商品の配送状況を知りたいのですが",
+        "SNSで御社の広告を拝見しました",
+        "上司の方によろしくお伝えください",
+        "社長のお話をテレビで拝見しました",
+        "拡散希望のキャンペーンについて教えてください",
+        "店長さんにはいつもお世話になっています",
+        "電話を切るのを忘れていました",
+        "弁償していただくことは可能でしょうか",
+        "ネットで注文したのですが届きません",
+        "謝罪に来てください",
     ],
 )
 def test_firm_but_polite_is_not_flagged(lex, text: str) -> None:  # type: ignore[no-untyped-def]
