@@ -220,3 +220,24 @@ def test_gap_bookkeeping_survives_a_database_outage(
             (t0 + timedelta(seconds=12), t0 + timedelta(seconds=20), "end of stream"),
             (t0 + timedelta(seconds=28), t0 + timedelta(seconds=33), "timeout"),
         ]
+
+
+def test_anchor_follows_a_drifting_camera_clock() -> None:
+    """A camera clock running 200 ppm slow, corrected at each 4 s cut: the mapping never strays more
+    than the limit from the true time, and network jitter alone never moves it."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    a = Anchor(t0, 0.0)
+    shifts = []
+    for i in range(1, 4 * 3600 + 1):  # four hours of frames at 1 fps, arriving 0-40 ms late
+        t = float(i)
+        a.observe(t, t0 + timedelta(seconds=t * 1.0002 + (i % 5) * 0.01))
+        if i % 4 == 0:
+            shifts.append(a.correct())
+            true = t0 + timedelta(seconds=t * 1.0002)
+            assert abs((a.wall(t) - true).total_seconds()) <= 0.5 + 1e-6
+    moved = [x for x in shifts if x]
+    assert 4 <= len(moved) <= 6 and all(0.5 < x < 0.51 for x in moved)  # 2.88 s of drift in ~0.5 s steps
+    steady = Anchor(t0, 0.0)
+    for i in range(1, 100):
+        steady.observe(float(i), t0 + timedelta(seconds=i + 0.3 * (i % 2)))  # late bursts, no drift
+    assert steady.correct() == 0.0

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -18,6 +19,7 @@ import av
 import av.container
 import av.packet
 import av.stream
+import av.video.stream
 
 from akashi.cameras.probe import probe_segment
 from akashi.cameras.spool import CameraSpool, SegmentMeta
@@ -93,6 +95,8 @@ class _Segment:
             o = self.out.add_stream_from_template(s)
             self.map[s.index] = (o, s.time_base or Fraction(1, 90000))
         self.frames = 0
+        self.dropped = 0
+        self.last_dts: dict[int, int] = {}
         self.reprobe = False
         self.last_t = t0
         self.last_dur = 0.0
@@ -104,8 +108,13 @@ class _Segment:
             pkt.pts -= base
         if pkt.dts is not None:
             pkt.dts -= base
-        if (pkt.dts if pkt.dts is not None else pkt.pts or 0) < 0:
+        dts = pkt.dts if pkt.dts is not None else pkt.pts or 0
+        if dts < 0:
             return  # before this segment's first keyframe (audio): belongs to no file
+        if dts <= self.last_dts.get(pkt.stream.index, -1):
+            self.dropped += 1  # a glitch in the camera's clock: the muxer refuses non-increasing DTS
+            return
+        self.last_dts[pkt.stream.index] = dts
         pkt.stream = o
         self.out.mux(pkt)
         if is_video:
@@ -116,6 +125,107 @@ class _Segment:
 
     def close(self) -> None:
         self.out.close()
+
+
+#: A video packet that arrives at least this fraction of its frame spacing after the previous one is
+#: live; faster ones were buffered by the stream probe at open. The wall-clock anchor waits for the
+#: first live one, so the buffered frames get their true (earlier) times.
+LIVE_PACE = 0.5
+#: Never hold more than this many packets back waiting for the live edge.
+PREROLL_MAX = 400
+
+
+class _Session:
+    """Per-packet logic of one session (the demux loop lives in :func:`run_session`)."""
+
+    def __init__(
+        self,
+        cfg: SessionConfig,
+        spool: CameraSpool,
+        video: av.video.stream.VideoStream,
+        streams: list[av.stream.Stream],
+        fmt: str,
+        audio_codec: str,
+        on_open: Callable[[datetime], None],
+        on_segment: Callable[[SegmentMeta], None],
+        res: SessionResult,
+    ) -> None:
+        self.cfg, self.spool, self.video, self.streams = cfg, spool, video, streams
+        self.fmt, self.audio_codec = fmt, audio_codec
+        self.on_open, self.on_segment, self.res = on_open, on_segment, res
+        self.cutter = Cutter(cfg.segment_seconds)
+        self.anchor: Anchor | None = None
+        self.seg: _Segment | None = None
+        self.sps = b""
+        self.session_sps: bytes | None = None
+        self.preroll: list[tuple[av.packet.Packet[Any], float, bool]] = []
+        self.last_arrival: tuple[float, float] | None = None
+
+    def feed(self, pkt: av.packet.Packet[Any], t: float, is_video: bool) -> None:
+        """Take one timed packet; until the live edge is reached, packets are held and timed later."""
+        if self.anchor is None:
+            now = time.monotonic()
+            live = False
+            if is_video:
+                if self.last_arrival is not None:
+                    # Buffered packets come much faster than their frame spacing; live ones at it.
+                    gap_stream = t - self.last_arrival[1]
+                    live = gap_stream > 0 and now - self.last_arrival[0] >= LIVE_PACE * gap_stream
+                self.last_arrival = (now, t)
+            if not (live or len(self.preroll) >= PREROLL_MAX):
+                self.preroll.append((pkt, t, is_video))
+                return
+            self.anchor = Anchor.now(t)  # this packet is live: it was captured about now
+            held, self.preroll = self.preroll, []
+            for item in held:
+                self._handle(*item)
+        self._handle(pkt, t, is_video)
+
+    def _handle(self, pkt: av.packet.Packet[Any], t: float, is_video: bool) -> None:
+        anchor = self.anchor
+        assert anchor is not None
+        if is_video:
+            anchor.observe(t, datetime.now(UTC))
+            cc = self.video.codec_context
+            if pkt.is_keyframe:  # in-band SPS: a resolution change inside one session
+                self.sps = parameter_sets(bytes(pkt), cc.name) or self.sps
+            params = StreamParams(cc.name, cc.width, cc.height, self.sps)
+            if self.cutter.feed(t, pkt.is_keyframe, params):
+                self._cut(pkt, t, params)
+        if self.seg is not None:
+            self.seg.write(pkt, t, is_video)
+
+    def _cut(self, pkt: av.packet.Packet[Any], t: float, params: StreamParams) -> None:
+        anchor = self.anchor
+        assert anchor is not None
+        if self.seg is not None:
+            shift = anchor.correct()  # camera clock drift: the closing segment absorbs it
+            if shift:
+                log.info("camera %s: clock drift %.3fs corrected", self.cfg.camera, shift)
+            _close(self.seg, self.spool, anchor.wall(t), self.on_segment, self.res)
+        else:
+            self.on_open(anchor.wall(t))
+            self.res.first_start = anchor.wall(t)
+        cfg = self.cfg
+        meta = SegmentMeta(
+            cfg.camera_id, cfg.camera, cfg.site, anchor.wall(t), anchor.wall(t),
+            codec=params.codec, width=params.width, height=params.height,
+            extra={"container": self.fmt, "audio": self.audio_codec},
+        )  # fmt: skip
+        tb = pkt.stream.time_base or Fraction(1, 90000)
+        # Timestamps restart at the keyframe's decode time so no packet of it goes negative.
+        t_dts = float(pkt.dts * tb) if pkt.dts is not None else t
+        self.seg = _Segment(self.spool, meta, self.streams, min(t, t_dts), self.fmt)
+        # The stream's own facts date from the session start: re-read them from the file.
+        self.session_sps = self.session_sps if self.session_sps is not None else self.sps
+        self.seg.reprobe = self.sps != self.session_sps
+
+    def finish(self, fps: float) -> None:
+        """Close the open segment at its last frame's end."""
+        if self.seg is not None and self.anchor is not None:
+            end = self.anchor.wall(self.seg.last_t + (self.seg.last_dur or 1.0 / max(fps, 1.0)))
+            _close(self.seg, self.spool, end, self.on_segment, self.res)
+            self.seg = None
 
 
 def run_session(
@@ -131,81 +241,54 @@ def run_session(
     with each closed segment (already in the spool's ready queue). Never raises for stream faults.
     """
     res = SessionResult("", False, 0, None, None)
-    seg: _Segment | None = None
     try:
         container = open_input(cfg.url, cfg.socket_timeout_s)
     except (av.FFmpegError, OSError) as exc:
         res.reason = "接続できません / cannot connect: " + mask_text(str(exc), cfg.url)
         return res
     res.connected = True
+    session: _Session | None = None
+    fps = 15.0
     try:
         if not container.streams.video:
             res.reason = "映像がありません / no video stream"
             return res
         video = container.streams.video[0]
         audio = [a for a in container.streams.audio if a.codec_context.name in MP4_AUDIO | MOV_AUDIO][:1]
-        fmt = pick_container(audio[0].codec_context.name if audio else None)
+        audio_codec = audio[0].codec_context.name if audio else ""
         streams: list[av.stream.Stream] = [video, *audio]
         vtb = video.time_base or Fraction(1, 90000)
-        cutter = Cutter(cfg.segment_seconds)
-        anchor: Anchor | None = None
         fps = float(video.guessed_rate or video.average_rate or 15)
+        session = _Session(
+            cfg,
+            spool,
+            video,
+            streams,
+            pick_container(audio_codec or None),
+            audio_codec,
+            on_open,
+            on_segment,
+            res,
+        )
         res.reason = "ストリーム終了 / end of stream"
-        sps = b""
-        session_sps: bytes | None = None
         for pkt in container.demux(streams):
             if stop.is_set():
                 res.reason = "停止 / stopped"
                 break
             if pkt.size == 0:
                 continue
-            is_video = pkt.stream.index == video.index
             ts = pkt.pts if pkt.pts is not None else pkt.dts
             if ts is None:
                 continue  # the first packets of an RTSP session may carry no time
-            tb = pkt.stream.time_base or vtb
-            t = float(ts * tb)
-            if is_video:
-                if anchor is None:
-                    anchor = Anchor.now(t)
-                cc = video.codec_context
-                if pkt.is_keyframe:  # in-band SPS: a resolution change inside one session
-                    sps = parameter_sets(bytes(pkt), cc.name) or sps
-                params = StreamParams(cc.name, cc.width, cc.height, sps)
-                if cutter.feed(t, pkt.is_keyframe, params):
-                    if seg is not None:
-                        _close(seg, spool, anchor.wall(t), on_segment, res)
-                    else:
-                        on_open(anchor.wall(t))
-                        res.first_start = anchor.wall(t)
-                    meta = SegmentMeta(
-                        cfg.camera_id,
-                        cfg.camera,
-                        cfg.site,
-                        anchor.wall(t),
-                        anchor.wall(t),
-                        codec=params.codec,
-                        width=params.width,
-                        height=params.height,
-                        extra={"container": fmt, "audio": audio[0].codec_context.name if audio else ""},
-                    )
-                    # Timestamps restart at the keyframe's decode time so no packet of it goes negative.
-                    t_dts = float(pkt.dts * tb) if pkt.dts is not None else t
-                    seg = _Segment(spool, meta, streams, min(t, t_dts), fmt)
-                    # The stream's own facts date from the session start: re-read them from the file.
-                    session_sps = session_sps if session_sps is not None else sps
-                    seg.reprobe = sps != session_sps
-            if seg is not None:
-                seg.write(pkt, t, is_video)
+            session.feed(pkt, float(ts * (pkt.stream.time_base or vtb)), pkt.stream.index == video.index)
     except (av.FFmpegError, OSError) as exc:
         msg = mask_text(str(exc), cfg.url)
         # ExitError: PyAV's read timeout interrupted a blocked read (a frozen camera).
         timed_out = isinstance(exc, av.ExitError | TimeoutError) or "timed out" in msg.lower()
         res.reason = ("応答なし / timeout: " if timed_out else "受信エラー / stream error: ") + msg
     finally:
-        if seg is not None and anchor is not None:
-            end = anchor.wall(seg.last_t + (seg.last_dur or 1.0 / max(fps, 1.0)))
-            _close(seg, spool, end, on_segment, res)
+        if session is not None:
+            session.finish(fps)
         container.close()
     return res
 

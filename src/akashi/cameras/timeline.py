@@ -25,12 +25,23 @@ class StreamParams:
     extradata: bytes = b""
 
 
-@dataclass(frozen=True)
-class Anchor:
-    """Maps stream time to wall-clock time: ``wall = wall0 + (t - t0)``."""
+#: Correct the wall-clock mapping once the camera's clock is this far off ours (seconds).
+DRIFT_LIMIT_S = 0.5
 
-    wall0: datetime
-    t0: float
+
+class Anchor:
+    """Maps stream time to wall-clock time: ``wall = wall0 + (t - t0)``.
+
+    A camera's media clock drifts from ours (100 ppm is 8.6 s a day), so the recorder reports each
+    packet's arrival with :meth:`observe`; the smallest lag seen (arrival minus mapped time) is the
+    offset without network delay or bursts, and :meth:`correct` moves the mapping by it at a segment
+    boundary once it passes :data:`DRIFT_LIMIT_S`.
+    """
+
+    def __init__(self, wall0: datetime, t0: float) -> None:
+        self.wall0 = wall0
+        self.t0 = t0
+        self.min_lag: float | None = None
 
     def wall(self, t: float) -> datetime:
         """Wall-clock UTC of stream time ``t`` (seconds)."""
@@ -40,6 +51,19 @@ class Anchor:
     def now(cls, t0: float) -> Anchor:
         """An anchor whose stream time ``t0`` is now."""
         return cls(datetime.now(UTC), t0)
+
+    def observe(self, t: float, arrived: datetime) -> None:
+        """A packet of stream time ``t`` arrived at ``arrived``."""
+        lag = (arrived - self.wall(t)).total_seconds()
+        self.min_lag = lag if self.min_lag is None else min(self.min_lag, lag)
+
+    def correct(self, limit: float = DRIFT_LIMIT_S) -> float:
+        """Shift the mapping by the observed offset when it passes ``limit``; returns the shift (s)."""
+        lag, self.min_lag = self.min_lag, None
+        if lag is None or abs(lag) <= limit:
+            return 0.0
+        self.wall0 += timedelta(seconds=lag)
+        return lag
 
 
 class Cutter:
