@@ -27,7 +27,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from akashi.analysis.audio import parse_wav
+import numpy as np
+
+from akashi.analysis.audio import WavAudio, parse_wav
 from akashi.analysis.compliance import check_operator_notice
 from akashi.analysis.detect import Segment, lexicon_findings
 from akashi.analysis.lexicon import CATEGORIES, Lexicon, load_lexicon
@@ -160,6 +162,28 @@ def variants(quick: bool, lexicon: Lexicon) -> dict[str, DecodeOptions]:
     return out
 
 
+def long_call(model: Any, parts: list[WavAudio], lexicon: Lexicon) -> dict[str, Any]:
+    """RTF on one long call made of all the test calls back to back (speech packed into 30 s windows)."""
+    joined = WavAudio(parts[0].rate, np.concatenate([p.samples for p in parts]), parts[0].codec)
+    out: dict[str, Any] = {"audio_s": round(joined.duration_s, 1)}
+    for name, opts in (
+        ("plain", DecodeOptions(plain=True)),
+        ("akashi", decode_options(AnalysisSettings(), lexicon)),
+    ):
+        _segs, stats = transcribe_audio(model, joined, "ja", opts)
+        out[name] = {
+            "processing_s": round(stats.processing_s, 2),
+            "rtf": stats.rtf,
+            "rtf_cpu_per_thread": stats.cpu_s / stats.audio_s / THREADS[0],
+        }
+        print(
+            f"long call ({joined.duration_s:.0f} s) {name:8s} RTF {stats.rtf:.3f} "
+            f"(CPU-time RTF {out[name]['rtf_cpu_per_thread']:.3f})",
+            flush=True,
+        )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="six calls; plain and default variants only")
@@ -230,6 +254,8 @@ def main() -> None:
             f"notice acc {s['notice_accuracy']:.2f}  RTF {s['rtf']:.3f} (CPU-time RTF {s['rtf_cpu_per_thread']:.3f})",
             flush=True,
         )
+    if not args.quick and not args.variants:
+        results["long call"] = long_call(model, [audio[c.name] for c in calls], lexicon)
     base, ours = results.get("plain"), results.get("akashi")
     if base and ours:
         results["ratios"] = {"rtf_akashi_over_plain": ours["rtf"] / base["rtf"]}
