@@ -99,7 +99,7 @@ def test_truncated_extended_missing_and_added_objects(store: EvidenceStore) -> N
     stray = "ab" * 16
     obj_path(store, stray).parent.mkdir(exist_ok=True)
     obj_path(store, stray).write_bytes(b"planted")
-    assert kinds(store) == {
+    assert {(p.kind, p.object_id) for p in store.verify(in_flight_grace_s=0.3).problems} == {
         ("object_truncated", a),
         ("object_extended", b),
         ("object_missing", c),
@@ -318,3 +318,27 @@ def test_stale_temporary_files_are_swept(sqlite_home: Path) -> None:
     assert not old.exists() and young.exists()
     st.close()
     engine.dispose()
+
+
+def test_verify_during_puts_reports_nothing_false(sqlite_store: EvidenceStore) -> None:
+    """Objects stored while verify runs are either checked or not seen, never 'unknown'."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            while not stop.is_set():
+                put_bytes(sqlite_store, os.urandom(3000))
+        except BaseException as e:  # re-raised below
+            errors.append(e)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(5):
+            report = sqlite_store.verify()
+            assert report.ok, report.to_text()
+    finally:
+        stop.set()
+        t.join(30)
+    assert not errors

@@ -467,11 +467,14 @@ class EvidenceStore:
 
         return apply_retention(self, now)
 
-    def verify(self) -> VerifyReport:
-        """Re-read and authenticate every object and check the ledger: a :class:`VerifyReport`."""
+    def verify(self, in_flight_grace_s: float = 10.0) -> VerifyReport:
+        """Re-read and authenticate every object and check the ledger: a :class:`VerifyReport`.
+
+        An object with no row is given ``in_flight_grace_s`` to be explained by a put committing.
+        """
         from akashi.store.verify import verify_store
 
-        return verify_store(self)
+        return verify_store(self, in_flight_grace_s)
 
     def accept_ledger_head(self) -> tuple[int, str] | None:
         """Re-anchor both head anchors on the ledger as it is now; returns the head (None if empty).

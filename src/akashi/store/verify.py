@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -146,10 +147,15 @@ def _check_chain(
             )
 
 
-def _check_object(store: EvidenceStore, row: EvidenceObject, report: VerifyReport) -> None:
+def _check_object(
+    store: EvidenceStore, row: EvidenceObject, report: VerifyReport, listed: dict[str, int] | None
+) -> None:
     oid = row.id
     try:
-        stored = store.raw_size(oid, row.state, row.location)
+        if listed is not None and row.state == "stored":
+            stored: int | None = listed.get(row.location)  # one listing instead of a HEAD per object
+        else:
+            stored = store.raw_size(oid, row.state, row.location)
     except StoreError as err:
         report.add("backend_unreachable", f"読めません: {err.ja}", f"cannot read: {err.en}", object_id=oid)
         return
@@ -209,8 +215,33 @@ def _check_object(store: EvidenceStore, row: EvidenceObject, report: VerifyRepor
         )
 
 
-def verify_store(store: EvidenceStore) -> VerifyReport:
-    """Check everything; see the module docstring."""
+#: How long an object without a row may be a put in flight (written, row not yet committed).
+IN_FLIGHT_GRACE_S = 10.0
+
+
+def _await_rows(store: EvidenceStore, ids: list[str], grace_s: float) -> set[str]:
+    """Which of ``ids`` have a row, waiting up to ``grace_s`` seconds for puts in flight.
+
+    A local put renames its object into place just before it commits the row, so a listing can
+    show an object whose row is a moment away. Only objects still unexplained after the grace
+    period are reported (a planted file costs verify this wait once).
+    """
+    deadline = time.monotonic() + grace_s
+    found: set[str] = set()
+    while ids:
+        with session_scope(store.engine) as s:
+            found |= set(s.scalars(select(EvidenceObject.id).where(EvidenceObject.id.in_(ids))))
+        if found >= set(ids) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    return found
+
+
+def verify_store(store: EvidenceStore, in_flight_grace_s: float = IN_FLIGHT_GRACE_S) -> VerifyReport:
+    """Check everything; see the module docstring.
+
+    ``in_flight_grace_s``: how long an object with no row yet may be a put still committing.
+    """
     report = VerifyReport()
     with session_scope(store.engine) as s:
         entries = list(s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)))
@@ -224,6 +255,14 @@ def verify_store(store: EvidenceStore) -> VerifyReport:
     for seq, why in bad:
         report.add("ledger_bad_entry", f"台帳の行が不正です: {why}", f"invalid ledger entry: {why}", seq=seq)
 
+    listed: dict[str, int] | None
+    try:
+        listed = dict(store.backend.list_objects())
+    except StoreError as err:
+        listed = None
+        report.add(
+            "backend_unreachable", f"一覧を取得できません: {err.ja}", f"cannot list the store: {err.en}"
+        )
     by_id = {r.id: r for r in rows}
     for row in rows:
         h = history.get(row.id)
@@ -269,7 +308,7 @@ def verify_store(store: EvidenceStore) -> VerifyReport:
                 )
         if row.state in ("stored", "pending"):
             report.checked += 1
-            _check_object(store, row, report)
+            _check_object(store, row, report, listed)
         else:
             report.tombstones += 1
     for oid, h in history.items():
@@ -282,28 +321,29 @@ def verify_store(store: EvidenceStore) -> VerifyReport:
                 seq=h.put_seq,
             )
 
-    try:
-        for key, _size in store.backend.list_objects():
-            key_oid = object_id_of(key)
-            found = by_id.get(key_oid) if key_oid else None
-            if found is None:
-                report.add(
-                    "object_unknown",
-                    f"台帳にないオブジェクトが保存先にあります: {key}",
-                    f"object in the store that no ledger entry explains: {key}",
-                    object_id=key_oid,
-                )
-            elif found.state == "deleted":
-                report.add(
-                    "object_not_deleted",
-                    "保存期間満了で削除済みのはずが保存先に残っています",
-                    "deleted by retention but still present in the store",
-                    object_id=key_oid,
-                )
-    except StoreError as err:
-        report.add(
-            "backend_unreachable", f"一覧を取得できません: {err.ja}", f"cannot list the store: {err.en}"
-        )
+    late: set[str] = set()
+    unexplained = [k for k in listed or {} if (object_id_of(k) or "") not in by_id]
+    if unexplained:
+        late = _await_rows(store, [i for i in (object_id_of(k) for k in unexplained) if i], in_flight_grace_s)
+    for key in listed or {}:
+        key_oid = object_id_of(key)
+        found = by_id.get(key_oid) if key_oid else None
+        if found is None and key_oid in late:
+            continue
+        if found is None:
+            report.add(
+                "object_unknown",
+                f"台帳にないオブジェクトが保存先にあります: {key}",
+                f"object in the store that no ledger entry explains: {key}",
+                object_id=key_oid,
+            )
+        elif found.state == "deleted":
+            report.add(
+                "object_not_deleted",
+                "保存期間満了で削除済みのはずが保存先に残っています",
+                "deleted by retention but still present in the store",
+                object_id=key_oid,
+            )
     for spooled, _size in store.spool.entries():
         if spooled not in by_id:
             report.add(
