@@ -17,7 +17,14 @@ from sqlalchemy import select
 
 from akashi.cameras import records
 from akashi.cameras.spool import CameraSpool, SegmentMeta
-from akashi.cameras.timeline import CUT_TOLERANCE_S, Anchor, Cutter, StreamParams, parameter_sets
+from akashi.cameras.timeline import (
+    CUT_TOLERANCE_S,
+    DRIFT_LIMIT_S,
+    Anchor,
+    Cutter,
+    StreamParams,
+    parameter_sets,
+)
 from akashi.cameras.urls import check_rtsp_url, mask_text, mask_url
 from akashi.context import Akashi
 from akashi.db import session_scope
@@ -234,10 +241,10 @@ def test_anchor_follows_a_drifting_camera_clock() -> None:
         if i % 4 == 0:
             shifts.append(a.correct())
             true = t0 + timedelta(seconds=t * 1.0002)
-            assert abs((a.wall(t) - true).total_seconds()) <= 0.5 + 1e-6
+            assert abs((a.wall(t) - true).total_seconds()) <= DRIFT_LIMIT_S + 1e-6
     moved = [x for x in shifts if x]
-    assert 4 <= len(moved) <= 6 and all(0.5 < x < 0.51 for x in moved)  # 2.88 s of drift in ~0.5 s steps
+    assert len(moved) == 2 and all(1.0 < x < 1.01 for x in moved)  # 2.88 s of drift in ~1 s steps
     steady = Anchor(t0, 0.0)
     for i in range(1, 100):
-        steady.observe(float(i), t0 + timedelta(seconds=i + 0.3 * (i % 2)))  # late bursts, no drift
+        steady.observe(float(i), t0 + timedelta(seconds=i + 0.8 * (i % 2)))  # late bursts, no drift
     assert steady.correct() == 0.0

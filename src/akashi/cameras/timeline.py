@@ -26,7 +26,7 @@ class StreamParams:
 
 
 #: Correct the wall-clock mapping once the camera's clock is this far off ours (seconds).
-DRIFT_LIMIT_S = 0.5
+DRIFT_LIMIT_S = 1.0
 
 
 class Anchor:
