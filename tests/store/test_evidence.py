@@ -342,3 +342,19 @@ def test_verify_during_puts_reports_nothing_false(sqlite_store: EvidenceStore) -
         stop.set()
         t.join(30)
     assert not errors
+
+
+def test_retention_running_during_verify_is_not_loss(sqlite_store: EvidenceStore) -> None:
+    oid = put_bytes(sqlite_store, b"expiring", retain_until=utcnow() - timedelta(seconds=1))
+    real = sqlite_store.backend.list_objects
+    fired = []
+
+    def list_then_retention() -> Iterator[tuple[str, int]]:
+        listing = list(real())
+        fired.append(sqlite_store.apply_retention())  # deletes it between verify's listing and read
+        return iter(listing)
+
+    sqlite_store.backend.list_objects = list_then_retention  # type: ignore[method-assign]
+    report = sqlite_store.verify()
+    assert fired == [[oid]]
+    assert report.ok and report.tombstones == 1, report.to_text()

@@ -351,5 +351,27 @@ def verify_store(store: EvidenceStore, in_flight_grace_s: float = IN_FLIGHT_GRAC
                 f"台帳にないファイルが送信待ちにあります: {spooled}",
                 f"file in the upload spool that no ledger entry explains: {spooled}",
             )
+    _forget_concurrent_deletions(store, report)
     report.finished_at = utcnow()
     return report
+
+
+def _forget_concurrent_deletions(store: EvidenceStore, report: VerifyReport) -> None:
+    """Drop 'missing' reports for objects that retention tombstoned while we were reading them."""
+    missing = {p.object_id for p in report.problems if p.kind == "object_missing" and p.object_id}
+    if not missing:
+        return
+    with session_scope(store.engine) as s:
+        gone = set(
+            s.scalars(
+                select(EvidenceObject.id).where(
+                    EvidenceObject.id.in_(missing), EvidenceObject.state.in_(("deleting", "deleted"))
+                )
+            )
+        )
+    if gone:
+        report.problems = [
+            p for p in report.problems if not (p.kind == "object_missing" and p.object_id in gone)
+        ]
+        report.checked -= len(gone)
+        report.tombstones += len(gone)
