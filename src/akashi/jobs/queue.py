@@ -11,9 +11,9 @@ import contextlib
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import CursorResult, Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -121,7 +121,7 @@ class JobQueue:
                         )
                     )
                     continue
-                won = s.execute(
+                result = s.execute(
                     update(Job)
                     .where(Job.id == jid, Job.state == jstate, Job.attempts == attempts)
                     .values(
@@ -131,8 +131,8 @@ class JobQueue:
                         worker=worker,
                         updated_at=now,
                     )
-                ).rowcount
-                if won == 1:
+                )
+                if cast("CursorResult[Any]", result).rowcount == 1:  # UPDATE reports its row count
                     return ClaimedJob(jid, kind, dict(payload), attempts + 1, max_attempts)
         return None
 
