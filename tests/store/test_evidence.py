@@ -358,3 +358,31 @@ def test_retention_running_during_verify_is_not_loss(sqlite_store: EvidenceStore
     report = sqlite_store.verify()
     assert fired == [[oid]]
     assert report.ok and report.tombstones == 1, report.to_text()
+
+
+def test_verify_during_holds_reports_nothing_false(store: EvidenceStore) -> None:
+    """Holds and releases committing while verify reads: the views of ledger and rows agree."""
+    ids = [put_bytes(store, os.urandom(500)) for _ in range(3)]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def toggler() -> None:
+        try:
+            n = 0
+            while not stop.is_set():
+                oid = ids[n % 3]
+                (store.hold if (n // 3) % 2 == 0 else store.release)(oid, reason="t", actor="t")
+                n += 1
+        except BaseException as e:  # re-raised below
+            errors.append(e)
+
+    t = threading.Thread(target=toggler)
+    t.start()
+    try:
+        for _ in range(8):
+            report = store.verify()
+            assert report.ok, report.to_text()
+    finally:
+        stop.set()
+        t.join(30)
+    assert not errors

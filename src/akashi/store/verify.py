@@ -244,6 +244,9 @@ def verify_store(store: EvidenceStore, in_flight_grace_s: float = IN_FLIGHT_GRAC
     """
     report = VerifyReport()
     with session_scope(store.engine) as s:
+        # One consistent view: the ledger lock keeps puts, holds and retention (which take it) from
+        # committing between these reads, or a half-seen put would look like tampering.
+        chain.lock_chain(s, "ledger")
         entries = list(s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)))
         kv = ledger.kv_head(s)
         rows = list(s.scalars(select(EvidenceObject).order_by(EvidenceObject.created_at, EvidenceObject.id)))
