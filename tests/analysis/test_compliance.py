@@ -35,6 +35,8 @@ def test_operator_notice_must_be_early_and_on_the_operator_channel() -> None:
     assert not check_operator_notice(late, NOTICE, 30.0).ok
     customer = [Segment("customer", 1.0, 5.0, NOTICE)]
     assert not check_operator_notice(customer, NOTICE, 30.0).ok
+    mono = [Segment("mixed", 1.0, 5.0, NOTICE)]
+    assert check_operator_notice(mono, NOTICE, 30.0).ok
 
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

@@ -62,7 +62,8 @@ def _best_phrase(reading: str, phrases: Sequence[str]) -> tuple[float, str]:
 
 def check_operator_notice(segments: Sequence[Segment], notice_text: str, window_s: float) -> NoticeResult:
     """Operator mode: was a notice with its purpose said on the operator channel within ``window_s``?"""
-    early = [s for s in segments if s.channel == "operator" and s.start_s < window_s]
+    # A mono recording ("mixed") has both voices on one channel: the notice may be anywhere in it.
+    early = [s for s in segments if s.channel in ("operator", "mixed") and s.start_s < window_s]
     said = "".join(s.text for s in early)
     heard = reading_of(said)
     text_reading = reading_of(notice_text)
