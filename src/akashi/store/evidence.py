@@ -483,11 +483,12 @@ class EvidenceStore:
         no longer reports the rows the backup lacks as a removed tail. The caller audits it.
         """
         with session_scope(self.engine) as s:
+            chain.lock_chain(s, "ledger")  # no append may slip between reading the head and anchoring
             head = ledger.reanchor_kv(s)
-        if head is None:
-            self.anchor.path.unlink(missing_ok=True)
-        else:
-            self.anchor.reset(*head)
+            if head is None:
+                self.anchor.path.unlink(missing_ok=True)
+            else:
+                self.anchor.reset(*head)
         return head
 
     def close(self) -> None:

@@ -249,11 +249,12 @@ def verify_store(store: EvidenceStore, in_flight_grace_s: float = IN_FLIGHT_GRAC
         chain.lock_chain(s, "ledger")
         entries = list(s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)))
         kv = ledger.kv_head(s)
+        file_head = store.anchor.read()  # under the lock: it only ever names committed entries
         rows = list(s.scalars(select(EvidenceObject).order_by(EvidenceObject.created_at, EvidenceObject.id)))
         sites: dict[int, str] = {sid: name for sid, name in s.execute(select(Site.id, Site.name))}
         s.expunge_all()
     report.ledger_entries = len(entries)
-    _check_chain(entries, report, [kv, store.anchor.read()])
+    _check_chain(entries, report, [kv, file_head])
     history, bad = ledger.replay(entries)
     for seq, why in bad:
         report.add("ledger_bad_entry", f"台帳の行が不正です: {why}", f"invalid ledger entry: {why}", seq=seq)
