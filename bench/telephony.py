@@ -261,7 +261,7 @@ sip_user = "201"
         os.killpg(akashi.pid, 0)
         pid = child_pid(akashi.pid)
         os.kill(pid, signal.SIGUSR1)
-        for _ in range(50):
+        for _ in range(200):  # up to 10 s: a saturated loop answers late
             if stats.exists():
                 try:
                     return dict(json.loads(stats.read_text()))
@@ -363,6 +363,7 @@ sip_user = "201"
         out["rtp_rx_packets"] = rx
         out["rtp_dropped_packets"] = dropped
         out["loss"] = dropped / (rx + dropped) if rx + dropped else 1.0
+        out["akashi_loop_lag_us"] = {k: v for k, v in s1.items() if k.startswith("loop_lag")}
         out["akashi_cpu_per_call_pct"] = round(
             100 * (cpu1["akashi"] - cpu0["akashi"]) / duration / max(n, 1), 3
         )
@@ -480,7 +481,10 @@ def main() -> None:
             f"relay p50/p99 {p.get('delay_p50_ms')}/{p.get('delay_p99_ms')} ms, setup {r.get('setup_calls_per_s')} calls/s, "
             f"CPU vs direct SIPp x{r.get('cpu_ratio_vs_direct_sipp')}"
         )
-    shutil.rmtree(work, ignore_errors=True)
+    if all(r["clean"] for r in results):
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"logs of the run kept in {work}")
 
 
 if __name__ == "__main__":

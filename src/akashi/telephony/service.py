@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import gc
 import ipaddress
@@ -67,6 +68,7 @@ class TelephonyService:
         self._nonces: dict[str, float] = {}
         self.registrars: list[Registrar] = []
         self.tls_port = 0
+        self._lags: collections.deque[tuple[float, float]] = collections.deque(maxlen=3000)
         #: ids of stored calls (None when storing failed), in the order they were stored
         self.stored: asyncio.Queue[int | None] = asyncio.Queue()
 
@@ -118,6 +120,7 @@ class TelephonyService:
         try:
             async with asyncio.TaskGroup() as tg:
                 flusher = tg.create_task(self._flush_loop())
+                lagger = tg.create_task(self._lag_loop())
                 self.registrars = [Registrar(self, t) for t in self.settings.trunks if t.register_]
                 reg_tasks = [tg.create_task(r.run()) for r in self.registrars]
                 await stop.wait()
@@ -132,6 +135,7 @@ class TelephonyService:
                 if self._tasks:
                     await asyncio.wait(self._tasks, timeout=10)
                 flusher.cancel()
+                lagger.cancel()
         finally:
             tcp.close()
             if tls is not None:
@@ -187,7 +191,26 @@ class TelephonyService:
             "rtp_tx_packets": tx,
             "stored_calls": self.finished_calls,
             "malformed_sip": self.sip.malformed if self.sip is not None else 0,
+            **self._lag_stats(),
         }
+
+    def _lag_stats(self) -> dict[str, int]:
+        """Event-loop lag over the last minute (µs): how late a 20 ms timer fired; RTP waits as long."""
+        lags = sorted(lag for _t, lag in self._lags)
+        if not lags:
+            return {}
+        return {
+            "loop_lag_p50_us": int(lags[len(lags) // 2] * 1e6),
+            "loop_lag_p99_us": int(lags[int(0.99 * (len(lags) - 1))] * 1e6),
+            "loop_lag_max_us": int(lags[-1] * 1e6),
+        }
+
+    async def _lag_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.02)
+            self._lags.append((t, max(0.0, loop.time() - t - 0.02)))
 
     # -- configuration lookups ------------------------------------------------------------
     def route_for(self, dialled: str) -> RouteSettings | None:
