@@ -248,3 +248,18 @@ def test_anchor_follows_a_drifting_camera_clock() -> None:
     for i in range(1, 100):
         steady.observe(float(i), t0 + timedelta(seconds=i + 0.8 * (i % 2)))  # late bursts, no drift
     assert steady.correct() == 0.0
+
+
+def test_config_refuses_bad_urls_and_duplicate_names(sqlite_home: Path) -> None:
+    from akashi.config import load_settings
+
+    cfg = sqlite_home / "akashi.toml"
+    base = cfg.read_text(encoding="utf-8")
+    cfg.write_text(base + '\n[[cameras]]\nname = "a"\nurl = "http://u:pw-9x@h/x"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(sqlite_home)
+    assert "cameras.0.url" in str(err.value) and "pw-9x" not in str(err.value)
+    dup = '\n[[cameras]]\nname = "a"\nurl = "rtsp://h/x"\n'
+    cfg.write_text(base + dup + dup, encoding="utf-8")
+    with Akashi.open(sqlite_home) as ak, pytest.raises(ConfigError):
+        records.configured_cameras(ak.settings, ak.engine)

@@ -92,6 +92,11 @@ def configured_cameras(settings: Settings, engine: Engine) -> list[CameraSpec]:
         for c in settings.cameras
     ]
     names = {c.name for c in out}
+    if len(names) != len(out):
+        dup = sorted({c.name for c in out if sum(1 for o in out if o.name == c.name) > 1})
+        raise ConfigError(
+            f"カメラ名が重複しています: {', '.join(dup)}", f"camera names must be unique: {', '.join(dup)}"
+        )
     with session_scope(engine) as s:
         rows = s.execute(select(Camera, Site.name).outerjoin(Site, Camera.site_id == Site.id)).all()
         for cam, site in rows:
