@@ -268,8 +268,13 @@ def test_incident_flow_and_export(app_client: TestClient, seeded: Seeded) -> Non
         f"/api/v1/incidents/{inc['id']}/items", json={"call_id": seeded.calls["osaka_call"]}, headers=h
     )
     assert r.status_code == 403
-    r = app_client.patch(f"/api/v1/incidents/{inc['id']}", json={"status": "closed"}, headers=h)
-    assert r.json()["status"] == "closed" and len(r.json()["items"]) == 2
+    r = app_client.patch(
+        f"/api/v1/incidents/{inc['id']}", json={"status": "closed", "legal_hold": True}, headers=h
+    )
+    assert r.json()["status"] == "closed" and len(r.json()["items"]) == 2 and r.json()["legal_hold"]
+    for key in ("tanaka_call", "suzuki_call"):  # the hold reaches the recordings of the linked calls
+        assert app_client.get(f"/api/v1/calls/{seeded.calls[key]}").json()["legal_hold"] is True
+    assert app_client.get(f"/api/v1/calls/{seeded.calls['osaka_call']}").status_code == 403
     r = app_client.post(f"/api/v1/incidents/{inc['id']}/export", headers=h)
     assert r.status_code == 200
     path = seeded.ak.settings.home / "incident.zip"

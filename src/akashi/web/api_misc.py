@@ -61,9 +61,11 @@ def get_incident(incident_id: Id, db: DbDep, auth: UserDep) -> IncidentOut:
 @router.patch(
     "/incidents/{incident_id}", tags=["incidents"], response_model=IncidentOut, responses={403: {}, 404: {}}
 )
-def patch_incident(incident_id: Id, body: IncidentPatch, db: DbDep, auth: UserDep) -> IncidentOut:
+def patch_incident(
+    incident_id: Id, body: IncidentPatch, ak: AkashiDep, db: DbDep, auth: UserDep
+) -> IncidentOut:
     """Change status, notes or legal hold."""
-    incidents.patch_incident(db, auth.principal, incident_id, body, auth.client)
+    incidents.patch_incident(ak, db, auth.principal, incident_id, body, auth.client)
     return incidents.get_incident(db, auth.principal, incident_id)
 
 

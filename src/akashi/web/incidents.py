@@ -102,8 +102,30 @@ def create_incident(s: Session, p: Principal, title: str, site: str | None, note
     return inc.id
 
 
-def patch_incident(s: Session, p: Principal, incident_id: int, patch: IncidentPatch, client: str) -> None:
-    """Change status, notes or the legal-hold flag."""
+def hold_linked_calls(ak: Akashi, s: Session, p: Principal, incident_id: int) -> int:
+    """Put the recordings of the incident's calls under legal hold (those not held yet).
+
+    Commits ``s`` first: the store writes each hold and its ledger entry in its own transaction.
+    Releasing an incident's hold does not release these (a call may be held for other reasons):
+    that stays a deliberate step on each call. Returns how many objects were newly held.
+    """
+    objects = s.scalars(
+        select(EvidenceObject.id)
+        .join(Call, Call.media_object_id == EvidenceObject.id)
+        .join(IncidentItem, IncidentItem.call_id == Call.id)
+        .where(IncidentItem.incident_id == incident_id, EvidenceObject.legal_hold.is_(False),
+               EvidenceObject.state != "deleted")
+    ).all()  # fmt: skip
+    s.commit()
+    for oid in objects:
+        ak.store.hold(oid, reason=f"incident {incident_id}", actor=p.name)
+    return len(objects)
+
+
+def patch_incident(
+    ak: Akashi, s: Session, p: Principal, incident_id: int, patch: IncidentPatch, client: str
+) -> None:
+    """Change status, notes or the legal-hold flag (a hold also holds the linked calls' recordings)."""
     _deny_write(p)
     inc = _load(s, p, incident_id)
     changed: dict[str, Any] = {}
@@ -123,6 +145,8 @@ def patch_incident(s: Session, p: Principal, incident_id: int, patch: IncidentPa
         client=client,
         detail=changed,
     )
+    if inc.legal_hold:
+        hold_linked_calls(ak, s, p, incident_id)
 
 
 def add_item(
@@ -130,7 +154,7 @@ def add_item(
 ) -> int:
     """Link a call (that the user may see) or a camera range to an incident."""
     _deny_write(p)
-    _load(s, p, incident_id)
+    inc = _load(s, p, incident_id)
     if item.call_id is not None:
         check_call(ak, s, p, item.call_id, "link", client)
         row = IncidentItem(incident_id=incident_id, call_id=item.call_id)
@@ -158,7 +182,10 @@ def add_item(
         client=client,
         detail={"call_id": item.call_id, "camera_id": item.camera_id},
     )
-    return row.id
+    row_id = row.id
+    if inc.legal_hold and item.call_id is not None:
+        hold_linked_calls(ak, s, p, incident_id)
+    return row_id
 
 
 def segments_in(s: Session, camera_id: int, start: datetime, end: datetime) -> list[CameraSegment]:

@@ -241,6 +241,7 @@ def incident_page(incident_id: int, request: Request, db: DbDep, auth: UserDep) 
 def incident_update(
     *,
     incident_id: int,
+    ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
     status: Annotated[str, Form(pattern="^(open|closed)$")],
@@ -249,6 +250,7 @@ def incident_update(
 ) -> Response:
     """Change status, notes and hold."""
     incidents.patch_incident(
+        ak,
         db,
         auth.principal,
         incident_id,
