@@ -134,6 +134,21 @@ def test_totp_second_factor(app_client: TestClient, seeded: Seeded) -> None:
         assert c.get("/api/v1/calls").status_code == 200
 
 
+def test_wrong_totp_codes_lock_the_account(app_client: TestClient, seeded: Seeded) -> None:
+    secret = pyotp.random_base32()
+    with session_scope(seeded.ak.engine) as s:
+        s.execute(update(User).where(User.name == "boss_osaka").values(totp_secret=secret))
+    good = pyotp.TOTP(secret).now()
+    wrong = "000000" if good != "000000" else "111111"
+    for _ in range(5):
+        r = app_client.post(
+            "/api/v1/auth/login", json={"name": "boss_osaka", "password": PASSWORD, "totp": wrong}
+        )
+        assert r.status_code == 401
+    r = app_client.post("/api/v1/auth/login", json={"name": "boss_osaka", "password": PASSWORD, "totp": good})
+    assert r.status_code == 401 and "lock" in r.json()["detail"]["en"]
+
+
 def test_login_form_needs_prelogin_token(app_client: TestClient) -> None:
     r = app_client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": "forged"})
     assert r.status_code == 403

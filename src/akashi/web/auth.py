@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -11,12 +12,13 @@ import pyotp
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from akashi.access import Principal, audit, authenticate
 from akashi.context import Akashi
-from akashi.db.base import session_scope
-from akashi.db.models import User
+from akashi.db.base import session_scope, utcnow
+from akashi.db.models import AuditEntry, User
 from akashi.db.models_web import WebSession
 from akashi.errors import AccessDenied
 from akashi.web.deps import AkashiDep, Auth, UserDep, client_of, require_pending_user
@@ -73,7 +75,29 @@ def _check_totp(ak: Akashi, auth: Auth, code: str) -> bool:
         audit(s, user=user.name, action="login_totp", outcome="ok" if ok else "denied", client=auth.client)
         if ok:
             row.second_factor_ok = True
-        return ok
+            return True
+        # Wrong codes lock the account like wrong passwords do. The password step resets the
+        # password counter, so TOTP failures are counted from the audit log (since the last good code).
+        s.flush()
+        since = utcnow() - timedelta(minutes=15)
+        last_ok = s.scalar(
+            select(func.max(AuditEntry.seq)).where(
+                AuditEntry.user_name == user.name,
+                AuditEntry.action == "login_totp",
+                AuditEntry.outcome == "ok",
+            )
+        )
+        failures = s.scalar(
+            select(func.count()).where(
+                AuditEntry.user_name == user.name, AuditEntry.action == "login_totp",
+                AuditEntry.outcome == "denied", AuditEntry.ts >= since, AuditEntry.seq > (last_ok or 0),
+            )
+        ) or 0  # fmt: skip
+        limit = ak.settings.web.lockout_after
+        if failures >= limit:
+            user.locked_until = utcnow() + timedelta(minutes=min(60, 2 ** (failures - limit)))
+            s.delete(row)
+        return False
 
 
 @router.get("/login", include_in_schema=False)
