@@ -52,6 +52,11 @@ def cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def user_s() -> float:
+    """User-mode CPU seconds (our own work: hashing, encryption), all threads."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_utime
+
+
 def drop_cache(path: Path) -> None:
     """Evict a (synced) file from the page cache: every timed step reads its input cold."""
     fd = os.open(path, os.O_RDONLY)
@@ -111,17 +116,19 @@ def main() -> int:
                 tracemalloc.start()
             same = True
             cpu: dict[str, list[float]] = {"copy": [], "put": [], "get": []}
+            user: dict[str, list[float]] = {"copy": [], "put": [], "get": []}
             for rnd in range(args.rounds):
                 last = rnd == args.rounds - 1
                 # Each timed step starts with no dirty pages left over from the previous one.
                 os.sync()
                 drop_cache(src)
-                c = cpu_s()
+                c, u = cpu_s(), user_s()
                 copies.append(plain_copy(src, work / "copy.bin"))
                 cpu["copy"].append(cpu_s() - c)
+                user["copy"].append(user_s() - u)
                 os.sync()
                 drop_cache(src)
-                c = cpu_s()
+                c, u = cpu_s(), user_s()
                 t = time.perf_counter()
                 with open(src, "rb") as f:
                     # Earlier rounds' objects expire at once and are deleted after their round, so
@@ -133,9 +140,10 @@ def main() -> int:
                     )  # fmt: skip
                 puts.append(time.perf_counter() - t)
                 cpu["put"].append(cpu_s() - c)
+                user["put"].append(user_s() - u)
                 os.sync()
                 drop_cache(store.settings.evidence_path / object_key(res.object_id))
-                c = cpu_s()
+                c, u = cpu_s(), user_s()
                 t = time.perf_counter()
                 with open(work / "out.bin", "wb", buffering=0) as fo:
                     for piece in store.iter_plaintext(res.object_id):
@@ -143,6 +151,7 @@ def main() -> int:
                     os.fsync(fo.fileno())
                 gets.append(time.perf_counter() - t)
                 cpu["get"].append(cpu_s() - c)
+                user["get"].append(user_s() - u)
                 same = same and (work / "out.bin").stat().st_size == size
                 (work / "out.bin").unlink()
                 if not last:
@@ -178,6 +187,7 @@ def main() -> int:
             "get": [round(x, 3) for x in gets],
         },
         "cpu_s_median": {k: round(statistics.median(v), 3) for k, v in cpu.items()},
+        "user_cpu_s_median": {k: round(statistics.median(v), 3) for k, v in user.items()},
         "peak_rss_growth_mib": round(rss_peak - rss0, 1),
         "peak_rss_mib": round(rss_peak, 1),
         "traced_python_peak_mib": None if traced is None else round(traced, 1),
@@ -188,17 +198,18 @@ def main() -> int:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
     }
+    put_pct, get_pct = f"{fig['put_ratio']:.0%}", f"{fig['get_ratio']:.0%}"
     print(f"plain copy : {fig['copy_mb_s']:8.1f} MB/s")
     print(
-        f"store put  : {fig['put_mb_s']:8.1f} MB/s  ({fig['put_ratio']:.0%} of copy; best runs {fig['best_put_ratio']:.0%})"
+        f"store put  : {fig['put_mb_s']:8.1f} MB/s  ({put_pct} of copy; best runs {fig['best_put_ratio']:.0%})"
     )
     print(
-        f"store get  : {fig['get_mb_s']:8.1f} MB/s  ({fig['get_ratio']:.0%} of copy; best runs {fig['best_get_ratio']:.0%})"
+        f"store get  : {fig['get_mb_s']:8.1f} MB/s  ({get_pct} of copy; best runs {fig['best_get_ratio']:.0%})"
     )
     print(f"verify     : {fig['verify_mb_s']:8.1f} MB/s")
-    print(
-        f"CPU seconds (median, all threads): {fig['cpu_s_median']}; load average {fig['load_average_1m']:.1f}"
-    )
+    print(f"CPU seconds (median, all threads): {fig['cpu_s_median']}")
+    print(f"  of which user mode (hashing, AES-GCM): {fig['user_cpu_s_median']}")
+    print(f"load average {fig['load_average_1m']:.1f}; CPU pressure: {fig['cpu_pressure']}")
     print(f"peak RSS growth: {fig['peak_rss_growth_mib']} MiB (process peak {fig['peak_rss_mib']} MiB)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(fig, indent=2))
