@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,7 @@ from akashi.telephony import g711
 from akashi.telephony.announce import read_wav_8k
 from akashi.telephony.calls import InboundCall, _dialled, _user
 from akashi.telephony.media import PortPool
-from akashi.telephony.recorder import META, CallMeta, CallSpool, finalise
+from akashi.telephony.recorder import META, CallMeta, CallSpool, finalise, write_batch
 from akashi.telephony.register import Registrar
 from akashi.telephony.sink import to_record
 from akashi.telephony.sip.build import response_to
@@ -68,6 +69,8 @@ class TelephonyService:
         self._nonces: dict[str, float] = {}
         self.registrars: list[Registrar] = []
         self.tls_port = 0
+        #: one thread for every spool write, in order: a slow disk must not stall the RTP relay
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="akashi-spool")
         self._lags: collections.deque[tuple[float, float]] = collections.deque(maxlen=3000)
         #: ids of stored calls (None when storing failed), in the order they were stored
         self.stored: asyncio.Queue[int | None] = asyncio.Queue()
@@ -137,12 +140,14 @@ class TelephonyService:
                 flusher.cancel()
                 lagger.cancel()
         finally:
+            await asyncio.get_running_loop().run_in_executor(self._io, lambda: None)  # drain queued writes
             tcp.close()
             if tls is not None:
                 tls.close()
             self.sip.close()
             for sp in list(self._spools):
                 sp.close()
+            self._io.shutdown(wait=True)
 
     async def _start_tls(self) -> asyncio.Server | None:
         """SIP over TLS when a certificate is configured (``sip.tls_listen``, else the SIP port + 1)."""
@@ -170,10 +175,13 @@ class TelephonyService:
         return server
 
     async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(FLUSH_S)
-            for sp in self._spools:
-                sp.flush()
+            batch = [item for sp in self._spools for item in sp.take()]
+            if batch:
+                # the single I/O thread keeps the order of every write to a file
+                await loop.run_in_executor(self._io, write_batch, batch)
 
     def stats(self) -> dict[str, int]:
         """Counters for monitoring and the benchmark (cheap: no per-packet work)."""
@@ -397,7 +405,7 @@ class TelephonyService:
     def open_spool(self, meta: CallMeta) -> CallSpool:
         """A spool folder for a new call."""
         folder = self.spool_root / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        sp = CallSpool(folder, meta)
+        sp = CallSpool(folder, meta, self._io)
         self._spools.add(sp)
         return sp
 
@@ -410,13 +418,14 @@ class TelephonyService:
         if sp is None:
             return
         self._spools.discard(sp)
-        sp.save()
-        sp.close()
-        task = asyncio.get_running_loop().create_task(self._store(sp.folder))
+        sp.save()  # queued on the I/O thread, after every earlier write of this call
+        closed = asyncio.get_running_loop().run_in_executor(self._io, sp.close)
+        task = asyncio.get_running_loop().create_task(self._store(sp.folder, closed))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _store(self, folder: Path) -> None:
+    async def _store(self, folder: Path, closed: asyncio.Future[None]) -> None:
+        await closed
         cid = await asyncio.to_thread(self.store_call, folder)
         self.stored.put_nowait(cid)
 
