@@ -33,7 +33,7 @@ from akashi.store.backends.base import Backend, BackendUnavailable, object_key
 from akashi.store.backends.local import LocalBackend, read_file_range
 from akashi.store.crypto import HEADER_LEN, TAG_LEN, ChunkOpener, CryptoError, Encryptor
 from akashi.store.keys import InstallationKeys, load_keys
-from akashi.store.pipeline import encrypt_to_file, exact_pieces, prefetch
+from akashi.store.pipeline import Readable, encrypt_to_file, exact_pieces, prefetch
 from akashi.store.spool import Spool, sweep_tmp
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class EvidenceStore:
     # -- put --------------------------------------------------------------------------------------
     def put(
         self,
-        stream: BinaryIO,
+        stream: BinaryIO | Readable,
         *,
         kind: str,
         media_type: str,
@@ -206,7 +206,7 @@ class EvidenceStore:
         return PutResult(oid, sha, size, state)
 
     def _encrypt_to(
-        self, stream: BinaryIO, path: os.PathLike[str], oid: str
+        self, stream: BinaryIO | Readable, path: os.PathLike[str], oid: str
     ) -> tuple[int, str, int, str, bytes]:
         enc = Encryptor(self.keys.kek, self.keys.key_id, oid, self.chunk_size)
         r = encrypt_to_file(stream, path, enc)

@@ -14,11 +14,19 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 
 from akashi.store.crypto import Encryptor
 
 QUEUE_CHUNKS = 4
+
+
+class Readable(Protocol):
+    """What ``put`` reads from: any binary stream with ``read(n)`` (files, sockets' makefile, pipes)."""
+
+    def read(self, size: int = -1, /) -> bytes | None:
+        """Up to ``size`` bytes; ``b""`` at the end."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class _Writer(threading.Thread):
                 self.error = err
 
 
-def encrypt_to_file(stream: BinaryIO, path: os.PathLike[str] | str, enc: Encryptor) -> Sealed:
+def encrypt_to_file(stream: Readable, path: os.PathLike[str] | str, enc: Encryptor) -> Sealed:
     """Encrypt ``stream`` into a new file at ``path`` (must not exist), fsync it, return sizes and hashes."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     writer = _Writer(fd)
@@ -67,6 +75,8 @@ def encrypt_to_file(stream: BinaryIO, path: os.PathLike[str] | str, enc: Encrypt
         writer.q.put(enc.header)
         while writer.error is None:
             data = stream.read(enc.chunk_size)
+            if data is None:  # a non-blocking stream with nothing ready: not an end of recording
+                raise ValueError("put needs a blocking stream (read returned None)")
             if not data:
                 writer.q.put(enc.finish())
                 break
