@@ -174,9 +174,11 @@ class Sipp:
             "127.0.0.1",
             "-p",
             str(self.port),
-            "-bg" if False else "-nostdin",
+            "-nostdin",
             "-trace_err",
             "-trace_msg",
+            # its own media port: the default (6000) would clash between SIPp processes
+            *([] if "-mp" in args else ["-mp", str(free_udp_port())]),
             *args,
             stdout=log,
             stderr=log,
