@@ -189,13 +189,13 @@ def test_wrong_installation_key_is_an_integrity_error(sqlite_store: EvidenceStor
         b"".join(sqlite_store.iter_plaintext(oid))
 
 
-def test_concurrent_puts_keep_one_chain(sqlite_store: EvidenceStore) -> None:
+def test_concurrent_puts_keep_one_chain(store: EvidenceStore) -> None:
     errors: list[BaseException] = []
 
     def worker(n: int) -> None:
         try:
             for i in range(5):
-                put_bytes(sqlite_store, f"{n}-{i}".encode() * 100, site=f"s{n % 2}")
+                put_bytes(store, f"{n}-{i}".encode() * 100, site=f"s{n % 2}")
         except BaseException as e:  # collected and re-raised below
             errors.append(e)
 
@@ -205,7 +205,7 @@ def test_concurrent_puts_keep_one_chain(sqlite_store: EvidenceStore) -> None:
     for t in threads:
         t.join(60)
     assert not errors
-    report = sqlite_store.verify()
+    report = store.verify()
     assert report.ok and report.checked == 20 and report.ledger_entries == 20
 
 
@@ -320,7 +320,7 @@ def test_stale_temporary_files_are_swept(sqlite_home: Path) -> None:
     engine.dispose()
 
 
-def test_verify_during_puts_reports_nothing_false(sqlite_store: EvidenceStore) -> None:
+def test_verify_during_puts_reports_nothing_false(store: EvidenceStore) -> None:
     """Objects stored while verify runs are either checked or not seen, never 'unknown'."""
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -328,7 +328,7 @@ def test_verify_during_puts_reports_nothing_false(sqlite_store: EvidenceStore) -
     def writer() -> None:
         try:
             while not stop.is_set():
-                put_bytes(sqlite_store, os.urandom(3000))
+                put_bytes(store, os.urandom(3000))
         except BaseException as e:  # re-raised below
             errors.append(e)
 
@@ -336,7 +336,7 @@ def test_verify_during_puts_reports_nothing_false(sqlite_store: EvidenceStore) -
     t.start()
     try:
         for _ in range(5):
-            report = sqlite_store.verify()
+            report = store.verify()
             assert report.ok, report.to_text()
     finally:
         stop.set()
@@ -344,18 +344,18 @@ def test_verify_during_puts_reports_nothing_false(sqlite_store: EvidenceStore) -
     assert not errors
 
 
-def test_retention_running_during_verify_is_not_loss(sqlite_store: EvidenceStore) -> None:
-    oid = put_bytes(sqlite_store, b"expiring", retain_until=utcnow() - timedelta(seconds=1))
-    real = sqlite_store.backend.list_objects
+def test_retention_running_during_verify_is_not_loss(store: EvidenceStore) -> None:
+    oid = put_bytes(store, b"expiring", retain_until=utcnow() - timedelta(seconds=1))
+    real = store.backend.list_objects
     fired = []
 
     def list_then_retention() -> Iterator[tuple[str, int]]:
         listing = list(real())
-        fired.append(sqlite_store.apply_retention())  # deletes it between verify's listing and read
+        fired.append(store.apply_retention())  # deletes it between verify's listing and read
         return iter(listing)
 
-    sqlite_store.backend.list_objects = list_then_retention  # type: ignore[method-assign]
-    report = sqlite_store.verify()
+    store.backend.list_objects = list_then_retention  # type: ignore[method-assign]
+    report = store.verify()
     assert fired == [[oid]]
     assert report.ok and report.tombstones == 1, report.to_text()
 
