@@ -110,7 +110,7 @@ async def test_killed_recorder_keeps_last_segment(
             spool = CameraSpool(ak.settings.spool_path, 1)
         deadline = time.monotonic() + 60
         # A subprocess cannot signal us: watch its spool for a partial segment holding a few fragments.
-        while not any(p.stat().st_size > 40_000 for p in spool.rec.glob("*.mp4")):
+        while not any(p.stat().st_size > 80_000 for p in spool.rec.glob("*.mp4")):
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline, "no segment being written"
             await asyncio.sleep(0.2)

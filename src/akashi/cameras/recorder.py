@@ -70,7 +70,7 @@ def open_input(url: str, timeout_s: float) -> av.container.InputContainer:
     us = str(int(timeout_s * 1_000_000))
     return av.open(
         url,
-        options={"rtsp_transport": "tcp", "timeout": us, "rw_timeout": us, "fflags": "nobuffer"},
+        options={"rtsp_transport": "tcp", "timeout": us, "rw_timeout": us},
         timeout=(timeout_s, timeout_s),
     )
 
