@@ -167,8 +167,37 @@ def best_window(haystack: str, needle: str, starts: set[int] | None = None) -> t
 
 
 _KEYWORD_POS = ("名詞",)
+# Words of every call (greeting, recording notice, apologies) say nothing about what a call is about.
 _STOP = frozenset(
-    {"こと", "もの", "ところ", "よう", "ため", "方", "とき", "それ", "これ", "あれ", "の", "ん", "さん", "様"}
+    {
+        "こと",
+        "もの",
+        "ところ",
+        "よう",
+        "ため",
+        "方",
+        "とき",
+        "それ",
+        "これ",
+        "あれ",
+        "の",
+        "ん",
+        "さん",
+        "様",
+        "電話",
+        "お電話",
+        "通話",
+        "録音",
+        "担当",
+        "サービス向上",
+        "品質向上",
+        "向上",
+        "サービス",
+        "申し訳",
+        "失礼",
+        "少々",
+        "確認",
+    }
 )
 
 
@@ -183,9 +212,10 @@ def keywords(texts: Iterable[str], top: int = 10) -> list[tuple[str, int]]:
                 and tok.pos[0] in _KEYWORD_POS
                 and tok.pos[1] not in ("数詞", "代名詞")
                 and tok.pos[2] != "助数詞可能"
+                and tok.surface not in _STOP  # a stop word ends a compound (ため|録音)
             )
             if is_noun and tok is not None:
-                run.append(tok.lemma if len(run) == 0 and len(tok.surface) > 1 else tok.surface)
+                run.append(tok.surface)
                 continue
             if run:
                 word = "".join(run)
