@@ -133,6 +133,16 @@ def test_long_call_and_automatic_notice(sqlite_home: Path, tmp_path: Path) -> No
         res = analyze_call(ak, logged_only, retranscribe=False)
         assert res.flags == ["notice_missing", "時間拘束"]
         assert res.notice is not None and "not audible" in res.notice.detail["reason"]
+        missed = ingest_call(
+            ak,
+            None,
+            CallRecord(
+                started_at=T0, direction="in", caller="0344445555", status="missed", notice_mode="operator"
+            ),
+        )
+        res = analyze_call(ak, missed, retranscribe=False)
+        assert res.flags == []
+        assert res.notice is None
 
 
 def test_cli_analyze_and_report(sqlite_home: Path, tmp_path: Path) -> None:

@@ -229,7 +229,8 @@ def _analyze(ak: Akashi, call_id: int, *, retranscribe: bool, model: Any) -> Cal
         segments = stored
     findings = lexicon_findings(segments, lexicon, LEXICON_CHANNELS)
     findings += behaviour_findings(ak, call, audio, cfg)
-    notice = notice_check(ak, call, segments, audio)
+    # A missed call never reached anyone: there was no conversation to give a notice in.
+    notice = notice_check(ak, call, segments, audio) if call.status != "missed" else None
     if notice is not None and not notice.ok:
         findings.append(
             Finding(
