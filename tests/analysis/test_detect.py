@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from akashi.analysis.detect import (
     Finding,
@@ -152,3 +154,20 @@ def test_severity_takes_the_strongest_per_category() -> None:
     assert severity(fs, {"脅迫": 3.0, "暴言": 2.0}) == 5.0
     assert severity([Finding("x", "lexicon", score=1.0)] * 3, {"x": 20.0}) == 10.0
     assert severity([], {}) == 0.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            list(
+                "あいうえおかきくけこさしすせそたちつてとなにぬねのアイウエオ土下座責任者出訴えるぞ。、 ！ABC1"
+            )
+        ),
+        max_size=40,
+    )
+)
+def test_matching_never_fails_and_scores_stay_in_range(text: str) -> None:
+    for hit in match_text(text, load_lexicon()):
+        assert 0.5 <= hit["score"] <= 1.0
+        assert hit["category"] in CATEGORIES

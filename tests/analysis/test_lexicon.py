@@ -57,3 +57,48 @@ def test_unreadable_or_broken_file(tmp_path: Path) -> None:
     bad.write_text("[[categories]\n", encoding="utf-8")
     with pytest.raises(LexiconError, match="invalid"):
         load_lexicon(bad)
+
+
+def test_lexicon_cli(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "lex.toml"
+    path.write_text(default_lexicon_text(), encoding="utf-8")
+    cmd = [sys.executable, "-m", "akashi.cli.main"]
+    out = subprocess.run(
+        [
+            *cmd,
+            "lexicon",
+            "check",
+            str(path),
+            "--text",
+            "責任者を出せ",
+            "--text",
+            "責任者の方はいますか",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    data = json.loads(out.stdout)
+    assert data["ok"] is True
+    assert [h["category"] for h in data["hits"]["責任者を出せ"]] == ["責任者・上司の要求"]
+    assert data["hits"]["責任者の方はいますか"] == []
+    out = subprocess.run(
+        [*cmd, "lexicon", "show", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert len(json.loads(out.stdout)["categories"]) == 8
+    path.write_text('[[categories]]\nname = "x"\nkind = "odd"\nterms = ["あ"]\n', encoding="utf-8")
+    out = subprocess.run(
+        [*cmd, "lexicon", "check", str(path)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 2
+    assert "kind must be" in out.stderr
