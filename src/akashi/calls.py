@@ -44,6 +44,7 @@ def call_facts(session: Session, call: Call, *, with_transcript: bool = False) -
         "flags": call.flags,
         "severity": call.severity,
         "analysis_state": call.analysis_state,
+        "keywords": call.extra.get("analysis", {}).get("keywords", []),
     }
     if with_transcript:
         segs = session.scalars(
@@ -66,6 +67,7 @@ def call_facts(session: Session, call: Call, *, with_transcript: bool = False) -
                 "start_s": f.start_s,
                 "end_s": f.end_s,
                 "score": f.score,
+                "detail": f.detail,
             }
             for f in flags
         ]

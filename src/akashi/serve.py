@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import uvicorn
 
 from akashi.context import Akashi
-from akashi.jobs import WorkerPool
+from akashi.jobs import WorkerPool, handlers
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,17 @@ class Server:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop.set)
         s = self.ak.settings
-        pool = WorkerPool(self.ak, self.workers)
+        # Speech recognition takes whole cores for seconds: it runs in a child process, never in the
+        # process that relays and records calls; this process's workers take every other job kind.
+        transcriber = None
+        kinds = None
+        if s.analysis.enabled:
+            from akashi.analysis.worker import ANALYSIS_KINDS, TranscriberProcess
+
+            kinds = [k for k in handlers() if k not in ANALYSIS_KINDS]
+            transcriber = TranscriberProcess(s.home)
+            transcriber.start()
+        pool = WorkerPool(self.ak, self.workers, kinds=kinds)
         pool.start()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -111,6 +121,8 @@ class Server:
                 self.started.set()
                 await self.stop.wait()
         finally:
+            if transcriber is not None:
+                await asyncio.to_thread(transcriber.stop)
             await asyncio.to_thread(pool.stop)
 
 

@@ -88,6 +88,8 @@ class JobQueue:
         never both win it, on SQLite as on PostgreSQL (which also skips rows locked by others).
         """
         now = now or utcnow()
+        if kinds is not None and not kinds:
+            return None
         for _ in range(20):
             with session_scope(self.engine) as s:
                 q = (
@@ -101,7 +103,7 @@ class JobQueue:
                     .order_by(Job.run_after, Job.id)
                     .limit(1)
                 )
-                if kinds:
+                if kinds is not None:
                     q = q.where(Job.kind.in_(kinds))
                 if s.get_bind().dialect.name == "postgresql":
                     q = q.with_for_update(skip_locked=True)

@@ -47,7 +47,7 @@ def handlers() -> dict[str, Handler]:
 def run_one(ak: Akashi, queue: JobQueue, worker: str, kinds: list[str] | None = None) -> bool:
     """Claim and run one job. Returns False when there was nothing to do."""
     table = handlers()
-    job = queue.claim(worker, kinds or list(table))
+    job = queue.claim(worker, kinds if kinds is not None else list(table))
     if job is None:
         return False
     fn = table.get(job.kind)
@@ -77,6 +77,8 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
 
     def _loop(self, index: int) -> None:
+        if self.kinds == []:
+            return  # nothing this pool may run (e.g. every kind belongs to the transcriber)
         name = f"{worker_name()}:{index}"
         while not self._stop.is_set():
             try:
