@@ -29,7 +29,7 @@ system-deps:
 
 run: setup
 	$(VENV)/bin/akashi --home $(HOME_DIR) init
-	$(VENV)/bin/akashi --home $(HOME_DIR) serve
+	MALLOC_ARENA_MAX=2 $(VENV)/bin/akashi --home $(HOME_DIR) serve
 
 test: setup-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)

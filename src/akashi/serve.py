@@ -56,6 +56,13 @@ class Server:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), seconds)
 
+    def _retention(self) -> None:
+        """Refresh incident holds on camera footage, then delete what retention allows."""
+        from akashi.cameras.retention import apply_camera_holds
+
+        apply_camera_holds(self.ak)
+        self.ak.store.apply_retention(datetime.now(UTC))
+
     async def _web(self) -> None:
         from akashi.web.app import create_app
 
@@ -102,11 +109,7 @@ class Server:
                     self._every(s.store.retry_interval_s, self.ak.store.flush_spool, "spool flush")
                 )
                 tg.create_task(
-                    self._every(
-                        s.retention.run_every_minutes * 60.0,
-                        lambda: self.ak.store.apply_retention(datetime.now(UTC)),
-                        "retention",
-                    )
+                    self._every(s.retention.run_every_minutes * 60.0, self._retention, "retention")
                 )
                 if self.web:
                     tg.create_task(self._web())
@@ -114,7 +117,9 @@ class Server:
                     from akashi.telephony.service import TelephonyService
 
                     tg.create_task(self._part("telephony", TelephonyService(self.ak).run))
-                if any(c.enabled for c in s.cameras):
+                from akashi.cameras.records import configured_cameras
+
+                if any(c.enabled for c in configured_cameras(s, self.ak.engine)):
                     from akashi.cameras.service import CameraService
 
                     tg.create_task(self._part("cameras", CameraService(self.ak).run))

@@ -378,6 +378,9 @@ def retention(dry_run: bool = typer.Option(False, "--dry-run")) -> None:
             ).all()
         emit(None, False, f"削除予定 / due: {len(due)}")
         return
+    from akashi.cameras.retention import apply_camera_holds
+
+    apply_camera_holds(ak)  # footage inside open incidents is held first
     deleted = ak.store.apply_retention()
     emit(None, False, f"削除しました / deleted: {len(deleted)}")
 
