@@ -414,3 +414,30 @@ def serve(
     ak = open_akashi()
     emit(None, False, f"Akashi を起動します / starting: http://{ak.settings.web.listen}")
     run(ak, web=web, workers=workers)
+
+
+@app.command("ledger-accept-head")
+def ledger_accept_head(
+    reason: str = typer.Option(..., "--reason", help="Why (e.g. 'restored the 2026-11-28 backup')"),
+    yes: bool = typer.Option(False, "--yes", help="Confirm"),
+) -> None:
+    """バックアップ復元後に台帳の末尾を承認（監査記録）/ accept the ledger head after restoring a backup (audited)."""
+    from akashi.access import audit
+
+    if not yes:
+        raise ConfigError(
+            "復元を意図した場合だけ --yes を付けて実行してください",
+            "run with --yes only after restoring a database backup on purpose",
+        )
+    ak = open_akashi()
+    head = ak.store.accept_ledger_head()
+    with session_scope(ak.engine) as s:
+        audit(
+            s,
+            user="cli",
+            action="ledger_accept_head",
+            target_type="ledger",
+            target_id=str(head[0] if head else 0),
+            detail={"reason": reason, "head": list(head) if head else None},
+        )
+    emit(None, False, f"台帳の末尾を承認しました / ledger head accepted: {head}")

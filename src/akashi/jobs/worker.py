@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[["Akashi", dict[str, Any]], None]
 _HANDLERS: dict[str, Handler] = {}
 # Modules whose import registers handlers; imported lazily by the pool so that the CLI stays light.
-HANDLER_MODULES = ["akashi.analysis.jobs", "akashi.store.jobs"]
+HANDLER_MODULES = ["akashi.analysis.jobs"]
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
