@@ -96,7 +96,7 @@ class Fitted:
         return len(self.lines) * self.size * leading
 
 
-def fit_text(  # noqa: PLR0917 - a box and a size range: read best as one call
+def fit_text(
     text: str,
     font: str,
     width: float,
