@@ -115,6 +115,11 @@ class RtpPeer(asyncio.DatagramProtocol):
                 await asyncio.sleep(delay)
         return self.sent_start
 
+    def payloads(self, count: int) -> np.ndarray:
+        """The first ``count`` PCMU packets received, decoded and joined in arrival order."""
+        pkts = [p for _t, p in self.received if (p[1] & 0x7F) == 0][:count]
+        return g711.decode(b"".join(p[12:] for p in pkts), "PCMU")
+
     def heard(self) -> np.ndarray:
         """What was received, decoded and laid out by arrival (for ordering checks)."""
         if not self.received:
