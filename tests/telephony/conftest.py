@@ -37,6 +37,7 @@ def sip_toml(
     agent_password: str = "",
     ring_params: str = "",
     sip_extra: str = "",
+    store_processes: int = 0,
 ) -> str:
     """akashi.toml lines of a loopback B2BUA whose route rings SIPp operators on ``targets``."""
     base = random.randrange(30000, 60000, 1000)
@@ -48,6 +49,7 @@ listen = "127.0.0.1:{sip_port}"
 public_address = "127.0.0.1"
 rtp_ports = "{base}-{base + 998}"
 rtp_timeout_s = {rtp_timeout_s}
+store_processes = {store_processes}
 {sip_extra}
 [[sip.routes]]
 match = "0312345678"

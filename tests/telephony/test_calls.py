@@ -170,7 +170,7 @@ async def test_stored_call_found_and_exported(b2bua: Start, tmp_path: Path, noti
     sipp = require_binary("sipp")
     async with rtp_peer() as cust, rtp_peer() as op:
         opx = Sipp(sipp, tmp_path, "op", scenarios.operator(hangup="caller"))
-        svc = await b2bua([opx.port], notice=notice_wav)
+        svc = await b2bua([opx.port], notice=notice_wav, store_processes=1)  # stored by a worker process
         await opx.start("-key", "rtpport", str(op.port), "-m", "1")
         callx = Sipp(sipp, tmp_path, "caller", scenarios.caller(talk_ms=2000))
         await callx.start(

@@ -116,7 +116,11 @@ async def test_kill9_during_20_calls(
     op_xml = _with_rtp(op_xml, '<recv request="ACK" crlf="true"/>', wav)
     opx = Sipp(sipp, tmp_path, "op", op_xml)
     sip_port = free_udp_port()
-    home = make_home(tmp_path / "home", sqlite_url, extra_toml=sip_toml(sip_port, [opx.port], notice=notice))
+    home = make_home(
+        tmp_path / "home",
+        sqlite_url,
+        extra_toml=sip_toml(sip_port, [opx.port], notice=notice, store_processes=1),
+    )
     spool = tmp_path / "home" / "spool" / "calls"
     ready = tmp_path / "ready.json"
     log = tmp_path / "akashi.log"

@@ -69,6 +69,13 @@ class SipSettings(Section):
     tls_listen: str = ""
     rtp_timeout_s: float = Field(30.0, gt=0, le=3600)
     session_expires_s: int = Field(1800, ge=90, le=86400)
+    store_processes: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Worker processes that finalise and store finished calls (0: a thread of the SIP "
+        "process). A process keeps the encryption and alignment work away from the RTP relay's GIL.",
+    )
     outbound_notice: bool = False
     outbound_announcement: str = "default"
     agent_networks: list[str] = Field(

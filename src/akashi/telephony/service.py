@@ -8,13 +8,13 @@ import functools
 import gc
 import ipaddress
 import logging
+import multiprocessing
 import secrets
-import shutil
 import socket
 import ssl
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,9 +25,9 @@ from akashi.telephony import g711
 from akashi.telephony.announce import read_wav_8k
 from akashi.telephony.calls import InboundCall, _dialled, _user
 from akashi.telephony.media import PortPool
-from akashi.telephony.recorder import META, CallMeta, CallSpool, finalise, write_batch
+from akashi.telephony.recorder import META, CallMeta, CallSpool, write_batch
 from akashi.telephony.register import Registrar
-from akashi.telephony.sink import to_record
+from akashi.telephony.sink import init_worker, store_folder, store_in_worker
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.digest import check_authorization, parse_challenge
 from akashi.telephony.sip.message import Request, Response, split_hostport
@@ -71,6 +71,7 @@ class TelephonyService:
         self.tls_port = 0
         #: one thread for every spool write, in order: a slow disk must not stall the RTP relay
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="akashi-spool")
+        self._pool: ProcessPoolExecutor | None = None
         self._lags: collections.deque[tuple[float, float]] = collections.deque(maxlen=3000)
         #: ids of stored calls (None when storing failed), in the order they were stored
         self.stored: asyncio.Queue[int | None] = asyncio.Queue()
@@ -109,6 +110,13 @@ class TelephonyService:
         self.ports = PortPool(rtp_host, self.settings.rtp_ports)
         self.spool_root.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.recover)
+        if self.settings.store_processes:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.settings.store_processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=init_worker,
+                initargs=(str(self.ak.settings.home),),
+            )
         await self._prepare_announcements()
         _tr, self.sip = await loop.create_datagram_endpoint(
             lambda: SipUdp(self.on_request), local_addr=self.listen
@@ -148,6 +156,8 @@ class TelephonyService:
             for sp in list(self._spools):
                 sp.close()
             self._io.shutdown(wait=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
     async def _start_tls(self) -> asyncio.Server | None:
         """SIP over TLS when a certificate is configured (``sip.tls_listen``, else the SIP port + 1)."""
@@ -426,27 +436,31 @@ class TelephonyService:
 
     async def _store(self, folder: Path, closed: asyncio.Future[None]) -> None:
         await closed
-        cid = await asyncio.to_thread(self.store_call, folder)
+        if self._pool is None:
+            cid = await asyncio.to_thread(self.store_call, folder)
+        else:
+            try:
+                cid = await asyncio.get_running_loop().run_in_executor(
+                    self._pool, store_in_worker, str(folder)
+                )
+            except Exception:
+                log.exception("storing call %s failed; its spool is kept for the next start", folder.name)
+                cid = None
+            if cid is not None:
+                self.finished_calls += 1
+                self.ingested.append(cid)
         self.stored.put_nowait(cid)
 
     def store_call(self, folder: Path) -> int | None:
         """Finalise a spool folder and ingest it; the folder goes once the call is stored."""
         try:
-            wav, meta = finalise(folder)
-            call_id = self.sink(wav, meta)
+            call_id = store_folder(self.ak, folder)
         except Exception:
             log.exception("storing call %s failed; its spool is kept for the next start", folder.name)
             return None
-        shutil.rmtree(folder, ignore_errors=True)
         self.finished_calls += 1
         self.ingested.append(call_id)
         return call_id
-
-    def sink(self, wav: Path, meta: CallMeta) -> int:
-        """Hand a finished call to :func:`akashi.ingest.ingest_call`."""
-        from akashi.ingest import ingest_call
-
-        return ingest_call(self.ak, wav, to_record(meta))
 
     def recover(self) -> list[int]:
         """Finalise spools left by a previous run (killed process): stored as interrupted calls."""

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from akashi.telephony.recorder import CallMeta
+from akashi.telephony.recorder import CallMeta, finalise
 
 if TYPE_CHECKING:
+    from akashi.context import Akashi
     from akashi.ingest import CallRecord
+
+#: the installation opened by a store worker process (one per process)
+_worker: dict[str, Akashi] = {}
+
+
+def store_folder(ak: Akashi, folder: Path) -> int:
+    """Finalise a call's spool folder into its stereo WAV, ingest it, remove the folder."""
+    from akashi.ingest import ingest_call
+
+    wav, meta = finalise(folder)
+    call_id = ingest_call(ak, wav, to_record(meta))
+    shutil.rmtree(folder, ignore_errors=True)
+    return call_id
+
+
+def init_worker(home: str) -> None:
+    """Start of a store worker process: open the installation once."""
+    from akashi.context import Akashi
+
+    _worker["ak"] = Akashi.open(home, run_migrations=False)
+
+
+def store_in_worker(folder: str) -> int:
+    """:func:`store_folder` in a worker process made by :func:`init_worker`."""
+    return store_folder(_worker["ak"], Path(folder))
 
 
 def _ts(t: float | None) -> datetime | None:
