@@ -23,6 +23,7 @@ from sqlalchemy import select
 from akashi.analysis.audio import write_wav
 from akashi.analysis.model import BUNDLED_SIZE, ModelError, bundled_model_dir, resolve_model
 from akashi.analysis.pipeline import analyze_call
+from akashi.analysis.text import search_reading
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.fts import text_filter
@@ -248,8 +249,10 @@ def test_import_job_transcript_flags_search(
             assert call is not None
             segs = list(s.scalars(select(TranscriptSegment).where(TranscriptSegment.call_id == call_id)))
             flags = list(s.scalars(select(CallFlag).where(CallFlag.call_id == call_id)))
-            hits = list(s.scalars(select(Call.id).where(text_filter(s, "晒す"))))
-            misses = list(s.scalars(select(Call.id).where(text_filter(s, "土下座"))))
+            hits = list(s.scalars(select(Call.id).where(text_filter(s, "晒す", search_reading("晒す")))))
+            misses = list(
+                s.scalars(select(Call.id).where(text_filter(s, "土下座", search_reading("土下座"))))
+            )
     assert call.analysis_state == "done"
     assert {g.channel for g in segs} == {"customer", "operator"}
     assert all(g.reading for g in segs)

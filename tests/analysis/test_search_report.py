@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import delete, select, update
 
 from akashi.analysis.report import build_report
+from akashi.analysis.text import search_reading
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.fts import normalise_text, text_filter
@@ -29,7 +30,7 @@ def _call(ak: Akashi, texts: list[str], **kw: object) -> int:
 
 def _search(ak: Akashi, q: str) -> list[int]:
     with session_scope(ak.engine) as s:
-        return sorted(s.scalars(select(Call.id).where(text_filter(s, q))))
+        return sorted(s.scalars(select(Call.id).where(text_filter(s, q, search_reading(q)))))
 
 
 def test_text_search(home: Path) -> None:

@@ -99,6 +99,16 @@ def reading_of(text: str) -> str:
     return "".join(t.reading for t in tokenize(text))
 
 
+def search_reading(query: str) -> str:
+    """The katakana reading of a search query, normalised as the index is ('' without SudachiPy)."""
+    from akashi.db.fts import normalise_query
+
+    try:
+        return reading_of(normalise_query(query))
+    except ImportError:  # pragma: no cover - the analysis extra is not installed
+        return ""
+
+
 def mood(tokens: Iterable[Token]) -> str:
     """``imperative``, ``polite`` or ``plain`` for the words that follow a keyword.
 

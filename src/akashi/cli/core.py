@@ -216,7 +216,13 @@ def calls_search(
     """通話を検索 / search calls."""
     who = _principal(as_user)
     ak = open_akashi()
+    reading = ""
+    if text:
+        from akashi.analysis.text import search_reading
+
+        reading = search_reading(text)
     q = CallQuery(
+        text_reading=reading,
         from_=parse_time(from_, "--from"),
         to=parse_time(to, "--to"),
         number=number,

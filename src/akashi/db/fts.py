@@ -58,29 +58,17 @@ def _has_fts_table(session: Session) -> bool:
     return bool(found)
 
 
-def query_reading(q: str) -> str:
-    """The katakana reading of a query ('' when the Japanese text tools are not installed)."""
-    try:
-        from akashi.analysis.text import reading_of
-    except ImportError:  # pragma: no cover - the analysis extra is not installed
-        return ""
-    try:
-        return reading_of(q)
-    except ImportError:  # pragma: no cover - sudachipy missing
-        return ""
-
-
-def text_filter(session: Session, text_query: str) -> ColumnElement[bool]:
+def text_filter(session: Session, text_query: str, reading: str = "") -> ColumnElement[bool]:
     """A clause on ``Call.id``: calls whose transcript contains ``text_query``.
 
-    Besides the words as written, segments whose stored reading contains the query's reading match
-    too (three kana or more), so 「土下座」 also finds a transcript where the recogniser wrote 「どげざ」.
+    Given the query's katakana ``reading`` (``akashi.analysis.text.search_reading``), segments whose
+    stored reading contains it match too (three kana or more), so 「土下座」 also finds a transcript where
+    the recogniser wrote 「どげざ」. The database layer does not tokenise Japanese itself.
     """
     q = normalise_query(text_query)
     if not q:
         return Call.id.is_not(None)
     written = _written_filter(session, q)
-    reading = query_reading(q)
     if len(reading) < TRIGRAM:
         return written
     seg = TranscriptSegment

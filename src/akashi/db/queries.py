@@ -46,6 +46,7 @@ class CallQuery:
     site: str | None = None
     flag: str | None = None
     text: str | None = None
+    text_reading: str = ""  # katakana reading of ``text`` (analysis.text.search_reading)
     direction: Literal["in", "out"] | None = None
     status: str | None = None
     order: str = "-started_at"
@@ -108,7 +109,7 @@ def _filtered(session: Session, viewer: SeesCalls | None, q: CallQuery) -> Selec
     if q.text:
         from akashi.db.fts import text_filter
 
-        stmt = stmt.where(text_filter(session, q.text))
+        stmt = stmt.where(text_filter(session, q.text, q.text_reading))
     return stmt
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from akashi.access import Principal, audit
 from akashi.access.evidence import check_call
+from akashi.analysis.text import search_reading
 from akashi.calls import call_facts
 from akashi.db.models import (
     Call,
@@ -61,6 +62,7 @@ def make_query(
         site=(site or "").strip() or None,
         flag=(flag or "").strip() or None,
         text=(text or "").strip() or None,
+        text_reading=search_reading(text.strip()) if text and text.strip() else "",
         order=order,
         limit=limit,
         offset=offset,
