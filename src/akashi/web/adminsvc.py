@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from akashi.access import Principal, audit, hash_password
+from akashi.access.audit import entry_dict
 from akashi.access.passwords import MIN_LENGTH
 from akashi.db.models import ROLES, Agent, AuditEntry, Setting, Site, User
 from akashi.errors import AccessDenied, AkashiError, NotFoundError
@@ -221,21 +221,7 @@ def audit_log(
     rows = s.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(limit).offset(offset))
     return {
         "total": int(total),
-        "items": [
-            {
-                "seq": r.seq,
-                "ts": r.ts.isoformat(),
-                "ts_jst": jst(r.ts),
-                "user": r.user_name,
-                "action": r.action,
-                "target_type": r.target_type,
-                "target_id": r.target_id,
-                "outcome": r.outcome,
-                "client": r.client,
-                "detail": json.loads(r.detail or "{}"),
-            }
-            for r in rows
-        ],
+        "items": [{**entry_dict(r), "ts_jst": jst(r.ts)} for r in rows],
     }
 
 
