@@ -142,6 +142,10 @@ async def test_notice_then_operator_aligned(
     notice_part = cust.payloads(int(NOTICE_S * 50))  # the first second of packets, in order
     assert len(notice_part) == int(NOTICE_S * 8000)
     assert abs(dominant_hz(notice_part) - NOTICE_HZ) < 5
+    # then, while the operator's phone rings, the ringback tone (400 Hz), quietly
+    after = cust.payloads(int(NOTICE_S * 50) + 10)[len(notice_part) :]
+    assert abs(dominant_hz(after) - 400) < 10
+    assert np.abs(after.astype(np.int32)).max() < 3000
     op_heard = onsets(heard[int(NOTICE_S * 8000) + 800 :])
     assert len(op_heard) == len(op_marks)
     # right channel: the notice at the start, then the operator's bursts

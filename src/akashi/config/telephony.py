@@ -76,6 +76,9 @@ class SipSettings(Section):
         description="Worker processes that finalise and store finished calls (0: a thread of the SIP "
         "process). A process keeps the encryption and alignment work away from the RTP relay's GIL.",
     )
+    ringback_after_notice: bool = Field(
+        True, description="Play a ringback tone to the caller while the operators ring after the notice."
+    )
     outbound_notice: bool = False
     outbound_announcement: str = "default"
     agent_networks: list[str] = Field(

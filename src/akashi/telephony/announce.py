@@ -30,3 +30,11 @@ def read_wav_8k(path: Path) -> np.ndarray:
         n = int(len(pcm) * 8000 / rate)
         pcm = np.interp(np.arange(n) * rate / 8000, np.arange(len(pcm)), pcm)
     return np.clip(np.round(pcm), -32768, 32767).astype(np.int16)
+
+
+def ringback(rate: int = 8000) -> np.ndarray:
+    """One 3 s cycle of the Japanese ringback (呼出音): 400 Hz modulated at 16 Hz, 1 s on, 2 s off."""
+    t = np.arange(int(3 * rate)) / rate
+    on = t < 1.0
+    tone = np.sin(2 * np.pi * 400 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 16 * t)) * on
+    return (tone * 0.07 * 32767).astype(np.int16)

@@ -188,7 +188,20 @@ class InboundCall:
         else:
             self.respond(180)
         self.state = CallState.RINGING
-        leg = await self._ring(list(self.route.ring), self.route.strategy, float(self.route.ring_timeout_s))
+        ringback = None
+        if self.a_answered and self.svc.settings.ringback_after_notice:
+            # the caller was answered for the notice: let them hear that phones are ringing
+            audio = self.svc.ringback_audio(self.codec.name)
+            ringback = asyncio.create_task(NoticePlayer(self.a_rtp, audio, self.codec.pt, repeat=True).play())
+        try:
+            leg = await self._ring(
+                list(self.route.ring), self.route.strategy, float(self.route.ring_timeout_s)
+            )
+        finally:
+            if ringback is not None:
+                ringback.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ringback
         if leg is None:
             return
         self._bridge(leg)

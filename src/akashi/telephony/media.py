@@ -157,7 +157,16 @@ class PortPool:
 class NoticePlayer:
     """Plays encoded audio to a leg as 20 ms RTP packets on an absolute schedule."""
 
-    def __init__(self, endpoint: RtpEndpoint, audio: bytes, payload_type: int, ptime_ms: int = 20) -> None:
+    def __init__(
+        self,
+        endpoint: RtpEndpoint,
+        audio: bytes,
+        payload_type: int,
+        ptime_ms: int = 20,
+        *,
+        repeat: bool = False,
+    ) -> None:
+        self.repeat = repeat
         self.ep = endpoint
         self.audio = audio
         self.pt = payload_type
@@ -167,12 +176,15 @@ class NoticePlayer:
         self.ts = random.getrandbits(32)
 
     async def play(self) -> None:
-        """Send the whole notice; returns when the last packet has been sent."""
+        """Send the audio once (or in a loop until cancelled, with ``repeat``)."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         n = self.samples
         chunks = [self.audio[i : i + n] for i in range(0, len(self.audio), n)]
-        for i, chunk in enumerate(chunks):
+        count = len(chunks)
+        i = 0
+        while i < count or (self.repeat and count):
+            chunk = chunks[i % count]
             hdr = (
                 bytes([0x80, (0x80 if i == 0 else 0) | self.pt])
                 + self.seq.to_bytes(2, "big")
@@ -182,6 +194,7 @@ class NoticePlayer:
             self.ep.send(hdr + chunk, time.time())
             self.seq = (self.seq + 1) & 0xFFFF
             self.ts = (self.ts + n) & 0xFFFFFFFF
-            delay = start + (i + 1) * n / 8000 - loop.time()
+            i += 1
+            delay = start + i * n / 8000 - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)

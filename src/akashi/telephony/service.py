@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony import g711
-from akashi.telephony.announce import read_wav_8k
+from akashi.telephony.announce import read_wav_8k, ringback
 from akashi.telephony.calls import InboundCall, _dialled, _user
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import META, CallMeta, CallSpool, write_batch
@@ -289,6 +289,13 @@ class TelephonyService:
                     f"案内 {name} が設定されていません", f"announcement {name!r} is not configured"
                 )
             self._notice[key] = await asyncio.to_thread(self._load_notice, ann, codec)
+        return self._notice[key]
+
+    def ringback_audio(self, codec: str) -> bytes:
+        """One cycle of ringback tone encoded in ``codec`` (made once; played in a loop)."""
+        key = ("\0ringback", codec)
+        if key not in self._notice:
+            self._notice[key] = g711.encode(ringback(), codec)
         return self._notice[key]
 
     def _load_notice(self, ann: AnnouncementSettings, codec: str) -> bytes:
