@@ -137,6 +137,8 @@ async def test_notice_then_operator_aligned(
     assert row.notice_mode == "automatic"
     assert row.notice_started_at is not None and row.bridged_at is not None
     assert row.notice_ended_at is not None and row.notice_ended_at <= row.bridged_at
+    assert row.extra["announcement"] == "default"
+    assert abs(row.extra["notice_duration_s"] - NOTICE_S) < 0.05
     # what the caller heard: the notice tone (1 kHz) first, in full, before any operator audio
     heard = cust.heard()
     notice_part = cust.payloads(int(NOTICE_S * 50))  # the first second of packets, in order

@@ -167,6 +167,8 @@ class InboundCall:
     async def _play_notice(self, announcement: str, to: RtpEndpoint) -> bool:
         """Play the notice to the customer; False when the call ended meanwhile."""
         audio = await self.svc.notice_audio(announcement, self.codec.name)
+        # G.711: one byte per sample at 8 kHz. Analysis checks the notice played for all of it.
+        self.meta.extra["notice_duration_s"] = len(audio) / 8000
         self.state = CallState.NOTICE
         self.meta.notice_started_at = now()
         played = await self._until_end(NoticePlayer(to, audio, self.codec.pt).play())
@@ -180,6 +182,7 @@ class InboundCall:
             return
         assert self.a_rtp is not None and not isinstance(ann, bool)
         self.meta.notice_mode = ann.mode if ann is not None else ""
+        self.meta.extra["announcement"] = self.route.announcement
         if ann is not None and ann.mode == "automatic":
             offer = self.offer
             self._answer_caller(self._our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)))
