@@ -30,11 +30,27 @@ def require_binary(name: str) -> str:
     return path
 
 
+def _pg_conninfo(dbname: str | None = None) -> str:
+    """psycopg connection string of ``AKASHI_TEST_PG`` (optionally another database on it)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(PG_ADMIN_URL)
+    parts = {
+        "host": u.host or "127.0.0.1",
+        "port": u.port or 5432,
+        "user": u.username or "postgres",
+        "dbname": dbname or u.database or "test",
+    }
+    if u.password:
+        parts["password"] = u.password
+    return " ".join(f"{k}={v}" for k, v in parts.items())
+
+
 def _pg_available() -> bool:
     try:
         import psycopg
 
-        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3):
+        with psycopg.connect(_pg_conninfo(), connect_timeout=3):
             return True
     except Exception:
         return False
@@ -52,7 +68,7 @@ def _new_pg_database(admin_url: str) -> tuple[str, str]:
     import psycopg
 
     name = f"akashi_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
+    with psycopg.connect(_pg_conninfo(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return name, admin_url.rsplit("/", 1)[0] + "/" + name
 
@@ -60,7 +76,7 @@ def _new_pg_database(admin_url: str) -> tuple[str, str]:
 def _drop_pg_database(name: str) -> None:
     import psycopg
 
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
+    with psycopg.connect(_pg_conninfo(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

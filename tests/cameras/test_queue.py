@@ -73,18 +73,18 @@ def _fake_segment(spool: CameraSpool, start: datetime, size: int) -> SegmentMeta
     return meta
 
 
-def test_prune_drops_oldest_uploaded_copies_first(tmp_path: Path) -> None:
+def test_uploaded_plaintext_is_removed_and_queue_over_limit_alerts(tmp_path: Path) -> None:
     spool = CameraSpool(tmp_path, 1)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     metas = [_fake_segment(spool, t0 + timedelta(seconds=4 * i), 1000) for i in range(6)]
     for m in metas[:4]:
         spool.uploaded(m)
+    # stored segments leave no plaintext behind; the two not yet stored stay queued
+    assert not list(spool.done.glob("*.mp4"))
+    assert len(spool.pending()) == 2 and 2000 <= spool.size() < 3000  # media + queue entries
     assert spool.prune(3500) is True
-    kept = sorted(p.name for p in spool.done.glob("*.mp4"))
-    assert kept == [f"{metas[3].key}.mp4"]  # the three oldest uploaded copies went, queued ones stay
-    assert len(spool.pending()) == 2
-    assert spool.prune(1500) is False  # still over: only segments not yet stored are left
-    assert len(spool.pending()) == 2 and not list(spool.done.glob("*.mp4"))
+    assert spool.prune(1500) is False  # over the limit with segments not yet stored: an alert
+    assert len(spool.pending()) == 2  # never dropped
 
 
 async def test_queue_over_limit_raises_alert(sqlite_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

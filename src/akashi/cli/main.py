@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from akashi.cli import analysis as _analysis  # noqa: F401  (registers commands)
@@ -15,6 +16,8 @@ from akashi.errors import AkashiError
 
 def main() -> None:
     """Run the CLI; an :class:`AkashiError` becomes a one-line message and its exit code."""
+    # Everything Akashi writes (spools, keys, exports) is private to its user.
+    os.umask(0o077)
     try:
         app()
     except AkashiError as exc:

@@ -41,7 +41,11 @@ class Registrar:
         """Register, refresh at 80% of the granted time, retry after failures."""
         try:
             while True:
-                granted = await self.register(self.trunk.register_expires_s)
+                try:
+                    granted = await self.register(self.trunk.register_expires_s)
+                except (ProtocolError, OSError) as exc:  # DNS or network down: retry, never stop Akashi
+                    log.warning("registration with trunk %s failed: %s", self.trunk.name, exc)
+                    granted = 0
                 if granted > 0:
                     self.registrations += 1
                     self.registered.set()

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from akashi.access import open_segment_media
 from akashi.context import Akashi
 from akashi.db.base import session_scope
-from akashi.errors import NotFoundError, ProtocolError
+from akashi.errors import AccessDenied, NotFoundError, ProtocolError
 from akashi.web import camsvc, incidents
 from akashi.web.api_calls import package_response
 from akashi.web.callsvc import add_note
@@ -177,6 +177,8 @@ _THUMBS: dict[int, bytes] = {}
 def _thumbnail(ak: Akashi, auth: Auth, camera_id: int) -> bytes:
     from akashi.cameras.thumbs import segment_thumbnails
 
+    if not auth.principal.can_play:  # checked before the cache: frames are media
+        raise AccessDenied("映像を見る権限がありません", "not permitted to view camera footage")
     with session_scope(ak.engine) as s:
         seg_id = camsvc.latest_segment(s, auth.principal, camera_id)
     if seg_id is None:

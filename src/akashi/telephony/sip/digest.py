@@ -95,7 +95,10 @@ def check_authorization(value: str, *, method: str, password: str, realm: str) -
     if p.get("realm") != realm or "uri" not in p or "response" not in p or "username" not in p:
         return False
     ch = {"realm": realm, "nonce": p["nonce"], "qop": p.get("qop", "")}
-    nc = int(p.get("nc", "1"), 16) if p.get("nc", "1").isalnum() else 1
+    try:
+        nc = int(p.get("nc", "1"), 16)
+    except ValueError:
+        return False  # a malformed nonce count is a failed authentication, not a crash
     want = digest_response(
         ch,
         method=method,
