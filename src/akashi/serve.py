@@ -12,11 +12,15 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from akashi.context import Akashi
 from akashi.jobs import WorkerPool, handlers
+
+if TYPE_CHECKING:
+    from akashi.analysis.worker import TranscriberProcess
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,15 @@ class Server:
                 log.warning("%s failed: %s", what, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), seconds)
+
+    @staticmethod
+    def _watch(transcriber: TranscriberProcess) -> None:
+        """Restart the transcriber child if it died (analysis jobs would otherwise pile up)."""
+        if not transcriber.running:
+            log.warning(
+                "transcriber exited with %s; restarting it", transcriber.proc and transcriber.proc.returncode
+            )
+            transcriber.start()
 
     def _retention(self) -> None:
         """Refresh incident holds on camera footage, then delete what retention allows."""
@@ -102,9 +115,11 @@ class Server:
             transcriber = TranscriberProcess(s.home)
             transcriber.start()
         pool = WorkerPool(self.ak, self.workers, kinds=kinds)
-        pool.start()
         try:
+            pool.start()
             async with asyncio.TaskGroup() as tg:
+                if transcriber is not None:
+                    tg.create_task(self._every(15.0, lambda: self._watch(transcriber), "transcriber watch"))
                 tg.create_task(
                     self._every(s.store.retry_interval_s, self.ak.store.flush_spool, "spool flush")
                 )

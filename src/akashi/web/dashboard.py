@@ -93,6 +93,8 @@ def dashboard(s: Session, p: Principal, days: int = 14) -> dict[str, Any]:
                 Call.started_at >= week,
                 Call.status == "completed",
                 Call.notice_mode.not_in(("", "none")),
+                # a notice that analysis found missing, cut short or inaudible does not count
+                Call.id.not_in(select(CallFlag.call_id).where(CallFlag.category == "notice_missing")),
             )
         )
         or 0

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from akashi.db.base import utcnow
 from akashi.db.models import CallFlag, Site
+from akashi.errors import ProtocolError
 from akashi.web import camsvc, incidents
 from akashi.web.callsvc import add_note, call_detail, list_calls, make_query, set_call_hold
 from akashi.web.dashboard import dashboard
@@ -286,8 +287,13 @@ def incident_range(
     end: Annotated[str, Form(max_length=32)],
 ) -> Response:
     """Link a camera range (``datetime-local`` values, read as JST)."""
-    s = datetime.fromisoformat(start).replace(tzinfo=JST)
-    e = datetime.fromisoformat(end).replace(tzinfo=JST)
+    try:
+        s, e = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    except ValueError:
+        raise ProtocolError("日時の形式が正しくありません", "start/end must be ISO 8601 date-times") from None
+    # datetime-local values carry no zone: they are JST; a value with an offset is converted
+    s = s.replace(tzinfo=JST) if s.tzinfo is None else s.astimezone(JST)
+    e = e.replace(tzinfo=JST) if e.tzinfo is None else e.astimezone(JST)
     incidents.add_item(
         ak,
         db,
