@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
 import wave
 from collections.abc import Iterator
 from io import BytesIO
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from akashi.db.base import session_scope
+from akashi.db.models import User
 from akashi.web.app import create_app
 from tests.web.conftest import Seeded, api_login
 
@@ -83,13 +87,21 @@ def test_account_password_and_totp_enrolment(client: TestClient, seeded_sqlite: 
         follow_redirects=False,
     )
     assert r.status_code == 303
+    with session_scope(seeded_sqlite.ak.engine) as s:
+        stored = s.scalars(select(User.totp_secret).where(User.name == "boss_tokyo")).one()
+    assert stored is not None and stored.startswith("s1:") and secret not in stored  # sealed, never clear
     # a new login now needs the code
     with TestClient(create_app(seeded_sqlite.ak)) as other:
         r = other.post("/api/v1/auth/login", json={"name": "boss_tokyo", "password": PASSWORD})
         assert r.status_code == 401 and r.json()["detail"]["code"] == "totp_required"
         r = other.post(
             "/api/v1/auth/login",
-            json={"name": "boss_tokyo", "password": PASSWORD, "totp": pyotp.TOTP(secret).now()},
+            # the enrolment code is spent: the next one logs in
+            json={
+                "name": "boss_tokyo",
+                "password": PASSWORD,
+                "totp": pyotp.TOTP(secret).at(int(time.time()) + 30),
+            },
         )
         assert r.status_code == 200
     r = client.post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from datetime import timedelta
 
@@ -113,6 +114,11 @@ def test_totp_second_factor(app_client: TestClient, seeded: Seeded) -> None:
     code = pyotp.TOTP(secret).now()
     r = app_client.post("/api/v1/auth/login", json={"name": "admin", "password": PASSWORD, "totp": code})
     assert r.status_code == 200
+    # the same code never logs in twice (a code seen on the wire cannot be replayed)
+    with TestClient(create_app(seeded.ak)) as again:
+        r = again.post("/api/v1/auth/login", json={"name": "admin", "password": PASSWORD, "totp": code})
+        assert r.status_code == 401
+    next_code = pyotp.TOTP(secret).at(int(time.time()) + 30)
     # pages: password first, then the code page; nothing else until the code is given
     with TestClient(create_app(seeded.ak)) as c:
         page = c.get("/login")
@@ -127,9 +133,7 @@ def test_totp_second_factor(app_client: TestClient, seeded: Seeded) -> None:
         assert c.get("/api/v1/calls").status_code == 401
         form = c.get("/login/totp").text
         csrf = form.split('name="csrf_token" value="')[1].split('"')[0]
-        r = c.post(
-            "/login/totp", data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf}, follow_redirects=False
-        )
+        r = c.post("/login/totp", data={"code": next_code, "csrf_token": csrf}, follow_redirects=False)
         assert r.status_code == 303
         assert c.get("/api/v1/calls").status_code == 200
 

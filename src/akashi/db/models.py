@@ -66,7 +66,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(200), default="")
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), default=None)
-    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_secret: Mapped[str | None] = mapped_column(String(255), default=None)  # sealed, see web/totp.py
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)  # no code used twice
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)

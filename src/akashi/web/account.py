@@ -14,8 +14,9 @@ from akashi.access.passwords import MIN_LENGTH
 from akashi.db.models import User
 from akashi.db.models_web import WebSession
 from akashi.errors import NotFoundError
-from akashi.web.deps import DbDep, UserDep, require_user
+from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
 from akashi.web.render import render
+from akashi.web.totp import matching_step, seal_secret
 
 router = APIRouter(prefix="/account", dependencies=[Depends(require_user)], include_in_schema=False)
 
@@ -62,17 +63,20 @@ def enrol_totp(
     request: Request,
     db: DbDep,
     auth: UserDep,
+    ak: AkashiDep,
     secret: Annotated[str, Form(min_length=16, max_length=64, pattern="^[A-Z2-7]+$")],
     code: Annotated[str, Form(max_length=12)],
 ) -> Response:
     """Enrol the offered secret once the authenticator app shows a matching code."""
     user = _user(db, auth)
-    if user.totp_secret or not pyotp.TOTP(secret).verify(code.strip(), valid_window=1):
+    step = None if user.totp_secret else matching_step(secret, code, None)
+    if step is None:
         audit(db, user=user.name, action="totp_enrol", outcome="denied", client=auth.client)
         uri = pyotp.TOTP(secret).provisioning_uri(name=user.name, issuer_name="Akashi")
         return render(request, auth, "account.html", status=400, user=user, secret=secret, uri=uri, done="",
                       min_length=MIN_LENGTH, error=True)  # fmt: skip
-    user.totp_secret = secret
+    user.totp_secret = seal_secret(ak.settings, secret)  # never stored in clear
+    user.totp_last_step = step
     audit(db, user=user.name, action="totp_enrol", client=auth.client)
     return RedirectResponse("/account?done=totp", status_code=303)
 
@@ -88,5 +92,6 @@ def remove_totp(
         return render(request, auth, "account.html", status=400, user=user, secret=None, uri="", done="",
                       min_length=MIN_LENGTH, error=True)  # fmt: skip
     user.totp_secret = None
+    user.totp_last_step = None
     audit(db, user=user.name, action="totp_remove", client=auth.client)
     return RedirectResponse("/account?done=totp_removed", status_code=303)

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-import pyotp
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
@@ -25,6 +24,7 @@ from akashi.web.deps import AkashiDep, Auth, UserDep, client_of, require_pending
 from akashi.web.i18n import LANGS, translate
 from akashi.web.render import render
 from akashi.web.sessions import COOKIE, LANG_COOKIE, NewSession, create_session, end_session, token_id
+from akashi.web.totp import matching_step, open_secret
 
 router = APIRouter()
 PRELOGIN_COOKIE = "akashi_prelogin"
@@ -71,7 +71,10 @@ def _check_totp(ak: Akashi, auth: Auth, code: str) -> bool:
         user = s.get(User, auth.principal.id)
         if row is None or user is None or not user.totp_secret:
             return False
-        ok = pyotp.TOTP(user.totp_secret).verify(code.strip(), valid_window=1)
+        step = matching_step(open_secret(ak.settings, user.totp_secret), code, user.totp_last_step)
+        ok = step is not None
+        if ok:
+            user.totp_last_step = step  # this code (and older ones) can never be used again
         audit(s, user=user.name, action="login_totp", outcome="ok" if ok else "denied", client=auth.client)
         if ok:
             row.second_factor_ok = True
