@@ -102,8 +102,10 @@ async def test_killed_recorder_keeps_last_segment(
     # Long segments: the one being written when the process dies holds several seconds of footage.
     add_to_config(sqlite_home, camera_toml([("cam", "", rtsp_server.url("cam1"))], seconds=30.0))
     env = {**os.environ, "AKASHI_HOME": str(sqlite_home)}
+    # No `timeout` wrapper here: SIGKILL must reach the recorder itself, not a wrapper that would
+    # leave it running as an orphan (the finally block bounds its lifetime).
     proc = subprocess.Popen(
-        _akashi(sqlite_home, "cameras", "run"), env=env, stderr=subprocess.PIPE, text=True
+        _akashi(sqlite_home, "cameras", "run")[2:], env=env, stderr=subprocess.PIPE, text=True
     )
     try:
         with Akashi.open(sqlite_home) as ak:
