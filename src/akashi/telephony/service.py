@@ -9,7 +9,6 @@ import gc
 import ipaddress
 import logging
 import multiprocessing
-import secrets
 import socket
 import ssl
 import time
@@ -29,7 +28,7 @@ from akashi.telephony.recorder import META, CallMeta, CallSpool, write_batch
 from akashi.telephony.register import Registrar
 from akashi.telephony.sink import init_worker, store_folder, store_in_worker
 from akashi.telephony.sip.build import response_to
-from akashi.telephony.sip.digest import check_authorization, parse_challenge
+from akashi.telephony.sip.digest import NonceBook, check_authorization
 from akashi.telephony.sip.message import Request, Response, split_hostport
 from akashi.telephony.sip.transport import SipUdp
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri
@@ -66,7 +65,7 @@ class TelephonyService:
         self.ready = asyncio.Event()
         self.finished_calls = 0
         self.ingested: list[int] = []
-        self._nonces: dict[str, float] = {}
+        self._nonces = NonceBook(NONCE_TTL_S)
         self.registrars: list[Registrar] = []
         self.tls_port = 0
         #: one thread for every spool write, in order: a slow disk must not stall the RTP relay
@@ -371,13 +370,16 @@ class TelephonyService:
         password = agent.password.get_secret_value()
         if password:
             cred = req.get("Proxy-Authorization")
-            nonce_ok = cred is not None and self._nonce_valid(cred)
-            if not (
-                nonce_ok
-                and cred is not None
-                and check_authorization(cred, method="INVITE", password=password, realm=self.settings.realm)
-            ):
-                challenge = f'Digest realm="{self.settings.realm}", nonce="{self._new_nonce()}", algorithm=MD5, qop="auth"'
+            good = cred is not None and check_authorization(
+                cred, method="INVITE", password=password, realm=self.settings.realm
+            )
+            # a right password on an expired, unknown or already-counted nonce (a replay) is stale
+            if not (good and cred is not None and self._nonces.use(cred, time.monotonic())):
+                stale = ", stale=true" if good else ""
+                nonce = self._nonces.issue(time.monotonic())
+                challenge = (
+                    f'Digest realm="{self.settings.realm}", nonce="{nonce}", algorithm=MD5, qop="auth"{stale}'
+                )
                 self.sip.respond(
                     req, response_to(req, 407, to_tag="auth", extra=[("Proxy-Authenticate", challenge)])
                 )
@@ -390,21 +392,6 @@ class TelephonyService:
         self.sip.respond(req, response_to(req, 100))
         self._start(OutboundCall(self, req, agent, self.settings.trunks[0]))
         return True
-
-    def _new_nonce(self) -> str:
-        nonce = secrets.token_hex(12)
-        now = time.monotonic()
-        self._nonces = {n: t for n, t in self._nonces.items() if now - t < NONCE_TTL_S}
-        self._nonces[nonce] = now
-        return nonce
-
-    def _nonce_valid(self, cred: str) -> bool:
-        try:
-            nonce = parse_challenge(cred).get("nonce", "")
-        except ProtocolError:
-            return False
-        t = self._nonces.get(nonce)
-        return t is not None and time.monotonic() - t < NONCE_TTL_S
 
     def _start(self, call: InboundCall) -> None:
         self.calls[call.invite.call_id] = call

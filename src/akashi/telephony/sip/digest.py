@@ -109,3 +109,42 @@ def check_authorization(value: str, *, method: str, password: str, realm: str) -
         cnonce=p.get("cnonce", ""),
     )
     return secrets.compare_digest(want, p["response"])
+
+
+class NonceBook:
+    """The nonces a server issued, with the highest nonce count (``nc``) each has accepted.
+
+    A request is accepted once per nonce count: a replayed Authorization header (same or lower
+    ``nc``) is refused, as is a nonce that expired or was never issued. A nonce without ``qop``
+    carries no count and so is good for one request only. Sans-I/O: the caller passes the clock.
+    """
+
+    def __init__(self, ttl_s: float, limit: int = 10000) -> None:
+        self.ttl_s = ttl_s
+        self.limit = limit
+        self._issued: dict[str, tuple[float, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._issued)
+
+    def issue(self, now: float) -> str:
+        """A fresh nonce, valid for ``ttl_s`` from ``now``; expired (and the oldest past ``limit``) drop."""
+        self._issued = {n: v for n, v in self._issued.items() if now - v[0] < self.ttl_s}
+        while len(self._issued) >= self.limit:
+            del self._issued[next(iter(self._issued))]
+        nonce = secrets.token_hex(12)
+        self._issued[nonce] = (now, 0)
+        return nonce
+
+    def use(self, value: str, now: float) -> bool:
+        """Accept an (already verified) Authorization value once: its nonce is live and its nc is new."""
+        try:
+            p = parse_challenge(value)
+            nc = int(p.get("nc", "1"), 16)
+        except (SipParseError, ValueError):
+            return False
+        entry = self._issued.get(p["nonce"])
+        if entry is None or now - entry[0] >= self.ttl_s or nc <= entry[1]:
+            return False
+        self._issued[p["nonce"]] = (entry[0], nc)
+        return True
