@@ -261,6 +261,7 @@ def config_view(ak: Akashi, s: Session, p: Principal) -> dict[str, Any]:
     """
     require_admin(p)
     from akashi.analysis.lexicon import load_lexicon
+    from akashi.web.adminconfig import RESTART_NOTE, cameras_view, notice_lint
 
     st = ak.settings
     try:
@@ -287,13 +288,12 @@ def config_view(ak: Akashi, s: Session, p: Principal) -> dict[str, Any]:
             if a.name not in {x.name for x in st.agents}
         ],
         "announcements": {
-            k: {"mode": v.mode, "text": v.text, "voice": v.voice} for k, v in st.announcements.items()
+            k: {"mode": v.mode, "text": v.text, "voice": v.voice, "lint": notice_lint(v.text)}
+            for k, v in st.announcements.items()
         },
-        "cameras": [
-            {"name": c.name, "site": c.site, "segment_seconds": c.segment_seconds, "enabled": c.enabled}
-            for c in st.cameras
-        ],
+        "cameras": cameras_view(ak),
         "retention": {"calls_days": st.retention.calls_days, "camera_days": st.camera_policy.retain_days},
         "lexicon": lexicon,
         "lexicon_source": lexicon_source,
+        "restart_note": RESTART_NOTE,
     }

@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from akashi.access import Principal
 from akashi.context import Akashi
 from akashi.errors import NotFoundError
-from akashi.web import adminsvc
+from akashi.web import adminconfig, adminsvc
+from akashi.web.adminconfig import CameraIn, LexiconIn, NoticeIn, RetentionIn, RoutesIn
 from akashi.web.adminsvc import UserIn, UserOut, UserPatch
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
 
@@ -127,3 +128,53 @@ async def preview(
     """The recording notice as callers hear it (synthesised from the text when no file is set)."""
     path = await run_in_threadpool(_preview, ak, name, auth.principal)
     return FileResponse(path, media_type="audio/wav")
+
+
+@router.put("/announcements/{name}", responses={400: {}, 403: {}})
+def save_notice(
+    name: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[\w-]+$")],
+    body: NoticeIn,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+) -> dict[str, Any]:
+    """Set a recording notice's mode and text in akashi.toml (admins); returns the guidance findings."""
+    return adminconfig.save_notice(ak, db, auth.principal, name, body, auth.client)
+
+
+@router.put("/routes", status_code=204, responses={400: {}, 403: {}})
+def save_routes(body: RoutesIn, ak: AkashiDep, db: DbDep, auth: UserDep) -> None:
+    """Replace the inbound SIP routes in akashi.toml (admins; telephony reads them on restart)."""
+    adminconfig.save_routes(ak, db, auth.principal, body, auth.client)
+
+
+@router.put("/retention", status_code=204, responses={400: {}, 403: {}})
+def save_retention(body: RetentionIn, ak: AkashiDep, db: DbDep, auth: UserDep) -> None:
+    """Set the retention periods in akashi.toml (admins)."""
+    adminconfig.save_retention(ak, db, auth.principal, body, auth.client)
+
+
+@router.get("/lexicon", responses={403: {}})
+def lexicon(ak: AkashiDep, auth: UserDep) -> dict[str, str]:
+    """The harassment lexicon TOML in force and where it is (admins)."""
+    return adminconfig.lexicon_text(ak, auth.principal, auth.client)
+
+
+@router.put("/lexicon", responses={400: {}, 403: {}})
+def save_lexicon(body: LexiconIn, ak: AkashiDep, db: DbDep, auth: UserDep) -> dict[str, Any]:
+    """Check and save the lexicon as <home>/lexicon.toml and use it (admins)."""
+    return adminconfig.save_lexicon(ak, db, auth.principal, body, auth.client)
+
+
+@router.post("/cameras", status_code=204, responses={400: {}, 403: {}})
+def add_camera(body: CameraIn, ak: AkashiDep, db: DbDep, auth: UserDep) -> None:
+    """Add a camera; its URL is sealed and never shown again (admins)."""
+    adminconfig.add_camera(ak, db, auth.principal, body, auth.client)
+
+
+@router.delete("/cameras/{name}", status_code=204, responses={403: {}, 404: {}})
+def remove_camera(
+    name: Annotated[str, PathParam(min_length=1, max_length=64)], ak: AkashiDep, db: DbDep, auth: UserDep
+) -> None:
+    """Stop recording a camera added from the browser or the CLI; its footage stays (admins)."""
+    adminconfig.remove_camera(ak, db, auth.principal, name, auth.client)

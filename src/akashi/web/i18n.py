@@ -158,6 +158,30 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "start_time": ("開始時刻", "Start time"),
     "end_time": ("終了時刻", "End time"),
+    "restart_note": (
+        "変更は akashi.toml に保存されます。通話録音（SIP）は再起動後に反映します。環境変数 AKASHI_* が優先されます。",
+        "Changes are saved to akashi.toml; telephony picks them up on restart. AKASHI_* environment overrides win.",
+    ),
+    "mode": ("告知方式", "Mode"),
+    "mode_automatic": ("自動音声", "automatic"),
+    "mode_operator": ("担当者が読み上げ", "operator"),
+    "new_notice": ("告知を追加", "Add a notice"),
+    "route_match": ("着信番号（* は全て）", "Dialled number (* for any)"),
+    "route_ring": ("呼出先 SIP URI（, 区切り）", "Ring SIP URIs (comma-separated)"),
+    "route_hint": (
+        "行を削除するには着信番号を空にします。最後の行は新しい経路です。",
+        "Clear the number to delete a row; the last row adds a route.",
+    ),
+    "calls_days": ("通話の保存日数", "Days calls are kept"),
+    "camera_days": ("カメラ映像の保存日数", "Days footage is kept"),
+    "lexicon_hint": (
+        "TOML 形式で編集します。保存前に検査し、<home>/lexicon.toml に保存して使います。",
+        "Edit the TOML; it is checked before it is saved as <home>/lexicon.toml and used.",
+    ),
+    "camera_url": ("カメラ URL（rtsp://、保存後は表示しません）", "Camera URL (rtsp://; never shown again)"),
+    "segment_seconds": ("区切り秒数", "Segment seconds"),
+    "add": ("追加", "Add"),
+    "remove": ("削除", "Remove"),
 }
 
 

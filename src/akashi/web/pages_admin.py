@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 
-from akashi.web import adminsvc
+from akashi.web import adminconfig, adminsvc
+from akashi.web.adminconfig import CameraIn, LexiconIn, NoticeIn, RetentionIn, RouteIn, RoutesIn, parse_form
 from akashi.web.adminsvc import UserIn, UserPatch
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
 from akashi.web.pages import _date
@@ -29,6 +31,7 @@ def admin(request: Request, ak: AkashiDep, db: DbDep, auth: UserDep) -> Response
         users=adminsvc.list_users(db, auth.principal),
         cfg=adminsvc.config_view(ak, db, auth.principal),
         verify=adminsvc.verify_status(db, auth.principal),
+        lexicon_text=adminconfig.lexicon_text(ak, auth.principal, auth.client)["text"],
     )
 
 
@@ -150,3 +153,118 @@ def verify(ak: AkashiDep, db: DbDep, auth: UserDep) -> Response:
     """Run verification now."""
     adminsvc.run_verify(ak, db, auth.principal, auth.client)
     return RedirectResponse("/admin/audit", status_code=303)
+
+
+@router.post("/announcements/{name}")
+def save_notice(
+    *,
+    name: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[\w-]+$")],
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    mode: Annotated[str, Form(max_length=16)],
+    text: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    """Change a notice's mode and text in akashi.toml."""
+    body = parse_form(NoticeIn, {"mode": mode, "text": text})
+    adminconfig.save_notice(ak, db, auth.principal, name, body, auth.client)
+    return RedirectResponse("/admin#notices", status_code=303)
+
+
+@router.post("/announcements")
+def add_notice(
+    *,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    name: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[\w-]+$")],
+    mode: Annotated[str, Form(max_length=16)],
+    text: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    """Add a notice (routes may then use it)."""
+    body = parse_form(NoticeIn, {"mode": mode, "text": text})
+    adminconfig.save_notice(ak, db, auth.principal, name, body, auth.client)
+    return RedirectResponse("/admin#notices", status_code=303)
+
+
+@router.post("/routes")
+def save_routes(
+    *,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    match: Annotated[list[str], Form(max_length=500)],
+    ring: Annotated[list[str], Form(max_length=500)],
+    site: Annotated[list[str], Form(max_length=500)],
+    announcement: Annotated[list[str], Form(max_length=500)],
+    strategy: Annotated[list[str], Form(max_length=500)],
+    ring_timeout_s: Annotated[list[int], Form(max_length=500)],
+) -> Response:
+    """Replace the inbound routes: one row per route, rows with an empty number dropped."""
+    rows = zip(match, ring, site, announcement, strategy, ring_timeout_s, strict=False)
+    routes = [
+        parse_form(
+            RouteIn,
+            {
+                "match": m.strip(),
+                "ring": [x.strip() for x in r.split(",") if x.strip()],
+                "site": si.strip(),
+                "announcement": a,
+                "strategy": st,
+                "ring_timeout_s": to,
+            },
+        )
+        for m, r, si, a, st, to in rows
+        if m.strip()
+    ]
+    adminconfig.save_routes(ak, db, auth.principal, parse_form(RoutesIn, {"routes": routes}), auth.client)
+    return RedirectResponse("/admin#routes", status_code=303)
+
+
+@router.post("/retention")
+def save_retention(
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    calls_days: Annotated[int, Form()],
+    camera_days: Annotated[int, Form()],
+) -> Response:
+    """Set the retention periods."""
+    body = parse_form(RetentionIn, {"calls_days": calls_days, "camera_days": camera_days})
+    adminconfig.save_retention(ak, db, auth.principal, body, auth.client)
+    return RedirectResponse("/admin#retention", status_code=303)
+
+
+@router.post("/lexicon")
+def save_lexicon(
+    ak: AkashiDep, db: DbDep, auth: UserDep, text: Annotated[str, Form(max_length=500_000)]
+) -> Response:
+    """Check and save the lexicon."""
+    adminconfig.save_lexicon(ak, db, auth.principal, parse_form(LexiconIn, {"text": text}), auth.client)
+    return RedirectResponse("/admin#lexicon", status_code=303)
+
+
+@router.post("/cameras")
+def add_camera(
+    *,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    name: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[\w.-]+$")],
+    url: Annotated[str, Form(min_length=1, max_length=2000)],
+    site: Annotated[str, Form(max_length=64, pattern=r"^[\w.-]*$")] = "",
+    segment_seconds: Annotated[float, Form(ge=1.0, le=60.0)] = 4.0,
+) -> Response:
+    """Add a camera (the URL is sealed and not shown again)."""
+    body = parse_form(CameraIn, {"name": name, "url": url, "site": site, "segment_seconds": segment_seconds})
+    adminconfig.add_camera(ak, db, auth.principal, body, auth.client)
+    return RedirectResponse("/admin#cameras", status_code=303)
+
+
+@router.post("/cameras/{name}/remove")
+def remove_camera(
+    name: Annotated[str, PathParam(min_length=1, max_length=64)], ak: AkashiDep, db: DbDep, auth: UserDep
+) -> Response:
+    """Stop recording a camera added from the browser or the CLI."""
+    adminconfig.remove_camera(ak, db, auth.principal, name, auth.client)
+    return RedirectResponse("/admin#cameras", status_code=303)

@@ -1,0 +1,290 @@
+"""Configuration edited from the admin pages: notices, SIP routes, retention, the lexicon, cameras.
+
+Settings of ``akashi.toml`` go through :mod:`akashi.config.writer` (validated, then written atomically);
+cameras through :mod:`akashi.cameras.records` (URL sealed, never shown again). Every change is audited
+(``config_change``, ``lexicon_change``, ``camera_add``, ``camera_remove``), as is every refusal.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.orm import Session
+
+from akashi.access import Principal, audit
+from akashi.access.audit import audit_now
+from akashi.config import load_settings, writer
+from akashi.errors import AccessDenied, AkashiError, ConfigError
+
+if TYPE_CHECKING:
+    from akashi.context import Akashi
+
+LEXICON_NAME = "lexicon.toml"
+RESTART_NOTE = {
+    "ja": "通話録音（SIP）は再起動後に変更を反映します。環境変数 AKASHI_* の設定が優先されます。",
+    "en": "Telephony picks changes up on restart; AKASHI_* environment overrides still win.",
+}
+
+
+class NoticeIn(BaseModel):
+    """A recording notice's mode and text."""
+
+    mode: Literal["automatic", "operator"] = "automatic"
+    text: str = Field(..., min_length=1, max_length=2000)
+
+
+class RouteIn(BaseModel):
+    """One inbound route (validated again with the whole configuration)."""
+
+    match: str = Field(..., min_length=1, max_length=64)
+    ring: list[str] = Field(..., min_length=1, max_length=50)
+    strategy: Literal["parallel", "sequential"] = "parallel"
+    ring_timeout_s: int = Field(30, ge=1, le=600)
+    announcement: str = Field("default", min_length=1, max_length=64)
+    site: str = Field("", max_length=64)
+
+
+class RoutesIn(BaseModel):
+    """Every inbound route, in order."""
+
+    routes: list[RouteIn] = Field(default_factory=list, max_length=500)
+
+
+class RetentionIn(BaseModel):
+    """Days calls and continuous footage are kept."""
+
+    calls_days: int = Field(..., ge=1, le=36500)
+    camera_days: int = Field(..., ge=1, le=3650)
+
+
+class LexiconIn(BaseModel):
+    """The lexicon TOML text."""
+
+    text: str = Field(..., min_length=1, max_length=500_000)
+
+
+class CameraIn(BaseModel):
+    """A camera to add (the URL is sealed and never shown again)."""
+
+    name: str = Field(..., min_length=1, max_length=64, pattern=r"^[\w.-]+$")
+    url: str = Field(..., min_length=1, max_length=2000)
+    site: str = Field("", max_length=64, pattern=r"^[\w.-]*$")
+    segment_seconds: float = Field(4.0, ge=1.0, le=60.0)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_form(model: type[M], data: dict[str, Any]) -> M:
+    """Validate form fields into ``model``; a refusal is a clear error, not a server error."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"入力が正しくありません: {detail}", f"invalid input: {detail}") from exc
+
+
+def admin_only(ak: Akashi, p: Principal, action: str, client: str, target: str = "") -> None:
+    """Refuse non-admins, auditing the refusal in its own transaction."""
+    if p.role == "admin":
+        return
+    audit_now(
+        ak.engine,
+        user=p.name,
+        action=action,
+        target_type="config",
+        target_id=target,
+        outcome="denied",
+        client=client,
+    )
+    raise AccessDenied("管理者のみ設定を変更できます", "only admins may change the configuration")
+
+
+def _reload(ak: Akashi) -> None:
+    """Take the written file (and the environment) into the running app."""
+    home = ak.settings.home
+    ak.settings = load_settings(home)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeError as exc:
+        raise ConfigError("文字を UTF-8 にできません", "text is not valid Unicode") from exc
+
+
+def notice_lint(text: str) -> list[dict[str, str]]:
+    """The notice guidance findings of ``text`` (warnings first)."""
+    from akashi.notices.lint import lint_notice
+
+    return [{"code": m.code, "level": m.level, "ja": m.ja, "en": m.en} for m in lint_notice(text, None)]
+
+
+def save_notice(
+    ak: Akashi, s: Session, p: Principal, name: str, body: NoticeIn, client: str
+) -> dict[str, Any]:
+    """Set a notice's mode and text; returns its lint findings."""
+    admin_only(ak, p, "config_change", client, f"announcements.{name}")
+    if not name or len(name) > 64 or not name.replace("_", "").replace("-", "").isalnum():
+        raise ConfigError(f"告知名 {name!r} は使えません", f"announcement name {name!r} is not allowed")
+    _check_text(body.text)
+    writer.set_announcement(ak.settings.home, name, mode=body.mode, text=body.text)
+    _reload(ak)
+    audit(
+        s,
+        user=p.name,
+        action="config_change",
+        target_type="config",
+        target_id=f"announcements.{name}",
+        client=client,
+        detail={"mode": body.mode, "text": body.text},
+    )
+    return {"name": name, "lint": notice_lint(body.text)}
+
+
+def save_routes(ak: Akashi, s: Session, p: Principal, body: RoutesIn, client: str) -> None:
+    """Replace the inbound routes."""
+    admin_only(ak, p, "config_change", client, "sip.routes")
+    routes = [r.model_dump() for r in body.routes]
+    for r in routes:
+        for v in [r["match"], r["announcement"], r["site"], *r["ring"]]:
+            _check_text(v)
+        if r["announcement"] not in ak.settings.announcements:
+            a = r["announcement"]
+            raise ConfigError(f"告知 {a} はありません", f"no announcement {a}")
+    writer.set_routes(ak.settings.home, routes)
+    _reload(ak)
+    audit(
+        s,
+        user=p.name,
+        action="config_change",
+        target_type="config",
+        target_id="sip.routes",
+        client=client,
+        detail={"routes": [{"match": r["match"], "ring": len(r["ring"])} for r in routes]},
+    )
+
+
+def save_retention(ak: Akashi, s: Session, p: Principal, body: RetentionIn, client: str) -> None:
+    """Set the retention periods."""
+    admin_only(ak, p, "config_change", client, "retention")
+    writer.set_retention(ak.settings.home, calls_days=body.calls_days, camera_days=body.camera_days)
+    _reload(ak)
+    audit(
+        s,
+        user=p.name,
+        action="config_change",
+        target_type="config",
+        target_id="retention",
+        client=client,
+        detail=body.model_dump(),
+    )
+
+
+def lexicon_text(ak: Akashi, p: Principal, client: str) -> dict[str, str]:
+    """The lexicon TOML in force (the edited copy, else the shipped default) and where it is."""
+    from akashi.analysis.lexicon import default_lexicon_text
+
+    admin_only(ak, p, "config_view", client, "analysis.lexicon")
+    path = ak.settings.analysis.lexicon
+    if path:
+        try:
+            return {"source": path, "text": Path(path).expanduser().read_text(encoding="utf-8")}
+        except (OSError, UnicodeError):
+            pass
+    return {"source": "default", "text": default_lexicon_text()}
+
+
+def save_lexicon(ak: Akashi, s: Session, p: Principal, body: LexiconIn, client: str) -> dict[str, Any]:
+    """Check the lexicon TOML with the analysis loader, save it as ``<home>/lexicon.toml``, use it."""
+    from akashi.analysis.lexicon import LexiconError, load_lexicon, parse_lexicon
+
+    admin_only(ak, p, "lexicon_change", client, "analysis.lexicon")
+    _check_text(body.text)
+    try:
+        doc = tomllib.loads(body.text)
+        lex = parse_lexicon(doc, "lexicon.toml")
+    except tomllib.TOMLDecodeError as exc:
+        raise LexiconError(f"辞書を読めません: {exc}", f"cannot parse the lexicon: {exc}") from exc
+    except LexiconError:
+        raise
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:  # a key of the wrong type
+        raise LexiconError(
+            f"辞書の形が正しくありません: {exc}", f"the lexicon has the wrong shape: {exc}"
+        ) from exc
+    path = (ak.settings.home / LEXICON_NAME).resolve()
+    writer.write_atomic(path, body.text)
+    writer.set_lexicon_path(ak.settings.home, str(path))
+    _reload(ak)
+    load_lexicon(str(path))  # what analysis will now load
+    terms = sum(len(c.terms) for c in lex.categories)
+    audit(
+        s,
+        user=p.name,
+        action="lexicon_change",
+        target_type="config",
+        target_id="analysis.lexicon",
+        client=client,
+        detail={"categories": len(lex.categories), "terms": terms},
+    )
+    return {"source": str(path), "categories": len(lex.categories), "terms": terms}
+
+
+def cameras_view(ak: Akashi) -> list[dict[str, Any]]:
+    """Cameras of the file and of the database (never their URLs)."""
+    from akashi.cameras.records import configured_cameras
+
+    try:
+        specs = configured_cameras(ak.settings, ak.engine)
+    except AkashiError:
+        specs = []
+    return [
+        {
+            "name": c.name,
+            "site": c.site,
+            "segment_seconds": c.segment_seconds,
+            "enabled": c.enabled,
+            "source": c.source,
+        }
+        for c in specs
+    ]
+
+
+def add_camera(ak: Akashi, s: Session, p: Principal, body: CameraIn, client: str) -> None:
+    """Add a camera (URL sealed under the installation key)."""
+    from akashi.cameras import records
+    from akashi.cameras.urls import check_rtsp_url
+
+    admin_only(ak, p, "camera_add", client, body.name)
+    try:
+        _check_text(body.url)
+        check_rtsp_url(body.url)
+    except ConfigError:
+        raise ConfigError(
+            "カメラのURLは rtsp://ホスト/パス の形にしてください",
+            "camera URL must look like rtsp://host/path",
+        ) from None
+    cam_id = records.add_camera(
+        ak.settings, ak.engine, name=body.name, url=body.url, site=body.site, seconds=body.segment_seconds
+    )
+    audit(
+        s,
+        user=p.name,
+        action="camera_add",
+        target_type="camera",
+        target_id=cam_id,
+        client=client,
+        detail={"name": body.name, "site": body.site, "segment_seconds": body.segment_seconds},
+    )
+
+
+def remove_camera(ak: Akashi, s: Session, p: Principal, name: str, client: str) -> None:
+    """Stop recording a camera added from the browser or the CLI (its footage stays)."""
+    from akashi.cameras import records
+
+    admin_only(ak, p, "camera_remove", client, name)
+    records.remove_camera(ak.engine, name)
+    audit(s, user=p.name, action="camera_remove", target_type="camera", target_id=name, client=client)
