@@ -16,7 +16,7 @@ from akashi.telephony.dialog import Dialog, rewrite_sdp
 from akashi.telephony.legs import LegState, OutLeg
 from akashi.telephony.media import NoticePlayer, RtpEndpoint
 from akashi.telephony.recorder import CallMeta, CallSpool, now
-from akashi.telephony.sdp import AudioSession, answer_direction, choose_codecs, parse_sdp
+from akashi.telephony.sdp import AudioSession, answer_direction, choose_codecs, is_g711, parse_sdp
 from akashi.telephony.sip.build import new_tag, response_to
 from akashi.telephony.sip.message import Request, Response
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri
@@ -88,7 +88,7 @@ class InboundCall:
 
     def _our_sdp(self, port: int, offer: AudioSession, direction: str) -> bytes:
         self.sdp_version += 1
-        codecs = choose_codecs(offer)
+        codecs = choose_codecs(offer, relay_any=True)
         return AudioSession(
             self.svc.media_address, port, codecs, direction, 20, "akashi", self.sdp_session, self.sdp_version
         ).to_bytes()
@@ -138,16 +138,25 @@ class InboundCall:
             self.respond(488 if self.invite.body else 400, "Bad or missing SDP")
             self.end("akashi")
             return False
-        codecs = choose_codecs(offer)
+        codecs = choose_codecs(offer, relay_any=True)
+        ann = svc.announcement(announcement)
+        if codecs and not is_g711(codecs[0]) and ann is not None and ann.mode == "automatic":
+            # the notice is played in G.711 only: a call that must hear it needs G.711
+            codecs = []
         if not codecs:
-            self.respond(488)
+            self.respond(488, extra=[("Warning", '399 akashi "G.711 (PCMU/PCMA) is required"')])
             self.end("akashi")
             return False
         self.offer = offer
         self.codec = codecs[0]
-        ann = svc.announcement(announcement)
         self.meta.codec = self.codec.name
         self.meta.payload_type = self.codec.pt
+        if not is_g711(self.codec):
+            self.meta.extra["codec"] = {
+                "name": self.codec.name,
+                "rate": self.codec.rate,
+                "fmtp": self.codec.fmtp,
+            }
         self.a_rtp = await svc.ports.open()
         self.b_rtp = await svc.ports.open()
         self.a_rtp.set_remote((offer.address, offer.port))
@@ -235,7 +244,7 @@ class InboundCall:
         offer = AudioSession(
             self.svc.media_address,
             self.b_rtp.port,
-            choose_codecs(self.offer),
+            choose_codecs(self.offer, relay_any=True),
             "sendrecv",
             20,
             self.offer.origin_user,

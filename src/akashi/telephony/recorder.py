@@ -233,7 +233,10 @@ def write_wav(path: Path, left: np.ndarray, right: np.ndarray, codec: str) -> No
 
 
 def finalise(folder: Path) -> tuple[Path, CallMeta]:
-    """Turn a spool folder into ``call.wav`` and its final metadata (interrupted if unfinished)."""
+    """Turn a spool folder into ``call.wav`` and its final metadata (interrupted if unfinished).
+
+    A call in a codec other than G.711 becomes ``call.akrtp`` instead: the packets as received.
+    """
     raw = json.loads((folder / META).read_text())
     meta = CallMeta(**raw)
     caller = read_spool(folder / CALLER)
@@ -244,6 +247,13 @@ def finalise(folder: Path) -> tuple[Path, CallMeta]:
         last = max([t for t, _ in caller[-1:] + heard[-1:]], default=meta.answered_at or meta.started_at)
         meta.ended_at = last
     t0 = meta.answered_at if meta.answered_at is not None else meta.started_at
+    if meta.codec.upper() not in ("PCMU", "PCMA"):
+        from akashi.telephony.rawmedia import write_container
+
+        raw = folder / "call.akrtp"
+        codec = dict(meta.extra.get("codec") or {"name": meta.codec})
+        write_container(raw, {**codec, "payload_type": meta.payload_type, "t0": t0}, caller, heard)
+        return raw, meta
     sil = g711.silence(meta.codec) if meta.codec.upper() in ("PCMU", "PCMA") else 0
     left = align(caller, meta.payload_type, t0, sil)
     right = align(heard, meta.payload_type, t0, sil)

@@ -168,19 +168,32 @@ def parse_sdp(body: bytes) -> AudioSession:
     return AudioSession(addr, port, codecs, direction, ptime, origin[0], origin[1], origin[2])
 
 
-def choose_codecs(offer: AudioSession, supported: tuple[str, ...] = ("PCMU", "PCMA")) -> list[Codec]:
+def choose_codecs(
+    offer: AudioSession, supported: tuple[str, ...] = ("PCMU", "PCMA"), *, relay_any: bool = False
+) -> list[Codec]:
     """Answer codecs: the first offered G.711 codec, plus telephone-event when offered.
 
-    Returns an empty list when no supported codec was offered (the caller answers 488).
+    With ``relay_any``, when no G.711 codec was offered the first other audio codec is taken as
+    offered (payload type, rate, fmtp): Akashi relays it without decoding. Returns an empty list
+    when nothing usable was offered (the caller answers 488).
     """
     audio = next((c for c in offer.codecs if c.name.upper() in supported and c.rate == 8000), None)
-    if audio is None:
-        return []
-    out = [Codec(audio.pt, audio.name.upper(), 8000)]
-    dtmf = next((c for c in offer.codecs if c.is_dtmf and c.rate == 8000), None)
+    if audio is not None:
+        out = [Codec(audio.pt, audio.name.upper(), 8000)]
+    else:
+        other = next((c for c in offer.codecs if not c.is_dtmf), None) if relay_any else None
+        if other is None:
+            return []
+        out = [Codec(other.pt, other.name, other.rate, other.fmtp)]
+    dtmf = next((c for c in offer.codecs if c.is_dtmf and c.rate == out[0].rate), None)
     if dtmf is not None:
-        out.append(Codec(dtmf.pt, "telephone-event", 8000, dtmf.fmtp or "0-16"))
+        out.append(Codec(dtmf.pt, "telephone-event", dtmf.rate, dtmf.fmtp or "0-16"))
     return out
+
+
+def is_g711(codec: Codec) -> bool:
+    """PCMU or PCMA at 8 kHz: Akashi can play notices in it and decode it for the WAV."""
+    return codec.name.upper() in ("PCMU", "PCMA") and codec.rate == 8000
 
 
 def answer_direction(offered: str) -> str:

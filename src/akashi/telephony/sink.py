@@ -18,15 +18,20 @@ _worker: dict[str, Akashi] = {}
 
 
 def store_folder(ak: Akashi, folder: Path) -> int:
-    """Finalise a call's spool folder into its stereo WAV, ingest it, remove the folder."""
+    """Finalise a call's spool folder into its stereo WAV (or RTP container), ingest it, remove the folder."""
     from akashi.ingest import ingest_call
 
     done = folder / "ingested"
     if done.exists():  # stored before a crash: only the clean-up was left
         shutil.rmtree(folder, ignore_errors=True)
         return int(done.read_text() or 0)
-    wav, meta = finalise(folder)
-    call_id = ingest_call(ak, wav, to_record(meta))
+    media, meta = finalise(folder)
+    if media.suffix == ".akrtp":
+        from akashi.telephony.rawmedia import ingest_raw_call
+
+        call_id = ingest_raw_call(ak, media, to_record(meta))
+    else:
+        call_id = ingest_call(ak, media, to_record(meta))
     done.write_text(str(call_id))  # a restart must not store the same call twice
     shutil.rmtree(folder, ignore_errors=True)
     return call_id
