@@ -136,9 +136,11 @@ def test_non_admin_refused_and_audited(client: TestClient, seeded_sqlite: Seeded
     assert client.put("/api/v1/admin/lexicon", json={"text": LEXICON}, headers=h).status_code == 403
     r = client.post("/api/v1/admin/cameras", json={"name": "x", "url": "rtsp://u:p@h/s"}, headers=h)
     assert r.status_code == 403
+    r = client.post("/admin/retention", data={"calls_days": "5", "camera_days": "5", "csrf_token": csrf})
+    assert r.status_code == 403  # the page form too
     assert path.read_bytes() == before
     denied = [e for e in _audits(seeded_sqlite, "config_change") if e.outcome == "denied"]
-    assert [e.user_name for e in denied] == ["boss_tokyo"]
+    assert [e.user_name for e in denied] == ["boss_tokyo", "boss_tokyo"]
     assert [e.outcome for e in _audits(seeded_sqlite, "lexicon_change")] == ["denied"]
     assert [e.outcome for e in _audits(seeded_sqlite, "camera_add")] == ["denied"]
     # Without the CSRF token even an admin is refused.

@@ -145,6 +145,15 @@ def test_admin_pages_screenshots(server: str, browser: object) -> None:
     page.fill("#users input[name=password]", "yamada-password-1")
     page.click("#users button.primary")
     page.wait_for_selector("text=yamada")
+    notice = "応対内容の確認のため、この通話は録音させていただきます。"
+    page.fill("#notices form textarea[name=text]", notice)
+    with page.expect_navigation():
+        page.click("#notices form button")
+    assert page.input_value("#notices form textarea[name=text]") == notice
+    page.fill("#retention input[name=calls_days]", "730")
+    with page.expect_navigation():
+        page.click("#retention button")
+    assert page.input_value("#retention input[name=calls_days]") == "730"
     page.goto(server + "/incidents")
     page.fill("input[name=title]", "テスト案件")
     page.click("button.primary")

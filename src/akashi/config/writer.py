@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from akashi.config.telephony import AnnouncementSettings
 from akashi.errors import ConfigError
 
 Edit = Callable[[TOMLDocument], None]
+_lock = threading.Lock()  # one read-modify-write of the file at a time in this process
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
@@ -77,7 +79,12 @@ def update_config(home: Path, edit: Edit) -> Settings:
     Returns the settings the file now holds (without environment overrides). Nothing is written when
     the edit or the validation fails.
     """
-    path = Path(home) / CONFIG_NAME
+    with _lock:
+        return _update(Path(home), edit)
+
+
+def _update(home: Path, edit: Edit) -> Settings:
+    path = home / CONFIG_NAME
     doc = _read(path)
     try:
         edit(doc)
@@ -93,7 +100,7 @@ def update_config(home: Path, edit: Edit) -> Settings:
         detail = _describe(exc)
         raise ConfigError(f"設定が正しくありません: {detail}", f"invalid configuration: {detail}") from exc
     write_atomic(path, text)
-    settings.home = Path(home)
+    settings.home = home
     return settings
 
 

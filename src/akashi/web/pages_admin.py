@@ -166,6 +166,7 @@ def save_notice(
     text: Annotated[str, Form(max_length=2000)],
 ) -> Response:
     """Change a notice's mode and text in akashi.toml."""
+    adminconfig.admin_only(ak, auth.principal, "config_change", auth.client)
     body = parse_form(NoticeIn, {"mode": mode, "text": text})
     adminconfig.save_notice(ak, db, auth.principal, name, body, auth.client)
     return RedirectResponse("/admin#notices", status_code=303)
@@ -182,6 +183,7 @@ def add_notice(
     text: Annotated[str, Form(max_length=2000)],
 ) -> Response:
     """Add a notice (routes may then use it)."""
+    adminconfig.admin_only(ak, auth.principal, "config_change", auth.client)
     body = parse_form(NoticeIn, {"mode": mode, "text": text})
     adminconfig.save_notice(ak, db, auth.principal, name, body, auth.client)
     return RedirectResponse("/admin#notices", status_code=303)
@@ -201,6 +203,7 @@ def save_routes(
     ring_timeout_s: Annotated[list[int], Form(max_length=500)],
 ) -> Response:
     """Replace the inbound routes: one row per route, rows with an empty number dropped."""
+    adminconfig.admin_only(ak, auth.principal, "config_change", auth.client)
     rows = zip(match, ring, site, announcement, strategy, ring_timeout_s, strict=False)
     routes = [
         parse_form(
@@ -230,6 +233,7 @@ def save_retention(
     camera_days: Annotated[int, Form()],
 ) -> Response:
     """Set the retention periods."""
+    adminconfig.admin_only(ak, auth.principal, "config_change", auth.client)
     body = parse_form(RetentionIn, {"calls_days": calls_days, "camera_days": camera_days})
     adminconfig.save_retention(ak, db, auth.principal, body, auth.client)
     return RedirectResponse("/admin#retention", status_code=303)
@@ -240,6 +244,7 @@ def save_lexicon(
     ak: AkashiDep, db: DbDep, auth: UserDep, text: Annotated[str, Form(max_length=500_000)]
 ) -> Response:
     """Check and save the lexicon."""
+    adminconfig.admin_only(ak, auth.principal, "lexicon_change", auth.client)
     adminconfig.save_lexicon(ak, db, auth.principal, parse_form(LexiconIn, {"text": text}), auth.client)
     return RedirectResponse("/admin#lexicon", status_code=303)
 
@@ -256,6 +261,7 @@ def add_camera(
     segment_seconds: Annotated[float, Form(ge=1.0, le=60.0)] = 4.0,
 ) -> Response:
     """Add a camera (the URL is sealed and not shown again)."""
+    adminconfig.admin_only(ak, auth.principal, "camera_add", auth.client)
     body = parse_form(CameraIn, {"name": name, "url": url, "site": site, "segment_seconds": segment_seconds})
     adminconfig.add_camera(ak, db, auth.principal, body, auth.client)
     return RedirectResponse("/admin#cameras", status_code=303)
