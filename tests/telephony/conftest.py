@@ -93,7 +93,7 @@ async def b2bua(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
         svc = TelephonyService(ak)
         stop = asyncio.Event()
         task = asyncio.create_task(svc.run(stop))
-        await asyncio.wait_for(svc.ready.wait(), 30)
+        await asyncio.wait_for(svc.ready.wait(), 120)  # a loaded CI machine starts slowly
         started.append((svc, stop, task, ak))
         return svc
 
