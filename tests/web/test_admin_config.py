@@ -209,3 +209,43 @@ def test_camera_add_and_remove(client: TestClient, seeded_sqlite: Seeded) -> Non
     assert [e.target_id for e in _audits(seeded_sqlite, "camera_remove")] == ["entrance"]
     r = client.delete("/api/v1/admin/cameras/entrance", headers={"x-csrf-token": csrf})
     assert r.status_code == 404
+
+
+def test_agents_edited_password_kept_and_never_shown(client: TestClient, seeded_sqlite: Seeded) -> None:
+    path = _toml(seeded_sqlite)
+    csrf = api_login(client, "admin")
+    h = {"x-csrf-token": csrf}
+    body = {
+        "agents": [{"name": "佐藤 花子", "sip_user": "201", "site": "tokyo", "password": "agent-secret-1"}]
+    }
+    assert client.put("/api/v1/admin/agents", json=body, headers=h).status_code == 204
+    saved = tomllib.loads(path.read_text(encoding="utf-8"))["agents"]
+    assert saved == [{"name": "佐藤 花子", "sip_user": "201", "site": "tokyo", "password": "agent-secret-1"}]
+    # the page form: rename, add a second agent, leave the password blank (kept)
+    page = client.get("/admin").text
+    assert "agent-secret-1" not in page
+    r = client.post(
+        "/admin/agents",
+        data={"name": ["佐藤 花子 (主任)", "鈴木 一郎", ""], "sip_user": ["201", "202", ""],
+              "site": ["tokyo", "osaka", ""], "password": ["", "", ""], "csrf_token": _csrf(page)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert r.status_code == 303
+    agents = load_settings(seeded_sqlite.ak.settings.home, environ={}).agents
+    assert [(a.name, a.sip_user, a.site) for a in agents] == [
+        ("佐藤 花子 (主任)", "201", "tokyo"),
+        ("鈴木 一郎", "202", "osaka"),
+    ]
+    assert agents[0].password.get_secret_value() == "agent-secret-1"
+    changes = [e for e in _audits(seeded_sqlite, "config_change") if e.target_id == "agents"]
+    assert [e.outcome for e in changes] == ["ok", "ok"]
+    assert all("agent-secret-1" not in e.detail for e in changes)
+    # a duplicate SIP user is refused and nothing is written
+    before = path.read_bytes()
+    dup = {"agents": [{"name": "a", "sip_user": "201"}, {"name": "b", "sip_user": "201"}]}
+    assert client.put("/api/v1/admin/agents", json=dup, headers=h).status_code == 400
+    assert path.read_bytes() == before
+    # operators and managers cannot
+    csrf = api_login(client, "boss_tokyo")
+    assert client.put("/api/v1/admin/agents", json=body, headers={"x-csrf-token": csrf}).status_code == 403
+    assert path.read_bytes() == before

@@ -158,6 +158,27 @@ def set_routes(home: Path, routes: list[dict[str, Any]]) -> Settings:
     return update_config(home, edit)
 
 
+def set_agents(home: Path, agents: list[dict[str, Any]]) -> Settings:
+    """Replace ``[[agents]]`` with ``agents`` (name, sip_user, site, password when set)."""
+
+    def edit(doc: TOMLDocument) -> None:
+        aot = AoT([])
+        for a in agents:
+            t = tomlkit.table()
+            for k, v in a.items():
+                if v not in (None, ""):
+                    t[k] = v
+            aot.append(t)
+        if agents:
+            aot[-1].add(tomlkit.nl())
+        if "agents" in doc:
+            del doc["agents"]
+        if agents:
+            doc["agents"] = aot
+
+    return update_config(home, edit)
+
+
 def set_retention(home: Path, *, calls_days: int, camera_days: int) -> Settings:
     """Set how many days calls (``retention.calls_days``) and footage (``camera_policy.retain_days``) stay."""
 

@@ -53,6 +53,21 @@ class RoutesIn(BaseModel):
     routes: list[RouteIn] = Field(default_factory=list, max_length=500)
 
 
+class AgentIn(BaseModel):
+    """One operator as the phone system knows them. An empty password keeps the saved one."""
+
+    name: str = Field(..., min_length=1, max_length=128)
+    sip_user: str = Field(..., min_length=1, max_length=128, pattern=r"^[\w.+-]+$")
+    site: str = Field("", max_length=64, pattern=r"^[\w.-]*$")
+    password: str = Field("", max_length=256)
+
+
+class AgentsIn(BaseModel):
+    """Every agent, in order."""
+
+    agents: list[AgentIn] = Field(default_factory=list, max_length=2000)
+
+
 class RetentionIn(BaseModel):
     """Days calls and continuous footage are kept."""
 
@@ -165,6 +180,35 @@ def save_routes(ak: Akashi, s: Session, p: Principal, body: RoutesIn, client: st
         target_id="sip.routes",
         client=client,
         detail={"routes": [{"match": r["match"], "ring": len(r["ring"])} for r in routes]},
+    )
+
+
+def save_agents(ak: Akashi, s: Session, p: Principal, body: AgentsIn, client: str) -> None:
+    """Replace the agents; a blank password keeps the one saved for that SIP user (never shown)."""
+    admin_only(ak, p, "config_change", client, "agents")
+    users = [a.sip_user for a in body.agents]
+    if len(set(users)) != len(users):
+        raise AkashiError("同じ SIP ユーザーが重複しています", "a SIP user appears twice")
+    saved = {a.sip_user: a.password.get_secret_value() for a in ak.settings.agents}
+    rows = [
+        {
+            "name": a.name,
+            "sip_user": a.sip_user,
+            "site": a.site,
+            "password": a.password or saved.get(a.sip_user, ""),
+        }
+        for a in body.agents
+    ]
+    writer.set_agents(ak.settings.home, rows)
+    _reload(ak)
+    audit(
+        s,
+        user=p.name,
+        action="config_change",
+        target_type="config",
+        target_id="agents",
+        client=client,
+        detail={"agents": [{"name": r["name"], "sip_user": r["sip_user"], "site": r["site"]} for r in rows]},
     )
 
 

@@ -16,7 +16,7 @@ from akashi.access import Principal
 from akashi.context import Akashi
 from akashi.errors import NotFoundError
 from akashi.web import adminconfig, adminsvc
-from akashi.web.adminconfig import CameraIn, LexiconIn, NoticeIn, RetentionIn, RoutesIn
+from akashi.web.adminconfig import AgentsIn, CameraIn, LexiconIn, NoticeIn, RetentionIn, RoutesIn
 from akashi.web.adminsvc import UserIn, UserOut, UserPatch
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
 
@@ -140,6 +140,12 @@ def save_notice(
 ) -> dict[str, Any]:
     """Set a recording notice's mode and text in akashi.toml (admins); returns the guidance findings."""
     return adminconfig.save_notice(ak, db, auth.principal, name, body, auth.client)
+
+
+@router.put("/agents", status_code=204, responses={400: {}, 403: {}})
+def save_agents(body: AgentsIn, ak: AkashiDep, db: DbDep, auth: UserDep) -> None:
+    """Replace the agents (name, SIP user, site) in akashi.toml (admins; a blank password keeps the saved one)."""
+    adminconfig.save_agents(ak, db, auth.principal, body, auth.client)
 
 
 @router.put("/routes", status_code=204, responses={400: {}, 403: {}})

@@ -110,6 +110,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "retention": ("保存期間", "Retention"),
     "days": ("日", "days"),
     "agents": ("担当者", "Agents"),
+    "agent_name": ("氏名", "Name"),
+    "agent_password": ("パスワード（空欄: 変更なし）", "Password (blank: unchanged)"),
+    "agent_hint": (
+        "SIP ユーザーを空にした行は削除されます。電話の設定は再起動後に反映されます。",
+        "Rows with an empty SIP user are removed. Telephony picks changes up on restart.",
+    ),
     "sip_routes": ("SIP 設定", "SIP routes"),
     "filter": ("絞り込み", "Filter"),
     "forbidden": ("この操作は許可されていません。", "You may not do this."),

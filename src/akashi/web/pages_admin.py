@@ -9,7 +9,16 @@ from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 
 from akashi.web import adminconfig, adminsvc
-from akashi.web.adminconfig import CameraIn, LexiconIn, NoticeIn, RetentionIn, RouteIn, RoutesIn, parse_form
+from akashi.web.adminconfig import (
+    AgentsIn,
+    CameraIn,
+    LexiconIn,
+    NoticeIn,
+    RetentionIn,
+    RouteIn,
+    RoutesIn,
+    parse_form,
+)
 from akashi.web.adminsvc import UserIn, UserPatch
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
 from akashi.web.pages import _date
@@ -187,6 +196,28 @@ def add_notice(
     body = parse_form(NoticeIn, {"mode": mode, "text": text})
     adminconfig.save_notice(ak, db, auth.principal, name, body, auth.client)
     return RedirectResponse("/admin#notices", status_code=303)
+
+
+@router.post("/agents")
+def save_agents(
+    *,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    name: Annotated[list[str], Form(max_length=2000)],
+    sip_user: Annotated[list[str], Form(max_length=2000)],
+    site: Annotated[list[str], Form(max_length=2000)],
+    password: Annotated[list[str], Form(max_length=2000)],
+) -> Response:
+    """Replace the agents: one row per agent, rows with an empty SIP user dropped."""
+    adminconfig.admin_only(ak, auth.principal, "config_change", auth.client)
+    agents = [
+        {"name": n.strip() or u.strip(), "sip_user": u.strip(), "site": si.strip(), "password": pw}
+        for n, u, si, pw in zip(name, sip_user, site, password, strict=False)
+        if u.strip()
+    ]
+    adminconfig.save_agents(ak, db, auth.principal, parse_form(AgentsIn, {"agents": agents}), auth.client)
+    return RedirectResponse("/admin#agents", status_code=303)
 
 
 @router.post("/routes")
