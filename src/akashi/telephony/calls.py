@@ -16,7 +16,14 @@ from akashi.telephony.dialog import Dialog, rewrite_sdp
 from akashi.telephony.legs import LegState, OutLeg
 from akashi.telephony.media import NoticePlayer, RtpEndpoint
 from akashi.telephony.recorder import CallMeta, CallSpool, now
-from akashi.telephony.sdp import AudioSession, answer_direction, choose_codecs, is_g711, parse_sdp
+from akashi.telephony.sdp import (
+    AudioSession,
+    answer_direction,
+    choose_codecs,
+    is_g711,
+    late_offer,
+    parse_sdp,
+)
 from akashi.telephony.sip.build import new_tag, response_to
 from akashi.telephony.sip.message import Request, Response
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri
@@ -63,6 +70,8 @@ class InboundCall:
         self.sdp_session = random.randint(1, 1 << 30)
         self.on_hold = False
         self.pending: dict[str, Request] = {}
+        #: a late offer (INVITE without SDP): set when the caller's answer came in the ACK
+        self.late_answer: asyncio.Event | None = None if invite.body else asyncio.Event()
         caller = parse_name_addr(invite.header("From")).uri
         dialled = _dialled(invite)
         self.meta = CallMeta(
@@ -133,9 +142,9 @@ class InboundCall:
         """Check the offer, open both media ports and the spool; False when the call was refused."""
         svc = self.svc
         try:
-            offer = parse_sdp(self.invite.body)
+            offer = parse_sdp(self.invite.body) if self.invite.body else late_offer()
         except ProtocolError:
-            self.respond(488 if self.invite.body else 400, "Bad or missing SDP")
+            self.respond(488, "Bad SDP")
             self.end("akashi")
             return False
         codecs = choose_codecs(offer, relay_any=True)
@@ -159,7 +168,7 @@ class InboundCall:
             }
         self.a_rtp = await svc.ports.open()
         self.b_rtp = await svc.ports.open()
-        self.a_rtp.set_remote((offer.address, offer.port))
+        self.a_rtp.set_remote((offer.address, offer.port) if offer.port else None)
         self.a_rtp.forward = False
         self.spool = svc.open_spool(self.meta)
         customer = self.customer_rtp
@@ -195,6 +204,8 @@ class InboundCall:
         if ann is not None and ann.mode == "automatic":
             offer = self.offer
             self._answer_caller(self._our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)))
+            if self.late_answer is not None and not await self._until_end(self.late_answer.wait()):
+                return
             if not await self._play_notice(self.route.announcement, self.a_rtp):
                 return
         else:
@@ -393,6 +404,8 @@ class InboundCall:
         m = req.method
         if m == "ACK":
             sip.ack_received(req.call_id, req.cseq[0])
+            if from_caller and self.late_answer is not None and not self.late_answer.is_set():
+                self._take_late_answer(req.body)
             return
         if m == "CANCEL":
             sip.respond(req, response_to(req, 200))
@@ -436,6 +449,25 @@ class InboundCall:
             )
             return
         sip.respond(req, response_to(req, 501 if m not in ("INVITE", "UPDATE", "INFO") else 491))
+
+    def _take_late_answer(self, body: bytes) -> None:
+        """The caller's answer to the offer in our 200 OK, from its ACK; a call without one ends."""
+        assert self.late_answer is not None and self.a_rtp is not None
+        try:
+            ans = parse_sdp(body)
+        except ProtocolError:
+            ans = None
+        if ans is None or ans.codec(self.codec.pt) is None or not ans.port:
+            self.meta.extra["late_offer_refused"] = True
+            self._bye_caller()
+            if self.leg is not None:
+                self.leg.bye()
+            self.end("akashi")
+            return
+        self.offer = ans
+        self.a_rtp.set_remote((ans.address, ans.port))
+        self.meta.extra["late_offer"] = True
+        self.late_answer.set()
 
     def _forward(self, req: Request, from_caller: bool) -> None:
         """Pass a re-INVITE / UPDATE / INFO to the other side, and its answer back."""

@@ -196,6 +196,16 @@ def is_g711(codec: Codec) -> bool:
     return codec.name.upper() in ("PCMU", "PCMA") and codec.rate == 8000
 
 
+def late_offer() -> AudioSession:
+    """What Akashi assumes of a caller whose INVITE had no SDP (RFC 3261 13.2.1 late offer).
+
+    Akashi then makes the offer itself, in its 200 OK, and takes the caller's answer from the ACK.
+    """
+    return AudioSession(
+        "", 0, [Codec(0, "PCMU"), Codec(8, "PCMA"), Codec(101, "telephone-event", 8000, "0-16")]
+    )
+
+
 def answer_direction(offered: str) -> str:
     """The direction an answerer that can send and receive gives (RFC 3264 6.1)."""
     return {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}.get(offered, "sendrecv")
