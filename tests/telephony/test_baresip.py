@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
+import signal
 import wave
 from pathlib import Path
 
@@ -73,9 +76,12 @@ async def test_baresip_caller_notice_operator(b2bua: Start, tmp_path: Path, noti
     svc: TelephonyService = await b2bua([op_port], notice=notice_wav)
     op_log = (tmp_path / "op.log").open("wb")
     cust_log = (tmp_path / "cust.log").open("wb")
+    # Each peer in its own process group: killing the group reaches baresip, not only `timeout`.
     op = await asyncio.create_subprocess_exec(
-        "timeout", "-s", "KILL", "30", baresip, "-f", str(op_dir), stdout=op_log, stderr=op_log
-    )
+        "timeout", "-s", "KILL", "30", baresip, "-f", str(op_dir), stdout=op_log, stderr=op_log,
+        start_new_session=True,
+    )  # fmt: skip
+    cust = None
     try:
         await asyncio.sleep(0.5)  # baresip has no readiness signal; it binds within milliseconds
         cust = await asyncio.create_subprocess_exec(
@@ -92,13 +98,16 @@ async def test_baresip_caller_notice_operator(b2bua: Start, tmp_path: Path, noti
             "9",
             stdout=cust_log,
             stderr=cust_log,
+            start_new_session=True,
         )
         await asyncio.wait_for(cust.wait(), 30)
         call_id = await asyncio.wait_for(svc.stored.get(), 30)
     finally:
-        if op.returncode is None:
-            op.kill()
-        await op.wait()
+        for proc in (op, cust):
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
     assert call_id is not None, (tmp_path / "cust.log").read_text(errors="replace")[-3000:]
     row, left, right, fmt = await asyncio.to_thread(_stored, svc, call_id)
     assert fmt == 7
