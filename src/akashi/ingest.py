@@ -22,6 +22,7 @@ from akashi.wavinfo import parse_wav_header
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
+    from akashi.store.evidence import PutResult
 
 CallStatus = Literal["completed", "missed", "interrupted"]
 
@@ -85,32 +86,36 @@ def agent_for(session: Session, name: str, sip_user: str, site_id: int | None) -
     return agent
 
 
-def ingest_call(ak: Akashi, media: Path | None, record: CallRecord, *, transcribe: bool = True) -> int:
-    """Store ``media`` (a WAV) encrypted, record the call, queue its transcription. Returns the call id."""
-    info = None
-    put = None
-    if media is not None:
-        with media.open("rb") as f:
-            info = parse_wav_header(f.read(65536), media.stat().st_size)
-        if info.channels not in (1, 2):
-            raise AkashiError(
-                f"WAV は モノラルかステレオ（左=お客様, 右=応対者）にしてください: {info.channels} チャンネル",
-                f"WAV must be mono or stereo (left customer, right operator): {info.channels} channels",
-            )
-        retain = record.started_at + timedelta(days=ak.settings.retention.calls_days)
-        with media.open("rb") as f:
-            put = ak.store.put(
-                f,
-                kind="call_audio",
-                media_type="audio/wav",
-                filename=f"{record.started_at:%Y%m%dT%H%M%S}-{national_digits(record.caller) or 'unknown'}.wav",
-                site=record.site or None,
-                meta={"caller": record.caller, "dialled": record.dialled, "call_ids": record.call_ids},
-                retain_until=retain,
-            )
-    ended = record.ended_at
-    if ended is None and info is not None:
-        ended = record.started_at + timedelta(seconds=info.duration_s)
+def store_call_media(
+    ak: Akashi, media: Path, record: CallRecord, *, media_type: str, suffix: str
+) -> PutResult:
+    """Put a call's recording in the evidence store, kept ``retention.calls_days`` from its start."""
+    retain = record.started_at + timedelta(days=ak.settings.retention.calls_days)
+    with media.open("rb") as f:
+        return ak.store.put(
+            f,
+            kind="call_audio",
+            media_type=media_type,
+            filename=f"{record.started_at:%Y%m%dT%H%M%S}-{national_digits(record.caller) or 'unknown'}.{suffix}",
+            site=record.site or None,
+            meta={"caller": record.caller, "dialled": record.dialled, "call_ids": record.call_ids},
+            retain_until=retain,
+        )
+
+
+def record_call(
+    ak: Akashi,
+    record: CallRecord,
+    *,
+    ended: datetime | None,
+    duration_s: float,
+    media_object_id: str | None,
+    codec: str,
+    channels: int,
+    extra: dict[str, Any],
+    transcribe: bool,
+) -> int:
+    """Create the ``calls`` row (site and agent resolved or created); queue transcription when asked."""
     with session_scope(ak.engine) as s:
         site_id = site_id_for(s, record.site)
         agent = agent_for(s, record.agent, record.agent_sip_user, site_id)
@@ -126,9 +131,7 @@ def ingest_call(ak: Akashi, media: Path | None, record: CallRecord, *, transcrib
             agent_id=agent.id if agent else None,
             agent_name=agent.name if agent else record.agent,
             site_id=site_id,
-            duration_s=info.duration_s
-            if info
-            else ((ended - record.started_at).total_seconds() if ended else 0.0),
+            duration_s=duration_s,
             status=record.status,
             source=record.source,
             hangup_side=record.hangup_side,
@@ -137,15 +140,46 @@ def ingest_call(ak: Akashi, media: Path | None, record: CallRecord, *, transcrib
             notice_started_at=record.notice_started_at,
             notice_ended_at=record.notice_ended_at,
             bridged_at=record.bridged_at,
-            media_object_id=put.object_id if put else None,
-            codec=record.codec or (info.codec if info else ""),
-            channels=info.channels if info else 0,
-            analysis_state="pending" if (put and transcribe) else "none",
-            extra=dict(record.extra),
+            media_object_id=media_object_id,
+            codec=codec,
+            channels=channels,
+            analysis_state="pending" if transcribe else "none",
+            extra=extra,
             created_at=utcnow(),
         )
         s.add(call)
         s.flush()
-        if put is not None and transcribe and ak.settings.analysis.enabled:
+        if transcribe and ak.settings.analysis.enabled:
             enqueue(s, "transcribe", {"call_id": call.id}, dedupe_key=f"transcribe:{call.id}")
         return call.id
+
+
+def ingest_call(ak: Akashi, media: Path | None, record: CallRecord, *, transcribe: bool = True) -> int:
+    """Store ``media`` (a WAV) encrypted, record the call, queue its transcription. Returns the call id."""
+    info = None
+    put = None
+    if media is not None:
+        with media.open("rb") as f:
+            info = parse_wav_header(f.read(65536), media.stat().st_size)
+        if info.channels not in (1, 2):
+            raise AkashiError(
+                f"WAV は モノラルかステレオ（左=お客様, 右=応対者）にしてください: {info.channels} チャンネル",
+                f"WAV must be mono or stereo (left customer, right operator): {info.channels} channels",
+            )
+        put = store_call_media(ak, media, record, media_type="audio/wav", suffix="wav")
+    ended = record.ended_at
+    if ended is None and info is not None:
+        ended = record.started_at + timedelta(seconds=info.duration_s)
+    return record_call(
+        ak,
+        record,
+        ended=ended,
+        duration_s=info.duration_s
+        if info
+        else ((ended - record.started_at).total_seconds() if ended else 0.0),
+        media_object_id=put.object_id if put else None,
+        codec=record.codec or (info.codec if info else ""),
+        channels=info.channels if info else 0,
+        extra=dict(record.extra),
+        transcribe=put is not None and transcribe,
+    )

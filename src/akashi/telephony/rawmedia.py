@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import struct
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,56 +69,18 @@ def ingest_raw_call(ak: Akashi, media: Path, record: CallRecord) -> int:
     The same Call row as :func:`akashi.ingest.ingest_call` makes, with ``codec`` the codec name,
     ``channels`` 2 (two legs) and the container described in ``extra["media_container"]``.
     """
-    from akashi.db.base import session_scope, utcnow
-    from akashi.db.models import Call
-    from akashi.db.queries import national_digits
-    from akashi.ingest import agent_for, site_id_for
+    from akashi.ingest import record_call, store_call_media
 
-    retain = record.started_at + timedelta(days=ak.settings.retention.calls_days)
-    with media.open("rb") as f:
-        put = ak.store.put(
-            f,
-            kind="call_audio",
-            media_type=MEDIA_TYPE,
-            filename=f"{record.started_at:%Y%m%dT%H%M%S}-{national_digits(record.caller) or 'unknown'}.akrtp",
-            site=record.site or None,
-            meta={"caller": record.caller, "dialled": record.dialled, "call_ids": record.call_ids},
-            retain_until=retain,
-        )
+    put = store_call_media(ak, media, record, media_type=MEDIA_TYPE, suffix="akrtp")
     ended = record.ended_at
-    extra = dict(record.extra)
-    extra["media_container"] = "akrtp1"
-    with session_scope(ak.engine) as s:
-        site_id = site_id_for(s, record.site)
-        agent = agent_for(s, record.agent, record.agent_sip_user, site_id)
-        call = Call(
-            started_at=record.started_at,
-            answered_at=record.answered_at,
-            ended_at=ended,
-            direction=record.direction,
-            caller=record.caller,
-            dialled=record.dialled,
-            caller_digits=national_digits(record.caller),
-            dialled_digits=national_digits(record.dialled),
-            agent_id=agent.id if agent else None,
-            agent_name=agent.name if agent else record.agent,
-            site_id=site_id,
-            duration_s=(ended - record.started_at).total_seconds() if ended else 0.0,
-            status=record.status,
-            source=record.source,
-            hangup_side=record.hangup_side,
-            call_ids=list(record.call_ids),
-            notice_mode=record.notice_mode,
-            notice_started_at=record.notice_started_at,
-            notice_ended_at=record.notice_ended_at,
-            bridged_at=record.bridged_at,
-            media_object_id=put.object_id,
-            codec=record.codec,
-            channels=2,
-            analysis_state="none",
-            extra=extra,
-            created_at=utcnow(),
-        )
-        s.add(call)
-        s.flush()
-        return int(call.id)
+    return record_call(
+        ak,
+        record,
+        ended=ended,
+        duration_s=(ended - record.started_at).total_seconds() if ended else 0.0,
+        media_object_id=put.object_id,
+        codec=record.codec,
+        channels=2,
+        extra={**record.extra, "media_container": "akrtp1"},
+        transcribe=False,
+    )
