@@ -124,6 +124,20 @@ def _reload(ak: Akashi) -> None:
     ak.settings = load_settings(home)
 
 
+def _saved(
+    ak: Akashi,
+    s: Session,
+    p: Principal,
+    client: str,
+    target: str,
+    detail: dict[str, Any],
+    action: str = "config_change",
+) -> None:
+    """After a write to akashi.toml: reload the settings in force and audit the change."""
+    _reload(ak)
+    audit(s, user=p.name, action=action, target_type="config", target_id=target, client=client, detail=detail)
+
+
 def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
@@ -147,16 +161,7 @@ def save_notice(
         raise ConfigError(f"告知名 {name!r} は使えません", f"announcement name {name!r} is not allowed")
     _check_text(body.text)
     writer.set_announcement(ak.settings.home, name, mode=body.mode, text=body.text)
-    _reload(ak)
-    audit(
-        s,
-        user=p.name,
-        action="config_change",
-        target_type="config",
-        target_id=f"announcements.{name}",
-        client=client,
-        detail={"mode": body.mode, "text": body.text},
-    )
+    _saved(ak, s, p, client, f"announcements.{name}", {"mode": body.mode, "text": body.text})
     return {"name": name, "lint": notice_lint(body.text)}
 
 
@@ -171,15 +176,13 @@ def save_routes(ak: Akashi, s: Session, p: Principal, body: RoutesIn, client: st
             a = r["announcement"]
             raise ConfigError(f"告知 {a} はありません", f"no announcement {a}")
     writer.set_routes(ak.settings.home, routes)
-    _reload(ak)
-    audit(
+    _saved(
+        ak,
         s,
-        user=p.name,
-        action="config_change",
-        target_type="config",
-        target_id="sip.routes",
-        client=client,
-        detail={"routes": [{"match": r["match"], "ring": len(r["ring"])} for r in routes]},
+        p,
+        client,
+        "sip.routes",
+        {"routes": [{"match": r["match"], "ring": len(r["ring"])} for r in routes]},
     )
 
 
@@ -200,15 +203,13 @@ def save_agents(ak: Akashi, s: Session, p: Principal, body: AgentsIn, client: st
         for a in body.agents
     ]
     writer.set_agents(ak.settings.home, rows)
-    _reload(ak)
-    audit(
+    _saved(
+        ak,
         s,
-        user=p.name,
-        action="config_change",
-        target_type="config",
-        target_id="agents",
-        client=client,
-        detail={"agents": [{"name": r["name"], "sip_user": r["sip_user"], "site": r["site"]} for r in rows]},
+        p,
+        client,
+        "agents",
+        {"agents": [{"name": r["name"], "sip_user": r["sip_user"], "site": r["site"]} for r in rows]},
     )
 
 
@@ -216,16 +217,7 @@ def save_retention(ak: Akashi, s: Session, p: Principal, body: RetentionIn, clie
     """Set the retention periods."""
     admin_only(ak, p, "config_change", client, "retention")
     writer.set_retention(ak.settings.home, calls_days=body.calls_days, camera_days=body.camera_days)
-    _reload(ak)
-    audit(
-        s,
-        user=p.name,
-        action="config_change",
-        target_type="config",
-        target_id="retention",
-        client=client,
-        detail=body.model_dump(),
-    )
+    _saved(ak, s, p, client, "retention", body.model_dump())
 
 
 def lexicon_text(ak: Akashi, p: Principal, client: str) -> dict[str, str]:
@@ -262,18 +254,10 @@ def save_lexicon(ak: Akashi, s: Session, p: Principal, body: LexiconIn, client: 
     path = (ak.settings.home / LEXICON_NAME).resolve()
     writer.write_atomic(path, body.text)
     writer.set_lexicon_path(ak.settings.home, str(path))
-    _reload(ak)
     load_lexicon(str(path))  # what analysis will now load
     terms = sum(len(c.terms) for c in lex.categories)
-    audit(
-        s,
-        user=p.name,
-        action="lexicon_change",
-        target_type="config",
-        target_id="analysis.lexicon",
-        client=client,
-        detail={"categories": len(lex.categories), "terms": terms},
-    )
+    detail = {"categories": len(lex.categories), "terms": terms}
+    _saved(ak, s, p, client, "analysis.lexicon", detail, action="lexicon_change")
     return {"source": str(path), "categories": len(lex.categories), "terms": terms}
 
 

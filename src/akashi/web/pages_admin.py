@@ -191,11 +191,8 @@ def add_notice(
     mode: Annotated[str, Form(max_length=16)],
     text: Annotated[str, Form(max_length=2000)],
 ) -> Response:
-    """Add a notice (routes may then use it)."""
-    adminconfig.admin_only(ak, auth.principal, "config_change", auth.client)
-    body = parse_form(NoticeIn, {"mode": mode, "text": text})
-    adminconfig.save_notice(ak, db, auth.principal, name, body, auth.client)
-    return RedirectResponse("/admin#notices", status_code=303)
+    """Add a notice (routes may then use it): the same save as editing one."""
+    return save_notice(name=name, ak=ak, db=db, auth=auth, mode=mode, text=text)
 
 
 @router.post("/agents")
