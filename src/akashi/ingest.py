@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from akashi.db.base import session_scope, utcnow
-from akashi.db.models import Agent, Call, Site
-from akashi.db.queries import national_digits
+from akashi.db.models import Agent, Call
+from akashi.db.queries import national_digits, site_id_for
 from akashi.errors import AkashiError
 from akashi.jobs import enqueue
 from akashi.wavinfo import parse_wav_header
@@ -58,18 +58,6 @@ class CallRecord:
             raise AkashiError(
                 f"方向は in か out です: {self.direction}", f"direction must be in or out: {self.direction}"
             )
-
-
-def site_id_for(session: Session, name: str) -> int | None:
-    """The id of site ``name``, created on first use; None for an empty name."""
-    if not name:
-        return None
-    site = session.scalar(select(Site).where(Site.name == name))
-    if site is None:
-        site = Site(name=name)
-        session.add(site)
-        session.flush()
-    return site.id
 
 
 def agent_for(session: Session, name: str, sip_user: str, site_id: int | None) -> Agent | None:

@@ -22,6 +22,7 @@ from akashi.cameras.urls import check_rtsp_url
 from akashi.config import Settings
 from akashi.db import session_scope, utcnow
 from akashi.db.models import Camera, CameraGap, CameraSegment, Site
+from akashi.db.queries import site_id_for
 from akashi.errors import ConfigError, NotFoundError
 from akashi.store.keys import load_keys
 
@@ -60,15 +61,8 @@ def open_url(settings: Settings, sealed: str) -> str:
 
 def site_id(engine: Engine, name: str) -> int | None:
     """Id of a site by name, created if unknown; None for no site."""
-    if not name:
-        return None
     with session_scope(engine) as s:
-        row = s.scalar(select(Site).where(Site.name == name))
-        if row is None:
-            row = Site(name=name)
-            s.add(row)
-            s.flush()
-        return row.id
+        return site_id_for(s, name)
 
 
 def ensure_camera(engine: Engine, spec: CameraSpec) -> int:

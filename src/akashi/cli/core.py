@@ -102,7 +102,8 @@ def user_add(
             f"password must be at least {MIN_LENGTH} characters",
         )
     from akashi.access import audit
-    from akashi.ingest import agent_for, site_id_for
+    from akashi.db.queries import site_id_for
+    from akashi.ingest import agent_for
 
     ak = open_akashi()
     with session_scope(ak.engine) as s:
@@ -142,7 +143,7 @@ def user_list(as_json: bool = typer.Option(False, "--json")) -> None:
 @site_app.command("add")
 def site_add(name: str, label: str = typer.Option("", "--label")) -> None:
     """拠点を追加 / add a site."""
-    from akashi.ingest import site_id_for
+    from akashi.db.queries import site_id_for
 
     ak = open_akashi()
     with session_scope(ak.engine) as s:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from akashi.db.models import Agent, Call, CallFlag, Site
@@ -27,6 +28,26 @@ def national_digits(number: str) -> str:
     elif raw.startswith("+"):
         return digits
     return digits.lstrip("0") if digits.startswith("0") else digits
+
+
+def site_id_for(session: Session, name: str, *, label: str = "") -> int | None:
+    """The id of site ``name``, created on first use (safe when two writers race); None for no name."""
+    if not name:
+        return None
+    sid = session.scalar(select(Site.id).where(Site.name == name))
+    if sid is not None:
+        return int(sid)
+    try:
+        with session.begin_nested():
+            site = Site(name=name, label=label)
+            session.add(site)
+            session.flush()
+            return site.id
+    except IntegrityError:  # another writer created it first
+        sid = session.scalar(select(Site.id).where(Site.name == name))
+        if sid is None:
+            raise
+        return int(sid)
 
 
 class SeesCalls(Protocol):

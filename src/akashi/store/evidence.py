@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
 from akashi.config import Settings
 from akashi.db import chain
 from akashi.db.base import session_scope, utcnow
 from akashi.db.models import EvidenceObject, Site
+from akashi.db.queries import site_id_for
 from akashi.errors import IntegrityError, NotFoundError, StoreError
 from akashi.store import ledger
 from akashi.store.backends.base import Backend, BackendUnavailable, object_key
@@ -183,7 +183,7 @@ class EvidenceStore:
         )
         try:
             with session_scope(self.engine) as s:
-                row.site_id = self._site_id(s, site) if site else None
+                row.site_id = site_id_for(s, site, label=site) if site else None
                 s.add(row)
                 s.flush()
                 entry = ledger.append_entry(s, "put", oid, ledger.row_facts(row, site), ts=row.created_at)
@@ -211,23 +211,6 @@ class EvidenceStore:
         enc = Encryptor(self.keys.kek, self.keys.key_id, oid, self.chunk_size)
         r = encrypt_to_file(stream, path, enc)
         return r.size, r.sha256, r.cipher_size, r.cipher_sha256, enc.wrapped_key
-
-    @staticmethod
-    def _site_id(s: Session, name: str) -> int:
-        sid = s.scalar(select(Site.id).where(Site.name == name))
-        if sid is not None:
-            return sid
-        try:
-            with s.begin_nested():
-                site = Site(name=name, label=name)
-                s.add(site)
-                s.flush()
-                return site.id
-        except DBIntegrityError:
-            sid = s.scalar(select(Site.id).where(Site.name == name))
-            if sid is None:
-                raise
-            return sid
 
     def _state(self, oid: str) -> str:
         with session_scope(self.engine) as s:
