@@ -12,10 +12,12 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from akashi.errors import ProtocolError
-from akashi.telephony.dialog import Dialog, rewrite_sdp
+from akashi.telephony.dialog import Dialog
+from akashi.telephony.forward import forward
 from akashi.telephony.legs import LegState, OutLeg
 from akashi.telephony.media import NoticePlayer, RtpEndpoint
 from akashi.telephony.recorder import CallMeta, CallSpool, now
+from akashi.telephony.ringing import final_status, ring
 from akashi.telephony.sdp import (
     AudioSession,
     answer_direction,
@@ -25,7 +27,7 @@ from akashi.telephony.sdp import (
     parse_sdp,
 )
 from akashi.telephony.sip.build import new_tag, response_to
-from akashi.telephony.sip.message import Request, Response
+from akashi.telephony.sip.message import Request
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri
 
 if TYPE_CHECKING:
@@ -247,91 +249,23 @@ class InboundCall:
         if self.spool is not None:
             self.spool.save()
 
-    async def _ring(
-        self, targets: list[str], strategy: str, timeout: float, auth: tuple[str, str] | None = None
-    ) -> OutLeg | None:
-        """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
-        assert self.b_rtp is not None
-        offer = AudioSession(
-            self.svc.media_address,
-            self.b_rtp.port,
-            choose_codecs(self.offer, relay_any=True),
-            "sendrecv",
-            20,
-            self.offer.origin_user,
-            self.offer.session_id,
-            self.offer.version,
-        ).to_bytes()
-        groups = [targets] if strategy == "parallel" else [[t] for t in targets]
-        statuses: list[int] = []
-        for group in groups:
-            legs = []
-            for t in group:
-                dest = await self.svc.resolve(t)
-                if dest is None:
-                    statuses.append(404)
-                    continue
-                transport = "TCP" if _transport(t) == "tcp" else "UDP"
-                if transport == "TCP":
-                    try:
-                        await self.svc.sip.connect_tcp(dest)
-                    except OSError:
-                        statuses.append(503)
-                        continue
-                leg = OutLeg(self, t, dest, offer, auth, transport)
-                self.legs.append(leg)
-                legs.append(leg)
-                leg.start()
-            if not legs:
-                continue
-            answered = await self._wait_legs(legs, timeout)
-            for other in legs:
-                if other is not answered:
-                    other.cancel()
-            if answered is not None:
-                return answered
-            if self.ended.is_set():
-                return None
-            statuses += [leg.status or 408 for leg in legs]
-        self._missed(statuses)
-        return None
-
-    async def _wait_legs(self, legs: list[OutLeg], timeout: float) -> OutLeg | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            for leg in legs:
-                if leg.state is LegState.ANSWERED:
-                    return leg
-            if all(leg.done.is_set() for leg in legs) or self.ended.is_set():
-                return None
-            left = deadline - loop.time()
-            if left <= 0:
-                return None
-            waits = [asyncio.ensure_future(leg.done.wait()) for leg in legs if not leg.done.is_set()]
-            waits.append(asyncio.ensure_future(self.ended.wait()))
-            await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-            for w in waits:
-                w.cancel()
-
     def _missed(self, statuses: list[int]) -> None:
         """Nobody answered: a final response (or BYE after the notice) to the caller."""
         self.meta.status = "missed"
         self.meta.extra["ring_statuses"] = statuses
-        if len(statuses) == 1 and 400 <= statuses[0] < 700 and statuses[0] not in (401, 407, 408):
-            code = statuses[0]  # one phone (or the trunk): its answer, as it gave it
-        elif statuses and all(s in (486, 600) for s in statuses):
-            code = 486
-        elif statuses and all(s == 603 for s in statuses):
-            code = 603
-        else:
-            code = 480
+        code = final_status(statuses)
         self.meta.extra["final_status"] = code
         if self.a_answered:
             self._bye_caller()
         else:
             self.respond(code)
         self.end("akashi")
+
+    async def _ring(
+        self, targets: list[str], strategy: str, timeout: float, auth: tuple[str, str] | None = None
+    ) -> OutLeg | None:
+        """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
+        return await ring(self, targets, strategy, timeout, auth)
 
     def _bye_caller(self) -> None:
         req = self.a.new_request("BYE")
@@ -425,7 +359,7 @@ class InboundCall:
                 self.end(self.b_side)
             return
         if m in ("INVITE", "UPDATE", "INFO") and self.leg is not None and self.state is CallState.BRIDGED:
-            self._forward(req, from_caller)
+            forward(self, req, from_caller)
             return
         if m == "OPTIONS":
             sip.respond(req, response_to(req, 200, extra=[("Allow", self.svc.ALLOW)]))
@@ -468,60 +402,6 @@ class InboundCall:
         self.a_rtp.set_remote((ans.address, ans.port))
         self.meta.extra["late_offer"] = True
         self.late_answer.set()
-
-    def _forward(self, req: Request, from_caller: bool) -> None:
-        """Pass a re-INVITE / UPDATE / INFO to the other side, and its answer back."""
-        assert self.leg is not None and self.a_rtp is not None and self.b_rtp is not None
-        src_rtp, dst_rtp = (self.a_rtp, self.b_rtp) if from_caller else (self.b_rtp, self.a_rtp)
-        dst_dialog = self.leg.dialog if from_caller else self.a
-        body = req.body
-        ctype = req.get("Content-Type")
-        if body and ctype and "sdp" in ctype:
-            try:
-                sdp = parse_sdp(body)
-                src_rtp.set_remote((sdp.address, sdp.port))
-                self.on_hold = sdp.direction != "sendrecv"
-            except ProtocolError:
-                self.svc.sip.respond(req, response_to(req, 488))
-                return
-            body = rewrite_sdp(body, self.svc.media_address, dst_rtp.port)
-        out = dst_dialog.new_request(req.method, body=body, content_type=ctype if body else None)
-
-        def on_resp(resp: Response) -> None:
-            rbody = resp.body
-            rtype = resp.get("Content-Type")
-            if rbody and rtype and "sdp" in rtype and 200 <= resp.status < 300:
-                with contextlib.suppress(ProtocolError):
-                    ans = parse_sdp(rbody)
-                    dst_rtp.set_remote((ans.address, ans.port))
-                self.sdp_version += 1
-                origin = ("akashi", self.sdp_session, self.sdp_version) if from_caller else None
-                rbody = rewrite_sdp(rbody, self.svc.media_address, src_rtp.port, origin)
-            if resp.status < 200:
-                return
-            if req.method == "INVITE" and 200 <= resp.status < 300:
-                ack = dst_dialog.new_request("ACK", cseq=out.cseq[0])
-                self.svc.sip.send(ack, dst_dialog.dest)
-            self.svc.sip.respond(
-                req,
-                response_to(
-                    req,
-                    resp.status,
-                    resp.reason,
-                    contact=self.svc.contact if req.method == "INVITE" else None,
-                    body=rbody,
-                    content_type=rtype if rbody else None,
-                ),
-            )
-
-        self.svc.sip.request(out, dst_dialog.dest, on_resp)
-
-
-def _transport(uri: str) -> str:
-    try:
-        return (parse_uri(uri).param("transport") or "udp").lower()
-    except ProtocolError:
-        return "udp"
 
 
 def _user(uri: str) -> str:

@@ -1,0 +1,63 @@
+"""Requests passed through a bridged call: re-INVITE, UPDATE and INFO go to the other side, answers come back."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from akashi.errors import ProtocolError
+from akashi.telephony.dialog import rewrite_sdp
+from akashi.telephony.sdp import parse_sdp
+from akashi.telephony.sip.build import response_to
+from akashi.telephony.sip.message import Request, Response
+
+if TYPE_CHECKING:
+    from akashi.telephony.calls import InboundCall
+
+
+def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
+    """Pass a re-INVITE / UPDATE / INFO to the other side, and its answer back."""
+    assert call.leg is not None and call.a_rtp is not None and call.b_rtp is not None
+    src_rtp, dst_rtp = (call.a_rtp, call.b_rtp) if from_caller else (call.b_rtp, call.a_rtp)
+    dst_dialog = call.leg.dialog if from_caller else call.a
+    body = req.body
+    ctype = req.get("Content-Type")
+    if body and ctype and "sdp" in ctype:
+        try:
+            sdp = parse_sdp(body)
+            src_rtp.set_remote((sdp.address, sdp.port))
+            call.on_hold = sdp.direction != "sendrecv"
+        except ProtocolError:
+            call.svc.sip.respond(req, response_to(req, 488))
+            return
+        body = rewrite_sdp(body, call.svc.media_address, dst_rtp.port)
+    out = dst_dialog.new_request(req.method, body=body, content_type=ctype if body else None)
+
+    def on_resp(resp: Response) -> None:
+        rbody = resp.body
+        rtype = resp.get("Content-Type")
+        if rbody and rtype and "sdp" in rtype and 200 <= resp.status < 300:
+            with contextlib.suppress(ProtocolError):
+                ans = parse_sdp(rbody)
+                dst_rtp.set_remote((ans.address, ans.port))
+            call.sdp_version += 1
+            origin = ("akashi", call.sdp_session, call.sdp_version) if from_caller else None
+            rbody = rewrite_sdp(rbody, call.svc.media_address, src_rtp.port, origin)
+        if resp.status < 200:
+            return
+        if req.method == "INVITE" and 200 <= resp.status < 300:
+            ack = dst_dialog.new_request("ACK", cseq=out.cseq[0])
+            call.svc.sip.send(ack, dst_dialog.dest)
+        call.svc.sip.respond(
+            req,
+            response_to(
+                req,
+                resp.status,
+                resp.reason,
+                contact=call.svc.contact if req.method == "INVITE" else None,
+                body=rbody,
+                content_type=rtype if rbody else None,
+            ),
+        )
+
+    call.svc.sip.request(out, dst_dialog.dest, on_resp)

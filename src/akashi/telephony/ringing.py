@@ -1,0 +1,101 @@
+"""Ringing the operators (or the trunk): parallel or sequential groups with a ring timeout."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from akashi.errors import ProtocolError
+from akashi.telephony.legs import LegState, OutLeg
+from akashi.telephony.sdp import AudioSession, choose_codecs
+from akashi.telephony.sip.uri import parse_uri
+
+if TYPE_CHECKING:
+    from akashi.telephony.calls import InboundCall
+
+
+async def ring(
+    call: InboundCall, targets: list[str], strategy: str, timeout: float, auth: tuple[str, str] | None = None
+) -> OutLeg | None:
+    """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
+    assert call.b_rtp is not None
+    offer = AudioSession(
+        call.svc.media_address,
+        call.b_rtp.port,
+        choose_codecs(call.offer, relay_any=True),
+        "sendrecv",
+        20,
+        call.offer.origin_user,
+        call.offer.session_id,
+        call.offer.version,
+    ).to_bytes()
+    groups = [targets] if strategy == "parallel" else [[t] for t in targets]
+    statuses: list[int] = []
+    for group in groups:
+        legs = []
+        for t in group:
+            dest = await call.svc.resolve(t)
+            if dest is None:
+                statuses.append(404)
+                continue
+            transport = "TCP" if _transport(t) == "tcp" else "UDP"
+            if transport == "TCP":
+                try:
+                    await call.svc.sip.connect_tcp(dest)
+                except OSError:
+                    statuses.append(503)
+                    continue
+            leg = OutLeg(call, t, dest, offer, auth, transport)
+            call.legs.append(leg)
+            legs.append(leg)
+            leg.start()
+        if not legs:
+            continue
+        answered = await wait_legs(call, legs, timeout)
+        for other in legs:
+            if other is not answered:
+                other.cancel()
+        if answered is not None:
+            return answered
+        if call.ended.is_set():
+            return None
+        statuses += [leg.status or 408 for leg in legs]
+    call._missed(statuses)
+    return None
+
+
+async def wait_legs(call: InboundCall, legs: list[OutLeg], timeout: float) -> OutLeg | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        for leg in legs:
+            if leg.state is LegState.ANSWERED:
+                return leg
+        if all(leg.done.is_set() for leg in legs) or call.ended.is_set():
+            return None
+        left = deadline - loop.time()
+        if left <= 0:
+            return None
+        waits = [asyncio.ensure_future(leg.done.wait()) for leg in legs if not leg.done.is_set()]
+        waits.append(asyncio.ensure_future(call.ended.wait()))
+        await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+
+
+def final_status(statuses: list[int]) -> int:
+    """The final response for the caller when no phone answered, from the phones' own answers."""
+    if len(statuses) == 1 and 400 <= statuses[0] < 700 and statuses[0] not in (401, 407, 408):
+        return statuses[0]  # one phone (or the trunk): its answer, as it gave it
+    if statuses and all(s in (486, 600) for s in statuses):
+        return 486
+    if statuses and all(s == 603 for s in statuses):
+        return 603
+    return 480
+
+
+def _transport(uri: str) -> str:
+    try:
+        return (parse_uri(uri).param("transport") or "udp").lower()
+    except ProtocolError:
+        return "udp"
