@@ -16,6 +16,9 @@ from tests.telephony.peers import bursts, free_udp_port, write_wav16
 
 NOTICE_S = 1.0
 NOTICE_HZ = 1000.0
+#: the tests' "nobody can answer" message: half a second of 2 kHz (the product's default is spoken text)
+UNAVAILABLE_S = 0.5
+UNAVAILABLE_HZ = 2000.0
 
 
 @pytest.fixture
@@ -38,8 +41,14 @@ def sip_toml(
     ring_params: str = "",
     sip_extra: str = "",
     store_processes: int = 0,
+    unavailable: Path | None = None,
 ) -> str:
-    """akashi.toml lines of a loopback B2BUA whose route rings SIPp operators on ``targets``."""
+    """akashi.toml lines of a loopback B2BUA whose route rings SIPp operators on ``targets``.
+
+    ``unavailable``: a WAV for the message heard when nobody answers after the notice (None: the
+    built-in spoken one).
+    """
+    unavailable_toml = f'[announcements.unavailable]\naudio = "{unavailable}"\n' if unavailable else ""
     base = random.randrange(30000, 60000, 1000)
     ring = ", ".join(f'"sip:{200 + i + 1}@127.0.0.1:{p}{ring_params}"' for i, p in enumerate(targets))
     return f"""
@@ -63,6 +72,7 @@ site = "tokyo"
 mode = "{mode}"
 audio = "{notice or ""}"
 
+{unavailable_toml}
 [[agents]]
 name = "佐藤 花子"
 sip_user = "201"
@@ -88,6 +98,11 @@ async def b2bua(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 
     async def start(targets: list[int], **kw: object) -> TelephonyService:
         port = free_udp_port()
+        if "unavailable" not in kw:
+            kw["unavailable"] = write_wav16(
+                tmp_path / "unavailable.wav",
+                bursts(UNAVAILABLE_S, [0.0], UNAVAILABLE_HZ, burst_s=UNAVAILABLE_S),
+            )
         home = make_home(tmp_path / "home", sqlite_url, extra_toml=sip_toml(port, targets, **kw))  # type: ignore[arg-type]
         ak = Akashi.open(home)
         svc = TelephonyService(ak)

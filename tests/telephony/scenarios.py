@@ -100,8 +100,12 @@ def caller(
     answered: bool = True,
     final: int = 200,
     reinvite: bool = False,
+    bye_reason: str = "",
 ) -> str:
-    """The customer: INVITE, then hang up after ``talk_ms`` (``hangup="caller"``) or wait for BYE."""
+    """The customer: INVITE, then hang up after ``talk_ms`` (``hangup="caller"``) or wait for BYE.
+
+    ``bye_reason``: a regular expression the BYE's ``Reason`` header must match (the call fails if not).
+    """
     parts = ['<?xml version="1.0" encoding="UTF-8"?>', '<scenario name="caller">', CALLER_INVITE]
     if final != 200:
         parts.append(f'  <recv response="{final}"/>')
@@ -132,6 +136,13 @@ def caller(
         parts.append(f'  <pause milliseconds="{talk_ms}"/>')
         parts.append(CALLER_REQ.format(method="BYE", cseq=10, body_headers="Content-Length: 0\n", body=""))
         parts.append('  <recv response="200"/>')
+    elif bye_reason:
+        parts.append(
+            '  <recv request="BYE" timeout="60000"><action>'
+            f'<ereg regexp="{bye_reason}" search_in="hdr" header="Reason:" check_it="true" assign_to="reason"/>'
+            '<log message="reason [$reason]"/></action></recv>'
+        )
+        parts.append(OK_TO_REQUEST)
     else:
         parts.append('  <recv request="BYE" timeout="60000"/>')
         parts.append(OK_TO_REQUEST)

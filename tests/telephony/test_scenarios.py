@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -13,8 +14,9 @@ from akashi.db.models import Call
 from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary
 from tests.telephony import scenarios
-from tests.telephony.conftest import Start
+from tests.telephony.conftest import NOTICE_HZ, NOTICE_S, UNAVAILABLE_HZ, UNAVAILABLE_S, Start
 from tests.telephony.peers import Sipp, free_udp_port, rtp_peer, tone
+from tests.telephony.test_calls import _stored, dominant_hz
 
 pytestmark = [pytest.mark.sip]
 
@@ -88,17 +90,48 @@ async def test_caller_hangs_up_during_notice(b2bua: Start, tmp_path: Path, notic
 
 
 async def test_operator_busy_after_notice(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
-    """486 from the only operator after the notice: Akashi hangs up on the caller, missed call."""
-    row, _svc = await _run(
+    """486 from the only operator after the notice: the caller hears why, then a BYE with Reason 486.
+
+    The caller was answered to hear the notice, so the busy status cannot be its final response any
+    more: the "nobody can answer" message takes its place, and the BYE carries ``Reason: SIP;cause=486``.
+    """
+    row, svc = await _run(
         b2bua,
         tmp_path,
-        scenarios.caller(hangup="akashi"),
+        scenarios.caller(hangup="akashi", bye_reason="SIP;cause=486"),
         scenarios.operator(answer="busy"),
         notice=notice_wav,
     )
     assert row.status == "missed"
     assert row.hangup_side == "akashi"
     assert row.notice_ended_at is not None
+    assert row.extra["final_status"] == 486
+    _row2, _left, right, _fmt = _stored(svc, row.id)
+    # what the caller heard: the notice, then the message, each where it was played
+    assert abs(dominant_hz(right[: int(NOTICE_S * 8000)]) - NOTICE_HZ) < 20
+    said = (row.extra["unavailable_started_at"] - row.answered_at.timestamp()) * 8000
+    part = right[int(said) + 400 : int(said + UNAVAILABLE_S * 8000) - 400]
+    assert abs(dominant_hz(part) - UNAVAILABLE_HZ) < 20
+
+
+async def test_no_answer_after_notice_spoken_message(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
+    """Nobody answers after the notice: the built-in spoken message, then a BYE with Reason 480."""
+    sipp = require_binary("sipp")
+    async with rtp_peer() as cust:
+        svc = await b2bua([free_udp_port()], notice=notice_wav, ring_timeout_s=1, unavailable=None)
+        callx = Sipp(sipp, tmp_path, "caller", scenarios.caller(hangup="akashi", bye_reason="SIP;cause=4"))
+        await callx.start(
+            f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
+        )
+        assert await callx.wait() == 0, callx.log()
+        row = await _row(svc)
+    assert row.status == "missed" and row.hangup_side == "akashi"
+    assert row.extra["final_status"] in (404, 408, 480)
+    _row2, _left, right, _fmt = _stored(svc, row.id)
+    said = (row.extra["unavailable_started_at"] - row.answered_at.timestamp()) * 8000
+    spoken = right[int(said) :]
+    assert len(spoken) > 3 * 8000  # several seconds of speech before the hang-up
+    assert np.sqrt(np.mean(spoken.astype(np.float64) ** 2)) > 300  # not silence
 
 
 async def test_operator_busy_operator_mode(b2bua: Start, tmp_path: Path) -> None:

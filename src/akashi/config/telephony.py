@@ -8,6 +8,13 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from akashi.config.base import Section
 
+#: the announcement a caller hears when nobody answers after the notice (built in unless configured)
+UNAVAILABLE = "unavailable"
+UNAVAILABLE_TEXT = (
+    "申し訳ございません。ただいま電話に出ることができません。"
+    "恐れ入りますが、しばらくたってからおかけ直しください。"
+)
+
 
 class TrunkSettings(Section):
     """A SIP trunk (carrier or cloud PBX)."""
@@ -35,6 +42,14 @@ class RouteSettings(Section):
     strategy: Literal["parallel", "sequential"] = "parallel"
     ring_timeout_s: int = Field(30, ge=1, le=600)
     announcement: str = "default"
+    unavailable_announcement: str = Field(
+        UNAVAILABLE,
+        max_length=64,
+        description=(
+            "Played when nobody answers after the notice (the caller was answered to hear it), "
+            "before Akashi hangs up; empty: hang up at once."
+        ),
+    )
     site: str = ""
 
 

@@ -228,9 +228,28 @@ class InboundCall:
                 with contextlib.suppress(asyncio.CancelledError):
                     await ringback
         if leg is None:
+            if self.a_answered and not self.ended.is_set():
+                await self._say_unavailable()
             return
         self._bridge(leg)
         await self._watch_media()
+
+    async def _say_unavailable(self) -> None:
+        """Nobody answered after the notice: tell the caller, then hang up with the reason (RFC 3326).
+
+        The caller was answered to hear the notice, so no final error response can reach it any more;
+        the message it hears takes that place, and the BYE's ``Reason`` carries the status the phones gave.
+        """
+        assert self.a_rtp is not None
+        code = int(self.meta.extra.get("final_status", 480))
+        name = self.route.unavailable_announcement
+        if name:
+            audio = await self.svc.notice_audio(name, self.codec.name)
+            self.meta.extra["unavailable_started_at"] = now()
+            await self._until_end(NoticePlayer(self.a_rtp, audio, self.codec.pt).play())
+        if not self.ended.is_set():
+            self._bye_caller(reason=code)
+            self.end("akashi")
 
     def _answer_caller(self, sdp: bytes, *, answered: bool = True) -> None:
         self.respond(
@@ -255,11 +274,10 @@ class InboundCall:
         self.meta.extra["ring_statuses"] = statuses
         code = final_status(statuses)
         self.meta.extra["final_status"] = code
-        if self.a_answered:
-            self._bye_caller()
-        else:
+        if not self.a_answered:
             self.respond(code)
-        self.end("akashi")
+            self.end("akashi")
+        # else: the caller heard the notice and is answered: _say_unavailable tells it, then hangs up
 
     async def _ring(
         self, targets: list[str], strategy: str, timeout: float, auth: tuple[str, str] | None = None
@@ -267,8 +285,14 @@ class InboundCall:
         """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
         return await ring(self, targets, strategy, timeout, auth)
 
-    def _bye_caller(self) -> None:
-        req = self.a.new_request("BYE")
+    def _bye_caller(self, reason: int = 0) -> None:
+        """Hang up the caller's leg; ``reason``: the SIP status that ended the call (``Reason`` header)."""
+        extra = (
+            [("Reason", f'SIP;cause={reason};text="{_REASONS.get(reason, "Call ended")}"')]
+            if reason
+            else None
+        )
+        req = self.a.new_request("BYE", extra=extra)
         self.svc.sip.request(req, self.a.dest, lambda r: None)
 
     def _bridge(self, leg: OutLeg) -> None:
@@ -402,6 +426,10 @@ class InboundCall:
         self.a_rtp.set_remote((ans.address, ans.port))
         self.meta.extra["late_offer"] = True
         self.late_answer.set()
+
+
+#: reason phrases of the statuses a BYE can carry in its Reason header
+_REASONS = {408: "Request Timeout", 480: "Temporarily Unavailable", 486: "Busy Here", 603: "Decline"}
 
 
 def _user(uri: str) -> str:

@@ -18,7 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings
+from akashi.config.telephony import (
+    UNAVAILABLE,
+    UNAVAILABLE_TEXT,
+    AgentSettings,
+    AnnouncementSettings,
+    RouteSettings,
+)
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony import g711
 from akashi.telephony.announce import read_wav_8k, ringback
@@ -245,8 +251,11 @@ class TelephonyService:
         return fallback
 
     def announcement(self, name: str) -> AnnouncementSettings | None:
-        """The announcement settings of a route."""
-        return self.ak.settings.announcements.get(name)
+        """The announcement settings of a route (the "unavailable" one is built in unless configured)."""
+        ann = self.ak.settings.announcements.get(name)
+        if ann is None and name == UNAVAILABLE:
+            return AnnouncementSettings(text=UNAVAILABLE_TEXT)
+        return ann
 
     def agent_for(self, sip_user: str) -> AgentSettings | None:
         """The agent whose phone is ``sip_user``."""
@@ -271,12 +280,17 @@ class TelephonyService:
 
     # -- announcements --------------------------------------------------------------------
     async def _prepare_announcements(self) -> None:
-        names = {r.announcement for r in self.settings.routes}
-        for name in names:
-            ann = self.announcement(name)
+        """Encode the notices of automatic routes, and what follows when nobody answers, once at start."""
+        names: set[str] = set()
+        for r in self.settings.routes:
+            ann = self.announcement(r.announcement)
             if ann is not None and ann.mode == "automatic":
-                for codec in ("PCMU", "PCMA"):
-                    await self.notice_audio(name, codec)
+                names.add(r.announcement)
+                if r.unavailable_announcement:
+                    names.add(r.unavailable_announcement)
+        for name in sorted(names):
+            for codec in ("PCMU", "PCMA"):
+                await self.notice_audio(name, codec)
 
     async def notice_audio(self, name: str, codec: str) -> bytes:
         """The notice of an announcement, encoded in ``codec`` (cached)."""
