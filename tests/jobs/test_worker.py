@@ -56,3 +56,32 @@ def test_pool_runs_jobs_and_stops(akashi: Akashi) -> None:
     with session_scope(akashi.engine) as s:
         states = s.scalars(sa.select(Job.state).where(Job.kind == "test_count")).all()
         assert set(states) == {"done"}
+
+
+def test_long_job_keeps_its_lease(akashi: Akashi) -> None:
+    """A job that runs past its lease is renewed while it runs: nobody else claims it meanwhile."""
+    release = threading.Event()
+    started = threading.Event()
+
+    @handler("test_long")
+    def long_job(ak: Akashi, payload: dict[str, Any]) -> None:
+        started.set()
+        assert release.wait(30)
+
+    q = JobQueue(akashi.engine, lease_seconds=1)
+    with session_scope(akashi.engine) as s:
+        jid = enqueue(s, "test_long", {})
+    runner = threading.Thread(target=run_one, args=(akashi, q, "w1", ["test_long"]))
+    runner.start()
+    try:
+        assert started.wait(10)
+        # three leases pass while the job runs; another worker must find nothing to take
+        for _ in range(6):
+            release.wait(0.5)
+            assert q.claim("w2", ["test_long"]) is None
+    finally:
+        release.set()
+        runner.join(10)
+    with session_scope(akashi.engine) as s:
+        row = s.get(Job, jid)
+        assert row is not None and row.state == "done" and row.attempts == 1

@@ -54,6 +54,11 @@ def run_one(ak: Akashi, queue: JobQueue, worker: str, kinds: list[str] | None = 
     if fn is None:
         queue.fail(job.id, worker, f"no handler for job kind {job.kind!r}")
         return True
+    done = threading.Event()
+    keeper = threading.Thread(
+        target=_keep_lease, args=(queue, job.id, worker, done), name=f"akashi-lease-{job.id}", daemon=True
+    )
+    keeper.start()
     try:
         fn(ak, job.payload)
     except Exception as exc:
@@ -61,7 +66,17 @@ def run_one(ak: Akashi, queue: JobQueue, worker: str, kinds: list[str] | None = 
         log.warning("job %s (%s) failed, now %s: %s", job.id, job.kind, state, exc)
     else:
         queue.complete(job.id, worker)
+    finally:
+        done.set()
+        keeper.join()
     return True
+
+
+def _keep_lease(queue: JobQueue, job_id: int, worker: str, done: threading.Event) -> None:
+    """Renew a running job's lease every third of it, so a long job (an hour-long call) is not taken twice."""
+    interval = max(0.5, queue.lease.total_seconds() / 3)
+    while not done.wait(interval):
+        queue.extend(job_id, worker)
 
 
 class WorkerPool:
