@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
+import signal
+import wave
 from pathlib import Path
+from typing import IO
 
+import numpy as np
 import pytest
 
 from akashi.codecs.encode import can_encode
@@ -162,3 +168,82 @@ password = "trunkpass"
     assert not agent_rtp.received  # the agent hears nothing of it
     _header, recs = read_container(data)
     assert [p for leg, _t, _ts, p in recs if leg == 1][: len(notice)] == notice
+
+
+def _mic16k(path: Path, seconds: float, at: list[float], hz: float) -> Path:
+    """A 16 kHz WAV of silence with 0.1 s tone bursts (baresip's aufile wants the codec's rate)."""
+    rate = 16000
+    t = np.arange(int(seconds * rate)) / rate
+    on = np.zeros(len(t), dtype=bool)
+    for a in at:
+        on |= (t >= a) & (t < a + 0.1)
+    pcm = (np.sin(2 * np.pi * hz * t) * 0.5 * 32767 * on).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def _dump(folder: Path, kind: str) -> tuple[np.ndarray, int]:
+    """baresip's sndfile dump (``dec``: what it heard) and its rate."""
+    files = sorted(folder.glob(f"dump-*-{kind}.wav"))
+    assert files, f"no {kind} dump in {folder}"
+    with wave.open(str(files[-1]), "rb") as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), w.getframerate()
+
+
+async def test_baresip_g722_caller_hears_the_notice(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
+    """Two baresip phones with only G.722: what the caller heard starts with the notice, then the operator."""
+    from tests.telephony.test_baresip import baresip_dir
+
+    baresip = require_binary("baresip")
+    if not Path("/usr/lib/baresip/modules/g722.so").exists():
+        pytest.skip("baresip has no g722 module here")
+    cust_mic = _mic16k(tmp_path / "cust.wav", 6.0, [0.5], 500.0)
+    op_mic = _mic16k(tmp_path / "op.wav", 5.0, [0.3, 1.5, 2.6], 700.0)
+    op_dir, op_port = baresip_dir(tmp_path, "op", "<sip:201@127.0.0.1:PORT>;regint=0;answermode=auto", op_mic)
+    cust_dir, _ = baresip_dir(tmp_path, "cust", "<sip:0901234567@127.0.0.1:PORT>;regint=0", cust_mic)
+    for d in (op_dir, cust_dir):  # G.722 only, sound at 16 kHz
+        conf = (d / "config").read_text().replace("module g711.so", "module g722.so")
+        (d / "config").write_text(conf.replace("srate 8000", "srate 16000"))
+    svc = await b2bua([op_port], notice=notice_wav)
+    procs = []
+    try:
+        with (tmp_path / "op.log").open("wb") as op_log:
+            procs.append(await _baresip(baresip, op_dir, [], op_log))
+        await asyncio.sleep(0.5)  # baresip has no readiness signal; it binds within milliseconds
+        dial = ["-e", f"/dial sip:0312345678@127.0.0.1:{svc.sip.local[1]}", "-t", "7"]
+        with (tmp_path / "cust.log").open("wb") as cust_log:
+            procs.append(await _baresip(baresip, cust_dir, dial, cust_log))
+        await asyncio.wait_for(procs[-1].wait(), 30)
+        row = await asyncio.wait_for(_row(svc), 30)
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+    assert row.codec == "G722" and row.status == "completed", (tmp_path / "cust.log").read_text()[-3000:]
+    heard, rate = _dump(cust_dir, "dec")
+    # 20 ms frames of what the caller heard: level and pitch of each, from the first loud one
+    first = int(np.flatnonzero(np.abs(heard.astype(np.int32)) > 3000)[0])
+    n = rate // 50
+    frames = [heard[i : i + n].astype(np.float64) for i in range(first, len(heard) - n, n)]
+    pitch = [dominant_hz(f, rate) if np.abs(f).max() > 3000 else 0.0 for f in frames]
+    notice = list(itertools.takewhile(lambda hz: abs(hz - NOTICE_HZ) < 60, pitch))
+    # the notice first (baresip may miss the packets that come before its audio has started)
+    assert 0.7 * NOTICE_S <= len(notice) * 0.02 <= NOTICE_S + 0.05, pitch[:80]
+    # then the operator's 700 Hz bursts (G.722 clicks at their onsets), and no more notice
+    after = [hz for hz in pitch[len(notice) + 1 :] if hz]
+    assert sum(abs(hz - 700) < 60 for hz in after) >= 10, after
+    assert not any(abs(hz - NOTICE_HZ) < 60 for hz in after), after
+
+
+async def _baresip(baresip: str, folder: Path, args: list[str], log: IO[bytes]) -> asyncio.subprocess.Process:
+    """baresip in its own process group (killing the group reaches it, not only ``timeout``)."""
+    return await asyncio.create_subprocess_exec(
+        "timeout", "-s", "KILL", "30", baresip, "-f", str(folder), *args, stdout=log, stderr=log,
+        start_new_session=True,
+    )  # fmt: skip
