@@ -247,3 +247,16 @@ async def _baresip(baresip: str, folder: Path, args: list[str], log: IO[bytes]) 
         "timeout", "-s", "KILL", "30", baresip, "-f", str(folder), *args, stdout=log, stderr=log,
         start_new_session=True,
     )  # fmt: skip
+
+
+def test_outbound_notice_codec_is_the_trunks_answer() -> None:
+    """The trunk's payload type and Opus fmtp (what it receives) decide how the notice is encoded."""
+    from akashi.telephony.outbound import answered_codec
+    from akashi.telephony.sdp import AudioSession, Codec
+
+    offered = Codec(111, "opus", 48000, "useinbandfec=1")
+    answer = AudioSession(
+        "192.0.2.9", 4000, [Codec(101, "telephone-event", 48000), Codec(96, "opus", 48000, "cbr=1")]
+    )
+    assert answered_codec(answer, offered) == Codec(96, "opus", 48000, "cbr=1")
+    assert answered_codec(AudioSession("192.0.2.9", 4000, []), offered) is offered
