@@ -125,11 +125,21 @@ async def test_other_codec_relayed_and_stored_as_received(
 async def test_other_codec_refused_when_the_notice_must_play(
     b2bua: Start, tmp_path: Path, notice_wav: Path
 ) -> None:
-    """An automatic notice is played in G.711 only: a G.722-only offer gets 488 and nothing rings."""
+    """The notice cannot be encoded in AMR: an AMR-only offer gets 488 and nothing rings."""
     sipp = require_binary("sipp")
     async with rtp_peer() as cust:
         svc = await b2bua([cust.port], notice=notice_wav)
-        callx = Sipp(sipp, tmp_path, "caller", only("RTP/AVP 9", scenarios.caller(final=488)))
+        amr = "RTP/AVP 96\na=rtpmap:96 AMR/8000\na=fmtp:96 octet-align=1"
+        scenario = (
+            scenarios.caller(final=488)
+            .replace(
+                '<recv response="488"/>',
+                '<recv response="488"><action><ereg regexp="Warning: 399 akashi .*G722.*opus" search_in="msg"'
+                ' check_it="true" assign_to="w"/></action></recv>',
+            )
+            .replace("</scenario>", '<Reference variables="w"/>\n</scenario>')
+        )
+        callx = Sipp(sipp, tmp_path, "caller", only(amr, scenario))
         await callx.start(
             f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
         )

@@ -12,6 +12,7 @@ import pytest
 
 from akashi.telephony import g711
 from akashi.telephony.recorder import CallMeta, CallSpool, align, finalise, read_spool
+from akashi.telephony.sdp import Codec
 from tests.telephony.conftest import Start
 from tests.telephony.peers import free_udp_port
 
@@ -109,7 +110,7 @@ async def test_notice_made_from_text_and_cached(b2bua: Start) -> None:
     with wave.open(str(cached[0]), "rb") as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
         frames = w.getnframes()
-    ulaw = await svc.notice_audio("default", "PCMU")
-    alaw = await svc.notice_audio("default", "PCMA")
-    assert len(ulaw) == len(alaw) == frames
+    ulaw = b"".join((await svc.notice_audio("default", Codec(0, "PCMU"))).payloads)
+    alaw = b"".join((await svc.notice_audio("default", Codec(8, "PCMA"))).payloads)
+    assert len(ulaw) == len(alaw) == frames + (-frames) % 160  # whole 20 ms packets
     assert np.abs(g711.decode(alaw, "PCMA").astype(np.int32)).max() > 5000  # speech, not silence

@@ -1,4 +1,4 @@
-"""Announcement audio: a WAV file read as 8 kHz mono samples, ready for G.711 encoding."""
+"""Announcement audio: a WAV file read as mono samples at the rate a codec wants (8 or 16 kHz)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from akashi.errors import AkashiError
 
 def read_wav_8k(path: Path) -> np.ndarray:
     """A 16-bit PCM WAV as 8 kHz mono samples (mixed down and resampled when needed)."""
+    return read_wav(path, 8000)
+
+
+def read_wav(path: Path, rate_out: int) -> np.ndarray:
+    """A 16-bit PCM WAV as mono samples at ``rate_out`` (mixed down and resampled when needed)."""
     try:
         with wave.open(str(path), "rb") as w:
             if w.getsampwidth() != 2:
@@ -26,9 +31,9 @@ def read_wav_8k(path: Path) -> np.ndarray:
         ) from exc
     if ch > 1:
         pcm = pcm.reshape(-1, ch).mean(axis=1)
-    if rate != 8000 and len(pcm):
-        n = int(len(pcm) * 8000 / rate)
-        pcm = np.interp(np.arange(n) * rate / 8000, np.arange(len(pcm)), pcm)
+    if rate != rate_out and len(pcm):
+        n = int(len(pcm) * rate_out / rate)
+        pcm = np.interp(np.arange(n) * rate / rate_out, np.arange(len(pcm)), pcm)
     return np.clip(np.round(pcm), -32768, 32767).astype(np.int16)
 
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from akashi.codecs.encode import can_encode, encodable_names
 from akashi.errors import ProtocolError
 from akashi.telephony.dialog import Dialog
 from akashi.telephony.forward import forward
@@ -20,6 +21,7 @@ from akashi.telephony.recorder import CallMeta, CallSpool, now
 from akashi.telephony.ringing import final_status, ring
 from akashi.telephony.sdp import (
     AudioSession,
+    Codec,
     answer_direction,
     choose_codecs,
     is_g711,
@@ -84,6 +86,8 @@ class InboundCall:
             site=route.site,
         )
         self.spool: CallSpool | None = None
+        #: the answer must be a codec Akashi can play the notice in
+        self.notice_codec = False
 
     # -- helpers --------------------------------------------------------------------------
     def caller_name_addr(self) -> str:
@@ -97,9 +101,18 @@ class InboundCall:
         resp = response_to(self.invite, status, reason, to_tag=self.local_tag, **kw)
         self.svc.sip.respond(self.invite, resp)
 
+    def answer_codecs(self, offer: AudioSession) -> list[Codec]:
+        """The codecs of our answer (and of the offer to the phones): one Akashi can play the notice in
+        when it must play one, else any (relayed as is)."""
+        return choose_codecs(offer, relay_any=True, usable=can_encode if self.notice_codec else None)
+
+    def needs_notice(self, ann: AnnouncementSettings | None) -> bool:
+        """Whether Akashi plays the notice itself on this call (so the codec must be encodable)."""
+        return ann is not None and ann.mode == "automatic"
+
     def _our_sdp(self, port: int, offer: AudioSession, direction: str) -> bytes:
         self.sdp_version += 1
-        codecs = choose_codecs(offer, relay_any=True)
+        codecs = self.answer_codecs(offer)
         return AudioSession(
             self.svc.media_address, port, codecs, direction, 20, "akashi", self.sdp_session, self.sdp_version
         ).to_bytes()
@@ -149,13 +162,15 @@ class InboundCall:
             self.respond(488, "Bad SDP")
             self.end("akashi")
             return False
-        codecs = choose_codecs(offer, relay_any=True)
         ann = svc.announcement(announcement)
-        if codecs and not is_g711(codecs[0]) and ann is not None and ann.mode == "automatic":
-            # the notice is played in G.711 only: a call that must hear it needs G.711
-            codecs = []
+        self.notice_codec = self.needs_notice(ann)
+        codecs = self.answer_codecs(offer)
         if not codecs:
-            self.respond(488, extra=[("Warning", '399 akashi "G.711 (PCMU/PCMA) is required"')])
+            warning = '399 akashi "G.711 (PCMU/PCMA) is required"'
+            if self.notice_codec:
+                need = ", ".join(encodable_names())
+                warning = f'399 akashi "録音の案内には {need} のいずれかが必要です (the notice needs one of {need})"'
+            self.respond(488, extra=[("Warning", warning)])
             self.end("akashi")
             return False
         self.offer = offer
@@ -184,14 +199,15 @@ class InboundCall:
         """The media port of the customer's side (the caller's, on inbound calls)."""
         return self.a_rtp
 
-    async def _play_notice(self, announcement: str, to: RtpEndpoint) -> bool:
-        """Play the notice to the customer; False when the call ended meanwhile."""
-        audio = await self.svc.notice_audio(announcement, self.codec.name)
-        # G.711: one byte per sample at 8 kHz. Analysis checks the notice played for all of it.
-        self.meta.extra["notice_duration_s"] = len(audio) / 8000
+    async def _play_notice(self, announcement: str, to: RtpEndpoint, codec: Codec | None = None) -> bool:
+        """Play the notice to the customer (in ``codec``, default the call's); False when the call ended."""
+        codec = codec or self.codec
+        audio = await self.svc.notice_audio(announcement, codec)
+        # analysis checks the notice played for all of it
+        self.meta.extra["notice_duration_s"] = audio.duration_s
         self.state = CallState.NOTICE
         self.meta.notice_started_at = now()
-        played = await self._until_end(NoticePlayer(to, audio, self.codec.pt).play())
+        played = await self._until_end(NoticePlayer(to, audio.payloads, codec.pt, audio.step).play())
         self.meta.notice_ended_at = now()
         self._save()
         return played
@@ -216,8 +232,9 @@ class InboundCall:
         ringback = None
         if self.a_answered and self.svc.settings.ringback_after_notice:
             # the caller was answered for the notice: let them hear that phones are ringing
-            audio = self.svc.ringback_audio(self.codec.name)
-            ringback = asyncio.create_task(NoticePlayer(self.a_rtp, audio, self.codec.pt, repeat=True).play())
+            tone = await self.svc.ringback_audio(self.codec)
+            player = NoticePlayer(self.a_rtp, tone.payloads, self.codec.pt, tone.step, repeat=True)
+            ringback = asyncio.create_task(player.play())
         try:
             leg = await self._ring(
                 list(self.route.ring), self.route.strategy, float(self.route.ring_timeout_s)
@@ -244,9 +261,9 @@ class InboundCall:
         code = int(self.meta.extra.get("final_status", 480))
         name = self.route.unavailable_announcement
         if name:
-            audio = await self.svc.notice_audio(name, self.codec.name)
+            audio = await self.svc.notice_audio(name, self.codec)
             self.meta.extra["unavailable_started_at"] = now()
-            await self._until_end(NoticePlayer(self.a_rtp, audio, self.codec.pt).play())
+            await self._until_end(NoticePlayer(self.a_rtp, audio.payloads, self.codec.pt, audio.step).play())
         if not self.ended.is_set():
             self._bye_caller(reason=code)
             self.end("akashi")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 from akashi.errors import AkashiError
@@ -155,46 +155,52 @@ class PortPool:
 
 
 class NoticePlayer:
-    """Plays encoded audio to a leg as 20 ms RTP packets on an absolute schedule."""
+    """Plays encoded payloads to a leg as RTP packets (one per ``ptime_ms``) on an absolute schedule.
+
+    ``payloads`` come from :func:`akashi.codecs.encode.encode`; ``step`` is the RTP timestamp
+    increment per packet (160 for G.711 and G.722, 960 for Opus). A new SSRC per player; the
+    first packet carries the marker bit.
+    """
 
     def __init__(
         self,
         endpoint: RtpEndpoint,
-        audio: bytes,
+        payloads: Sequence[bytes],
         payload_type: int,
+        step: int,
         ptime_ms: int = 20,
         *,
         repeat: bool = False,
     ) -> None:
         self.repeat = repeat
         self.ep = endpoint
-        self.audio = audio
+        self.payloads = payloads
         self.pt = payload_type
-        self.samples = 8 * ptime_ms
+        self.step = step
+        self.ptime_s = ptime_ms / 1000
         self.ssrc = random.getrandbits(32)
         self.seq = random.getrandbits(16)
         self.ts = random.getrandbits(32)
 
     async def play(self) -> None:
-        """Send the audio once (or in a loop until cancelled, with ``repeat``)."""
+        """Send the payloads once (or in a loop until cancelled, with ``repeat``)."""
         loop = asyncio.get_running_loop()
         start = loop.time()
-        n = self.samples
-        chunks = [self.audio[i : i + n] for i in range(0, len(self.audio), n)]
+        chunks = self.payloads
         count = len(chunks)
+        ssrc = self.ssrc.to_bytes(4, "big")
+        first = bytes([0x80, 0x80 | self.pt])
+        later = bytes([0x80, self.pt])
+        send = self.ep.send
         i = 0
         while i < count or (self.repeat and count):
-            chunk = chunks[i % count]
             hdr = (
-                bytes([0x80, (0x80 if i == 0 else 0) | self.pt])
-                + self.seq.to_bytes(2, "big")
-                + self.ts.to_bytes(4, "big")
-                + self.ssrc.to_bytes(4, "big")
+                (first if i == 0 else later) + self.seq.to_bytes(2, "big") + self.ts.to_bytes(4, "big") + ssrc
             )
-            self.ep.send(hdr + chunk, time.time())
+            send(hdr + chunks[i % count], time.time())
             self.seq = (self.seq + 1) & 0xFFFF
-            self.ts = (self.ts + n) & 0xFFFFFFFF
+            self.ts = (self.ts + self.step) & 0xFFFFFFFF
             i += 1
-            delay = start + i * n / 8000 - loop.time()
+            delay = start + i * self.ptime_s - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)

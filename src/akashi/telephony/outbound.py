@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from akashi.config.telephony import AgentSettings, RouteSettings, TrunkSettings
+from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings, TrunkSettings
 from akashi.errors import ProtocolError
 from akashi.telephony.calls import CallState, InboundCall, _dialled
 from akashi.telephony.media import RtpEndpoint
 from akashi.telephony.recorder import now
-from akashi.telephony.sdp import answer_direction, parse_sdp
+from akashi.telephony.sdp import AudioSession, Codec, answer_direction, parse_sdp
 
 if TYPE_CHECKING:
     from akashi.telephony.service import TelephonyService
@@ -54,13 +54,17 @@ class OutboundCall(InboundCall):
         own = self.agent.outbound_notice
         return self.svc.settings.outbound_notice if own is None else own
 
+    def needs_notice(self, ann: AnnouncementSettings | None) -> bool:
+        """Only when outbound notices are on for this agent."""
+        return super().needs_notice(ann) and self.notice_on()
+
     async def _run(self) -> None:
         announcement = self.svc.settings.outbound_announcement
         ann = await self._prepare(announcement)
         if ann is False:
             return
         assert self.a_rtp is not None and self.b_rtp is not None and not isinstance(ann, bool)
-        notice = ann is not None and ann.mode == "automatic" and self.notice_on()
+        notice = self.notice_codec
         self.meta.notice_mode = "automatic" if notice else ""
         self.state = CallState.RINGING
         auth = (self.trunk.username, self.trunk.password.get_secret_value()) if self.trunk.username else None
@@ -69,13 +73,15 @@ class OutboundCall(InboundCall):
             return
         assert leg.answer is not None
         self.meta.answered_at = now()  # the customer answered: the recording starts here
+        codec = self.codec
         try:
             ans = parse_sdp(leg.answer.body)
             self.b_rtp.set_remote((ans.address, ans.port))
+            codec = answered_codec(ans, self.codec)
         except ProtocolError:
             self.b_rtp.set_remote(None)
         self._save()
-        if notice and not await self._play_notice(announcement, self.b_rtp):
+        if notice and not await self._play_notice(announcement, self.b_rtp, codec):
             leg.bye()
             return
         offer = self.offer
@@ -84,6 +90,14 @@ class OutboundCall(InboundCall):
         )
         self._bridge(leg)
         await self._watch_media()
+
+
+def answered_codec(answer: AudioSession, offered: Codec) -> Codec:
+    """The offered codec as the trunk answered it: its payload type and fmtp (what it receives)."""
+    for c in answer.codecs:
+        if not c.is_dtmf and c.name.upper() == offered.name.upper() and c.rate == offered.rate:
+            return Codec(c.pt, offered.name, c.rate, c.fmtp if c.name.upper() == "OPUS" else offered.fmtp)
+    return offered
 
 
 def trunk_uri(number: str, trunk: TrunkSettings) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from akashi.errors import ProtocolError
 from akashi.telephony.legs import LegState, OutLeg
-from akashi.telephony.sdp import AudioSession, choose_codecs
+from akashi.telephony.sdp import AudioSession
 from akashi.telephony.sip.uri import parse_uri
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ async def ring(
     offer = AudioSession(
         call.svc.media_address,
         call.b_rtp.port,
-        choose_codecs(call.offer, relay_any=True),
+        call.answer_codecs(call.offer),
         "sendrecv",
         20,
         call.offer.origin_user,

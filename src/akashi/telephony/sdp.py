@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from akashi.errors import ProtocolError
@@ -169,19 +170,25 @@ def parse_sdp(body: bytes) -> AudioSession:
 
 
 def choose_codecs(
-    offer: AudioSession, supported: tuple[str, ...] = ("PCMU", "PCMA"), *, relay_any: bool = False
+    offer: AudioSession,
+    supported: tuple[str, ...] = ("PCMU", "PCMA"),
+    *,
+    relay_any: bool = False,
+    usable: Callable[[Codec], bool] | None = None,
 ) -> list[Codec]:
     """Answer codecs: the first offered G.711 codec, plus telephone-event when offered.
 
     With ``relay_any``, when no G.711 codec was offered the first other audio codec is taken as
-    offered (payload type, rate, fmtp): Akashi relays it without decoding. Returns an empty list
+    offered (payload type, rate, fmtp): Akashi relays it without decoding; with ``usable`` too,
+    the first one ``usable`` accepts (a codec Akashi can play a notice in). Returns an empty list
     when nothing usable was offered (the caller answers 488).
     """
     audio = next((c for c in offer.codecs if c.name.upper() in supported and c.rate == 8000), None)
     if audio is not None:
         out = [Codec(audio.pt, audio.name.upper(), 8000)]
     else:
-        other = next((c for c in offer.codecs if not c.is_dtmf), None) if relay_any else None
+        others = (c for c in offer.codecs if not c.is_dtmf and (usable is None or usable(c)))
+        other = next(others, None) if relay_any else None
         if other is None:
             return []
         out = [Codec(other.pt, other.name, other.rate, other.fmtp)]

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from akashi.codecs.encode import Encoded, codec_key, encode, pcm_rate
 from akashi.config.telephony import (
     UNAVAILABLE,
     UNAVAILABLE_TEXT,
@@ -26,12 +27,12 @@ from akashi.config.telephony import (
     RouteSettings,
 )
 from akashi.errors import AkashiError, ProtocolError
-from akashi.telephony import g711
-from akashi.telephony.announce import read_wav_8k, ringback
+from akashi.telephony.announce import read_wav, ringback
 from akashi.telephony.calls import InboundCall, _dialled, _user
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import META, CallMeta, CallSpool, write_batch
 from akashi.telephony.register import Registrar
+from akashi.telephony.sdp import Codec
 from akashi.telephony.sink import init_worker, store_folder, store_in_worker
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.digest import NonceBook, check_authorization
@@ -65,7 +66,7 @@ class TelephonyService:
         self.calls: dict[str, InboundCall] = {}
         self.spool_root = ak.settings.spool_path / "calls"
         self.cache = ak.settings.home / "cache" / "announcements"
-        self._notice: dict[tuple[str, str], bytes] = {}
+        self._notice: dict[tuple[str, str], Encoded] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._spools: set[CallSpool] = set()
         self.ready = asyncio.Event()
@@ -288,13 +289,14 @@ class TelephonyService:
                 names.add(r.announcement)
                 if r.unavailable_announcement:
                     names.add(r.unavailable_announcement)
+        # G.711 at start (the usual case); other codecs on their first call
         for name in sorted(names):
-            for codec in ("PCMU", "PCMA"):
+            for codec in (Codec(0, "PCMU"), Codec(8, "PCMA")):
                 await self.notice_audio(name, codec)
 
-    async def notice_audio(self, name: str, codec: str) -> bytes:
-        """The notice of an announcement, encoded in ``codec`` (cached)."""
-        key = (name, codec)
+    async def notice_audio(self, name: str, codec: Codec) -> Encoded:
+        """The notice of an announcement as 20 ms payloads in ``codec`` (encoded once, off the loop)."""
+        key = (name, codec_key(codec))
         if key not in self._notice:
             ann = self.announcement(name)
             if ann is None:
@@ -304,21 +306,21 @@ class TelephonyService:
             self._notice[key] = await asyncio.to_thread(self._load_notice, ann, codec)
         return self._notice[key]
 
-    def ringback_audio(self, codec: str) -> bytes:
-        """One cycle of ringback tone encoded in ``codec`` (made once; played in a loop)."""
-        key = ("\0ringback", codec)
+    async def ringback_audio(self, codec: Codec) -> Encoded:
+        """One cycle of ringback tone in ``codec`` (made once; played in a loop)."""
+        key = ("\0ringback", codec_key(codec))
         if key not in self._notice:
-            self._notice[key] = g711.encode(ringback(), codec)
+            self._notice[key] = await asyncio.to_thread(encode, ringback(pcm_rate(codec)), codec)
         return self._notice[key]
 
-    def _load_notice(self, ann: AnnouncementSettings, codec: str) -> bytes:
+    def _load_notice(self, ann: AnnouncementSettings, codec: Codec) -> Encoded:
         if ann.audio:
             path = Path(ann.audio)
         else:
             from akashi.notices.audio import synthesize_cached
 
             path = synthesize_cached(ann.text, self.cache, voice=ann.voice or None)
-        return g711.encode(read_wav_8k(path), codec)
+        return encode(read_wav(path, pcm_rate(codec)), codec)
 
     # -- SIP dispatch ---------------------------------------------------------------------
     def register_leg(self, call_id: str, call: InboundCall) -> None:

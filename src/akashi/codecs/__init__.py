@@ -1,0 +1,1 @@
+"""Audio codecs below telephony: encoding announcement audio into RTP payloads."""
