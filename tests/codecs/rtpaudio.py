@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from akashi.context import Akashi
 
 Int16 = npt.NDArray[np.int16]
 
@@ -105,3 +110,41 @@ def rms(x: npt.NDArray[np.int16], rate: int, start_s: float, end_s: float) -> fl
     """RMS of ``x`` between two times."""
     seg = x[int(start_s * rate) : int(end_s * rate)].astype(np.float64)
     return float(np.sqrt(np.mean(seg**2))) if len(seg) else 0.0
+
+
+CALLER_AT = [0.2, 1.2]  # 440 Hz bursts the customer sends
+HEARD_AT = [0.6, 1.6]  # 1000 Hz bursts the customer hears
+
+
+def two_leg_container(path: Path, spec: Spec, t0: float, seconds: float = 2.0) -> Path:
+    """A container as the recorder writes it: caller bursts on leg 0, operator bursts on leg 1."""
+    from akashi.codecs.container import write_container
+
+    legs = []
+    for leg, (at, freq) in enumerate(((CALLER_AT, 440), (HEARD_AT, 1000))):
+        payloads = encode(spec, bursts(spec.rate, seconds, at, freq))
+        ts0, ssrc = 1000 * (leg + 1), 0x1000 + leg
+        legs.append(
+            [(t0 + i * 0.02, rtp(spec.pt, i, ts0 + i * spec.step, ssrc, p)) for i, p in enumerate(payloads)]
+        )
+    header = {"name": spec.name, "payload_type": spec.pt, "rate": spec.clock, "fmtp": "", "t0": t0}
+    write_container(path, header, legs[0], legs[1])
+    return path
+
+
+def ingest_container(ak: Akashi, path: Path, spec: Spec, started: datetime, **fields: Any) -> int:
+    """Store a container as the B2BUA's sink does; the new call's id."""
+    from akashi.ingest import CallRecord
+    from akashi.telephony.rawmedia import ingest_raw_call
+
+    record = CallRecord(
+        started_at=started,
+        answered_at=started,
+        ended_at=started + timedelta(seconds=2),
+        direction="in",
+        caller="03-1234-5678",
+        codec=spec.name,
+        extra={"codec": {"name": spec.name, "rate": spec.clock, "fmtp": ""}},
+        **fields,
+    )
+    return ingest_raw_call(ak, path, record)
