@@ -138,3 +138,16 @@ def test_broken_containers_are_protocol_errors(tmp_path: Path) -> None:
 def test_a_wav_passes_as_it_is() -> None:
     wav = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28)
     assert playable_wav(wav) is wav
+
+
+def test_codecs_web_and_analysis_do_not_import_telephony() -> None:
+    """The decoder is a neutral layer: playback and analysis never pull in the SIP stack."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, akashi.codecs.decode, akashi.web.derived, akashi.web.api_calls, akashi.analysis.pipeline\n"
+        "bad = sorted(m for m in sys.modules if m.startswith('akashi.telephony'))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
