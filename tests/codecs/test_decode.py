@@ -151,3 +151,10 @@ def test_codecs_web_and_analysis_do_not_import_telephony() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_absurd_times_are_a_protocol_error_not_a_huge_allocation(tmp_path: Path) -> None:
+    payloads = encode(G722, bursts(16000, 0.2, [0.0], 440))
+    late = stream(G722, payloads, T0 + 10 * 24 * 3600)
+    with pytest.raises(ProtocolError, match="24 hours"):
+        decode_container(container(tmp_path, G722, late, []))

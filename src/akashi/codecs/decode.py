@@ -40,6 +40,8 @@ DECODERS: dict[str, tuple[str, ...]] = {
     "speex": ("libspeex",),
     "g726-32": ("adpcm_g726le",),
 }
+#: longer than this is a damaged container, not a call (and would exhaust memory)
+MAX_SECONDS = 24 * 3600
 #: RTP clocks that differ from the audio rate (RFC 3551 4.5.2: G.722 counts 8000 for 16 kHz audio)
 AUDIO_RATE = {"g722": 16000, "opus": 48000}
 
@@ -166,6 +168,8 @@ class _SegmentDecoder:
             prev = ext
             pos = round(ext * self.audio_rate / self.clock)
             samples = self._decode(payload)
+            if pos - cursor > MAX_SECONDS * self.audio_rate:
+                raise _too_long()
             if pos > cursor:
                 self._emit(np.zeros(pos - cursor, dtype=np.int16))  # loss: silence in its place
                 cursor = pos
@@ -179,9 +183,18 @@ class _SegmentDecoder:
         return round(first * self.out_rate / self.audio_rate), audio
 
 
-def _place(parts: list[tuple[int, Int16]]) -> Int16:
+def _too_long() -> ProtocolError:
+    return ProtocolError(
+        f"RTP 保存形式の時刻が不正です ({MAX_SECONDS // 3600} 時間を超えます)",
+        f"RTP container times span more than {MAX_SECONDS // 3600} hours",
+    )
+
+
+def _place(parts: list[tuple[int, Int16]], rate: int) -> Int16:
     """Lay audio parts at their positions (later parts win where they overlap; before 0 is cut)."""
     end = max((pos + len(a) for pos, a in parts), default=0)
+    if end > MAX_SECONDS * rate:
+        raise _too_long()
     out = np.zeros(max(0, end), dtype=np.int16)
     for pos, a in parts:
         skip = max(0, -pos)
@@ -218,7 +231,7 @@ def decode_container(data: bytes) -> Stereo:
         for seg in segments(recs, header["payload_type"], clock):
             start, audio = _SegmentDecoder(dec, clock, audio_rate, out_rate, channels).run(seg)
             parts.append((round((seg.offset - t0) * out_rate) + start, audio))
-        legs.append(_place(parts))
+        legs.append(_place(parts, out_rate))
     return Stereo(out_rate, legs[0], legs[1])
 
 
