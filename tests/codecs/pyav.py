@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from akashi.telephony import g711
+from akashi.codecs import g711
 
 #: PyAV decoder and output sample rate per codec name
 DECODERS = {"G722": ("g722", 16000), "OPUS": ("libopus", 48000)}

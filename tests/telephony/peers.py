@@ -14,7 +14,7 @@ from typing import cast
 
 import numpy as np
 
-from akashi.telephony import g711
+from akashi.codecs import g711
 
 RATE = 8000
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from akashi.codecs import g711
 from akashi.db import session_scope
 from akashi.db.models import Call
-from akashi.telephony import g711
 from akashi.telephony.calls import InboundCall
 from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from akashi.telephony import g711
+from akashi.codecs import g711
 from akashi.telephony.calls import CallState
 from tests.conftest import require_binary
 from tests.telephony import scenarios

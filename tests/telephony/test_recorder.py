@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from akashi.telephony import g711
+from akashi.codecs import g711
 from akashi.telephony.recorder import CallMeta, CallSpool, align, finalise, read_spool
 from akashi.telephony.sdp import Codec
 from tests.telephony.conftest import Start

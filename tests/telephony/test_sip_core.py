@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from akashi.codecs import g711
 from akashi.errors import ProtocolError
-from akashi.telephony import g711
 from akashi.telephony.rtp import RtpError, RtpPacket, header_fields, payload_offset
 from akashi.telephony.sdp import SdpError, choose_codecs, parse_sdp
 from akashi.telephony.sip import digest

@@ -27,6 +27,7 @@ from akashi.analysis.lexicon import NOTICE_MISSING, Lexicon, load_lexicon
 from akashi.analysis.model import load_model
 from akashi.analysis.text import keywords, reading_of
 from akashi.analysis.transcribe import DecodeOptions, TranscriptionStats, prompt_from_terms, transcribe_audio
+from akashi.codecs.decode import playable_wav
 from akashi.db.base import session_scope, utcnow
 from akashi.db.fts import normalise_text
 from akashi.db.models import Call, CallFlag, TranscriptSegment
@@ -102,8 +103,8 @@ def model_cache(cfg: AnalysisSettings) -> Path | None:
 
 
 def read_media(ak: Akashi, object_id: str) -> bytes:
-    """The plaintext of a stored recording."""
-    return b"".join(ak.store.iter_plaintext(object_id))
+    """A stored recording as a WAV: the plaintext, or a call kept as RTP decoded (16 kHz for wideband)."""
+    return playable_wav(b"".join(ak.store.iter_plaintext(object_id)))
 
 
 def behaviour_findings(

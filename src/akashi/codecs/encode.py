@@ -1,6 +1,6 @@
 """Announcement audio encoded as 20 ms RTP payloads in a negotiated codec.
 
-G.711 uses the numpy tables of :mod:`akashi.telephony.g711`; G.722 and Opus use PyAV's encoders
+G.711 uses the numpy tables of :mod:`akashi.codecs.g711`; G.722 and Opus use PyAV's encoders
 (``g722``, ``libopus``). Encoding is done once per (announcement, codec) by the caller, off the
 event loop; playing the payloads is then a header and a ``sendto`` per packet.
 
@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from akashi.telephony import g711
+from akashi.codecs import g711
 
 Int16 = npt.NDArray[np.int16]
 

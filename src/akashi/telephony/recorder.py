@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from akashi.telephony import g711
+from akashi.codecs import g711
+from akashi.codecs.container import write_container
+from akashi.codecs.timeline import segments
 from akashi.telephony.media import SpoolSink
-from akashi.telephony.rtp import header_fields, payload_offset
 
 MAGIC = b"AKSPOOL1"
 _REC = struct.Struct("<dH")
@@ -27,8 +28,6 @@ CALLER = "caller.spool"  # what the customer sent
 HEARD = "heard.spool"  # what the customer heard: the notice, then the operator
 META = "meta.json"
 RATE = 8000
-#: a timestamp jump this far from the arrival clock starts a new segment (hold, SSRC reuse)
-RESYNC_S = 0.5
 
 
 class SpoolWriter(SpoolSink):
@@ -167,42 +166,15 @@ def read_spool(path: Path) -> list[tuple[float, bytes]]:
 
 
 def align(records: list[tuple[float, bytes]], payload_type: int, t0: float, silence: int) -> np.ndarray:
-    """Place packets on a sample grid starting at wall time ``t0``.
+    """Place G.711 packets on a sample grid starting at wall time ``t0`` (:func:`segments`' rules).
 
-    Within a segment (same SSRC, timestamps consistent with arrival), a packet's place is its RTP
-    timestamp relative to the segment, offset by the least delayed arrival of the segment: jitter
-    moves nothing and a lost packet leaves silence where it was.
+    Jitter moves nothing and a lost packet leaves silence where it was.
     """
-    segs: list[list[tuple[int, bytes]]] = []
-    seg_off: list[float] = []
-    cur_ssrc = -1
-    base_ts = 0
-    last_ext = 0
-    cur_anchor = 0.0
-    for t, pkt in records:
-        f = header_fields(pkt)
-        if f is None or f[0] != payload_type:
-            continue
-        _pt, _seq, ts, ssrc = f
-        if ssrc == cur_ssrc:
-            d = (ts - (last_ext + base_ts)) & 0xFFFFFFFF
-            if d >= 0x80000000:
-                d -= 0x100000000
-            ext = last_ext + d
-            est = t - ext / RATE
-            if abs(est - cur_anchor) <= RESYNC_S:
-                last_ext = max(last_ext, ext)
-                segs[-1].append((ext, pkt[payload_offset(pkt) :]))
-                seg_off[-1] = min(seg_off[-1], est)
-                continue
-        cur_ssrc, base_ts, last_ext, cur_anchor = ssrc, ts, 0, t
-        segs.append([(0, pkt[payload_offset(pkt) :])])
-        seg_off.append(t)
     end = 0
     placed: list[tuple[int, bytes]] = []
-    for seg, off in zip(segs, seg_off, strict=True):
-        start = round((off - t0) * RATE)
-        for ext, payload in seg:
+    for seg in segments(records, payload_type, RATE):
+        start = round((seg.offset - t0) * RATE)
+        for ext, payload in seg.packets:
             pos = start + ext
             if pos + len(payload) <= 0:
                 continue
@@ -248,8 +220,6 @@ def finalise(folder: Path) -> tuple[Path, CallMeta]:
         meta.ended_at = last
     t0 = meta.answered_at if meta.answered_at is not None else meta.started_at
     if meta.codec.upper() not in ("PCMU", "PCMA"):
-        from akashi.telephony.rawmedia import write_container
-
         raw = folder / "call.akrtp"
         codec = dict(meta.extra.get("codec") or {"name": meta.codec})
         write_container(raw, {**codec, "payload_type": meta.payload_type, "t0": t0}, caller, heard)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from akashi.codecs.timeline import header_fields, payload_offset
 from akashi.errors import ProtocolError
+
+__all__ = ["RtpError", "RtpPacket", "header_fields", "payload_offset"]
 
 _HDR = struct.Struct("!BBHII")
 
@@ -77,22 +80,3 @@ class RtpPacket:
         if self.padding:
             out += bytes(self.padding - 1) + bytes([self.padding])
         return out
-
-
-def header_fields(data: bytes) -> tuple[int, int, int, int] | None:
-    """(payload type, sequence, timestamp, ssrc) of a datagram, or None if it is not RTP.
-
-    The hot path uses this: no object is built.
-    """
-    if len(data) < 12 or data[0] >> 6 != 2:
-        return None
-    _b0, b1, seq, ts, ssrc = _HDR.unpack_from(data)
-    return b1 & 0x7F, seq, ts, ssrc
-
-
-def payload_offset(data: bytes) -> int:
-    """Offset of the payload in a datagram already known to be RTP (CSRC and extension skipped)."""
-    pos = 12 + 4 * (data[0] & 0x0F)
-    if data[0] & 0x10 and len(data) >= pos + 4:
-        pos += 4 + 4 * int.from_bytes(data[pos + 2 : pos + 4], "big")
-    return min(pos, len(data))

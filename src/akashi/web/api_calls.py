@@ -19,6 +19,7 @@ from akashi.access import export_call, open_call_media
 from akashi.context import Akashi
 from akashi.web.callsvc import add_note, call_detail, list_calls, make_query, set_call_hold
 from akashi.web.deps import AkashiDep, Auth, DbDep, UserDep, require_user
+from akashi.web.derived import derived_wav, needs_deriving
 from akashi.web.media import RangeNotSatisfiable, parse_range, wav_peaks
 from akashi.web.schemas import CallDetail, CallOrder, CallPage, HoldIn, NoteIn, NoteOut, Peaks
 
@@ -83,7 +84,10 @@ def detail(call_id: CallId, ak: AkashiDep, db: DbDep, auth: UserDep) -> CallDeta
 def media(
     call_id: CallId, request: Request, ak: AkashiDep, auth: UserDep, download: bool = False
 ) -> Response:
-    """The recording, decrypted on the fly; supports ``Range`` (206). Every request is audited."""
+    """The recording, decrypted on the fly; supports ``Range`` (206). Every request is audited.
+
+    A call kept as RTP (codecs other than G.711) is served as a WAV derived in memory.
+    """
     rng_header = request.headers.get("range")
     handle = open_call_media(
         ak,
@@ -93,8 +97,10 @@ def media(
         client=auth.client,
         detail={"range": rng_header[:64]} if rng_header else None,
     )
-    size = handle.info.size
-    headers = {"Accept-Ranges": "bytes", "Content-Type": handle.info.media_type}
+    derived = derived_wav(handle) if needs_deriving(handle) else None
+    size = handle.info.size if derived is None else len(derived)
+    media_type = handle.info.media_type if derived is None else "audio/wav"
+    headers = {"Accept-Ranges": "bytes", "Content-Type": media_type}
     if download:
         headers["Content-Disposition"] = f'attachment; filename="call-{call_id}.wav"'
     try:
@@ -103,9 +109,13 @@ def media(
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
     if rng is None:
         headers["Content-Length"] = str(size)
+        if derived is not None:
+            return Response(derived, status_code=200, headers=headers)
         return StreamingResponse(handle.iter(0, size), status_code=200, headers=headers)
     headers["Content-Length"] = str(rng.length)
     headers["Content-Range"] = rng.content_range()
+    if derived is not None:
+        return Response(derived[rng.start : rng.end + 1], status_code=206, headers=headers)
     return StreamingResponse(handle.iter(rng.start, rng.end + 1), status_code=206, headers=headers)
 
 
@@ -120,7 +130,8 @@ def peaks(call_id: CallId, ak: AkashiDep, auth: UserDep) -> Peaks:
         if key in _PEAKS:
             _PEAKS.move_to_end(key)
             return _PEAKS[key]
-    result = Peaks.model_validate(wav_peaks(handle.iter(0, handle.info.size)))
+    chunks = [derived_wav(handle)] if needs_deriving(handle) else handle.iter(0, handle.info.size)
+    result = Peaks.model_validate(wav_peaks(chunks))
     with _PEAKS_LOCK:
         _PEAKS[key] = result
         while len(_PEAKS) > _PEAKS_MAX:
