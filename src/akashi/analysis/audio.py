@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from akashi.codecs import g711
 from akashi.errors import ProtocolError
 
 Float32 = npt.NDArray[np.float32]
@@ -22,28 +23,8 @@ WAVE_MULAW = 7
 WAVE_EXTENSIBLE = 0xFFFE
 
 
-def _mulaw_table() -> Float32:
-    u = ~np.arange(256, dtype=np.int32) & 0xFF
-    exponent = (u >> 4) & 0x07
-    mantissa = u & 0x0F
-    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
-    pcm = np.where(u & 0x80, -magnitude, magnitude)
-    return (pcm / 32768.0).astype(np.float32)
-
-
-def _alaw_table() -> Float32:
-    a = np.arange(256, dtype=np.int32) ^ 0x55
-    exponent = (a >> 4) & 0x07
-    mantissa = a & 0x0F
-    magnitude = np.where(
-        exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0)
-    )
-    pcm = np.where(a & 0x80, magnitude, -magnitude)
-    return (pcm / 32768.0).astype(np.float32)
-
-
-MULAW_TABLE = _mulaw_table()
-ALAW_TABLE = _alaw_table()
+MULAW_TABLE = g711.ULAW_FLOAT
+ALAW_TABLE = g711.ALAW_FLOAT
 
 
 @dataclass(frozen=True)
@@ -120,14 +101,8 @@ def parse_wav(data: bytes) -> WavAudio:
 
 def encode_mulaw(x: Float32) -> npt.NDArray[np.uint8]:
     """Encode float samples in [-1, 1] as G.711 μ-law bytes (for announcements and test calls)."""
-    pcm = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int32)
-    sign = np.where(pcm < 0, 0x80, 0)
-    mag = np.minimum(np.abs(pcm), 32635) + 0x84
-    exponent = np.floor(np.log2(mag)).astype(np.int32) - 7
-    exponent = np.clip(exponent, 0, 7)
-    mantissa = (mag >> (exponent + 3)) & 0x0F
-    out: npt.NDArray[np.uint8] = (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
-    return out
+    pcm = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+    return np.frombuffer(g711.encode(pcm, "PCMU"), dtype=np.uint8)
 
 
 def write_wav(samples: Float32, rate: int, codec: str = "pcm16") -> bytes:

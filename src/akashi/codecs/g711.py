@@ -31,6 +31,9 @@ def _alaw_decode_table() -> Int16:
 
 ULAW_DECODE = _ulaw_decode_table()
 ALAW_DECODE = _alaw_decode_table()
+#: the same tables as float32 in -1..1 (analysis and waveform peaks)
+ULAW_FLOAT = (ULAW_DECODE / 32768.0).astype(np.float32)
+ALAW_FLOAT = (ALAW_DECODE / 32768.0).astype(np.float32)
 
 
 def _encode_table(decode: Int16) -> UInt8:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from akashi.codecs import g711
 from akashi.errors import ProtocolError
 
 
@@ -109,26 +110,8 @@ def parse_wav_header(head: bytes) -> WavFormat:
     raise ProtocolError("WAV の fmt/data チャンクが見つかりません", "WAV fmt/data chunk not found")
 
 
-def _ulaw_table() -> npt.NDArray[np.float32]:
-    u = ~np.arange(256, dtype=np.int32) & 0xFF
-    sign = u & 0x80
-    exponent = (u >> 4) & 0x07
-    mantissa = u & 0x0F
-    mag = (((mantissa << 3) + 0x84) << exponent) - 0x84
-    return (np.where(sign != 0, -mag, mag) / 32768.0).astype(np.float32)
-
-
-def _alaw_table() -> npt.NDArray[np.float32]:
-    a = np.arange(256, dtype=np.int32) ^ 0x55
-    sign = a & 0x80
-    exponent = (a >> 4) & 0x07
-    mantissa = a & 0x0F
-    mag = np.where(exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << (exponent - 1))
-    return (np.where(sign != 0, mag, -mag) / 32768.0).astype(np.float32)
-
-
-_ULAW = _ulaw_table()
-_ALAW = _alaw_table()
+_ULAW = g711.ULAW_FLOAT
+_ALAW = g711.ALAW_FLOAT
 
 
 def decode_samples(fmt: WavFormat, data: bytes) -> npt.NDArray[np.float32]:
