@@ -235,3 +235,19 @@ def caller_refused(headers: str, status: int, check: str = "") -> str:
             END,
         ]
     )
+
+
+def operator_422(min_se: int) -> str:
+    """An operator phone that first refuses Akashi's interval (422, Min-SE), then answers the retry."""
+    from tests.telephony.scenarios import OP_RINGING, operator
+
+    first = '  <recv request="INVITE" crlf="true" rrs="true"/>'
+    rest = operator(hangup="caller").replace("</scenario>", END)
+    assert first in rest
+    refuse = OP_RINGING.replace("180 Ringing", "422 Session Interval Too Small").replace(
+        "Content-Length: 0", f"Min-SE: {min_se}\nContent-Length: 0"
+    )
+    retry = f"""  <recv request="INVITE" crlf="true" rrs="true">
+    <action>{_check("Session-Expires", f"^ *{min_se}", "s1")}{_check("CSeq", "^ *2 INVITE", "s2")}</action>
+  </recv>"""
+    return rest.replace(first, "\n".join([first, refuse, '  <recv request="ACK"/>', retry]), 1)

@@ -149,3 +149,11 @@ async def test_unknown_require_gets_420(b2bua: Start, tmp_path: Path) -> None:
     """Require: foo is still refused with 420 and Unsupported: foo."""
     check = '<ereg regexp="foo" search_in="hdr" header="Unsupported:" check_it="true" assign_to="chk"/>'
     await _call(b2bua, tmp_path, ext.caller_refused("Require: foo\n", 420, check), None)
+
+
+async def test_operator_422_is_retried_with_its_min_se(b2bua: Start, tmp_path: Path) -> None:
+    """422 with Min-SE from the operator phone: Akashi asks again with that interval; the call connects."""
+    _c, row = await _call(
+        b2bua, tmp_path, scenarios.caller(talk_ms=1000), ext.operator_422(3600), sip_extra=""
+    )
+    assert row.status == "completed"

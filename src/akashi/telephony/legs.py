@@ -106,6 +106,9 @@ class OutLeg:
                 self.state = LegState.ENDED
                 self.bye()
             return
+        ringing = self.state in (LegState.CALLING, LegState.RINGING)
+        if resp.status == 422 and ringing and self.call.timers.leg_too_small(self, resp):
+            return  # asked again with the interval the phone accepts (RFC 4028 7.3)
         if (
             resp.status in (401, 407)
             and self.auth is not None

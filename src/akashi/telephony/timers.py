@@ -30,10 +30,19 @@ from akashi.telephony.reliable import (
     wants_100rel,
 )
 from akashi.telephony.sdp import parse_sdp
-from akashi.telephony.sessiontimer import Timer, request_headers, too_small, uac_timer, uas_timer
+from akashi.telephony.sessiontimer import (
+    MAX_INTERVAL,
+    Timer,
+    parse_min_se,
+    request_headers,
+    session_expires,
+    too_small,
+    uac_timer,
+    uas_timer,
+)
 from akashi.telephony.sip import transport
-from akashi.telephony.sip.build import response_to
-from akashi.telephony.sip.message import Request, Response, SipMessage
+from akashi.telephony.sip.build import new_branch, response_to
+from akashi.telephony.sip.message import Header, Request, Response, SipMessage
 from akashi.telephony.sip.uri import parse_name_addr
 
 if TYPE_CHECKING:
@@ -86,6 +95,7 @@ class CallTimers:
         #: Akashi's current SDP on each leg (what a re-INVITE refresh offers again, unchanged)
         self.sdp: dict[Key, bytes] = {}
         self._pracks: dict[OutLeg, tuple[PrackTracker, list[Request]]] = {}
+        self._retried_422: set[OutLeg] = set()
         self.closed = False
 
     @property
@@ -221,6 +231,30 @@ class CallTimers:
         if action is Provisional.REPRACK and sent:
             sip.send(sent[0], leg.dialog.dest)  # the same PRACK again: its server transaction answers
         return False
+
+    def leg_too_small(self, leg: OutLeg, resp: Response) -> bool:
+        """422 from an operator leg: the INVITE again with the peer's Min-SE (RFC 4028 7.3), once."""
+        old = leg.invite
+        try:
+            min_se = parse_min_se(resp.header("Min-SE"))
+            cur = session_expires(old)
+        except ProtocolError:
+            return False
+        if leg in self._retried_422 or min_se > MAX_INTERVAL or (cur is not None and min_se <= cur.interval):
+            return False
+        self._retried_422.add(leg)
+        leg.dialog.local_cseq += 1
+        inv = Request(method="INVITE", uri=old.uri)
+        inv.headers = [Header(h.name, h.value) for h in old.headers]
+        inv.body = old.body
+        svc = self.call.svc
+        inv.set("Via", f"SIP/2.0/{leg.dialog.transport} {svc.via_host};branch={new_branch()};rport")
+        inv.set("CSeq", f"{leg.dialog.local_cseq} INVITE")
+        inv.set("Session-Expires", str(min_se))
+        inv.set("Min-SE", str(min_se))
+        leg.invite = inv
+        svc.sip.request(inv, leg.dialog.dest, leg.on_response)
+        return True
 
     def leg_answered(self, leg: OutLeg, resp: Response) -> None:
         """An operator leg's 2xx: run the timer it asked for (RFC 4028 7.2)."""
