@@ -157,3 +157,14 @@ async def test_operator_422_is_retried_with_its_min_se(b2bua: Start, tmp_path: P
         b2bua, tmp_path, scenarios.caller(talk_ms=1000), ext.operator_422(3600), sip_extra=""
     )
     assert row.status == "completed"
+
+
+async def test_cancel_while_answer_waits_for_prack(b2bua: Start, tmp_path: Path) -> None:
+    """The operator answered but the caller never PRACKed and then CANCELs: 487, the operator gets BYE."""
+    cancel = scenarios.caller_cancel(1500).replace(
+        "Max-Forwards: 70\n", "Max-Forwards: 70\nRequire: 100rel\n", 1
+    )
+    _c, row = await _call(b2bua, tmp_path, cancel, scenarios.operator(hangup="caller", ring_ms=100))
+    assert row.status == "missed"
+    assert row.hangup_side == "caller"
+    assert row.answered_at is None

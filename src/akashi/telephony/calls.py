@@ -347,7 +347,7 @@ class InboundCall:
             return
         if m == "CANCEL":
             sip.respond(req, response_to(req, 200))
-            if from_caller and not self.a_answered:
+            if from_caller and (not self.a_answered or self.timers.answer_held):
                 self.respond(487)
                 self.meta.status = "missed"
                 self.end(self.a_side)

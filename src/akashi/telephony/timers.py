@@ -84,6 +84,7 @@ class CallTimers:
         self.reliable = ReliableUas(inv.cseq[0], T1, T2) if wants_100rel(inv) else None
         self.provisional: Response | None = None
         self.held_2xx: Response | None = None
+        self.queued_1xx: list[Response] = []
         self._prov: asyncio.TimerHandle | None = None
         try:
             self.caller_timer = uas_timer(inv)
@@ -116,10 +117,13 @@ class CallTimers:
     def respond_invite(self, resp: Response) -> None:
         """Send a response to the caller's INVITE: reliably, held back, or with timer headers."""
         call = self.call
-        if resp.status > 100:
+        if resp.status > 100 and resp.get("Supported") is None:
             resp.add("Supported", SUPPORTED)
         rel = self.reliable
-        if 100 < resp.status < 200 and rel is not None and not rel.finished and rel.outstanding is None:
+        if 100 < resp.status < 200 and rel is not None and not rel.finished and rel.outstanding is not None:
+            self.queued_1xx.append(resp)  # RFC 3262 3: one unacknowledged reliable 1xx at a time
+            return
+        if 100 < resp.status < 200 and rel is not None and not rel.finished:
             resp.add("Require", "100rel")
             resp.add("RSeq", str(rel.send()))
             if resp.get("Contact") is None:
@@ -139,8 +143,24 @@ class CallTimers:
             self._send_2xx(resp)
             return
         if resp.status >= 200:
+            if self.held_2xx is not None:
+                self._drop_held()
             self._finish_reliable()
         call.svc.sip.respond(call.invite, resp)
+
+    def _drop_held(self) -> None:
+        """A final error replaces a 2xx still waiting for its PRACK: the caller was never answered."""
+        call = self.call
+        self.held_2xx = None
+        call.meta.answered_at = None
+        call.a_answered = False
+        if call.leg is not None and call.leg.state is LegState.ANSWERED:
+            call.leg.bye()
+
+    @property
+    def answer_held(self) -> bool:
+        """A 2xx to the caller waits for the PRACK of the reliable 1xx (not sent yet)."""
+        return self.held_2xx is not None
 
     def _send_2xx(self, resp: Response) -> None:
         self._finish_reliable()
@@ -153,6 +173,7 @@ class CallTimers:
         if self.reliable is not None:
             self.reliable.finish()
         self.held_2xx = None
+        self.queued_1xx.clear()
         if self._prov is not None:
             self._prov.cancel()
             self._prov = None
@@ -178,15 +199,9 @@ class CallTimers:
     def _prack_timeout(self) -> None:
         """RFC 3262 3: no PRACK within 64*T1: the INVITE is rejected with 504; a missed call."""
         call = self.call
-        held = self.held_2xx is not None
         call.meta.extra["prack_timeout"] = True
-        call.respond(504)
+        call.respond(504)  # drops a held 2xx and hangs up the operator who answered it
         call.meta.status = "missed"
-        if held:
-            call.meta.answered_at = None
-            call.a_answered = False
-        if call.leg is not None and call.leg.state is LegState.ANSWERED:
-            call.leg.bye()
         call.end("akashi")
 
     def on_prack(self, req: Request, from_caller: bool) -> None:
@@ -204,7 +219,9 @@ class CallTimers:
             self._prov.cancel()
             self._prov = None
         sip.respond(req, response_to(req, 200))
-        if self.held_2xx is not None:
+        if self.queued_1xx:
+            self.respond_invite(self.queued_1xx.pop(0))
+        elif self.held_2xx is not None:
             self._send_2xx(self.held_2xx)
 
     # -- provisional responses of our INVITEs (Akashi is UAC) ---------------------------
