@@ -14,9 +14,9 @@ from typing import IO
 import numpy as np
 import pytest
 
+from akashi.codecs.container import read_container
 from akashi.codecs.encode import can_encode
 from akashi.telephony.calls import CallState, InboundCall
-from akashi.telephony.rawmedia import read_container
 from akashi.telephony.sdp import choose_codecs, parse_sdp
 from tests.codecs.pyav import decode, dominant_hz
 from tests.conftest import require_binary

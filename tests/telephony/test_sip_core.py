@@ -308,7 +308,7 @@ def test_unsupported_extension_gets_420() -> None:
     sent: list[Response] = []
     svc.sip = cast(SipUdp, SimpleNamespace(respond=lambda req, resp: sent.append(resp)))
     svc.spool_root = Path("/nonexistent")
-    req = parse(INVITE.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nRequire: 100rel\r\n"))
+    req = parse(INVITE.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nRequire: foo\r\n"))
     assert isinstance(req, Request)
     svc.on_request(req)
-    assert len(sent) == 1 and sent[0].status == 420 and sent[0].get("Unsupported") == "100rel"
+    assert len(sent) == 1 and sent[0].status == 420 and sent[0].get("Unsupported") == "foo"

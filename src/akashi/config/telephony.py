@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from akashi.config.base import Section
 
@@ -83,7 +83,19 @@ class SipSettings(Section):
     tls_key: str = ""
     tls_listen: str = ""
     rtp_timeout_s: float = Field(30.0, gt=0, le=3600)
-    session_expires_s: int = Field(1800, ge=90, le=86400)
+    session_expires_s: int = Field(
+        1800,
+        ge=1,
+        le=86400,
+        description="Session-Expires Akashi asks for on the legs it calls (RFC 4028 session timer).",
+    )
+    min_se_s: int = Field(
+        90,
+        ge=1,
+        le=86400,
+        description="Min-SE: the shortest session interval accepted; shorter gets 422 (RFC 4028 says "
+        "at least 90; lower only for tests).",
+    )
     store_processes: int = Field(
         1,
         ge=0,
@@ -104,6 +116,12 @@ class SipSettings(Section):
     realm: str = Field("akashi", min_length=1, description="Digest realm of the agents' phones.")
     trunks: list[TrunkSettings] = Field(default_factory=list)
     routes: list[RouteSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _session_timer(self) -> SipSettings:
+        if self.session_expires_s < self.min_se_s:
+            raise ValueError("session_expires_s must not be below min_se_s")
+        return self
 
     @field_validator("rtp_ports")
     @classmethod

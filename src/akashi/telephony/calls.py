@@ -31,6 +31,7 @@ from akashi.telephony.sdp import (
 from akashi.telephony.sip.build import new_tag, response_to
 from akashi.telephony.sip.message import Request
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri
+from akashi.telephony.timers import CallTimers
 
 if TYPE_CHECKING:
     from akashi.config.telephony import AnnouncementSettings, RouteSettings
@@ -88,6 +89,8 @@ class InboundCall:
         self.spool: CallSpool | None = None
         #: the answer must be a codec Akashi can play the notice in
         self.notice_codec = False
+        #: 100rel toward the caller, PRACKs toward the operators, session timers of both legs
+        self.timers = CallTimers(self)
 
     # -- helpers --------------------------------------------------------------------------
     def caller_name_addr(self) -> str:
@@ -99,7 +102,7 @@ class InboundCall:
     def respond(self, status: int, reason: str | None = None, **kw: Any) -> None:
         """Answer the caller's INVITE."""
         resp = response_to(self.invite, status, reason, to_tag=self.local_tag, **kw)
-        self.svc.sip.respond(self.invite, resp)
+        self.timers.respond_invite(resp)
 
     def answer_codecs(self, offer: AudioSession) -> list[Codec]:
         """The codecs of our answer (and of the offer to the phones): one Akashi can play the notice in
@@ -358,6 +361,7 @@ class InboundCall:
 
     async def _cleanup(self) -> None:
         self.state = CallState.ENDED
+        self.timers.close()
         for leg in self.legs:
             if leg.state in (LegState.CALLING, LegState.RINGING):
                 leg.cancel()
@@ -384,7 +388,7 @@ class InboundCall:
             return
         if m == "CANCEL":
             sip.respond(req, response_to(req, 200))
-            if from_caller and not self.a_answered:
+            if from_caller and (not self.a_answered or self.timers.answer_held):
                 self.respond(487)
                 self.meta.status = "missed"
                 self.end(self.a_side)
@@ -399,6 +403,11 @@ class InboundCall:
                 self._bye_caller()
                 self.end(self.b_side)
             return
+        if m == "PRACK":
+            self.timers.on_prack(req, from_caller)
+            return
+        if m in ("INVITE", "UPDATE") and self.timers.on_refresh(req, from_caller, leg):
+            return  # a 422, or a pure refresh answered on its own leg
         if m in ("INVITE", "UPDATE", "INFO") and self.leg is not None and self.state is CallState.BRIDGED:
             forward(self, req, from_caller)
             return
@@ -416,10 +425,11 @@ class InboundCall:
             if req.body:
                 self.a_rtp.set_remote((o.address, o.port))
             sdp = self._our_sdp(self.a_rtp.port, o, answer_direction(o.direction))
+            hdrs = self.timers.answering(req, from_caller, leg, sdp)
             sip.respond(
                 req,
                 response_to(
-                    req, 200, to_tag=None, contact=self.svc.contact, body=sdp, content_type="application/sdp"
+                    req, 200, contact=self.svc.contact, body=sdp, content_type="application/sdp", extra=hdrs
                 ),
             )
             return

@@ -31,7 +31,11 @@ def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
             call.svc.sip.respond(req, response_to(req, 488))
             return
         body = rewrite_sdp(body, call.svc.media_address, dst_rtp.port)
-    out = dst_dialog.new_request(req.method, body=body, content_type=ctype if body else None)
+    # the request refreshes the other leg's session timer too (each leg keeps its own)
+    timer_hdrs = call.timers.forwarding(not from_caller, body) if req.method != "INFO" else []
+    out = dst_dialog.new_request(
+        req.method, body=body, content_type=ctype if body else None, extra=timer_hdrs
+    )
 
     def on_resp(resp: Response) -> None:
         rbody = resp.body
@@ -48,6 +52,12 @@ def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
         if req.method == "INVITE" and 200 <= resp.status < 300:
             ack = dst_dialog.new_request("ACK", cseq=out.cseq[0])
             call.svc.sip.send(ack, dst_dialog.dest)
+        extra = None
+        if req.method != "INFO" and 200 <= resp.status < 300:
+            call.timers.forwarded(not from_caller, resp)
+            extra = call.timers.answering(
+                req, from_caller, None, rbody if rbody and rtype and "sdp" in rtype else b""
+            )
         call.svc.sip.respond(
             req,
             response_to(
@@ -57,6 +67,7 @@ def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
                 contact=call.svc.contact if req.method == "INVITE" else None,
                 body=rbody,
                 content_type=rtype if rbody else None,
+                extra=extra,
             ),
         )
 

@@ -7,6 +7,7 @@ import enum
 from typing import TYPE_CHECKING
 
 from akashi.telephony.dialog import Dialog
+from akashi.telephony.sessiontimer import invite_headers
 from akashi.telephony.sip.build import new_branch, new_call_id, new_tag, request
 from akashi.telephony.sip.digest import authorization
 from akashi.telephony.sip.message import Request, Response
@@ -64,7 +65,10 @@ class OutLeg:
             contact=svc.contact,
             body=sdp,
             content_type="application/sdp",
-            extra=[("Allow", svc.ALLOW)],
+            extra=[
+                ("Allow", svc.ALLOW),
+                *invite_headers(svc.settings.session_expires_s, svc.settings.min_se_s),
+            ],
         )
         self.auth = auth
         self.auth_tries = 0
@@ -82,6 +86,8 @@ class OutLeg:
     def on_response(self, resp: Response) -> None:
         """Responses of our INVITE."""
         if resp.status < 200:
+            if resp.status > 100 and not self.call.timers.leg_provisional(self, resp):
+                return  # a retransmitted or out-of-order reliable 1xx (RFC 3262)
             if resp.status > 100 and self.state is LegState.CALLING:
                 self.state = LegState.RINGING
             self.provisional.set()
@@ -93,12 +99,16 @@ class OutLeg:
                 self.state = LegState.ANSWERED
                 self.answer = resp
                 self.status = resp.status
+                self.call.timers.leg_answered(self, resp)
                 self.done.set()
             elif self.state in (LegState.CANCELLED, LegState.FAILED):
                 # answered after we gave up on it (race with CANCEL): hang it up
                 self.state = LegState.ENDED
                 self.bye()
             return
+        ringing = self.state in (LegState.CALLING, LegState.RINGING)
+        if resp.status == 422 and ringing and self.call.timers.leg_too_small(self, resp):
+            return  # asked again with the interval the phone accepts (RFC 4028 7.3)
         if (
             resp.status in (401, 407)
             and self.auth is not None
@@ -144,6 +154,7 @@ class OutLeg:
             content_type="application/sdp",
             extra=[
                 ("Allow", self.call.svc.ALLOW),
+                *invite_headers(self.call.svc.settings.session_expires_s, self.call.svc.settings.min_se_s),
                 (
                     reply,
                     authorization(challenge, method="INVITE", uri=old.uri, username=user, password=password),

@@ -32,6 +32,7 @@ from akashi.telephony.calls import InboundCall, _dialled, _user
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import META, CallMeta, CallSpool, write_batch
 from akashi.telephony.register import Registrar
+from akashi.telephony.reliable import OPTION_TAGS
 from akashi.telephony.sdp import Codec
 from akashi.telephony.sink import init_worker, store_folder, store_in_worker
 from akashi.telephony.sip.build import response_to
@@ -39,6 +40,7 @@ from akashi.telephony.sip.digest import NonceBook, check_authorization
 from akashi.telephony.sip.message import Request, Response, split_hostport
 from akashi.telephony.sip.transport import SipUdp
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri
+from akashi.telephony.timers import refuse_invite
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
@@ -48,14 +50,14 @@ log = logging.getLogger(__name__)
 FLUSH_S = 0.5
 NONCE_TTL_S = 300.0
 #: option tags a request may require of us
-SUPPORTED_OPTIONS: frozenset[str] = frozenset()
+SUPPORTED_OPTIONS: frozenset[str] = frozenset(OPTION_TAGS)
 _ANY = ("0.0.0.0", "::", "")  # noqa: S104 - wildcard addresses, to advertise a real one
 
 
 class TelephonyService:
     """SIP recording B2BUA. ``await run(stop)`` serves until ``stop`` is set, then hangs up and closes."""
 
-    ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO"
+    ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, PRACK"
 
     def __init__(self, ak: Akashi) -> None:
         self.ak = ak
@@ -344,12 +346,16 @@ class TelephonyService:
         m = req.method
         unsupported = [o for o in req.get_all("Require") if o.lower() not in SUPPORTED_OPTIONS]
         if unsupported and m not in ("ACK", "CANCEL"):
-            # RFC 3261 8.2.2.3: an extension we do not implement (100rel, timer...) is refused
+            # RFC 3261 8.2.2.3: an extension we do not implement is refused
             self.sip.respond(req, response_to(req, 420, extra=[("Unsupported", ", ".join(unsupported))]))
             return
         if m == "INVITE":
             if parse_to_tag(req):
                 self.sip.respond(req, response_to(req, 481))
+                return
+            refused = refuse_invite(req, self.settings.min_se_s)  # RFC 4028: Session-Expires too small
+            if refused is not None:
+                self.sip.respond(req, refused)
                 return
             self._new_call(req)
         elif m == "OPTIONS":
