@@ -84,7 +84,7 @@ def test_spool_tail_and_finalise(tmp_path: Path) -> None:
 
 def test_notice_wav_is_read_and_resampled(tmp_path: Path) -> None:
     """Announcement audio at another rate is resampled to 8 kHz before encoding."""
-    from akashi.telephony.announce import read_wav_8k
+    from akashi.telephony.announce import read_wav
 
     path = tmp_path / "n.wav"
     with wave.open(str(path), "wb") as w:
@@ -93,7 +93,7 @@ def test_notice_wav_is_read_and_resampled(tmp_path: Path) -> None:
         w.setframerate(16000)
         tone = (np.sin(2 * np.pi * 500 * np.arange(16000) / 16000) * 10000).astype("<i2")
         w.writeframes(np.repeat(tone, 2).tobytes())
-    pcm = read_wav_8k(path)
+    pcm = read_wav(path, 8000)
     assert len(pcm) == 8000
     spec = np.abs(np.fft.rfft(pcm.astype(float)))
     assert abs(np.argmax(spec) - 500) <= 1
@@ -110,7 +110,7 @@ async def test_notice_made_from_text_and_cached(b2bua: Start) -> None:
     with wave.open(str(cached[0]), "rb") as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
         frames = w.getnframes()
-    ulaw = b"".join((await svc.notice_audio("default", Codec(0, "PCMU"))).payloads)
-    alaw = b"".join((await svc.notice_audio("default", Codec(8, "PCMA"))).payloads)
+    ulaw = b"".join((await svc.notices.audio("default", Codec(0, "PCMU"))).payloads)
+    alaw = b"".join((await svc.notices.audio("default", Codec(8, "PCMA"))).payloads)
     assert len(ulaw) == len(alaw) == frames + (-frames) % 160  # whole 20 ms packets
     assert np.abs(g711.decode(alaw, "PCMA").astype(np.int32)).max() > 5000  # speech, not silence

@@ -1,18 +1,84 @@
-"""Announcement audio: a WAV file read as mono samples at the rate a codec wants (8 or 16 kHz)."""
+"""What a call plays to the caller: notices, the "nobody can answer" message and ringback.
+
+Audio comes from a WAV file, or is spoken from the announcement's text by :mod:`akashi.notices`, read
+as mono samples at the rate the call's codec wants (8 or 16 kHz) and encoded once per codec.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import wave
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from akashi.codecs.encode import Encoded, codec_key, encode, pcm_rate
+from akashi.config.telephony import UNAVAILABLE, UNAVAILABLE_TEXT, AnnouncementSettings, RouteSettings
 from akashi.errors import AkashiError
+from akashi.telephony.sdp import Codec
+
+if TYPE_CHECKING:
+    from akashi.context import Akashi
 
 
-def read_wav_8k(path: Path) -> np.ndarray:
-    """A 16-bit PCM WAV as 8 kHz mono samples (mixed down and resampled when needed)."""
-    return read_wav(path, 8000)
+class Announcements:
+    """Announcement settings by name and their audio per codec (encoded once, off the event loop)."""
+
+    def __init__(self, ak: Akashi, cache: Path) -> None:
+        self.ak = ak
+        self.cache = cache
+        self._audio: dict[tuple[str, str], Encoded] = {}
+
+    def settings(self, name: str) -> AnnouncementSettings | None:
+        """The settings of an announcement (the "unavailable" one is built in unless configured)."""
+        ann = self.ak.settings.announcements.get(name)
+        if ann is None and name == UNAVAILABLE:
+            return AnnouncementSettings(text=UNAVAILABLE_TEXT)
+        return ann
+
+    async def prepare(self, routes: Iterable[RouteSettings]) -> None:
+        """Encode the notices of automatic routes, and what follows when nobody answers, at start."""
+        names: set[str] = set()
+        for r in routes:
+            ann = self.settings(r.announcement)
+            if ann is not None and ann.mode == "automatic":
+                names.add(r.announcement)
+                if r.unavailable_announcement:
+                    names.add(r.unavailable_announcement)
+        # G.711 at start (the usual case); other codecs on their first call
+        for name in sorted(names):
+            for codec in (Codec(0, "PCMU"), Codec(8, "PCMA")):
+                await self.audio(name, codec)
+
+    async def audio(self, name: str, codec: Codec) -> Encoded:
+        """An announcement as 20 ms payloads in ``codec``."""
+        key = (name, codec_key(codec))
+        if key not in self._audio:
+            ann = self.settings(name)
+            if ann is None:
+                raise AkashiError(
+                    f"案内 {name} が設定されていません", f"announcement {name!r} is not configured"
+                )
+            self._audio[key] = await asyncio.to_thread(self._load, ann, codec)
+        return self._audio[key]
+
+    async def ringback(self, codec: Codec) -> Encoded:
+        """One cycle of ringback tone in ``codec`` (played in a loop)."""
+        key = ("\0ringback", codec_key(codec))
+        if key not in self._audio:
+            self._audio[key] = await asyncio.to_thread(encode, ringback(pcm_rate(codec)), codec)
+        return self._audio[key]
+
+    def _load(self, ann: AnnouncementSettings, codec: Codec) -> Encoded:
+        if ann.audio:
+            path = Path(ann.audio)
+        else:
+            from akashi.notices.audio import synthesize_cached
+
+            path = synthesize_cached(ann.text, self.cache, voice=ann.voice or None)
+        return encode(read_wav(path, pcm_rate(codec)), codec)
 
 
 def read_wav(path: Path, rate_out: int) -> np.ndarray:

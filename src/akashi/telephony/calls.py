@@ -165,7 +165,7 @@ class InboundCall:
             self.respond(488, "Bad SDP")
             self.end("akashi")
             return False
-        ann = svc.announcement(announcement)
+        ann = svc.notices.settings(announcement)
         self.notice_codec = self.needs_notice(ann)
         codecs = self.answer_codecs(offer)
         if not codecs:
@@ -205,7 +205,7 @@ class InboundCall:
     async def _play_notice(self, announcement: str, to: RtpEndpoint, codec: Codec | None = None) -> bool:
         """Play the notice to the customer (in ``codec``, default the call's); False when the call ended."""
         codec = codec or self.codec
-        audio = await self.svc.notice_audio(announcement, codec)
+        audio = await self.svc.notices.audio(announcement, codec)
         # analysis checks the notice played for all of it
         self.meta.extra["notice_duration_s"] = audio.duration_s
         self.state = CallState.NOTICE
@@ -235,7 +235,7 @@ class InboundCall:
         ringback = None
         if self.a_answered and self.svc.settings.ringback_after_notice:
             # the caller was answered for the notice: let them hear that phones are ringing
-            tone = await self.svc.ringback_audio(self.codec)
+            tone = await self.svc.notices.ringback(self.codec)
             player = NoticePlayer(self.a_rtp, tone.payloads, self.codec.pt, tone.step, repeat=True)
             ringback = asyncio.create_task(player.play())
         try:
@@ -264,7 +264,7 @@ class InboundCall:
         code = int(self.meta.extra.get("final_status", 480))
         name = self.route.unavailable_announcement
         if name:
-            audio = await self.svc.notice_audio(name, self.codec)
+            audio = await self.svc.notices.audio(name, self.codec)
             self.meta.extra["unavailable_started_at"] = now()
             await self._until_end(NoticePlayer(self.a_rtp, audio.payloads, self.codec.pt, audio.step).play())
         if not self.ended.is_set():

@@ -18,22 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from akashi.codecs.encode import Encoded, codec_key, encode, pcm_rate
-from akashi.config.telephony import (
-    UNAVAILABLE,
-    UNAVAILABLE_TEXT,
-    AgentSettings,
-    AnnouncementSettings,
-    RouteSettings,
-)
+from akashi.config.telephony import AgentSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
-from akashi.telephony.announce import read_wav, ringback
+from akashi.telephony.announce import Announcements
 from akashi.telephony.calls import InboundCall, _dialled, _user
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import META, CallMeta, CallSpool, write_batch
 from akashi.telephony.register import Registrar
 from akashi.telephony.reliable import OPTION_TAGS
-from akashi.telephony.sdp import Codec
 from akashi.telephony.sink import init_worker, store_folder, store_in_worker
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.digest import NonceBook, check_authorization
@@ -67,8 +59,8 @@ class TelephonyService:
         self.sip: SipUdp = None  # type: ignore[assignment]  # set in run()
         self.calls: dict[str, InboundCall] = {}
         self.spool_root = ak.settings.spool_path / "calls"
-        self.cache = ak.settings.home / "cache" / "announcements"
-        self._notice: dict[tuple[str, str], Encoded] = {}
+        #: what calls play to the caller: notices, the "nobody can answer" message, ringback
+        self.notices = Announcements(ak, ak.settings.home / "cache" / "announcements")
         self._tasks: set[asyncio.Task[None]] = set()
         self._spools: set[CallSpool] = set()
         self.ready = asyncio.Event()
@@ -125,7 +117,7 @@ class TelephonyService:
                 initializer=init_worker,
                 initargs=(str(self.ak.settings.home),),
             )
-        await self._prepare_announcements()
+        await self.notices.prepare(self.settings.routes)
         _tr, self.sip = await loop.create_datagram_endpoint(
             lambda: SipUdp(self.on_request), local_addr=self.listen
         )
@@ -253,13 +245,6 @@ class TelephonyService:
                 fallback = r
         return fallback
 
-    def announcement(self, name: str) -> AnnouncementSettings | None:
-        """The announcement settings of a route (the "unavailable" one is built in unless configured)."""
-        ann = self.ak.settings.announcements.get(name)
-        if ann is None and name == UNAVAILABLE:
-            return AnnouncementSettings(text=UNAVAILABLE_TEXT)
-        return ann
-
     def agent_for(self, sip_user: str) -> AgentSettings | None:
         """The agent whose phone is ``sip_user``."""
         return next((a for a in self.ak.settings.agents if a.sip_user == sip_user), None)
@@ -280,49 +265,6 @@ class TelephonyService:
             if fam == socket.AF_INET:
                 return str(addr[0]), int(addr[1])
         return None
-
-    # -- announcements --------------------------------------------------------------------
-    async def _prepare_announcements(self) -> None:
-        """Encode the notices of automatic routes, and what follows when nobody answers, once at start."""
-        names: set[str] = set()
-        for r in self.settings.routes:
-            ann = self.announcement(r.announcement)
-            if ann is not None and ann.mode == "automatic":
-                names.add(r.announcement)
-                if r.unavailable_announcement:
-                    names.add(r.unavailable_announcement)
-        # G.711 at start (the usual case); other codecs on their first call
-        for name in sorted(names):
-            for codec in (Codec(0, "PCMU"), Codec(8, "PCMA")):
-                await self.notice_audio(name, codec)
-
-    async def notice_audio(self, name: str, codec: Codec) -> Encoded:
-        """The notice of an announcement as 20 ms payloads in ``codec`` (encoded once, off the loop)."""
-        key = (name, codec_key(codec))
-        if key not in self._notice:
-            ann = self.announcement(name)
-            if ann is None:
-                raise AkashiError(
-                    f"案内 {name} が設定されていません", f"announcement {name!r} is not configured"
-                )
-            self._notice[key] = await asyncio.to_thread(self._load_notice, ann, codec)
-        return self._notice[key]
-
-    async def ringback_audio(self, codec: Codec) -> Encoded:
-        """One cycle of ringback tone in ``codec`` (made once; played in a loop)."""
-        key = ("\0ringback", codec_key(codec))
-        if key not in self._notice:
-            self._notice[key] = await asyncio.to_thread(encode, ringback(pcm_rate(codec)), codec)
-        return self._notice[key]
-
-    def _load_notice(self, ann: AnnouncementSettings, codec: Codec) -> Encoded:
-        if ann.audio:
-            path = Path(ann.audio)
-        else:
-            from akashi.notices.audio import synthesize_cached
-
-            path = synthesize_cached(ann.text, self.cache, voice=ann.voice or None)
-        return encode(read_wav(path, pcm_rate(codec)), codec)
 
     # -- SIP dispatch ---------------------------------------------------------------------
     def register_leg(self, call_id: str, call: InboundCall) -> None:
