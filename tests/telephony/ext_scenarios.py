@@ -191,6 +191,32 @@ def caller_timer(
     return "\n".join(parts)
 
 
+def caller_refresh_fails(interval: int, status: int) -> str:
+    """A caller that makes Akashi the refresher, then answers Akashi's UPDATE refresh with ``status``.
+
+    408 or 481 means the session is gone (RFC 4028 10): Akashi must hang up; any BYE it still sends
+    to this caller is answered.
+    """
+    refuse = OK_TO_REQUEST.replace("SIP/2.0 200 OK", f"SIP/2.0 {status} Refused")
+    return "\n".join(
+        [
+            _HEAD.format(name="caller-refresh-fails"),
+            invite(
+                f"Supported: timer\nSession-Expires: {interval};refresher=uas\n"
+                "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE\n"
+            ),
+            '  <recv response="180" optional="true"/>\n  <recv response="200" rtd="true" rrs="true"/>',
+            ACK,
+            f'  <recv request="UPDATE" timeout="{interval * 1000}"/>',
+            refuse,
+            '  <recv request="BYE" timeout="5000"/>',
+            OK_TO_REQUEST,
+            '  <nop><action><assign assign_to="chk" value="1"/></action></nop>',
+            END,
+        ]
+    )
+
+
 def operator_timer(interval: int) -> str:
     """An operator phone that answers with ``Session-Expires: interval;refresher=uac``: Akashi refreshes."""
     from tests.telephony.scenarios import OP_OK, OP_RINGING

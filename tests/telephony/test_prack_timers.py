@@ -139,6 +139,16 @@ async def test_akashi_refreshes_operator_leg(b2bua: Start, tmp_path: Path) -> No
     assert row.hangup_side == "caller"
 
 
+@pytest.mark.parametrize("status", [481, 408])
+async def test_failed_refresh_ends_the_call(b2bua: Start, tmp_path: Path, status: int) -> None:
+    """Akashi's refresh answered 481/408: the session is gone, both legs are hung up, the row says why."""
+    _c, row = await _call(
+        b2bua, tmp_path, ext.caller_refresh_fails(10, status), scenarios.operator(hangup="caller")
+    )
+    assert row.hangup_side == "timeout"
+    assert row.extra["session_expired"] == {"leg": "caller", "interval_s": 10, "refresh_status": status}
+
+
 async def test_session_expires_too_small_gets_422(b2bua: Start, tmp_path: Path) -> None:
     """Session-Expires below Min-SE (90 by default): 422 with Min-SE: 90."""
     check = '<ereg regexp="90" search_in="hdr" header="Min-SE:" check_it="true" assign_to="chk"/>'

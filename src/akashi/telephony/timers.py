@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from typing import TYPE_CHECKING
 
 from akashi.errors import ProtocolError
@@ -57,8 +58,15 @@ Key = str | OutLeg
 #: RFC 3261 T1/T2 of reliable provisionals (module attributes so that tests may shorten them)
 T1 = transport.T1
 T2 = transport.T2
-#: a refresh that failed otherwise than 408/481 (491 glare, 500...) is tried again this soon
-RETRY_S = 4.0
+
+
+def retry_delay(we_own_call_id: bool) -> float:
+    """When to try a refresh again that failed otherwise than 408/481 (491 glare, 500...).
+
+    RFC 3261 14.1: 2.1-4 s when our side made the Call-ID (operator legs), else 0-2 s (the caller's
+    leg), so that two sides refreshing at once do not collide again.
+    """
+    return random.uniform(2.1, 4.0) if we_own_call_id else random.uniform(0.0, 2.0)
 
 
 def refuse_invite(req: Request, min_se: int) -> Response | None:
@@ -397,7 +405,8 @@ class CallTimers:
             self._end(key, resp.status)  # RFC 4028 10: the session is gone
         elif key in self.timers and key not in self._handles:
             log.info("session refresh of %s answered %d; trying again", self.call.invite.call_id, resp.status)
-            self._handles[key] = self._loop.call_later(RETRY_S, self._send_refresh, key)
+            delay = retry_delay(isinstance(key, OutLeg))
+            self._handles[key] = self._loop.call_later(delay, self._send_refresh, key)
 
     def _refreshed(self, key: Key, resp: Response) -> None:
         old = self.timers.get(key)
