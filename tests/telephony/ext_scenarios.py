@@ -217,15 +217,28 @@ def caller_refresh_fails(interval: int, status: int) -> str:
     )
 
 
-def operator_timer(interval: int) -> str:
-    """An operator phone that answers with ``Session-Expires: interval;refresher=uac``: Akashi refreshes."""
+def operator_timer(interval: int, refresher: str = "uac") -> str:
+    """An operator phone that answers with ``Session-Expires: interval;refresher=...``.
+
+    ``uac``: Akashi must refresh this leg (one UPDATE is expected). ``uas``: the phone says it will
+    refresh but never does, so Akashi must end the call when the interval runs out.
+    """
     from tests.telephony.scenarios import OP_OK, OP_RINGING
 
     ok = OP_OK.replace(
         "Content-Type: application/sdp",
-        f"Session-Expires: {interval};refresher=uac\nRequire: timer\n"
+        f"Session-Expires: {interval};refresher={refresher}\nRequire: timer\n"
         "Allow: INVITE, ACK, BYE, CANCEL, UPDATE\nContent-Type: application/sdp",
     )
+    refresh = [
+        f"""  <recv request="UPDATE" timeout="{interval * 1000}">
+    <action>{_check("Session-Expires", f"^ *{interval};refresher=uac", "s3")}</action>
+  </recv>""",
+        OK_TO_REQUEST.replace(
+            "Content-Length: 0",
+            f"Session-Expires: {interval};refresher=uac\nRequire: timer\nContent-Length: 0",
+        ),
+    ]
     return "\n".join(
         [
             _HEAD.format(name="operator-timer"),
@@ -235,13 +248,7 @@ def operator_timer(interval: int) -> str:
             OP_RINGING,
             ok,
             '  <recv request="ACK" crlf="true"/>',
-            f"""  <recv request="UPDATE" timeout="{interval * 1000}">
-    <action>{_check("Session-Expires", f"^ *{interval};refresher=uac", "s3")}</action>
-  </recv>""",
-            OK_TO_REQUEST.replace(
-                "Content-Length: 0",
-                f"Session-Expires: {interval};refresher=uac\nRequire: timer\nContent-Length: 0",
-            ),
+            *(refresh if refresher == "uac" else []),
             '  <recv request="BYE" timeout="60000"/>',
             OK_TO_REQUEST,
             END,

@@ -139,6 +139,15 @@ async def test_akashi_refreshes_operator_leg(b2bua: Start, tmp_path: Path) -> No
     assert row.hangup_side == "caller"
 
 
+async def test_operator_leg_expires(b2bua: Start, tmp_path: Path) -> None:
+    """The operator's 200 makes it the refresher (refresher=uas) and it never refreshes: both legs end."""
+    _c, row = await _call(
+        b2bua, tmp_path, scenarios.caller(hangup="akashi"), ext.operator_timer(10, refresher="uas")
+    )
+    assert row.hangup_side == "timeout"
+    assert row.extra["session_expired"] == {"leg": "operator", "interval_s": 10}
+
+
 @pytest.mark.parametrize("status", [481, 408])
 async def test_failed_refresh_ends_the_call(b2bua: Start, tmp_path: Path, status: int) -> None:
     """Akashi's refresh answered 481/408: the session is gone, both legs are hung up, the row says why."""
