@@ -78,3 +78,36 @@ def test_calls_audio_converts_akrtp_and_copies_g711(sqlite_home: Path, tmp_path:
         ]
     assert ("kanri", "download", "ok") in rows
     assert ("kansa", "download", "denied") in rows
+
+
+def test_export_of_rtp_call_has_the_original_and_a_listening_copy(sqlite_home: Path, tmp_path: Path) -> None:
+    """The package keeps the container as the evidence and adds derived/call-N.wav, hashed and signed."""
+    import io
+    import zipfile
+
+    started = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+    container = two_leg_container(tmp_path / "call.akrtp", OPUS, started.timestamp())
+    with Akashi.open(sqlite_home) as ak:
+        call_id = ingest_container(ak, container, OPUS, started, site="tokyo")
+    pkg = tmp_path / "pkg.zip"
+    run(sqlite_home, "export", "call", str(call_id), "--out", str(pkg))
+    checked = run(sqlite_home, "export", "check", str(pkg), check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    with zipfile.ZipFile(pkg) as z:
+        names = z.namelist()
+        originals = [n for n in names if n.startswith("media/")]
+        assert len(originals) == 1 and originals[0].endswith(".akrtp")
+        assert z.read(originals[0]) == container.read_bytes()  # the evidence, bit for bit
+        manifest = json.loads(z.read("manifest.json"))
+        assert manifest["derived"] == [
+            {
+                "file": f"derived/call-{call_id}.wav",
+                "from": originals[0],
+                "how": manifest["derived"][0]["how"],
+            }
+        ]
+        assert f"derived/call-{call_id}.wav" in z.read("SHA256SUMS").decode()
+        with wave.open(io.BytesIO(z.read(f"derived/call-{call_id}.wav"))) as w:
+            frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
+            rate = w.getframerate()
+    assert all(abs(a - b) <= 0.04 for a, b in zip(onsets(frames[:, 0], rate), CALLER_AT, strict=True))

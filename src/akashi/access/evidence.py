@@ -20,6 +20,7 @@ from akashi.errors import AccessDenied, NotFoundError
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
+    from akashi.store.export import Derived
 
 
 @dataclass(frozen=True)
@@ -192,4 +193,21 @@ def export_call(ak: Akashi, principal: Principal, call_id: int, out: Path, *, cl
         media=[(media_name, obj.id)],
         metadata={"call": facts},
         audit=trail,
+        derived=_listening_copy(ak, obj, media_name, call_id),
     )
+
+
+def _listening_copy(ak: Akashi, obj: EvidenceObject, media_name: str, call_id: int) -> list[Derived]:
+    """A call kept as RTP (G.722, Opus...) gets a stereo WAV beside it that any player opens."""
+    from akashi.codecs.container import MEDIA_TYPE
+    from akashi.codecs.decode import playable_wav
+    from akashi.store.export import Derived
+
+    if obj.media_type != MEDIA_TYPE:
+        return []
+    wav = playable_wav(b"".join(ak.store.iter_plaintext(obj.id)))
+    how = (
+        "decoded from the RTP packets of the original for listening (stereo PCM, left: customer, "
+        "right: what the customer heard); not the evidence / 再生用に原本の RTP から復号した複製"
+    )
+    return [Derived(f"call-{call_id}.wav", wav, media_name, how)]

@@ -69,6 +69,11 @@ metadata, audit entries, the SHA-256 of every file and an Ed25519 signature over
 
 どれか一つでも失敗した場合、そのパッケージは改ざんされているか不完全です。
 If any step fails, the package was altered or is incomplete.
+
+derived/ フォルダがあれば、その中は原本から再生用に作った複製です（証拠は media/ の原本）。
+作り方は manifest.json の "derived" に書かれています。
+A derived/ folder, when present, holds copies made from the originals for listening; the
+evidence is the original in media/. manifest.json ("derived") says how each was made.
 """
 
 
@@ -99,11 +104,15 @@ def write_package(
     metadata: dict[str, Any],
     audit: list[dict[str, Any]],
     readme_text: str | None = None,
+    derived: list[Derived] | None = None,
 ) -> Path:
     """Write the package to ``out`` (via a temporary name, fsynced) and return ``out``.
 
     ``media`` is a list of (name inside ``media/``, object id). Raises :class:`IntegrityError`
     when a stored object fails authentication: a package never contains unverified media.
+    ``derived``: listening copies made from the originals (e.g. a WAV of a call kept as RTP), put
+    under ``derived/``, hashed and signed like everything else and marked in the manifest as not
+    being the evidence.
     """
     names = [f"media/{_safe_name(n)}" for n, _ in media]
     if len(set(names)) != len(names):
@@ -148,6 +157,11 @@ def write_package(
                         "original_filename": info.filename,
                     }
                 )
+            derived_rows = []
+            for d in derived or []:
+                arc = f"derived/{_safe_name(d.name)}"
+                add_bytes(zf, arc, d.data)
+                derived_rows.append({"file": arc, "from": f"media/{_safe_name(d.source)}", "how": d.how})
             add_bytes(zf, "metadata.json", _json(metadata))
             add_bytes(zf, "audit.json", _json(audit))
             add_bytes(zf, README, (readme_text or DEFAULT_README).encode())
@@ -163,6 +177,7 @@ def write_package(
                 "public_key_sha256": public_key_fingerprint(pem),
                 "files": files,
                 "objects": objects,
+                **({"derived": derived_rows} if derived_rows else {}),
             }
             body = _json(manifest)
             add_bytes(zf, MANIFEST, body, listed=False)
@@ -174,6 +189,16 @@ def write_package(
         part.unlink(missing_ok=True)
         raise
     return out
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A file made from an original for convenience (listening), never the evidence itself."""
+
+    name: str  # inside derived/
+    data: bytes
+    source: str  # the original's name inside media/
+    how: str  # what was done, for the reader
 
 
 def _json(obj: Any) -> bytes:
