@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from akashi.context import Akashi
 from akashi.telephony.service import TelephonyService
 from tests.conftest import make_home, require_binary
-from tests.telephony.peers import bursts, free_udp_port, write_wav16
+from tests.telephony.peers import bursts, free_udp_tcp_port, write_wav16
 
 NOTICE_S = 1.0
 NOTICE_HZ = 1000.0
@@ -97,20 +98,36 @@ async def b2bua(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
     started: list[tuple[TelephonyService, asyncio.Event, asyncio.Task[None], Akashi]] = []
 
     async def start(targets: list[int], **kw: object) -> TelephonyService:
-        port = free_udp_port()
         if "unavailable" not in kw:
             kw["unavailable"] = write_wav16(
                 tmp_path / "unavailable.wav",
                 bursts(UNAVAILABLE_S, [0.0], UNAVAILABLE_HZ, burst_s=UNAVAILABLE_S),
             )
-        home = make_home(tmp_path / "home", sqlite_url, extra_toml=sip_toml(port, targets, **kw))  # type: ignore[arg-type]
-        ak = Akashi.open(home)
-        svc = TelephonyService(ak)
-        stop = asyncio.Event()
-        task = asyncio.create_task(svc.run(stop))
-        await asyncio.wait_for(svc.ready.wait(), 120)  # a loaded CI machine starts slowly
-        started.append((svc, stop, task, ak))
-        return svc
+        for attempt in range(3):
+            # SIP listens on UDP and TCP: a port free for both now may still be taken by another
+            # process before Akashi binds it; that (and only that) is worth another port
+            port = free_udp_tcp_port()
+            toml = sip_toml(port, targets, **kw)  # type: ignore[arg-type]
+            home = make_home(tmp_path / f"home{attempt or ''}", sqlite_url, extra_toml=toml)
+            ak = Akashi.open(home)
+            svc = TelephonyService(ak)
+            stop = asyncio.Event()
+            task = asyncio.create_task(svc.run(stop))
+            ready = asyncio.create_task(svc.ready.wait())
+            # a loaded CI machine starts slowly; a start that fails says why at once
+            await asyncio.wait({ready, task}, timeout=120, return_when=asyncio.FIRST_COMPLETED)
+            if svc.ready.is_set():
+                started.append((svc, stop, task, ak))
+                return svc
+            ready.cancel()
+            ak.close()
+            if not task.done():
+                task.cancel()
+                raise AssertionError("the B2BUA did not start within 120 s")
+            exc = task.exception()
+            if not (isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE):
+                raise AssertionError("the B2BUA failed to start") from exc
+        raise AssertionError("no free SIP port after 3 tries")
 
     yield start
     for _svc, stop, task, ak in started:
