@@ -19,7 +19,7 @@ from akashi.codecs.encode import can_encode
 from akashi.telephony.calls import CallState, InboundCall
 from akashi.telephony.sdp import choose_codecs, parse_sdp
 from tests.codecs.pyav import decode, dominant_hz
-from tests.conftest import require_binary
+from tests.conftest import missing_peer, require_binary
 from tests.telephony import scenarios
 from tests.telephony.conftest import NOTICE_HZ, NOTICE_S, Start
 from tests.telephony.peers import Sipp, rtp_peer
@@ -170,9 +170,8 @@ password = "trunkpass"
     assert [p for leg, _t, _ts, p in recs if leg == 1][: len(notice)] == notice
 
 
-def _mic16k(path: Path, seconds: float, at: list[float], hz: float) -> Path:
-    """A 16 kHz WAV of silence with 0.1 s tone bursts (baresip's aufile wants the codec's rate)."""
-    rate = 16000
+def _mic(path: Path, seconds: float, at: list[float], hz: float, rate: int) -> Path:
+    """A WAV of silence with 0.1 s tone bursts at ``rate`` (baresip's aufile wants the codec's rate)."""
     t = np.arange(int(seconds * rate)) / rate
     on = np.zeros(len(t), dtype=bool)
     for a in at:
@@ -187,27 +186,31 @@ def _mic16k(path: Path, seconds: float, at: list[float], hz: float) -> Path:
 
 
 def _dump(folder: Path, kind: str) -> tuple[np.ndarray, int]:
-    """baresip's sndfile dump (``dec``: what it heard) and its rate."""
+    """baresip's sndfile dump (``dec``: what it heard) as mono, and its rate (Opus dumps are stereo)."""
     files = sorted(folder.glob(f"dump-*-{kind}.wav"))
     assert files, f"no {kind} dump in {folder}"
     with wave.open(str(files[-1]), "rb") as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), w.getframerate()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        return pcm.reshape(-1, w.getnchannels())[:, 0], w.getframerate()
 
 
-async def test_baresip_g722_caller_hears_the_notice(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
-    """Two baresip phones with only G.722: what the caller heard starts with the notice, then the operator."""
+@pytest.mark.parametrize(("codec", "module", "rate"), [("G722", "g722", 16000), ("opus", "opus", 48000)])
+async def test_baresip_caller_hears_the_notice_in_its_codec(
+    b2bua: Start, tmp_path: Path, notice_wav: Path, codec: str, module: str, rate: int
+) -> None:
+    """Two baresip phones with only G.722 (or Opus): the caller hears the notice first, then the operator."""
     from tests.telephony.test_baresip import baresip_dir
 
     baresip = require_binary("baresip")
-    if not Path("/usr/lib/baresip/modules/g722.so").exists():
-        pytest.skip("baresip has no g722 module here")
-    cust_mic = _mic16k(tmp_path / "cust.wav", 6.0, [0.5], 500.0)
-    op_mic = _mic16k(tmp_path / "op.wav", 5.0, [0.3, 1.5, 2.6], 700.0)
+    if not Path(f"/usr/lib/baresip/modules/{module}.so").exists():
+        missing_peer(f"baresip module {module}")
+    cust_mic = _mic(tmp_path / "cust.wav", 6.0, [0.5], 500.0, rate)
+    op_mic = _mic(tmp_path / "op.wav", 5.0, [0.3, 1.5, 2.6], 700.0, rate)
     op_dir, op_port = baresip_dir(tmp_path, "op", "<sip:201@127.0.0.1:PORT>;regint=0;answermode=auto", op_mic)
     cust_dir, _ = baresip_dir(tmp_path, "cust", "<sip:0901234567@127.0.0.1:PORT>;regint=0", cust_mic)
-    for d in (op_dir, cust_dir):  # G.722 only, sound at 16 kHz
-        conf = (d / "config").read_text().replace("module g711.so", "module g722.so")
-        (d / "config").write_text(conf.replace("srate 8000", "srate 16000"))
+    for d in (op_dir, cust_dir):  # the one codec only, sound at its rate
+        conf = (d / "config").read_text().replace("module g711.so", f"module {module}.so")
+        (d / "config").write_text(conf.replace("srate 8000", f"srate {rate}"))
     svc = await b2bua([op_port], notice=notice_wav)
     procs = []
     try:
@@ -225,7 +228,7 @@ async def test_baresip_g722_caller_hears_the_notice(b2bua: Start, tmp_path: Path
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 await proc.wait()
-    assert row.codec == "G722" and row.status == "completed", (tmp_path / "cust.log").read_text()[-3000:]
+    assert row.codec == codec and row.status == "completed", (tmp_path / "cust.log").read_text()[-3000:]
     heard, rate = _dump(cust_dir, "dec")
     # 20 ms frames of what the caller heard: level and pitch of each, from the first loud one
     first = int(np.flatnonzero(np.abs(heard.astype(np.int32)) > 3000)[0])

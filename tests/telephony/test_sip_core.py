@@ -210,6 +210,21 @@ def test_sdp_offer_answer() -> None:
     assert choose_codecs(parse_sdp(body.replace(b"18 8 0 101", b"18"))) == []
 
 
+def test_sdp_keeps_the_channel_count() -> None:
+    """rtpmap's channel count round-trips: Opus must be written opus/48000/2 (RFC 7587) or phones refuse it."""
+    body = (
+        b"v=0\r\no=- 1 2 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\n"
+        b"m=audio 40000 RTP/AVP 111 9\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n"
+    )
+    s = parse_sdp(body)
+    assert [(c.name, c.rate, c.channels) for c in s.codecs] == [("opus", 48000, 2), ("G722", 8000, 1)]
+    out = s.to_bytes()
+    assert b"a=rtpmap:111 opus/48000/2\r\n" in out and b"a=rtpmap:9 G722/8000\r\n" in out
+    assert [(c.name, c.channels) for c in choose_codecs(s, relay_any=True)] == [("opus", 2)]
+    with pytest.raises(SdpError):
+        parse_sdp(body.replace(b"opus/48000/2", b"opus/48000/2/1"))
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=600))
 def test_sdp_fuzz(data: bytes) -> None:

@@ -185,6 +185,7 @@ class InboundCall:
                 "name": self.codec.name,
                 "rate": self.codec.rate,
                 "fmtp": self.codec.fmtp,
+                "channels": self.codec.channels,
             }
         self.a_rtp = await svc.ports.open()
         self.b_rtp = await svc.ports.open()

@@ -96,7 +96,8 @@ def answered_codec(answer: AudioSession, offered: Codec) -> Codec:
     """The offered codec as the trunk answered it: its payload type and fmtp (what it receives)."""
     for c in answer.codecs:
         if not c.is_dtmf and c.name.upper() == offered.name.upper() and c.rate == offered.rate:
-            return Codec(c.pt, offered.name, c.rate, c.fmtp if c.name.upper() == "OPUS" else offered.fmtp)
+            fmtp = c.fmtp if c.name.upper() == "OPUS" else offered.fmtp
+            return Codec(c.pt, offered.name, c.rate, fmtp, offered.channels)
     return offered
 
 

@@ -28,6 +28,8 @@ class Codec:
     name: str
     rate: int = 8000
     fmtp: str = ""
+    #: audio channels, the rtpmap's encoding parameters (Opus is always written "opus/48000/2")
+    channels: int = 1
 
     @property
     def is_dtmf(self) -> bool:
@@ -68,7 +70,8 @@ class AudioSession:
             f"m=audio {self.port} RTP/AVP " + " ".join(str(c.pt) for c in self.codecs),
         ]
         for c in self.codecs:
-            lines.append(f"a=rtpmap:{c.pt} {c.name}/{c.rate}")
+            chans = f"/{c.channels}" if c.channels != 1 else ""
+            lines.append(f"a=rtpmap:{c.pt} {c.name}/{c.rate}{chans}")
             if c.fmtp:
                 lines.append(f"a=fmtp:{c.pt} {c.fmtp}")
         lines.append(f"a=ptime:{self.ptime}")
@@ -86,7 +89,7 @@ def parse_sdp(body: bytes) -> AudioSession:
     media_addr = ""
     port = -1
     pts: list[int] = []
-    rtpmap: dict[int, tuple[str, int]] = {}
+    rtpmap: dict[int, tuple[str, int, int]] = {}
     fmtp: dict[int, str] = {}
     direction = "sendrecv"
     ptime = 20
@@ -139,9 +142,14 @@ def parse_sdp(body: bytes) -> AudioSession:
             if name == "rtpmap":
                 pt_s, _, enc = val.partition(" ")
                 enc_parts = enc.split("/")
-                if not pt_s.isdigit() or len(enc_parts) < 2 or not enc_parts[1].isdigit():
+                if (
+                    not pt_s.isdigit()
+                    or not 2 <= len(enc_parts) <= 3
+                    or not all(p.isdigit() for p in enc_parts[1:])
+                ):
                     raise SdpError("rtpmap", repr(val))
-                rtpmap[int(pt_s)] = (enc_parts[0], int(enc_parts[1]))
+                chans = int(enc_parts[2]) if len(enc_parts) == 3 else 1
+                rtpmap[int(pt_s)] = (enc_parts[0], int(enc_parts[1]), chans)
             elif name == "fmtp":
                 pt_s, _, f = val.partition(" ")
                 if pt_s.isdigit():
@@ -157,13 +165,14 @@ def parse_sdp(body: bytes) -> AudioSession:
         raise SdpError("c", "no connection address")
     codecs = []
     for pt in pts:
+        chans = 1
         if pt in rtpmap:
-            name, rate = rtpmap[pt]
+            name, rate, chans = rtpmap[pt]
         elif pt in STATIC_PT:
             name, rate = STATIC_PT[pt]
         else:
             continue
-        codecs.append(Codec(pt, name, rate, fmtp.get(pt, "")))
+        codecs.append(Codec(pt, name, rate, fmtp.get(pt, ""), chans))
     if addr in _HOLD_ADDRS and direction == "sendrecv":
         direction = "sendonly"  # RFC 2543 hold
     return AudioSession(addr, port, codecs, direction, ptime, origin[0], origin[1], origin[2])
@@ -191,7 +200,7 @@ def choose_codecs(
         other = next(others, None) if relay_any else None
         if other is None:
             return []
-        out = [Codec(other.pt, other.name, other.rate, other.fmtp)]
+        out = [Codec(other.pt, other.name, other.rate, other.fmtp, other.channels)]
     dtmf = next((c for c in offer.codecs if c.is_dtmf and c.rate == out[0].rate), None)
     if dtmf is not None:
         out.append(Codec(dtmf.pt, "telephone-event", dtmf.rate, dtmf.fmtp or "0-16"))
