@@ -6,14 +6,20 @@ what the customer heard (the notice, when outbound notices are on, then the oper
 
 from __future__ import annotations
 
+import ipaddress
+import time
 from typing import TYPE_CHECKING
 
 from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings, TrunkSettings
 from akashi.errors import ProtocolError
-from akashi.telephony.calls import CallState, InboundCall, _dialled
+from akashi.telephony.calls import CallState, InboundCall, _dialled, _user
 from akashi.telephony.media import RtpEndpoint
 from akashi.telephony.recorder import now
 from akashi.telephony.sdp import AudioSession, Codec, answer_direction, parse_sdp
+from akashi.telephony.sip.build import response_to
+from akashi.telephony.sip.digest import NonceBook, check_authorization
+from akashi.telephony.sip.message import split_hostport
+from akashi.telephony.sip.uri import parse_name_addr
 
 if TYPE_CHECKING:
     from akashi.telephony.service import TelephonyService
@@ -106,3 +112,59 @@ def trunk_uri(number: str, trunk: TrunkSettings) -> str:
     host = trunk.host if trunk.host.startswith("[") or trunk.host.count(":") <= 1 else f"[{trunk.host}]"
     params = ";transport=tcp" if trunk.transport == "tcp" else ""
     return f"sip:{number}@{host}{params}"
+
+
+def outbound_agent(
+    svc: TelephonyService, req: Request, nonces: NonceBook
+) -> tuple[bool, AgentSettings | None]:
+    """Whether an INVITE is an agent's outbound call, and the agent once it is authenticated.
+
+    ``(False, None)``: not an outbound call (from the trunk, or from no agent's phone): route it
+    inbound. ``(True, None)``: answered here (407 digest challenge, or 403 from outside
+    ``sip.agent_networks`` for agents without a password). ``(True, agent)``: place the call.
+    """
+    settings = svc.settings
+    if not settings.trunks or _from_trunk(settings.trunks, req.source):
+        return False, None
+    agent = svc.agent_for(_user(parse_name_addr(req.header("From")).uri))
+    if agent is None:
+        return False, None
+    password = agent.password.get_secret_value()
+    if password:
+        cred = req.get("Proxy-Authorization")
+        good = cred is not None and check_authorization(
+            cred, method="INVITE", password=password, realm=settings.realm
+        )
+        # a right password on an expired, unknown or already-counted nonce (a replay) is stale
+        if not (good and cred is not None and nonces.use(cred, time.monotonic())):
+            stale = ", stale=true" if good else ""
+            nonce = nonces.issue(time.monotonic())
+            challenge = f'Digest realm="{settings.realm}", nonce="{nonce}", algorithm=MD5, qop="auth"{stale}'
+            svc.sip.respond(
+                req, response_to(req, 407, to_tag="auth", extra=[("Proxy-Authenticate", challenge)])
+            )
+            return True, None
+    elif not _in_networks(req.source, settings.agent_networks):
+        svc.sip.respond(req, response_to(req, 403, to_tag="auth"))
+        return True, None
+    return True, agent
+
+
+def _from_trunk(trunks: list[TrunkSettings], source: tuple[str, int] | None) -> bool:
+    if source is None:
+        return False
+    for t in trunks:
+        host, port = split_hostport(t.host, "trunk host")
+        if host == source[0] and (port is None or port == source[1]):
+            return True
+    return False
+
+
+def _in_networks(source: tuple[str, int] | None, networks: list[str]) -> bool:
+    if source is None:
+        return False
+    try:
+        addr = ipaddress.ip_address(source[0])
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(n, strict=False) for n in networks)

@@ -30,19 +30,35 @@ META = "meta.json"
 RATE = 8000
 
 
-class SpoolWriter(SpoolSink):
-    """Appends packets of one direction; :meth:`flush` writes them out."""
+#: what one leg's spool may hold in memory while its disk refuses writes (a full disk): about
+#: 5 minutes of G.711; beyond that new packets are dropped (and counted), the older ones kept
+MAX_BACKLOG = 4 * 1024 * 1024
 
-    __slots__ = ("buf", "fd", "packets")
+
+class SpoolWriter(SpoolSink):
+    """Appends packets of one direction; :func:`write_batch` or :meth:`flush` writes them out.
+
+    A write the disk refuses (full, I/O error) loses nothing: the unwritten bytes wait in
+    ``pending`` (touched by the writing thread only) and go first at the next write, so the file
+    stays a clean sequence of records. ``append`` runs on the event loop and only reads ``backlog``.
+    """
+
+    __slots__ = ("backlog", "buf", "dropped", "fd", "packets", "pending")
 
     def __init__(self, path: Path) -> None:
         new = not path.exists()
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.buf = bytearray(MAGIC if new else b"")
+        self.pending = b""
+        self.backlog = 0
         self.packets = 0
+        self.dropped = 0
 
     def append(self, data: bytes, t: float) -> None:
         """Record one packet (hot path)."""
+        if len(self.buf) + self.backlog >= MAX_BACKLOG:
+            self.dropped += 1  # the disk has been refusing writes for minutes: keep the older audio
+            return
         self.buf += _REC.pack(t, len(data))
         self.buf += data
         self.packets += 1
@@ -52,13 +68,24 @@ class SpoolWriter(SpoolSink):
         data, self.buf = self.buf, bytearray()
         return data
 
+    def write(self, data: bytes | bytearray) -> None:
+        """Write what is pending, then ``data``; on :class:`OSError` the rest stays pending."""
+        out = memoryview(self.pending + bytes(data)) if self.pending else memoryview(data)
+        try:
+            while out:
+                n = os.write(self.fd, out)
+                out = out[n:]
+        finally:
+            self.pending = bytes(out)
+            self.backlog = len(self.pending)
+
     def flush(self) -> None:
         """Write buffered records to the file (kernel page cache: survives the process)."""
-        if self.buf and self.fd >= 0:
-            os.write(self.fd, self.take())
+        if (self.buf or self.pending) and self.fd >= 0:
+            self.write(self.take())
 
     def close(self) -> None:
-        """Flush and close."""
+        """Flush and close (on :class:`OSError` the file stays open and nothing is lost)."""
         self.flush()
         if self.fd >= 0:
             os.close(self.fd)
@@ -91,10 +118,20 @@ class CallMeta:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def write_batch(batch: list[tuple[int, bytes | bytearray]]) -> None:
-    """Write taken buffers to their files (run on the spool I/O thread)."""
-    for fd, data in batch:
-        os.write(fd, data)
+def write_batch(batch: list[tuple[SpoolWriter, bytes | bytearray]]) -> OSError | None:
+    """Write taken buffers (run on the spool I/O thread); the first error, if a write was refused.
+
+    What could not be written stays pending in its writer and goes first next time.
+    """
+    error = None
+    for w, data in batch:
+        if w.fd < 0:
+            continue
+        try:
+            w.write(data)
+        except OSError as exc:
+            error = error or exc
+    return error
 
 
 class CallSpool:
@@ -121,18 +158,36 @@ class CallSpool:
         else:
             self.io.submit(self._write_meta, text)
 
-    def _write_meta(self, text: str) -> None:
+    def _write_meta(self, text: str, *, check: bool = False) -> None:
         tmp = self.folder / (META + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, self.folder / META)
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, self.folder / META)
+        except OSError:
+            if check:
+                raise
+            # a full disk: the next save writes it again, and finish() insists
 
-    def take(self) -> list[tuple[int, bytes | bytearray]]:
+    def take(self) -> list[tuple[SpoolWriter, bytes | bytearray]]:
         """Buffered records of both directions, for :func:`write_batch`."""
-        out: list[tuple[int, bytes | bytearray]] = []
+        out: list[tuple[SpoolWriter, bytes | bytearray]] = []
         for w in (self.caller, self.heard):
-            if w.buf and w.fd >= 0:
-                out.append((w.fd, w.take()))
+            if (w.buf or w.pending) and w.fd >= 0:
+                out.append((w, w.take()))
         return out
+
+    @property
+    def dropped(self) -> int:
+        """Packets not recorded because the disk refused writes for too long."""
+        return self.caller.dropped + self.heard.dropped
+
+    def finish(self) -> None:
+        """The call is over: its metadata and every buffered packet written, the files closed.
+
+        Raises :class:`OSError` while the disk refuses (nothing is lost: call it again).
+        """
+        self._write_meta(json.dumps(asdict(self.meta), ensure_ascii=False), check=True)
+        self.close()
 
     def flush(self) -> None:
         """Write both spools out."""

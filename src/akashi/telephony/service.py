@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import gc
-import ipaddress
 import logging
 import multiprocessing
 import socket
 import ssl
-import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -21,14 +20,14 @@ from typing import TYPE_CHECKING
 from akashi.config.telephony import AgentSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony.announce import Announcements
-from akashi.telephony.calls import InboundCall, _dialled, _user
+from akashi.telephony.calls import InboundCall, _dialled
 from akashi.telephony.media import PortPool
-from akashi.telephony.recorder import META, CallMeta, CallSpool, write_batch
+from akashi.telephony.recorder import MAX_BACKLOG, META, CallMeta, CallSpool, write_batch
 from akashi.telephony.register import Registrar
 from akashi.telephony.reliable import OPTION_TAGS
 from akashi.telephony.sink import init_worker, store_folder, store_in_worker
 from akashi.telephony.sip.build import response_to
-from akashi.telephony.sip.digest import NonceBook, check_authorization
+from akashi.telephony.sip.digest import NonceBook
 from akashi.telephony.sip.message import Request, Response, split_hostport
 from akashi.telephony.sip.transport import SipUdp
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri
@@ -40,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FLUSH_S = 0.5
+#: how long a finished call waits for a full spool disk before it is left for the next start
+FINISH_WAIT_S = 600.0
 NONCE_TTL_S = 300.0
 #: option tags a request may require of us
 SUPPORTED_OPTIONS: frozenset[str] = frozenset(OPTION_TAGS)
@@ -64,6 +65,8 @@ class TelephonyService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._spools: set[CallSpool] = set()
         self.ready = asyncio.Event()
+        #: why the spool disk refuses writes ("" while it takes them)
+        self.disk_error = ""
         self.finished_calls = 0
         self.ingested: list[int] = []
         self._nonces = NonceBook(NONCE_TTL_S)
@@ -158,7 +161,8 @@ class TelephonyService:
                 tls.close()
             self.sip.close()
             for sp in list(self._spools):
-                sp.close()
+                with contextlib.suppress(OSError):  # a full disk: the spool keeps what it has
+                    sp.close()
             self._io.shutdown(wait=True)
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
@@ -195,7 +199,20 @@ class TelephonyService:
             batch = [item for sp in self._spools for item in sp.take()]
             if batch:
                 # the single I/O thread keeps the order of every write to a file
-                await loop.run_in_executor(self._io, write_batch, batch)
+                self._disk(await loop.run_in_executor(self._io, write_batch, batch))
+
+    def _disk(self, error: OSError | None) -> None:
+        """Say once when the spool disk starts refusing writes (full disk...), and when it is back."""
+        if error is not None and not self.disk_error:
+            self.disk_error = f"{error.strerror or error}"
+            log.error(
+                "録音を書き込めません（%s）。空きができるまで通話ごとに最大 %d MB をメモリに保持します / "
+                "cannot write recordings (%s); keeping up to %d MB per call leg in memory until it recovers",
+                self.disk_error, MAX_BACKLOG >> 20, self.disk_error, MAX_BACKLOG >> 20,
+            )  # fmt: skip
+        elif error is None and self.disk_error:
+            log.warning("録音の書き込みが再開しました / recordings are being written again")
+            self.disk_error = ""
 
     def stats(self) -> dict[str, int]:
         """Counters for monitoring and the benchmark (cheap: no per-packet work)."""
@@ -213,6 +230,7 @@ class TelephonyService:
             "rtp_tx_packets": tx,
             "stored_calls": self.finished_calls,
             "malformed_sip": self.sip.malformed if self.sip is not None else 0,
+            "spool_disk_error": int(bool(self.disk_error)),
             **self._lag_stats(),
         }
 
@@ -311,51 +329,18 @@ class TelephonyService:
         else:
             self.sip.respond(req, response_to(req, 405, extra=[("Allow", self.ALLOW)]))
 
-    def _from_trunk(self, source: tuple[str, int] | None) -> bool:
-        if source is None:
-            return False
-        for t in self.settings.trunks:
-            host, port = split_hostport(t.host, "trunk host")
-            if host == source[0] and (port is None or port == source[1]):
-                return True
-        return False
-
     def _outbound(self, req: Request) -> bool:
-        """An agent's phone calling out: authenticate it and place the call on the trunk.
+        """An agent's phone calling out: placed on the trunk once authenticated.
 
         Returns False when the request is not an outbound call (it is then routed inbound).
         """
-        if not self.settings.trunks or self._from_trunk(req.source):
-            return False
-        user = _user(parse_name_addr(req.header("From")).uri)
-        agent = self.agent_for(user)
-        if agent is None:
-            return False
-        password = agent.password.get_secret_value()
-        if password:
-            cred = req.get("Proxy-Authorization")
-            good = cred is not None and check_authorization(
-                cred, method="INVITE", password=password, realm=self.settings.realm
-            )
-            # a right password on an expired, unknown or already-counted nonce (a replay) is stale
-            if not (good and cred is not None and self._nonces.use(cred, time.monotonic())):
-                stale = ", stale=true" if good else ""
-                nonce = self._nonces.issue(time.monotonic())
-                challenge = (
-                    f'Digest realm="{self.settings.realm}", nonce="{nonce}", algorithm=MD5, qop="auth"{stale}'
-                )
-                self.sip.respond(
-                    req, response_to(req, 407, to_tag="auth", extra=[("Proxy-Authenticate", challenge)])
-                )
-                return True
-        elif not _in_networks(req.source, self.settings.agent_networks):
-            self.sip.respond(req, response_to(req, 403, to_tag="auth"))
-            return True
-        from akashi.telephony.outbound import OutboundCall
+        from akashi.telephony.outbound import OutboundCall, outbound_agent
 
-        self.sip.respond(req, response_to(req, 100))
-        self._start(OutboundCall(self, req, agent, self.settings.trunks[0]))
-        return True
+        handled, agent = outbound_agent(self, req, self._nonces)
+        if agent is not None:
+            self.sip.respond(req, response_to(req, 100))
+            self._start(OutboundCall(self, req, agent, self.settings.trunks[0]))
+        return handled
 
     def _start(self, call: InboundCall) -> None:
         self.calls[call.invite.call_id] = call
@@ -390,14 +375,36 @@ class TelephonyService:
         if sp is None:
             return
         self._spools.discard(sp)
-        sp.save()  # queued on the I/O thread, after every earlier write of this call
-        closed = asyncio.get_running_loop().run_in_executor(self._io, sp.close)
-        task = asyncio.get_running_loop().create_task(self._store(sp.folder, closed))
+        if sp.dropped:
+            sp.meta.extra["spool_dropped_packets"] = sp.dropped  # the disk refused writes for minutes
+        task = asyncio.get_running_loop().create_task(self._store(sp))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _store(self, folder: Path, closed: asyncio.Future[None]) -> None:
-        await closed
+    async def _finish_spool(self, sp: CallSpool) -> bool:
+        """Write the call's last packets and metadata, waiting out a full disk; False if it never came back."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FINISH_WAIT_S
+        while True:
+            try:
+                # queued on the I/O thread, after every earlier write of this call
+                await loop.run_in_executor(self._io, sp.finish)
+            except OSError as exc:
+                self._disk(exc)
+                if loop.time() > deadline:
+                    log.error(
+                        "call %s could not be written; its spool waits for the next try", sp.folder.name
+                    )
+                    return False
+                await asyncio.sleep(1.0)
+            else:
+                return True
+
+    async def _store(self, sp: CallSpool) -> None:
+        folder = sp.folder
+        if not await self._finish_spool(sp):
+            self.stored.put_nowait(None)
+            return
         if self._pool is None:
             cid = await asyncio.to_thread(self.store_call, folder)
         else:
@@ -433,16 +440,6 @@ class TelephonyService:
                 if cid is not None:
                     out.append(cid)
         return out
-
-
-def _in_networks(source: tuple[str, int] | None, networks: list[str]) -> bool:
-    if source is None:
-        return False
-    try:
-        addr = ipaddress.ip_address(source[0])
-    except ValueError:
-        return False
-    return any(addr in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
 def parse_to_tag(req: Request | Response) -> str:
