@@ -135,6 +135,7 @@ def test_import_search_show_verify_export_check(imported: tuple[Path, int, bytes
         trail = json.loads(z.read("audit.json"))
         trail = trail if isinstance(trail, list) else trail.get("entries", trail)
         assert any(e["action"] == "export" and e["user"] == "kanri" for e in trail)
+        assert any(e["action"] == "view" for e in trail)  # `calls show` read the transcript: audited
     assert run(home, "export", "check", str(pkg)).returncode == 0
 
     tampered = tmp_path / "tampered.zip"

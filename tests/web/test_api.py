@@ -241,6 +241,16 @@ def test_detail_peaks_notes_hold_and_export(app_client: TestClient, seeded: Seed
     d = app_client.get(f"/api/v1/calls/{cid}").json()
     cust = next(g for g in d["transcript"] if g["channel"] == "customer")
     assert set(cust["flagged"]) == {"土下座", "ふざけるな"}
+    with session_scope(seeded.ak.engine) as s:  # reading what was said is audited like playback
+        views = s.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action == "view",
+                AuditEntry.outcome == "ok",
+                AuditEntry.user_name == "boss_tokyo",
+                AuditEntry.target_id == str(cid),
+            )
+        )
+        assert len(list(views)) == 1
     peaks = app_client.get(f"/api/v1/calls/{cid}/peaks").json()
     assert peaks["channels"] == 2 and abs(peaks["duration_s"] - 3.0) < 0.01
     left, right = peaks["peaks"]

@@ -83,6 +83,16 @@ def check_call(ak: Akashi, s: Session, p: Principal, call_id: int, action: str, 
     return call
 
 
+def view_call(ak: Akashi, s: Session, p: Principal, call_id: int, client: str) -> Call:
+    """A call (its record, transcript and flags) for reading: permission checked, the view audited.
+
+    What was said in a call is evidence too, so reading it is logged like playback.
+    """
+    call = check_call(ak, s, p, call_id, "view", client)
+    audit(s, user=p.name, action="view", target_type="call", target_id=call_id, client=client)
+    return call
+
+
 def open_call_media(
     ak: Akashi,
     principal: Principal,

@@ -26,7 +26,7 @@ from akashi.cli.apps import (
 )
 from akashi.config import resolve_home
 from akashi.db.base import session_scope
-from akashi.db.models import ROLES, Agent, Call, Site, User
+from akashi.db.models import ROLES, Agent, Site, User
 from akashi.db.queries import CallQuery, search_calls
 from akashi.errors import AkashiError, ConfigError, NotFoundError
 
@@ -251,12 +251,12 @@ def calls_show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """通話の詳細（文字起こし・フラグ付き）/ show a call with transcript and flags."""
+    from akashi.access.evidence import view_call
+
     who = _principal(as_user)
     ak = open_akashi()
     with session_scope(ak.engine) as s:
-        call = s.get(Call, call_id)
-        if call is None or not who.may_view_call(call):
-            raise NotFoundError(f"通話 {call_id} はありません", f"no call {call_id}")
+        call = view_call(ak, s, who, call_id, "cli")
         data = call_facts(s, call, with_transcript=True)
     text = "\n".join(f"{k}: {v}" for k, v in data.items() if k not in ("transcript", "flag_details"))
     for seg in data.get("transcript", []):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from akashi.access import Principal, audit
-from akashi.access.evidence import check_call
+from akashi.access.evidence import check_call, view_call
 from akashi.analysis.text import search_reading
 from akashi.calls import call_facts
 from akashi.db.models import (
@@ -120,9 +120,14 @@ def notes_for(s: Session, target_type: str, target_id: int) -> list[NoteOut]:
     ]
 
 
+def call_site(ak: Akashi, s: Session, principal: Principal, call_id: int, client: str) -> str | None:
+    """The site of a call the principal may see (for linking it to an incident; not a view of it)."""
+    return summary(check_call(ak, s, principal, call_id, "view", client), _site_names(s)).site
+
+
 def call_detail(ak: Akashi, s: Session, principal: Principal, call_id: int, client: str) -> CallDetail:
-    """The call page's data; a refusal is audited (``view`` denied) and raises."""
-    call = check_call(ak, s, principal, call_id, "view", client)
+    """The call page's data; the view is audited (a refusal too, as ``view`` denied, and raises)."""
+    call = view_call(ak, s, principal, call_id, client)
     flags = list(s.scalars(select(CallFlag).where(CallFlag.call_id == call.id).order_by(CallFlag.start_s)))
     terms = flagged_terms(flags)
     segs = s.scalars(

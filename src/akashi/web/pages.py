@@ -18,7 +18,7 @@ from akashi.db.base import utcnow
 from akashi.db.models import CallFlag, Site
 from akashi.errors import ProtocolError
 from akashi.web import camsvc, incidents
-from akashi.web.callsvc import add_note, call_detail, list_calls, make_query, set_call_hold
+from akashi.web.callsvc import add_note, call_detail, call_site, list_calls, make_query, set_call_hold
 from akashi.web.dashboard import dashboard
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
 from akashi.web.i18n import JST
@@ -174,7 +174,7 @@ def call_incident(
 ) -> Response:
     """Link the call to an incident (an existing one, or a new one with ``title``)."""
     if not incident_id:
-        site = call_detail(ak, db, auth.principal, call_id, auth.client).call.site
+        site = call_site(ak, db, auth.principal, call_id, auth.client)
         incident_id = incidents.create_incident(
             db, auth.principal, title.strip() or f"通話 {call_id}", site, "", auth.client
         )
