@@ -13,6 +13,7 @@ import pytest
 from akashi.codecs.container import read_container
 from akashi.telephony.calls import CallState
 from akashi.telephony.sdp import choose_codecs, parse_sdp
+from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary
 from tests.telephony import scenarios
 from tests.telephony.conftest import Start
@@ -43,6 +44,19 @@ async def send_packets(peer: RtpPeer, dest: tuple[str, int], pt: int, count: int
         seq, ts = (seq + 1) & 0xFFFF, (ts + step) & 0xFFFFFFFF
         await asyncio.sleep(0.02)
     return sent
+
+
+async def bridged_ports(svc: TelephonyService, timeout: float = 20) -> tuple[int, int]:
+    """Akashi's media ports (caller side, operator side) of the first call to be bridged."""
+
+    async def bridged() -> tuple[int, int]:
+        while True:
+            for c in list(svc.calls.values()):
+                if c.state is CallState.BRIDGED and c.a_rtp is not None and c.b_rtp is not None:
+                    return c.a_rtp.port, c.b_rtp.port
+            await asyncio.sleep(0.01)
+
+    return await asyncio.wait_for(bridged(), timeout)
 
 
 def test_choose_codecs_relays_other_codecs() -> None:
@@ -83,15 +97,7 @@ async def test_other_codec_relayed_and_stored_as_received(
         await callx.start(
             f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
         )
-
-        async def bridged() -> tuple[int, int]:
-            while True:
-                for c in list(svc.calls.values()):
-                    if c.state is CallState.BRIDGED and c.a_rtp is not None and c.b_rtp is not None:
-                        return c.a_rtp.port, c.b_rtp.port
-                await asyncio.sleep(0.01)
-
-        a_port, b_port = await asyncio.wait_for(bridged(), 20)
+        a_port, b_port = await bridged_ports(svc)
         up, down = await asyncio.gather(
             send_packets(cust, ("127.0.0.1", a_port), pt, 50, step),
             send_packets(op, ("127.0.0.1", b_port), pt, 50, step),

@@ -11,13 +11,12 @@ import pytest
 
 from akashi.codecs.container import read_container
 from akashi.codecs.decode import decode_container
-from akashi.telephony.calls import CallState
 from tests.codecs.rtpaudio import G722, OPUS, Spec, bursts, encode, onsets, rms, rtp
 from tests.conftest import require_binary
 from tests.telephony import scenarios
 from tests.telephony.conftest import Start
 from tests.telephony.peers import RtpPeer, Sipp, rtp_peer
-from tests.telephony.test_codecs import only
+from tests.telephony.test_codecs import bridged_ports, only
 from tests.telephony.test_scenarios import _row
 
 pytestmark = [pytest.mark.sip]
@@ -58,15 +57,7 @@ async def test_real_codec_call_decodes_aligned(b2bua: Start, tmp_path: Path, spe
         await callx.start(
             f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
         )
-
-        async def bridged() -> tuple[int, int]:
-            while True:
-                for c in list(svc.calls.values()):
-                    if c.state is CallState.BRIDGED and c.a_rtp is not None and c.b_rtp is not None:
-                        return c.a_rtp.port, c.b_rtp.port
-                await asyncio.sleep(0.01)
-
-        a_port, b_port = await asyncio.wait_for(bridged(), 20)
+        a_port, b_port = await bridged_ports(svc)
         cust_start, op_start = await asyncio.gather(
             send_encoded(cust, ("127.0.0.1", a_port), spec, caller_payloads, drop=LOST),
             send_encoded(op, ("127.0.0.1", b_port), spec, operator_payloads),

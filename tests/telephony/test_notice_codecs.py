@@ -126,40 +126,16 @@ async def test_notice_in_the_callers_codec(
 
 async def test_outbound_notice_in_the_trunks_codec(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
     """Agent and trunk speak G.722 only: the trunk side hears the notice in G.722, recorded as heard."""
-    from tests.telephony.test_outbound import agent_phone, carrier
+    from tests.telephony.test_outbound import agent_phone, carrier, place_outbound
 
-    sipp = require_binary("sipp")
-    async with rtp_peer() as agent_rtp, rtp_peer() as cust_rtp:
-        trunk = Sipp(sipp, tmp_path, "carrier", only(G722, carrier()))
-        svc = await b2bua(
-            [trunk.port],
-            notice=notice_wav,
-            sip_extra="outbound_notice = true",
-            extra=f"""
-[[sip.trunks]]
-name = "main"
-host = "127.0.0.1:{trunk.port}"
-username = "akashi-trunk"
-password = "trunkpass"
-""",
-            agent_password="secret",
-        )
-        await trunk.start("-key", "rtpport", str(cust_rtp.port), "-m", "1")
-        agent = Sipp(sipp, tmp_path, "agent", only(G722, agent_phone(1500)))
-        await agent.start(
-            f"127.0.0.1:{svc.sip.local[1]}",
-            "-s",
-            "0312349999",
-            "-key",
-            "rtpport",
-            str(agent_rtp.port),
-            "-m",
-            "1",
-        )
-        assert await agent.wait() == 0, agent.log() + trunk.log()
-        assert await trunk.wait() == 0, trunk.log()
-        row = await asyncio.wait_for(_row(svc), 30)
-        data = b"".join(svc.ak.store.iter_plaintext(row.media_object_id)) if row.media_object_id else b""
+    row, data, agent_rtp, cust_rtp = await place_outbound(
+        b2bua,
+        tmp_path,
+        notice_wav,
+        carrier_xml=only(G722, carrier()),
+        agent_xml=only(G722, agent_phone(1500)),
+        sip_extra="outbound_notice = true",
+    )
     assert row.direction == "out" and row.notice_mode == "automatic" and row.codec == "G722"
     assert row.extra["notice_duration_s"] == pytest.approx(NOTICE_S, abs=0.001)
     received = [p for _t, p in cust_rtp.received]

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from akashi.db.models import Call
 from tests.conftest import require_binary
 from tests.telephony import scenarios
 from tests.telephony.conftest import Start
-from tests.telephony.peers import Sipp, rtp_peer
+from tests.telephony.peers import RtpPeer, Sipp, rtp_peer
 from tests.telephony.test_scenarios import _row
 
 pytestmark = [pytest.mark.sip]
@@ -85,38 +86,48 @@ def carrier() -> str:
     )
 
 
-async def test_outbound_call_through_trunk(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
-    """The agent authenticates, Akashi answers the trunk's challenge; the call is stored as 'out'."""
-    sipp = require_binary("sipp")
-    async with rtp_peer() as agent_rtp, rtp_peer() as cust_rtp:
-        trunk = Sipp(sipp, tmp_path, "carrier", carrier())
-        svc = await b2bua(
-            [trunk.port],
-            notice=notice_wav,
-            extra=f"""
+TRUNK_TOML = """
 [[sip.trunks]]
 name = "main"
-host = "127.0.0.1:{trunk.port}"
+host = "127.0.0.1:{port}"
 username = "akashi-trunk"
 password = "trunkpass"
-""",
+"""
+
+
+async def place_outbound(
+    b2bua: Start, tmp_path: Path, notice: Path, *, carrier_xml: str, agent_xml: str, sip_extra: str = ""
+) -> tuple[Call, bytes, RtpPeer, RtpPeer]:
+    """An agent's phone calls 0312349999 out through a SIPp carrier with digest on both sides.
+
+    Returns the stored row, its stored media, and the RTP peers of the agent and of the customer.
+    """
+    sipp = require_binary("sipp")
+    async with rtp_peer() as agent_rtp, rtp_peer() as cust_rtp:
+        trunk = Sipp(sipp, tmp_path, "carrier", carrier_xml)
+        svc = await b2bua(
+            [trunk.port],
+            notice=notice,
+            sip_extra=sip_extra,
+            extra=TRUNK_TOML.format(port=trunk.port),
             agent_password="secret",
         )
         await trunk.start("-key", "rtpport", str(cust_rtp.port), "-m", "1")
-        agent = Sipp(sipp, tmp_path, "agent", agent_phone(1500))
-        await agent.start(
-            f"127.0.0.1:{svc.sip.local[1]}",
-            "-s",
-            "0312349999",
-            "-key",
-            "rtpport",
-            str(agent_rtp.port),
-            "-m",
-            "1",
-        )
+        agent = Sipp(sipp, tmp_path, "agent", agent_xml)
+        dial = ["-s", "0312349999", "-key", "rtpport", str(agent_rtp.port), "-m", "1"]
+        await agent.start(f"127.0.0.1:{svc.sip.local[1]}", *dial)
         assert await agent.wait() == 0, agent.log() + trunk.log()
         assert await trunk.wait() == 0, trunk.log()
         row = await asyncio.wait_for(_row(svc), 30)
+        data = b"".join(svc.ak.store.iter_plaintext(row.media_object_id)) if row.media_object_id else b""
+    return row, data, agent_rtp, cust_rtp
+
+
+async def test_outbound_call_through_trunk(b2bua: Start, tmp_path: Path, notice_wav: Path) -> None:
+    """The agent authenticates, Akashi answers the trunk's challenge; the call is stored as 'out'."""
+    row, _data, _a, _c = await place_outbound(
+        b2bua, tmp_path, notice_wav, carrier_xml=carrier(), agent_xml=agent_phone(1500)
+    )
     assert row.direction == "out"
     assert row.status == "completed"
     assert row.agent_name == "佐藤 花子"
