@@ -8,6 +8,14 @@ from dataclasses import dataclass
 from akashi.telephony.sip.message import SipParseError, split_hostport
 
 
+def find_param(params: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """The value of parameter ``name`` (lower case; '' for a flag), or None."""
+    for k, v in params:
+        if k.lower() == name:
+            return v
+    return None
+
+
 @dataclass(frozen=True)
 class NameAddr:
     """A From/To/Contact value: display name, URI and header parameters (``tag``...)."""
@@ -18,10 +26,7 @@ class NameAddr:
 
     def param(self, name: str) -> str | None:
         """A header parameter ('' for a flag)."""
-        for k, v in self.params:
-            if k.lower() == name:
-                return v
-        return None
+        return find_param(self.params, name)
 
     def __str__(self) -> str:
         ps = "".join(f";{k}={v}" if v else f";{k}" for k, v in self.params)
@@ -91,10 +96,7 @@ class SipUri:
 
     def param(self, name: str) -> str | None:
         """A URI parameter ('' for a flag)."""
-        for k, v in self.params:
-            if k.lower() == name:
-                return v
-        return None
+        return find_param(self.params, name)
 
     def __str__(self) -> str:
         user = f"{self.user}@" if self.user else ""
