@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from akashi.codecs import g711
+from akashi.codecs.timeline import header_fields, payload_offset
 from akashi.errors import ProtocolError
-from akashi.telephony.rtp import RtpError, RtpPacket, header_fields, payload_offset
+from akashi.telephony.rtp import RtpError, RtpPacket
 from akashi.telephony.sdp import SdpError, choose_codecs, parse_sdp
 from akashi.telephony.sip import digest
 from akashi.telephony.sip.build import request, response_to

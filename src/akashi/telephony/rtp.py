@@ -5,10 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from akashi.codecs.timeline import header_fields, payload_offset
 from akashi.errors import ProtocolError
-
-__all__ = ["RtpError", "RtpPacket", "header_fields", "payload_offset"]
 
 _HDR = struct.Struct("!BBHII")
 
