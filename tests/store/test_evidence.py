@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -320,28 +321,37 @@ def test_stale_temporary_files_are_swept(sqlite_home: Path) -> None:
     engine.dispose()
 
 
-def test_verify_during_puts_reports_nothing_false(store: EvidenceStore) -> None:
-    """Objects stored while verify runs are either checked or not seen, never 'unknown'."""
+def _verify_while(store: EvidenceStore, step: Callable[[], None], rounds: int) -> None:
+    """Run ``step`` over and over in a thread while verify runs ``rounds`` times: every report is clean."""
     stop = threading.Event()
     errors: list[BaseException] = []
 
-    def writer() -> None:
+    def busy() -> None:
         try:
             while not stop.is_set():
-                put_bytes(store, os.urandom(3000))
+                step()
         except BaseException as e:  # re-raised below
             errors.append(e)
 
-    t = threading.Thread(target=writer)
+    t = threading.Thread(target=busy)
     t.start()
     try:
-        for _ in range(5):
+        for _ in range(rounds):
             report = store.verify()
             assert report.ok, report.to_text()
     finally:
         stop.set()
         t.join(30)
     assert not errors
+
+
+def test_verify_during_puts_reports_nothing_false(store: EvidenceStore) -> None:
+    """Objects stored while verify runs are either checked or not seen, never 'unknown'."""
+
+    def put() -> None:
+        put_bytes(store, os.urandom(3000))
+
+    _verify_while(store, put, 5)
 
 
 def test_retention_running_during_verify_is_not_loss(store: EvidenceStore) -> None:
@@ -363,26 +373,10 @@ def test_retention_running_during_verify_is_not_loss(store: EvidenceStore) -> No
 def test_verify_during_holds_reports_nothing_false(store: EvidenceStore) -> None:
     """Holds and releases committing while verify reads: the views of ledger and rows agree."""
     ids = [put_bytes(store, os.urandom(500)) for _ in range(3)]
-    stop = threading.Event()
-    errors: list[BaseException] = []
+    steps = itertools.count()
 
-    def toggler() -> None:
-        try:
-            n = 0
-            while not stop.is_set():
-                oid = ids[n % 3]
-                (store.hold if (n // 3) % 2 == 0 else store.release)(oid, reason="t", actor="t")
-                n += 1
-        except BaseException as e:  # re-raised below
-            errors.append(e)
+    def toggle() -> None:
+        n = next(steps)
+        (store.hold if (n // 3) % 2 == 0 else store.release)(ids[n % 3], reason="t", actor="t")
 
-    t = threading.Thread(target=toggler)
-    t.start()
-    try:
-        for _ in range(8):
-            report = store.verify()
-            assert report.ok, report.to_text()
-    finally:
-        stop.set()
-        t.join(30)
-    assert not errors
+    _verify_while(store, toggle, 8)
