@@ -300,24 +300,30 @@ async def test_tls_options(b2bua: Start, tmp_path: Path) -> None:
     assert b"Allow: INVITE" in head
 
 
-@pytest.mark.parametrize("strategy", ["parallel", "sequential"])
-async def test_two_operators(b2bua: Start, tmp_path: Path, notice_wav: Path, strategy: str) -> None:
-    """Phone 201 is busy, 202 answers: the agent is whoever answered (鈴木 一郎, osaka)."""
+async def _two_phones(b2bua: Start, tmp_path: Path, first_xml: str, talk_ms: int, **b2bua_kw: object) -> Call:
+    """A call to a route ringing two SIPp phones: 201 plays ``first_xml``, 202 answers; the stored row."""
     sipp = require_binary("sipp")
     async with rtp_peer() as cust, rtp_peer() as op:
-        busy = Sipp(sipp, tmp_path, "op1", scenarios.operator(answer="busy"))
+        first = Sipp(sipp, tmp_path, "op1", first_xml)
         answers = Sipp(sipp, tmp_path, "op2", scenarios.operator(hangup="caller"))
-        svc = await b2bua([busy.port, answers.port], notice=notice_wav, strategy=strategy)
-        await busy.start("-m", "1")
+        svc = await b2bua([first.port, answers.port], **b2bua_kw)
+        await first.start("-m", "1")
         await answers.start("-key", "rtpport", str(op.port), "-m", "1")
-        callx = Sipp(sipp, tmp_path, "caller", scenarios.caller(talk_ms=2500))
+        callx = Sipp(sipp, tmp_path, "caller", scenarios.caller(talk_ms=talk_ms))
         await callx.start(
             f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
         )
         assert await callx.wait() == 0, callx.log()
-        assert await busy.wait() == 0, busy.log()
+        assert await first.wait() == 0, first.log()
         assert await answers.wait() == 0, answers.log()
-        row = await _row(svc)
+        return await _row(svc)
+
+
+@pytest.mark.parametrize("strategy", ["parallel", "sequential"])
+async def test_two_operators(b2bua: Start, tmp_path: Path, notice_wav: Path, strategy: str) -> None:
+    """Phone 201 is busy, 202 answers: the agent is whoever answered (鈴木 一郎, osaka)."""
+    busy = scenarios.operator(answer="busy")
+    row = await _two_phones(b2bua, tmp_path, busy, 2500, notice=notice_wav, strategy=strategy)
     assert row.status == "completed"
     assert row.agent_name == "鈴木 一郎"
     assert len(row.call_ids) == 2  # the customer's Call-ID and the answering phone's
@@ -325,21 +331,8 @@ async def test_two_operators(b2bua: Start, tmp_path: Path, notice_wav: Path, str
 
 async def test_sequential_ring_timeout_moves_on(b2bua: Start, tmp_path: Path) -> None:
     """Sequential: the first phone rings out (CANCEL after ring_timeout_s), the second answers."""
-    sipp = require_binary("sipp")
-    async with rtp_peer() as cust, rtp_peer() as op:
-        silent = Sipp(sipp, tmp_path, "op1", scenarios.operator(answer="noanswer"))
-        answers = Sipp(sipp, tmp_path, "op2", scenarios.operator(hangup="caller"))
-        svc = await b2bua(
-            [silent.port, answers.port], notice=None, mode="operator", strategy="sequential", ring_timeout_s=1
-        )
-        await silent.start("-m", "1")
-        await answers.start("-key", "rtpport", str(op.port), "-m", "1")
-        callx = Sipp(sipp, tmp_path, "caller", scenarios.caller(talk_ms=1000))
-        await callx.start(
-            f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
-        )
-        assert await callx.wait() == 0, callx.log()
-        assert await silent.wait() == 0, silent.log()
-        assert await answers.wait() == 0, answers.log()
-        row = await _row(svc)
+    silent = scenarios.operator(answer="noanswer")
+    row = await _two_phones(
+        b2bua, tmp_path, silent, 1000, notice=None, mode="operator", strategy="sequential", ring_timeout_s=1
+    )
     assert row.status == "completed" and row.agent_name == "鈴木 一郎"
