@@ -1,21 +1,37 @@
-"""The media plane: RTP ports anchored by Akashi, symmetric latching, relay without decoding.
+"""The media plane: RTP ports anchored by Akashi, media accepted from the peer only, relay without decoding.
 
-Hot path (``RtpEndpoint.datagram_received``): no parsing, no logging, no allocation beyond what
-the kernel hands us and the spool's record header.
+Hot path (``RtpEndpoint.datagram_received``): a few comparisons of the header, no logging, no
+allocation beyond what the kernel hands us, the SSRC slice and the spool's record header.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import cast
 
 from akashi.errors import AkashiError
+from akashi.telephony.rtp import MAX_PACKET, header_problem
+from akashi.telephony.sdp import Codec
 
 Addr = tuple[str, int]
 _wall = time.time
+log = logging.getLogger(__name__)
+_UNSPECIFIED = ("0.0.0.0", "::")  # noqa: S104 - the SDP hold address, not a bind
+#: refusal reasons in Japanese, for the log line
+_REASONS_JA = {
+    "source": "想定外の送信元",
+    "truncated": "ヘッダが途中で切れている",
+    "too_long": "長すぎる",
+    "version": "RTP バージョンが 2 でない",
+    "padding": "パディングが不正",
+    "payload_type": "交渉していないペイロード種別",
+    "ssrc": "別の SSRC",
+}
 
 
 class SpoolSink:
@@ -31,22 +47,41 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     Packets arriving here are recorded (``record_in``) and sent on by ``peer`` to its remote
     address; what ``peer`` sends on is recorded there as ``record_out``.
+
+    What is accepted (anything else is refused, counted per reason in ``refused`` and logged once
+    per reason): packets from the address of the peer's SDP (``c=`` and ``m=`` port); for a phone
+    behind NAT, whose SDP address is not a global one and is not where its signalling came from,
+    also the first packet from the signalling's IP (any port): media latches to it and stays there
+    (:func:`nat_source`). The header must be RTP version 2, complete, at most
+    :data:`~akashi.telephony.rtp.MAX_PACKET` bytes, with a payload type of the negotiated codecs;
+    one SSRC for audio and one for telephone-event, until the peer sends a new SDP (re-INVITE).
     """
 
     __slots__ = (
+        "event_pts",
         "forward",
+        "label",
         "last_rx",
         "latched",
+        "nat_ip",
         "on_close",
+        "payload_types",
         "peer",
         "port",
         "record_in",
         "record_out",
+        "refused",
         "remote",
         "rx_packets",
+        "signal_ip",
+        "ssrc",
+        "ssrc_event",
         "transport",
         "tx_packets",
     )
+
+    #: an IPv6 socket (:class:`RtpEndpoint6`)
+    v6 = False
 
     def __init__(self, port: int) -> None:
         self.transport: asyncio.DatagramTransport | None = None
@@ -61,6 +96,19 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.tx_packets = 0
         self.forward = True
         self.on_close: Callable[[int], None] | None = None
+        #: where the peer's SIP signalling comes from (its IP): the NAT rule's anchor
+        self.signal_ip: str | None = None
+        #: the IP media may latch to (NAT), None when only the SDP address is accepted
+        self.nat_ip: str | None = None
+        #: payload types of the negotiated codecs (None: not known yet, any)
+        self.payload_types: frozenset[int] | None = None
+        self.event_pts: frozenset[int] = frozenset()
+        self.ssrc: bytes | None = None
+        self.ssrc_event: bytes | None = None
+        #: refused packets by reason
+        self.refused: dict[str, int] = {}
+        #: who this port is for, in logs ("call-id caller")
+        self.label = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -70,13 +118,36 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             self.on_close(self.port)
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
-        # the hot path: one clock read, no parsing, the relay inlined (no method call per packet)
-        if not self.latched:
-            # symmetric RTP: send back to where the media comes from (NAT)
-            self.remote = addr
+        # the hot path: one clock read, the relay inlined (no method call per packet); the checks
+        # of a usual packet (from the peer, plain header) are a few comparisons
+        if addr != self.remote:
+            if not self._latch(data, addr):
+                return
+        elif not self.latched:
             self.latched = True
-        elif addr != self.remote:
+        n = len(data)
+        if n < 12 or n > MAX_PACKET or data[0] != 0x80:
+            why = header_problem(data) if 12 <= n <= MAX_PACKET else ("truncated" if n < 12 else "too_long")
+            if why is not None:
+                self._refuse(why, addr)
+                return
+        pt = data[1] & 0x7F
+        pts = self.payload_types
+        if pts is not None and pt not in pts:
+            self._refuse("payload_type", addr)
             return
+        ssrc = data[8:12]
+        if pt in self.event_pts:
+            if ssrc != self.ssrc_event:
+                if self.ssrc_event is not None:
+                    self._refuse("ssrc", addr)
+                    return
+                self.ssrc_event = ssrc
+        elif ssrc != self.ssrc:
+            if self.ssrc is not None:
+                self._refuse("ssrc", addr)
+                return
+            self.ssrc = ssrc
         self.rx_packets += 1
         self.last_rx = now = _wall()
         rec = self.record_in
@@ -93,6 +164,28 @@ class RtpEndpoint(asyncio.DatagramProtocol):
                 if out is not None:
                     out.append(data, now)
 
+    def _latch(self, data: bytes, addr: Addr) -> bool:
+        """A packet from elsewhere than the remote: latch to it when the NAT rule allows (and it is RTP)."""
+        if self.latched or self.nat_ip is None or addr[0] != self.nat_ip:
+            self._refuse("source", addr)
+            return False
+        if len(data) < 12 or header_problem(data) is not None:
+            self._refuse("source", addr)  # no latching to a stray non-RTP datagram
+            return False
+        self.remote = addr
+        self.latched = True
+        return True
+
+    def _refuse(self, reason: str, addr: Addr) -> None:
+        n = self.refused.get(reason, 0) + 1
+        self.refused[reason] = n
+        if n == 1:  # once per reason per leg: a flood costs one line
+            log.warning(
+                "RTP を拒否しました（%s、%s:%d から）/ refused RTP on port %d (%s) from %s:%d%s",
+                _REASONS_JA.get(reason, reason), addr[0], addr[1], self.port, reason, addr[0], addr[1],
+                f" [{self.label}]" if self.label else "",
+            )  # fmt: skip
+
     def send(self, data: bytes, now: float) -> None:
         """Send a packet to this leg's remote party (and record it as sent)."""
         remote = self.remote
@@ -105,12 +198,33 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         if rec is not None:
             rec.append(data, now)
 
-    def set_remote(self, addr: Addr | None) -> None:
-        """A new address from SDP: send there until media arrives from elsewhere (re-latch)."""
+    def reaches(self, address: str) -> bool:
+        """Whether this port can send to ``address`` (same IP version; the hold address always)."""
+        return address in _UNSPECIFIED or (":" in address) == self.v6
+
+    def set_remote(self, addr: Addr | None, codecs: Iterable[Codec] | None = None) -> None:
+        """A new SDP from the peer (offer, answer or re-INVITE): media from its address only.
+
+        ``codecs``: what the peer may send now (kept as they were when None). The SSRCs are learnt
+        again from the next packets. An SDP with the hold address (``0.0.0.0``) keeps the
+        addresses as they were.
+        """
+        if codecs is not None:
+            self.allow(codecs)
+        self.ssrc = self.ssrc_event = None
+        if addr is not None and addr[0] in _UNSPECIFIED:
+            return
         if addr is not None and addr[1] == 0:
             addr = None
         self.remote = addr
         self.latched = False
+        self.nat_ip = nat_source(addr[0] if addr else None, self.signal_ip)
+
+    def allow(self, codecs: Iterable[Codec]) -> None:
+        """The payload types accepted: those of ``codecs`` (telephone-event ones keep their own SSRC)."""
+        codecs = list(codecs)
+        self.payload_types = frozenset(c.pt for c in codecs)
+        self.event_pts = frozenset(c.pt for c in codecs if c.is_dtmf)
 
     def close(self) -> None:
         """Release the port."""
@@ -120,25 +234,72 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             self.transport.close()
 
 
-class PortPool:
-    """Even RTP ports from ``sip.rtp_ports``, bound on demand."""
+class RtpEndpoint6(RtpEndpoint):
+    """An RTP port on Akashi's IPv6 address (for a peer whose SDP says ``c=IN IP6``)."""
 
-    def __init__(self, host: str, ports: str) -> None:
+    __slots__ = ()
+    v6 = True
+
+    def datagram_received(self, data: bytes, addr: Addr) -> None:
+        # IPv6 sources are (host, port, flowinfo, scope_id): compared as (host, port)
+        super().datagram_received(data, (addr[0], addr[1]))
+
+
+def nat_source(sdp_ip: str | None, signal_ip: str | None) -> str | None:
+    """The IP media may latch to besides the SDP address (symmetric RTP for a phone behind NAT).
+
+    A phone behind NAT writes its private address in its SDP; its media then comes from the NAT's
+    public address, which is where its SIP came from. So when the SDP address is not a global
+    (routable) one and differs from the signalling's IP, media may come from the signalling's IP,
+    any port (the NAT picks it): the first RTP packet from there is latched to. Without an SDP
+    address (none yet, port 0) the signalling's IP is the only one. A global SDP address (a
+    trunk's media server, a phone with a public address) is taken as it is: nothing latches.
+    """
+    if not signal_ip:
+        return None
+    if sdp_ip is None:
+        return signal_ip
+    if sdp_ip == signal_ip:
+        return None
+    try:
+        ip = ipaddress.ip_address(sdp_ip)
+    except ValueError:
+        return None
+    return None if ip.is_global else signal_ip
+
+
+class PortPool:
+    """Even RTP ports from ``sip.rtp_ports``, bound on demand (on ``host6`` for IPv6 peers)."""
+
+    def __init__(self, host: str, ports: str, host6: str = "") -> None:
         lo, hi = (int(p) for p in ports.split("-"))
         self.host = host
+        self.host6 = host6
         self.free = list(range(lo + (lo & 1), hi, 2))
         random.shuffle(self.free)
         self.used: set[int] = set()
 
-    async def open(self) -> RtpEndpoint:
-        """Bind a free port."""
+    @property
+    def has_ipv6(self) -> bool:
+        """Whether Akashi has an IPv6 address for media (``sip.ipv6_address``)."""
+        return bool(self.host6)
+
+    async def open(self, *, ipv6: bool = False) -> RtpEndpoint:
+        """Bind a free port (on the IPv6 address with ``ipv6``)."""
+        if ipv6 and not self.host6:
+            raise AkashiError(
+                "IPv6 のアドレスが設定されていません（sip.ipv6_address）",
+                "no IPv6 address for media (sip.ipv6_address)",
+            )
         loop = asyncio.get_running_loop()
+        cls = RtpEndpoint6 if ipv6 else RtpEndpoint
+        host = self.host6 if ipv6 else self.host
         for _ in range(min(64, len(self.free))):
             port = self.free.pop(0)
             try:
                 _tr, ep = await loop.create_datagram_endpoint(
-                    lambda port=port: RtpEndpoint(port),  # type: ignore[misc]
-                    local_addr=(self.host, port),
+                    lambda port=port: cls(port),  # type: ignore[misc]
+                    local_addr=(host, port),
                 )
             except OSError:
                 self.free.append(port)

@@ -77,3 +77,22 @@ class RtpPacket:
         if self.padding:
             out += bytes(self.padding - 1) + bytes([self.padding])
         return out
+
+
+#: the largest RTP packet accepted: 200 ms of G.711 (the longest ptime) is 1,612 bytes
+MAX_PACKET = 2048
+
+
+def header_problem(data: bytes) -> str | None:
+    """Why a datagram is not a well-formed RTP packet (a refusal reason), or None when it is.
+
+    Reasons: ``truncated`` (shorter than its header, CSRC list or extension), ``too_long``,
+    ``version`` (not 2) and ``padding`` (a padding count larger than the packet).
+    """
+    if len(data) > MAX_PACKET:
+        return "too_long"
+    try:
+        RtpPacket.parse(data)
+    except RtpError as exc:
+        return {"version": "version", "padding": "padding"}.get(exc.field, "truncated")
+    return None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +40,51 @@ class Codec:
         return self.name.lower() == "telephone-event"
 
 
+#: the SRTP crypto suite Akashi offers and accepts (RFC 4568 6.2.1): AES-128 counter mode, 80-bit HMAC-SHA1
+SRTP_SUITE = "AES_CM_128_HMAC_SHA1_80"
+#: master key (16 bytes) and master salt (14 bytes) of that suite, as carried in ``inline:``
+SRTP_KEY_LEN = 30
+
+
+@dataclass
+class Crypto:
+    """One ``a=crypto`` attribute (SDES, RFC 4568): tag, suite and the inline master key and salt."""
+
+    tag: int
+    suite: str
+    key: bytes
+
+    def __repr__(self) -> str:  # never a key in a log or traceback
+        return f"Crypto(tag={self.tag}, suite={self.suite!r}, key=<{len(self.key)} bytes>)"
+
+    def line(self) -> str:
+        """The attribute's value (after ``a=crypto:``)."""
+        return f"{self.tag} {self.suite} inline:{base64.b64encode(self.key).decode()}"
+
+
+def parse_crypto(value: str) -> Crypto | None:
+    """An ``a=crypto`` value; None for a suite or key form Akashi does not use (MKI, other suites)."""
+    parts = value.split()
+    if len(parts) < 3 or not parts[0].isdigit() or len(parts[0]) > 9:
+        raise SdpError("crypto", "want: tag suite key-params")
+    tag, suite = int(parts[0]), parts[1]
+    if suite != SRTP_SUITE:
+        return None
+    first = parts[2].split(";")[0]
+    if not first.startswith("inline:"):
+        raise SdpError("crypto", "key method must be inline")
+    material, *rest = first[len("inline:") :].split("|")
+    if len(rest) > 1 or any(":" in r for r in rest):
+        return None  # an MKI: not used by Akashi
+    try:
+        key = base64.b64decode(material, validate=True)
+    except (binascii.Error, ValueError):
+        raise SdpError("crypto", "key is not base64") from None
+    if len(key) != SRTP_KEY_LEN:
+        raise SdpError("crypto", f"key is {len(key)} bytes, need {SRTP_KEY_LEN}")
+    return Crypto(tag, suite, key)
+
+
 @dataclass
 class AudioSession:
     """The audio part of an SDP: where to send, which codecs, direction."""
@@ -49,6 +97,15 @@ class AudioSession:
     origin_user: str = "-"
     session_id: int = 0
     version: int = 0
+    #: the m= line's transport: RTP/AVP, or RTP/SAVP (SRTP, with ``crypto``)
+    profile: str = "RTP/AVP"
+    #: usable ``a=crypto`` attributes (SRTP_SUITE only), in the order given
+    crypto: list[Crypto] = field(default_factory=list)
+
+    @property
+    def srtp(self) -> bool:
+        """Whether the stream is SRTP (RTP/SAVP)."""
+        return self.profile == "RTP/SAVP"
 
     def codec(self, pt: int) -> Codec | None:
         """The codec of a payload type."""
@@ -67,8 +124,9 @@ class AudioSession:
             "s=Akashi",
             f"c=IN {net} {self.address}",
             "t=0 0",
-            f"m=audio {self.port} RTP/AVP " + " ".join(str(c.pt) for c in self.codecs),
+            f"m=audio {self.port} {self.profile} " + " ".join(str(c.pt) for c in self.codecs),
         ]
+        lines += [f"a=crypto:{c.line()}" for c in self.crypto]
         for c in self.codecs:
             chans = f"/{c.channels}" if c.channels != 1 else ""
             lines.append(f"a=rtpmap:{c.pt} {c.name}/{c.rate}{chans}")
@@ -94,6 +152,8 @@ def parse_sdp(body: bytes) -> AudioSession:
     direction = "sendrecv"
     ptime = 20
     origin = ("-", 0, 0)
+    profile = "RTP/AVP"
+    crypto: list[Crypto] = []
     in_audio = False
     seen_media = False
     for raw in text.splitlines():
@@ -116,6 +176,7 @@ def parse_sdp(body: bytes) -> AudioSession:
                 if not parts[1].isdigit() or int(parts[1]) > 65535:
                     raise SdpError("m", f"port {parts[1]!r}")
                 port = int(parts[1])
+                profile = parts[2]
                 for p in parts[3:]:
                     if not p.isdigit() or int(p) > 127:
                         raise SdpError("m", f"payload type {p!r}")
@@ -132,7 +193,7 @@ def parse_sdp(body: bytes) -> AudioSession:
             parts = v.split()
             if len(parts) != 3:
                 raise SdpError("c", repr(v))
-            addr = parts[2].split("/")[0]
+            addr = _address(parts[1], parts[2])
             if in_audio:
                 media_addr = addr
             else:
@@ -154,6 +215,10 @@ def parse_sdp(body: bytes) -> AudioSession:
                 pt_s, _, f = val.partition(" ")
                 if pt_s.isdigit():
                     fmtp[int(pt_s)] = f
+            elif name == "crypto" and in_audio:
+                c = parse_crypto(val)
+                if c is not None:
+                    crypto.append(c)
             elif name == "ptime" and val.strip().isdigit():
                 ptime = max(10, min(int(val.strip()), 200))
             elif name in DIRECTIONS:
@@ -175,7 +240,31 @@ def parse_sdp(body: bytes) -> AudioSession:
         codecs.append(Codec(pt, name, rate, fmtp.get(pt, ""), chans))
     if addr in _HOLD_ADDRS and direction == "sendrecv":
         direction = "sendonly"  # RFC 2543 hold
-    return AudioSession(addr, port, codecs, direction, ptime, origin[0], origin[1], origin[2])
+    return AudioSession(
+        addr, port, codecs, direction, ptime, origin[0], origin[1], origin[2], profile, crypto
+    )
+
+
+def _address(net: str, value: str) -> str:
+    """The unicast IP of a ``c=`` line; hostnames, multicast and a mismatched IP4/IP6 are refused."""
+    addr = value.split("/", maxsplit=1)[0]
+    if net not in ("IP4", "IP6"):
+        raise SdpError("c", f"address type {net!r}")
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        raise SdpError("c", f"not an IP address: {addr[:64]!r}") from None
+    if (ip.version == 6) != (net == "IP6"):
+        raise SdpError("c", f"{addr!r} is not an {net} address")
+    if ip.is_multicast:
+        raise SdpError("c", f"multicast address {addr!r}")
+    return addr
+
+
+def sdp_warning(detail: str) -> str:
+    """The Warning of a 488 for an SDP that cannot be used (the parser's reason, quotes removed)."""
+    clean = "".join(ch for ch in detail if ch.isprintable() and ch not in '"\\')[:120]
+    return f'399 akashi "SDP を使えません (unusable SDP: {clean})"'
 
 
 def choose_codecs(
