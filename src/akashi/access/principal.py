@@ -104,6 +104,13 @@ def _lock_minutes(failures: int, threshold: int) -> int:
     return int(min(60, 2 ** max(0, failures - threshold)))
 
 
+#: The one refusal of a password login, for every reason (an account's existence is not revealed).
+LOGIN_REFUSED = (
+    "ユーザー名またはパスワードが違うか、ログインが一時的にロックされています。しばらくしてからやり直してください",
+    "wrong user name or password, or login temporarily locked after repeated failures; try again later",
+)
+
+
 def authenticate(
     session: Session, name: str, password: str, client: str, *, lockout_after: int = 5
 ) -> Principal:
@@ -116,15 +123,14 @@ def authenticate(
     assert isinstance(engine, Engine)
     now = utcnow()
     user = session.scalar(select(User).where(User.name == name))
+    # Whatever the reason (unknown user, wrong password, locked, disabled), the answer and its cost are
+    # the same: a locked account also pays for a hash, so neither words nor timing reveal that it exists.
+    ok = verify_password(user.password_hash if user else None, password)
     if user is not None and user.locked_until is not None and user.locked_until > now:
         audit_now(
             engine, user=name, action="login", outcome="denied", client=client, detail={"reason": "locked"}
         )
-        raise AccessDenied(
-            "ログインが一時的にロックされています。しばらくしてからやり直してください",
-            "login temporarily locked after repeated failures; try again later",
-        )
-    ok = verify_password(user.password_hash if user else None, password)
+        raise AccessDenied(*LOGIN_REFUSED)
     if user is None or not ok or user.disabled:
         reason = "unknown_user" if user is None else ("disabled" if user.disabled else "bad_password")
         if user is not None:
@@ -137,7 +143,7 @@ def authenticate(
         audit_now(
             engine, user=name, action="login", outcome="denied", client=client, detail={"reason": reason}
         )
-        raise AccessDenied("ユーザー名またはパスワードが違います", "wrong user name or password")
+        raise AccessDenied(*LOGIN_REFUSED)
     with session_scope(engine) as s:
         u = s.get(User, user.id)
         assert u is not None

@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -18,7 +19,17 @@ from akashi.context import Akashi
 from akashi.errors import AccessDenied, AkashiError, NotFoundError
 from akashi.web import account, api_admin, api_calls, api_misc, auth, pages, pages_admin
 from akashi.web.deps import CsrfFailed, LoginRequired, SecondFactorRequired, language
+from akashi.web.limits import (
+    TOO_LARGE_EN,
+    TOO_LARGE_JA,
+    UploadLimit,
+    body_limit_of,
+    bounded_path_ids,
+    human_size,
+    safe_validation_errors,
+)
 from akashi.web.render import render_error
+from akashi.web.throttle import LoginThrottle
 
 STATIC = Path(__file__).parent / "static"
 API = "/api/v1"
@@ -62,8 +73,27 @@ def create_app(ak: Akashi) -> FastAPI:
         openapi_url=f"{API}/openapi.json",
         docs_url=None,  # the bundled Swagger UI loads from a CDN; the schema alone is published
         redoc_url=None,
+        # Bodies are counted while they are read: past the limit the request gets 413 (see limits.py).
+        max_body_size=ak.settings.web.max_body_bytes,
+        dependencies=[Depends(bounded_path_ids)],
     )
     app.state.akashi = ak
+    app.state.login_throttle = LoginThrottle(ak.settings.web.login_attempts_per_minute)
+    app.add_middleware(UploadLimit, upload_bytes=ak.settings.web.max_upload_bytes)
+
+    @app.exception_handler(413)
+    async def _too_large(request: Request, exc: Exception) -> Response:
+        size = human_size(body_limit_of(request, ak.settings.web.max_body_bytes))
+        response = _error(
+            request, 413, "too_large", TOO_LARGE_JA.format(limit=size), TOO_LARGE_EN.format(limit=size)
+        )
+        response.headers["Connection"] = "close"  # the rest of the body is not worth reading
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default answer repeats every submitted value ("input"): a 20 MB value, a password.
+        return JSONResponse({"detail": safe_validation_errors(exc)}, status_code=422)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:

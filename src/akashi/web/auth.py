@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from datetime import timedelta
 from typing import Annotated
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from akashi.access import Principal, audit, authenticate
+from akashi.access.audit import audit_now
 from akashi.context import Akashi
 from akashi.db.base import session_scope, utcnow
 from akashi.db.models import AuditEntry, User
@@ -24,9 +26,15 @@ from akashi.web.deps import AkashiDep, Auth, UserDep, client_of, require_pending
 from akashi.web.i18n import LANGS, translate
 from akashi.web.render import render
 from akashi.web.sessions import COOKIE, LANG_COOKIE, NewSession, create_session, end_session, token_id
+from akashi.web.throttle import LoginThrottle, LoginThrottleDep
 from akashi.web.totp import matching_step, open_secret
 
+log = logging.getLogger(__name__)
 router = APIRouter()
+THROTTLED = (
+    "ログインの試行が多すぎます。しばらくしてからやり直してください",
+    "too many login attempts from this address; try again later",
+)
 PRELOGIN_COOKIE = "akashi_prelogin"
 PendingDep = Annotated[Auth, Depends(require_pending_user)]
 
@@ -63,6 +71,29 @@ def _login(ak: Akashi, name: str, password: str, client: str) -> tuple[Principal
         needs_totp = bool(user.totp_secret)
         new = create_session(s, principal.id, client, second_factor_ok=not needs_totp)
         return principal, new, needs_totp
+
+
+def _host(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+async def _throttled(ak: Akashi, throttle: LoginThrottle, request: Request, name: str) -> int:
+    """Take a login slot for the caller's address; the seconds to wait when refused, else 0.
+
+    The first refusal of an address is logged and audited; the ones after it are only counted, so a
+    flood cannot grow the audit log either.
+    """
+    verdict = throttle.attempt(_host(request))
+    if verdict.allowed:
+        return 0
+    if verdict.first_refusal:
+        log.warning("login throttled: %s over %d attempts per minute", _host(request), throttle.per_minute)
+        client = client_of(request)
+        await run_in_threadpool(
+            audit_now, ak.engine, user=name[:128], action="login", outcome="denied", client=client,
+            detail={"reason": "throttled", "per_minute": throttle.per_minute},
+        )  # fmt: skip
+    return verdict.retry_after_s
 
 
 def _check_totp(ak: Akashi, auth: Auth, code: str) -> bool:
@@ -117,6 +148,7 @@ async def login_submit(
     *,
     request: Request,
     ak: AkashiDep,
+    throttle: LoginThrottleDep,
     username: Annotated[str, Form(max_length=128)],
     password: Annotated[str, Form(max_length=1024)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
@@ -135,10 +167,17 @@ async def login_submit(
             error=translate("login_failed", "ja"),
             expired=False,
         )
+    lang = request.cookies.get(LANG_COOKIE, "ja")
+    if wait := await _throttled(ak, throttle, request, username):
+        page = render(
+            request, None, "login.html", status=429, next=_safe_next(next), prelogin=expected,
+            error=THROTTLED[1] if lang == "en" else THROTTLED[0], expired=False,
+        )  # fmt: skip
+        page.headers["Retry-After"] = str(wait)
+        return page
     try:
         _p, new, needs_totp = await run_in_threadpool(_login, ak, username, password, client_of(request))
     except AccessDenied as exc:
-        lang = request.cookies.get(LANG_COOKIE, "ja")
         return render(
             request,
             None,
@@ -149,6 +188,7 @@ async def login_submit(
             error=exc.en if lang == "en" else exc.ja,
             expired=False,
         )
+    throttle.succeeded(_host(request))
     resp = RedirectResponse("/login/totp" if needs_totp else _safe_next(next), status_code=303)
     set_session_cookie(ak, request, resp, new.token)
     resp.delete_cookie(PRELOGIN_COOKIE, path="/login")
@@ -218,10 +258,23 @@ class Me(BaseModel):
     csrf_token: str = Field(..., description="Send as the X-CSRF-Token header on every write")
 
 
-@router.post("/api/v1/auth/login", tags=["auth"], responses={401: {"description": "refused"}})
-async def api_login(body: LoginRequest, request: Request, ak: AkashiDep) -> Response:
-    """Log in (public). Sets the session cookie; the answer carries the CSRF token for writes."""
+@router.post(
+    "/api/v1/auth/login",
+    tags=["auth"],
+    responses={401: {"description": "refused"}, 429: {"description": "too many attempts from this address"}},
+)
+async def api_login(
+    body: LoginRequest, request: Request, ak: AkashiDep, throttle: LoginThrottleDep
+) -> Response:
+    """Log in (public). Sets the session cookie; the answer carries the CSRF token for writes.
+
+    More than ``web.login_attempts_per_minute`` attempts from one address: 429, nothing checked.
+    """
     client = client_of(request)
+    if wait := await _throttled(ak, throttle, request, body.name):
+        resp = _json(429, {"detail": {"code": "throttled", "ja": THROTTLED[0], "en": THROTTLED[1]}})
+        resp.headers["Retry-After"] = str(wait)
+        return resp
     try:
         principal, new, needs_totp = await run_in_threadpool(_login, ak, body.name, body.password, client)
     except AccessDenied as exc:
@@ -240,6 +293,7 @@ async def api_login(body: LoginRequest, request: Request, ak: AkashiDep) -> Resp
                     }
                 },
             )
+    throttle.succeeded(_host(request))
     me = Me(
         id=principal.id,
         name=principal.name,
