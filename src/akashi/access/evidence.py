@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from akashi.access.audit import audit, audit_now
@@ -46,23 +47,62 @@ class MediaHandle:
         return self.ak.store.iter_plaintext(self.info.object_id, start, end)
 
 
-def _deny(
-    ak: Akashi, p: Principal, action: str, ttype: str, tid: str | int, client: str, why: str
-) -> AccessDenied:
+def audit_refusal(
+    engine: Engine,
+    p: Principal,
+    action: str,
+    ttype: str,
+    tid: str | int,
+    client: str,
+    why: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Audit a refused action as ``denied`` in its own transaction (the caller's rolls back)."""
     audit_now(
-        ak.engine,
+        engine,
         user=p.name,
         action=action,
         target_type=ttype,
         target_id=tid,
         outcome="denied",
         client=client,
-        detail={"reason": why},
+        detail={"reason": why, **(detail or {})},
     )
-    return AccessDenied(
-        "この記録を閲覧する権限がありません（記録されました）",
-        f"not permitted to {action} this record ({why}); the attempt has been audited",
+
+
+def refuse(
+    engine: Engine,
+    p: Principal,
+    action: str,
+    ttype: str,
+    tid: str | int,
+    client: str,
+    why: str,
+    message: tuple[str, str] | None = None,
+) -> AccessDenied:
+    """Audit the refusal, then return the :class:`AccessDenied` for the caller to raise."""
+    audit_refusal(engine, p, action, ttype, tid, client, why)
+    ja, en = message or (
+        "この記録を閲覧する権限がありません",
+        f"not permitted to {action} this record ({why})",
     )
+    return AccessDenied(f"{ja}（記録されました）", f"{en}; the attempt has been audited")
+
+
+def _deny(
+    ak: Akashi, p: Principal, action: str, ttype: str, tid: str | int, client: str, why: str
+) -> AccessDenied:
+    return refuse(ak.engine, p, action, ttype, tid, client, why)
+
+
+def readable_facts(p: Principal, facts: dict[str, Any]) -> dict[str, Any]:
+    """``facts`` without what was said (transcript, keywords, flagged words) for metadata-only roles."""
+    if p.can_read_content:
+        return facts
+    out = {k: v for k, v in facts.items() if k not in ("transcript", "flag_details")}
+    if "keywords" in out:
+        out["keywords"] = []
+    return out
 
 
 def _info(obj: EvidenceObject) -> MediaInfo:
@@ -136,7 +176,7 @@ def open_segment_media(
                 f"映像セグメント {segment_id} はありません", f"no camera segment {segment_id}"
             )
         cam = s.get(Camera, seg.camera_id)
-        if cam is None or principal.role == "operator" or not principal.sees_site(cam.site_id):
+        if cam is None or not principal.may_view_segment(cam, seg.started_at, seg.ended_at):
             raise _deny(ak, principal, action, "camera_segment", segment_id, client, "out_of_scope")
         if not principal.can_play:
             raise _deny(
@@ -187,7 +227,7 @@ def export_call(ak: Akashi, principal: Principal, call_id: int, out: Path, *, cl
     with session_scope(ak.engine) as s:
         again = s.get(Call, call_id)
         assert again is not None
-        facts = call_facts(s, again, with_transcript=True)
+        facts = readable_facts(principal, call_facts(s, again, with_transcript=True))
         trail = entries_for(s, "call", call_id)
         media_name = f"media/call-{call_id}-{obj.filename or obj.id + '.wav'}"
     facts["evidence_object"] = {

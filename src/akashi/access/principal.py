@@ -1,39 +1,65 @@
-"""Who is acting, and what their role and sites allow."""
+"""Who is acting, and what their role, sites and incident grants allow."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Engine, false, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from akashi.access.audit import audit_now
 from akashi.access.passwords import hash_password, needs_rehash, verify_password
 from akashi.db.base import session_scope, utcnow
-from akashi.db.models import ROLES, Call, Camera, User
+from akashi.db.models import ROLES, Call, Camera, IncidentItem, User
+from akashi.db.models_grants import IncidentGrant
 from akashi.errors import AccessDenied
 
-MEDIA_ROLES = frozenset({"admin", "manager", "operator"})
-EXPORT_ROLES = frozenset({"admin", "manager"})
+MEDIA_ROLES = frozenset({"admin", "manager", "operator", "counsel"})
+EXPORT_ROLES = frozenset({"admin", "manager", "counsel"})
 AUDIT_ROLES = frozenset({"admin", "auditor"})
+# Transcripts, keywords and flagged words are content, like the audio: auditors read metadata only.
+CONTENT_ROLES = frozenset({"admin", "manager", "operator", "counsel"})
+
+
+@dataclass(frozen=True)
+class CameraRange:
+    """A camera time range of a granted incident."""
+
+    camera_id: int
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)
 class Principal:
-    """A logged-in user. ``site_ids`` None means every site (admins, auditors)."""
+    """A logged-in user. ``site_ids`` None means every site (admins, auditors).
+
+    A ``counsel`` user has no sites: what they may read is exactly the items of the incidents
+    granted to them and not expired (``incident_ids``, ``granted_calls``, ``granted_ranges``),
+    loaded when the principal is built (each request, each CLI command).
+    """
 
     id: int
     name: str
     role: str
     site_ids: frozenset[int] | None
     agent_id: int | None = None
+    incident_ids: frozenset[int] = frozenset()
+    granted_calls: frozenset[int] = frozenset()
+    granted_ranges: tuple[CameraRange, ...] = ()
 
     @classmethod
     def of(cls, user: User) -> Principal:
-        """Build from a ``users`` row."""
+        """Build from a ``users`` row (a counsel's live grants are read in the row's session)."""
         if user.role not in ROLES:
             raise AccessDenied(f"不明な役割です: {user.role}", f"unknown role: {user.role}")
+        if user.role == "counsel":
+            s = object_session(user)
+            if s is None:
+                return cls(user.id, user.name, user.role, frozenset(), None)
+            incidents, calls, ranges = live_grants(s, user.id)
+            return cls(user.id, user.name, user.role, frozenset(), None, incidents, calls, ranges)
         sites = None if user.role in ("admin", "auditor") else frozenset(s.id for s in user.sites)
         return cls(user.id, user.name, user.role, sites, user.agent_id)
 
@@ -44,12 +70,12 @@ class Principal:
 
     @property
     def can_play(self) -> bool:
-        """May listen to or watch media."""
+        """May listen to or watch media (counsel: only what the grant covers)."""
         return self.role in MEDIA_ROLES
 
     @property
     def can_export(self) -> bool:
-        """May make evidence packages."""
+        """May make evidence packages (counsel: only what the grant covers)."""
         return self.role in EXPORT_ROLES
 
     @property
@@ -57,17 +83,38 @@ class Principal:
         """May read the audit log and run verify."""
         return self.role in AUDIT_ROLES
 
+    @property
+    def can_read_content(self) -> bool:
+        """May read what was said: transcripts, keywords, flagged words, search by words."""
+        return self.role in CONTENT_ROLES
+
     def sees_site(self, site_id: int | None) -> bool:
         """True when the site is in scope (an unassigned site is visible to all-site roles only)."""
         return self.site_ids is None or (site_id is not None and site_id in self.site_ids)
 
     def may_view_call(self, call: Call) -> bool:
         """Role and site rules for one call's metadata."""
+        if self.role == "counsel":
+            return call.id in self.granted_calls
         if self.role == "operator":
             return (
                 self.agent_id is not None and call.agent_id == self.agent_id and self.sees_site_or_own(call)
             )
         return self.sees_site(call.site_id)
+
+    def sees_camera(self, camera: Camera) -> bool:
+        """A camera whose pages (timeline, live, thumbnails, any range) are in scope."""
+        if self.role in ("operator", "counsel"):
+            return False
+        return self.sees_site(camera.site_id)
+
+    def may_view_segment(self, camera: Camera, start: datetime, end: datetime) -> bool:
+        """A stored camera segment in scope: its camera's site, or for counsel a granted range."""
+        if self.role == "counsel":
+            return any(
+                r.camera_id == camera.id and start < r.end and end > r.start for r in self.granted_ranges
+            )
+        return self.sees_camera(camera)
 
     def sees_site_or_own(self, call: Call) -> bool:
         """Operators see their own calls even if a site was not assigned to them."""
@@ -75,6 +122,8 @@ class Principal:
 
     def calls_clause(self) -> ColumnElement[bool]:
         """SQL filter for the calls this principal may see."""
+        if self.role == "counsel":
+            return Call.id.in_(sorted(self.granted_calls)) if self.granted_calls else false()
         if self.role == "operator":
             if self.agent_id is None:
                 return false()
@@ -87,12 +136,38 @@ class Principal:
         return Call.site_id.in_(self.site_ids) if self.site_ids else false()
 
     def cameras_clause(self) -> ColumnElement[bool]:
-        """SQL filter for the cameras this principal may see."""
-        if self.role == "operator":
+        """SQL filter for the cameras this principal may browse (counsel reach clips through incidents)."""
+        if self.role in ("operator", "counsel"):
             return false()
         if self.site_ids is None:
             return true()
         return Camera.site_id.in_(self.site_ids) if self.site_ids else false()
+
+
+def live_grants(
+    s: Session, user_id: int, now: datetime | None = None
+) -> tuple[frozenset[int], frozenset[int], tuple[CameraRange, ...]]:
+    """Incidents granted to a user and not revoked or expired, with their calls and camera ranges."""
+    now = now or utcnow()
+    incidents = frozenset(
+        s.scalars(
+            select(IncidentGrant.incident_id).where(
+                IncidentGrant.user_id == user_id,
+                IncidentGrant.revoked_at.is_(None),
+                IncidentGrant.until > now,
+            )
+        )
+    )
+    if not incidents:
+        return incidents, frozenset(), ()
+    items = s.scalars(select(IncidentItem).where(IncidentItem.incident_id.in_(sorted(incidents)))).all()
+    calls = frozenset(it.call_id for it in items if it.call_id is not None)
+    ranges = tuple(
+        CameraRange(it.camera_id, it.started_at, it.ended_at)
+        for it in items
+        if it.camera_id is not None and it.started_at is not None and it.ended_at is not None
+    )
+    return incidents, calls, ranges
 
 
 def visible_calls(principal: Principal) -> ColumnElement[bool]:

@@ -10,7 +10,9 @@ import typer
 from sqlalchemy import select
 
 from akashi.access import Principal, hash_password, load_principal
+from akashi.access.evidence import readable_facts
 from akashi.access.passwords import MIN_LENGTH
+from akashi.access.search import audited_search
 from akashi.calls import call_facts
 from akashi.cli.apps import (
     app,
@@ -27,8 +29,8 @@ from akashi.cli.apps import (
 from akashi.config import resolve_home
 from akashi.db.base import session_scope
 from akashi.db.models import ROLES, Agent, Site, User
-from akashi.db.queries import CallQuery, search_calls
-from akashi.errors import AkashiError, ConfigError, NotFoundError
+from akashi.db.queries import CallQuery
+from akashi.errors import AkashiError, ConfigError
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
@@ -78,7 +80,7 @@ def _principal(as_user: str | None) -> Principal:
 @user_app.command("add")
 def user_add(
     name: str,
-    role: str = typer.Option(..., "--role", help="admin | manager | operator | auditor"),
+    role: str = typer.Option(..., "--role", help="admin | manager | operator | auditor | counsel"),
     site: list[str] = typer.Option([], "--site", help="Site name (repeatable); created if missing"),
     agent: str | None = typer.Option(None, "--agent", help="Agent name of an operator (default: NAME)"),
     password_stdin: bool = typer.Option(
@@ -234,8 +236,8 @@ def calls_search(
         limit=limit,
     )
     with session_scope(ak.engine) as s:
-        rows, total = search_calls(s, who, q)
-        data = [call_facts(s, c) for c in rows]
+        rows, total = audited_search(s, who, q, client="cli", via="cli")
+        data = [readable_facts(who, call_facts(s, c)) for c in rows]
     lines = [
         f"{d['id']}\t{d['started_at']}\t{d['direction']}\t{d['caller']}\t{d['dialled']}\t{d['agent']}\t"
         f"{d['site'] or ''}\t{d['duration_s']:.0f}s\t{','.join(d['flags'])}"
@@ -251,13 +253,13 @@ def calls_show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """通話の詳細（文字起こし・フラグ付き）/ show a call with transcript and flags."""
-    from akashi.access.evidence import view_call
+    from akashi.access.evidence import readable_facts, view_call
 
     who = _principal(as_user)
     ak = open_akashi()
     with session_scope(ak.engine) as s:
         call = view_call(ak, s, who, call_id, "cli")
-        data = call_facts(s, call, with_transcript=True)
+        data = readable_facts(who, call_facts(s, call, with_transcript=who.can_read_content))
     text = "\n".join(f"{k}: {v}" for k, v in data.items() if k not in ("transcript", "flag_details"))
     for seg in data.get("transcript", []):
         text += f"\n[{seg['start_s']:7.1f}s {seg['channel']}] {seg['text']}"
@@ -354,16 +356,13 @@ def hold_release(
 
 
 def _hold(call_id: int, reason: str, as_user: str | None, on: bool) -> None:
-    from akashi.access.evidence import check_call
+    """Change the hold through the access layer: permission checked, audited (refusals too)."""
+    from akashi.access.holds import change_call_hold
 
     who = _principal(as_user)
     ak = open_akashi()
     with session_scope(ak.engine) as s:
-        call = check_call(ak, s, who, call_id, "export", "cli")
-        oid = call.media_object_id
-    if oid is None:
-        raise NotFoundError(f"通話 {call_id} には録音がありません", f"call {call_id} has no recording")
-    (ak.store.hold if on else ak.store.release)(oid, reason=reason, actor=who.name)
+        change_call_hold(ak, s, who, call_id, on, reason, "cli")
     emit(None, False, f"{'ホールドしました / held' if on else '解除しました / released'}: call {call_id}")
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from akashi.db.base import Base, utcnow
 
-ROLES = ("admin", "manager", "operator", "auditor")
+ROLES = ("admin", "manager", "operator", "auditor", "counsel")
 
 
 class Site(Base):

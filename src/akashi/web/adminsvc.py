@@ -29,7 +29,7 @@ class UserIn(BaseModel):
 
     name: str = Field(..., min_length=1, max_length=128, pattern=r"^[\w.@-]+$")
     password: str = Field(..., min_length=MIN_LENGTH, max_length=1024)
-    role: str = Field(..., pattern="^(admin|manager|operator|auditor)$")
+    role: str = Field(..., pattern="^(admin|manager|operator|auditor|counsel)$")
     display_name: str = Field("", max_length=200)
     sites: list[str] = Field(default_factory=list, max_length=100)
     agent: str | None = Field(None, max_length=128, description="Agent name (operators: links their calls)")
@@ -38,7 +38,7 @@ class UserIn(BaseModel):
 class UserPatch(BaseModel):
     """Changes to a user; omitted fields stay."""
 
-    role: str | None = Field(None, pattern="^(admin|manager|operator|auditor)$")
+    role: str | None = Field(None, pattern="^(admin|manager|operator|auditor|counsel)$")
     display_name: str | None = Field(None, max_length=200)
     sites: list[str] | None = Field(None, max_length=100)
     disabled: bool | None = None

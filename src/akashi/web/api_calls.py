@@ -61,7 +61,7 @@ def search(
         limit=limit,
         offset=offset,
     )
-    return list_calls(db, auth.principal, query)
+    return list_calls(db, auth.principal, query, client=auth.client, via="api")
 
 
 @router.get("/{call_id}", response_model=CallDetail, responses={403: {}, 404: {}})

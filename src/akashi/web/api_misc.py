@@ -12,15 +12,18 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from akashi.access import open_segment_media
+from akashi.access import audit, open_segment_media
+from akashi.access import grants as grantsvc
+from akashi.access.evidence import refuse
 from akashi.context import Akashi
 from akashi.db.base import session_scope
-from akashi.errors import AccessDenied, NotFoundError, ProtocolError
+from akashi.errors import NotFoundError, ProtocolError
 from akashi.web import camsvc, incidents
 from akashi.web.api_calls import package_response
-from akashi.web.callsvc import add_note
+from akashi.web.callsvc import add_note, readable_dashboard
 from akashi.web.dashboard import dashboard
 from akashi.web.deps import AkashiDep, Auth, DbDep, UserDep, require_user
 from akashi.web.i18n import jst
@@ -34,7 +37,7 @@ Id = Annotated[int, PathParam(ge=1, le=2**62)]
 @router.get("/dashboard", tags=["dashboard"])
 def get_dashboard(db: DbDep, auth: UserDep) -> dict[str, Any]:
     """Figures of the dashboard over the calls and cameras the user may see."""
-    return dashboard(db, auth.principal)
+    return readable_dashboard(auth.principal, dashboard(db, auth.principal))
 
 
 @router.get("/incidents", tags=["incidents"], response_model=list[IncidentOut])
@@ -55,7 +58,7 @@ def post_incident(body: IncidentIn, db: DbDep, auth: UserDep) -> IncidentOut:
 @router.get("/incidents/{incident_id}", tags=["incidents"], response_model=IncidentOut, responses={404: {}})
 def get_incident(incident_id: Id, db: DbDep, auth: UserDep) -> IncidentOut:
     """One incident with its calls, camera ranges and notes."""
-    return incidents.get_incident(db, auth.principal, incident_id)
+    return incidents.get_incident(db, auth.principal, incident_id, auth.client)
 
 
 @router.patch(
@@ -91,11 +94,81 @@ def post_item(incident_id: Id, body: IncidentItemIn, ak: AkashiDep, db: DbDep, a
 )
 def post_incident_note(incident_id: Id, body: NoteIn, ak: AkashiDep, db: DbDep, auth: UserDep) -> NoteOut:
     """Add a note to an incident."""
-    incidents.get_incident(db, auth.principal, incident_id)
+    incidents.get_incident(db, auth.principal, incident_id, auth.client)
     n = add_note(ak, db, auth.principal, "incident", incident_id, body.text, auth.client)
     return NoteOut(
         id=n.id, author=n.author, text=n.text, created_at=n.created_at, created_jst=jst(n.created_at)
     )
+
+
+class GrantIn(BaseModel):
+    """Let a counsel user read one incident until a day (JST, inclusive) or a time."""
+
+    user: str = Field(..., min_length=1, max_length=128, description="User name (role counsel)")
+    until: str = Field(
+        ...,
+        min_length=10,
+        max_length=40,
+        pattern=r"^\d{4}-\d{2}-\d{2}([T ][0-9:.+\-Z]+)?$",
+        description="YYYY-MM-DD (through that JST day) or an ISO 8601 time",
+    )
+
+
+class GrantView(BaseModel):
+    """One grant of an incident."""
+
+    id: int
+    incident_id: int
+    user: str
+    until: datetime
+    granted_by: str
+    created_at: datetime
+    revoked_at: datetime | None
+    revoked_by: str | None
+    active: bool
+
+
+@router.get(
+    "/incidents/{incident_id}/grants",
+    tags=["incidents"],
+    response_model=list[GrantView],
+    responses={404: {}},
+)
+def get_grants(incident_id: Id, db: DbDep, auth: UserDep) -> list[GrantView]:
+    """Who was given access to this incident, until when (admins and the site's managers)."""
+    incidents.get_incident(db, auth.principal, incident_id, auth.client)
+    return [GrantView(**vars(g)) for g in grantsvc.list_grants(db, auth.principal, incident_id)]
+
+
+@router.post(
+    "/incidents/{incident_id}/grants",
+    tags=["incidents"],
+    response_model=list[GrantView],
+    status_code=201,
+    responses={400: {}, 403: {}, 404: {}},
+)
+def post_grant(incident_id: Id, body: GrantIn, db: DbDep, auth: UserDep) -> list[GrantView]:
+    """Grant a counsel user this incident's calls and camera clips until a date; audited."""
+    until = grantsvc.parse_until(body.until)
+    grantsvc.grant_incident(db, auth.principal, incident_id, body.user, until, auth.client)
+    return [GrantView(**vars(g)) for g in grantsvc.list_grants(db, auth.principal, incident_id)]
+
+
+@router.delete(
+    "/incidents/{incident_id}/grants/{user_name}",
+    tags=["incidents"],
+    status_code=204,
+    responses={403: {}, 404: {}},
+)
+def delete_grant(
+    incident_id: Id,
+    user_name: Annotated[str, PathParam(min_length=1, max_length=128)],
+    db: DbDep,
+    auth: UserDep,
+) -> Response:
+    """Revoke a user's access to this incident now; audited."""
+    grantsvc.revoke_grants(db, auth.principal, incident_id, user_name, auth.client)
+    return Response(status_code=204)
 
 
 def _tmp(ak: Akashi) -> Path:
@@ -177,10 +250,33 @@ _THUMBS: dict[int, bytes] = {}
 def _thumbnail(ak: Akashi, auth: Auth, camera_id: int) -> bytes:
     from akashi.cameras.thumbs import segment_thumbnails
 
-    if not auth.principal.can_play:  # checked before the cache: frames are media
-        raise AccessDenied("映像を見る権限がありません", "not permitted to view camera footage")
+    p = auth.principal
+    if not p.can_play:  # checked before the cache: frames are media
+        raise refuse(
+            ak.engine,
+            p,
+            "play",
+            "camera",
+            camera_id,
+            auth.client,
+            f"role_{p.role}_no_media",
+            message=("映像を見る権限がありません", "not permitted to view camera footage"),
+        )
     with session_scope(ak.engine) as s:
-        seg_id = camsvc.latest_segment(s, auth.principal, camera_id)
+        seg_id = camsvc.latest_segment(s, p, camera_id, auth.client)
+        cached = _THUMBS.get(seg_id) if seg_id is not None else None
+        if seg_id is not None and cached is not None:
+            # a frame from the cache is still footage shown to someone: audited like a decode
+            audit(
+                s,
+                user=p.name,
+                action="play",
+                target_type="camera_segment",
+                target_id=seg_id,
+                client=auth.client,
+                detail={"purpose": "thumbnail", "cached": True, "camera_id": camera_id},
+            )
+            return cached
     if seg_id is None:
         raise NotFoundError("このカメラの録画はまだありません", "no footage from this camera yet")
     if seg_id not in _THUMBS:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from akashi.access import Principal, audit
-from akashi.access.evidence import check_call, view_call
+from akashi.access.evidence import check_call, readable_facts, refuse, view_call
+from akashi.access.holds import change_call_hold
+from akashi.access.search import audited_search
 from akashi.analysis.text import search_reading
 from akashi.calls import call_facts
 from akashi.db.models import (
@@ -26,8 +28,7 @@ from akashi.db.models import (
     Site,
     TranscriptSegment,
 )
-from akashi.db.queries import CallQuery, search_calls
-from akashi.errors import AccessDenied, NotFoundError
+from akashi.db.queries import CallQuery
 from akashi.web.i18n import JST, jst
 from akashi.web.schemas import CallDetail, CallPage, CallSummary, FlagOut, IncidentRef, NoteOut, Segment
 
@@ -92,9 +93,9 @@ def summary(call: Call, sites: dict[int, str]) -> CallSummary:
     )
 
 
-def list_calls(s: Session, principal: Principal, q: CallQuery) -> CallPage:
-    """One page of the calls ``principal`` may see."""
-    rows, total = search_calls(s, principal, q)
+def list_calls(s: Session, principal: Principal, q: CallQuery, *, client: str, via: str) -> CallPage:
+    """One page of the calls ``principal`` may see; the search and its filters are audited."""
+    rows, total = audited_search(s, principal, q, client=client, via=via)
     sites = _site_names(s)
     return CallPage(total=total, limit=q.limit, offset=q.offset, items=[summary(c, sites) for c in rows])
 
@@ -107,6 +108,13 @@ def flagged_terms(flags: list[CallFlag]) -> list[str]:
             if w.strip():
                 terms.add(w.strip())
     return sorted(terms, key=len, reverse=True)
+
+
+def readable_dashboard(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard without the words said (top flagged words, keywords) for metadata-only roles."""
+    if principal.can_read_content:
+        return data
+    return {**data, "top_flagged_words": [], "top_keywords": []}
 
 
 def notes_for(s: Session, target_type: str, target_id: int) -> list[NoteOut]:
@@ -126,14 +134,23 @@ def call_site(ak: Akashi, s: Session, principal: Principal, call_id: int, client
 
 
 def call_detail(ak: Akashi, s: Session, principal: Principal, call_id: int, client: str) -> CallDetail:
-    """The call page's data; the view is audited (a refusal too, as ``view`` denied, and raises)."""
+    """The call page's data; the view is audited (a refusal too, as ``view`` denied, and raises).
+
+    Roles without access to content (auditors) get the metadata only: no transcript, no keywords,
+    flags without their words.
+    """
     call = view_call(ak, s, principal, call_id, client)
+    content = principal.can_read_content
     flags = list(s.scalars(select(CallFlag).where(CallFlag.call_id == call.id).order_by(CallFlag.start_s)))
     terms = flagged_terms(flags)
-    segs = s.scalars(
-        select(TranscriptSegment)
-        .where(TranscriptSegment.call_id == call.id)
-        .order_by(TranscriptSegment.start_s, TranscriptSegment.id)
+    segs = (
+        s.scalars(
+            select(TranscriptSegment)
+            .where(TranscriptSegment.call_id == call.id)
+            .order_by(TranscriptSegment.start_s, TranscriptSegment.id)
+        ).all()
+        if content
+        else []
     )
     transcript = [
         Segment(
@@ -154,13 +171,13 @@ def call_detail(ak: Akashi, s: Session, principal: Principal, call_id: int, clie
     obj = s.get(EvidenceObject, call.media_object_id) if call.media_object_id else None
     return CallDetail(
         call=summary(call, _site_names(s)),
-        facts=call_facts(s, call),
+        facts=readable_facts(principal, call_facts(s, call)),
         transcript=transcript,
         flags=[
             FlagOut(
                 category=f.category,
                 source=f.source,
-                words=f.words,
+                words=f.words if content else "",
                 channel=f.channel,
                 start_s=f.start_s,
                 end_s=f.end_s,
@@ -182,8 +199,17 @@ def add_note(
     """Add a note to a call (visible to the user) and audit it."""
     if target_type == "call":
         check_call(ak, s, principal, target_id, "note", client)
-    if principal.role == "auditor":
-        raise AccessDenied("監査担当者はメモを追加できません", "auditors cannot add notes")
+    if principal.role in ("auditor", "counsel"):
+        raise refuse(
+            ak.engine,
+            principal,
+            "note",
+            target_type,
+            target_id,
+            client,
+            f"role_{principal.role}_no_notes",
+            message=("この役割ではメモを追加できません", f"{principal.role}s cannot add notes"),
+        )
     note = Note(target_type=target_type, target_id=target_id, author=principal.name, text=text)
     s.add(note)
     s.flush()
@@ -202,27 +228,5 @@ def add_note(
 def set_call_hold(
     ak: Akashi, s: Session, principal: Principal, call_id: int, hold: bool, reason: str, client: str
 ) -> None:
-    """Place or release the legal hold on a call's recording (managers and admins)."""
-    call = check_call(ak, s, principal, call_id, "hold", client)
-    if principal.role not in ("admin", "manager"):
-        raise AccessDenied(
-            "訴訟ホールドは管理者とマネージャーのみ操作できます",
-            "only admins and managers may change a legal hold",
-        )
-    if call.media_object_id is None:
-        raise NotFoundError(f"通話 {call_id} には録音がありません", f"call {call_id} has no recording")
-    object_id = call.media_object_id
-    audit(
-        s,
-        user=principal.name,
-        action="hold" if hold else "release",
-        target_type="call",
-        target_id=call_id,
-        client=client,
-        detail={"reason": reason, "object_id": object_id},
-    )
-    s.commit()  # the store writes its ledger entry in its own transaction
-    if hold:
-        ak.store.hold(object_id, reason=reason, actor=principal.name)
-    else:
-        ak.store.release(object_id, reason=reason, actor=principal.name)
+    """Place or release the legal hold on a call's recording (managers and admins; refusals audited)."""
+    change_call_hold(ak, s, principal, call_id, hold, reason, client)

@@ -6,10 +6,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
 from akashi.access import Principal
+from akashi.access.evidence import audit_refusal
 from akashi.db.base import session_scope
 from akashi.db.models import Camera, CameraGap, CameraSegment, Site
 from akashi.errors import AkashiError, NotFoundError
@@ -40,10 +41,17 @@ def list_cameras(s: Session, p: Principal) -> list[dict[str, Any]]:
     return out
 
 
-def camera_for(s: Session, p: Principal, camera_id: int) -> Camera:
-    """A camera the user may see, else 404 (operators see no cameras)."""
+def camera_for(s: Session, p: Principal, camera_id: int, client: str = "") -> Camera:
+    """A camera the user may see, else 404 (operators and counsel browse no cameras).
+
+    A camera that exists but is out of scope is audited as a denied ``view`` before the 404.
+    """
     cam = s.get(Camera, camera_id)
-    if cam is None or p.role == "operator" or not p.sees_site(cam.site_id):
+    if cam is not None and not p.sees_camera(cam):
+        engine = s.get_bind()
+        assert isinstance(engine, Engine)
+        audit_refusal(engine, p, "view", "camera", camera_id, client, "out_of_scope")
+    if cam is None or not p.sees_camera(cam):
         raise NotFoundError(f"カメラ {camera_id} はありません", f"no camera {camera_id}")
     return cam
 
@@ -118,9 +126,9 @@ def export_range(
     return export_cameras(ak, p, [name], start=start, end=end, out=out, client=client)
 
 
-def latest_segment(s: Session, p: Principal, camera_id: int) -> int | None:
+def latest_segment(s: Session, p: Principal, camera_id: int, client: str = "") -> int | None:
     """Id of the newest stored segment of a camera the user may see."""
-    cam = camera_for(s, p, camera_id)
+    cam = camera_for(s, p, camera_id, client)
     return s.scalar(
         select(CameraSegment.id)
         .where(CameraSegment.camera_id == cam.id, CameraSegment.object_id.is_not(None))

@@ -188,6 +188,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "segment_seconds": ("区切り秒数", "Segment seconds"),
     "add": ("追加", "Add"),
     "remove": ("削除", "Remove"),
+    "grants": ("閲覧権限（弁護士など）", "Access grants (counsel)"),
+    "grant_user": ("利用者（役割 counsel）", "User (role counsel)"),
+    "grant_until": ("期限（この日まで）", "Until (through this day)"),
+    "grant": ("付与", "Grant"),
+    "revoke": ("取消", "Revoke"),
+    "revoked": ("取消済み", "revoked"),
+    "expired": ("期限切れ", "expired"),
+    "clips": ("映像", "Clips"),
 }
 
 

@@ -6,15 +6,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from akashi.access import Principal, audit
 from akashi.access.audit import entries_for
-from akashi.access.evidence import check_call
+from akashi.access.evidence import audit_refusal, check_call, readable_facts, refuse
 from akashi.db.base import session_scope
 from akashi.db.models import Call, Camera, CameraSegment, EvidenceObject, Incident, IncidentItem, Site
-from akashi.errors import AccessDenied, AkashiError, NotFoundError
+from akashi.errors import AkashiError, NotFoundError
 from akashi.web.callsvc import notes_for
 from akashi.web.schemas import IncidentItemIn, IncidentItemOut, IncidentOut, IncidentPatch
 
@@ -24,26 +24,55 @@ if TYPE_CHECKING:
 WRITE_ROLES = frozenset({"admin", "manager"})
 
 
-def _deny_write(p: Principal) -> None:
+def _engine(s: Session) -> Engine:
+    engine = s.get_bind()
+    assert isinstance(engine, Engine)
+    return engine
+
+
+def _deny_write(s: Session, p: Principal, action: str, incident_id: int | str, client: str) -> None:
+    """Refuse (and audit) a change by a role that may not change incidents."""
     if p.role not in WRITE_ROLES:
-        raise AccessDenied(
-            "案件を変更できるのは管理者とマネージャーです", "only admins and managers may change incidents"
+        raise refuse(
+            _engine(s),
+            p,
+            action,
+            "incident",
+            incident_id,
+            client,
+            f"role_{p.role}_read_only",
+            message=(
+                "案件を変更できるのは管理者とマネージャーです",
+                "only admins and managers may change incidents",
+            ),
         )
 
 
-def _load(s: Session, p: Principal, incident_id: int) -> Incident:
+def may_open(p: Principal, inc: Incident) -> bool:
+    """An incident in scope: counsel its granted ones, operators none, others their sites'."""
+    if p.role == "counsel":
+        return inc.id in p.incident_ids
+    return p.role != "operator" and p.sees_site(inc.site_id)
+
+
+def _load(s: Session, p: Principal, incident_id: int, client: str = "", action: str = "view") -> Incident:
+    """An incident the user may open; one outside their scope is audited as denied and answered 404."""
     inc = s.get(Incident, incident_id)
-    if inc is None or not p.sees_site(inc.site_id) or p.role == "operator":
+    if inc is not None and not may_open(p, inc):
+        audit_refusal(_engine(s), p, action, "incident", incident_id, client, "out_of_scope")
+    if inc is None or not may_open(p, inc):
         raise NotFoundError(f"案件 {incident_id} はありません", f"no incident {incident_id}")
     return inc
 
 
 def list_incidents(s: Session, p: Principal) -> list[IncidentOut]:
-    """Incidents of the user's sites, newest first (operators see none)."""
+    """Incidents of the user's sites (counsel: those granted), newest first (operators see none)."""
     if p.role == "operator":
         return []
     stmt = select(Incident).order_by(Incident.id.desc()).limit(500)
-    if p.site_ids is not None:
+    if p.role == "counsel":
+        stmt = stmt.where(Incident.id.in_(sorted(p.incident_ids)))
+    elif p.site_ids is not None:
         stmt = stmt.where(Incident.site_id.in_(p.site_ids))
     sites = {k: v for k, v in s.execute(select(Site.id, Site.name))}
     return [_out(s, i, sites, items=False) for i in s.scalars(stmt)]
@@ -79,22 +108,33 @@ def _out(s: Session, inc: Incident, sites: dict[int, str], *, items: bool = True
     return out
 
 
-def get_incident(s: Session, p: Principal, incident_id: int) -> IncidentOut:
-    """One incident with its items and notes."""
-    inc = _load(s, p, incident_id)
+def get_incident(s: Session, p: Principal, incident_id: int, client: str = "") -> IncidentOut:
+    """One incident with its items and notes (a counsel's view of a granted incident is audited)."""
+    inc = _load(s, p, incident_id, client)
+    if p.role == "counsel":
+        audit(s, user=p.name, action="view", target_type="incident", target_id=incident_id, client=client)
     return _out(s, inc, {k: v for k, v in s.execute(select(Site.id, Site.name))})
 
 
 def create_incident(s: Session, p: Principal, title: str, site: str | None, notes: str, client: str) -> int:
     """Open a new incident in one of the user's sites."""
-    _deny_write(p)
+    _deny_write(s, p, "incident_create", "", client)
     site_id = None
     if site:
         site_id = s.scalar(select(Site.id).where(Site.name == site))
         if site_id is None:
             raise NotFoundError(f"拠点 {site} はありません", f"no site {site}")
     if not p.sees_site(site_id):
-        raise AccessDenied("この拠点の案件は作成できません", "you may not create incidents for this site")
+        raise refuse(
+            _engine(s),
+            p,
+            "incident_create",
+            "site",
+            site or "",
+            client,
+            "out_of_scope",
+            message=("この拠点の案件は作成できません", "you may not create incidents for this site"),
+        )
     inc = Incident(title=title, site_id=site_id, notes=notes, created_by=p.name)
     s.add(inc)
     s.flush()
@@ -126,8 +166,8 @@ def patch_incident(
     ak: Akashi, s: Session, p: Principal, incident_id: int, patch: IncidentPatch, client: str
 ) -> None:
     """Change status, notes or the legal-hold flag (a hold also holds the linked calls' recordings)."""
-    _deny_write(p)
-    inc = _load(s, p, incident_id)
+    _deny_write(s, p, "incident_update", incident_id, client)
+    inc = _load(s, p, incident_id, client, "incident_update")
     changed: dict[str, Any] = {}
     if patch.status is not None:
         inc.status = changed["status"] = patch.status
@@ -153,14 +193,16 @@ def add_item(
     ak: Akashi, s: Session, p: Principal, incident_id: int, item: IncidentItemIn, client: str
 ) -> int:
     """Link a call (that the user may see) or a camera range to an incident."""
-    _deny_write(p)
-    inc = _load(s, p, incident_id)
+    _deny_write(s, p, "incident_link", incident_id, client)
+    inc = _load(s, p, incident_id, client, "incident_link")
     if item.call_id is not None:
         check_call(ak, s, p, item.call_id, "link", client)
         row = IncidentItem(incident_id=incident_id, call_id=item.call_id)
     elif item.camera_id is not None and item.started_at and item.ended_at:
         cam = s.get(Camera, item.camera_id)
-        if cam is None or not p.sees_site(cam.site_id):
+        if cam is not None and not p.sees_camera(cam):
+            audit_refusal(_engine(s), p, "incident_link", "camera", cam.id, client, "out_of_scope")
+        if cam is None or not p.sees_camera(cam):
             raise NotFoundError(f"カメラ {item.camera_id} はありません", f"no camera {item.camera_id}")
         if item.ended_at <= item.started_at:
             raise AkashiError("終了は開始より後にしてください", "the range must end after it starts")
@@ -204,6 +246,23 @@ def segments_in(s: Session, camera_id: int, start: datetime, end: datetime) -> l
     )
 
 
+def item_clips(s: Session, p: Principal, inc: IncidentOut) -> dict[int, list[dict[str, Any]]]:
+    """Stored segments the user may play for each camera range of the incident (item id → clips)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for it in inc.items:
+        if it.camera_id is None or it.started_at is None or it.ended_at is None:
+            continue
+        cam = s.get(Camera, it.camera_id)
+        if cam is None:
+            continue
+        out[it.id] = [
+            {"id": g.id, "started_at": g.started_at, "ended_at": g.ended_at}
+            for g in segments_in(s, cam.id, it.started_at, it.ended_at)
+            if p.may_view_segment(cam, g.started_at, g.ended_at)
+        ]
+    return out
+
+
 def export_incident(ak: Akashi, p: Principal, incident_id: int, out: Path, client: str) -> Path:
     """One evidence package with every call and camera segment of the incident (audited per item)."""
     from akashi.calls import call_facts
@@ -211,11 +270,20 @@ def export_incident(ak: Akashi, p: Principal, incident_id: int, out: Path, clien
     from akashi.store.keys import load_keys
 
     if not p.can_export:
-        raise AccessDenied("証拠パッケージを書き出す権限がありません", "you may not export evidence packages")
+        raise refuse(
+            ak.engine,
+            p,
+            "export",
+            "incident",
+            incident_id,
+            client,
+            f"role_{p.role}_no_export",
+            message=("証拠パッケージを書き出す権限がありません", "you may not export evidence packages"),
+        )
     media: list[tuple[str, str]] = []
     meta: dict[str, Any] = {}
     with session_scope(ak.engine) as s:
-        inc = _load(s, p, incident_id)
+        inc = _load(s, p, incident_id, client, "export")
         meta["incident"] = {
             "id": inc.id,
             "title": inc.title,
@@ -229,7 +297,7 @@ def export_incident(ak: Akashi, p: Principal, incident_id: int, out: Path, clien
         for it in s.scalars(select(IncidentItem).where(IncidentItem.incident_id == incident_id)):
             if it.call_id is not None:
                 call: Call = check_call(ak, s, p, it.call_id, "export", client)
-                facts = call_facts(s, call, with_transcript=True)
+                facts = readable_facts(p, call_facts(s, call, with_transcript=True))
                 obj = s.get(EvidenceObject, call.media_object_id) if call.media_object_id else None
                 if obj is not None and obj.state != "deleted":
                     media.append((f"media/call-{call.id}-{obj.filename or obj.id + '.wav'}", obj.id))
@@ -237,9 +305,15 @@ def export_incident(ak: Akashi, p: Principal, incident_id: int, out: Path, clien
                 calls.append(facts)
             elif it.camera_id is not None and it.started_at and it.ended_at:
                 cam = s.get(Camera, it.camera_id)
-                if cam is None or not p.sees_site(cam.site_id):
+                if cam is None:
                     continue
-                segs = segments_in(s, cam.id, it.started_at, it.ended_at)
+                segs = [
+                    g
+                    for g in segments_in(s, cam.id, it.started_at, it.ended_at)
+                    if p.may_view_segment(cam, g.started_at, g.ended_at)
+                ]
+                if not segs and not p.sees_camera(cam):
+                    continue
                 for seg in segs:
                     assert seg.object_id is not None
                     media.append(

@@ -14,11 +14,20 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from akashi.access.grants import grant_incident, list_grants, parse_until, revoke_grants
 from akashi.db.base import utcnow
 from akashi.db.models import CallFlag, Site
 from akashi.errors import ProtocolError
 from akashi.web import camsvc, incidents
-from akashi.web.callsvc import add_note, call_detail, call_site, list_calls, make_query, set_call_hold
+from akashi.web.callsvc import (
+    add_note,
+    call_detail,
+    call_site,
+    list_calls,
+    make_query,
+    readable_dashboard,
+    set_call_hold,
+)
 from akashi.web.dashboard import dashboard
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
 from akashi.web.i18n import JST
@@ -36,7 +45,7 @@ def _back(url: str) -> RedirectResponse:
 @router.get("/")
 def home(request: Request, db: DbDep, auth: UserDep) -> Response:
     """Dashboard."""
-    data = dashboard(db, auth.principal)
+    data = readable_dashboard(auth.principal, dashboard(db, auth.principal))
     return render(request, auth, "dashboard.html", data=data, data_json=json.dumps(data["days"]))
 
 
@@ -76,7 +85,7 @@ def calls(
         limit=PAGE,
         offset=(page - 1) * PAGE,
     )
-    result = list_calls(db, auth.principal, query)
+    result = list_calls(db, auth.principal, query, client=auth.client, via="web")
     filters = {
         "from": from_ or "",
         "to": to or "",
@@ -232,10 +241,37 @@ def incident_create(
 
 @router.get("/incidents/{incident_id}")
 def incident_page(incident_id: int, request: Request, db: DbDep, auth: UserDep) -> Response:
-    """One incident."""
-    inc = incidents.get_incident(db, auth.principal, incident_id)
+    """One incident: its calls, camera ranges with their clips, notes and (for grantors) access grants."""
+    inc = incidents.get_incident(db, auth.principal, incident_id, auth.client)
     cams = camsvc.list_cameras(db, auth.principal)
-    return render(request, auth, "incident.html", inc=inc, cams=cams)
+    clips = incidents.item_clips(db, auth.principal, inc)
+    grants = list_grants(db, auth.principal, incident_id)
+    return render(request, auth, "incident.html", inc=inc, cams=cams, clips=clips, grants=grants)
+
+
+@router.post("/incidents/{incident_id}/grants")
+def incident_grant(
+    incident_id: int,
+    db: DbDep,
+    auth: UserDep,
+    user: Annotated[str, Form(min_length=1, max_length=128)],
+    until: Annotated[str, Form(min_length=10, max_length=40)],
+) -> Response:
+    """Grant a counsel user this incident until a day."""
+    grant_incident(db, auth.principal, incident_id, user.strip(), parse_until(until), auth.client)
+    return _back(f"/incidents/{incident_id}#grants")
+
+
+@router.post("/incidents/{incident_id}/grants/revoke")
+def incident_revoke(
+    incident_id: int,
+    db: DbDep,
+    auth: UserDep,
+    user: Annotated[str, Form(min_length=1, max_length=128)],
+) -> Response:
+    """Revoke a user's access to this incident."""
+    revoke_grants(db, auth.principal, incident_id, user.strip(), auth.client)
+    return _back(f"/incidents/{incident_id}#grants")
 
 
 @router.post("/incidents/{incident_id}/update")
@@ -270,7 +306,7 @@ def incident_note(
     text: Annotated[str, Form(min_length=1, max_length=10000)],
 ) -> Response:
     """Comment on an incident."""
-    incidents.get_incident(db, auth.principal, incident_id)
+    incidents.get_incident(db, auth.principal, incident_id, auth.client)
     add_note(ak, db, auth.principal, "incident", incident_id, text, auth.client)
     return _back(f"/incidents/{incident_id}")
 
