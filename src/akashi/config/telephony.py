@@ -79,6 +79,11 @@ class SipSettings(Section):
     listen: str = "0.0.0.0:5060"
     public_address: str = ""
     rtp_ports: str = Field("20000-29999", pattern=r"^\d{1,5}-\d{1,5}$")
+    ipv6_address: str = Field(
+        "",
+        description="Akashi's own IPv6 address: a phone whose SDP offers IPv6 media (c=IN IP6) gets an RTP "
+        "port bound and advertised on it; empty: such offers are answered 488 before the call is answered.",
+    )
     tls_cert: str = ""
     tls_key: str = ""
     tls_listen: str = ""

@@ -27,6 +27,7 @@ from akashi.telephony.sdp import (
     is_g711,
     late_offer,
     parse_sdp,
+    sdp_warning,
 )
 from akashi.telephony.sip.build import new_tag, response_to
 from akashi.telephony.sip.message import Request
@@ -89,6 +90,8 @@ class InboundCall:
         self.spool: CallSpool | None = None
         #: the answer must be a codec Akashi can play the notice in
         self.notice_codec = False
+        #: why the call failed (stored with status ``failed``); "" while it has not
+        self.failure = ""
         #: 100rel toward the caller, PRACKs toward the operators, session timers of both legs
         self.timers = CallTimers(self)
 
@@ -116,9 +119,20 @@ class InboundCall:
     def _our_sdp(self, port: int, offer: AudioSession, direction: str) -> bytes:
         self.sdp_version += 1
         codecs = self.answer_codecs(offer)
+        address = self.media_address(self.a_rtp)
         return AudioSession(
-            self.svc.media_address, port, codecs, direction, 20, "akashi", self.sdp_session, self.sdp_version
+            address, port, codecs, direction, 20, "akashi", self.sdp_session, self.sdp_version
         ).to_bytes()
+
+    def media_address(self, ep: RtpEndpoint | None) -> str:
+        """The address Akashi writes in the SDP of a media port (its IPv6 one for an IPv6 port)."""
+        return self.svc.settings.ipv6_address if ep is not None and ep.v6 else self.svc.media_address
+
+    def fail(self, reason: str, **details: object) -> None:
+        """The call failed (first reason wins): it is stored as ``failed`` with the reason and details."""
+        if not self.failure:
+            self.failure = reason
+            self.meta.extra["failure"] = {"reason": reason, **details}
 
     def end(self, side: str) -> None:
         """The call is over (first reason wins)."""
@@ -147,12 +161,19 @@ class InboundCall:
         """The whole life of the call."""
         try:
             await self._run()
-        except Exception:
+        except Exception as exc:
+            # whatever broke, no leg is left hanging: both are hung up and the call is stored as failed
             log.exception("call %s failed", self.invite.call_id)
+            self.fail("error", error=f"{type(exc).__name__}: {exc}"[:300])
             self.end("akashi")
-            if not self.a_answered:
-                with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):
+                if self.a_answered:
+                    self._bye_caller(reason=500)
+                else:
                     self.respond(500)
+            if self.leg is not None and self.leg.state is LegState.ANSWERED:
+                with contextlib.suppress(Exception):
+                    self.leg.bye()
         finally:
             await self._cleanup()
 
@@ -161,8 +182,14 @@ class InboundCall:
         svc = self.svc
         try:
             offer = parse_sdp(self.invite.body) if self.invite.body else late_offer()
-        except ProtocolError:
-            self.respond(488, "Bad SDP")
+        except ProtocolError as exc:
+            self.respond(488, "Bad SDP", extra=[("Warning", sdp_warning(exc.en))])
+            self.end("akashi")
+            return False
+        ipv6 = ":" in offer.address
+        if ipv6 and not svc.ports.has_ipv6:
+            # refused before answering: a port that cannot reach the phone would leave it in silence
+            self.respond(488, extra=[("Warning", IPV6_WARNING)])
             self.end("akashi")
             return False
         ann = svc.notices.settings(announcement)
@@ -187,9 +214,12 @@ class InboundCall:
                 "fmtp": self.codec.fmtp,
                 "channels": self.codec.channels,
             }
-        self.a_rtp = await svc.ports.open()
+        self.a_rtp = await svc.ports.open(ipv6=ipv6)
         self.b_rtp = await svc.ports.open()
-        self.a_rtp.set_remote((offer.address, offer.port) if offer.port else None)
+        self.a_rtp.label = f"{self.invite.call_id} {self.a_side}"
+        self.b_rtp.label = f"{self.invite.call_id} {self.b_side}"
+        self.a_rtp.signal_ip = self.invite.source[0] if self.invite.source else None
+        self.a_rtp.set_remote((offer.address, offer.port) if offer.port else None, codecs)
         self.a_rtp.forward = False
         self.spool = svc.open_spool(self.meta)
         customer = self.customer_rtp
@@ -319,9 +349,13 @@ class InboundCall:
     def _bridge(self, leg: OutLeg) -> None:
         assert self.a_rtp is not None and self.b_rtp is not None and leg.answer is not None
         self.leg = leg
+        if leg.answer.source is not None:
+            self.b_rtp.signal_ip = leg.answer.source[0]
         try:
             ans = parse_sdp(leg.answer.body)
-            self.b_rtp.set_remote((ans.address, ans.port))
+            self.b_rtp.set_remote(
+                (ans.address, ans.port) if self.b_rtp.reaches(ans.address) else None, ans.codecs
+            )
         except ProtocolError:
             self.b_rtp.set_remote(None)
         if not self.a_answered:
@@ -371,9 +405,19 @@ class InboundCall:
         if self.b_rtp is not None:
             self.b_rtp.close()
         self.meta.ended_at = now()
+        # RTP refused on each side (stranger's address, bad header, other SSRC...), by reason
+        refused = {
+            side: dict(ep.refused)
+            for side, ep in ((self.a_side, self.a_rtp), (self.b_side, self.b_rtp))
+            if ep is not None and ep.refused
+        }
+        if refused:
+            self.meta.extra["rtp_refused"] = refused
         self.meta.hangup_side = self.hangup_side or "akashi"
         if self.meta.status == "interrupted":
             self.meta.status = "missed"
+        if self.failure:
+            self.meta.status = "failed"  # whatever the call reached before, it did not end well
         self.meta.finished = True
         self.svc.call_finished(self)
 
@@ -423,8 +467,11 @@ class InboundCall:
                 sip.respond(req, response_to(req, 488))
                 return
             assert self.a_rtp is not None
+            if req.body and not self.a_rtp.reaches(o.address):
+                sip.respond(req, response_to(req, 488, extra=[("Warning", IPV6_WARNING)]))
+                return
             if req.body:
-                self.a_rtp.set_remote((o.address, o.port))
+                self.a_rtp.set_remote((o.address, o.port), self.answer_codecs(o))
             sdp = self._our_sdp(self.a_rtp.port, o, answer_direction(o.direction))
             hdrs = self.timers.answering(req, from_caller, leg, sdp)
             sip.respond(
@@ -443,7 +490,12 @@ class InboundCall:
             ans = parse_sdp(body)
         except ProtocolError:
             ans = None
-        if ans is None or ans.codec(self.codec.pt) is None or not ans.port:
+        if (
+            ans is None
+            or ans.codec(self.codec.pt) is None
+            or not ans.port
+            or not self.a_rtp.reaches(ans.address)
+        ):
             self.meta.extra["late_offer_refused"] = True
             self._bye_caller()
             if self.leg is not None:
@@ -451,13 +503,21 @@ class InboundCall:
             self.end("akashi")
             return
         self.offer = ans
-        self.a_rtp.set_remote((ans.address, ans.port))
+        self.a_rtp.set_remote((ans.address, ans.port), ans.codecs)
         self.meta.extra["late_offer"] = True
         self.late_answer.set()
 
 
 #: reason phrases of the statuses a BYE can carry in its Reason header
-_REASONS = {408: "Request Timeout", 480: "Temporarily Unavailable", 486: "Busy Here", 603: "Decline"}
+_REASONS = {
+    408: "Request Timeout",
+    480: "Temporarily Unavailable",
+    486: "Busy Here",
+    500: "Server Internal Error",
+    603: "Decline",
+}
+#: the Warning of a 488 for an IPv6 offer when Akashi has no IPv6 address (sip.ipv6_address)
+IPV6_WARNING = '399 akashi "IPv6 の音声には対応していません (IPv6 media is not supported here)"'
 
 
 def _user(uri: str) -> str:

@@ -7,12 +7,17 @@ from typing import TYPE_CHECKING
 
 from akashi.errors import ProtocolError
 from akashi.telephony.dialog import rewrite_sdp
-from akashi.telephony.sdp import parse_sdp
+from akashi.telephony.sdp import parse_sdp, sdp_warning
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.message import Request, Response
 
 if TYPE_CHECKING:
     from akashi.telephony.calls import InboundCall
+
+#: the Warning of a 488 for a re-INVITE whose media moves to the other IP version
+IPV6_WARNING = (
+    '399 akashi "IP のバージョンは通話中に変えられません (media cannot change IP version mid-call)"'
+)
 
 
 def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
@@ -25,12 +30,17 @@ def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
     if body and ctype and "sdp" in ctype:
         try:
             sdp = parse_sdp(body)
-            src_rtp.set_remote((sdp.address, sdp.port))
-            call.on_hold = sdp.direction != "sendrecv"
-        except ProtocolError:
-            call.svc.sip.respond(req, response_to(req, 488))
+        except ProtocolError as exc:
+            call.svc.sip.respond(req, response_to(req, 488, extra=[("Warning", sdp_warning(exc.en))]))
             return
-        body = rewrite_sdp(body, call.svc.media_address, dst_rtp.port)
+        if not src_rtp.reaches(sdp.address):
+            # an IPv4 leg moving to IPv6 (or back): its port cannot follow
+            call.svc.sip.respond(req, response_to(req, 488, extra=[("Warning", IPV6_WARNING)]))
+            return
+        # a new SDP: media from its address, and a new SSRC is welcome (RFC 3550 8.2)
+        src_rtp.set_remote((sdp.address, sdp.port), sdp.codecs)
+        call.on_hold = sdp.direction != "sendrecv"
+        body = rewrite_sdp(body, call.media_address(dst_rtp), dst_rtp.port)
     # the request refreshes the other leg's session timer too (each leg keeps its own)
     timer_hdrs = call.timers.forwarding(not from_caller, body) if req.method != "INFO" else []
     out = dst_dialog.new_request(
@@ -43,10 +53,11 @@ def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
         if rbody and rtype and "sdp" in rtype and 200 <= resp.status < 300:
             with contextlib.suppress(ProtocolError):
                 ans = parse_sdp(rbody)
-                dst_rtp.set_remote((ans.address, ans.port))
+                if dst_rtp.reaches(ans.address):
+                    dst_rtp.set_remote((ans.address, ans.port), ans.codecs)
             call.sdp_version += 1
             origin = ("akashi", call.sdp_session, call.sdp_version) if from_caller else None
-            rbody = rewrite_sdp(rbody, call.svc.media_address, src_rtp.port, origin)
+            rbody = rewrite_sdp(rbody, call.media_address(src_rtp), src_rtp.port, origin)
         if resp.status < 200:
             return
         if req.method == "INVITE" and 200 <= resp.status < 300:

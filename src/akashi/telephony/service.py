@@ -110,7 +110,7 @@ class TelephonyService:
         """Serve until ``stop`` is set."""
         loop = asyncio.get_running_loop()
         rtp_host = self.listen[0] or "0.0.0.0"  # noqa: S104 - configured listen address
-        self.ports = PortPool(rtp_host, self.settings.rtp_ports)
+        self.ports = PortPool(rtp_host, self.settings.rtp_ports, self.settings.ipv6_address)
         self.spool_root.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.recover)
         if self.settings.store_processes:
