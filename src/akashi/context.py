@@ -23,8 +23,11 @@ class Akashi:
     """One installation, opened from its home folder."""
 
     def __init__(self, settings: Settings, engine: Engine) -> None:
+        from akashi.access.audit import register_anchor
+
         self.settings = settings
         self.engine = engine
+        register_anchor(engine, settings.home)  # audit entries advance <home>/audit.head
 
     @classmethod
     def open(cls, home: str | Path | None = None, *, run_migrations: bool = True) -> Akashi:

@@ -1,18 +1,83 @@
-"""The audit log: who did what to which evidence, when and from where. Hash-chained like the ledger."""
+"""The audit log: who did what to which evidence, when and from where. Hash-chained like the ledger.
+
+Its head ``{seq, hash}`` is anchored exactly as the ledger's (:mod:`akashi.store.ledger`): the ``kv``
+row ``audit_head``, moved in the same transaction as each append, and the file ``audit.head`` in the
+home, advanced after the commit and never moved backwards, which survives someone editing the
+database. Deleting the newest entries, or editing one and recomputing the chain after it, is then
+reported by ``akashi verify``. :func:`accept_audit_head` is the only way to move the anchors back,
+and it is itself an audit entry naming the heads it replaced.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import weakref
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, event, select
 from sqlalchemy.orm import Session
 
 from akashi.db import chain
 from akashi.db.base import session_scope, utcnow
 from akashi.db.models import AuditEntry
+from akashi.store.ledger import HeadAnchor
+
+log = logging.getLogger(__name__)
 
 AUDIT_FIELDS = ("user_name", "action", "target_type", "target_id", "outcome", "client", "detail")
+#: ``kv`` row of the audit head anchor.
+KV_HEAD = "audit_head"
+#: File of the audit head anchor, in the home.
+HEAD_FILE = "audit.head"
+_PENDING = "akashi_audit_head"  # Session.info key: the head this transaction will commit
+
+_anchors: weakref.WeakKeyDictionary[Engine, HeadAnchor] = weakref.WeakKeyDictionary()
+_anchors_lock = threading.Lock()
+
+
+def anchor_file(home: Path) -> HeadAnchor:
+    """The audit head anchor file of the installation at ``home``."""
+    return HeadAnchor(home / HEAD_FILE)
+
+
+def register_anchor(engine: Engine, home: Path) -> HeadAnchor:
+    """Advance ``<home>/audit.head`` after every commit of an audit entry made through ``engine``."""
+    anchor = anchor_file(home)
+    with _anchors_lock:
+        _anchors[engine] = anchor
+    return anchor
+
+
+def registered_anchor(bind: Engine | Connection | None) -> HeadAnchor | None:
+    """The anchor file registered for a session's bind, if any."""
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    if engine is None:
+        return None
+    with _anchors_lock:
+        return _anchors.get(engine)
+
+
+@event.listens_for(Session, "after_commit")
+def _advance_file_anchor(session: Session) -> None:
+    head = session.info.pop(_PENDING, None)
+    if head is None:
+        return
+    anchor = registered_anchor(session.get_bind())
+    if anchor is None:
+        return
+    try:
+        anchor.advance(*head)
+    except OSError as err:  # the kv anchor still holds; the file catches up with the next entry
+        log.error("audit head anchor file not advanced: %s", err)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending(session: Session, _previous: Any) -> None:
+    # A rolled-back entry must never be named by the file (it would look like a removed tail).
+    session.info.pop(_PENDING, None)
 
 
 def audit(
@@ -26,7 +91,7 @@ def audit(
     client: str = "",
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append an audit entry in the caller's transaction."""
+    """Append an audit entry in the caller's transaction and move the head anchors with it."""
     fields = {
         "user_name": user,
         "action": action,
@@ -36,7 +101,13 @@ def audit(
         "client": client[:200],
         "detail": chain.canonical(detail or {}),
     }
-    return chain.append(session, AuditEntry, utcnow(), fields)
+    row = chain.append(session, AuditEntry, utcnow(), fields)
+    chain.set_kv_head(session, KV_HEAD, (row.seq, row.entry_hash))
+    session.flush()
+    pending = session.info.get(_PENDING)
+    if pending is None or pending[0] < row.seq:
+        session.info[_PENDING] = (row.seq, row.entry_hash)
+    return row
 
 
 def audit_now(engine: Engine, **kwargs: Any) -> None:
@@ -72,7 +143,47 @@ def entry_dict(r: AuditEntry) -> dict[str, Any]:
     }
 
 
-def verify_audit(session: Session) -> list[chain.ChainProblem]:
-    """Check the audit chain."""
-    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.seq))
-    return chain.check(rows, AUDIT_FIELDS)
+def verify_audit(session: Session, anchor: HeadAnchor | None = None) -> list[chain.ChainProblem]:
+    """Check the audit chain against its head anchors (``kv`` and the file).
+
+    ``anchor``: the anchor file to check against; by default the one registered for the
+    session's engine (none when the engine was not opened from a home).
+    """
+    anchor = anchor or registered_anchor(session.get_bind())
+    rows = list(session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+    heads = [chain.kv_head(session, KV_HEAD), anchor.read() if anchor is not None else None]
+    return chain.check_anchored(rows, AUDIT_FIELDS, heads)
+
+
+def accept_audit_head(
+    engine: Engine, anchor: HeadAnchor, *, user: str, reason: str, client: str = ""
+) -> AuditEntry:
+    """Accept the audit log as it is now (after restoring a database backup on purpose).
+
+    Both anchors are moved to a new entry ``audit_accept_head`` appended to the log as it stands;
+    its detail records the reason, the last entry accepted and the heads the anchors held before,
+    so the acceptance itself is evidence of what was given up. Returns that entry.
+    """
+    with session_scope(engine) as s:
+        chain.lock_chain(s, AuditEntry.__tablename__)  # no append between reading and re-anchoring
+        before = {"kv": chain.kv_head(s, KV_HEAD), "file": anchor.read()}
+        accepted = chain.last_head(s, AuditEntry)
+        row = audit(
+            s,
+            user=user,
+            action="audit_accept_head",
+            target_type="audit",
+            target_id=accepted[0] if accepted else 0,
+            client=client,
+            detail={
+                "reason": reason,
+                "accepted": list(accepted) if accepted else None,
+                "previous_anchors": {k: list(v) if v else None for k, v in before.items()},
+            },
+        )
+        anchor.reset(row.seq, row.entry_hash)  # even backwards: that is what is being accepted
+        s.info.pop(_PENDING, None)
+    log.warning(
+        "audit head accepted by %s at #%d (anchors were kv=%s file=%s)", user, row.seq, *before.values()
+    )
+    return row

@@ -12,6 +12,7 @@ from akashi.cli import incidents as _incidents  # noqa: F401
 from akashi.cli import media as _media  # noqa: F401
 from akashi.cli import notices as _notices  # noqa: F401
 from akashi.cli import telephony as _telephony  # noqa: F401
+from akashi.cli import trust as _trust  # noqa: F401  (export check, audit-accept-head)
 from akashi.cli.apps import app
 from akashi.errors import AkashiError
 

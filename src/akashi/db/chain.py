@@ -1,7 +1,10 @@
 """Append-only hash chains (the evidence ledger and the audit log share this code).
 
 Each row stores ``prev_hash`` and ``entry_hash = SHA-256(prev_hash || canonical JSON of the row)``.
-Editing, deleting, inserting or reordering a row breaks the chain at that row.
+Editing, deleting, inserting or reordering a row breaks the chain at that row. Deleting the newest
+rows leaves a valid shorter chain, so each chain's head ``{seq, hash}`` is also remembered outside
+the rows (a ``kv`` row written in the same transaction, and a file in the home): :func:`check_anchored`
+reports a chain that ends before, or differs from, a remembered head.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from akashi.db.base import Base
+from akashi.db.models import Setting
 
 GENESIS = "0" * 64
 
@@ -73,7 +77,7 @@ class ChainProblem:
     """One break in a chain."""
 
     seq: int
-    problem: str  # edited | deleted_or_inserted | reordered | tail_missing
+    problem: str  # edited | deleted_or_inserted | reordered_or_removed_before | tail_missing | rewritten
 
 
 def check(
@@ -106,3 +110,59 @@ def check(
 def count(session: Session, model: type[Base]) -> int:
     """Number of entries in a chain."""
     return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+Head = tuple[int, str]
+
+
+def kv_head(session: Session, key: str) -> Head | None:
+    """The head ``(seq, hash)`` remembered in the ``kv`` row ``key``, or None (absent or unreadable)."""
+    kv = session.get(Setting, key)
+    if kv is None or not isinstance(kv.value, dict):
+        return None
+    try:
+        return int(kv.value["seq"]), str(kv.value["hash"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def set_kv_head(session: Session, key: str, head: Head | None) -> None:
+    """Remember ``head`` in the ``kv`` row ``key`` (None removes it); the caller commits."""
+    kv = session.get(Setting, key)
+    if head is None:
+        if kv is not None:
+            session.delete(kv)
+        return
+    value = {"seq": head[0], "hash": head[1]}
+    if kv is None:
+        session.add(Setting(key=key, value=value))
+    else:
+        kv.value = value
+
+
+def last_head(session: Session, model: type[Base]) -> Head | None:
+    """The ``(seq, hash)`` of the last row of a chain, or None when it is empty."""
+    last = session.execute(
+        select(model.seq, model.entry_hash).order_by(model.seq.desc()).limit(1)  # type: ignore[attr-defined]
+    ).first()
+    return (int(last[0]), str(last[1])) if last is not None else None
+
+
+def check_anchored(
+    rows: Sequence[Any], field_names: Sequence[str], anchors: Iterable[Head | None]
+) -> list[ChainProblem]:
+    """:func:`check` plus the remembered heads: a removed tail and a rewritten chain are reported.
+
+    ``anchors``: heads remembered elsewhere (None for an anchor that is absent). The highest
+    remembered ``seq`` must still exist (else ``tail_missing``), and the row at each remembered
+    ``seq`` must still have the remembered hash (else ``rewritten``: the chain was recomputed).
+    """
+    known = sorted({a for a in anchors if a is not None})
+    expected_last = max((a[0] for a in known), default=None)
+    problems = check(rows, field_names, expected_last=expected_last)
+    by_seq = {r.seq: r for r in rows}
+    for seq, h in known:
+        row = by_seq.get(seq)
+        if row is not None and row.entry_hash != h:
+            problems.append(ChainProblem(seq, "rewritten"))
+    return problems

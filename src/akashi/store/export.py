@@ -13,7 +13,8 @@ Layout::
     manifest.sig        raw Ed25519 signature of manifest.json
 
 Media is streamed from the store into the archive (stored, not deflated), so memory stays small
-whatever the length of the recording.
+whatever the length of the recording. Checking a package against a pinned signer lives in
+:mod:`akashi.store.package_check` (re-exported here).
 """
 
 from __future__ import annotations
@@ -22,27 +23,34 @@ import hashlib
 import json
 import os
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from akashi.db.base import utcnow
 from akashi.errors import IntegrityError
 from akashi.store.keys import InstallationKeys
+from akashi.store.package_check import (
+    MANIFEST,
+    MANIFEST_SIG,
+    PUBLIC_KEY,
+    SUMS,
+    SUMS_SIG,
+    CheckLine,
+    CheckReport,
+    PackageProblem,
+    Pin,
+    check_package,
+)
 
 if TYPE_CHECKING:
     from akashi.store.evidence import EvidenceStore
 
 FORMAT = "akashi-evidence-package/1"
-MANIFEST, MANIFEST_SIG = "manifest.json", "manifest.sig"
-SUMS, SUMS_SIG = "SHA256SUMS", "SHA256SUMS.sig"
-PUBLIC_KEY, README = "public_key.pem", "README.txt"
-_UNLISTED = {MANIFEST, MANIFEST_SIG, SUMS_SIG}
-_BLOCK = 1024 * 1024
+README = "README.txt"
+__all__ = ["CheckLine", "CheckReport", "Derived", "PackageProblem", "Pin", "check_package", "write_package"]
 
 DEFAULT_README = """\
 証拠パッケージ（Akashi） / Evidence package (Akashi)
@@ -66,6 +74,7 @@ metadata, audit entries, the SHA-256 of every file and an Ed25519 signature over
        openssl pkey -pubin -in public_key.pem -outform DER | sha256sum
      この値を manifest.json の public_key_sha256 および提出元が別途示す値と比べてください。
      Compare it with public_key_sha256 in manifest.json and with the value the sender publishes.
+     Akashi では / with Akashi:  akashi export check package.zip --fingerprint SHA256:<この値 / that value>
 
 どれか一つでも失敗した場合、そのパッケージは改ざんされているか不完全です。
 If any step fails, the package was altered or is incomplete.
@@ -82,10 +91,6 @@ def _safe_name(name: str) -> str:
     if not name or p.is_absolute() or ".." in p.parts or "\\" in name or name != p.as_posix():
         raise ValueError(f"unsafe archive name: {name!r}")
     return name
-
-
-def _public_raw(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def public_key_fingerprint(pem: bytes) -> str:
@@ -203,160 +208,3 @@ class Derived:
 
 def _json(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode() + b"\n"
-
-
-@dataclass(frozen=True)
-class PackageProblem:
-    """One thing in a package that does not match; ``file`` names it."""
-
-    file: str
-    ja: str
-    en: str
-
-    def text(self) -> str:
-        """One line for people."""
-        return f"{self.file}: {self.ja} / {self.en}"
-
-
-@dataclass
-class CheckReport:
-    """Result of :func:`check_package`."""
-
-    files_checked: int = 0
-    problems: list[PackageProblem] = field(default_factory=list)
-    manifest: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Signature valid and every file present and unchanged."""
-        return not self.problems
-
-    def add(self, file: str, ja: str, en: str) -> None:
-        """Record a problem."""
-        self.problems.append(PackageProblem(file, ja, en))
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON."""
-        return {
-            "ok": self.ok,
-            "files_checked": self.files_checked,
-            "problems": [asdict(p) for p in self.problems],
-        }
-
-    def to_json(self) -> str:
-        """JSON text."""
-        return json.dumps(self.as_dict(), ensure_ascii=False, indent=2)
-
-    def to_text(self) -> str:
-        """Summary and one line per problem."""
-        head = (
-            f"OK: 署名と {self.files_checked} ファイルを確認しました"
-            f" / signature and {self.files_checked} files verified"
-            if self.ok
-            else f"NG: {len(self.problems)} 件の問題 / {len(self.problems)} problem(s)"
-        )
-        return "\n".join([head, *(p.text() for p in self.problems)])
-
-
-def _read(zf: zipfile.ZipFile, name: str) -> bytes | None:
-    try:
-        return zf.read(name)
-    except KeyError:
-        return None
-
-
-def _hash_member(zf: zipfile.ZipFile, name: str) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with zf.open(name) as f:
-        while block := f.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
-
-
-def _trusted_raw(trusted: bytes) -> bytes:
-    if len(trusted) == 32:
-        return trusted
-    key = serialization.load_pem_public_key(trusted)
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("trusted key is not Ed25519")
-    return _public_raw(key)
-
-
-def check_package(path: Path, trusted_public_key: bytes | None = None) -> CheckReport:
-    """Verify a package offline; every problem names the file concerned.
-
-    ``trusted_public_key`` (PEM or 32 raw bytes) pins the signer; without it the key inside the
-    package is used, which proves integrity but not who made the package.
-    """
-    report = CheckReport()
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as err:
-        report.add(path.name, f"ZIP として読めません: {err}", f"not a readable ZIP: {err}")
-        return report
-    with zf:
-        pem, body, sig = _read(zf, PUBLIC_KEY), _read(zf, MANIFEST), _read(zf, MANIFEST_SIG)
-        for name, data in ((PUBLIC_KEY, pem), (MANIFEST, body), (MANIFEST_SIG, sig)):
-            if data is None:
-                report.add(name, "ファイルがありません", "file is missing")
-        if pem is None or body is None or sig is None:
-            return report
-        try:
-            pub = serialization.load_pem_public_key(pem)
-            if not isinstance(pub, Ed25519PublicKey):
-                raise ValueError("not Ed25519")
-        except ValueError as err:
-            report.add(PUBLIC_KEY, f"公開鍵が読めません: {err}", f"unreadable public key: {err}")
-            return report
-        if trusted_public_key is not None and _trusted_raw(trusted_public_key) != _public_raw(pub):
-            report.add(PUBLIC_KEY, "信頼する公開鍵と違います", "not the trusted public key")
-        try:
-            pub.verify(sig, body)
-        except InvalidSignature:
-            report.add(
-                MANIFEST_SIG, "manifest.json の署名が一致しません", "signature does not match manifest.json"
-            )
-        try:
-            manifest = json.loads(body)
-            listed = {str(f["name"]): (str(f["sha256"]), int(f["size"])) for f in manifest["files"]}
-        except (ValueError, KeyError, TypeError) as err:
-            report.add(MANIFEST, f"manifest.json が不正です: {err}", f"manifest.json is invalid: {err}")
-            return report
-        report.manifest = manifest
-        for name, (want_sha, want_size) in listed.items():
-            try:
-                got_sha, got_size = _hash_member(zf, name)
-            except KeyError:
-                report.add(name, "ファイルがありません", "file is missing")
-                continue
-            except (zipfile.BadZipFile, OSError, EOFError) as err:
-                report.add(
-                    name, f"読めません（改ざんまたは破損）: {err}", f"unreadable (altered or damaged): {err}"
-                )
-                continue
-            report.files_checked += 1
-            if got_size != want_size:
-                report.add(
-                    name, f"サイズが違います（{got_size} ≠ {want_size}）", f"size {got_size} != {want_size}"
-                )
-            elif got_sha != want_sha:
-                report.add(name, "SHA-256 がマニフェストと違います", "SHA-256 differs from the manifest")
-        seen: set[str] = set()
-        for name in zf.namelist():
-            if name in seen:
-                report.add(
-                    name, "同じ名前のファイルが複数あります", "the archive holds this name more than once"
-                )
-            seen.add(name)
-            if name not in listed and name not in _UNLISTED:
-                report.add(name, "マニフェストにないファイルです", "file not listed in the manifest")
-        sums, sums_sig = _read(zf, SUMS), _read(zf, SUMS_SIG)
-        if sums_sig is None or sums is None:
-            report.add(SUMS_SIG, "ファイルがありません", "file is missing")
-        else:
-            try:
-                pub.verify(sums_sig, sums)
-            except InvalidSignature:
-                report.add(SUMS_SIG, "SHA256SUMS の署名が一致しません", "signature does not match SHA256SUMS")
-    return report

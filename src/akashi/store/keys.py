@@ -116,3 +116,25 @@ def load_keys(keys_path: Path) -> InstallationKeys:
     if not isinstance(signing, Ed25519PrivateKey):
         raise StoreError(f"署名鍵の種類が違います: {sig_file}", f"signing key is not Ed25519: {sig_file}")
     return InstallationKeys(kek=kek, signing=signing)
+
+
+def installation_public_pem(keys_path: Path) -> bytes | None:
+    """The installation's signing public key (PEM), or None where there is no readable key.
+
+    Derived from the private key when it can be read (so a swapped ``signing.pub`` cannot pin
+    another signer), else read from ``signing.pub``.
+    """
+    try:
+        private = serialization.load_pem_private_key((keys_path / SIGNING_FILE).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError):
+        private = None
+    if isinstance(private, Ed25519PrivateKey):
+        return private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    try:
+        pem = (keys_path / PUBLIC_FILE).read_bytes()
+        key = serialization.load_pem_public_key(pem)
+    except (OSError, ValueError):
+        return None
+    return pem if isinstance(key, Ed25519PublicKey) else None

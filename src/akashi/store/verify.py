@@ -6,6 +6,7 @@ with its ``put`` entry, a row with no ``put``, a ``put`` with no row, holds and 
 reflected); every stored object re-read in full, authenticated chunk by chunk and hashed
 (altered, truncated, extended, missing); and every object in the backend or spool that no row
 explains (added). Objects deleted by retention have a tombstone entry and are not problems.
+Last, the audit log's hash chain and its head anchors (``kv`` and ``audit.head``), the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import select
 
 from akashi.db import chain
 from akashi.db.base import session_scope, utcnow
-from akashi.db.models import EvidenceObject, LedgerEntry, Site
+from akashi.db.models import AuditEntry, EvidenceObject, LedgerEntry, Site
 from akashi.errors import StoreError
 from akashi.store import ledger
 from akashi.store.backends.base import object_id_of
@@ -50,6 +51,30 @@ _CHAIN_KINDS = {
         "rows at the end of the ledger were removed",
     ),
 }
+#: Audit log chain problems: kind, Japanese, English (the log is named in every message).
+_AUDIT_KINDS = {
+    "edited": ("audit_edited", "監査ログの行が改ざんされています", "audit log entry was edited"),
+    "deleted_or_inserted": (
+        "audit_gap",
+        "監査ログの行が削除または挿入されています",
+        "audit log entry deleted or inserted",
+    ),
+    "reordered_or_removed_before": (
+        "audit_broken_link",
+        "監査ログの前の行へのつながりが切れています（並べ替えまたは削除）",
+        "audit log link to the previous entry is broken (reordered or an entry removed)",
+    ),
+    "tail_missing": (
+        "audit_tail_missing",
+        "監査ログの末尾の行が削除されています",
+        "entries at the end of the audit log were removed",
+    ),
+    "rewritten": (
+        "audit_rewritten",
+        "監査ログの行が記録済みの先頭と一致しません（監査ログが作り直されています）",
+        "audit log entry differs from the recorded head (the audit log was rewritten)",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +92,8 @@ class Problem:
         where = (
             f"object {self.object_id}" if self.object_id else f"ledger #{self.seq}" if self.seq else "store"
         )
+        if self.kind.startswith("audit_"):
+            where = f"監査ログ / audit log #{self.seq}"
         return f"[{self.kind}] {where}: {self.ja} / {self.en}"
 
 
@@ -77,9 +104,12 @@ class VerifyReport:
     checked: int = 0
     tombstones: int = 0
     ledger_entries: int = 0
+    audit_entries: int = 0
     problems: list[Problem] = field(default_factory=list)
     started_at: datetime = field(default_factory=utcnow)
     finished_at: datetime | None = None
+    #: The newest external checkpoint the chains were checked against (store/checkpoint_verify.py).
+    anchor: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -99,9 +129,11 @@ class VerifyReport:
             "checked": self.checked,
             "tombstones": self.tombstones,
             "ledger_entries": self.ledger_entries,
+            "audit_entries": self.audit_entries,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "problems": [asdict(p) for p in self.problems],
+            "anchor": self.anchor,
         }
 
     def to_json(self) -> str:
@@ -112,12 +144,18 @@ class VerifyReport:
         """The report for people: a summary line, then one line per problem."""
         head = (
             f"OK: 証拠 {self.checked} 件と台帳 {self.ledger_entries} 行はすべて一致しました"
-            f"（削除記録 {self.tombstones} 件） / all {self.checked} objects and {self.ledger_entries}"
-            f" ledger entries intact ({self.tombstones} retention tombstones)"
+            f"（削除記録 {self.tombstones} 件、監査ログ {self.audit_entries} 行） / all {self.checked} objects"
+            f" and {self.ledger_entries} ledger entries intact ({self.tombstones} retention tombstones,"
+            f" {self.audit_entries} audit log entries)"
             if self.ok
             else f"NG: {len(self.problems)} 件の問題 / {len(self.problems)} problem(s)"
-            f" ({self.checked} objects, {self.ledger_entries} ledger entries checked)"
+            f" ({self.checked} objects, {self.ledger_entries} ledger entries,"
+            f" {self.audit_entries} audit log entries checked)"
         )
+        if self.anchor is not None:
+            from akashi.store.checkpoint_verify import anchor_text
+
+            head += "\n" + anchor_text(self.anchor)
         return "\n".join([head, *(p.text() for p in self.problems)])
 
     def __str__(self) -> str:
@@ -356,6 +394,10 @@ def verify_store(store: EvidenceStore, in_flight_grace_s: float = IN_FLIGHT_GRAC
                 f"file in the upload spool that no ledger entry explains: {spooled}",
             )
     _forget_concurrent_deletions(store, report)
+    check_audit_log(store, report)
+    from akashi.store.checkpoint_verify import check_checkpoints
+
+    check_checkpoints(store, report)  # the chains against the external checkpoints
     report.finished_at = utcnow()
     return report
 
@@ -379,3 +421,26 @@ def _forget_concurrent_deletions(store: EvidenceStore, report: VerifyReport) -> 
         ]
         report.checked -= len(gone)
         report.tombstones += len(gone)
+
+
+def check_audit_log(store: EvidenceStore, report: VerifyReport) -> None:
+    """Check the audit log's hash chain against its two head anchors, naming the audit log.
+
+    Read under the audit chain's lock, so that no entry commits between reading the rows and the
+    anchors (the file anchor only ever names committed entries).
+    """
+    from akashi.access.audit import AUDIT_FIELDS, KV_HEAD, anchor_file
+
+    with session_scope(store.engine) as s:
+        chain.lock_chain(s, AuditEntry.__tablename__)
+        rows = list(s.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+        anchors = [chain.kv_head(s, KV_HEAD), anchor_file(store.settings.home).read()]
+        s.expunge_all()
+    report.audit_entries = len(rows)
+    expected_last = max((a[0] for a in anchors if a is not None), default=None)
+    for p in chain.check_anchored(rows, AUDIT_FIELDS, anchors):
+        kind, ja, en = _AUDIT_KINDS.get(p.problem, ("audit_" + p.problem, p.problem, p.problem))
+        if kind == "audit_tail_missing":
+            ja += f"（最後に記録された行 #{expected_last}）"
+            en += f" (last recorded entry #{expected_last})"
+        report.add(kind, ja, en, seq=p.seq)
