@@ -11,7 +11,12 @@ from akashi.db.base import session_scope
 from akashi.db.models import Call, EvidenceObject, Incident
 from tests.cli.test_end_to_end import run
 from tests.security.access_helpers import audit_head, audit_rows, login
-from tests.web.conftest import Seeded, seeded_sqlite, server  # noqa: F401  (fixtures)
+from tests.web import conftest as web_fixtures
+from tests.web.conftest import Seeded
+
+# the web tests' fixtures: a seeded SQLite installation and uvicorn serving it on a free port
+seeded_sqlite = web_fixtures.seeded_sqlite
+server = web_fixtures.server
 
 
 def _held(seeded: Seeded, call_id: int) -> bool:
