@@ -1,7 +1,7 @@
 """``akashi serve``: one owner that starts every enabled part in one event loop and stops them.
 
 Parts: job workers (threads), the web app (uvicorn), telephony (SIP/RTP), cameras, and the
-housekeeping timers (spooled uploads, retention).
+housekeeping timers (spooled uploads, retention, checkpoints).
 """
 
 from __future__ import annotations
@@ -76,6 +76,14 @@ class Server:
         apply_camera_holds(self.ak)
         self.ak.store.apply_retention(datetime.now(UTC))
 
+    def _checkpoint(self) -> None:
+        """Write a signed checkpoint of the ledger and audit heads outside the box (unless unchanged)."""
+        from akashi.store.checkpoint import take_checkpoint
+
+        result = take_checkpoint(self.ak.store, "periodic", skip_unchanged=True)
+        if not result.skipped:
+            log.info("checkpoint %s written to %s", result.name, ", ".join(result.written))
+
     async def _web(self) -> None:
         from akashi.web.app import create_app
 
@@ -125,6 +133,9 @@ class Server:
                 )
                 tg.create_task(
                     self._every(s.retention.run_every_minutes * 60.0, self._retention, "retention")
+                )
+                tg.create_task(
+                    self._every(s.store.checkpoint_minutes * 60.0, self._checkpoint, "checkpoint")
                 )
                 if self.web:
                     tg.create_task(self._web())

@@ -414,7 +414,11 @@ def ledger_accept_head(
             "復元を意図した場合だけ --yes を付けて実行してください",
             "run with --yes only after restoring a database backup on purpose",
         )
+    from akashi.cli.checkpoint import checkpoint_now
+    from akashi.store.checkpoint import anchored_ledger_head
+
     ak = open_akashi()
+    before = anchored_ledger_head(ak.store)  # the head being replaced: the checkpoint keeps it for verify
     head = ak.store.accept_ledger_head()
     with session_scope(ak.engine) as s:
         audit(
@@ -423,6 +427,11 @@ def ledger_accept_head(
             action="ledger_accept_head",
             target_type="ledger",
             target_id=str(head[0] if head else 0),
-            detail={"reason": reason, "head": list(head) if head else None},
+            detail={"reason": reason, "head": list(head) if head else None, "from": before},
         )
-    emit(None, False, f"台帳の末尾を承認しました / ledger head accepted: {head}")
+    # Checkpointed at once, outside the box: accepting a shorter ledger cannot hide the rows it lost.
+    accepted = {"from": before, "to": {"seq": head[0], "hash": head[1]} if head else None, "reason": reason}
+    out = checkpoint_now(ak, "accept", user="cli", accepted=accepted)
+    emit(None, False, f"台帳の末尾を承認しました / ledger head accepted: {head}\n{out['text']}")
+    if not out["ok"]:
+        raise typer.Exit(1)

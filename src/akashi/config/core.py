@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from akashi.config.base import Section
 
@@ -48,6 +48,34 @@ class S3Settings(Section):
     read_timeout_s: float = Field(30.0, gt=0, le=600)
 
 
+class CheckpointRemoteSettings(Section):
+    """A second place for every checkpoint, outside this machine: another S3 bucket or an HTTPS endpoint.
+
+    ``kind = "s3"`` writes ``checkpoints/<name>`` into the bucket of ``[store.checkpoint_remote.s3]``
+    (under Object Lock in compliance mode when that bucket has it); ``akashi verify`` reads it back.
+    ``kind = "https"`` sends each file with ``PUT <url>/<name>`` (``Authorization: Bearer <token>``
+    when a token is set): a write-only copy that ``verify`` does not read.
+    """
+
+    kind: Literal["s3", "https"] = "s3"
+    s3: S3Settings | None = None
+    url: str = Field(
+        "",
+        pattern=r"^(https://\S+|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/\S*)?)?$",
+        description="HTTPS base URL for kind = 'https' (plain http only to loopback, for tests).",
+    )
+    token: SecretStr = Field(SecretStr(""), description="Bearer token of the HTTPS endpoint (never logged).")
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _complete(self) -> CheckpointRemoteSettings:
+        if self.kind == "s3" and self.s3 is None:
+            raise ValueError('store.checkpoint_remote.kind = "s3" needs [store.checkpoint_remote.s3]')
+        if self.kind == "https" and not self.url:
+            raise ValueError('store.checkpoint_remote.kind = "https" needs store.checkpoint_remote.url')
+        return self
+
+
 class StoreSettings(Section):
     """The evidence store."""
 
@@ -59,6 +87,20 @@ class StoreSettings(Section):
     )
     chunk_kib: int = Field(1024, ge=4, le=16384, description="Plaintext bytes per AEAD chunk, in KiB.")
     retry_interval_s: float = Field(5.0, gt=0, le=3600, description="Retry period for spooled uploads.")
+    # External trust anchors (store/checkpoint.py): signed checkpoints of the ledger and audit heads.
+    checkpoint_minutes: int = Field(
+        10, ge=1, le=1440, description="`akashi serve` writes a signed checkpoint this often (minutes)."
+    )
+    tsa_url: str = Field(
+        "",
+        pattern=r"^(https?://\S+)?$",
+        description="RFC 3161 time-stamping authority (HTTP POST application/timestamp-query). Empty: none.",
+    )
+    tsa_ca_file: str = Field(
+        "", description="PEM file of the TSA's root (and intermediate) certificates, to verify its tokens."
+    )
+    tsa_timeout_s: float = Field(10.0, gt=0, le=120)
+    checkpoint_remote: CheckpointRemoteSettings | None = None
 
 
 class RetentionSettings(Section):

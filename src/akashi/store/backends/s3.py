@@ -103,6 +103,11 @@ class S3Backend:
             f"cannot reach S3 ({what}, {where}): {type(err).__name__}",
         )
 
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client (checkpoints write beside the evidence with it)."""
+        return self._client
+
     # -- capabilities ---------------------------------------------------------------------------
     def object_lock_enabled(self) -> bool:
         """Whether the bucket has Object Lock (checked once, on first successful contact)."""
@@ -209,7 +214,10 @@ class S3Backend:
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    yield item["Key"][len(self.prefix) :], int(item["Size"])
+                    rel = item["Key"][len(self.prefix) :]
+                    if rel.startswith("checkpoints/"):  # signed checkpoints (store/checkpoint.py), not evidence
+                        continue
+                    yield rel, int(item["Size"])
         except (BotoCoreError, ClientError) as err:
             raise self._fail(err, "list") from err
 

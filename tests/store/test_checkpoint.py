@@ -1,0 +1,94 @@
+"""Signed checkpoints: written with an RFC 3161 token from a local ``openssl ts`` TSA, checked by verify."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from akashi.db.base import session_scope
+from akashi.store.checkpoint import CheckpointName, audit_head, ledger_head, take_checkpoint
+from akashi.store.evidence import EvidenceStore
+from tests.store.conftest import open_store
+from tests.store.local_tsa import LocalTsa, local_tsa
+
+__all__ = ["local_tsa"]
+
+
+@pytest.fixture
+def tsa_store(
+    sqlite_home: Path, local_tsa: LocalTsa, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[EvidenceStore]:
+    monkeypatch.setenv("AKASHI_STORE__TSA_URL", local_tsa.url)
+    monkeypatch.setenv("AKASHI_STORE__TSA_CA_FILE", str(local_tsa.ca))
+    st, engine = open_store(sqlite_home)
+    yield st
+    st.close()
+    engine.dispose()  # type: ignore[attr-defined]
+
+
+def put(store: EvidenceStore, data: bytes) -> str:
+    return store.put(io.BytesIO(data), kind="call_audio", media_type="audio/wav").object_id
+
+
+def test_checkpoint_is_signed_time_stamped_and_checkable_with_openssl(
+    tsa_store: EvidenceStore, local_tsa: LocalTsa, sqlite_home: Path
+) -> None:
+    put(tsa_store, b"one")
+    put(tsa_store, b"two")
+    result = take_checkpoint(tsa_store, "manual")
+    assert result.ok and result.tsa_verified and result.written == ["local"], result.to_text()
+    folder = sqlite_home / "checkpoints"
+    body_file, sig_file, tsr_file = (folder / f"{result.name}{s}" for s in (".json", ".sig", ".tsr"))
+    body = json.loads(body_file.read_bytes())
+    with session_scope(tsa_store.engine) as s:
+        led, aud = ledger_head(s), audit_head(s)
+    assert body["ledger"] == led.as_dict() and body["ledger"]["seq"] == 2
+    assert body["audit"] == aud.as_dict()
+    assert body["objects"] == {"total": 2, "kept": 2}
+    assert body["installation"]["key_id"] == tsa_store.keys.key_id
+    name = CheckpointName.parse(result.name)
+    assert name is not None and name.ledger_seq == 2 and name.ledger_prefix == led.hash[:16]
+    # Anyone can check both with OpenSSL alone.
+    assert "Verification: OK" in local_tsa.verify(tsr_file, body_file).stdout
+    pub = sqlite_home / "keys" / "signing.pub"
+    sig = subprocess.run(
+        ["timeout", "30", "openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(pub), "-rawin",
+         "-in", str(body_file), "-sigfile", str(sig_file)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert sig.returncode == 0, sig.stdout + sig.stderr
+    report = tsa_store.verify()
+    assert report.ok, report.to_text()
+    assert report.anchor is not None and report.anchor["checkpoint"] == result.name
+    assert report.anchor["tsa_verified"] is True and report.anchor["unanchored_ledger_entries"] == 0
+    put(tsa_store, b"three")
+    report = tsa_store.verify()
+    assert report.ok and report.anchor is not None and report.anchor["unanchored_ledger_entries"] == 1
+    assert "anchored up to" in report.to_text()
+
+
+def test_unchanged_heads_skip_the_periodic_checkpoint(tsa_store: EvidenceStore, local_tsa: LocalTsa) -> None:
+    put(tsa_store, b"one")
+    first = take_checkpoint(tsa_store, "periodic", skip_unchanged=True)
+    again = take_checkpoint(tsa_store, "periodic", skip_unchanged=True)
+    assert not first.skipped and again.skipped and again.name == first.name
+    assert local_tsa.queries == 1
+    put(tsa_store, b"two")
+    assert not take_checkpoint(tsa_store, "periodic", skip_unchanged=True).skipped
+
+
+def test_tsa_outage_still_writes_locally_and_says_so(tsa_store: EvidenceStore, local_tsa: LocalTsa) -> None:
+    put(tsa_store, b"one")
+    local_tsa.fail_with = 503
+    result = take_checkpoint(tsa_store, "manual")
+    assert not result.ok and [f["place"] for f in result.failed] == ["tsa"] and result.written == ["local"]
+    assert "HTTP 503" in result.to_text()
+    report = tsa_store.verify()
+    # Nothing is wrong with the store, but nothing anchors it outside the box either: verify says so.
+    assert report.ok and report.anchor is not None and report.anchor["checkpoint"] is None
+    assert "not anchored" in report.to_text()
