@@ -22,10 +22,10 @@ from akashi.web.deps import CsrfFailed, LoginRequired, SecondFactorRequired, lan
 from akashi.web.limits import (
     TOO_LARGE_EN,
     TOO_LARGE_JA,
-    UploadLimit,
-    body_limit_of,
+    BodyLimit,
     bounded_path_ids,
     human_size,
+    limit_of,
     safe_validation_errors,
 )
 from akashi.web.render import render_error
@@ -73,22 +73,30 @@ def create_app(ak: Akashi) -> FastAPI:
         openapi_url=f"{API}/openapi.json",
         docs_url=None,  # the bundled Swagger UI loads from a CDN; the schema alone is published
         redoc_url=None,
-        # Bodies are counted while they are read: past the limit the request gets 413 (see limits.py).
-        max_body_size=ak.settings.web.max_body_bytes,
         dependencies=[Depends(bounded_path_ids)],
     )
     app.state.akashi = ak
     app.state.login_throttle = LoginThrottle(ak.settings.web.login_attempts_per_minute)
-    app.add_middleware(UploadLimit, upload_bytes=ak.settings.web.max_upload_bytes)
 
-    @app.exception_handler(413)
-    async def _too_large(request: Request, exc: Exception) -> Response:
-        size = human_size(body_limit_of(request, ak.settings.web.max_body_bytes))
+    def too_large(request: Request, limit: int) -> Response:
+        size = human_size(limit)
         response = _error(
             request, 413, "too_large", TOO_LARGE_JA.format(limit=size), TOO_LARGE_EN.format(limit=size)
         )
         response.headers["Connection"] = "close"  # the rest of the body is not worth reading
         return response
+
+    # Bodies are counted while they are read: past the limit the request gets 413 (see limits.py).
+    app.add_middleware(
+        BodyLimit,
+        body_bytes=ak.settings.web.max_body_bytes,
+        upload_bytes=ak.settings.web.max_upload_bytes,
+        respond=too_large,
+    )
+
+    @app.exception_handler(413)
+    async def _too_large(request: Request, exc: Exception) -> Response:
+        return too_large(request, limit_of(request, ak.settings.web.max_body_bytes))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

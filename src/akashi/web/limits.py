@@ -1,9 +1,10 @@
 """Bounds on what a request may make the server do: body sizes, validation answers, identifiers.
 
-- Bodies: every request body is limited while it is read (FastAPI's ``max_body_size``, counted chunk
-  by chunk, so a 100 MB body is refused after the first megabyte and never buffered);
-  ``web.max_body_bytes`` (1 MiB) for everything, ``web.max_upload_bytes`` for the upload routes in
-  :data:`UPLOAD_PATHS`. Too large: 413 with a short Japanese/English message.
+- Bodies: every request body is limited while it is read (:class:`BodyLimit` counts it chunk by
+  chunk, so a 100 MB body is refused after the first megabyte and never buffered; a declared
+  ``Content-Length`` over the limit is refused before anything is read); ``web.max_body_bytes``
+  (1 MiB) for everything, ``web.max_upload_bytes`` for the upload routes in :data:`UPLOAD_PATHS`.
+  Too large: 413 with a short Japanese/English message, and the connection is closed.
 - Validation errors (422) name the field and the rule, never the submitted value (a 20 MB value must
   not be sent back, and a password must not be either).
 - A numeric path identifier outside the database's 64-bit range is an unknown record (404) before any
@@ -13,13 +14,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from akashi.errors import NotFoundError
 
@@ -50,30 +53,78 @@ def human_size(n: int) -> str:
     return f"{n} bytes"
 
 
-class UploadLimit:
-    """ASGI middleware: the upload routes get ``upload_bytes`` instead of the app's body limit.
+class BodyTooLarge(HTTPException):
+    """The request body passed its limit while it was read (raised from ``receive``)."""
 
-    It sits inside FastAPI's app-wide limiter; Starlette lets an inner limiter replace the limit of
-    the request being read, so the bytes are still counted once, as they arrive.
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail="body too large")
+        self.limit = limit
+
+
+def limit_of(request: Request, default: int) -> int:
+    """The body limit :class:`BodyLimit` applied to ``request`` (for the 413 message)."""
+    limit = request.scope.get(SCOPE_KEY)
+    return limit if isinstance(limit, int) else default
+
+
+SCOPE_KEY = "akashi.max_body_bytes"
+TooLargeResponder = Callable[[Request, int], Response]
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over the limit of their path, counting as they arrive.
+
+    ``respond(request, limit)`` makes the 413 answer (the app's own error page or JSON). Inside the
+    app the refusal is a :class:`BodyTooLarge` raised by ``receive``, so a route or dependency that
+    reads the body stops there; it reaches the app's 413 handler, or this middleware when the app
+    let it through unanswered.
     """
 
-    def __init__(self, app: ASGIApp, upload_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, body_bytes: int, upload_bytes: int, respond: TooLargeResponder) -> None:
         self.app = app
+        self.body_bytes = body_bytes
         self.upload_bytes = upload_bytes
-        self.upload_app = RequestBodyLimitMiddleware(app, max_body_size=upload_bytes)
+        self.respond = respond
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pick the limit by path."""
-        if scope["type"] == "http" and scope.get("path") in UPLOAD_PATHS:
-            await self.upload_app(scope, receive, send)
-        else:
+        """Count the body of an HTTP request; pass anything else through."""
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        limit = self.upload_bytes if scope.get("path") in UPLOAD_PATHS else self.body_bytes
+        scope[SCOPE_KEY] = limit
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdecimal() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
+            return
+        received = 0
+        started = False
 
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
 
-def body_limit_of(request: Request, default: int) -> int:
-    """The limit that applied to this request's body (for the 413 message)."""
-    limit = request.scope.get("starlette.max_body_size")
-    return limit if isinstance(limit, int) else default
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send, limit)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        log.info("request body over %d bytes refused: %s %s", limit, scope.get("method"), scope.get("path"))
+        response = self.respond(Request(scope), limit)
+        await response(scope, receive, send)
 
 
 def safe_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
