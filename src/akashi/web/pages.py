@@ -139,7 +139,7 @@ def call_page(call_id: int, request: Request, ak: AkashiDep, db: DbDep, auth: Us
         c=detail.call,
         f=detail.facts,
         open_incidents=open_incidents,
-        player_json=json.dumps(player, ensure_ascii=False),
+        player=player,
     )
 
 
@@ -213,7 +213,7 @@ def camera_page(
     d = _date(day) or utcnow().astimezone(JST).date()
     tl = camsvc.timeline(db, auth.principal, camera_id, d)
     return render(
-        request, auth, "camera.html", tl=tl, day=d.isoformat(), tl_json=json.dumps(tl, ensure_ascii=False)
+        request, auth, "camera.html", tl=tl, day=d.isoformat()
     )
 
 
