@@ -116,7 +116,11 @@ def _body(store: EvidenceStore, f: _Fetched) -> dict[str, Any] | None:
     try:
         store.keys.public_key.verify(f.sig, f.body)
         value = json.loads(f.body)
-    except (InvalidSignature, ValueError):
+        led, aud = value["ledger"], value["audit"]
+        named = (f.name.ledger_seq, f.name.ledger_prefix, f.name.audit_seq, f.name.audit_prefix)
+        if (int(led["seq"]), str(led["hash"])[:16], int(aud["seq"]), str(aud["hash"])[:16]) != named:
+            return None  # a body swapped in under another checkpoint's name
+    except (InvalidSignature, ValueError, KeyError, TypeError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -127,8 +131,10 @@ def _bad_signature(report: VerifyReport, idx: _Index, f: _Fetched) -> None:
     idx.reported.add(f.name.base)
     report.add(
         "checkpoint_bad_signature",
-        f"チェックポイント {f.name.base} の署名がこの設置の鍵と一致しません（{', '.join(f.where)}）",
-        f"checkpoint {f.name.base} is not signed by this installation's key ({', '.join(f.where)})",
+        f"チェックポイント {f.name.base} の署名がこの設置の鍵と一致しないか、名前と中身が違います"
+        f"（{', '.join(f.where)}）",
+        f"checkpoint {f.name.base} is not signed by this installation's key or does not match its name"
+        f" ({', '.join(f.where)})",
     )
 
 
