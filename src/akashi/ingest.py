@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from akashi.context import Akashi
     from akashi.store.evidence import PutResult
 
-CallStatus = Literal["completed", "missed", "interrupted"]
+#: "failed": the call ended on an error (its reason in ``extra["failure"]``), e.g. a 200 OK never ACKed
+CallStatus = Literal["completed", "missed", "interrupted", "failed"]
 
 
 @dataclass

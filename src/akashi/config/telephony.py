@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -119,6 +120,35 @@ class SipSettings(Section):
         "(agents with a password always authenticate with digest).",
     )
     realm: str = Field("akashi", min_length=1, description="Digest realm of the agents' phones.")
+    # limits of the SIP edge (akashi.telephony.limits): what one address, or everyone, may hold
+    max_calls: int = Field(
+        2000,
+        ge=1,
+        le=100_000,
+        description="Calls at once in total (each also needs two ports of rtp_ports); more get 503 "
+        "with Retry-After.",
+    )
+    max_calls_per_source: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Calls at once from one source address (a trunk or PBX is one address: keep this "
+        "above its busiest hour); more get 503 with Retry-After.",
+    )
+    invites_per_second_per_source: float = Field(
+        50.0,
+        gt=0,
+        le=10_000,
+        description="New INVITEs per second from one source address, in bursts of up to one second's "
+        "worth; more get 503 with Retry-After, sent without a transaction (RFC 3261 8.2.7).",
+    )
+    inbound_networks: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Addresses or networks of the trunks/PBXs that may send inbound calls, e.g. "
+        '"203.0.113.5" or "10.1.0.0/16" (empty: any). An INVITE from elsewhere that would be routed '
+        "inbound gets 403; agents' outbound calls are checked by agent_networks and digest instead.",
+    )
     trunks: list[TrunkSettings] = Field(default_factory=list)
     routes: list[RouteSettings] = Field(default_factory=list)
 
@@ -127,6 +157,16 @@ class SipSettings(Section):
         if self.session_expires_s < self.min_se_s:
             raise ValueError("session_expires_s must not be below min_se_s")
         return self
+
+    @field_validator("inbound_networks")
+    @classmethod
+    def _inbound_networks(cls, v: list[str]) -> list[str]:
+        for n in v:
+            try:
+                ipaddress.ip_network(n, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"inbound_networks: {n!r} is not an address or network") from exc
+        return v
 
     @field_validator("rtp_ports")
     @classmethod

@@ -155,7 +155,7 @@ class Call(Base):
     agent_name: Mapped[str] = mapped_column(String(128), default="")
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), default=None)
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
-    status: Mapped[str] = mapped_column(String(16), default="completed")  # completed|missed|interrupted
+    status: Mapped[str] = mapped_column(String(16), default="completed")  # completed|missed|interrupted|failed
     source: Mapped[str] = mapped_column(String(16), default="sip")  # sip | import
     hangup_side: Mapped[str] = mapped_column(String(16), default="")
     call_ids: Mapped[list[Any]] = mapped_column(default=list)

@@ -282,6 +282,10 @@ class InboundCall:
             if self.a_answered and not self.ended.is_set():
                 await self._say_unavailable()
             return
+        if self.ended.is_set():
+            if leg.state is LegState.ANSWERED:
+                leg.bye()  # answered as the call ended (a caller that never ACKed...): never bridged
+            return
         self._bridge(leg)
         await self._watch_media()
 
@@ -428,6 +432,8 @@ class InboundCall:
         m = req.method
         if m == "ACK":
             sip.ack_received(req.call_id, req.cseq[0])
+            if from_caller:
+                self.timers.on_ack(req)
             if from_caller and self.late_answer is not None and not self.late_answer.is_set():
                 self._take_late_answer(req.body)
             return

@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import socket
 import ssl
+import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from akashi.config.telephony import AgentSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony.announce import Announcements
 from akashi.telephony.calls import InboundCall, _dialled
+from akashi.telephony.limits import CallLimits, Refusal, RefusalLog
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import MAX_BACKLOG, META, CallMeta, CallSpool, write_batch
 from akashi.telephony.register import Registrar
@@ -70,6 +72,14 @@ class TelephonyService:
         self.finished_calls = 0
         self.ingested: list[int] = []
         self._nonces = NonceBook(NONCE_TTL_S)
+        s = self.settings
+        #: what a new INVITE must pass first: INVITE rate and calls per source, calls in all, inbound sources
+        self.limits = CallLimits(
+            s.max_calls, s.max_calls_per_source, s.invites_per_second_per_source, None, s.inbound_networks
+        )
+        self._refusals = RefusalLog()
+        #: the source address each running call was admitted for (released once, when it ends)
+        self._admitted: dict[InboundCall, str] = {}
         self.registrars: list[Registrar] = []
         self.tls_port = 0
         #: one thread for every spool write, in order: a slow disk must not stall the RTP relay
@@ -231,6 +241,7 @@ class TelephonyService:
             "stored_calls": self.finished_calls,
             "malformed_sip": self.sip.malformed if self.sip is not None else 0,
             "spool_disk_error": int(bool(self.disk_error)),
+            **{f"refused_{kind}": n for kind, n in self.limits.refused.items()},
             **self._lag_stats(),
         }
 
@@ -343,14 +354,37 @@ class TelephonyService:
         return handled
 
     def _start(self, call: InboundCall) -> None:
+        source = _source(call.invite)
+        self.limits.started(source)
+        self._admitted[call] = source
         self.calls[call.invite.call_id] = call
         task = asyncio.get_running_loop().create_task(call.run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _refuse(self, req: Request, refusal: Refusal | None, *, stateless: bool = False) -> bool:
+        """Send a limit's refusal (logged at most every few seconds per kind); False when there is none."""
+        if refusal is None:
+            return False
+        line = self._refusals.note(refusal, _source(req), time.monotonic())
+        if line is not None:
+            log.warning(line)
+        resp = response_to(req, refusal.status, to_tag="limit", extra=refusal.headers)
+        if stateless:
+            self.sip.respond_stateless(req, resp)  # a flood's answers are never resent
+        else:
+            self.sip.respond(req, resp)
+        return True
+
     def _new_call(self, req: Request) -> None:
+        # the limits come first: a flood must cost no more than this check and one datagram
+        capacity = len(self.ports.free) // 2  # each call needs two RTP ports
+        if self._refuse(req, self.limits.admit(_source(req), time.monotonic(), capacity), stateless=True):
+            return
         if self._outbound(req):
             return
+        if self._refuse(req, self.limits.inbound_allowed(_source(req))):
+            return  # sip.inbound_networks: only the configured trunks/PBXs call in
         self.sip.respond(req, response_to(req, 100))
         route = self.route_for(_dialled(req))
         if route is None:
@@ -368,6 +402,9 @@ class TelephonyService:
 
     def call_finished(self, call: InboundCall) -> None:
         """Release the call and hand its recording to the store (in a thread)."""
+        source = self._admitted.pop(call, None)
+        if source is not None:
+            self.limits.finished(source)
         for cid in call.meta.call_ids + [lg.dialog.call_id for lg in call.legs]:
             if self.calls.get(cid) is call:
                 del self.calls[cid]
@@ -445,6 +482,11 @@ class TelephonyService:
 def parse_to_tag(req: Request | Response) -> str:
     """The To tag ('' when absent)."""
     return parse_name_addr(req.header("To")).param("tag") or ""
+
+
+def _source(req: Request) -> str:
+    """The address a request came from (what the per-source limits count)."""
+    return req.source[0] if req.source else "?"
 
 
 def _primary_ip() -> str:

@@ -71,7 +71,7 @@ def to_record(meta: CallMeta) -> CallRecord:
         agent=meta.agent,
         agent_sip_user=meta.agent_sip_user,
         site=meta.site,
-        status=meta.status if meta.status in ("completed", "missed", "interrupted") else "missed",  # type: ignore[arg-type]
+        status=meta.status if meta.status in ("completed", "missed", "interrupted", "failed") else "missed",  # type: ignore[arg-type]
         hangup_side=meta.hangup_side,
         call_ids=list(meta.call_ids),
         notice_mode=meta.notice_mode,

@@ -60,6 +60,11 @@ T1 = transport.T1
 T2 = transport.T2
 
 
+def ack_wait_s() -> float:
+    """How long a 2xx to the caller's INVITE waits for its ACK: 64*T1 (RFC 3261 13.3.1.4), 32 s."""
+    return 64 * T1
+
+
 def retry_delay(we_own_call_id: bool) -> float:
     """When to try a refresh again that failed otherwise than 408/481 (491 glare, 500...).
 
@@ -105,6 +110,9 @@ class CallTimers:
         self.sdp: dict[Key, bytes] = {}
         self._pracks: dict[OutLeg, tuple[PrackTracker, list[Request]]] = {}
         self._retried_422: set[OutLeg] = set()
+        #: the ACK of the 2xx to the caller: its deadline while it is awaited, and whether it came
+        self._ack_wait: asyncio.TimerHandle | None = None
+        self.acked = False
         self.closed = False
 
     @property
@@ -116,6 +124,9 @@ class CallTimers:
         self.closed = True
         if self._prov is not None:
             self._prov.cancel()
+        if self._ack_wait is not None:
+            self._ack_wait.cancel()
+            self._ack_wait = None
         for h in self._handles.values():
             h.cancel()
         self._handles.clear()
@@ -176,6 +187,47 @@ class CallTimers:
             self.sdp[CALLER] = resp.body
         self.call.svc.sip.respond(self.call.invite, resp)
         self._arm(CALLER, self.caller_timer)
+        if self._ack_wait is None and not self.acked and not self.closed:
+            self._ack_wait = self._loop.call_later(ack_wait_s(), self._ack_timeout)
+
+    # -- the ACK of the 2xx (RFC 3261 13.3.1.4) ---------------------------------------------
+    def on_ack(self, req: Request) -> None:
+        """An ACK from the caller: the one of its INVITE (same CSeq) confirms the answer."""
+        if req.cseq[0] != self.call.invite.cseq[0]:
+            return  # the ACK of a re-INVITE's 2xx
+        self.acked = True
+        if self._ack_wait is not None:
+            self._ack_wait.cancel()
+            self._ack_wait = None
+
+    def _ack_timeout(self) -> None:
+        """The 2xx was resent for 64*T1 and no ACK came: the session ends (BYE both legs), a failed call.
+
+        Without this, every unacknowledged answer (late offer with no ACK: about 400 bytes sent by
+        anyone) held two RTP ports and a call until restart.
+        """
+        self._ack_wait = None
+        call = self.call
+        if self.closed or self.acked or call.ended.is_set():
+            return
+        wait = ack_wait_s()
+        inv = call.invite
+        # the transaction stops resending the 2xx: the ACK is not coming any more
+        call.svc.sip.ack_received(inv.call_id, inv.cseq[0])
+        log.warning(
+            "200 OK に %.0f 秒 ACK がなく通話を終了します / no ACK for the 200 OK within %.0f s: "
+            "ending call %s from %s",
+            wait, wait, inv.call_id, inv.source[0] if inv.source else "?",
+        )  # fmt: skip
+        call.fail("ack_timeout", after_s=wait)
+        call._bye_caller()
+        for leg in call.legs:
+            if leg.state is LegState.ANSWERED:
+                leg.bye()
+            elif leg.state in (LegState.CALLING, LegState.RINGING):
+                leg.cancel()
+        self.close()
+        call.end("timeout")
 
     def _finish_reliable(self) -> None:
         if self.reliable is not None:

@@ -134,6 +134,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "completed": ("完了", "completed"),
     "missed": ("不在", "missed"),
     "interrupted": ("中断", "interrupted"),
+    "failed": ("失敗", "failed"),
     "yes": ("はい", "yes"),
     "no": ("いいえ", "no"),
     "sort": ("並べ替え", "Sort"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import OrderedDict
 
 from akashi.telephony.sip.message import SipParseError
 
@@ -116,22 +117,30 @@ class NonceBook:
 
     A request is accepted once per nonce count: a replayed Authorization header (same or lower
     ``nc``) is refused, as is a nonce that expired or was never issued. A nonce without ``qop``
-    carries no count and so is good for one request only. Sans-I/O: the caller passes the clock.
+    carries no count and so is good for one request only. Sans-I/O: the caller passes the clock
+    (monotonic: nonces are kept in the order they were issued, so expiry only looks at the oldest).
+
+    Issuing and using are O(1) amortised: a flood of challenges costs each one constant work, not
+    a pass over the ``limit`` nonces already out.
     """
 
     def __init__(self, ttl_s: float, limit: int = 10000) -> None:
         self.ttl_s = ttl_s
         self.limit = limit
-        self._issued: dict[str, tuple[float, int]] = {}
+        #: nonce -> (issue time, highest nc accepted), oldest first
+        self._issued: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._issued)
 
     def issue(self, now: float) -> str:
         """A fresh nonce, valid for ``ttl_s`` from ``now``; expired (and the oldest past ``limit``) drop."""
-        self._issued = {n: v for n, v in self._issued.items() if now - v[0] < self.ttl_s}
-        while len(self._issued) >= self.limit:
-            del self._issued[next(iter(self._issued))]
+        issued = self._issued
+        # oldest first: stop at the first live one (each nonce is dropped once: O(1) amortised)
+        while issued and now - next(iter(issued.values()))[0] >= self.ttl_s:
+            issued.popitem(last=False)
+        while len(issued) >= self.limit:
+            issued.popitem(last=False)
         nonce = secrets.token_hex(12)
         self._issued[nonce] = (now, 0)
         return nonce

@@ -207,6 +207,18 @@ class SipUdp(asyncio.DatagramProtocol):
                 tx.timer = self._loop.call_later(T1, self._retransmit_response, key)
             self._loop.call_later(TIMER_B, self._forget_server, key)
 
+    def respond_stateless(self, req: Request, resp: Response) -> None:
+        """Answer without a transaction (RFC 3261 8.2.7): sent once, never resent, nothing kept.
+
+        For refusals under load (a flood's 503): a transaction would resend each unacknowledged
+        answer for 32 s, multiplying the flood. A retransmitted request is simply judged again.
+        """
+        key = (req.branch or req.call_id + str(req.cseq), req.method)
+        tx = self.server.pop(key, None)
+        dest = req.source or (tx.dest if tx else None)
+        if dest is not None:
+            self.send(resp, dest)
+
     def _retransmit_response(self, key: tuple[str, str]) -> None:
         tx = self.server.get(key)
         if tx is None or tx.last is None or tx.final_status == 0:
