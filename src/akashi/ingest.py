@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from akashi.context import Akashi
     from akashi.store.evidence import PutResult
 
+#: ``calls.analysis_state`` of a call with nothing to transcribe (no media, or media without sound)
+NO_AUDIO = "no_audio"
+
 #: "failed": the call ended on an error (its reason in ``extra["failure"]``), e.g. a 200 OK never ACKed
 CallStatus = Literal["completed", "missed", "interrupted", "failed"]
 
@@ -103,8 +106,14 @@ def record_call(
     channels: int,
     extra: dict[str, Any],
     transcribe: bool,
+    has_audio: bool = True,
 ) -> int:
-    """Create the ``calls`` row (site and agent resolved or created); queue transcription when asked."""
+    """Create the ``calls`` row (site and agent resolved or created); queue transcription when asked.
+
+    A call without audio (no media, or media holding no sound: a refused attempt) is marked
+    ``analysis_state="no_audio"`` and never gets a transcription job: there is nothing to hear.
+    """
+    transcribe = transcribe and has_audio
     with session_scope(ak.engine) as s:
         site_id = site_id_for(s, record.site)
         agent = agent_for(s, record.agent, record.agent_sip_user, site_id)
@@ -132,7 +141,7 @@ def record_call(
             media_object_id=media_object_id,
             codec=codec,
             channels=channels,
-            analysis_state="pending" if transcribe else "none",
+            analysis_state="pending" if transcribe else ("none" if has_audio else NO_AUDIO),
             extra=extra,
             created_at=utcnow(),
         )
@@ -171,4 +180,5 @@ def ingest_call(ak: Akashi, media: Path | None, record: CallRecord, *, transcrib
         channels=info.channels if info else 0,
         extra=dict(record.extra),
         transcribe=put is not None and transcribe,
+        has_audio=info is not None and info.data_size > 0,
     )

@@ -33,6 +33,8 @@ from akashi.db.fts import normalise_text
 from akashi.db.models import Call, CallFlag, TranscriptSegment
 from akashi.db.models_analysis import CallKeyword
 from akashi.errors import NotFoundError
+from akashi.ingest import NO_AUDIO
+from akashi.jobs.queue import PermanentJobError
 
 if TYPE_CHECKING:
     from akashi.config.analysis import AnalysisSettings
@@ -186,6 +188,17 @@ def notice_check(
     return None
 
 
+class NoAudioError(PermanentJobError):
+    """The call has no audio and no stored transcript: its analysis job fails for good, never retried."""
+
+
+def _mark_no_audio(ak: Akashi, call_id: int) -> None:
+    with session_scope(ak.engine) as s:
+        call = s.get(Call, call_id)
+        if call is not None:
+            call.analysis_state = NO_AUDIO
+
+
 def analyze_call(ak: Akashi, call_id: int, *, retranscribe: bool = True, model: Any = None) -> CallAnalysis:
     """Analyse call ``call_id`` and store the outcome. ``retranscribe=False`` reuses the stored transcript.
 
@@ -194,7 +207,7 @@ def analyze_call(ak: Akashi, call_id: int, *, retranscribe: bool = True, model: 
     """
     try:
         return _analyze(ak, call_id, retranscribe=retranscribe, model=model)
-    except NotFoundError:
+    except (NotFoundError, NoAudioError):
         raise
     except Exception:
         with session_scope(ak.engine) as s:
@@ -221,6 +234,14 @@ def _analyze(ak: Akashi, call_id: int, *, retranscribe: bool, model: Any) -> Cal
             )
         ]
     audio = parse_wav(read_media(ak, call.media_object_id)) if call.media_object_id else None
+    if audio is not None and audio.samples.shape[0] == 0:
+        audio = None  # a header and no sound (a refused attempt): nothing to hear or measure
+    if audio is None and retranscribe and not stored:  # a transcription asked of a call with no sound
+        _mark_no_audio(ak, call_id)
+        raise NoAudioError(
+            f"通話 {call_id} には音声がないため文字起こしできません",
+            f"call {call_id} has no audio: nothing to transcribe",
+        )
     stats = TranscriptionStats()
     if audio is not None and (retranscribe or not stored):
         whisper = model if model is not None else load_model(cfg, model_cache(cfg), online=cfg.online)

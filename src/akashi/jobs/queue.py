@@ -19,6 +19,11 @@ from sqlalchemy.orm import Session
 
 from akashi.db.base import session_scope, utcnow
 from akashi.db.models import Job
+from akashi.errors import AkashiError
+
+
+class PermanentJobError(AkashiError):
+    """A job that can never succeed (e.g. a call with no audio to transcribe): dead at once, no retry."""
 
 
 @dataclass(frozen=True)
@@ -147,8 +152,13 @@ class JobQueue:
                 .values(state="done", lease_until=None, updated_at=utcnow())
             )
 
-    def fail(self, job_id: int, worker: str, error: str, now: datetime | None = None) -> str:
-        """Record a failure: retry later with exponential backoff, or dead-letter. Returns the new state."""
+    def fail(
+        self, job_id: int, worker: str, error: str, now: datetime | None = None, *, permanent: bool = False
+    ) -> str:
+        """Record a failure: retry later with exponential backoff, or dead-letter. Returns the new state.
+
+        ``permanent``: the job can never succeed; dead-lettered now whatever its attempts.
+        """
         now = now or utcnow()
         with session_scope(self.engine) as s:
             job = s.get(Job, job_id)
@@ -157,7 +167,7 @@ class JobQueue:
             job.last_error = error[-4000:]
             job.lease_until = None
             job.updated_at = now
-            if job.attempts >= job.max_attempts:
+            if permanent or job.attempts >= job.max_attempts:
                 job.state = "dead"
             else:
                 job.state = "queued"

@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from akashi.jobs.queue import JobQueue, worker_name
+from akashi.jobs.queue import JobQueue, PermanentJobError, worker_name
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
@@ -62,7 +62,9 @@ def run_one(ak: Akashi, queue: JobQueue, worker: str, kinds: list[str] | None = 
     try:
         fn(ak, job.payload)
     except Exception as exc:
-        state = queue.fail(job.id, worker, "".join(traceback.format_exception(exc)))
+        permanent = isinstance(exc, PermanentJobError)
+        error = str(exc) if permanent else "".join(traceback.format_exception(exc))
+        state = queue.fail(job.id, worker, error, permanent=permanent)
         log.warning("job %s (%s) failed, now %s: %s", job.id, job.kind, state, exc)
     else:
         queue.complete(job.id, worker)

@@ -5,12 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from akashi.codecs.container import MEDIA_TYPE
+from akashi.codecs.container import MAGIC, MEDIA_TYPE
 from akashi.codecs.decode import decodable
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
     from akashi.ingest import CallRecord
+
+
+def has_packets(media: Path) -> bool:
+    """True when the container holds at least one packet (anything after its JSON header).
+
+    Reads only the fixed head, so an hour-long call costs nothing; an unreadable head counts as
+    audio (the transcriber then reports what is wrong with it).
+    """
+    with media.open("rb") as f:
+        head = f.read(len(MAGIC) + 4)
+    if len(head) < len(MAGIC) + 4 or not head.startswith(MAGIC):
+        return True
+    header_end = len(head) + int.from_bytes(head[len(MAGIC) :], "little")
+    return media.stat().st_size > header_end
 
 
 def ingest_raw_call(ak: Akashi, media: Path, record: CallRecord) -> int:
@@ -33,4 +47,5 @@ def ingest_raw_call(ak: Akashi, media: Path, record: CallRecord) -> int:
         channels=2,
         extra={**record.extra, "media_container": "akrtp1"},
         transcribe=decodable(record.codec),
+        has_audio=has_packets(media),
     )
