@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import av
@@ -25,8 +27,23 @@ if TYPE_CHECKING:
     from akashi.access.principal import Principal
     from akashi.context import Akashi
 
+log = logging.getLogger(__name__)
+
 LIVE_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 _END = b""
+#: Bytes that may wait for one viewer (a few GOPs of a 1080p camera). A viewer further behind is
+#: closed: dropping fMP4 fragments would break its decoder anyway, and the memory stays bounded.
+VIEWER_BUFFER_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class LiveStats:
+    """Counters of the live view in this process."""
+
+    slow_viewers_closed: int = 0
+
+
+STATS = LiveStats()
 
 
 def mse_mime(init: bytes) -> str:
@@ -51,16 +68,57 @@ def mse_mime(init: bytes) -> str:
     )
 
 
+class ViewerBuffer:
+    """The bytes waiting for one viewer, at most ``limit`` of them (used on the event loop only).
+
+    When the viewer falls further behind, what waits is dropped, the stream ends for that viewer
+    (``overflowed``), the camera reader is told to stop and :data:`STATS` counts it.
+    """
+
+    def __init__(self, camera: str, limit: int, stop: threading.Event) -> None:
+        self.camera = camera
+        self.limit = limit
+        self.stop = stop
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.pending = 0
+        self.overflowed = False
+
+    def offer(self, data: bytes) -> None:
+        """Queue a chunk from the camera reader, or close the viewer when it is too far behind."""
+        if self.overflowed:
+            return
+        if data is not _END and self.pending + len(data) > self.limit:
+            self.overflowed = True
+            STATS.slow_viewers_closed += 1
+            log.warning(
+                "live %s: viewer %d bytes behind (limit %d), closed", self.camera, self.pending, self.limit
+            )
+            self.stop.set()
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.pending = 0
+            self.queue.put_nowait(_END)
+            return
+        self.pending += len(data)
+        self.queue.put_nowait(data)
+
+    async def get(self) -> bytes:
+        """The next chunk; :data:`_END` when the stream is over."""
+        chunk = await self.queue.get()
+        self.pending -= len(chunk)
+        return chunk
+
+
 class _Sink:
     """A write-only file for the muxer that hands every write to the event loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, buffer: ViewerBuffer) -> None:
         self.loop = loop
-        self.queue = queue
+        self.buffer = buffer
 
     def write(self, data: bytes) -> int:
         if data:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, bytes(data))
+            self.loop.call_soon_threadsafe(self.buffer.offer, bytes(data))
         return len(data)
 
     def flush(self) -> None:
@@ -101,29 +159,32 @@ def _pump(url: str, timeout_s: float, sink: _Sink, stop: threading.Event) -> str
         src.close()
 
 
-async def live_fmp4(ak: Akashi, camera: str) -> AsyncIterator[bytes]:
+async def live_fmp4(
+    ak: Akashi, camera: str, *, buffer_bytes: int = VIEWER_BUFFER_BYTES
+) -> AsyncIterator[bytes]:
     """Yield fMP4 bytes of ``camera``'s live stream until the consumer stops iterating.
 
-    No permission check here: web routes go through :func:`open_live`.
+    At most ``buffer_bytes`` wait for a slow consumer; past that its stream ends (see
+    :class:`ViewerBuffer`). No permission check here: web routes go through :func:`open_live`.
     """
     specs = {c.name: c for c in await asyncio.to_thread(configured_cameras, ak.settings, ak.engine)}
     spec = specs.get(camera)
     if spec is None:
         raise NotFoundError(f"カメラ {camera} はありません", f"no camera {camera}")
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
     stop = threading.Event()
+    buffer = ViewerBuffer(camera, buffer_bytes, stop)
 
     def run() -> None:
         try:
-            _pump(spec.url, ak.settings.camera_policy.socket_timeout_s, _Sink(loop, queue), stop)
+            _pump(spec.url, ak.settings.camera_policy.socket_timeout_s, _Sink(loop, buffer), stop)
         finally:
-            loop.call_soon_threadsafe(queue.put_nowait, _END)
+            loop.call_soon_threadsafe(buffer.offer, _END)
 
     worker = asyncio.ensure_future(in_own_thread(f"live {camera}", run))
     try:
         while True:
-            chunk = await queue.get()
+            chunk = await buffer.get()
             if chunk is _END:
                 break
             yield chunk
