@@ -17,6 +17,10 @@ UNAVAILABLE_TEXT = (
 )
 
 
+#: the digest algorithms Akashi offers its agents' phones by default, strongest first (RFC 8760)
+DIGEST_ALGORITHMS: tuple[Literal["SHA-256", "MD5"], ...] = ("SHA-256", "MD5")
+
+
 class TrunkSettings(Section):
     """A SIP trunk (carrier or cloud PBX)."""
 
@@ -24,9 +28,17 @@ class TrunkSettings(Section):
 
     name: str = Field(..., min_length=1)
     host: str = Field(..., min_length=1, description="host or host:port; outbound calls go here.")
-    transport: Literal["udp", "tcp", "tls"] = "udp"
+    transport: Literal["udp", "tcp", "tls"] = Field(
+        "udp", description="How calls and REGISTER reach the trunk; tls: port 5061 unless host says otherwise."
+    )
     username: str = ""
     password: SecretStr = SecretStr("")
+    realm: str = Field(
+        "", description="Digest realm of the trunk; when set, challenges of any other realm are not answered."
+    )
+    tls_ca: str = Field(
+        "", description="CA certificates (PEM) the trunk's TLS certificate must chain to; empty: the system's."
+    )
     # "register" in akashi.toml; the attribute has another name because pydantic's BaseModel
     # already has a ``register`` (ABC) attribute
     register_: bool = Field(
@@ -120,6 +132,12 @@ class SipSettings(Section):
         "(agents with a password always authenticate with digest).",
     )
     realm: str = Field("akashi", min_length=1, description="Digest realm of the agents' phones.")
+    digest_algorithms: list[Literal["SHA-256", "MD5"]] = Field(
+        default_factory=lambda: list(DIGEST_ALGORITHMS),
+        min_length=1,
+        description="Algorithms of Akashi's digest challenges to agents' phones, one header each, in this "
+        "order (RFC 8760); a phone answers the first it supports. Either answer is verified.",
+    )
     # limits of the SIP edge (akashi.telephony.limits): what one address, or everyone, may hold
     max_calls: int = Field(
         2000,

@@ -30,13 +30,14 @@ from akashi.telephony.sdp import (
     sdp_warning,
 )
 from akashi.telephony.sip.build import new_tag, response_to
-from akashi.telephony.sip.message import Request
-from akashi.telephony.sip.uri import parse_name_addr, parse_uri
+from akashi.telephony.sip.message import Request, SipParseError
+from akashi.telephony.sip.uri import parse_name_addr, parse_uri, phone_number
 from akashi.telephony.timers import CallTimers
 
 if TYPE_CHECKING:
     from akashi.config.telephony import AnnouncementSettings, RouteSettings
     from akashi.telephony.service import TelephonyService
+    from akashi.telephony.sip.digest import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +336,7 @@ class InboundCall:
         # else: the caller heard the notice and is answered: _say_unavailable tells it, then hangs up
 
     async def _ring(
-        self, targets: list[str], strategy: str, timeout: float, auth: tuple[str, str] | None = None
+        self, targets: list[str], strategy: str, timeout: float, auth: Credentials | None = None
     ) -> OutLeg | None:
         """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
         return await ring(self, targets, strategy, timeout, auth)
@@ -533,9 +534,28 @@ def _user(uri: str) -> str:
         return uri
 
 
+#: the Warning of a 484: the dialled number holds something else than digits, "+", "*" and "#"
+NOT_A_NUMBER = '399 akashi "dialled number must be digits, +, * or # (at most 32)"'
+
+
+def dialled_number(invite: Request) -> str | None:
+    """The dialled number (the Request-URI's user, else the To user), or None when it is not a number.
+
+    The user is percent-decoded and checked with :func:`phone_number`: an INVITE whose number is
+    None gets 484, so nothing but digits, ``+``, ``*`` and ``#`` ever reaches a route or the trunk.
+    """
+    try:
+        user = parse_uri(invite.uri).user
+        if not user:
+            user = parse_uri(parse_name_addr(invite.header("To")).uri).user
+    except ProtocolError:
+        return None
+    return phone_number(user)
+
+
 def _dialled(invite: Request) -> str:
-    """The dialled number: the Request-URI's user, else the To user."""
-    user = _user(invite.uri)
-    if not user:
-        user = _user(parse_name_addr(invite.header("To")).uri)
-    return user
+    """The dialled number of an INVITE already checked with :func:`dialled_number`."""
+    number = dialled_number(invite)
+    if number is None:  # the caller skipped the check: refuse rather than pass the user on
+        raise SipParseError("Request-URI", "the dialled number is not a phone number")
+    return number

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 from typing import TYPE_CHECKING
 
 from akashi.telephony.dialog import Dialog
 from akashi.telephony.sessiontimer import invite_headers
 from akashi.telephony.sip.build import new_branch, new_call_id, new_tag, request
-from akashi.telephony.sip.digest import authorization
+from akashi.telephony.sip.digest import Credentials, DigestError
 from akashi.telephony.sip.message import Request, Response
 from akashi.telephony.sip.uri import parse_uri
+from akashi.telephony.trunks import contact as trunk_contact
 
 if TYPE_CHECKING:
     from akashi.telephony.calls import InboundCall
+
+log = logging.getLogger(__name__)
 
 
 class LegState(enum.Enum):
@@ -37,13 +41,14 @@ class OutLeg:
         target: str,
         dest: tuple[str, int],
         sdp: bytes,
-        auth: tuple[str, str] | None = None,
+        auth: Credentials | None = None,
         transport: str = "UDP",
     ) -> None:
         self.call = call
         self.target = target
         self.user = parse_uri(target).user
         svc = call.svc
+        contact = trunk_contact(svc, transport)
         self.dialog = Dialog(
             call_id=new_call_id(svc.host),
             local=f"{call.caller_name_addr()};tag={new_tag()}",
@@ -51,7 +56,7 @@ class OutLeg:
             remote_target=target,
             dest=dest,
             via_host=svc.via_host,
-            contact=svc.contact,
+            contact=contact,
             transport=transport,
         )
         self.invite: Request = request(
@@ -62,7 +67,7 @@ class OutLeg:
             to=self.dialog.remote,
             call_id=self.dialog.call_id,
             cseq=1,
-            contact=svc.contact,
+            contact=contact,
             body=sdp,
             content_type="application/sdp",
             extra=[
@@ -109,60 +114,64 @@ class OutLeg:
         ringing = self.state in (LegState.CALLING, LegState.RINGING)
         if resp.status == 422 and ringing and self.call.timers.leg_too_small(self, resp):
             return  # asked again with the interval the phone accepts (RFC 4028 7.3)
-        if (
-            resp.status in (401, 407)
-            and self.auth is not None
-            and self.auth_tries < 2
-            and self.state
-            in (
-                LegState.CALLING,
-                LegState.RINGING,
-            )
-        ):
+        if resp.status in (401, 407) and self.auth_tries < 2 and ringing:
             self._retry_with_auth(resp)
             return
-        self.status = resp.status
+        self._fail(resp.status)
+
+    def _fail(self, status: int) -> None:
+        self.status = status
         if self.state in (LegState.CALLING, LegState.RINGING):
             self.state = LegState.FAILED
         self.done.set()
 
     def _retry_with_auth(self, resp: Response) -> None:
-        """Answer a digest challenge of the trunk: the same INVITE, next CSeq, with credentials."""
-        assert self.auth is not None
+        """Answer a digest challenge of the trunk: the same INVITE, next CSeq, with credentials.
+
+        Every challenge of the response is read and the strongest answerable one answered; the
+        trunk's credentials go only to the trunk's own host (and realm, when set). A challenge
+        that cannot be answered fails the leg at once, with the reason logged and kept in the call.
+        """
         self.auth_tries += 1
         hdr = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
         reply = "Authorization" if resp.status == 401 else "Proxy-Authorization"
-        challenge = resp.get(hdr)
-        if challenge is None:
-            self.status = resp.status
-            self.state = LegState.FAILED
-            self.done.set()
-            return
-        user, password = self.auth
         old = self.invite
+        try:
+            if self.auth is None:
+                raise DigestError("no credentials for this destination")
+            value = self.auth.answer(resp.get_each(hdr), method="INVITE", uri=old.uri)
+        except DigestError as exc:
+            log.warning(
+                "call %s: %d from %s not answered, leg failed: %s",
+                self.call.invite.call_id,
+                resp.status,
+                self.target,
+                exc.reason,
+            )
+            self.call.meta.extra["auth_refused"] = exc.reason
+            self._fail(resp.status)
+            return
+        svc = self.call.svc
         self.dialog.local_cseq += 1
         inv = request(
             "INVITE",
             old.uri,
-            via=f"SIP/2.0/{self.dialog.transport} {self.call.svc.via_host};branch={new_branch()};rport",
+            via=f"SIP/2.0/{self.dialog.transport} {svc.via_host};branch={new_branch()};rport",
             from_=self.dialog.local,
             to=self.dialog.remote,
             call_id=self.dialog.call_id,
             cseq=self.dialog.local_cseq,
-            contact=self.call.svc.contact,
+            contact=self.dialog.contact,
             body=old.body,
             content_type="application/sdp",
             extra=[
-                ("Allow", self.call.svc.ALLOW),
-                *invite_headers(self.call.svc.settings.session_expires_s, self.call.svc.settings.min_se_s),
-                (
-                    reply,
-                    authorization(challenge, method="INVITE", uri=old.uri, username=user, password=password),
-                ),
+                ("Allow", svc.ALLOW),
+                *invite_headers(svc.settings.session_expires_s, svc.settings.min_se_s),
+                (reply, value),
             ],
         )
         self.invite = inv
-        self.call.svc.sip.request(inv, self.dialog.dest, self.on_response)
+        svc.sip.request(inv, self.dialog.dest, self.on_response)
 
     def _ack(self) -> None:
         ack = self.dialog.new_request("ACK", cseq=self.invite.cseq[0])

@@ -17,9 +17,10 @@ from akashi.telephony.media import RtpEndpoint
 from akashi.telephony.recorder import now
 from akashi.telephony.sdp import AudioSession, Codec, answer_direction, parse_sdp
 from akashi.telephony.sip.build import response_to
-from akashi.telephony.sip.digest import NonceBook, check_authorization
+from akashi.telephony.sip.digest import NonceBook, challenges, check_authorization
 from akashi.telephony.sip.message import split_hostport
 from akashi.telephony.sip.uri import parse_name_addr
+from akashi.telephony.trunks import credentials
 
 if TYPE_CHECKING:
     from akashi.telephony.service import TelephonyService
@@ -73,7 +74,7 @@ class OutboundCall(InboundCall):
         notice = self.notice_codec
         self.meta.notice_mode = "automatic" if notice else ""
         self.state = CallState.RINGING
-        auth = (self.trunk.username, self.trunk.password.get_secret_value()) if self.trunk.username else None
+        auth = credentials(self.trunk)  # sent only to the trunk's host (and realm)
         leg = await self._ring(list(self.route.ring), "parallel", OUTBOUND_RING_S, auth)
         if leg is None:
             return
@@ -110,7 +111,7 @@ def answered_codec(answer: AudioSession, offered: Codec) -> Codec:
 def trunk_uri(number: str, trunk: TrunkSettings) -> str:
     """The Request-URI of a call to ``number`` through ``trunk``."""
     host = trunk.host if trunk.host.startswith("[") or trunk.host.count(":") <= 1 else f"[{trunk.host}]"
-    params = ";transport=tcp" if trunk.transport == "tcp" else ""
+    params = f";transport={trunk.transport}" if trunk.transport != "udp" else ""
     return f"sip:{number}@{host}{params}"
 
 
@@ -133,16 +134,15 @@ def outbound_agent(
     if password:
         cred = req.get("Proxy-Authorization")
         good = cred is not None and check_authorization(
-            cred, method="INVITE", password=password, realm=settings.realm
+            cred, method="INVITE", password=password, realm=settings.realm, request_uri=req.uri
         )
         # a right password on an expired, unknown or already-counted nonce (a replay) is stale
         if not (good and cred is not None and nonces.use(cred, time.monotonic())):
             stale = ", stale=true" if good else ""
             nonce = nonces.issue(time.monotonic())
-            challenge = f'Digest realm="{settings.realm}", nonce="{nonce}", algorithm=MD5, qop="auth"{stale}'
-            svc.sip.respond(
-                req, response_to(req, 407, to_tag="auth", extra=[("Proxy-Authenticate", challenge)])
-            )
+            offered = challenges(settings.realm, nonce, stale=bool(stale), algorithms=settings.digest_algorithms)
+            offers = [("Proxy-Authenticate", c) for c in offered]  # SHA-256 first, then MD5 (RFC 8760)
+            svc.sip.respond(req, response_to(req, 407, to_tag="auth", extra=offers))
             return True, None
     elif not _in_networks(req.source, settings.agent_networks):
         svc.sip.respond(req, response_to(req, 403, to_tag="auth"))

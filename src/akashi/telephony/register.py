@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 from akashi.config.telephony import TrunkSettings
 from akashi.errors import ProtocolError
 from akashi.telephony.sip.build import new_branch, new_call_id, new_tag, request
-from akashi.telephony.sip.digest import authorization
+from akashi.telephony.sip.digest import DigestError
 from akashi.telephony.sip.message import Response, split_hostport, split_list
 from akashi.telephony.sip.uri import parse_name_addr
+from akashi.telephony.trunks import connect, contact, credentials
 
 if TYPE_CHECKING:
     from akashi.telephony.service import TelephonyService
@@ -36,6 +37,11 @@ class Registrar:
         self.registered = asyncio.Event()
         self.expires = 0
         self.registrations = 0
+        self.credentials = credentials(trunk)
+        #: ";transport=tcp" or ";transport=tls" for a stream trunk
+        self.params = "" if trunk.transport == "udp" else f";transport={trunk.transport}"
+        #: why the last challenge was not answered ('' when it was)
+        self.refused = ""
 
     async def run(self) -> None:
         """Register, refresh at 80% of the granted time, retry after failures."""
@@ -59,39 +65,49 @@ class Registrar:
                     await asyncio.wait_for(self.register(0), 2)
 
     async def register(self, expires: int) -> int:
-        """One REGISTER transaction (answering up to two challenges); the granted seconds, 0 on failure."""
+        """One REGISTER transaction (answering up to two challenges); the granted seconds, 0 on failure.
+
+        Every challenge of a 401/407 is read and the strongest answerable one answered, with the
+        trunk's credentials only (its host, and its realm when set); when none can be answered the
+        registration fails at once with the reason logged.
+        """
         auth_header: tuple[str, str] | None = None
+        uri = f"sip:{self.host}"
+        status = 0
         for _ in range(3):
             resp = await self._send(expires, auth_header)
-            if resp.status in (401, 407) and self.trunk.username:
+            status = resp.status
+            if resp.status in (401, 407):
                 hdr = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
-                challenge = resp.get(hdr)
-                if challenge is None:
-                    break
                 try:
-                    value = authorization(
-                        challenge,
-                        method="REGISTER",
-                        uri=f"sip:{self.host}",
-                        username=self.trunk.username,
-                        password=self.trunk.password.get_secret_value(),
+                    if self.credentials is None:
+                        raise DigestError("no username configured for the trunk")
+                    value = self.credentials.answer(resp.get_each(hdr), method="REGISTER", uri=uri)
+                except DigestError as exc:
+                    log.warning(
+                        "registration with trunk %s: %d not answered: %s",
+                        self.trunk.name,
+                        resp.status,
+                        exc.reason,
                     )
-                except ProtocolError:
-                    break
+                    self.refused = exc.reason
+                    return 0
                 auth_header = ("Authorization" if resp.status == 401 else "Proxy-Authorization", value)
                 continue
             if 200 <= resp.status < 300:
                 return expires if expires == 0 else granted(resp, expires)
             break
-        log.warning("registration with trunk %s failed", self.trunk.name)
+        log.warning("registration with trunk %s failed (%d)", self.trunk.name, status)
         return 0
 
     async def _send(self, expires: int, auth: tuple[str, str] | None) -> Response:
-        dest = await self.svc.resolve(f"sip:{self.host}")
+        uri = f"sip:{self.host}{self.params}"
+        dest = await self.svc.resolve(uri)
         if dest is None:
             raise ProtocolError(
                 f"トランク {self.trunk.host} が見つかりません", f"cannot resolve trunk {self.trunk.host}"
             )
+        transport = await connect(self.svc, uri, dest)  # TCP or TLS as configured: never UDP then
         self.cseq += 1
         aor = f"<sip:{self.trunk.username or 'akashi'}@{self.host}>"
         extra = [("Expires", str(expires))]
@@ -100,12 +116,12 @@ class Registrar:
         req = request(
             "REGISTER",
             f"sip:{self.host}",
-            via=f"SIP/2.0/UDP {self.svc.via_host};branch={new_branch()};rport",
+            via=f"SIP/2.0/{transport} {self.svc.via_host};branch={new_branch()};rport",
             from_=f"{aor};tag={self.tag}",
             to=aor,
             call_id=self.call_id,
             cseq=self.cseq,
-            contact=self.svc.contact,
+            contact=contact(self.svc, transport),
             extra=extra,
         )
         fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()

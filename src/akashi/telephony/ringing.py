@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
-from akashi.errors import ProtocolError
 from akashi.telephony.legs import LegState, OutLeg
 from akashi.telephony.sdp import AudioSession
-from akashi.telephony.sip.uri import parse_uri
+from akashi.telephony.sip.digest import Credentials
+from akashi.telephony.trunks import connect
 
 if TYPE_CHECKING:
     from akashi.telephony.calls import InboundCall
 
+log = logging.getLogger(__name__)
+
 
 async def ring(
-    call: InboundCall, targets: list[str], strategy: str, timeout: float, auth: tuple[str, str] | None = None
+    call: InboundCall, targets: list[str], strategy: str, timeout: float, auth: Credentials | None = None
 ) -> OutLeg | None:
     """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
     assert call.b_rtp is not None
@@ -38,13 +41,12 @@ async def ring(
             if dest is None:
                 statuses.append(404)
                 continue
-            transport = "TCP" if _transport(t) == "tcp" else "UDP"
-            if transport == "TCP":
-                try:
-                    await call.svc.sip.connect_tcp(dest)
-                except OSError:
-                    statuses.append(503)
-                    continue
+            try:
+                transport = await connect(call.svc, t, dest)  # TCP or TLS: never falls back to UDP
+            except OSError as exc:
+                log.warning("call %s: cannot connect to %s: %s", call.invite.call_id, t, exc)
+                statuses.append(503)
+                continue
             leg = OutLeg(call, t, dest, offer, auth, transport)
             call.legs.append(leg)
             legs.append(leg)
@@ -93,9 +95,3 @@ def final_status(statuses: list[int]) -> int:
         return 603
     return 480
 
-
-def _transport(uri: str) -> str:
-    try:
-        return (parse_uri(uri).param("transport") or "udp").lower()
-    except ProtocolError:
-        return "udp"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from akashi.config.telephony import AgentSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony.announce import Announcements
-from akashi.telephony.calls import InboundCall, _dialled
+from akashi.telephony.calls import NOT_A_NUMBER, InboundCall, _dialled, dialled_number
 from akashi.telephony.limits import CallLimits, Refusal, RefusalLog
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import MAX_BACKLOG, META, CallMeta, CallSpool, write_batch
@@ -34,6 +34,7 @@ from akashi.telephony.sip.message import Request, Response, split_hostport
 from akashi.telephony.sip.transport import SipUdp
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri
 from akashi.telephony.timers import refuse_invite
+from akashi.telephony.trunks import uri_transport
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
@@ -286,7 +287,7 @@ class TelephonyService:
             return None
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
-                u.host, u.port or 5060, type=socket.SOCK_DGRAM
+                u.host, u.port or (5061 if uri_transport(uri) == "TLS" else 5060), type=socket.SOCK_DGRAM
             )
         except OSError:
             return None
@@ -377,6 +378,11 @@ class TelephonyService:
         return True
 
     def _new_call(self, req: Request) -> None:
+        if dialled_number(req) is None:
+            # percent-decoded junk (";", ":", CR LF...) must never reach a route or the trunk leg
+            log.warning("INVITE from %s refused (484): %r is not a phone number", req.source, req.uri[:80])
+            self.sip.respond(req, response_to(req, 484, to_tag="nr", extra=[("Warning", NOT_A_NUMBER)]))
+            return
         # the limits come first: a flood must cost no more than this check and one datagram
         capacity = len(self.ports.free) // 2  # each call needs two RTP ports
         if self._refuse(req, self.limits.admit(_source(req), time.monotonic(), capacity), stateless=True):

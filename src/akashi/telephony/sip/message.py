@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from akashi.errors import ProtocolError
+from akashi.errors import AkashiError, ProtocolError
 
 MAX_MESSAGE = 65535
 MAX_HEADERS = 256
@@ -56,6 +56,7 @@ REASONS = {
     422: "Session Interval Too Small",
     480: "Temporarily Unavailable",
     481: "Call/Transaction Does Not Exist",
+    484: "Address Incomplete",
     486: "Busy Here",
     487: "Request Terminated",
     488: "Not Acceptable Here",
@@ -81,6 +82,37 @@ class SipParseError(ProtocolError):
         )
 
 
+class SipBuildError(AkashiError, ValueError):
+    """Akashi tried to write a SIP message that cannot be sent (a CR or LF inside a header, say).
+
+    This is a bug in the code that built the message, never something to put on the wire: a CR or
+    LF in a header value would end the header there and let the rest be read as new headers.
+    """
+
+    def __init__(self, part: str, detail: str) -> None:
+        self.part = part
+        super().__init__(
+            f"SIPメッセージを作れません ({part}): {detail}", f"refusing to write SIP {part}: {detail}"
+        )
+
+
+#: characters that may never appear in a header name or value Akashi writes
+_LINE_BREAKS = re.compile(r"[\r\n\x00]")
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse a header Akashi is about to write whose name is not a token or whose value breaks the line."""
+    if not _TOKEN.match(name):
+        raise SipBuildError("header name", repr(name[:60]))
+    if _LINE_BREAKS.search(value):
+        raise SipBuildError(f"header {name}", "CR, LF or NUL in the value")
+
+
+def _check_start(line: str) -> None:
+    if _LINE_BREAKS.search(line):
+        raise SipBuildError("start line", "CR, LF or NUL")
+
+
 def canonical(name: str) -> str:
     """Lower-case long form of a header name (compact forms expanded)."""
     low = name.strip().lower()
@@ -96,8 +128,15 @@ class Header:
     raw: str | None = None
 
     def line(self) -> str:
-        """The header as it is written on the wire (without CRLF)."""
-        return self.raw if self.raw is not None else f"{self.name}: {self.value}"
+        """The header as it is written on the wire (without CRLF).
+
+        A header as received is written back as it came; one built or changed here is checked
+        first (:class:`SipBuildError` for a name that is not a token or a CR/LF in the value).
+        """
+        if self.raw is not None:
+            return self.raw
+        check_header(self.name, self.value)
+        return f"{self.name}: {self.value}"
 
 
 @dataclass
@@ -132,6 +171,11 @@ class SipMessage:
                 out.extend(split_list(h.value))
         return out
 
+    def get_each(self, name: str) -> list[str]:
+        """Every value of a header, one per line, not split at commas (for WWW-Authenticate and the like)."""
+        key = canonical(name)
+        return [h.value for h in self.headers if canonical(h.name) == key]
+
     def header(self, name: str) -> str:
         """A required header; raises :class:`SipParseError` naming it when absent."""
         v = self.get(name)
@@ -141,6 +185,7 @@ class SipMessage:
 
     def set(self, name: str, value: str) -> None:
         """Replace all headers of this name by one (added at the end when absent)."""
+        check_header(name, value)
         key = canonical(name)
         idx = [i for i, h in enumerate(self.headers) if canonical(h.name) == key]
         if not idx:
@@ -152,6 +197,7 @@ class SipMessage:
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Add a header line (at the top with ``first``, as a proxy adds Via)."""
+        check_header(name, value)
         if first:
             self.headers.insert(0, Header(name, value))
         else:
@@ -215,7 +261,12 @@ class Request(SipMessage):
     version: str = "SIP/2.0"
 
     def _head(self) -> str:
-        return self.start_raw if self.start_raw is not None else f"{self.method} {self.uri} {self.version}"
+        if self.start_raw is not None:
+            return self.start_raw
+        bad_uri = not self.uri or any(c.isspace() for c in self.uri) or _LINE_BREAKS.search(self.uri)
+        if not _TOKEN.match(self.method) or bad_uri:
+            raise SipBuildError("request line", repr(f"{self.method} {self.uri}"[:80]))
+        return f"{self.method} {self.uri} {self.version}"
 
 
 @dataclass
@@ -227,7 +278,11 @@ class Response(SipMessage):
     version: str = "SIP/2.0"
 
     def _head(self) -> str:
-        return self.start_raw if self.start_raw is not None else f"{self.version} {self.status} {self.reason}"
+        if self.start_raw is not None:
+            return self.start_raw
+        line = f"{self.version} {self.status} {self.reason}"
+        _check_start(line)
+        return line
 
 
 def split_list(value: str) -> list[str]:

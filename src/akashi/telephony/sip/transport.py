@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ class SipUdp(asyncio.DatagramProtocol):
         self.malformed = 0
         #: open TCP connections by remote address: messages to these go over the stream
         self.tcp: dict[Addr, asyncio.StreamWriter] = {}
+        #: destinations Akashi connected to over TCP or TLS: never reached over UDP, even once closed
+        self.stream_only: dict[Addr, str] = {}
         self._loop = asyncio.get_event_loop()
         self.closed = asyncio.Event()
 
@@ -100,6 +103,11 @@ class SipUdp(asyncio.DatagramProtocol):
         if writer is not None:
             if not writer.is_closing():
                 writer.write(data)
+            return
+        if dest in self.stream_only:
+            log.warning(
+                "SIP message to %s:%d dropped: its %s connection is closed", *dest, self.stream_only[dest]
+            )
             return
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(data, dest)
@@ -356,21 +364,38 @@ class SipUdp(asyncio.DatagramProtocol):
 
     async def connect_tcp(self, dest: Addr) -> None:
         """Open a TCP connection to ``dest`` (reused for every message to it)."""
+        self.stream_only.setdefault(dest, "TCP")
         if dest in self.tcp:
             return
         reader, writer = await asyncio.open_connection(dest[0], dest[1])
         self.tcp[dest] = writer
         self._loop.create_task(self._read_outbound(dest, reader, writer))
 
+    async def connect_tls(self, dest: Addr, ctx: ssl.SSLContext, server_hostname: str) -> None:
+        """Open a TLS connection to ``dest`` (the certificate checked against ``server_hostname``).
+
+        Reused for every message to ``dest``; a TCP connection Akashi opened there is not reused
+        for TLS. Raises OSError (ssl.SSLError for a refused certificate) when it cannot be opened.
+        """
+        self.stream_only[dest] = "TLS"
+        old = self.tcp.get(dest)
+        if old is not None and old.get_extra_info("ssl_object") is not None and not old.is_closing():
+            return
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(dest[0], dest[1], ssl=ctx, server_hostname=server_hostname), TIMER_B
+        )
+        self.tcp[dest] = writer
+        self._loop.create_task(self._read_outbound(dest, reader, writer, "TLS"))
+
     async def _read_outbound(
-        self, dest: Addr, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, dest: Addr, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, label: str = "TCP"
     ) -> None:
         buf = bytearray()
         try:
             while data := await reader.read(65536):
                 buf += data
                 for raw in iter_stream(buf):
-                    self.datagram_received(raw, dest, stream=True)
+                    self.datagram_received(raw, dest, stream=True, label=label)
         except (ConnectionError, OSError, SipParseError):
             pass
         finally:

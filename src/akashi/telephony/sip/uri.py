@@ -125,6 +125,23 @@ def parse_uri(uri: str) -> SipUri:
     return SipUri(scheme, _unescape(user), host.lower(), port, _uri_params(ps))
 
 
+#: what a dialled number may hold once percent-decoded and stripped of visual separators
+NUMBER = re.compile(r"^[0-9+*#]{1,32}$")
+#: RFC 3966 visual separators, dropped before the check: ``tel:03-1234-5678`` is 0312345678
+VISUAL_SEPARATORS = str.maketrans("", "", "-.()")
+
+
+def phone_number(user: str) -> str | None:
+    """The dialled number in a URI user part (already percent-decoded), or None when it is not one.
+
+    Only digits, ``+``, ``*`` and ``#`` are a number (at most 32 of them); the RFC 3966 visual
+    separators ``-``, ``.``, ``(`` and ``)`` are dropped first. Anything else (``:``, ``;``, ``@``, CR,
+    LF, spaces, user parameters) makes it no number: such a user is never copied into another request.
+    """
+    number = user.translate(VISUAL_SEPARATORS)
+    return number if NUMBER.fullmatch(number) else None
+
+
 def _uri_params(ps: str) -> tuple[tuple[str, str], ...]:
     out = []
     for p in ps.split(";") if ps else []:

@@ -1,0 +1,85 @@
+"""How Akashi reaches a trunk (or a phone): UDP, TCP or TLS, and the credentials it may send there."""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from typing import TYPE_CHECKING
+
+from akashi.config.telephony import TrunkSettings
+from akashi.errors import ProtocolError
+from akashi.telephony.sip.digest import Credentials
+from akashi.telephony.sip.message import split_hostport
+from akashi.telephony.sip.uri import parse_uri
+
+if TYPE_CHECKING:
+    from akashi.telephony.service import TelephonyService
+
+Addr = tuple[str, int]
+
+
+def credentials(trunk: TrunkSettings) -> Credentials | None:
+    """The trunk's digest credentials, bound to its host (and realm), or None without a username."""
+    if not trunk.username:
+        return None
+    return Credentials(trunk.username, trunk.password.get_secret_value(), trunk.host, trunk.realm)
+
+
+def trunk_for(trunks: list[TrunkSettings], uri: str) -> TrunkSettings | None:
+    """The configured trunk a URI points at (same host and port), or None."""
+    try:
+        u = parse_uri(uri)
+    except ProtocolError:
+        return None
+    for t in trunks:
+        try:
+            host, port = split_hostport(t.host, "trunk host")
+        except ProtocolError:
+            continue
+        if host.strip("[]").lower() == u.host and (port is None or u.port is None or port == u.port):
+            return t
+    return None
+
+
+def uri_transport(uri: str) -> str:
+    """``UDP``, ``TCP`` or ``TLS``: what a URI asks for (``sips:`` or ``;transport=tls`` is TLS)."""
+    try:
+        u = parse_uri(uri)
+    except ProtocolError:
+        return "UDP"
+    if u.scheme == "sips":
+        return "TLS"
+    kind = (u.param("transport") or "udp").upper()
+    return kind if kind in ("TCP", "TLS") else "UDP"
+
+
+@functools.lru_cache(maxsize=16)
+def tls_context(cafile: str = "") -> ssl.SSLContext:
+    """A client TLS context that verifies the server's certificate and name (``cafile``: its CAs)."""
+    ctx = ssl.create_default_context(cafile=cafile or None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+async def connect(svc: TelephonyService, uri: str, dest: Addr) -> str:
+    """Open the stream a request for ``uri`` needs (none for UDP); the Via transport to use.
+
+    Raises OSError (ssl.SSLError included) when the connection or the TLS handshake fails: a TLS
+    or TCP destination never falls back to UDP.
+    """
+    kind = uri_transport(uri)
+    if kind == "TCP":
+        await svc.sip.connect_tcp(dest)
+    elif kind == "TLS":
+        trunk = trunk_for(svc.settings.trunks, uri)
+        ctx = tls_context(trunk.tls_ca if trunk is not None else "")
+        await svc.sip.connect_tls(dest, ctx, parse_uri(uri).host)
+    return kind
+
+
+def contact(svc: TelephonyService, transport: str) -> str:
+    """Akashi's Contact for a dialog or registration over ``transport`` (so the peer calls back the same way)."""
+    if transport == "UDP":
+        return svc.contact
+    port = svc.tls_port if transport == "TLS" and svc.tls_port else svc.sip.local[1]
+    return f"<sip:akashi@{svc.host}:{port};transport={transport.lower()}>"
