@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from akashi.codecs import g711
-from akashi.telephony.media import RtpEndpoint, nat_source
+from akashi.telephony.media import RtpEndpoint, SpoolSink, nat_source
 from akashi.telephony.sdp import Codec
 from tests.conftest import require_binary
 from tests.telephony import scenarios
@@ -173,7 +173,7 @@ async def test_nat_latch_only_to_the_signalling_ip() -> None:
     port = ep.transport.get_extra_info("sockname")[1]
     got: list[bytes] = []
 
-    class Sink:
+    class Sink(SpoolSink):
         def append(self, data: bytes, t: float) -> None:
             got.append(data)
 
@@ -219,7 +219,7 @@ async def test_new_ssrc_accepted_after_a_new_sdp() -> None:
     port = ep.transport.get_extra_info("sockname")[1]
     got: list[bytes] = []
 
-    class Sink:
+    class Sink(SpoolSink):
         def append(self, data: bytes, t: float) -> None:
             got.append(data)
 

@@ -45,6 +45,11 @@ class TrunkSettings(Section):
         False, alias="register", description="REGISTER with the trunk (digest, refreshed)."
     )
     register_expires_s: int = Field(600, ge=60, le=86400)
+    srtp: Literal["", "sdes"] = Field(
+        "",
+        description='"sdes": offer SRTP (RFC 4568, AES_CM_128_HMAC_SHA1_80) on calls placed on this trunk; '
+        "a trunk answering in plain RTP is hung up. Empty: plain RTP.",
+    )
 
 
 class RouteSettings(Section):
@@ -54,6 +59,11 @@ class RouteSettings(Section):
     ring: list[str] = Field(..., min_length=1, description="SIP URIs of the operator phones.")
     strategy: Literal["parallel", "sequential"] = "parallel"
     ring_timeout_s: int = Field(30, ge=1, le=600)
+    srtp: Literal["", "sdes"] = Field(
+        "",
+        description='"sdes": offer SRTP (RFC 4568, AES_CM_128_HMAC_SHA1_80) to the phones this route rings, '
+        "and hang up a call whose phone answers in plain RTP; empty: plain RTP toward them.",
+    )
     announcement: str = "default"
     unavailable_announcement: str = Field(
         UNAVAILABLE,

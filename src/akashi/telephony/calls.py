@@ -15,6 +15,7 @@ from akashi.codecs.encode import can_encode, encodable_names
 from akashi.errors import ProtocolError
 from akashi.telephony.dialog import Dialog
 from akashi.telephony.forward import forward
+from akashi.telephony.legmedia import caller_srtp, our_crypto, refuse_offer, rekey, take_leg_answer
 from akashi.telephony.legs import LegState, OutLeg
 from akashi.telephony.media import NoticePlayer, RtpEndpoint
 from akashi.telephony.recorder import CallMeta, CallSpool, now
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from akashi.config.telephony import AnnouncementSettings, RouteSettings
     from akashi.telephony.service import TelephonyService
     from akashi.telephony.sip.digest import Credentials
+    from akashi.telephony.srtp import LegCrypto
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,10 @@ class InboundCall:
         self.spool: CallSpool | None = None
         #: the answer must be a codec Akashi can play the notice in
         self.notice_codec = False
+        #: SRTP keys of the caller's leg (when it offered SRTP) and of the phones' (when the route asks)
+        self.a_crypto: LegCrypto | None = None
+        self.b_crypto: LegCrypto | None = None
+        self.b_srtp = route.srtp == "sdes"
         #: why the call failed (stored with status ``failed``); "" while it has not
         self.failure = ""
         #: 100rel toward the caller, PRACKs toward the operators, session timers of both legs
@@ -121,8 +127,10 @@ class InboundCall:
         self.sdp_version += 1
         codecs = self.answer_codecs(offer)
         address = self.media_address(self.a_rtp)
+        profile, crypto = our_crypto(self)
+        session = (self.sdp_session, self.sdp_version)
         return AudioSession(
-            address, port, codecs, direction, 20, "akashi", self.sdp_session, self.sdp_version
+            address, port, codecs, direction, 20, "akashi", *session, profile, crypto
         ).to_bytes()
 
     def media_address(self, ep: RtpEndpoint | None) -> str:
@@ -172,9 +180,10 @@ class InboundCall:
                     self._bye_caller(reason=500)
                 else:
                     self.respond(500)
-            if self.leg is not None and self.leg.state is LegState.ANSWERED:
-                with contextlib.suppress(Exception):
-                    self.leg.bye()
+            for leg in self.legs:
+                if leg.state is LegState.ANSWERED:
+                    with contextlib.suppress(Exception):
+                        leg.bye()
         finally:
             await self._cleanup()
 
@@ -191,6 +200,11 @@ class InboundCall:
         if ipv6 and not svc.ports.has_ipv6:
             # refused before answering: a port that cannot reach the phone would leave it in silence
             self.respond(488, extra=[("Warning", IPV6_WARNING)])
+            self.end("akashi")
+            return False
+        refused = refuse_offer(offer)  # a transport or SRTP suite Akashi does not speak
+        if refused is not None:
+            self.respond(488, extra=[("Warning", refused)])
             self.end("akashi")
             return False
         ann = svc.notices.settings(announcement)
@@ -221,6 +235,7 @@ class InboundCall:
         self.b_rtp.label = f"{self.invite.call_id} {self.b_side}"
         self.a_rtp.signal_ip = self.invite.source[0] if self.invite.source else None
         self.a_rtp.set_remote((offer.address, offer.port) if offer.port else None, codecs)
+        caller_srtp(self, offer)
         self.a_rtp.forward = False
         self.spool = svc.open_spool(self.meta)
         customer = self.customer_rtp
@@ -354,15 +369,7 @@ class InboundCall:
     def _bridge(self, leg: OutLeg) -> None:
         assert self.a_rtp is not None and self.b_rtp is not None and leg.answer is not None
         self.leg = leg
-        if leg.answer.source is not None:
-            self.b_rtp.signal_ip = leg.answer.source[0]
-        try:
-            ans = parse_sdp(leg.answer.body)
-            self.b_rtp.set_remote(
-                (ans.address, ans.port) if self.b_rtp.reaches(ans.address) else None, ans.codecs
-            )
-        except ProtocolError:
-            self.b_rtp.set_remote(None)
+        take_leg_answer(self, leg)  # its address, codecs and SRTP keys (SrtpRefused: the call fails)
         if not self.a_answered:
             self._answer_caller(
                 self._our_sdp(self.a_rtp.port, self.offer, answer_direction(self.offer.direction))
@@ -476,6 +483,10 @@ class InboundCall:
             assert self.a_rtp is not None
             if req.body and not self.a_rtp.reaches(o.address):
                 sip.respond(req, response_to(req, 488, extra=[("Warning", IPV6_WARNING)]))
+                return
+            refused = rekey(self.a_rtp, self.a_crypto, o) if req.body else None
+            if refused is not None:
+                sip.respond(req, response_to(req, 488, extra=[("Warning", refused)]))
                 return
             if req.body:
                 self.a_rtp.set_remote((o.address, o.port), self.answer_codecs(o))

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 
 from akashi.errors import ProtocolError
 from akashi.telephony.dialog import rewrite_sdp
+from akashi.telephony.legmedia import rekey
 from akashi.telephony.sdp import parse_sdp, sdp_warning
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.message import Request, Response
+from akashi.telephony.srtp import rewrite_crypto
 
 if TYPE_CHECKING:
     from akashi.telephony.calls import InboundCall
@@ -25,6 +27,8 @@ def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
     assert call.leg is not None and call.a_rtp is not None and call.b_rtp is not None
     src_rtp, dst_rtp = (call.a_rtp, call.b_rtp) if from_caller else (call.b_rtp, call.a_rtp)
     dst_dialog = call.leg.dialog if from_caller else call.a
+    # SRTP keys are per leg: what one leg sends in a=crypto never reaches the other
+    src_keys, dst_keys = (call.a_crypto, call.b_crypto) if from_caller else (call.b_crypto, call.a_crypto)
     body = req.body
     ctype = req.get("Content-Type")
     if body and ctype and "sdp" in ctype:
@@ -37,10 +41,15 @@ def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
             # an IPv4 leg moving to IPv6 (or back): its port cannot follow
             call.svc.sip.respond(req, response_to(req, 488, extra=[("Warning", IPV6_WARNING)]))
             return
+        refused = rekey(src_rtp, src_keys, sdp)
+        if refused is not None:
+            call.svc.sip.respond(req, response_to(req, 488, extra=[("Warning", refused)]))
+            return
         # a new SDP: media from its address, and a new SSRC is welcome (RFC 3550 8.2)
         src_rtp.set_remote((sdp.address, sdp.port), sdp.codecs)
         call.on_hold = sdp.direction != "sendrecv"
         body = rewrite_sdp(body, call.media_address(dst_rtp), dst_rtp.port)
+        body = rewrite_crypto(body, dst_keys.local if dst_keys is not None else None)
     # the request refreshes the other leg's session timer too (each leg keeps its own)
     timer_hdrs = call.timers.forwarding(not from_caller, body) if req.method != "INFO" else []
     out = dst_dialog.new_request(
@@ -53,11 +62,12 @@ def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
         if rbody and rtype and "sdp" in rtype and 200 <= resp.status < 300:
             with contextlib.suppress(ProtocolError):
                 ans = parse_sdp(rbody)
-                if dst_rtp.reaches(ans.address):
+                if dst_rtp.reaches(ans.address) and rekey(dst_rtp, dst_keys, ans) is None:
                     dst_rtp.set_remote((ans.address, ans.port), ans.codecs)
             call.sdp_version += 1
             origin = ("akashi", call.sdp_session, call.sdp_version) if from_caller else None
             rbody = rewrite_sdp(rbody, call.media_address(src_rtp), src_rtp.port, origin)
+            rbody = rewrite_crypto(rbody, src_keys.local if src_keys is not None else None)
         if resp.status < 200:
             return
         if req.method == "INVITE" and 200 <= resp.status < 300:

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import cast
+from typing import Protocol, cast
 
 from akashi.errors import AkashiError
 from akashi.telephony.rtp import MAX_PACKET, header_problem
@@ -31,7 +31,20 @@ _REASONS_JA = {
     "padding": "パディングが不正",
     "payload_type": "交渉していないペイロード種別",
     "ssrc": "別の SSRC",
+    "srtp": "SRTP の認証に失敗",
 }
+
+
+class Srtp(Protocol):
+    """An SRTP session of one direction (a ``pylibsrtp.Session``)."""
+
+    def protect(self, packet: bytes) -> bytes:  # pragma: no cover - interface
+        """Encrypt and authenticate an RTP packet."""
+        ...
+
+    def unprotect(self, packet: bytes) -> bytes:  # pragma: no cover - interface
+        """Check and decrypt an SRTP packet (raises on a forged or replayed one)."""
+        ...
 
 
 class SpoolSink:
@@ -74,6 +87,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         "remote",
         "rx_packets",
         "signal_ip",
+        "srtp_rx",
+        "srtp_tx",
         "ssrc",
         "ssrc_event",
         "transport",
@@ -109,6 +124,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.refused: dict[str, int] = {}
         #: who this port is for, in logs ("call-id caller")
         self.label = ""
+        #: SRTP of this leg (:mod:`akashi.telephony.srtp`): unprotect what arrives, protect what is sent
+        self.srtp_rx: Srtp | None = None
+        self.srtp_tx: Srtp | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -125,6 +143,13 @@ class RtpEndpoint(asyncio.DatagramProtocol):
                 return
         elif not self.latched:
             self.latched = True
+        rx = self.srtp_rx
+        if rx is not None:
+            try:
+                data = rx.unprotect(data)  # authenticated and decrypted: what is recorded is clear RTP
+            except Exception:  # libsrtp's error: a forged, replayed or damaged packet
+                self._refuse("srtp", addr)
+                return
         n = len(data)
         if n < 12 or n > MAX_PACKET or data[0] != 0x80:
             why = header_problem(data) if 12 <= n <= MAX_PACKET else ("truncated" if n < 12 else "too_long")
@@ -158,7 +183,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             remote = peer.remote
             tr = peer.transport
             if remote is not None and tr is not None:
-                tr.sendto(data, remote)
+                tx = peer.srtp_tx
+                tr.sendto(data if tx is None else tx.protect(data), remote)
                 peer.tx_packets += 1
                 out = peer.record_out
                 if out is not None:
@@ -192,7 +218,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         tr = self.transport
         if remote is None or tr is None:
             return
-        tr.sendto(data, remote)
+        tx = self.srtp_tx
+        tr.sendto(data if tx is None else tx.protect(data), remote)
         self.tx_packets += 1
         rec = self.record_out
         if rec is not None:

@@ -11,11 +11,11 @@ import time
 from typing import TYPE_CHECKING
 
 from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings, TrunkSettings
-from akashi.errors import ProtocolError
 from akashi.telephony.calls import CallState, InboundCall, _dialled, _user
+from akashi.telephony.legmedia import take_leg_answer
 from akashi.telephony.media import RtpEndpoint
 from akashi.telephony.recorder import now
-from akashi.telephony.sdp import AudioSession, Codec, answer_direction, parse_sdp
+from akashi.telephony.sdp import AudioSession, Codec, answer_direction
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.digest import NonceBook, challenges, check_authorization
 from akashi.telephony.sip.message import split_hostport
@@ -40,7 +40,9 @@ class OutboundCall(InboundCall):
         self, svc: TelephonyService, invite: Request, agent: AgentSettings, trunk: TrunkSettings
     ) -> None:
         dialled = _dialled(invite)
-        route = RouteSettings(match=dialled or "*", ring=[trunk_uri(dialled, trunk)], site=agent.site)
+        route = RouteSettings(
+            match=dialled or "*", ring=[trunk_uri(dialled, trunk)], site=agent.site, srtp=trunk.srtp
+        )
         super().__init__(svc, invite, route)
         self.agent = agent
         self.trunk = trunk
@@ -81,12 +83,9 @@ class OutboundCall(InboundCall):
         assert leg.answer is not None
         self.meta.answered_at = now()  # the customer answered: the recording starts here
         codec = self.codec
-        try:
-            ans = parse_sdp(leg.answer.body)
-            self.b_rtp.set_remote((ans.address, ans.port))
+        ans = take_leg_answer(self, leg)  # its address, codecs and SRTP keys (SrtpRefused: the call fails)
+        if ans is not None:
             codec = answered_codec(ans, self.codec)
-        except ProtocolError:
-            self.b_rtp.set_remote(None)
         self._save()
         if notice and not await self._play_notice(announcement, self.b_rtp, codec):
             leg.bye()

@@ -6,8 +6,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from akashi.telephony.legmedia import leg_offer
 from akashi.telephony.legs import LegState, OutLeg
-from akashi.telephony.sdp import AudioSession
 from akashi.telephony.sip.digest import Credentials
 from akashi.telephony.trunks import connect
 
@@ -22,16 +22,7 @@ async def ring(
 ) -> OutLeg | None:
     """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
     assert call.b_rtp is not None
-    offer = AudioSession(
-        call.svc.media_address,
-        call.b_rtp.port,
-        call.answer_codecs(call.offer),
-        "sendrecv",
-        20,
-        call.offer.origin_user,
-        call.offer.session_id,
-        call.offer.version,
-    ).to_bytes()
+    offer = leg_offer(call)  # the call's codecs, SRTP when the route or trunk asks for it
     groups = [targets] if strategy == "parallel" else [[t] for t in targets]
     statuses: list[int] = []
     for group in groups:
@@ -94,4 +85,3 @@ def final_status(statuses: list[int]) -> int:
     if statuses and all(s == 603 for s in statuses):
         return 603
     return 480
-

@@ -1,0 +1,98 @@
+"""SRTP with keys exchanged in SDP (SDES, RFC 4568), suite AES_CM_128_HMAC_SHA1_80, through libsrtp.
+
+Each leg that speaks SRTP has its own keys: the peer's (from its ``a=crypto``) to unprotect what it
+sends, and Akashi's own, fresh per leg (in Akashi's ``a=crypto``), to protect what Akashi sends. The
+relay decrypts on the way in and encrypts on the way out, so what is recorded is the clear RTP, and
+it leaves the process only inside the encrypted store. Keys never appear in logs: :class:`Crypto`'s
+``repr`` hides them.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+import pylibsrtp
+
+from akashi.errors import AkashiError
+from akashi.telephony.sdp import SRTP_KEY_LEN, SRTP_SUITE, AudioSession, Crypto
+
+#: what libsrtp raises for a packet that fails authentication, is replayed or cannot be protected
+SrtpError = pylibsrtp.Error
+
+#: the Warning of a 488 for an SRTP offer without a suite Akashi speaks
+NO_SUITE_WARNING = f'399 akashi "SRTP の暗号方式が合いません (SRTP needs {SRTP_SUITE} with an inline key)"'
+#: the failure stored when a leg Akashi asked for SRTP answered without it
+PLAIN_ANSWER = "srtp_refused"
+
+
+class SrtpRefused(AkashiError):
+    """A leg that must speak SRTP answered in plain RTP (or with no usable key)."""
+
+    def __init__(self, who: str) -> None:
+        super().__init__(
+            f"{who} が SRTP に応じませんでした",
+            f"{who} answered without SRTP ({SRTP_SUITE}) though it was required",
+        )
+
+
+@dataclass
+class LegCrypto:
+    """Akashi's key of one leg (sent in its ``a=crypto``) and, once known, the peer's."""
+
+    local: Crypto
+    remote: Crypto | None = None
+
+
+def new_crypto(tag: int = 1) -> Crypto:
+    """Akashi's own master key and salt for one leg (30 random bytes)."""
+    return Crypto(tag, SRTP_SUITE, secrets.token_bytes(SRTP_KEY_LEN))
+
+
+def answer_crypto(offer: AudioSession) -> LegCrypto | None:
+    """Akashi's answer to an SRTP offer: the first usable ``a=crypto``, with a fresh key under its tag.
+
+    None when the offer has no attribute of :data:`SRTP_SUITE` with an inline key (answer 488).
+    """
+    if not offer.crypto:
+        return None
+    theirs = offer.crypto[0]
+    return LegCrypto(new_crypto(theirs.tag), theirs)
+
+
+def take_answer(mine: LegCrypto, answer: AudioSession, who: str) -> None:
+    """The peer's answer to Akashi's SRTP offer: its key under Akashi's tag, or :class:`SrtpRefused`."""
+    theirs = next((c for c in answer.crypto if c.tag == mine.local.tag), None)
+    if not answer.srtp or theirs is None:
+        raise SrtpRefused(who)
+    mine.remote = theirs
+
+
+def sessions(keys: LegCrypto) -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
+    """The libsrtp sessions of a leg: (protect with Akashi's key, unprotect with the peer's)."""
+    assert keys.remote is not None
+    tx = pylibsrtp.Session(pylibsrtp.Policy(key=keys.local.key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    rx = pylibsrtp.Session(pylibsrtp.Policy(key=keys.remote.key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+    return tx, rx
+
+
+_CRYPTO_LINE = re.compile(rb"^a=crypto:[^\r\n]*(\r?\n)", re.M)
+_M_PROFILE = re.compile(rb"^(m=audio \d+ )(RTP/S?AVP)( )", re.M)
+
+
+def rewrite_crypto(body: bytes, crypto: Crypto | None) -> bytes:
+    """An SDP passed from one leg to the other, with that other leg's own SRTP (or none).
+
+    The ``a=crypto`` lines of the leg it came from are removed: its keys are for that leg only.
+    """
+    body = _CRYPTO_LINE.sub(b"", body)
+    profile = b"RTP/SAVP" if crypto is not None else b"RTP/AVP"
+    body = _M_PROFILE.sub(lambda m: m.group(1) + profile + m.group(3), body, count=1)
+    if crypto is None:
+        return body
+    line = f"a=crypto:{crypto.line()}\r\n".encode()
+    m = re.search(rb"^m=audio [^\r\n]*\r?\n", body, re.M)
+    if m is None:
+        return body
+    return body[: m.end()] + line + body[m.end() :]
