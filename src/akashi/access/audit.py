@@ -4,8 +4,13 @@ Its head ``{seq, hash}`` is anchored exactly as the ledger's (:mod:`akashi.store
 row ``audit_head``, moved in the same transaction as each append, and the file ``audit.head`` in the
 home, advanced after the commit and never moved backwards, which survives someone editing the
 database. Deleting the newest entries, or editing one and recomputing the chain after it, is then
-reported by ``akashi verify``. :func:`accept_audit_head` is the only way to move the anchors back,
-and it is itself an audit entry naming the heads it replaced.
+reported by ``akashi verify``.
+
+An anchor only moves along the chain it names: a new entry advances it only while the entry the
+anchor remembers is still in the log with the same hash. Otherwise the anchor stays where it is
+(and this is logged), so that entries appended after a deletion or a rewrite, such as ``verify``'s
+own, cannot carry the anchor past the damage. :func:`accept_audit_head` is the only way to move
+the anchors off the chain, and it is itself an audit entry naming the heads it replaced.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ _PENDING = "akashi_audit_head"  # Session.info key: the head this transaction wi
 
 _anchors: weakref.WeakKeyDictionary[Engine, HeadAnchor] = weakref.WeakKeyDictionary()
 _anchors_lock = threading.Lock()
+_reported: set[tuple[str, int, str]] = set()  # anchors already logged as left behind
 
 
 def anchor_file(home: Path) -> HeadAnchor:
@@ -102,12 +108,34 @@ def audit(
         "detail": chain.canonical(detail or {}),
     }
     row = chain.append(session, AuditEntry, utcnow(), fields)
-    chain.set_kv_head(session, KV_HEAD, (row.seq, row.entry_hash))
-    session.flush()
-    pending = session.info.get(_PENDING)
-    if pending is None or pending[0] < row.seq:
-        session.info[_PENDING] = (row.seq, row.entry_hash)
+    head = (row.seq, row.entry_hash)
+    if _on_chain(session, row, "kv", chain.kv_head(session, KV_HEAD)):
+        chain.set_kv_head(session, KV_HEAD, head)
+        session.flush()
+    anchor = registered_anchor(session.get_bind())
+    if anchor is not None and _on_chain(session, row, str(anchor.path), anchor.read()):
+        pending = session.info.get(_PENDING)
+        if pending is None or pending[0] < row.seq:
+            session.info[_PENDING] = head
     return row
+
+
+def _on_chain(session: Session, row: AuditEntry, name: str, anchored: chain.Head | None) -> bool:
+    """Whether ``row`` extends the chain that the anchor ``anchored`` remembers (no anchor yet: yes)."""
+    if anchored is None or (anchored[0] == row.seq - 1 and anchored[1] == row.prev_hash):
+        return True
+    seq, h = anchored
+    if seq < row.seq and session.scalar(select(AuditEntry.entry_hash).where(AuditEntry.seq == seq)) == h:
+        return True
+    if (name, seq, h) not in _reported:
+        _reported.add((name, seq, h))
+        log.error(
+            "audit log no longer holds its anchored head #%d (%s): the anchor stays there until"
+            " `akashi verify` is read and `akashi audit-accept-head` is run",
+            seq,
+            name,
+        )
+    return False
 
 
 def audit_now(engine: Engine, **kwargs: Any) -> None:
@@ -181,7 +209,9 @@ def accept_audit_head(
                 "previous_anchors": {k: list(v) if v else None for k, v in before.items()},
             },
         )
-        anchor.reset(row.seq, row.entry_hash)  # even backwards: that is what is being accepted
+        head = (row.seq, row.entry_hash)
+        chain.set_kv_head(s, KV_HEAD, head)
+        anchor.reset(*head)  # even backwards or off the old chain: that is what is being accepted
         s.info.pop(_PENDING, None)
     log.warning(
         "audit head accepted by %s at #%d (anchors were kv=%s file=%s)", user, row.seq, *before.values()
