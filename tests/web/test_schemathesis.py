@@ -25,6 +25,7 @@ from akashi.db.models import User
 from akashi.web.app import PUBLIC_PATHS, create_app
 from akashi.web.sessions import COOKIE
 from tests.conftest import make_home
+from tests.security.webserve import set_web
 from tests.web.conftest import PASSWORD, seed
 
 
@@ -33,6 +34,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One seeded SQLite installation for the whole module (seeding per case would dominate)."""
     tmp = tmp_path_factory.mktemp("fuzz")
     home = make_home(tmp / "home", f"sqlite:///{tmp / 'akashi.db'}")
+    set_web(home, login_attempts_per_minute=10_000)  # the fuzzer logs in far more often than people do
     with Akashi.open(home) as ak:
         seed(ak, tmp)
         yield create_app(ak)
