@@ -75,9 +75,7 @@ class CallLimits:
         """
         wait = self._take(source, now)
         if wait > 0:
-            return self._refuse(
-                Refusal(503, max(1, math.ceil(wait)), "rate", "too many INVITEs from this address")
-            )
+            return self._rate_refusal(wait)
         if self.total >= self.max_calls or (capacity is not None and capacity <= 0):
             return self._refuse(Refusal(503, CALLS_RETRY_AFTER_S, "calls", "too many calls"))
         if self.active.get(source, 0) >= self.max_calls_per_source:
@@ -85,6 +83,21 @@ class CallLimits:
                 Refusal(503, CALLS_RETRY_AFTER_S, "calls_per_source", "too many calls from this address")
             )
         return None
+
+    def over_rate(self, source: str, now: float) -> Refusal | None:
+        """Only the rate: the refusal (counted) when ``source`` has no INVITE left this second.
+
+        None when it has one, which is then *not* taken: :meth:`admit` takes it for that INVITE.
+        """
+        tokens, last = self._buckets.get(source, (self.burst, now))
+        if min(self.burst, tokens + max(0.0, now - last) * self.rate) >= 1.0:
+            return None
+        return self._rate_refusal(self._take(source, now))
+
+    def _rate_refusal(self, wait: float) -> Refusal:
+        return self._refuse(
+            Refusal(503, max(1, math.ceil(wait)), "rate", "too many INVITEs from this address")
+        )
 
     def inbound_allowed(self, source: str) -> Refusal | None:
         """None when ``source`` may send inbound calls (``sip.inbound_networks``), else a 403 (counted)."""

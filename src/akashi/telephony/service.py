@@ -22,6 +22,7 @@ from akashi.config.telephony import AgentSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony.announce import Announcements
 from akashi.telephony.calls import NOT_A_NUMBER, InboundCall, _dialled, dialled_number
+from akashi.telephony.edge import LIMIT_TAG, EdgeUdp, FloodGate
 from akashi.telephony.limits import CallLimits, Refusal, RefusalLog
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import MAX_BACKLOG, META, CallMeta, CallSpool, write_batch
@@ -79,6 +80,8 @@ class TelephonyService:
             s.max_calls, s.max_calls_per_source, s.invites_per_second_per_source, None, s.inbound_networks
         )
         self._refusals = RefusalLog()
+        #: floods are answered before the SIP parser (see akashi.telephony.edge)
+        self.gate = FloodGate(self)
         #: the source address each running call was admitted for (released once, when it ends)
         self._admitted: dict[InboundCall, str] = {}
         self.registrars: list[Registrar] = []
@@ -133,7 +136,7 @@ class TelephonyService:
             )
         await self.notices.prepare(self.settings.routes)
         _tr, self.sip = await loop.create_datagram_endpoint(
-            lambda: SipUdp(self.on_request), local_addr=self.listen
+            lambda: EdgeUdp(self.on_request, gate=self.gate.absorb), local_addr=self.listen
         )
         tcp = await asyncio.start_server(self.sip.serve_tcp_connection, self.listen[0], self.sip.local[1])
         log.info("SIP listening on udp and tcp %s:%d", *self.sip.local)
@@ -243,6 +246,7 @@ class TelephonyService:
             "malformed_sip": self.sip.malformed if self.sip is not None else 0,
             "spool_disk_error": int(bool(self.disk_error)),
             **{f"refused_{kind}": n for kind, n in self.limits.refused.items()},
+            "refused_acks_dropped": self.gate.acks_dropped,
             **self._lag_stats(),
         }
 
@@ -363,14 +367,14 @@ class TelephonyService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _refuse(self, req: Request, refusal: Refusal | None, *, stateless: bool = False) -> bool:
+    def refuse(self, req: Request, refusal: Refusal | None, *, stateless: bool = False) -> bool:
         """Send a limit's refusal (logged at most every few seconds per kind); False when there is none."""
         if refusal is None:
             return False
         line = self._refusals.note(refusal, _source(req), time.monotonic())
         if line is not None:
             log.warning(line)
-        resp = response_to(req, refusal.status, to_tag="limit", extra=refusal.headers)
+        resp = response_to(req, refusal.status, to_tag=LIMIT_TAG, extra=refusal.headers)
         if stateless:
             self.sip.respond_stateless(req, resp)  # a flood's answers are never resent
         else:
@@ -385,11 +389,11 @@ class TelephonyService:
             return
         # the limits come first: a flood must cost no more than this check and one datagram
         capacity = len(self.ports.free) // 2  # each call needs two RTP ports
-        if self._refuse(req, self.limits.admit(_source(req), time.monotonic(), capacity), stateless=True):
+        if self.refuse(req, self.limits.admit(_source(req), time.monotonic(), capacity), stateless=True):
             return
         if self._outbound(req):
             return
-        if self._refuse(req, self.limits.inbound_allowed(_source(req))):
+        if self.refuse(req, self.limits.inbound_allowed(_source(req))):
             return  # sip.inbound_networks: only the configured trunks/PBXs call in
         self.sip.respond(req, response_to(req, 100))
         route = self.route_for(_dialled(req))
