@@ -26,6 +26,8 @@ class RawSip(asyncio.DatagramProtocol):
         #: each INVITE's branch and From (a CANCEL repeats them)
         self.branches: dict[str, str] = {}
         self.froms: dict[str, str] = {}
+        #: each INVITE as sent (to retransmit it)
+        self.sent: dict[str, str] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -65,8 +67,13 @@ class RawSip(asyncio.DatagramProtocol):
             f"{ctype}Content-Length: {len(body)}\r\n\r\n{body}"
         )
         self.froms[call_id] = f"<sip:0901234567@{ip}>;tag={tag}"
+        self.sent[call_id] = msg
         self._send(msg, dest)
         return call_id
+
+    def resend(self, dest: tuple[str, int], call_id: str) -> None:
+        """Send an INVITE again, byte for byte (a retransmission: same branch)."""
+        self._send(self.sent[call_id], dest)
 
     def cancel(self, dest: tuple[str, int], call_id: str, number: str = "0312345678") -> None:
         """CANCEL an INVITE sent by :meth:`invite` (same branch, RFC 3261 9.1)."""

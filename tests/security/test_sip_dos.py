@@ -243,7 +243,34 @@ async def test_invite_flood_from_one_source_gets_503(
     assert row.status == "completed"
     assert _count_calls(svc) == 1  # the flood stored nothing
     assert svc.stored.empty()
-    assert svc.stats()["refused_rate"] == svc.limits.refused["rate"]
+    stats = svc.stats()
+    assert stats["refused_rate"] == svc.limits.refused["rate"]
+    assert stats["refused_acks_dropped"] >= refused  # the 503s' ACKs never reached the parser
+
+
+async def test_flood_gate_spares_a_running_calls_retransmission(b2bua: Start, tmp_path: Path) -> None:  # noqa: F811
+    """Raw sockets, 1 INVITE/s: a second new INVITE gets 503 (from the gate, with every field the
+    response needs), but a retransmission of the running call's INVITE still gets its own answer."""
+    require_binary("sipp")
+    svc = await b2bua(
+        [free_udp_port()], notice=None, mode="operator", ring_timeout_s=60,
+        sip_extra="invites_per_second_per_source = 0.1\n",
+    )  # fmt: skip
+    dest = ("127.0.0.1", svc.sip.local[1])
+    async with raw_sip("127.0.0.2") as a:
+        first = a.invite(dest)
+        assert (await a.wait_for(first, 180)).status == 180
+        second = a.invite(dest)
+        r = await a.wait_for(second, 200)
+        assert r.status == 503 and r.header("Retry-After") == "10"
+        assert r.call_id == second and r.cseq == (1, "INVITE")
+        assert r.branch == a.branches[second]
+        assert r.header("To").endswith(";tag=limit") and r.header("From") == a.froms[second]
+        a.resend(dest, first)
+        await _until(lambda: a.statuses(first).count(180) >= 2, 5)  # the transaction answered it again
+        assert 503 not in a.statuses(first)
+    assert svc.limits.refused["rate"] == 1
+    assert svc.limits.active == {"127.0.0.2": 1}
 
 
 async def test_calls_per_source_and_in_total(b2bua: Start, tmp_path: Path) -> None:  # noqa: F811

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from akashi.config.telephony import SipSettings
+from akashi.telephony.edge import call_id_of, head_fields
 from akashi.telephony.limits import CallLimits, RefusalLog
 from akashi.telephony.sip.digest import NonceBook, authorization
 
@@ -113,3 +114,37 @@ def test_nonce_book_upkeep_is_constant_time() -> None:
     assert first[100] not in store and first[102] in store and fresh in store
     ch = f'Digest realm="r", nonce="{first[5000]}", qop="auth"'
     assert book.use(authorization(ch, method="INVITE", uri="sip:x", username="u", password="p"), 301.5)
+
+
+_INVITE = (
+    "INVITE sip:0312345678@192.0.2.1 SIP/2.0\r\n"
+    "v: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK1\r\n"
+    "From: <sip:a@198.51.100.7>;tag=1\r\nt: <sip:0312345678@192.0.2.1>\r\n"
+    "Call-ID: c1@198.51.100.7\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def test_head_fields_at_a_glance() -> None:
+    """The five fields a response needs (compact names too), in their own spelling; else the parser decides."""
+    fields = head_fields(_INVITE.encode())
+    assert fields is not None
+    assert [k for k, _v in fields] == ["v", "From", "t", "Call-ID", "CSeq"]
+    assert call_id_of(fields) == "c1@198.51.100.7"
+    assert head_fields(_INVITE.replace("CSeq: 1 INVITE\r\n", "").encode()) is None  # a field missing
+    folded = _INVITE.replace(
+        "From: <sip:a@198.51.100.7>;tag=1\r\n", "From: <sip:a@198.51.100.7>\r\n ;tag=1\r\n"
+    )
+    assert head_fields(folded.encode()) is None  # a folded line
+    bare_lf = _INVITE.replace("Call-ID: c1", "Call-ID: c1\nX-Injected: 1\r\nX: c")
+    assert head_fields(bare_lf.encode()) is None  # a lone LF is never echoed back
+    assert head_fields(_INVITE.replace("From: <sip:a", "From: <sip:\xe9").encode("latin-1")) is None
+
+
+def test_over_rate_only_looks_while_tokens_remain() -> None:
+    """The gate's check takes nothing while a token is left (admit takes it); past the rate it refuses."""
+    lim = CallLimits(10, 10, rate=2)
+    assert lim.over_rate("a", 0.0) is None and lim.over_rate("a", 0.0) is None
+    assert lim.admit("a", 0.0) is None and lim.admit("a", 0.0) is None  # both tokens still there
+    r = lim.over_rate("a", 0.0)
+    assert r is not None and r.kind == "rate" and lim.refused["rate"] == 1
+    assert lim.over_rate("a", 0.5) is None  # one token back after 1/rate s
