@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from akashi.access import principal as principal_module
+from akashi.access.passwords import verify_password
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.models import AuditEntry, User
@@ -85,13 +86,12 @@ def test_throttled_attempts_cost_no_hash(
     """Counted in-process: past the limit, no password is hashed; a locked account is hashed like others."""
     set_web(sqlite_home, login_attempts_per_minute=3, lockout_after=2)
     hashes: list[str] = []
-    real = principal_module.verify_password
 
     def counting(stored: str | None, password: str) -> bool:
         hashes.append(password)
-        return real(stored, password)
+        return verify_password(stored, password)
 
-    monkeypatch.setattr(principal_module, "verify_password", counting)
+    monkeypatch.setattr("akashi.access.principal.verify_password", counting)
     from akashi.web.app import create_app
 
     with Akashi.open(sqlite_home) as ak:
@@ -106,7 +106,7 @@ def test_throttled_attempts_cost_no_hash(
             assert len(hashes) == 3
 
 
-def _api_tc(c: TestClient, name: str, password: str) -> httpx.Response:
+def _api_tc(c: TestClient, name: str, password: str) -> Any:
     return c.post("/api/v1/auth/login", json={"name": name, "password": password})
 
 
