@@ -92,3 +92,48 @@ def test_tsa_outage_still_writes_locally_and_says_so(tsa_store: EvidenceStore, l
     # Nothing is wrong with the store, but nothing anchors it outside the box either: verify says so.
     assert report.ok and report.anchor is not None and report.anchor["checkpoint"] is None
     assert "not anchored" in report.to_text()
+
+
+def test_package_carries_the_covering_checkpoint_and_checks_offline(
+    tsa_store: EvidenceStore, local_tsa: LocalTsa, tmp_path: Path
+) -> None:
+    import zipfile
+
+    from akashi.store.export import write_package
+    from akashi.store.package_check import check_package
+    from tests.store.test_export import rewrite
+
+    oid = put(tsa_store, b"the call")
+    stale = take_checkpoint(tsa_store, "manual")
+    newer = put(tsa_store, b"a later call")  # not covered by the checkpoint above: a new one is made
+    pkg = write_package(tmp_path / "p.zip", keys=tsa_store.keys, store=tsa_store,
+                        media=[("a.wav", oid), ("b.wav", newer)], metadata={}, audit=[])  # fmt: skip
+    with zipfile.ZipFile(pkg) as zf:
+        names = [n for n in zf.namelist() if n.startswith("checkpoint/")]
+        zf.extractall(tmp_path / "unpacked")
+        sums = zf.read("SHA256SUMS").decode()
+    base = next(n for n in names if n.endswith(".json") and "ledger-entries" not in n)[
+        len("checkpoint/") : -5
+    ]
+    assert base != stale.name and "-export-L000002-" in base
+    assert {f"checkpoint/{base}{s}" for s in (".json", ".sig", ".tsr")} | {
+        "checkpoint/tsa-ca.pem", "checkpoint/ledger-entries.json"
+    } == set(names)  # fmt: skip
+    assert all(f"  {n}\n" in sums for n in names)  # hashed and listed like every file
+    # The README's step 5, with OpenSSL only.
+    cp = tmp_path / "unpacked" / "checkpoint"
+    ok = local_tsa.verify(cp / f"{base}.tsr", cp / f"{base}.json")
+    assert "Verification: OK" in ok.stdout, ok.stdout + ok.stderr
+    report = check_package(pkg, trusted_public_key=tsa_store.keys.public_pem())
+    assert report.ok and report.verdict == "OK", report.to_text()
+    lines = {(x.file, x.status) for x in report.lines if x.check == "checkpoint"}
+    assert (f"checkpoint/{base}.tsr", "ok") in lines and ("checkpoint/ledger-entries.json", "ok") in lines
+    # A token from another time (the stale checkpoint's) does not fit this checkpoint: NG, named.
+    old_tsr = (tsa_store.settings.home / "checkpoints" / f"{stale.name}.tsr").read_bytes()
+    swapped = tmp_path / "swapped.zip"
+    rewrite(pkg, swapped, {f"checkpoint/{base}.tsr": old_tsr})
+    bad = check_package(swapped, trusted_public_key=tsa_store.keys.public_pem())
+    assert any(
+        x.file == f"checkpoint/{base}.tsr" and x.status == "ng" and "not over this data" in x.en
+        for x in bad.lines
+    ), bad.to_text()

@@ -61,7 +61,7 @@ def test_package_round_trip(sqlite_store: EvidenceStore, tmp_path: Path) -> None
             "SHA256SUMS", "SHA256SUMS.sig"} <= names  # fmt: skip
     report = check_package(pkg, trusted_public_key=sqlite_store.keys.public_pem())
     assert report.ok, report.to_text()
-    assert report.files_checked == 6
+    assert report.files_checked == 9  # 6 + checkpoint/<name>.json, .sig and ledger-entries.json (no TSA here)
     assert report.manifest["public_key_sha256"] == public_key_fingerprint(sqlite_store.keys.public_pem())
     assert not (tmp_path / "call-7.zip.part").exists()
 
@@ -77,7 +77,7 @@ def test_package_checks_with_standard_tools(sqlite_store: EvidenceStore, tmp_pat
                 "-in", signed, "-sigfile", sig)  # fmt: skip
         assert r.returncode == 0 and "Signature Verified Successfully" in r.stdout, r.stdout + r.stderr
     r = run(out, sha256sum, "-c", "SHA256SUMS")
-    assert r.returncode == 0 and r.stdout.count(": OK") == 5, r.stdout
+    assert r.returncode == 0 and r.stdout.count(": OK") == 8, r.stdout  # 5 + the checkpoint's 3 files
     der = subprocess.run(
         ["timeout", "30", openssl, "pkey", "-pubin", "-in", "public_key.pem", "-outform", "DER"],
         cwd=out, capture_output=True, check=True,

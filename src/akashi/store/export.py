@@ -11,6 +11,8 @@ Layout::
     SHA256SUMS.sig      raw Ed25519 signature of SHA256SUMS
     manifest.json       format, time, key id, sha256 + size of every file above, object ids
     manifest.sig        raw Ed25519 signature of manifest.json
+    checkpoint/         the newest signed checkpoint covering the objects, its RFC 3161 token, the TSA's
+                        certificates and the objects' ledger entries (store/checkpoint_package.py)
 
 Media is streamed from the store into the archive (stored, not deflated), so memory stays small
 whatever the length of the recording. Checking a package against a pinned signer lives in
@@ -75,6 +77,15 @@ metadata, audit entries, the SHA-256 of every file and an Ed25519 signature over
      この値を manifest.json の public_key_sha256 および提出元が別途示す値と比べてください。
      Compare it with public_key_sha256 in manifest.json and with the value the sender publishes.
      Akashi では / with Akashi:  akashi export check package.zip --fingerprint SHA256:<この値 / that value>
+  5. 外部チェックポイント（checkpoint/ フォルダ）/ the external checkpoint (checkpoint/ folder):
+       openssl pkeyutl -verify -pubin -inkey public_key.pem -rawin -in checkpoint/<名前>.json -sigfile checkpoint/<名前>.sig
+       openssl ts -verify -in checkpoint/<名前>.tsr -data checkpoint/<名前>.json -CAfile checkpoint/tsa-ca.pem
+     2 行目は時刻認証局（TSA）がその時刻にこのチェックポイントを見たことを示します（"Verification: OK"）。
+     tsa-ca.pem のルート証明書は TSA が公表するものと比べてください。ledger-entries.json の各記録が
+     このチェックポイント以前であることは akashi export check が確かめます。
+     The second line shows that the time-stamping authority saw this checkpoint at its time
+     ("Verification: OK"); compare the root in tsa-ca.pem with the one the TSA publishes.
+     akashi export check also checks that each entry of ledger-entries.json precedes the checkpoint.
 
 どれか一つでも失敗した場合、そのパッケージは改ざんされているか不完全です。
 If any step fails, the package was altered or is incomplete.
@@ -113,12 +124,16 @@ def write_package(
 ) -> Path:
     """Write the package to ``out`` (via a temporary name, fsynced) and return ``out``.
 
+    It carries the newest checkpoint covering its objects, with its TSA token (``checkpoint/``).
+
     ``media`` is a list of (name inside ``media/``, object id). Raises :class:`IntegrityError`
     when a stored object fails authentication: a package never contains unverified media.
     ``derived``: listening copies made from the originals (e.g. a WAV of a call kept as RTP), put
     under ``derived/``, hashed and signed like everything else and marked in the manifest as not
     being the evidence.
     """
+    from akashi.store.checkpoint_package import checkpoint_files
+
     names = [f"media/{_safe_name(n)}" for n, _ in media]
     if len(set(names)) != len(names):
         raise ValueError("duplicate media names")
@@ -169,6 +184,9 @@ def write_package(
                 derived_rows.append({"file": arc, "from": f"media/{_safe_name(d.source)}", "how": d.how})
             add_bytes(zf, "metadata.json", _json(metadata))
             add_bytes(zf, "audit.json", _json(audit))
+            # The newest checkpoint covering these objects, with its TSA token (checkpoint_package.py).
+            for cp_name, cp_data in checkpoint_files(store, [oid for _, oid in media]):
+                add_bytes(zf, cp_name, cp_data)
             add_bytes(zf, README, (readme_text or DEFAULT_README).encode())
             pem = keys.public_pem()
             add_bytes(zf, PUBLIC_KEY, pem)

@@ -408,6 +408,11 @@ def _check_open(report: CheckReport, zf: zipfile.ZipFile) -> None:
                 f"SHA-256 matches ({got_size} bytes)",
             )
     _sums(report, zf, listed)
+    from akashi.store.checkpoint_package import verify_checkpoint_offline
+
+    # The checkpoint and its TSA token (store/checkpoint_package.py).
+    for cp_file, status, ja, en in verify_checkpoint_offline(zf, pub, manifest):
+        report.line("checkpoint", cp_file, status, ja, en)
     seen: set[str] = set()
     for name in zf.namelist():
         if name in seen:
