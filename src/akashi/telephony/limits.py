@@ -145,6 +145,26 @@ class CallLimits:
             self.active.pop(source, None)
 
 
+class LogEvery:
+    """At most one log line per ``every_s`` for a kind of event: the first at once, then a count."""
+
+    def __init__(self, every_s: float = LOG_EVERY_S) -> None:
+        self.every_s = every_s
+        #: events since start
+        self.total = 0
+        self._last = -math.inf
+        self._since = 0
+
+    def note(self, now: float) -> int | None:
+        """Count one event; how many events the line due now stands for, or None while none is due."""
+        self.total += 1
+        self._since += 1
+        if now - self._last < self.every_s:
+            return None
+        count, self._since, self._last = self._since, 0, now
+        return count
+
+
 class RefusalLog:
     """Rate-limited logging of refusals: the first of a kind at once, then a summary per window.
 

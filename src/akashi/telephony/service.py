@@ -23,7 +23,7 @@ from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony.announce import Announcements
 from akashi.telephony.calls import NOT_A_NUMBER, InboundCall, _dialled, dialled_number
 from akashi.telephony.edge import LIMIT_TAG, EdgeUdp, FloodGate
-from akashi.telephony.limits import CallLimits, Refusal, RefusalLog
+from akashi.telephony.limits import CallLimits, LogEvery, Refusal, RefusalLog
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import MAX_BACKLOG, META, CallMeta, CallSpool, write_batch
 from akashi.telephony.register import Registrar
@@ -80,6 +80,8 @@ class TelephonyService:
             s.max_calls, s.max_calls_per_source, s.invites_per_second_per_source, None, s.inbound_networks
         )
         self._refusals = RefusalLog()
+        #: calls ended because their 200 OK was never ACKed (logged at most every few seconds)
+        self.unacked = LogEvery()
         #: floods are answered before the SIP parser (see akashi.telephony.edge)
         self.gate = FloodGate(self)
         #: the source address each running call was admitted for (released once, when it ends)
@@ -247,6 +249,7 @@ class TelephonyService:
             "spool_disk_error": int(bool(self.disk_error)),
             **{f"refused_{kind}": n for kind, n in self.limits.refused.items()},
             "refused_acks_dropped": self.gate.acks_dropped,
+            "calls_never_acked": self.unacked.total,
             **self._lag_stats(),
         }
 

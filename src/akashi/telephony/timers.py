@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from typing import TYPE_CHECKING
 
 from akashi.errors import ProtocolError
@@ -214,11 +215,13 @@ class CallTimers:
         inv = call.invite
         # the transaction stops resending the 2xx: the ACK is not coming any more
         call.svc.sip.ack_received(inv.call_id, inv.cseq[0])
-        log.warning(
-            "200 OK に %.0f 秒 ACK がなく通話を終了します / no ACK for the 200 OK within %.0f s: "
-            "ending call %s from %s",
-            wait, wait, inv.call_id, inv.source[0] if inv.source else "?",
-        )  # fmt: skip
+        count = call.svc.unacked.note(time.monotonic())
+        if count is not None:  # a stream of them (an attack) costs a line every few seconds
+            log.warning(
+                "200 OK に %.0f 秒 ACK がなく通話を終了します (%d 件) / no ACK for the 200 OK within %.0f s: "
+                "ending call %s from %s (%d such calls since the last report)",
+                wait, count, wait, inv.call_id, inv.source[0] if inv.source else "?", count,
+            )  # fmt: skip
         call.fail("ack_timeout", after_s=wait)
         call._bye_caller()
         for leg in call.legs:
