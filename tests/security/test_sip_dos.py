@@ -145,6 +145,7 @@ async def test_late_offer_never_acked_calls_end(
     tmp_path: Path,
     notice_wav: Path,  # noqa: F811 - the fixture
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """30 late-offer INVITEs whose 200 OK is never ACKed: each ends after 64*T1, stored once as failed,
     ports free; then a normal call works and a restart finds nothing left to store."""
@@ -161,6 +162,9 @@ async def test_late_offer_never_acked_calls_end(
     assert svc.limits.total == 0 and not svc.limits.active
     assert _count_calls(svc) == CALLS
     assert not any(svc.sip.server[k].timer for k in svc.sip.server)  # no 200 OK is resent any more
+    assert svc.stats()["calls_never_acked"] == CALLS
+    lines = [r for r in caplog.records if r.name == "akashi.telephony.timers" and "no ACK" in r.getMessage()]
+    assert 1 <= len(lines) < CALLS  # logged, but not a line per call of an attack
     # the edge still works: a normal call is answered, bridged and stored
     async with rtp_peer() as op:
         await normal_op.start("-key", "rtpport", str(op.port), "-m", "1")

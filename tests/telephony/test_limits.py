@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from akashi.config.telephony import SipSettings
 from akashi.telephony.edge import call_id_of, head_fields
-from akashi.telephony.limits import CallLimits, RefusalLog
+from akashi.telephony.limits import CallLimits, LogEvery, RefusalLog
 from akashi.telephony.sip.digest import NonceBook, authorization
 
 
@@ -148,3 +148,12 @@ def test_over_rate_only_looks_while_tokens_remain() -> None:
     r = lim.over_rate("a", 0.0)
     assert r is not None and r.kind == "rate" and lim.refused["rate"] == 1
     assert lim.over_rate("a", 0.5) is None  # one token back after 1/rate s
+
+
+def test_log_every() -> None:
+    """One line per window, standing for every event since the last."""
+    every = LogEvery(every_s=10)
+    assert every.note(0.0) == 1
+    assert [every.note(t) for t in (1.0, 2.0, 9.9)] == [None, None, None]
+    assert every.note(10.0) == 4
+    assert every.total == 5
