@@ -34,6 +34,7 @@ from tests.security.trunk_peers import (
     sent_requests,
     tls_front,
 )
+from tests.telephony import scenarios
 from tests.telephony.conftest import Start, b2bua  # noqa: F401 - fixtures
 from tests.telephony.peers import Sipp
 
@@ -218,3 +219,46 @@ async def test_register_to_another_realm_sends_no_credentials(
     assert "realm" in svc.registrars[0].refused
     assert "Authorization:" not in reg.log()
     assert any("not answered" in r.getMessage() for r in caplog.records)
+
+
+async def test_operator_leg_through_a_pbx_trunk_answers_sha256(
+    b2bua: Start,  # noqa: F811 - fixture
+    tmp_path: Path,
+) -> None:
+    """An inbound call rings an operator behind a cloud PBX configured as a trunk: its challenge is answered."""
+    sipp = require_binary("sipp")
+    pbx = Sipp(sipp, tmp_path, "carrier", carrier([SHA, MD5]))
+    svc = await b2bua([pbx.port], notice=None, mode="operator", extra=trunk_toml(pbx.port, "udp"))
+    await pbx.start("-m", "1")
+    caller = Sipp(sipp, tmp_path, "caller", scenarios.caller(final=486))
+    await caller.start(
+        f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", "40000", "-m", "1"
+    )
+    assert await caller.wait(45) == 0, caller.log()
+    assert await pbx.wait(30) == 0, pbx.log()
+    invites = sent_requests(pbx.log(), "INVITE")
+    auth = header(invites[1], "Authorization")
+    assert auth is not None
+    assert check_answer(auth, method="INVITE", nonce_prefix="sha-")["algorithm"] == "SHA-256"
+
+
+async def test_operator_phone_challenge_without_credentials_fails_at_once(
+    b2bua: Start,  # noqa: F811 - fixture
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An operator phone that is no trunk challenges: no credentials at all, the leg fails with a logged reason."""
+    sipp = require_binary("sipp")
+    phone = Sipp(sipp, tmp_path, "carrier", carrier([SHA, MD5]))
+    other = Sipp(sipp, tmp_path, "trunk", carrier([MD5]))  # a configured trunk elsewhere: its secret stays
+    svc = await b2bua([phone.port], notice=None, mode="operator", extra=trunk_toml(other.port, "udp"))
+    caplog.set_level(logging.WARNING, logger="akashi.telephony.legs")
+    await phone.start("-m", "1")
+    caller = Sipp(sipp, tmp_path, "caller", scenarios.caller(final=480))
+    await caller.start(
+        f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", "40000", "-m", "1"
+    )
+    assert await caller.wait(45) == 0, caller.log()  # 480 well before the route's ring timeout
+    phone.kill()
+    assert "Authorization:" not in phone.log()
+    assert any("no credentials" in r.getMessage() for r in caplog.records), caplog.text

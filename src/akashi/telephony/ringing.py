@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from akashi.telephony.legmedia import leg_offer
 from akashi.telephony.legs import LegState, OutLeg
 from akashi.telephony.sip.digest import Credentials
-from akashi.telephony.trunks import connect
+from akashi.telephony.trunks import connect, credentials_for
 
 if TYPE_CHECKING:
     from akashi.telephony.calls import InboundCall
@@ -38,7 +38,9 @@ async def ring(
                 log.warning("call %s: cannot connect to %s: %s", call.invite.call_id, t, exc)
                 statuses.append(503)
                 continue
-            leg = OutLeg(call, t, dest, offer, auth, transport)
+            # a phone behind a configured trunk (a cloud PBX) is answered with that trunk's credentials
+            cred = auth if auth is not None else credentials_for(call.svc.settings.trunks, t)
+            leg = OutLeg(call, t, dest, offer, cred, transport)
             call.legs.append(leg)
             legs.append(leg)
             leg.start()

@@ -25,6 +25,12 @@ def credentials(trunk: TrunkSettings) -> Credentials | None:
     return Credentials(trunk.username, trunk.password.get_secret_value(), trunk.host, trunk.realm)
 
 
+def credentials_for(trunks: list[TrunkSettings], uri: str) -> Credentials | None:
+    """The credentials of the trunk ``uri`` points at (None when it points at no trunk, or one without)."""
+    trunk = trunk_for(trunks, uri)
+    return credentials(trunk) if trunk is not None else None
+
+
 def trunk_for(trunks: list[TrunkSettings], uri: str) -> TrunkSettings | None:
     """The configured trunk a URI points at (same host and port), or None."""
     try:
