@@ -7,7 +7,7 @@ Admins grant any incident, managers the incidents of their sites; the grantee mu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
@@ -47,13 +47,15 @@ def parse_until(value: str) -> datetime:
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            return datetime.combine(day + timedelta(days=1), time(0), tzinfo=JST).astimezone(ZoneInfo("UTC"))
-        t = datetime.fromisoformat(value)
-    except ValueError:
+            t = datetime.combine(day + timedelta(days=1), time(0), tzinfo=JST)
+        else:
+            t = datetime.fromisoformat(value)
+            t = t if t.tzinfo else t.replace(tzinfo=JST)
+        return t.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise AkashiError(
             f"期限の日付が読めません: {value[:40]}", "until must be a date (YYYY-MM-DD) or an ISO 8601 time"
         ) from None
-    return (t if t.tzinfo else t.replace(tzinfo=JST)).astimezone(ZoneInfo("UTC"))
 
 
 def _engine(s: Session) -> Engine:
