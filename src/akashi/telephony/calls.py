@@ -546,7 +546,10 @@ def _user(uri: str) -> str:
 
 
 #: the Warning of a 484: the dialled number holds something else than digits, "+", "*" and "#"
-NOT_A_NUMBER = '399 akashi "dialled number must be digits, +, * or # (at most 32)"'
+NOT_A_NUMBER = (
+    '399 akashi "ダイヤル番号は数字と + * # だけ（32桁まで）です / '
+    'dialled number must be digits, +, * or # (at most 32)"'
+)
 
 
 def dialled_number(invite: Request) -> str | None:
