@@ -44,7 +44,12 @@ def test_outbound_defaults(tmp_path: Path) -> None:
     s = load_settings(home, environ={})
     assert s.sip.agent_networks == []
     t = s.sip.trunks[0]
-    assert (t.allow_international, t.allow_premium, t.allow_emergency, t.dial_allow) == (False, False, True, [])
+    assert (t.allow_international, t.allow_premium, t.allow_emergency, t.dial_allow) == (
+        False,
+        False,
+        True,
+        [],
+    )
     assert s.sip.auth_lockout_after == 5
 
 

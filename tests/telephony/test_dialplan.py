@@ -72,7 +72,11 @@ def test_defaults_refuse_international_premium_and_other() -> None:
 def test_toggles_and_allow_patterns() -> None:
     """allow_* open a class; dial_allow opens exactly the numbers it matches."""
     trunk = TrunkSettings(
-        name="main", host="127.0.0.1", allow_premium=True, allow_emergency=False, dial_allow=[r"\+1212555[0-9]{4}"]
+        name="main",
+        host="127.0.0.1",
+        allow_premium=True,
+        allow_emergency=False,
+        dial_allow=[r"\+1212555[0-9]{4}"],
     )
     assert check_number("0570123456", trunk) is None
     refusal = check_number("110", trunk)

@@ -89,7 +89,7 @@ async def test_replayed_proxy_authorization_is_refused(b2bua: Start, tmp_path: P
             [trunk.port],  # never rung here: agents' calls go to the trunk
             notice=None,
             extra=f'\n[[sip.trunks]]\nname = "main"\nhost = "127.0.0.1:{trunk.port}"\n',
-            agent_password="secret",
+            agent_password="sato-201-Kq7vX2",
         )
         sip = ("127.0.0.1", svc.sip.local[1])
         assert phone.transport is not None
@@ -102,7 +102,7 @@ async def test_replayed_proxy_authorization_is_refused(b2bua: Start, tmp_path: P
 
         def cred(nc: int) -> str:
             return authorization(
-                challenge, method="INVITE", uri=uri, username="201", password="secret", nc=nc
+                challenge, method="INVITE", uri=uri, username="201", password="sato-201-Kq7vX2", nc=nc
             )
 
         good = cred(1)

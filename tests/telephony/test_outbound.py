@@ -16,6 +16,9 @@ from tests.telephony.test_scenarios import _row
 
 pytestmark = [pytest.mark.sip]
 
+#: agent 201's digest secret (12 characters or more, as the configuration requires)
+AGENT_SECRET = "sato-201-Kq7vX2"
+
 AGENT_INVITE = scenarios.CALLER_INVITE.replace('"Customer" <sip:0901234567@', '"Sato" <sip:201@').replace(
     "Contact: <sip:0901234567@", "Contact: <sip:201@"
 )
@@ -24,7 +27,7 @@ AGENT_INVITE = scenarios.CALLER_INVITE.replace('"Customer" <sip:0901234567@', '"
 def agent_phone(talk_ms: int) -> str:
     """Agent 201 dials out; answers Akashi's 407 with its password."""
     invite2 = AGENT_INVITE.split("<recv")[0].replace(
-        "CSeq: 1 INVITE", "CSeq: 2 INVITE\n[authentication username=201 password=secret]"
+        "CSeq: 1 INVITE", f"CSeq: 2 INVITE\n[authentication username=201 password={AGENT_SECRET}]"
     )
     ack407 = scenarios.ACK.replace("[branch]", "[branch-3]").replace("0901234567", "201")
     ack = scenarios.ACK.replace("CSeq: 1 ACK", "CSeq: 2 ACK").replace("0901234567", "201")
@@ -110,11 +113,13 @@ async def place_outbound(
             notice=notice,
             sip_extra=sip_extra,
             extra=TRUNK_TOML.format(port=trunk.port),
-            agent_password="secret",
+            agent_password=AGENT_SECRET,
         )
         await trunk.start("-key", "rtpport", str(cust_rtp.port), "-m", "1")
         agent = Sipp(sipp, tmp_path, "agent", agent_xml)
         dial = ["-s", "0312349999", "-key", "rtpport", str(agent_rtp.port), "-m", "1"]
+        # the digest uri must be the Request-URI (SIPp's default is only host:port)
+        dial += ["-auth_uri", f"0312349999@127.0.0.1:{svc.sip.local[1]}"]  # SIPp adds "sip:"
         await agent.start(f"127.0.0.1:{svc.sip.local[1]}", *dial)
         assert await agent.wait() == 0, agent.log() + trunk.log()
         assert await trunk.wait() == 0, trunk.log()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from akashi.cli.apps import app, open_akashi
+from akashi.cli.apps import app, open_akashi, state
 
 sip_app = typer.Typer(help="SIP 録音 / SIP recording", no_args_is_help=True)
 app.add_typer(sip_app, name="sip")
@@ -57,3 +57,39 @@ def sip_serve(
             uvloop.run(main())
         except ImportError:  # pragma: no cover - uvloop is a dependency
             asyncio.run(main())
+
+
+agent_app = typer.Typer(help="担当者（電話） / agents' phones", no_args_is_help=True)
+app.add_typer(agent_app, name="agent")
+
+
+@agent_app.command("secret")
+def agent_secret(
+    name: str = typer.Argument(..., help="SIP ユーザーまたは氏名 / the agent's SIP user or name"),
+) -> None:
+    """発信用パスワードを作り、一度だけ表示する / make an agent's digest secret and print it once.
+
+    The secret is written into akashi.toml (mode 0600) and shown only now: set it on the agent's
+    phone. The change is audited (without the secret). Telephony picks it up on restart.
+    """
+    from akashi.access.audit import audit_now
+    from akashi.config import resolve_home
+    from akashi.config.agentsecret import set_agent_secret
+
+    agent, secret = set_agent_secret(resolve_home(state.home), name)
+    with open_akashi() as ak:
+        audit_now(
+            ak.engine,
+            user="cli",
+            action="agent_secret",
+            target_type="agent",
+            target_id=agent.sip_user,
+            detail={"name": agent.name},
+        )
+    u = agent.sip_user
+    typer.echo(f"担当者 {agent.name}（{u}）の発信用パスワード / digest secret of agent {agent.name} ({u}):")
+    typer.echo(secret)
+    typer.echo(
+        f"表示はこの一度だけです。電話機に設定してください（ユーザー名 {u}）。SIP は再起動後に使います / "
+        f"shown only this once: set it on the phone (user name {u}); telephony uses it after a restart."
+    )

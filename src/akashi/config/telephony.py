@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -50,6 +51,29 @@ class TrunkSettings(Section):
         description='"sdes": offer SRTP (RFC 4568, AES_CM_128_HMAC_SHA1_80) on calls placed on this trunk; '
         "a trunk answering in plain RTP is hung up. Empty: plain RTP.",
     )
+    # the dial plan of outbound calls (akashi.telephony.dialplan): ordinary Japanese numbers only,
+    # unless opened here
+    dial_allow: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Regular expressions (whole number) of dialled numbers allowed whatever their class, "
+        'e.g. "0570123456" or "\\+1212555[0-9]{4}".',
+    )
+    allow_international: bool = Field(
+        False, description="Allow international calls (010..., 00XY carrier prefixes, + other than +81)."
+    )
+    allow_premium: bool = Field(False, description="Allow premium-rate numbers (0990, 0570, 0180).")
+    allow_emergency: bool = Field(True, description="Allow 110, 118 and 119.")
+
+    @field_validator("dial_allow")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"dial_allow pattern {p!r} is not a regular expression: {exc}") from exc
+        return v
 
 
 class RouteSettings(Section):
@@ -85,14 +109,33 @@ class AnnouncementSettings(Section):
     voice: str = ""
 
 
+#: the shortest digest secret an agent may have
+MIN_SECRET_LENGTH = 12
+
+
 class AgentSettings(Section):
     """An operator: the SIP user that answers or places calls."""
 
     name: str = Field(..., min_length=1)
     sip_user: str = Field(..., min_length=1)
     site: str = ""
-    password: SecretStr = SecretStr("")
+    password: SecretStr = Field(
+        SecretStr(""),
+        description="Digest secret of the agent's phone (at least 12 characters; "
+        "`akashi agent secret NAME` makes one). Without one the agent cannot call out.",
+    )
     outbound_notice: bool | None = None
+
+    @model_validator(mode="after")
+    def _secret_length(self) -> AgentSettings:
+        n = len(self.password.get_secret_value())
+        if 0 < n < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"担当者 {self.name}（{self.sip_user}）のパスワードが短すぎます（{MIN_SECRET_LENGTH} 文字以上）"
+                f" / agent {self.name} ({self.sip_user}): password is shorter than {MIN_SECRET_LENGTH} "
+                "characters; make one with `akashi agent secret`"
+            )
+        return self
 
 
 class SipSettings(Section):
@@ -137,10 +180,17 @@ class SipSettings(Section):
     outbound_notice: bool = False
     outbound_announcement: str = "default"
     agent_networks: list[str] = Field(
-        default_factory=lambda: ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
-        description="Networks whose phones may place outbound calls as a password-less agent "
-        "(agents with a password always authenticate with digest).",
+        default_factory=list,
+        description="Networks agents' phones may call out from (empty: any). Only an extra "
+        "restriction: every outbound call is digest-authenticated with the agent's secret.",
     )
+    auth_lockout_after: int = Field(
+        5, ge=1, le=100, description="Digest failures of one agent from one address that lock the pair."
+    )
+    auth_lockout_window_s: float = Field(
+        600.0, gt=0, le=86400, description="The window in which those failures are counted."
+    )
+    auth_lockout_s: float = Field(900.0, gt=0, le=86400, description="How long a locked pair is refused.")
     realm: str = Field("akashi", min_length=1, description="Digest realm of the agents' phones.")
     digest_algorithms: list[Literal["SHA-256", "MD5"]] = Field(
         default_factory=lambda: list(DIGEST_ALGORITHMS),
@@ -185,6 +235,16 @@ class SipSettings(Section):
         if self.session_expires_s < self.min_se_s:
             raise ValueError("session_expires_s must not be below min_se_s")
         return self
+
+    @field_validator("agent_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for n in v:
+            try:
+                ipaddress.ip_network(n, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"agent_networks: {n!r} is not an address or network") from exc
+        return v
 
     @field_validator("inbound_networks")
     @classmethod

@@ -7,17 +7,21 @@ what the customer heard (the notice, when outbound notices are on, then the oper
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 from typing import TYPE_CHECKING
 
 from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings, TrunkSettings
+from akashi.errors import ProtocolError
+from akashi.telephony.authguard import OutboundRefusal
 from akashi.telephony.calls import CallState, InboundCall, _dialled, _user
+from akashi.telephony.dialplan import check_number
 from akashi.telephony.legmedia import take_leg_answer
 from akashi.telephony.media import RtpEndpoint
 from akashi.telephony.recorder import now
 from akashi.telephony.sdp import AudioSession, Codec, answer_direction
 from akashi.telephony.sip.build import response_to
-from akashi.telephony.sip.digest import NonceBook, challenges, check_authorization
+from akashi.telephony.sip.digest import NonceBook, challenges, check_authorization, parse_challenge
 from akashi.telephony.sip.message import split_hostport
 from akashi.telephony.sip.uri import parse_name_addr
 from akashi.telephony.trunks import credentials
@@ -25,6 +29,8 @@ from akashi.telephony.trunks import credentials
 if TYPE_CHECKING:
     from akashi.telephony.service import TelephonyService
     from akashi.telephony.sip.message import Request
+
+log = logging.getLogger(__name__)
 
 #: how long the trunk may ring before the operator's call is given up
 OUTBOUND_RING_S = 120.0
@@ -114,39 +120,134 @@ def trunk_uri(number: str, trunk: TrunkSettings) -> str:
     return f"sip:{number}@{host}{params}"
 
 
+#: the Warning of a refusal while an agent/source pair is locked
+LOCKED = (
+    '399 akashi "認証の失敗が続いたため一時的に発信できません / '
+    'locked after repeated authentication failures; try again later"'
+)
+#: the Warning of a call from outside ``sip.agent_networks``
+OUTSIDE = '399 akashi "この場所からは発信できません / not allowed to call out from this address"'
+#: the Warning to an agent without a secret (only inside an explicit ``sip.agent_networks``)
+NOT_ENROLLED = (
+    '399 akashi "この担当者には発信用のパスワードがありません / '
+    'no outbound secret is set for this agent (akashi agent secret)"'
+)
+#: at most one log line per (reason, user, address) in this many seconds: scanners send thousands
+LOG_EVERY_S = 60.0
+
+
 def outbound_agent(
     svc: TelephonyService, req: Request, nonces: NonceBook
 ) -> tuple[bool, AgentSettings | None]:
     """Whether an INVITE is an agent's outbound call, and the agent once it is authenticated.
 
-    ``(False, None)``: not an outbound call (from the trunk, or from no agent's phone): route it
-    inbound. ``(True, None)``: answered here (407 digest challenge, or 403 from outside
-    ``sip.agent_networks`` for agents without a password). ``(True, agent)``: place the call.
+    ``(False, None)``: not an outbound call (from a trunk, or from someone who is not an agent
+    calling a number an inbound route takes): route it inbound. ``(True, None)``: answered here:
+    407 digest challenge, or 403 with a ``Warning`` (outside ``sip.agent_networks``, locked after
+    repeated failures, a number the trunk's dial plan refuses). ``(True, agent)``: place the call.
+
+    Every outbound call is authenticated with the agent's digest secret; the From user and the digest
+    username must both be the agent. A From user that is no agent gets exactly the answers an agent
+    gets (a scanner cannot tell which extensions exist), and can never authenticate.
     """
     settings = svc.settings
     if not settings.trunks or _from_trunk(settings.trunks, req.source):
         return False, None
-    agent = svc.agent_for(_user(parse_name_addr(req.header("From")).uri))
-    if agent is None:
+    user = _user(parse_name_addr(req.header("From")).uri)
+    agent = svc.agent_for(user)
+    if agent is None and svc.route_for(_dialled(req)) is not None:
         return False, None
-    password = agent.password.get_secret_value()
-    if password:
-        cred = req.get("Proxy-Authorization")
-        good = cred is not None and check_authorization(
-            cred, method="INVITE", password=password, realm=settings.realm, request_uri=req.uri
-        )
-        # a right password on an expired, unknown or already-counted nonce (a replay) is stale
-        if not (good and cred is not None and nonces.use(cred, time.monotonic())):
-            stale = ", stale=true" if good else ""
-            nonce = nonces.issue(time.monotonic())
-            offered = challenges(settings.realm, nonce, stale=bool(stale), algorithms=settings.digest_algorithms)
-            offers = [("Proxy-Authenticate", c) for c in offered]  # SHA-256 first, then MD5 (RFC 8760)
-            svc.sip.respond(req, response_to(req, 407, to_tag="auth", extra=offers))
+    trunk = settings.trunks[0]
+    ip = req.source[0] if req.source else ""
+    where = f"{ip}:{req.source[1]}" if req.source else "?"
+
+    def refuse(
+        reason: str, warning: str, *, audit: bool = True, detail: str = "", message: str = ""
+    ) -> tuple[bool, None]:
+        svc.sip.respond(req, response_to(req, 403, to_tag="auth", extra=[("Warning", warning)]))
+        if not audit:  # a repeat of a refusal already logged and audited within the minute
             return True, None
-    elif not _in_networks(req.source, settings.agent_networks):
-        svc.sip.respond(req, response_to(req, 403, to_tag="auth"))
+        svc.report_refusal(
+            OutboundRefusal(
+                reason=reason,
+                sip_user=user,
+                agent=agent.name if agent else "",
+                source=where,
+                dialled=_dialled(req),
+                trunk=trunk.name,
+                detail=detail,
+                message=message or warning.split('"', 1)[1].rstrip('"'),
+            )
+        )
         return True, None
+
+    guard = svc.auth_guard
+    if settings.agent_networks and not _in_networks(req.source, settings.agent_networks):
+        first = guard.should_log("network", user, ip, time.monotonic(), LOG_EVERY_S)
+        if first:
+            log.warning(
+                "発信を拒否: %s は sip.agent_networks の外です / outbound refused: %s (From %s) is outside "
+                "sip.agent_networks", where, where, user,
+            )  # fmt: skip
+        return refuse("network", OUTSIDE, audit=first)
+    if guard.locked(user, ip, time.monotonic()):
+        return refuse("locked", LOCKED, audit=False)  # logged and audited when the lock began
+    secret = agent.password.get_secret_value() if agent is not None else ""
+    if agent is not None and not secret:
+        first = guard.should_log("no_secret", user, ip, time.monotonic(), LOG_EVERY_S)
+        if first:
+            log.warning(
+                "発信を拒否: 担当者 %s にパスワードがありません / outbound refused: agent %s has no secret "
+                "(akashi agent secret %s)", user, user, user,
+            )  # fmt: skip
+        if settings.agent_networks:  # an explicitly trusted network: say why
+            return refuse("no_secret", NOT_ENROLLED, audit=first)
+    cred = req.get("Proxy-Authorization")
+    good = False
+    if cred is not None:
+        good = bool(secret) and _username(cred) == user and check_authorization(
+            cred, method="INVITE", password=secret, realm=settings.realm, request_uri=req.uri
+        )
+        if not good and guard.failure(user, ip, time.monotonic()):
+            log.warning(
+                "%s から %s への認証失敗が %d 回続いたため %d 秒ロックします / digest failures for %s from %s: "
+                "locked for %d s",
+                ip, user, guard.max_failures, guard.lock_s, user, ip, guard.lock_s,
+            )  # fmt: skip
+            return refuse("locked", LOCKED)
+    # a right password on an expired, unknown or already-counted nonce (a replay) is stale
+    if not (good and cred is not None and nonces.use(cred, time.monotonic())):
+        _challenge(svc, req, nonces, stale=good)
+        return True, None
+    assert agent is not None
+    guard.success(user, ip)
+    dialled = _dialled(req)
+    refusal = check_number(dialled, trunk)
+    if refusal is not None:
+        log.warning(
+            "発信を拒否: %s（%s）が %s に発信（%s）/ outbound refused: agent %s (%s) from %s dialled %s "
+            "through trunk %s: %s",
+            agent.name, user, dialled, refusal.ja, agent.name, user, where, dialled, trunk.name, refusal.en,
+        )  # fmt: skip
+        return refuse("dial_plan", refusal.warning(), detail=refusal.reason, message=refusal.message)
     return True, agent
+
+
+def _challenge(svc: TelephonyService, req: Request, nonces: NonceBook, *, stale: bool) -> None:
+    nonce = nonces.issue(time.monotonic())
+    realm = svc.settings.realm
+    extra = ", stale=true" if stale else ""
+    # SHA-256 first, then MD5 (RFC 8760): each phone answers the strongest it knows
+    offered = challenges(realm, nonce, stale=bool(extra), algorithms=svc.settings.digest_algorithms)
+    offers = [("Proxy-Authenticate", c) for c in offered]
+    svc.sip.respond(req, response_to(req, 407, to_tag="auth", extra=offers))
+
+
+def _username(cred: str) -> str:
+    try:
+        return parse_challenge(cred).get("username", "")
+    except ProtocolError:
+        return ""
 
 
 def _from_trunk(trunks: list[TrunkSettings], source: tuple[str, int] | None) -> bool:
