@@ -153,6 +153,11 @@ class SipSettings(Section):
     tls_cert: str = ""
     tls_key: str = ""
     tls_listen: str = ""
+    tls_ca: str = Field(
+        "",
+        description="CA certificates (PEM) that phones and PBXs Akashi calls over TLS (sips: or transport=tls) "
+        "must chain to (a trunk uses its own tls_ca instead). Empty: the system's CAs.",
+    )
     rtp_timeout_s: float = Field(30.0, gt=0, le=3600)
     session_expires_s: int = Field(
         1800,

@@ -78,7 +78,7 @@ async def connect(svc: TelephonyService, uri: str, dest: Addr) -> str:
         await svc.sip.connect_tcp(dest)
     elif kind == "TLS":
         trunk = trunk_for(svc.settings.trunks, uri)
-        ctx = tls_context(trunk.tls_ca if trunk is not None else "")
+        ctx = tls_context(trunk.tls_ca if trunk is not None else svc.settings.tls_ca)
         await svc.sip.connect_tls(dest, ctx, parse_uri(uri).host)
     return kind
 
