@@ -153,3 +153,27 @@ def test_thumbnails_from_the_cache_are_audited(server: str, seeded_sqlite: Seede
     ]
     assert ("auditor", "play", "camera", "denied") in rows
     assert ("boss_osaka", "view", "camera", "denied") in rows
+
+
+def test_administration_refusals_are_audited(server: str, seeded_sqlite: Seeded) -> None:
+    mark = audit_head(seeded_sqlite.ak)
+    with login(server, "boss_tokyo") as boss:
+        r = boss.post("/api/v1/admin/users", json={"name": "eve", "password": "x" * 16, "role": "admin"})
+        assert r.status_code == 403
+        assert boss.get("/api/v1/admin/audit").status_code == 403
+        assert boss.get("/admin").status_code == 403
+    with login(server, "auditor") as aud:
+        assert aud.get("/api/v1/admin/audit").status_code == 200  # allowed: no refusal entry
+        assert aud.patch("/api/v1/admin/users/1", json={"role": "auditor"}).status_code == 403
+    with login(server, "admin") as admin:
+        users = {u["name"]: u["role"] for u in admin.get("/api/v1/admin/users").json()}
+        assert "eve" not in users and users["admin"] == "admin"
+    denied = [
+        (r.user, r.action, r.target_id) for r in audit_rows(seeded_sqlite.ak, mark) if r.outcome == "denied"
+    ]
+    assert denied == [
+        ("boss_tokyo", "admin", "POST /api/v1/admin/users"),
+        ("boss_tokyo", "admin", "GET /api/v1/admin/audit"),
+        ("boss_tokyo", "admin", "GET /admin"),
+        ("auditor", "admin", "PATCH /api/v1/admin/users/1"),
+    ]

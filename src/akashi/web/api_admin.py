@@ -19,8 +19,11 @@ from akashi.web import adminconfig, adminsvc
 from akashi.web.adminconfig import AgentsIn, CameraIn, LexiconIn, NoticeIn, RetentionIn, RoutesIn
 from akashi.web.adminsvc import UserIn, UserOut, UserPatch
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
+from akashi.web.refusals import audit_refusals
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_user)])
+router = APIRouter(
+    prefix="/admin", tags=["admin"], dependencies=[Depends(require_user), Depends(audit_refusals)]
+)
 
 
 class SiteIn(BaseModel):

@@ -22,9 +22,12 @@ from akashi.web.adminconfig import (
 from akashi.web.adminsvc import UserIn, UserPatch
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
 from akashi.web.pages import _date
+from akashi.web.refusals import audit_refusals
 from akashi.web.render import render
 
-router = APIRouter(prefix="/admin", dependencies=[Depends(require_user)], include_in_schema=False)
+router = APIRouter(
+    prefix="/admin", dependencies=[Depends(require_user), Depends(audit_refusals)], include_in_schema=False
+)
 
 
 @router.get("")
@@ -215,6 +218,21 @@ def save_agents(
     ]
     adminconfig.save_agents(ak, db, auth.principal, parse_form(AgentsIn, {"agents": agents}), auth.client)
     return RedirectResponse("/admin#agents", status_code=303)
+
+
+@router.post("/agents/{sip_user}/secret")
+def new_agent_secret(
+    request: Request,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    sip_user: Annotated[str, PathParam(min_length=1, max_length=128, pattern=r"^[\w.+-]+$")],
+) -> Response:
+    """Make an agent's digest secret and show it this once (never stored in the page cache)."""
+    made = adminconfig.new_agent_secret(ak, db, auth.principal, sip_user, auth.client)
+    page = render(request, auth, "agent_secret.html", agent=made)
+    page.headers["Cache-Control"] = "no-store"
+    return page
 
 
 @router.post("/routes")
