@@ -137,3 +137,27 @@ def test_package_carries_the_covering_checkpoint_and_checks_offline(
         x.file == f"checkpoint/{base}.tsr" and x.status == "ng" and "not over this data" in x.en
         for x in bad.lines
     ), bad.to_text()
+
+
+async def test_serve_writes_a_periodic_checkpoint_when_it_starts(
+    tsa_store: EvidenceStore, local_tsa: LocalTsa, sqlite_home: Path
+) -> None:
+    import asyncio
+
+    from akashi.context import Akashi
+    from akashi.serve import Server
+
+    put(tsa_store, b"a call")
+    with Akashi.open(sqlite_home) as ak:
+        server = Server(ak, web=False, workers=0)
+        task = asyncio.create_task(server.run())
+        folder = sqlite_home / "checkpoints"
+        deadline = asyncio.get_running_loop().time() + 30
+        # The checkpoint timer's first round runs at start: wait for its file (bounded), then stop.
+        while not list(folder.glob("*-periodic-*.json")) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        server.stop.set()
+        await asyncio.wait_for(task, 30)
+    made = list(folder.glob("*-periodic-*.json"))
+    assert len(made) == 1 and (folder / made[0].name.replace(".json", ".tsr")).exists()
+    assert local_tsa.queries == 1
