@@ -82,7 +82,7 @@ def agent_secret(
             ak.engine,
             user="cli",
             action="agent_secret",
-            target_type="agent",
+            target_type="config",
             target_id=agent.sip_user,
             detail={"name": agent.name},
         )

@@ -213,6 +213,23 @@ def save_agents(ak: Akashi, s: Session, p: Principal, body: AgentsIn, client: st
     )
 
 
+def new_agent_secret(ak: Akashi, s: Session, p: Principal, sip_user: str, client: str) -> dict[str, str]:
+    """Make a new digest secret for the agent ``sip_user`` and save it; returned once, never shown again.
+
+    Audited as ``agent_secret`` (without the secret). Telephony uses it after a restart.
+    """
+    from akashi.config.agentsecret import set_agent_secret
+
+    admin_only(ak, p, "agent_secret", client, sip_user)
+    if sip_user not in {a.sip_user for a in ak.settings.agents}:
+        raise ConfigError(
+            f"担当者 {sip_user} は設定にありません", f"no agent {sip_user} in the configuration"
+        )
+    agent, secret = set_agent_secret(ak.settings.home, sip_user)
+    _saved(ak, s, p, client, agent.sip_user, {"name": agent.name}, action="agent_secret")
+    return {"name": agent.name, "sip_user": agent.sip_user, "secret": secret}
+
+
 def save_retention(ak: Akashi, s: Session, p: Principal, body: RetentionIn, client: str) -> None:
     """Set the retention periods."""
     admin_only(ak, p, "config_change", client, "retention")

@@ -281,9 +281,24 @@ def config_view(ak: Akashi, s: Session, p: Principal) -> dict[str, Any]:
             "routes": [r.model_dump() for r in st.sip.routes],
             "trunks": [{"name": t.name, "host": t.host, "transport": t.transport} for t in st.sip.trunks],
         },
-        "agents": [{"name": a.name, "sip_user": a.sip_user, "site": a.site} for a in st.agents]
+        "agents": [
+            {
+                "name": a.name,
+                "sip_user": a.sip_user,
+                "site": a.site,
+                "configured": True,
+                "has_secret": bool(a.password.get_secret_value()),  # whether, never what
+            }
+            for a in st.agents
+        ]
         + [
-            {"name": a.name, "sip_user": a.sip_user or "", "site": ""}
+            {
+                "name": a.name,
+                "sip_user": a.sip_user or "",
+                "site": "",
+                "configured": False,
+                "has_secret": False,
+            }
             for a in s.scalars(select(Agent).order_by(Agent.name))
             if a.name not in {x.name for x in st.agents}
         ],

@@ -116,6 +116,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "SIP ユーザーを空にした行は削除されます。電話の設定は再起動後に反映されます。",
         "Rows with an empty SIP user are removed. Telephony picks changes up on restart.",
     ),
+    "agent_secret": ("発信用パスワード", "Outbound secret"),
+    "agent_secret_new": ("新しく作る", "Make a new one"),
+    "agent_secret_set": ("設定済み", "set"),
+    "agent_secret_unset": ("未設定（発信できません）", "not set (cannot call out)"),
+    "agent_secret_once": (
+        "表示はこの一度だけです。電話機の認証パスワードに設定してください（ユーザー名は SIP ユーザー）。"
+        "電話の設定は再起動後に反映されます。",
+        "Shown only this once: set it as the phone's authentication password (user name: the SIP user). "
+        "Telephony picks it up on restart.",
+    ),
+    "back": ("戻る", "Back"),
     "sip_routes": ("SIP 設定", "SIP routes"),
     "filter": ("絞り込み", "Filter"),
     "forbidden": ("この操作は許可されていません。", "You may not do this."),
