@@ -86,6 +86,14 @@ class TelephonyService:
         self.gate = FloodGate(self)
         #: the source address each running call was admitted for (released once, when it ends)
         self._admitted: dict[InboundCall, str] = {}
+        from akashi.access.sipaudit import refusal_auditor
+        from akashi.telephony.authguard import AuthGuard
+
+        s = self.settings
+        #: digest failures of agents' phones per source address, and the locks they cause
+        self.auth_guard = AuthGuard(s.auth_lockout_after, s.auth_lockout_window_s, s.auth_lockout_s)
+        #: refused outbound attempts go here: the access layer audits them (telephony has no database)
+        self.report_refusal = refusal_auditor(ak.engine)
         self.registrars: list[Registrar] = []
         self.tls_port = 0
         #: one thread for every spool write, in order: a slow disk must not stall the RTP relay
