@@ -162,17 +162,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             self._refuse("payload_type", addr)
             return
         ssrc = data[8:12]
-        if pt in self.event_pts:
-            if ssrc != self.ssrc_event:
-                if self.ssrc_event is not None:
-                    self._refuse("ssrc", addr)
-                    return
-                self.ssrc_event = ssrc
-        elif ssrc != self.ssrc:
-            if self.ssrc is not None:
-                self._refuse("ssrc", addr)
-                return
-            self.ssrc = ssrc
+        if ssrc != self.ssrc and not self._other_ssrc(pt, ssrc, addr):
+            return
         self.rx_packets += 1
         self.last_rx = now = _wall()
         rec = self.record_in
@@ -201,6 +192,19 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.remote = addr
         self.latched = True
         return True
+
+    def _other_ssrc(self, pt: int, ssrc: bytes, addr: Addr) -> bool:
+        """A packet whose SSRC is not the audio stream's: the first stream, telephone-event's own, or refused."""
+        if pt in self.event_pts:
+            if self.ssrc_event is None:
+                self.ssrc_event = ssrc
+            if ssrc == self.ssrc_event:
+                return True
+        elif self.ssrc is None:
+            self.ssrc = ssrc
+            return True
+        self._refuse("ssrc", addr)
+        return False
 
     def _refuse(self, reason: str, addr: Addr) -> None:
         n = self.refused.get(reason, 0) + 1
