@@ -2,7 +2,7 @@
 # Debian packages the interop tests need: SIP peers, RTSP server, media tools, Chromium, fonts.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-PKGS=(openssl sip-tester baresip sipvicious sox libsox-fmt-all ffmpeg poppler-utils poppler-data chromium fonts-noto-cjk fonts-ipaexfont-gothic
+PKGS=(openssl sqlite3 sip-tester baresip sipvicious sox libsox-fmt-all ffmpeg poppler-utils poppler-data chromium fonts-noto-cjk fonts-ipaexfont-gothic
       gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
       gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools)
 missing=()

@@ -161,3 +161,19 @@ async def test_serve_writes_a_periodic_checkpoint_when_it_starts(
     made = list(folder.glob("*-periodic-*.json"))
     assert len(made) == 1 and (folder / made[0].name.replace(".json", ".tsr")).exists()
     assert local_tsa.queries == 1
+
+
+def test_a_long_tsa_outage_leaves_the_last_time_stamped_checkpoint_as_the_anchor(
+    tsa_store: EvidenceStore, local_tsa: LocalTsa
+) -> None:
+    from akashi.store.checkpoint_verify import MAX_FETCH
+
+    put(tsa_store, b"one")
+    stamped = take_checkpoint(tsa_store, "manual")
+    local_tsa.fail_with = 500
+    put(tsa_store, b"two")
+    for _ in range(MAX_FETCH + 2):  # more unstamped checkpoints than verify would fetch
+        assert not take_checkpoint(tsa_store, "manual").ok
+    report = tsa_store.verify()
+    assert report.ok and report.anchor is not None, report.to_text()
+    assert report.anchor["checkpoint"] == stamped.name and report.anchor["unanchored_ledger_entries"] == 1

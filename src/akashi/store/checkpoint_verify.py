@@ -52,6 +52,7 @@ class _Index:
     def __init__(self, found: list[Place], report: VerifyReport) -> None:
         self.where: dict[str, list[Place]] = {}
         self.reported: set[str] = set()  # names already reported as badly signed
+        self.stamped: set[str] = set()  # names with a TSA response in some place
         for place in found:
             if not place.readable:
                 continue
@@ -67,6 +68,8 @@ class _Index:
             for n in names:
                 if n.endswith(".json"):
                     self.where.setdefault(n[: -len(".json")], []).append(place)
+                elif n.endswith(".tsr"):
+                    self.stamped.add(n[: -len(".tsr")])
         parsed = (CheckpointName.parse(b) for b in self.where)
         self.names = sorted((n for n in parsed if n is not None), key=lambda n: n.created_at)
 
@@ -213,7 +216,9 @@ def _anchor(store: EvidenceStore, report: VerifyReport, idx: _Index) -> dict[str
     except (StoreError, tsa.TsaError) as err:
         report.add("checkpoint_tsa_ca", err.ja, err.en)
         ca = None
-    for n in list(reversed(idx.names))[:MAX_FETCH]:
+    # Only checkpoints that can anchor anything: a TSA token, or a copy in a WORM/remote place.
+    candidates = [n for n in reversed(idx.names) if n.base in idx.stamped or idx.external(n)]
+    for n in candidates[:MAX_FETCH]:
         f = idx.fetch(n)
         body = _body(store, f)
         if body is None:
