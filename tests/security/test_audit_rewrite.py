@@ -198,3 +198,24 @@ def test_rolled_back_entry_never_moves_the_anchor(sqlite_home: Path) -> None:
         assert (sqlite_home / HEAD_FILE).read_text() == anchored
         report = ak.store.verify()
         assert report.ok and report.audit_entries == 1, report.to_text()
+
+
+def test_anchor_waits_for_the_outer_commit(sqlite_home: Path) -> None:
+    """An entry made before a SAVEPOINT is released is anchored only when the whole transaction commits."""
+    with Akashi.open(sqlite_home) as ak:
+        with session_scope(ak.engine) as s:
+            audit(s, user="a", action="play", target_type="call", target_id=1)
+        anchored = (sqlite_home / HEAD_FILE).read_text()
+        with pytest.raises(RuntimeError), session_scope(ak.engine) as s:
+            audit(s, user="a", action="play", target_type="call", target_id=2)
+            with s.begin_nested():
+                s.execute(select(1))
+            assert (sqlite_home / HEAD_FILE).read_text() == anchored
+            raise RuntimeError("the outer transaction fails after the savepoint")
+        assert (sqlite_home / HEAD_FILE).read_text() == anchored
+        with session_scope(ak.engine) as s:
+            row = audit(s, user="a", action="play", target_type="call", target_id=3)
+            with s.begin_nested():
+                s.execute(select(1))
+        assert json.loads((sqlite_home / HEAD_FILE).read_text()) == {"seq": row.seq, "hash": row.entry_hash}
+        assert ak.store.verify().ok

@@ -68,6 +68,8 @@ def registered_anchor(bind: Engine | Connection | None) -> HeadAnchor | None:
 
 @event.listens_for(Session, "after_commit")
 def _advance_file_anchor(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT released: the entry is not committed yet
+        return
     head = session.info.pop(_PENDING, None)
     if head is None:
         return
