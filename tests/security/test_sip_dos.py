@@ -10,6 +10,7 @@ Each attack must fail with a clear refusal and leave everything else working.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -343,4 +344,24 @@ async def test_inbound_networks_refuse_other_sources(b2bua: Start, tmp_path: Pat
         cid = pbx.invite(("127.0.0.1", svc.sip.local[1]))
         assert (await pbx.wait_for(cid, 180)).status == 180
     assert svc.limits.active == {"127.0.0.2": 1}
+    assert _count_calls(svc) == 0
+
+
+async def test_svwar_invite_scan_is_throttled(b2bua: Start, tmp_path: Path) -> None:  # noqa: F811
+    """sipvicious svwar enumerating 200 extensions by INVITE from 127.0.0.2: past 5/s every INVITE gets a
+    503 (counted), no call is started or stored, and the scanner learns no extension (all "weird")."""
+    svwar = require_binary("svwar")
+    svc = await b2bua(
+        [free_udp_port()], notice=None, mode="operator", sip_extra="invites_per_second_per_source = 5\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        "timeout", "-s", "KILL", "90", svwar, "-m", "INVITE", "-e", "100-299", "-b", "127.0.0.2",
+        "--force", "-p", str(svc.sip.local[1]), "127.0.0.1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 95)
+    text = out.decode(errors="replace")
+    assert svc.limits.refused["rate"] >= 150, text
+    assert "reqauth" not in text and "noauth" not in text, text  # svwar's words for a found extension
+    assert not svc.calls and svc.limits.total == 0
     assert _count_calls(svc) == 0
