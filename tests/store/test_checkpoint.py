@@ -177,3 +177,23 @@ def test_a_long_tsa_outage_leaves_the_last_time_stamped_checkpoint_as_the_anchor
     report = tsa_store.verify()
     assert report.ok and report.anchor is not None, report.to_text()
     assert report.anchor["checkpoint"] == stamped.name and report.anchor["unanchored_ledger_entries"] == 1
+
+
+def test_checkpoints_and_package_entries_on_both_databases(store: EvidenceStore, tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from akashi.store.export import write_package
+    from akashi.store.package_check import check_package
+
+    first, second = put(store, b"first"), put(store, b"second")
+    take_checkpoint(store, "manual")
+    pkg = write_package(tmp_path / "p.zip", keys=store.keys, store=store, media=[("a.wav", first)],
+                        metadata={}, audit=[])  # fmt: skip
+    report = check_package(pkg, trusted_public_key=store.keys.public_pem())
+    assert report.verdict == "OK", report.to_text()  # the entry hashes recompute from the stored times
+    with store.engine.begin() as c:
+        c.execute(text("DELETE FROM evidence_objects WHERE id = :i"), {"i": second})
+        c.execute(text("DELETE FROM ledger WHERE seq = 2"))
+    store.accept_ledger_head()
+    kinds = [p.kind for p in store.verify().problems]
+    assert kinds == ["object_unknown", "checkpoint_ledger_missing"], kinds  # its file is still in the store
