@@ -102,41 +102,51 @@ async def _run_pair(
             f.close()
 
 
-async def _srtp_on_both_legs(svc: TelephonyService) -> bool:
-    """Whether the bridged call had SRTP sessions on both media ports (checked while it runs)."""
+async def _srtp_legs(svc: TelephonyService) -> tuple[bool, bool] | None:
+    """Whether the bridged call had SRTP on its caller and phone ports (checked while it runs)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + 30
     while loop.time() < end:
         for c in list(svc.calls.values()):
             a, b = c.a_rtp, c.b_rtp
             if a is not None and b is not None and c.meta.bridged_at is not None and b.rx_packets > 10:
-                return all(ep.srtp_rx is not None and ep.srtp_tx is not None for ep in (a, b))
+                return (a.srtp_rx is not None and a.srtp_tx is not None), (
+                    b.srtp_rx is not None and b.srtp_tx is not None
+                )
         await asyncio.sleep(0.05)
-    return False
+    return None
 
 
+@pytest.mark.parametrize("phone_srtp", [True, False], ids=["both-legs", "caller-only"])
 async def test_baresip_srtp_call_recorded_in_the_clear_inside_the_store(
     b2bua: Start,  # noqa: F811 - fixture
     tmp_path: Path,
     notice_wav: Path,  # noqa: F811 - fixture
+    phone_srtp: bool,
 ) -> None:
-    """SRTP on both legs: the notice and both parties get through, the stored recording decodes."""
+    """SRTP from the caller (and to the phone, when its route asks): everyone hears everyone, the store decodes.
+
+    ``caller-only``: the phone's route has no ``srtp``: Akashi decrypts the caller's SRTP and relays
+    plain RTP to the phone, and encrypts the phone's RTP for the caller.
+    """
     baresip = require_binary("baresip")
     if not Path("/usr/lib/baresip/modules/srtp.so").exists():
         pytest.fail("baresip's srtp module is missing (Debian's baresip ships it)")
     cust_mic = write_wav16(tmp_path / "cust.wav", bursts(6.0, [0.5, 1.7, 2.9], 500.0))
     op_mic = write_wav16(tmp_path / "op.wav", bursts(5.0, [0.3, 1.5, 2.6], 700.0))
+    mediaenc = ";mediaenc=srtp-mand" if phone_srtp else ""
     op_dir, op_port = baresip_srtp_dir(
-        tmp_path, "op", "<sip:201@127.0.0.1:PORT>;regint=0;answermode=auto;mediaenc=srtp-mand", op_mic
+        tmp_path, "op", f"<sip:201@127.0.0.1:PORT>;regint=0;answermode=auto{mediaenc}", op_mic
     )
     cust_dir, _ = baresip_srtp_dir(
         tmp_path, "cust", "<sip:0901234567@127.0.0.1:PORT>;regint=0;mediaenc=srtp-mand", cust_mic
     )
     svc = await b2bua([op_port], notice=notice_wav, extra=srtp_route(op_port))
-    watch = asyncio.create_task(_srtp_on_both_legs(svc))
-    call_id = await _run_pair(svc, tmp_path, baresip, op_dir, cust_dir, SRTP_NUMBER)
-    # both legs spoke SRTP: every packet Akashi took was authenticated with that phone's key
-    assert await asyncio.wait_for(watch, 5)
+    watch = asyncio.create_task(_srtp_legs(svc))
+    number = SRTP_NUMBER if phone_srtp else "0312345678"  # the fixture's own route: plain to the phone
+    call_id = await _run_pair(svc, tmp_path, baresip, op_dir, cust_dir, number)
+    # SRTP legs: every packet Akashi took there was authenticated with that phone's key
+    assert await asyncio.wait_for(watch, 5) == (True, phone_srtp)
     cust_log = (tmp_path / "cust.log").read_text(errors="replace")
     assert call_id is not None, cust_log[-3000:]
     row, left, right, fmt = await asyncio.to_thread(_stored, svc, call_id)
