@@ -18,6 +18,9 @@ url = "{database_url}"   # empty: SQLite in this folder; or postgresql+psycopg:/
 
 [store]
 backend = "local"        # "local" or "s3"
+# checkpoint_minutes = 10 # signed checkpoints of the ledger and audit heads (README: checkpoints)
+# tsa_url = ""           # RFC 3161 time-stamping authority, e.g. a contracted 認定タイムスタンプ service
+# tsa_ca_file = ""       # PEM of that TSA's root certificate, to verify its tokens
 # [store.s3]
 # endpoint_url = "http://127.0.0.1:9000"
 # bucket = "akashi"
