@@ -170,9 +170,9 @@ def _check_heads(
         others = len(bad) - 1
         report.add(
             f"checkpoint_{chain_name}_{'missing' if have is None else 'rewritten'}",
-            f"外部チェックポイント（{n.created_at.isoformat()}, {', '.join(f.where)}）が固定した{ja_chain} #{seq} が"
+            f"チェックポイント（{n.created_at.isoformat()}, {', '.join(f.where)}）が固定した{ja_chain} #{seq} が"
             f"{what_ja}" + (f"。ほかに {others} 件のチェックポイントも同様です" if others else ""),
-            f"the {chain_name} entry #{seq} fixed by the external checkpoint of {n.created_at.isoformat()}"
+            f"the {chain_name} entry #{seq} fixed by the checkpoint of {n.created_at.isoformat()}"
             f" ({', '.join(f.where)}) {what_en}" + (f"; {others} other checkpoint(s) too" if others else ""),
             seq=seq if chain_name == "ledger" else None,
         )
