@@ -59,6 +59,10 @@ class _Index:
             try:
                 names = place.names()
             except StoreError as err:
+                if place.label.startswith("s3:") and any(
+                    p.kind == "backend_unreachable" for p in report.problems
+                ):
+                    continue  # the evidence bucket itself: already reported as unreachable
                 report.add(
                     "checkpoint_unreachable",
                     f"チェックポイントの保存先を読めません（{place.label}）: {err.ja}",
