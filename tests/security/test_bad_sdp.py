@@ -158,3 +158,52 @@ async def test_error_after_answer_hangs_up_both_legs(
     assert "media watch broke" in row.extra["failure"]["error"]
     await _until(lambda: not svc.calls and not svc.ports.used, 5)
     assert np.isfinite(row.duration_s)
+
+
+def caller_updates() -> str:
+    """A caller that, while the phones ring after the notice, sends UPDATEs: a hostname in c= (488), then hold."""
+    bad = scenarios.SDP.replace(SDP_LINE, "c=IN IP4 evil.example.net")
+    hold = scenarios.hold_sdp("sendonly")
+    body_hdrs = "Content-Type: application/sdp\nContent-Length: [len]\n"
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<scenario name="caller">',
+        scenarios.CALLER_INVITE,
+        '  <recv response="200" rtd="true" rrs="true"/>',
+        scenarios.ACK,
+        '  <pause milliseconds="1500"/>',
+        scenarios.CALLER_REQ.format(method="UPDATE", cseq=2, body_headers=body_hdrs, body=bad),
+        '  <recv response="488"><action>'
+        '<ereg regexp="unusable SDP" search_in="hdr" header="Warning:" check_it="true" assign_to="w"/>'
+        "</action></recv>",
+        scenarios.CALLER_REQ.format(method="UPDATE", cseq=3, body_headers=body_hdrs, body=hold),
+        '  <recv response="200"><action>'
+        '<ereg regexp="a=recvonly" search_in="body" check_it="true" assign_to="h"/>'
+        "</action></recv>",
+        scenarios.CALLER_REQ.format(method="BYE", cseq=10, body_headers="Content-Length: 0\n", body=""),
+        '  <recv response="200"/>',
+        '  <Reference variables="w,h"/>',
+        "</scenario>",
+    ]
+    return "\n".join(parts)
+
+
+async def test_bad_update_before_bridging_refused_and_the_call_goes_on(
+    b2bua: Start,  # noqa: F811 - fixture
+    tmp_path: Path,
+    notice_wav: Path,  # noqa: F811 - fixture
+) -> None:
+    """While the phones ring, an UPDATE with a hostname in c= gets 488 and changes nothing; hold still works."""
+    sipp = require_binary("sipp")
+    opx = Sipp(sipp, tmp_path, "op", scenarios.operator(answer="noanswer"))
+    svc = await b2bua([opx.port], notice=notice_wav, ring_timeout_s=20)
+    await opx.start("-key", "rtpport", "4002", "-m", "1")
+    callx = Sipp(sipp, tmp_path, "caller", caller_updates())
+    await callx.start(
+        f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", "4000", "-m", "1"
+    )
+    assert await callx.wait(30) == 0, callx.log()
+    assert await opx.wait(30) == 0, opx.log()
+    call_id = await asyncio.wait_for(svc.stored.get(), 20)
+    assert call_id is not None
+    await _until(lambda: not svc.calls and not svc.ports.used, 5)

@@ -15,7 +15,14 @@ from akashi.codecs.encode import can_encode, encodable_names
 from akashi.errors import ProtocolError
 from akashi.telephony.dialog import Dialog
 from akashi.telephony.forward import forward
-from akashi.telephony.legmedia import caller_srtp, our_crypto, refuse_offer, rekey, take_leg_answer
+from akashi.telephony.legmedia import (
+    IPV6_WARNING,
+    answer_before_bridge,
+    caller_srtp,
+    our_crypto,
+    refuse_offer,
+    take_leg_answer,
+)
 from akashi.telephony.legs import LegState, OutLeg
 from akashi.telephony.media import NoticePlayer, RtpEndpoint
 from akashi.telephony.recorder import CallMeta, CallSpool, now
@@ -474,30 +481,7 @@ class InboundCall:
             sip.respond(req, response_to(req, 200, extra=[("Allow", self.svc.ALLOW)]))
             return
         if m in ("INVITE", "UPDATE") and from_caller:
-            # hold or refresh before bridging: answer from our own media state
-            try:
-                o = parse_sdp(req.body) if req.body else self.offer
-            except ProtocolError:
-                sip.respond(req, response_to(req, 488))
-                return
-            assert self.a_rtp is not None
-            if req.body and not self.a_rtp.reaches(o.address):
-                sip.respond(req, response_to(req, 488, extra=[("Warning", IPV6_WARNING)]))
-                return
-            refused = rekey(self.a_rtp, self.a_crypto, o) if req.body else None
-            if refused is not None:
-                sip.respond(req, response_to(req, 488, extra=[("Warning", refused)]))
-                return
-            if req.body:
-                self.a_rtp.set_remote((o.address, o.port), self.answer_codecs(o))
-            sdp = self._our_sdp(self.a_rtp.port, o, answer_direction(o.direction))
-            hdrs = self.timers.answering(req, from_caller, leg, sdp)
-            sip.respond(
-                req,
-                response_to(
-                    req, 200, contact=self.svc.contact, body=sdp, content_type="application/sdp", extra=hdrs
-                ),
-            )
+            answer_before_bridge(self, req, leg)  # hold or refresh: answered from our own media state
             return
         sip.respond(req, response_to(req, 501 if m not in ("INVITE", "UPDATE", "INFO") else 491))
 
@@ -534,8 +518,6 @@ _REASONS = {
     500: "Server Internal Error",
     603: "Decline",
 }
-#: the Warning of a 488 for an IPv6 offer when Akashi has no IPv6 address (sip.ipv6_address)
-IPV6_WARNING = '399 akashi "IPv6 の音声には対応していません (IPv6 media is not supported here)"'
 
 
 def _user(uri: str) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from akashi.errors import ProtocolError
-from akashi.telephony.sdp import AudioSession, Crypto, parse_sdp
+from akashi.telephony.sdp import AudioSession, Crypto, answer_direction, parse_sdp, sdp_warning
+from akashi.telephony.sip.build import response_to
 from akashi.telephony.srtp import (
     NO_SUITE_WARNING,
     PLAIN_ANSWER,
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from akashi.telephony.calls import InboundCall
     from akashi.telephony.legs import OutLeg
     from akashi.telephony.media import RtpEndpoint
+    from akashi.telephony.sip.message import Request
+
+#: the Warning of a 488 for an IPv6 offer when Akashi has no IPv6 address (sip.ipv6_address)
+IPV6_WARNING = '399 akashi "IPv6 の音声には対応していません (IPv6 media is not supported here)"'
 
 #: the m= transports Akashi answers (DTLS-SRTP, AVPF and the like get 488)
 PROFILES = ("RTP/AVP", "RTP/SAVP")
@@ -117,3 +122,31 @@ def take_leg_answer(call: InboundCall, leg: OutLeg) -> AudioSession | None:
     else:
         b.set_remote((ans.address, ans.port) if b.reaches(ans.address) else None, ans.codecs)
     return ans
+
+
+def answer_before_bridge(call: InboundCall, req: Request, leg: OutLeg | None) -> None:
+    """A re-INVITE or UPDATE of the caller before it is bridged (hold, refresh): answered by Akashi.
+
+    A new SDP moves the caller's media (its address, codecs, SRTP key); one Akashi cannot use gets
+    488 with a Warning and changes nothing.
+    """
+    sip = call.svc.sip
+    a = call.a_rtp
+    assert a is not None
+    try:
+        o = parse_sdp(req.body) if req.body else call.offer
+    except ProtocolError as exc:
+        sip.respond(req, response_to(req, 488, extra=[("Warning", sdp_warning(exc.en))]))
+        return
+    if req.body:
+        refused = IPV6_WARNING if not a.reaches(o.address) else rekey(a, call.a_crypto, o)
+        if refused is not None:
+            sip.respond(req, response_to(req, 488, extra=[("Warning", refused)]))
+            return
+        a.set_remote((o.address, o.port), call.answer_codecs(o))
+    sdp = call._our_sdp(a.port, o, answer_direction(o.direction))
+    hdrs = call.timers.answering(req, True, leg, sdp)
+    contact = call.svc.contact
+    sip.respond(
+        req, response_to(req, 200, contact=contact, body=sdp, content_type="application/sdp", extra=hdrs)
+    )
