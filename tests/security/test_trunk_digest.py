@@ -262,3 +262,53 @@ async def test_operator_phone_challenge_without_credentials_fails_at_once(
     phone.kill()
     assert "Authorization:" not in phone.log()
     assert any("no credentials" in r.getMessage() for r in caplog.records), caplog.text
+
+
+class _Udp(asyncio.DatagramProtocol):
+    """A raw UDP socket keeping what it receives."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.got: list[bytes] = []
+        self.arrived = asyncio.Event()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.got.append(data)
+        self.arrived.set()
+
+
+async def test_spoofed_challenge_from_another_address_gets_no_credentials(
+    b2bua: Start,  # noqa: F811 - fixture
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 401 for Akashi's REGISTER sent from 127.0.0.2 (not the trunk's address) is not answered."""
+    from akashi.telephony.sip.build import response_to
+    from akashi.telephony.sip.message import Request, parse
+
+    loop = asyncio.get_running_loop()
+    _t, trunk = await loop.create_datagram_endpoint(_Udp, local_addr=("127.0.0.1", 0))
+    _t2, spoofer = await loop.create_datagram_endpoint(_Udp, local_addr=("127.0.0.2", 0))
+    assert trunk.transport is not None and spoofer.transport is not None
+    port = int(trunk.transport.get_extra_info("sockname")[1])
+    caplog.set_level(logging.WARNING, logger="akashi.telephony.register")
+    try:
+        svc = await b2bua([port], notice=None, extra=trunk_toml(port, "udp", register=True))
+        await asyncio.wait_for(trunk.arrived.wait(), 10)
+        register = parse(trunk.got[0])
+        assert isinstance(register, Request) and register.method == "REGISTER"
+        forged = response_to(
+            register, 401, to_tag="spoof", extra=[(SHA.split(": ", 1)[0], SHA.split(": ", 1)[1])]
+        )
+        spoofer.transport.sendto(bytes(forged), ("127.0.0.1", svc.sip.local[1]))
+        async with asyncio.timeout(10):
+            while not svc.registrars[0].refused:
+                await asyncio.sleep(0.05)
+        assert "127.0.0.2" in svc.registrars[0].refused
+        assert not [d for d in trunk.got if b"Authorization:" in d]
+        assert not [d for d in spoofer.got if b"Authorization:" in d]
+    finally:
+        trunk.transport.close()
+        spoofer.transport.close()

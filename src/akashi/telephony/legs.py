@@ -139,7 +139,9 @@ class OutLeg:
         try:
             if self.auth is None:
                 raise DigestError("no credentials for this destination")
-            value = self.auth.answer(resp.get_each(hdr), method="INVITE", uri=old.uri)
+            value = self.auth.answer(
+                resp.get_each(hdr), method="INVITE", uri=old.uri, source=resp.source, sent_to=self.dialog.dest
+            )
         except DigestError as exc:
             log.warning(
                 "call %s: %d from %s not answered, leg failed: %s",

@@ -42,6 +42,8 @@ class Registrar:
         self.params = "" if trunk.transport == "udp" else f";transport={trunk.transport}"
         #: why the last challenge was not answered ('' when it was)
         self.refused = ""
+        #: where the last REGISTER went
+        self.dest: tuple[str, int] | None = None
 
     async def run(self) -> None:
         """Register, refresh at 80% of the granted time, retry after failures."""
@@ -82,7 +84,9 @@ class Registrar:
                 try:
                     if self.credentials is None:
                         raise DigestError("no username configured for the trunk")
-                    value = self.credentials.answer(resp.get_each(hdr), method="REGISTER", uri=uri)
+                    value = self.credentials.answer(
+                        resp.get_each(hdr), method="REGISTER", uri=uri, source=resp.source, sent_to=self.dest
+                    )
                 except DigestError as exc:
                     log.warning(
                         "registration with trunk %s: %d not answered: %s",
@@ -107,6 +111,7 @@ class Registrar:
             raise ProtocolError(
                 f"トランク {self.trunk.host} が見つかりません", f"cannot resolve trunk {self.trunk.host}"
             )
+        self.dest = dest
         transport = await connect(self.svc, uri, dest)  # TCP or TLS as configured: never UDP then
         self.cseq += 1
         aor = f"<sip:{self.trunk.username or 'akashi'}@{self.host}>"

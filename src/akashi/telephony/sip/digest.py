@@ -316,9 +316,23 @@ class Credentials:
             return f"the request went to {u.host}:{u.port or 5060}, not the trunk's {self.host}"
         return None
 
-    def answer(self, challenge: Sequence[str], *, method: str, uri: str) -> str:
-        """The Authorization value for a request to ``uri``; :class:`DigestError` when it may not be sent."""
+    def answer(
+        self,
+        challenge: Sequence[str],
+        *,
+        method: str,
+        uri: str,
+        source: tuple[str, int] | None = None,
+        sent_to: tuple[str, int] | None = None,
+    ) -> str:
+        """The Authorization value for a request to ``uri``; :class:`DigestError` when it may not be sent.
+
+        ``source`` / ``sent_to``: where the challenge came from and where the request went; a
+        challenge from another address (a spoofed 401 over UDP) is not answered.
+        """
         why = self.refusal(uri)
+        if why is None and source is not None and sent_to is not None and source[0] != sent_to[0]:
+            why = f"the challenge came from {source[0]}, not from the trunk's {sent_to[0]}"
         if why is not None:
             raise DigestError(why)
         return authorization(
