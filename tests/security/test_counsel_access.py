@@ -271,3 +271,31 @@ def test_counsel_plays_only_the_granted_camera_range(
     assert ("play", "camera_segment", str(segs[1]), "denied") in rows
     assert ("view", "camera", str(cam), "denied") in rows
     assert ("export", "incident", str(inc), "ok") in rows
+
+
+def test_grant_and_revoke_from_the_incident_page(server: str, seeded_sqlite: Seeded) -> None:
+    ak = seeded_sqlite.ak
+    add_user(ak, "bengoshi", "counsel")
+    mine = seeded_sqlite.calls["tanaka_call"]
+    with login(server, "boss_tokyo") as boss:
+        inc = _incident(boss, "田中様の件", mine)
+        form = {"user": "bengoshi", "until": _until(), "csrf_token": boss.headers["X-CSRF-Token"]}
+        assert boss.post(f"/incidents/{inc}/grants", data=form).status_code == 303
+        page = boss.get(f"/incidents/{inc}").text
+        assert "bengoshi" in page and f"/incidents/{inc}/grants/revoke" in page
+    with login(server, "bengoshi") as counsel:
+        assert counsel.get(f"/calls/{mine}").status_code == 200
+        assert f"/incidents/{inc}/grants" not in counsel.get(f"/incidents/{inc}").text  # grantors only
+        forged = {"user": "bengoshi", "until": _until(365), "csrf_token": counsel.headers["X-CSRF-Token"]}
+        assert counsel.post(f"/incidents/{inc}/grants", data=forged).status_code == 403  # no self-extension
+    with login(server, "boss_tokyo") as boss:
+        revoke = {"user": "bengoshi", "csrf_token": boss.headers["X-CSRF-Token"]}
+        assert boss.post(f"/incidents/{inc}/grants/revoke", data=revoke).status_code == 303
+    with login(server, "bengoshi") as counsel:
+        assert counsel.get(f"/calls/{mine}").status_code == 403
+    rows = [(r.user, r.action, r.outcome) for r in audit_rows(ak) if r.target_type == "incident"]
+    assert [r for r in rows if r[1] in ("incident_grant", "incident_revoke")] == [
+        ("boss_tokyo", "incident_grant", "ok"),
+        ("bengoshi", "incident_grant", "denied"),
+        ("boss_tokyo", "incident_revoke", "ok"),
+    ]
