@@ -157,7 +157,20 @@ class Server:
             await asyncio.to_thread(pool.stop)
 
 
+def announce_setup(ak: Akashi) -> str | None:
+    """With no user yet: make a one-time setup link and print it (stdout, never the log). Returns it."""
+    from akashi.firstrun import issue_token, needs_setup, setup_message, setup_url
+
+    if not needs_setup(ak.engine):
+        return None
+    token = issue_token(ak.engine)
+    print(setup_message(ak.settings, token), flush=True)  # the console is the channel, not the log
+    return setup_url(ak.settings, token)
+
+
 def serve(ak: Akashi, *, web: bool | None = None, workers: int | None = None) -> None:
     """Run Akashi in the foreground until interrupted."""
     _uvloop()
+    if ak.settings.web.enabled if web is None else web:
+        announce_setup(ak)
     asyncio.run(Server(ak, web=web, workers=workers).run())

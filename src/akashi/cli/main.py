@@ -9,6 +9,7 @@ from akashi.cli import analysis as _analysis  # noqa: F401  (registers commands)
 from akashi.cli import cameras as _cameras  # noqa: F401
 from akashi.cli import checkpoint as _checkpoint  # noqa: F401
 from akashi.cli import core as _core  # noqa: F401
+from akashi.cli import firstrun as _firstrun  # noqa: F401  (setup-link)
 from akashi.cli import incidents as _incidents  # noqa: F401
 from akashi.cli import media as _media  # noqa: F401
 from akashi.cli import notices as _notices  # noqa: F401

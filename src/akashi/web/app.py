@@ -18,6 +18,8 @@ from fastapi.staticfiles import StaticFiles
 from akashi.context import Akashi
 from akashi.errors import AccessDenied, AkashiError, NotFoundError
 from akashi.web import account, api_admin, api_calls, api_misc, auth, pages, pages_admin
+from akashi.web import checklist as setup_checklist
+from akashi.web import setup as first_run
 from akashi.web.deps import CsrfFailed, LoginRequired, SecondFactorRequired, language
 from akashi.web.limits import (
     TOO_LARGE_EN,
@@ -41,6 +43,7 @@ PUBLIC_PATHS = frozenset(
         "/login/totp",  # needs the half-open session of a password login
         "/lang/{lang}",
         "/healthz",
+        "/setup",  # first run: guarded by the one-time setup token instead (web/setup.py)
         f"{API}/auth/login",
         f"{API}/openapi.json",
         f"{API}/health",
@@ -161,4 +164,6 @@ def create_app(ak: Akashi) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(pages_admin.router)
     app.include_router(account.router)
+    app.include_router(first_run.router)
+    app.include_router(setup_checklist.router)
     return app
