@@ -66,6 +66,16 @@ def init(home: Path | None = typer.Option(None, "--home", help="Where to create 
             else f"既存のホームを確認しました / checked existing home: {root}"
         ),
     )
+    from akashi.cli.firstrun import next_step_text
+    from akashi.config import load_settings
+    from akashi.db.base import make_engine
+    from akashi.firstrun import needs_setup
+
+    engine = make_engine(load_settings(root).database_url)
+    try:
+        emit(None, False, next_step_text(not needs_setup(engine)))
+    finally:
+        engine.dispose()
 
 
 def _principal(as_user: str | None) -> Principal:
