@@ -96,8 +96,8 @@ class SipBuildError(AkashiError, ValueError):
         )
 
 
-#: characters that may never appear in a header name or value Akashi writes
-_LINE_BREAKS = re.compile(r"[\r\n\x00]")
+#: characters that may never appear inside a header line (a NUL in a quoted-pair is legal, RFC 4475 3.1.1.2)
+_LINE_BREAKS = re.compile(r"[\r\n]")
 
 
 def check_header(name: str, value: str) -> None:
@@ -105,12 +105,12 @@ def check_header(name: str, value: str) -> None:
     if not _TOKEN.match(name):
         raise SipBuildError("header name", repr(name[:60]))
     if _LINE_BREAKS.search(value):
-        raise SipBuildError(f"header {name}", "CR, LF or NUL in the value")
+        raise SipBuildError(f"header {name}", "CR or LF in the value")
 
 
 def _check_start(line: str) -> None:
     if _LINE_BREAKS.search(line):
-        raise SipBuildError("start line", "CR, LF or NUL")
+        raise SipBuildError("start line", "CR or LF")
 
 
 def canonical(name: str) -> str:
@@ -396,6 +396,10 @@ def parse(data: bytes, *, stream: bool = False) -> SipMessage:
     start = lines[0]
     if "\x00" in start:
         raise SipParseError("start line", "NUL byte")
+    for line in lines:
+        # a lone CR or LF inside a line ends it for some parsers: never pass one on
+        if _LINE_BREAKS.search(line):
+            raise SipParseError("headers", "bare CR or LF inside a line")
     msg: SipMessage
     m = _STATUS.match(start)
     if m:
