@@ -144,7 +144,10 @@ class OutLeg:
             )
         except DigestError as exc:
             log.warning(
-                "call %s: %d from %s not answered, leg failed: %s",
+                "認証要求に応答しません（通話 %s、%d、%s）/ call %s: %d from %s not answered, leg failed: %s",
+                self.call.invite.call_id,
+                resp.status,
+                self.target,
                 self.call.invite.call_id,
                 resp.status,
                 self.target,

@@ -89,7 +89,9 @@ class Registrar:
                     )
                 except DigestError as exc:
                     log.warning(
-                        "registration with trunk %s: %d not answered: %s",
+                        "トランク %s の認証要求に応答しません（%d）/ registration with trunk %s: %d not answered: %s",
+                        self.trunk.name,
+                        resp.status,
                         self.trunk.name,
                         resp.status,
                         exc.reason,

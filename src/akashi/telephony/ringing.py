@@ -35,7 +35,9 @@ async def ring(
             try:
                 transport = await connect(call.svc, t, dest)  # TCP or TLS: never falls back to UDP
             except OSError as exc:
-                log.warning("call %s: cannot connect to %s: %s", call.invite.call_id, t, exc)
+                log.warning(
+                    "%s に接続できません / call %s: cannot connect to %s: %s", t, call.invite.call_id, t, exc
+                )
                 statuses.append(503)
                 continue
             # a phone behind a configured trunk (a cloud PBX) is answered with that trunk's credentials

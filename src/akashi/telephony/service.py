@@ -395,7 +395,10 @@ class TelephonyService:
     def _new_call(self, req: Request) -> None:
         if dialled_number(req) is None:
             # percent-decoded junk (";", ":", CR LF...) must never reach a route or the trunk leg
-            log.warning("INVITE from %s refused (484): %r is not a phone number", req.source, req.uri[:80])
+            log.warning(
+                "INVITE を拒否しました (484): 番号ではありません / INVITE from %s refused (484): %r is not a "
+                "phone number", req.source, req.uri[:80],
+            )  # fmt: skip
             self.sip.respond(req, response_to(req, 484, to_tag="nr", extra=[("Warning", NOT_A_NUMBER)]))
             return
         # the limits come first: a flood must cost no more than this check and one datagram

@@ -106,7 +106,12 @@ class SipUdp(asyncio.DatagramProtocol):
             return
         if dest in self.stream_only:
             log.warning(
-                "SIP message to %s:%d dropped: its %s connection is closed", *dest, self.stream_only[dest]
+                "%s:%d への SIP を送れません（%s 接続が切れています）/ SIP message to %s:%d dropped: its %s "
+                "connection is closed",
+                *dest,
+                self.stream_only[dest],
+                *dest,
+                self.stream_only[dest],
             )
             return
         if self.transport is not None and not self.transport.is_closing():
