@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from akashi.telephony.sip import digest
 from akashi.telephony.sip.digest import Credentials, DigestError
+from akashi.telephony.sip.message import SipParseError
 
 RFC7616 = {
     "realm": "http-auth@example.org",
@@ -140,3 +144,34 @@ def test_algorithms_akashi_did_not_offer_are_refused() -> None:
         assert not digest.check_authorization(
             value, method="INVITE", password="agent-secret-201", realm="akashi"
         )
+
+
+KEYS = st.sampled_from(["realm", "nonce", "qop", "algorithm", "opaque", "stale", "userhash", "domain", ""])
+VALUES = st.one_of(
+    st.sampled_from(
+        ["MD5", "SHA-256", "SHA-512-256", "MD5-sess", "auth", "auth-int", "auth,auth-int", "true"]
+    ),
+    st.text(max_size=20),
+)
+CHALLENGES = st.one_of(
+    st.text(max_size=200),
+    st.builds(
+        lambda scheme, pairs, quote: (
+            scheme + " " + ", ".join(f'{k}="{v}"' if quote else f"{k}={v}" for k, v in pairs)
+        ),
+        st.sampled_from(["Digest", "digest", "Basic", ""]),
+        st.lists(st.tuples(KEYS, VALUES), max_size=8),
+        st.booleans(),
+    ),
+)
+
+
+@given(CHALLENGES)
+def test_challenge_parsing_fails_only_with_its_own_errors(value: str) -> None:
+    """Whatever a server sends, the answer is a value, a SipParseError or a DigestError, never a crash."""
+    with contextlib.suppress(SipParseError):
+        digest.parse_challenge(value)
+    with contextlib.suppress(DigestError):
+        out = digest.authorization([value], method="INVITE", uri="sip:1@h", username="u", password="p")
+        assert out.startswith("Digest ") and "\r" not in out and "\n" not in out
+    assert digest.check_authorization(value, method="INVITE", password="p", realm="akashi") in (True, False)

@@ -115,6 +115,8 @@ def _qops(ch: dict[str, str]) -> list[str]:
 
 def unanswerable(ch: dict[str, str]) -> str | None:
     """Why a parsed challenge cannot be answered, or None when it can."""
+    if any(c in v for v in ch.values() for c in "\r\n\x00"):
+        return "CR, LF or NUL in the challenge"
     alg, _sess = _algorithm(ch)
     if alg not in HASHES:
         return f"algorithm {ch.get('algorithm', '')!r} not supported"
