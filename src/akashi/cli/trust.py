@@ -73,10 +73,17 @@ def audit_accept_head(
             "復元を意図した場合だけ --yes を付けて実行してください",
             "run with --yes only after restoring a database backup on purpose",
         )
+    from akashi.cli.checkpoint import checkpoint_now
+
     ak = open_akashi()
     row = accept_audit_head(ak.engine, anchor_file(ak.settings.home), user="cli", reason=reason, client="cli")
+    # Checkpointed at once, outside the box, as ledger-accept-head is: the accept cannot hide what it cut.
+    out = checkpoint_now(ak, "accept", user="cli", accepted={"audit_accept": row.seq, "reason": reason})
     emit(
         None,
         False,
-        f"監査ログの末尾を承認しました（承認の記録 #{row.seq}） / audit log head accepted (recorded as #{row.seq})",
+        f"監査ログの末尾を承認しました（承認の記録 #{row.seq}） / audit log head accepted (recorded as #{row.seq})"
+        f"\n{out['text']}",
     )
+    if not out["ok"]:
+        raise typer.Exit(1)
