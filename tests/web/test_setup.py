@@ -111,7 +111,9 @@ def test_errors_are_shown_inline_and_input_is_kept(client: TestClient, fresh: Ak
     for name in ("password", "site_name", "username"):
         assert _field_error(r.text, name), name
     assert not _field_error(r.text, "company")
-    assert 'value="株式会社テスト"' in r.text and 'value="東京 本社"' in r.text and 'value="bad name!"' in r.text
+    assert (
+        'value="株式会社テスト"' in r.text and 'value="東京 本社"' in r.text and 'value="bad name!"' in r.text
+    )
     assert 'value="short"' not in r.text  # passwords are not echoed back
     mismatch = client.post("/setup", data={**GOOD, "token": token, "password2": "something-else"})
     assert mismatch.status_code == 400 and _field_error(mismatch.text, "password2")
@@ -126,7 +128,9 @@ def test_totp_enrolment_during_setup(client: TestClient, fresh: Akashi) -> None:
     token = firstrun.issue_token(fresh.engine)
     secret = pyotp.random_base32()
     form = {**GOOD, "token": token, "totp_on": "1", "totp_secret": secret}
-    wrong = client.post("/setup", data={**form, "totp_code": "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"})
+    wrong = client.post(
+        "/setup", data={**form, "totp_code": "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"}
+    )
     assert wrong.status_code == 400 and _field_error(wrong.text, "totp_code")
     assert secret in wrong.text  # the same key stays on the page (the app already holds it)
     ok = client.post("/setup", data={**form, "totp_code": pyotp.TOTP(secret).now()}, follow_redirects=False)

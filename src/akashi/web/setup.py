@@ -16,6 +16,7 @@ import pyotp
 import segno
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from akashi import firstrun
@@ -193,9 +194,12 @@ def setup_submit(
     errors = validate(form)
     if errors:
         return _page(request, state, form, status=400, errors=errors)
-    with session_scope(ak.engine) as s:
-        user_id = _create(s, ak, form, client)
-        new = create_session(s, user_id, client, second_factor_ok=True) if user_id is not None else None
+    try:
+        with session_scope(ak.engine) as s:
+            user_id = _create(s, ak, form, client)
+            new = create_session(s, user_id, client, second_factor_ok=True) if user_id is not None else None
+    except DBAPIError:  # SQLite refuses the slower of two racing writers (snapshot too old): same race
+        new = None
     if new is None:  # lost a race with another use of the same token
         audit_now(ak.engine, user=form.username[:128], action="setup", target_type="installation",
                   outcome="denied", client=client, detail={"reason": "token_used"})  # fmt: skip
