@@ -14,6 +14,19 @@ def _iso(v: Any) -> str | None:
     return v.isoformat() if v is not None else None
 
 
+def _notice_check(call: Call, *, with_words: bool) -> dict[str, Any]:
+    """The analysis' notice check: ``check`` is given | given_without_purpose | late | not_given, or
+    None when the call's mode asks for no check (or it has not been analysed yet); what was heard and
+    when only for those who may read what was said."""
+    found = call.extra.get("analysis", {}).get("notice") if call.notice_mode not in ("", "none") else None
+    if not isinstance(found, dict):
+        return {"check": None}
+    out: dict[str, Any] = {"check": found.get("check"), "at_s": found.get("at_s")}
+    if with_words:
+        out["heard"] = found.get("heard", "")
+    return out
+
+
 def call_facts(session: Session, call: Call, *, with_transcript: bool = False) -> dict[str, Any]:
     """A call as a JSON-ready dict; with the transcript segments and flags when asked."""
     site = session.get(Site, call.site_id) if call.site_id else None
@@ -37,6 +50,7 @@ def call_facts(session: Session, call: Call, *, with_transcript: bool = False) -
             "started_at": _iso(call.notice_started_at),
             "ended_at": _iso(call.notice_ended_at),
             "bridged_at": _iso(call.bridged_at),
+            **_notice_check(call, with_words=with_transcript),
         },
         "codec": call.codec,
         "channels": call.channels,

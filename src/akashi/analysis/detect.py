@@ -17,20 +17,59 @@ import numpy as np
 
 from akashi.analysis.audio import Float32, frame_dbfs
 from akashi.analysis.lexicon import Lexicon
-from akashi.analysis.text import Token, best_window, mood, tokenize
+from akashi.analysis.text import Token, best_window, mood, normalise, tokenize
 
 MOOD_WINDOW = 10  # tokens after a keyword whose mood decides how much a demand weighs
 SHORT_READING = 3  # readings this short must match exactly and on token boundaries
 
 
 @dataclass(frozen=True)
+class Word:
+    """A recognised word with its time on the call's timeline and the recogniser's probability."""
+
+    start_s: float
+    end_s: float
+    text: str
+    probability: float = 1.0
+
+    def to_json(self) -> list[Any]:
+        """The compact stored form: ``[start_s, end_s, text, probability]``."""
+        return [round(self.start_s, 2), round(self.end_s, 2), self.text, round(self.probability, 3)]
+
+    @classmethod
+    def from_json(cls, data: Sequence[Any]) -> Word:
+        """A word from its stored form (see :meth:`to_json`)."""
+        return cls(float(data[0]), float(data[1]), str(data[2]), float(data[3]) if len(data) > 3 else 1.0)
+
+
+@dataclass(frozen=True)
 class Segment:
-    """A stretch of transcript on one channel."""
+    """An utterance on one channel: its time on the call's timeline, text and (when known) words."""
 
     channel: str
     start_s: float
     end_s: float
     text: str
+    words: tuple[Word, ...] = ()
+
+    def time_of(self, begin: int, end: int) -> tuple[float, float] | None:
+        """The time of characters ``begin:end`` of ``normalise(text)`` from the words that hold them.
+
+        None when the segment has no word times (an old transcript) or the words do not spell the text.
+        """
+        if not self.words:
+            return None
+        spans, pos = [], 0
+        for w in self.words:
+            n = len(normalise(w.text))
+            spans.append((pos, pos + n, w))
+            pos += n
+        if pos != len(normalise(self.text)):
+            return None
+        hit = [w for a, b, w in spans if a < end and b > begin]
+        if not hit:
+            return None
+        return hit[0].start_s, max(hit[0].start_s, hit[-1].end_s)
 
 
 @dataclass
@@ -75,15 +114,30 @@ def _find(reading: str, term: str, starts: set[int], ends: set[int]) -> tuple[fl
 _SENTENCE_END = re.compile(r"[。．.!?！？]+")
 
 
+def sentences(text: str) -> list[tuple[int, str]]:
+    """The sentences of ``normalise(text)`` with their character offsets in it (ends kept)."""
+    norm = normalise(text)
+    out, pos = [], 0
+    for m in _SENTENCE_END.finditer(norm):
+        if norm[pos : m.end()].strip():
+            out.append((pos, norm[pos : m.end()]))
+        pos = m.end()
+    if norm[pos:]:
+        out.append((pos, norm[pos:]))
+    return out
+
+
 def match_text(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:
-    """Lexicon hits in one utterance: category, term, words heard, similarity, mood and score.
+    """Lexicon hits in one utterance: category, term, words heard, similarity, mood, score and
+    ``span`` (the characters of ``normalise(text)`` the words take).
 
     The mood of a demand is read within its sentence. One hit per category (the strongest) is
     returned; hits below ``flag_threshold`` are dropped.
     """
     best: dict[str, dict[str, Any]] = {}
-    for sentence in _SENTENCE_END.split(text):
+    for offset, sentence in sentences(text):
         for hit in _match_sentence(sentence, lexicon):
+            hit["span"] = (hit["span"][0] + offset, hit["span"][1] + offset)
             if hit["category"] not in best or hit["score"] > best[hit["category"]]["score"]:
                 best[hit["category"]] = hit
     order = {c.name: i for i, c in enumerate(lexicon.categories)}
@@ -125,6 +179,7 @@ def _match_sentence(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:
                     "category": cat.name,
                     "term": term.text,
                     "words": "".join(tokens[i].surface for i in covered),
+                    "span": (tokens[covered[0]].begin, tokens[last].end),
                     "similarity": round(sim, 3),
                     "mood": m,
                     "score": score,
@@ -142,17 +197,23 @@ def lexicon_findings(segments: Sequence[Segment], lexicon: Lexicon, channels: Se
         if seg.channel not in channels:
             continue
         for hit in match_text(seg.text, lexicon):
+            at = seg.time_of(*hit["span"])
+            start, end = at if at is not None else (seg.start_s, seg.end_s)
             out.append(
                 Finding(
                     category=hit["category"],
                     source="lexicon",
                     words=hit["words"],
                     channel=seg.channel,
-                    start_s=seg.start_s,
-                    end_s=seg.end_s,
+                    start_s=round(start, 2),
+                    end_s=round(end, 2),
                     score=hit["score"],
                     detail={k: hit[k] for k in ("term", "similarity", "mood", "severity")}
-                    | {"text": seg.text},
+                    | {
+                        "text": seg.text,
+                        "time_of": "words" if at is not None else "utterance",
+                        "utterance_s": [seg.start_s, seg.end_s],
+                    },
                 )
             )
     return out

@@ -22,7 +22,7 @@ from akashi.analysis.compliance import (
     check_automatic_notice,
     check_operator_notice,
 )
-from akashi.analysis.detect import Finding, Segment, lexicon_findings, severity, shouting, talk_over
+from akashi.analysis.detect import Finding, Segment, Word, lexicon_findings, severity, shouting, talk_over
 from akashi.analysis.lexicon import NOTICE_MISSING, Lexicon, load_lexicon
 from akashi.analysis.model import load_model
 from akashi.analysis.text import keywords, reading_of
@@ -69,6 +69,10 @@ class CallAnalysis:
             "notice": None
             if self.notice is None
             else {"mode": self.notice.mode, "ok": self.notice.ok, **self.notice.detail},
+            "transcript": [
+                {"channel": g.channel, "start_s": g.start_s, "end_s": g.end_s, "text": g.text}
+                for g in self.segments
+            ],
             "segments": len(self.segments),
             "findings": [
                 {
@@ -157,16 +161,24 @@ def behaviour_findings(
     return out
 
 
+def _notice_text(ak: Akashi, call: Call) -> str:
+    name = str(call.extra.get("announcement", "default"))
+    ann = ak.settings.announcements.get(name) or ak.settings.announcements.get("default")
+    return ann.text if ann else ""
+
+
 def notice_check(
     ak: Akashi, call: Call, segments: list[Segment], audio: WavAudio | None = None
 ) -> NoticeResult | None:
     """The notice compliance of ``call``, or None when its mode asks for no notice."""
     cfg = ak.settings.analysis
     if call.notice_mode == "operator":
-        name = str(call.extra.get("announcement", "default"))
-        ann = ak.settings.announcements.get(name) or ak.settings.announcements.get("default")
-        text = ann.text if ann else ""
-        return check_operator_notice(segments, text, cfg.notice_window_s)
+        return check_operator_notice(segments, _notice_text(ak, call), cfg.notice_window_s)
+    if call.notice_mode == "automatic" and call.source == "import" and call.notice_started_at is None:
+        # An imported recording of an automatic notice has no playback log: the announcement is in the
+        # recording's operator channel (what the customer heard), so it is checked from the transcript.
+        res = check_operator_notice(segments, _notice_text(ak, call), cfg.notice_window_s)
+        return NoticeResult("automatic", res.ok, res.detail | {"basis": "transcript"})
     if call.notice_mode == "automatic":
         expected = call.extra.get("notice_duration_s")
         coverage = None
@@ -226,7 +238,7 @@ def _analyze(ak: Akashi, call_id: int, *, retranscribe: bool, model: Any) -> Cal
             raise NotFoundError(f"通話 {call_id} はありません", f"no call {call_id}")
         call.analysis_state = "running"
         stored = [
-            Segment(r.channel, r.start_s, r.end_s, r.text)
+            Segment(r.channel, r.start_s, r.end_s, r.text, tuple(Word.from_json(w) for w in r.words or ()))
             for r in s.scalars(
                 select(TranscriptSegment)
                 .where(TranscriptSegment.call_id == call_id)
@@ -246,7 +258,7 @@ def _analyze(ak: Akashi, call_id: int, *, retranscribe: bool, model: Any) -> Cal
     if audio is not None and (retranscribe or not stored):
         whisper = model if model is not None else load_model(cfg, model_cache(cfg), online=cfg.online)
         segments, stats = transcribe_audio(whisper, audio, cfg.language, decode_options(cfg, lexicon))
-        segments = [Segment(g.channel, g.start_s, g.end_s, normalise_text(g.text)) for g in segments]
+        segments = [Segment(g.channel, g.start_s, g.end_s, normalise_text(g.text), g.words) for g in segments]
     else:
         segments = stored
     findings = lexicon_findings(segments, lexicon, LEXICON_CHANNELS)
@@ -254,13 +266,14 @@ def _analyze(ak: Akashi, call_id: int, *, retranscribe: bool, model: Any) -> Cal
     # A missed call never reached anyone: there was no conversation to give a notice in.
     notice = notice_check(ak, call, segments, audio) if call.status != "missed" else None
     if notice is not None and not notice.ok:
+        at, until = notice.detail.get("at_s"), notice.detail.get("end_s")
         findings.append(
             Finding(
                 NOTICE_MISSING,
                 "compliance",
                 channel="operator",
-                start_s=0.0,
-                end_s=cfg.notice_window_s,
+                start_s=float(at) if isinstance(at, int | float) else 0.0,
+                end_s=float(until) if isinstance(until, int | float) else cfg.notice_window_s,
                 score=1.0,
                 detail=notice.detail,
             )
@@ -291,6 +304,7 @@ def _store(ak: Akashi, call_id: int, res: CallAnalysis, *, replace_segments: boo
                     end_s=g.end_s,
                     text=g.text,
                     reading=reading_of(g.text),
+                    words=[w.to_json() for w in g.words] or None,
                 )
                 for g in res.segments
             )
@@ -322,6 +336,7 @@ def _store(ak: Akashi, call_id: int, res: CallAnalysis, *, replace_segments: boo
             "audio_s": round(res.stats.audio_s, 2),
             "processing_s": round(res.stats.processing_s, 2),
             "notice_ok": None if res.notice is None else res.notice.ok,
+            "notice": None if res.notice is None else {"mode": res.notice.mode, **res.notice.detail},
             "keywords": [w for w, _ in res.keywords],
         }
         call.extra = extra

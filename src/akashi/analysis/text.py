@@ -51,6 +51,8 @@ class Token:
     reading: str
     lemma: str
     pos: tuple[str, ...]
+    begin: int = 0  # characters of the normalised text this token takes
+    end: int = 0
 
     @property
     def imperative(self) -> bool:
@@ -90,7 +92,16 @@ def tokenize(text: str) -> list[Token]:
         reading = m.reading_form()
         if not reading or reading == "キゴウ":
             reading = to_katakana(surface)
-        out.append(Token(surface, to_katakana(reading), m.dictionary_form(), tuple(m.part_of_speech())))
+        out.append(
+            Token(
+                surface,
+                to_katakana(reading),
+                m.dictionary_form(),
+                tuple(m.part_of_speech()),
+                m.begin(),
+                m.end(),
+            )
+        )
     return out
 
 

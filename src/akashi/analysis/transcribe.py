@@ -1,10 +1,16 @@
-"""Per-channel transcription with faster-whisper: VAD, batching, optional decoder biasing.
+"""Per-channel transcription with faster-whisper: VAD, batching, optional decoder biasing, utterances.
 
 Each channel (customer, operator) is transcribed on its own so the transcript says who said what and
 when. Silero VAD (inside faster-whisper) skips silence; the batched pipeline packs the speech of a
 channel into 30-second windows instead of padding every utterance to 30 s. The customer channel may be
 prompted with lexicon words (``initial_prompt``); the operator channel is not, because a prompt that
 looks like the recording notice makes Whisper drop the operator's real notice.
+
+Whisper's own segments follow its 30-second windows, not the speakers: with VAD packing one segment may
+hold three turns of a customer. So the speech regions are packed here, with a short silence between
+them, the recogniser runs with word timestamps, every word is mapped back to the call's timeline
+through the packing, and :func:`utterances` cuts the words into one segment per utterance: a VAD
+speech region, split further after each sentence end.
 """
 
 from __future__ import annotations
@@ -12,15 +18,20 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from akashi.analysis.audio import Float32, WavAudio, resample
-from akashi.analysis.detect import Segment
+from akashi.analysis.detect import Segment, Word
 
 WHISPER_RATE = 16000
 CHANNEL_NAMES = ("customer", "operator")
+VAD_PARAMETERS: dict[str, Any] = {"min_silence_duration_ms": 300, "speech_pad_ms": 200}
+MAX_REGION_S = 30.0  # faster-whisper's chunk length: a longer VAD region is cut there
+PACK_GAP_S = 1.0  # silence put between packed speech regions
+_SENTENCE_END = tuple("。．.!?！？")
 
 
 @dataclass(frozen=True)
@@ -77,12 +88,65 @@ def _pipeline(model: Any) -> Any:
     return pipe
 
 
+@dataclass(frozen=True)
+class _Packed:
+    """A channel's speech regions laid end to end with short silences between them (VAD packing)."""
+
+    audio: Float32
+    spans: list[
+        tuple[float, float, float]
+    ]  # per region: start in the packed audio, start in the call, length
+    clips: list[dict[str, float]]  # windows of at most 30 s of packed audio, each whole regions
+
+
+def _pack(audio16k: Float32, regions: Sequence[tuple[float, float]]) -> _Packed:
+    """Pack ``regions`` of ``audio16k`` with :data:`PACK_GAP_S` of silence between them.
+
+    The silence keeps the recogniser from pulling the first word of a region back into the one before
+    (as it does when speech is butted together); the spans map every packed time back exactly.
+    """
+    gap = np.zeros(int(PACK_GAP_S * WHISPER_RATE), dtype=np.float32)
+    parts: list[Float32] = []
+    spans: list[tuple[float, float, float]] = []
+    clips: list[dict[str, float]] = []
+    pos = 0
+    clip_start = 0
+    for a, b in regions:
+        piece = audio16k[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)]
+        if pos > clip_start and (pos + len(piece) - clip_start) / WHISPER_RATE > MAX_REGION_S:
+            clips.append({"start": clip_start / WHISPER_RATE, "end": pos / WHISPER_RATE})
+            clip_start = pos
+        spans.append((pos / WHISPER_RATE, a, len(piece) / WHISPER_RATE))
+        parts += [piece, gap]
+        pos += len(piece) + len(gap)
+    clips.append({"start": clip_start / WHISPER_RATE, "end": pos / WHISPER_RATE})
+    return _Packed(np.concatenate(parts) if parts else gap, spans, clips)
+
+
+def _unpack(t0: float, t1: float, spans: Sequence[tuple[float, float, float]]) -> tuple[float, float]:
+    """Times in the packed audio back to the call's timeline.
+
+    The word belongs to the region that holds its middle; a word in a gap to the nearer region.
+    """
+    mid = (t0 + t1) / 2
+    best, dist = spans[0], float("inf")
+    for span in spans:
+        p, _c, n = span
+        d = 0.0 if p <= mid <= p + n else min(abs(mid - p), abs(mid - (p + n)))
+        if d < dist:
+            best, dist = span, d
+    p, c, n = best
+    return c + min(max(t0 - p, 0.0), n), c + min(max(t1 - p, 0.0), n)
+
+
 def transcribe_channel(
     model: Any, audio16k: Float32, channel: str, language: str, opts: DecodeOptions
 ) -> list[Segment]:
-    """Transcribe one channel (16 kHz mono float32) into timed segments."""
+    """Transcribe one channel (16 kHz mono float32) into timed utterances (see :func:`utterances`)."""
+    regions: list[tuple[float, float]] = []
+    packed: _Packed | None = None
     if opts.plain:
-        segs, _info = model.transcribe(audio16k, language=language)
+        segs, _info = model.transcribe(audio16k, language=language, word_timestamps=True)
     else:
         prompt = opts.prompt_customer if channel in ("customer", "mixed") else None
         hotwords = opts.hotwords_customer if channel in ("customer", "mixed") else None
@@ -95,20 +159,101 @@ def transcribe_channel(
             "initial_prompt": prompt,
             "hotwords": hotwords,
             "condition_on_previous_text": False,
-            "vad_filter": opts.vad,
-            "vad_parameters": {"min_silence_duration_ms": 300, "speech_pad_ms": 200},
+            "word_timestamps": True,
         }
-        if opts.batched and opts.vad:
-            segs, _info = _pipeline(model).transcribe(
-                audio16k, batch_size=opts.batch_size, without_timestamps=False, **common
-            )
+        if opts.vad:
+            regions = speech_regions(audio16k)
+            if not regions:
+                return []
+            packed = _pack(audio16k, regions)
+            if opts.batched:
+                segs, _info = _pipeline(model).transcribe(
+                    packed.audio,
+                    batch_size=opts.batch_size,
+                    without_timestamps=False,
+                    clip_timestamps=packed.clips,
+                    **common,
+                )
+            else:
+                flat = [t for c in packed.clips for t in (c["start"], c["end"])]
+                segs, _info = model.transcribe(packed.audio, clip_timestamps=flat, **common)
         else:
             segs, _info = model.transcribe(audio16k, **common)
-    out: list[Segment] = []
+    words: list[Word] = []
     for s in segs:
-        text = s.text.strip()
+        timed = getattr(s, "words", None)
+        if not timed:  # a recogniser without word times: the segment is its own (only) word
+            timed = [SimpleNamespace(start=s.start, end=s.end, word=s.text, probability=1.0)]
+        for w in timed:
+            if w.word.strip():
+                t0, t1 = float(w.start), float(w.end)
+                if packed is not None:
+                    t0, t1 = _unpack(t0, t1, packed.spans)
+                words.append(Word(t0, t1, w.word, float(w.probability)))
+    return utterances(words, regions, channel)
+
+
+def speech_regions(audio16k: Float32) -> list[tuple[float, float]]:
+    """The VAD speech regions (seconds) of a channel, with the parameters the recogniser uses."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    vad = VadOptions(**VAD_PARAMETERS, max_speech_duration_s=MAX_REGION_S)
+    return [
+        (r["start"] / WHISPER_RATE, r["end"] / WHISPER_RATE)
+        for r in get_speech_timestamps(audio16k, vad, sampling_rate=WHISPER_RATE)
+    ]
+
+
+def _region_of(word: Word, regions: Sequence[tuple[float, float]]) -> int:
+    """The index of the region that holds the middle of ``word`` (the nearest one if none does)."""
+    mid = (word.start_s + word.end_s) / 2
+    best, gap = 0, float("inf")
+    for i, (a, b) in enumerate(regions):
+        if a <= mid <= b:
+            return i
+        d = a - mid if mid < a else mid - b
+        if d < gap:
+            best, gap = i, d
+    return best
+
+
+def utterances(
+    words: Sequence[Word], regions: Sequence[tuple[float, float]], channel: str, max_gap_s: float = 0.6
+) -> list[Segment]:
+    """Cut one channel's timed words into utterances.
+
+    A new utterance starts at a new VAD speech region and after a sentence end; without regions (no
+    VAD) at a pause of more than ``max_gap_s``. Times stay on the call's timeline: the first word's
+    start (not before its region) to the last word's end (not after it).
+    """
+    out: list[Segment] = []
+    current: list[Word] = []
+    current_region = -1
+
+    def close() -> None:
+        if not current:
+            return
+        start, end = current[0].start_s, current[-1].end_s
+        if regions and current_region >= 0:
+            a, b = regions[current_region]
+            start = max(start, a)
+            end = max(start, min(end, b))
+        text = "".join(w.text for w in current).strip()
         if text:
-            out.append(Segment(channel, round(float(s.start), 2), round(float(s.end), 2), text))
+            out.append(Segment(channel, round(start, 2), round(end, 2), text, tuple(current)))
+        current.clear()
+
+    for w in sorted(words, key=lambda x: x.start_s):
+        region = _region_of(w, regions) if regions else -1
+        if current and (
+            (regions and region != current_region)
+            or (not regions and w.start_s - current[-1].end_s > max_gap_s)
+            or current[-1].text.strip().endswith(_SENTENCE_END)
+        ):
+            close()
+        current_region = region
+        current.append(w)
+    close()
     return out
 
 

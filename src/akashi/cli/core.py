@@ -176,6 +176,9 @@ def site_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 # --- calls --------------------------------------------------------------------------------------
+IMPORT_NOTICE_MODES = ("operator", "automatic", "none")
+
+
 @import_app.command("call")
 def import_call(
     file: Path = typer.Argument(
@@ -187,6 +190,12 @@ def import_call(
     site: str = typer.Option("", "--site"),
     started: str | None = typer.Option(None, "--started", help="ISO 8601 (no zone: JST)"),
     direction: str = typer.Option("in", "--direction", help="in | out"),
+    notice: str = typer.Option(
+        "operator",
+        "--notice",
+        help="録音告知の方式 / how the recording notice was given: operator | automatic | none "
+        "(old recorders had no automatic notice: operator)",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """既存の録音を通話として取り込む / import an existing recording as a call."""
@@ -195,6 +204,11 @@ def import_call(
     if direction not in ("in", "out"):
         raise ConfigError(
             f"--direction は in か out です: {direction}", f"--direction must be in or out: {direction}"
+        )
+    if notice not in IMPORT_NOTICE_MODES:
+        raise ConfigError(
+            f"--notice は operator・automatic・none のいずれかです: {notice}",
+            f"--notice must be operator, automatic or none: {notice}",
         )
     start = parse_time(started, "--started") or datetime.fromtimestamp(file.stat().st_mtime, UTC)
     ak = open_akashi()
@@ -207,6 +221,7 @@ def import_call(
         agent=agent,
         site=site,
         source="import",
+        notice_mode=notice,
     )
     call_id = ingest_call(ak, file, rec)
     ak.store.flush_spool()

@@ -208,6 +208,8 @@ class TranscriptSegment(Base):
     end_s: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)
     reading: Mapped[str] = mapped_column(Text, default="")
+    # [[start_s, end_s, text, probability], ...] on the call's timeline; None for older transcripts
+    words: Mapped[list[Any] | None] = mapped_column(default=None)
 
 
 class Camera(Base):
