@@ -393,6 +393,10 @@ class TelephonyService:
         return True
 
     def _new_call(self, req: Request) -> None:
+        # the limits come first: a flood must cost no more than this check and one datagram
+        capacity = len(self.ports.free) // 2  # each call needs two RTP ports
+        if self.refuse(req, self.limits.admit(_source(req), time.monotonic(), capacity), stateless=True):
+            return
         if dialled_number(req) is None:
             # percent-decoded junk (";", ":", CR LF...) must never reach a route or the trunk leg
             log.warning(
@@ -400,10 +404,6 @@ class TelephonyService:
                 "phone number", req.source, req.uri[:80],
             )  # fmt: skip
             self.sip.respond(req, response_to(req, 484, to_tag="nr", extra=[("Warning", NOT_A_NUMBER)]))
-            return
-        # the limits come first: a flood must cost no more than this check and one datagram
-        capacity = len(self.ports.free) // 2  # each call needs two RTP ports
-        if self.refuse(req, self.limits.admit(_source(req), time.monotonic(), capacity), stateless=True):
             return
         if self._outbound(req):
             return
