@@ -6,12 +6,12 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, cast, func, literal_column, select
+from sqlalchemy import ColumnElement, Date, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from akashi.access import Principal
 from akashi.db.base import utcnow
-from akashi.db.models import Call, CallFlag, Camera
+from akashi.db.models import Call, CallFlag, Camera, Site
 from akashi.db.models_analysis import CallKeyword
 from akashi.web.i18n import JST, jst
 
@@ -21,6 +21,48 @@ def _jst_day(s: Session) -> ColumnElement[Any]:
     if s.get_bind().dialect.name == "postgresql":
         return cast(func.timezone("Asia/Tokyo", Call.started_at), Date)
     return func.date(Call.started_at, literal_column("'+9 hours'"))
+
+
+def _compliance(s: Session, scope: ColumnElement[bool], since: Any, completed: int) -> dict[str, Any]:
+    """Notice compliance over every checked call since ``since``, overall, by site and by operator.
+
+    A call is checked when its notice mode asks for a check and the check has run: an operator-mode
+    or imported call once analysed, a live automatic-mode call from its playback log. A notice that
+    analysis found missing, late, without its purpose, cut short or inaudible does not count as given.
+    """
+    checked = and_(
+        scope,
+        Call.started_at >= since,
+        Call.status == "completed",
+        Call.notice_mode.not_in(("", "none")),
+        or_(Call.analysis_state == "done", and_(Call.notice_mode == "automatic", Call.source != "import")),
+    )
+    given = case(
+        (Call.id.in_(select(CallFlag.call_id).where(CallFlag.category == "notice_missing")), 0), else_=1
+    )
+
+    def rows(*by: Any) -> list[Any]:
+        q = (
+            select(*by, func.count(), func.sum(given))
+            .select_from(Call)
+            .outerjoin(Site, Site.id == Call.site_id)
+            .where(checked)
+        )
+        if by:
+            q = q.group_by(*by).order_by(*by)
+        return list(s.execute(q).all())
+
+    def entry(n: Any, ok: Any) -> dict[str, Any]:
+        n, ok = int(n or 0), int(ok or 0)
+        return {"checked": n, "with_notice": ok, "rate": (ok / n) if n else None}
+
+    total = rows()[0]
+    return {
+        "completed": int(completed),
+        **entry(total[0], total[1]),
+        "by_site": [{"site": site} | entry(n, ok) for site, n, ok in rows(Site.name)],
+        "by_operator": [{"agent": agent} | entry(n, ok) for agent, n, ok in rows(Call.agent_name)],
+    }
 
 
 def dashboard(s: Session, p: Principal, days: int = 14) -> dict[str, Any]:
@@ -86,19 +128,7 @@ def dashboard(s: Session, p: Principal, days: int = 14) -> dict[str, Any]:
     completed = (
         s.scalar(select(func.count()).where(scope, Call.started_at >= week, Call.status == "completed")) or 0
     )
-    noticed = (
-        s.scalar(
-            select(func.count()).where(
-                scope,
-                Call.started_at >= week,
-                Call.status == "completed",
-                Call.notice_mode.not_in(("", "none")),
-                # a notice that analysis found missing, cut short or inaudible does not count
-                Call.id.not_in(select(CallFlag.call_id).where(CallFlag.category == "notice_missing")),
-            )
-        )
-        or 0
-    )
+    compliance = _compliance(s, scope, week, completed)
     cams = s.scalars(select(Camera).where(p.cameras_clause()).order_by(Camera.name)).all()
     return {
         "flagged_by_category": [{"category": c, "calls": int(n)} for c, n in by_cat],
@@ -106,11 +136,7 @@ def dashboard(s: Session, p: Principal, days: int = 14) -> dict[str, Any]:
         "top_flagged_words": [{"word": w, "count": n} for w, n in words.most_common(10)],
         "top_keywords": [{"word": w, "count": int(n or 0)} for w, n in keywords],
         "repeat_callers": [{"caller": c, "calls": int(n)} for c, n in repeat],
-        "compliance": {
-            "completed": int(completed),
-            "with_notice": int(noticed),
-            "rate": (noticed / completed) if completed else None,
-        },
+        "compliance": compliance,
         "cameras": [
             {
                 "id": c.id,
