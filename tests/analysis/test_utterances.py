@@ -188,6 +188,7 @@ def test_utterances_of_a_generated_call_follow_its_turns(
         (t,) = turn_of(f.channel, f.start_s, f.end_s)
         assert t["start_s"] - slack <= f.start_s < f.end_s <= t["end_s"] + slack, (f, t)
         assert f.detail["time_of"] == "words"
-    assert res.notice is not None and res.notice.check == "given", res.notice.detail
+    assert res.notice is not None
+    assert res.notice.check == "given", res.notice.detail
     greeting = turns[0]
     assert greeting["start_s"] - slack <= res.notice.detail["at_s"] <= greeting["end_s"]
