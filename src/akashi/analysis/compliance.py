@@ -163,7 +163,11 @@ def check_operator_notice(segments: Sequence[Segment], notice_text: str, window_
     for i, sent in enumerate(said):
         near = said[max(0, i - 1) : i + 2]  # the purpose may be said in the sentence before or after
         joined = "".join(x.reading for x in near)
-        text_score = best_window(joined, text_reading)[0] if text_reading else 0.0
+        text_score = 0.0
+        if text_reading:  # the configured text, said from this sentence on (it may run into the next)
+            ahead = "".join(x.reading for x in said[i : i + 2])
+            score, begin, _end = best_window(ahead, text_reading)
+            text_score = score if begin < len(sent.reading) else 0.0
         word = _recording_word(sent)
         if not word and text_score < TEXT_THRESHOLD:
             continue
