@@ -41,7 +41,6 @@ _PENDING = "akashi_audit_head"  # Session.info key: the head this transaction wi
 
 _anchors: weakref.WeakKeyDictionary[Engine, HeadAnchor] = weakref.WeakKeyDictionary()
 _anchors_lock = threading.Lock()
-_reported: set[tuple[str, int, str]] = set()  # anchors already logged as left behind
 
 
 def anchor_file(home: Path) -> HeadAnchor:
@@ -124,20 +123,7 @@ def audit(
 
 def _on_chain(session: Session, row: AuditEntry, name: str, anchored: chain.Head | None) -> bool:
     """Whether ``row`` extends the chain that the anchor ``anchored`` remembers (no anchor yet: yes)."""
-    if anchored is None or (anchored[0] == row.seq - 1 and anchored[1] == row.prev_hash):
-        return True
-    seq, h = anchored
-    if seq < row.seq and session.scalar(select(AuditEntry.entry_hash).where(AuditEntry.seq == seq)) == h:
-        return True
-    if (name, seq, h) not in _reported:
-        _reported.add((name, seq, h))
-        log.error(
-            "audit log no longer holds its anchored head #%d (%s): the anchor stays there until"
-            " `akashi verify` is read and `akashi audit-accept-head` is run",
-            seq,
-            name,
-        )
-    return False
+    return chain.anchor_may_move(session, AuditEntry, row, anchored, name=name, accept="audit-accept-head")
 
 
 def audit_now(engine: Engine, **kwargs: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from akashi.db.base import Base
 from akashi.db.models import Setting
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 
@@ -146,6 +149,50 @@ def last_head(session: Session, model: type[Base]) -> Head | None:
         select(model.seq, model.entry_hash).order_by(model.seq.desc()).limit(1)  # type: ignore[attr-defined]
     ).first()
     return (int(last[0]), str(last[1])) if last is not None else None
+
+
+_left_behind: set[tuple[str, int, str]] = set()  # anchors already logged as left behind
+
+
+def follows(session: Session, model: type[Base], row: Any, anchored: Head | None) -> bool:
+    """Whether the new ``row`` continues the chain that an anchor remembers as ``anchored``.
+
+    True when there is no anchor yet, when ``row`` comes right after it, or when the remembered
+    entry is still in the chain, before ``row``, with the remembered hash. After a deleted tail or a
+    recomputed chain it is False: a new row reuses the numbers, so moving an anchor by ``seq`` alone
+    would carry it past the damage and ``verify`` would no longer see it.
+    """
+    if anchored is None or (anchored[0] == row.seq - 1 and anchored[1] == row.prev_hash):
+        return True
+    seq, h = anchored
+    if seq >= row.seq:
+        return False
+    found = session.scalar(select(model.entry_hash).where(model.seq == seq))  # type: ignore[attr-defined]
+    return bool(found == h)
+
+
+def anchor_may_move(
+    session: Session, model: type[Base], row: Any, anchored: Head | None, *, name: str, accept: str
+) -> bool:
+    """:func:`follows`, and log once per anchor that it stays behind until ``accept`` is run.
+
+    ``name``: the anchor (``kv`` or its file), ``accept``: the command that re-anchors the chain.
+    """
+    if follows(session, model, row, anchored):
+        return True
+    assert anchored is not None
+    table = model.__tablename__
+    if (f"{table}:{name}", *anchored) not in _left_behind:
+        _left_behind.add((f"{table}:{name}", *anchored))
+        log.error(
+            "%s chain no longer holds its anchored head #%d (%s): the anchor stays there until"
+            " `akashi verify` is read and `akashi %s` is run",
+            table,
+            anchored[0],
+            name,
+            accept,
+        )
+    return False
 
 
 def check_anchored(

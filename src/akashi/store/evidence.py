@@ -186,8 +186,9 @@ class EvidenceStore:
                 row.site_id = site_id_for(s, site, label=site) if site else None
                 s.add(row)
                 s.flush()
-                entry = ledger.append_entry(s, "put", oid, ledger.row_facts(row, site), ts=row.created_at)
-                seq, head = entry.seq, entry.entry_hash
+                ledger.append_entry(
+                    s, "put", oid, ledger.row_facts(row, site), ts=row.created_at, anchor=self.anchor
+                )
         except BaseException:
             # The database refused: the ciphertext must not stay behind as an unexplained object.
             if spools:
@@ -195,7 +196,6 @@ class EvidenceStore:
             else:
                 self.backend.delete(key)
             raise
-        self.anchor.advance(seq, head)
         state = row.state
         if spools and not self.spool.backing_off():
             try:
@@ -432,11 +432,14 @@ class EvidenceStore:
                     f"削除済みの証拠 {object_id} は保全できません", f"evidence {object_id} is already deleted"
                 )
             row.legal_hold = on
-            entry = ledger.append_entry(
-                s, "hold" if on else "release", object_id, {"reason": reason, "actor": actor}
+            ledger.append_entry(
+                s,
+                "hold" if on else "release",
+                object_id,
+                {"reason": reason, "actor": actor},
+                anchor=self.anchor,
             )
-            seq, head, state, key = entry.seq, entry.entry_hash, row.state, row.location
-        self.anchor.advance(seq, head)
+            state, key = row.state, row.location
         if state == "stored":
             try:
                 self.backend.set_legal_hold(key, on)

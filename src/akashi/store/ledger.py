@@ -4,6 +4,7 @@ Rows use the generic chain of :mod:`akashi.db.chain`. Two anchors remember the h
 so that deleting the newest rows (which leaves a valid shorter chain) is still detected: the ``kv``
 row ``ledger_head`` (same transaction as the append) and the file ``ledger.head`` in the home
 (advanced after commit, never moved backwards), which survives someone editing the database.
+Both move only along the chain they remember, exactly as the audit log's anchors do.
 """
 
 from __future__ import annotations
@@ -11,28 +12,44 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from akashi.db import chain
 from akashi.db.base import utcnow
-from akashi.db.models import EvidenceObject, LedgerEntry, Setting
+from akashi.db.models import EvidenceObject, LedgerEntry
+
+log = logging.getLogger(__name__)
 
 ACTIONS = ("put", "hold", "release", "delete")
 FIELDS = ("action", "object_id", "data")
 KV_HEAD = "ledger_head"
+ACCEPT = "ledger-accept-head"  # the command that re-anchors a ledger on purpose
+_PENDING = "akashi_ledger_head"  # Session.info key: the file heads this transaction will commit
 
 
 def append_entry(
-    session: Session, action: str, object_id: str, data: dict[str, Any], ts: datetime | None = None
+    session: Session,
+    action: str,
+    object_id: str,
+    data: dict[str, Any],
+    ts: datetime | None = None,
+    anchor: HeadAnchor | None = None,
 ) -> LedgerEntry:
-    """Append one entry and move the ``kv`` head anchor; the caller commits."""
+    """Append one entry and move the head anchors with it; the caller commits.
+
+    The ``kv`` anchor moves in this transaction and ``anchor`` (the home's ``ledger.head``) once it
+    commits, each only while the entry it remembers is still in the ledger with the same hash
+    (:func:`akashi.db.chain.follows`): after a deleted tail or a rewrite it stays where it is, so
+    ``verify`` keeps reporting the damage until ``ledger-accept-head`` is run.
+    """
     if action not in ACTIONS:
         raise ValueError(f"unknown ledger action {action!r}")
     row = chain.append(
@@ -41,43 +58,50 @@ def append_entry(
         ts or utcnow(),
         {"action": action, "object_id": object_id, "data": chain.canonical(data)},
     )
-    head = {"seq": row.seq, "hash": row.entry_hash}
-    kv = session.get(Setting, KV_HEAD)
-    if kv is None:
-        session.add(Setting(key=KV_HEAD, value=head))
-    else:
-        kv.value = head
-    session.flush()
+    head = (row.seq, row.entry_hash)
+    if chain.anchor_may_move(session, LedgerEntry, row, kv_head(session), name="kv", accept=ACCEPT):
+        chain.set_kv_head(session, KV_HEAD, head)
+        session.flush()
+    # Read under the chain lock that append took: no other append can move the file meanwhile.
+    if anchor is not None and chain.anchor_may_move(
+        session, LedgerEntry, row, anchor.read(), name=str(anchor.path), accept=ACCEPT
+    ):
+        pending: dict[Path, tuple[HeadAnchor, chain.Head]] = session.info.setdefault(_PENDING, {})
+        known = pending.get(anchor.path)
+        if known is None or known[1][0] < row.seq:
+            pending[anchor.path] = (anchor, head)
     return row
+
+
+@event.listens_for(Session, "after_commit")
+def _advance_file_anchors(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT released: the entry is not committed yet
+        return
+    pending: dict[Path, tuple[HeadAnchor, chain.Head]] = session.info.pop(_PENDING, {})
+    for anchor, head in pending.values():
+        try:
+            anchor.advance(*head)
+        except OSError as err:  # the kv anchor still holds; the file catches up with the next entry
+            log.error("ledger head anchor file not advanced: %s", err)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending(session: Session, _previous: Any) -> None:
+    # A rolled-back entry must never be named by the file (it would look like a removed tail).
+    session.info.pop(_PENDING, None)
 
 
 def reanchor_kv(session: Session) -> tuple[int, str] | None:
     """Set the ``kv`` head anchor to the ledger's last row (or remove it); returns that head."""
-    last = session.execute(
-        select(LedgerEntry.seq, LedgerEntry.entry_hash).order_by(LedgerEntry.seq.desc()).limit(1)
-    ).first()
-    kv = session.get(Setting, KV_HEAD)
-    if last is None:
-        if kv is not None:
-            session.delete(kv)
-        return None
-    head = {"seq": int(last[0]), "hash": str(last[1])}
-    if kv is None:
-        session.add(Setting(key=KV_HEAD, value=head))
-    else:
-        kv.value = head
-    return int(last[0]), str(last[1])
+    head = chain.last_head(session, LedgerEntry)
+    chain.set_kv_head(session, KV_HEAD, head)
+    session.info.pop(_PENDING, None)  # the caller resets the file to this head itself
+    return head
 
 
 def kv_head(session: Session) -> tuple[int, str] | None:
     """The head anchor kept in the database."""
-    kv = session.get(Setting, KV_HEAD)
-    if kv is None or not isinstance(kv.value, dict):
-        return None
-    try:
-        return int(kv.value["seq"]), str(kv.value["hash"])
-    except (KeyError, TypeError, ValueError):
-        return None
+    return chain.kv_head(session, KV_HEAD)
 
 
 class HeadAnchor:

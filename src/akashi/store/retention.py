@@ -71,7 +71,7 @@ def apply_retention(store: EvidenceStore, now: datetime | None = None) -> list[s
             ):
                 continue
             row.state = "deleting"
-            entry = ledger.append_entry(
+            ledger.append_entry(
                 s,
                 "delete",
                 oid,
@@ -81,9 +81,9 @@ def apply_retention(store: EvidenceStore, now: datetime | None = None) -> list[s
                     "sha256": row.sha256,
                     "size": row.size,
                 },
+                anchor=store.anchor,
             )
-            seq, head, key = entry.seq, entry.entry_hash, row.location
-        store.anchor.advance(seq, head)
+            key = row.location
         deleted.append(oid)
         _finish(store, oid, key)
     with session_scope(store.engine) as s:
