@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -171,6 +172,8 @@ class Call(Base):
     analysis_state: Mapped[str] = mapped_column(String(16), default="pending")
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # made by `akashi demo` (simulated traffic); `akashi demo --clear` removes it
+    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_calls_started", "started_at"),
@@ -223,6 +226,8 @@ class Camera(Base):
     last_segment_at: Mapped[datetime | None] = mapped_column(default=None)
     codec: Mapped[str] = mapped_column(String(32), default="")
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the simulated camera of `akashi demo`; its footage is demo data
+    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CameraSegment(Base):
