@@ -103,6 +103,12 @@ def decode_options(cfg: AnalysisSettings, lexicon: Lexicon) -> DecodeOptions:
     )
 
 
+def recogniser_settings(cfg: AnalysisSettings) -> dict[str, Any]:
+    """The settings a transcript was made with, as recorded beside it."""
+    keys = ("language", "device", "compute_type", "vad", "batched", "beam_size", "beam_size_operator")
+    return {k: getattr(cfg, k) for k in (*keys, "prompt_lexicon")}
+
+
 def model_cache(cfg: AnalysisSettings) -> Path | None:
     """The configured model cache folder, if any."""
     return Path(cfg.model_cache).expanduser() if cfg.model_cache else None
@@ -332,6 +338,11 @@ def _store(ak: Akashi, call_id: int, res: CallAnalysis, *, replace_segments: boo
         extra["analysis"] = {
             "at": utcnow().isoformat(),
             "model": cfg.model,
+            # the recogniser settings that made the stored transcript (kept when it was reused), which
+            # the readable transcript in evidence packages states (analysis/transcript_doc.py)
+            "settings": recogniser_settings(cfg)
+            if replace_segments
+            else call.extra.get("analysis", {}).get("settings"),
             "lexicon": lexicon.source,
             "audio_s": round(res.stats.audio_s, 2),
             "processing_s": round(res.stats.processing_s, 2),
