@@ -202,6 +202,7 @@ def open_segment_media(
 def export_call(ak: Akashi, principal: Principal, call_id: int, out: Path, *, client: str = "") -> Path:
     """Write the evidence package of one call (permission checked, export audited first)."""
     from akashi.access.audit import entries_for
+    from akashi.analysis.transcript_doc import package_files as transcript_files
     from akashi.calls import call_facts
     from akashi.store.export import write_package
     from akashi.store.keys import load_keys
@@ -229,6 +230,7 @@ def export_call(ak: Akashi, principal: Principal, call_id: int, out: Path, *, cl
         assert again is not None
         facts = readable_facts(principal, call_facts(s, again, with_transcript=True))
         trail = entries_for(s, "call", call_id)
+        analysis = again.extra.get("analysis")  # the model and settings the readable transcript states
         media_name = f"media/call-{call_id}-{obj.filename or obj.id + '.wav'}"
     facts["evidence_object"] = {
         "id": obj.id,
@@ -243,7 +245,8 @@ def export_call(ak: Akashi, principal: Principal, call_id: int, out: Path, *, cl
         media=[(media_name, obj.id)],
         metadata={"call": facts},
         audit=trail,
-        derived=_listening_copy(ak, obj, media_name, call_id),
+        derived=_listening_copy(ak, obj, media_name, call_id)
+        + transcript_files(facts, analysis if isinstance(analysis, dict) else None, media_name),
     )
 
 
