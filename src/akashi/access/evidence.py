@@ -231,9 +231,10 @@ def export_call(ak: Akashi, principal: Principal, call_id: int, out: Path, *, cl
         facts = readable_facts(principal, call_facts(s, again, with_transcript=True))
         trail = entries_for(s, "call", call_id)
         analysis = again.extra.get("analysis")  # the model and settings the readable transcript states
-        media_name = f"media/call-{call_id}-{obj.filename or obj.id + '.wav'}"
+        media_name = call_media_name(call_id, obj)
     facts["evidence_object"] = {
         "id": obj.id,
+        "file": f"media/{media_name}",
         "sha256": obj.sha256,
         "size": obj.size,
         "media_type": obj.media_type,
@@ -248,6 +249,11 @@ def export_call(ak: Akashi, principal: Principal, call_id: int, out: Path, *, cl
         derived=_listening_copy(ak, obj, media_name, call_id)
         + transcript_files(facts, analysis if isinstance(analysis, dict) else None, media_name),
     )
+
+
+def call_media_name(call_id: int, obj: EvidenceObject) -> str:
+    """The name of a call's recording inside a package's ``media/`` folder (without that prefix)."""
+    return f"call-{call_id}-{obj.filename or obj.id + '.wav'}"
 
 
 def _listening_copy(ak: Akashi, obj: EvidenceObject, media_name: str, call_id: int) -> list[Derived]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from akashi.access import Principal, audit
 from akashi.access.audit import entries_for
-from akashi.access.evidence import audit_refusal, check_call, readable_facts, refuse
+from akashi.access.evidence import audit_refusal, call_media_name, check_call, readable_facts, refuse
 from akashi.db.base import session_scope
 from akashi.db.models import Call, Camera, CameraSegment, EvidenceObject, Incident, IncidentItem, Site
 from akashi.errors import AkashiError, NotFoundError
@@ -300,8 +300,13 @@ def export_incident(ak: Akashi, p: Principal, incident_id: int, out: Path, clien
                 facts = readable_facts(p, call_facts(s, call, with_transcript=True))
                 obj = s.get(EvidenceObject, call.media_object_id) if call.media_object_id else None
                 if obj is not None and obj.state != "deleted":
-                    media.append((f"media/call-{call.id}-{obj.filename or obj.id + '.wav'}", obj.id))
-                    facts["evidence_object"] = {"id": obj.id, "sha256": obj.sha256, "size": obj.size}
+                    media.append((call_media_name(call.id, obj), obj.id))  # write_package adds media/
+                    facts["evidence_object"] = {
+                        "id": obj.id,
+                        "file": f"media/{media[-1][0]}",
+                        "sha256": obj.sha256,
+                        "size": obj.size,
+                    }
                 calls.append(facts)
             elif it.camera_id is not None and it.started_at and it.ended_at:
                 cam = s.get(Camera, it.camera_id)
@@ -318,7 +323,7 @@ def export_incident(ak: Akashi, p: Principal, incident_id: int, out: Path, clien
                     assert seg.object_id is not None
                     media.append(
                         (
-                            f"media/camera-{cam.name}-{seg.started_at:%Y%m%dT%H%M%S}-{seg.id}.mp4",
+                            f"camera-{cam.name}-{seg.started_at:%Y%m%dT%H%M%S}-{seg.id}.mp4",
                             seg.object_id,
                         )
                     )
