@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -204,3 +205,25 @@ def test_dashboard_rate_counts_checked_calls_by_site_and_operator(sqlite_home: P
         "tokyo": (1, 2),
     }
     assert {r["agent"]: r["rate"] for r in data["by_operator"]} == {"山田": 1.0, "佐藤": 0.0, "田中": 0.0}
+
+
+def test_call_page_shows_the_check_and_each_utterances_times(sqlite_home: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from akashi.web.app import create_app
+    from tests.web.conftest import api_login, seed
+
+    with Akashi.open(sqlite_home) as ak:
+        seeded = seed(ak, tmp_path)
+        cid = seeded.calls["tanaka_call"]
+        with session_scope(ak.engine) as s:
+            call = s.get(Call, cid)
+            assert call is not None
+            call.notice_mode = "operator"  # its seeded operator says the call is recorded, but not why
+        analyze_call(ak, cid, retranscribe=False)
+        with TestClient(create_app(ak), base_url="http://testserver") as client:
+            api_login(client, "admin")
+            page = client.get(f"/calls/{cid}").text
+    assert "告知あり・目的なし / given without purpose" in page
+    # each utterance with its start and end (0.0–1.2 s and 1.3–2.8 s)
+    assert re.findall(r'class="at">([^<]*)</span>', page)[:2] == ["0:00–0:01", "0:01–0:03"]
