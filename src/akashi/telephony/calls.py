@@ -432,6 +432,11 @@ class InboundCall:
         }
         if refused:
             self.meta.extra["rtp_refused"] = refused
+            self.meta.extra["rtp_refused_from"] = {
+                side: ep.refused_sources
+                for side, ep in ((self.a_side, self.a_rtp), (self.b_side, self.b_rtp))
+                if ep is not None and ep.refused
+            }
         self.meta.hangup_side = self.hangup_side or "akashi"
         if self.meta.status == "interrupted":
             self.meta.status = "missed"

@@ -84,6 +84,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         "record_in",
         "record_out",
         "refused",
+        "refused_from",
         "remote",
         "rx_packets",
         "signal_ip",
@@ -122,6 +123,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.ssrc_event: bytes | None = None
         #: refused packets by reason
         self.refused: dict[str, int] = {}
+        #: the first few addresses refused packets came from (for the call's audit entry)
+        self.refused_from: list[Addr] = []
         #: who this port is for, in logs ("call-id caller")
         self.label = ""
         #: SRTP of this leg (:mod:`akashi.telephony.srtp`): unprotect what arrives, protect what is sent
@@ -209,12 +212,19 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     def _refuse(self, reason: str, addr: Addr) -> None:
         n = self.refused.get(reason, 0) + 1
         self.refused[reason] = n
+        if len(self.refused_from) < 5 and addr not in self.refused_from:
+            self.refused_from.append((addr[0], addr[1]))
         if n == 1:  # once per reason per leg: a flood costs one line
             log.warning(
                 "RTP を拒否しました（%s、%s:%d から）/ refused RTP on port %d (%s) from %s:%d%s",
                 _REASONS_JA.get(reason, reason), addr[0], addr[1], self.port, reason, addr[0], addr[1],
                 f" [{self.label}]" if self.label else "",
             )  # fmt: skip
+
+    @property
+    def refused_sources(self) -> list[str]:
+        """``host:port`` of the first few addresses whose packets were refused."""
+        return [f"{h}:{p}" for h, p in self.refused_from]
 
     def send(self, data: bytes, now: float) -> None:
         """Send a packet to this leg's remote party (and record it as sent)."""

@@ -23,6 +23,7 @@ from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony.announce import Announcements
 from akashi.telephony.calls import NOT_A_NUMBER, InboundCall, _dialled, dialled_number
 from akashi.telephony.edge import LIMIT_TAG, EdgeUdp, FloodGate
+from akashi.telephony.edgeaudit import EdgeAudit, media_refusal
 from akashi.telephony.limits import CallLimits, LogEvery, Refusal, RefusalLog
 from akashi.telephony.media import PortPool
 from akashi.telephony.recorder import MAX_BACKLOG, META, CallMeta, CallSpool, write_batch
@@ -94,6 +95,8 @@ class TelephonyService:
         self.auth_guard = AuthGuard(s.auth_lockout_after, s.auth_lockout_window_s, s.auth_lockout_s)
         #: refused outbound attempts go here: the access layer audits them (telephony has no database)
         self.report_refusal = refusal_auditor(ak.engine)
+        #: refused INVITEs and RTP, summarised (one entry per source and kind a minute) for report_refusal
+        self.edge_audit = EdgeAudit(lambda r: self.report_refusal(r))  # noqa: PLW0108 - replaceable later
         self.registrars: list[Registrar] = []
         self.tls_port = 0
         #: one thread for every spool write, in order: a slow disk must not stall the RTP relay
@@ -180,6 +183,7 @@ class TelephonyService:
                 lagger.cancel()
         finally:
             await asyncio.get_running_loop().run_in_executor(self._io, lambda: None)  # drain queued writes
+            self.edge_audit.close()  # the refusals counted since the last summary are audited too
             tcp.close()
             if tls is not None:
                 tls.close()
@@ -383,6 +387,7 @@ class TelephonyService:
         if refusal is None:
             return False
         line = self._refusals.note(refusal, _source(req), time.monotonic())
+        self.edge_audit.refused(refusal.kind, _source(req), refusal.status)
         if line is not None:
             log.warning(line)
         resp = response_to(req, refusal.status, to_tag=LIMIT_TAG, extra=refusal.headers)
@@ -398,11 +403,9 @@ class TelephonyService:
         if self.refuse(req, self.limits.admit(_source(req), time.monotonic(), capacity), stateless=True):
             return
         if dialled_number(req) is None:
-            # percent-decoded junk (";", ":", CR LF...) must never reach a route or the trunk leg
-            log.warning(
-                "INVITE を拒否しました (484): 番号ではありません / INVITE from %s refused (484): %r is not a "
-                "phone number", req.source, req.uri[:80],
-            )  # fmt: skip
+            # percent-decoded junk (";", ":", CR LF...) must never reach a route or the trunk leg;
+            # logged and audited at once, then once a minute per source with how many there were
+            self.edge_audit.refused("number", _source(req), 484, req.uri)
             self.sip.respond(req, response_to(req, 484, to_tag="nr", extra=[("Warning", NOT_A_NUMBER)]))
             return
         if self._outbound(req):
@@ -429,6 +432,7 @@ class TelephonyService:
         source = self._admitted.pop(call, None)
         if source is not None:
             self.limits.finished(source)
+        self.edge_audit.media(media_refusal(call.invite.call_id, source or "?", call.meta.extra))
         for cid in call.meta.call_ids + [lg.dialog.call_id for lg in call.legs]:
             if self.calls.get(cid) is call:
                 del self.calls[cid]
