@@ -6,6 +6,7 @@ import os
 import sys
 
 from akashi.cli import analysis as _analysis  # noqa: F401  (registers commands)
+from akashi.cli import bulkimport as _bulkimport  # noqa: F401  (import calls)
 from akashi.cli import cameras as _cameras  # noqa: F401
 from akashi.cli import checkpoint as _checkpoint  # noqa: F401
 from akashi.cli import core as _core  # noqa: F401

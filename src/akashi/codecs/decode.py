@@ -241,5 +241,10 @@ def is_container(data: bytes) -> bool:
 
 
 def playable_wav(data: bytes) -> bytes:
-    """A stored call's media as a WAV: a container decoded, a WAV as it is."""
-    return decode_container(data).wav() if is_container(data) else data
+    """A stored call's media as a WAV: a container decoded, an MP3/M4A kept as received decoded
+    (codecs/audiofile.py), a WAV as it is."""
+    if is_container(data):
+        return decode_container(data).wav()
+    from akashi.codecs.audiofile import sniff, to_wav
+
+    return to_wav(data) if sniff(data[:16]) is not None else data

@@ -1,4 +1,5 @@
-"""Playback WAVs derived on the fly from stored media that browsers cannot play (``akrtp1`` RTP).
+"""Playback WAVs derived on the fly from stored media that browsers cannot play (``akrtp1`` RTP), or
+whose waveform needs PCM (MP3/M4A imported as received).
 
 The whole WAV is derived in memory (Range requests need its size) and a few are kept in a small
 LRU keyed by object id, bounded in count and bytes. Decrypted media never touches the disk.
@@ -10,8 +11,9 @@ from collections import OrderedDict
 from threading import Lock
 
 from akashi.access.evidence import MediaHandle
+from akashi.codecs.audiofile import KINDS
 from akashi.codecs.container import MEDIA_TYPE
-from akashi.codecs.decode import decode_container
+from akashi.codecs.decode import playable_wav
 
 MAX_ENTRIES = 8
 MAX_BYTES = 256 * 1024 * 1024
@@ -23,7 +25,7 @@ _KEY_LOCKS: dict[str, Lock] = {}
 
 def needs_deriving(handle: MediaHandle) -> bool:
     """Whether the stored object is not itself playable."""
-    return handle.info.media_type == MEDIA_TYPE
+    return handle.info.media_type == MEDIA_TYPE or handle.info.media_type in KINDS  # RTP, or MP3/M4A
 
 
 def derived_wav(handle: MediaHandle) -> bytes:
@@ -40,7 +42,7 @@ def derived_wav(handle: MediaHandle) -> bytes:
                 _CACHE.move_to_end(key)
                 return _CACHE[key]
         try:
-            wav = decode_container(b"".join(handle.iter())).wav()
+            wav = playable_wav(b"".join(handle.iter()))
         finally:
             with _LOCK:
                 _KEY_LOCKS.pop(key, None)
