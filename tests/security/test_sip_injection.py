@@ -96,7 +96,7 @@ async def test_injected_dialled_number_gets_484(
         'username = "akashi-trunk"\npassword = "trunkpass"\n',
     )
     ua = Sipp(sipp, tmp_path, "attacker", attacker(agent))
-    caplog.set_level(logging.WARNING, logger="akashi.telephony.service")
+    caplog.set_level(logging.WARNING, logger="akashi.telephony.edgeaudit")  # where the 484 line is written
     number = INJECTIONS[kind].format(other=other.port)
     await ua.start(f"127.0.0.1:{svc.sip.local[1]}", "-s", number, "-key", "rtpport", "40000", "-m", "1")
     assert await ua.wait() == 0, ua.log()  # the scenario fails on anything but 484
