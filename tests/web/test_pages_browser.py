@@ -205,6 +205,7 @@ def test_first_run_in_the_browser(browser: Any, tmp_path: Path) -> None:
         w.page.fill("input[name=site_label]", "東京本社")
         w.page.click("button[type=submit]")
         w.page.wait_for_selector("#checklist")
+        assert w.page.locator("#setup-finished").is_visible()
         assert w.page.locator("#checklist li.todo").count() == 7
         w.page.screenshot(path=str(SHOTS / "checklist-390.png"), full_page=True)
         w.page.click("#confirm-keys")
