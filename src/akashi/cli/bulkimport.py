@@ -10,12 +10,14 @@ rest go on; the exit code is 1 when any failed.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from sqlalchemy import select
 
@@ -29,7 +31,11 @@ if TYPE_CHECKING:
     from akashi.context import Akashi
     from akashi.ingest import CallRecord
 
+log = logging.getLogger(__name__)
+
 NOTICE_MODES = ("operator", "automatic", "none")
+#: the longest value each field may have (the columns' sizes); others 64
+LIMITS = {"agent": 128, "started": 40}
 Status = Literal["imported", "skipped", "failed"]
 
 
@@ -84,6 +90,12 @@ def call_record(item: Item, defaults: Defaults, path: Path) -> CallRecord:
     from akashi.ingest import CallRecord
 
     v = item.values
+    for name, text in v.items():
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in text) or len(text) > LIMITS.get(name, 64):
+            raise ConfigError(
+                f"{name} に制御文字があるか長すぎます（{LIMITS.get(name, 64)} 文字まで）",
+                f"{name}: control characters or longer than {LIMITS.get(name, 64)} characters",
+            )
     caller = v.get("caller", "")
     if not caller:
         raise ConfigError("発信者（caller）が空です", "caller is empty")
@@ -168,6 +180,13 @@ def import_item(ak: Akashi, item: Item, defaults: Defaults, known: dict[str, int
         return Outcome(item.name, "failed", reason=(exc.ja, exc.en))
     except (OSError, ValueError) as exc:
         return Outcome(item.name, "failed", reason=(f"読めません: {exc}", f"cannot read: {exc}"))
+    except Exception as exc:  # one bad file must not stop a backlog: report it and go on
+        log.exception("bulk import of %s failed", item.name)
+        return Outcome(
+            item.name,
+            "failed",
+            reason=(f"取り込めません: {type(exc).__name__}", f"not imported: {type(exc).__name__}"),
+        )
     known[digest] = call_id
     return Outcome(item.name, "imported", call_id)
 
@@ -242,7 +261,7 @@ def import_calls(
     with progress:
         task = progress.add_task("", total=len(items))
         for item in items:
-            progress.update(task, description=item.name)
+            progress.update(task, description=escape(shown(item.name)))  # names are not markup
             outcomes.append(import_item(ak, item, defaults, known))
             progress.advance(task)
     summary = {
@@ -256,6 +275,11 @@ def import_calls(
         raise typer.Exit(1)
 
 
+def shown(name: str) -> str:
+    """A file name for a terminal: control characters escaped, so a name cannot forge summary lines."""
+    return name if name.isprintable() else ascii(name)
+
+
 def _summary_text(outcomes: list[Outcome], ignored: list[str]) -> str:
     count = {s: sum(1 for o in outcomes if o.status == s) for s in ("imported", "skipped", "failed")}
     lines = [
@@ -267,5 +291,8 @@ def _summary_text(outcomes: list[Outcome], ignored: list[str]) -> str:
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         lines.append("失敗したファイル / failed files:")
-        lines += [f"  {o.file}: {o.reason[0]} / {o.reason[1]}" if o.reason else f"  {o.file}" for o in failed]
+        lines += [
+            f"  {shown(o.file)}: {o.reason[0]} / {o.reason[1]}" if o.reason else f"  {shown(o.file)}"
+            for o in failed
+        ]
     return "\n".join(lines)

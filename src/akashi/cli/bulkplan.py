@@ -102,7 +102,7 @@ def items_from_map(root: Path, map_file: Path) -> list[Item]:
                 f"refused: not a file inside the folder: {name!r}",
             )
         elif not path.is_file():
-            problem = (f"ファイルがありません: {name}", f"no such file: {name}")
+            problem = (f"ファイルがありません: {name!r}", f"no such file: {name!r}")
         items.append(Item(name, path if problem is None else None, values, problem))
     return items
 
@@ -192,7 +192,7 @@ def items_from_pattern(root: Path, pattern: Pattern) -> tuple[list[Item], list[s
                     rel,
                     None,
                     values,
-                    (f"フォルダの外を指すリンクです: {rel}", f"refused: a link out of the folder: {rel}"),
+                    (f"フォルダの外を指すリンクです: {rel!r}", f"refused: a link out of the folder: {rel!r}"),
                 )
             )
             continue
@@ -209,7 +209,7 @@ def items_from_pattern(root: Path, pattern: Pattern) -> tuple[list[Item], list[s
                         rel,
                         None,
                         values,
-                        (f"日時が読めません: {values['started']}", f"not a time: {values['started']}"),
+                        (f"日時が読めません: {values['started']!r}", f"not a time: {values['started']!r}"),
                     )
                 )
                 continue
