@@ -10,6 +10,7 @@ from akashi.cli import bulkimport as _bulkimport  # noqa: F401  (import calls)
 from akashi.cli import cameras as _cameras  # noqa: F401
 from akashi.cli import checkpoint as _checkpoint  # noqa: F401
 from akashi.cli import core as _core  # noqa: F401
+from akashi.cli import demo as _demo  # noqa: F401  (akashi demo)
 from akashi.cli import firstrun as _firstrun  # noqa: F401  (setup-link)
 from akashi.cli import incidents as _incidents  # noqa: F401
 from akashi.cli import media as _media  # noqa: F401

@@ -1,0 +1,144 @@
+"""``akashi demo --clear``: remove everything a demo made, through the store's own delete path.
+
+Each stored object of a demo call or of the demo camera is deleted by the evidence store's retention
+path: its ``delete`` entry (the tombstone) is appended to the ledger before the object goes, so
+``akashi verify`` stays clean and the ledger shows the deletion. The calls' rows (transcripts, flags,
+keywords, jobs) and the demo camera's rows go too; one audit entry names what was removed. Demo data
+under legal hold is kept (a hold outranks the demo's removal) and reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, or_, select, update
+
+from akashi.access.audit import audit
+from akashi.db.base import session_scope, utcnow
+from akashi.db.models import (
+    Call,
+    CallFlag,
+    Camera,
+    CameraGap,
+    CameraSegment,
+    EvidenceObject,
+    IncidentItem,
+    Job,
+    Note,
+    TranscriptSegment,
+)
+from akashi.db.models_analysis import CallKeyword
+
+if TYPE_CHECKING:
+    from akashi.context import Akashi
+
+
+@dataclass
+class ClearResult:
+    """What ``--clear`` removed (and what a legal hold kept)."""
+
+    calls: list[int] = field(default_factory=list)
+    cameras: list[str] = field(default_factory=list)
+    segments: int = 0
+    objects_deleted: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready summary."""
+        return {
+            "calls": self.calls,
+            "cameras": self.cameras,
+            "segments": self.segments,
+            "objects_deleted": self.objects_deleted,
+            "held": self.held,
+        }
+
+
+def _demo_objects(ak: Akashi) -> tuple[list[int], list[int], list[str]]:
+    with session_scope(ak.engine) as s:
+        calls = list(s.scalars(select(Call.id).where(Call.demo.is_(True))))
+        cams = list(s.scalars(select(Camera.id).where(Camera.demo.is_(True))))
+        objs = [
+            oid
+            for oid in s.scalars(select(Call.media_object_id).where(Call.demo.is_(True)))
+            if oid is not None
+        ]
+        objs += [
+            oid
+            for oid in s.scalars(select(CameraSegment.object_id).where(CameraSegment.camera_id.in_(cams)))
+            if oid is not None
+        ]
+    return calls, cams, objs
+
+
+def clear_demo(ak: Akashi, *, user: str = "cli", client: str = "cli") -> ClearResult:
+    """Delete every demo call and the demo camera's footage; the ledger keeps their tombstones."""
+    out = ClearResult()
+    calls, cams, objs = _demo_objects(ak)
+    now = utcnow()
+    with session_scope(ak.engine) as s:
+        held = set(
+            s.scalars(
+                select(EvidenceObject.id).where(
+                    EvidenceObject.id.in_(objs), EvidenceObject.legal_hold.is_(True)
+                )
+            )
+        )
+        # Due now: the store's retention path tombstones them in the ledger, then deletes them.
+        s.execute(
+            update(EvidenceObject)
+            .where(
+                EvidenceObject.id.in_(objs),
+                EvidenceObject.state == "stored",
+                EvidenceObject.legal_hold.is_(False),
+            )
+            .values(retain_until=now)
+        )
+    deleted = set(ak.store.apply_retention(now))
+    out.objects_deleted = sorted(deleted & set(objs))
+    out.held = sorted(held)
+    with session_scope(ak.engine) as s:
+        keep_calls = set(s.scalars(select(Call.id).where(Call.id.in_(calls), Call.media_object_id.in_(held))))
+        gone = [c for c in calls if c not in keep_calls]
+        keep_cams = set(
+            s.scalars(
+                select(CameraSegment.camera_id).where(
+                    CameraSegment.camera_id.in_(cams), CameraSegment.object_id.in_(held)
+                )
+            )
+        )
+        gone_cams = [c for c in cams if c not in keep_cams]
+        out.cameras = list(s.scalars(select(Camera.name).where(Camera.id.in_(gone_cams))))
+        out.segments = len(
+            list(s.scalars(select(CameraSegment.id).where(CameraSegment.camera_id.in_(gone_cams))))
+        )
+        for table in (TranscriptSegment, CallFlag, CallKeyword):
+            s.execute(delete(table).where(table.call_id.in_(gone)))
+        s.execute(
+            delete(IncidentItem).where(
+                or_(IncidentItem.call_id.in_(gone), IncidentItem.camera_id.in_(gone_cams))
+            )
+        )
+        s.execute(delete(Note).where(Note.target_type == "call", Note.target_id.in_(gone)))
+        # unfinished analysis of a removed call would fail on a missing row: its jobs go with it
+        pending = s.execute(
+            select(Job.id, Job.payload).where(Job.state.in_(("queued", "running", "dead")))
+        ).all()
+        stale = [jid for jid, payload in pending if (payload or {}).get("call_id") in set(gone)]
+        if stale:
+            s.execute(delete(Job).where(Job.id.in_(stale)))
+        s.execute(delete(Call).where(Call.id.in_(gone)))
+        s.execute(delete(CameraSegment).where(CameraSegment.camera_id.in_(gone_cams)))
+        s.execute(delete(CameraGap).where(CameraGap.camera_id.in_(gone_cams)))
+        s.execute(delete(Camera).where(Camera.id.in_(gone_cams)))
+        out.calls = gone
+        audit(
+            s,
+            user=user,
+            action="demo_clear",
+            target_type="demo",
+            client=client,
+            detail={"calls": gone, "cameras": out.cameras, "objects": out.objects_deleted, "held": out.held},
+        )
+    return out
