@@ -133,6 +133,9 @@ def test_totp_enrolment_during_setup(client: TestClient, fresh: Akashi) -> None:
     )
     assert wrong.status_code == 400 and _field_error(wrong.text, "totp_code")
     assert secret in wrong.text  # the same key stays on the page (the app already holds it)
+    # A code typed without ticking the box still means "enrol": it is checked, not ignored.
+    unticked = {k: v for k, v in form.items() if k != "totp_on"}
+    assert _field_error(client.post("/setup", data={**unticked, "totp_code": "12345"}).text, "totp_code")
     ok = client.post("/setup", data={**form, "totp_code": pyotp.TOTP(secret).now()}, follow_redirects=False)
     assert ok.status_code == 303
     with session_scope(fresh.engine) as s:

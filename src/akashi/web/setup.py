@@ -181,9 +181,19 @@ def setup_submit(
     from akashi.web.auth import set_session_cookie
 
     client = client_of(request)
-    form = SetupForm(token, company.strip(), username.strip(), display_name, password, password2,
-                     bool(totp_on), totp_secret.strip().upper(), totp_code.strip(), site_name.strip(),
-                     site_label)  # fmt: skip
+    form = SetupForm(
+        token=token,
+        company=company.strip(),
+        username=username.strip(),
+        display_name=display_name,
+        password=password,
+        password2=password2,
+        totp_on=bool(totp_on or totp_code.strip()),  # a typed code means "enrol" too: it gets checked
+        totp_secret=totp_secret.strip().upper(),
+        totp_code=totp_code.strip(),
+        site_name=site_name.strip(),
+        site_label=site_label,
+    )
     state = _state(ak, token)
     if state != "ready":
         audit_now(ak.engine, user=form.username[:128] or "?", action="setup", target_type="installation",
