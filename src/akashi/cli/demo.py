@@ -62,8 +62,11 @@ def demo(
         level=os.environ.get("AKASHI_LOG_LEVEL", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from akashi.demo.lock import hold
+
     say = (lambda _t: None) if as_json else _say
-    result = asyncio.run(Demo(ak, calls, duration, say, with_camera=camera, tts=tts).run())
+    with hold(ak.settings.home):
+        result = asyncio.run(Demo(ak, calls, duration, say, with_camera=camera, tts=tts).run())
     ak.close()
     emit(
         result.as_dict(),

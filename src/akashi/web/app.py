@@ -19,6 +19,7 @@ from akashi.context import Akashi
 from akashi.errors import AccessDenied, AkashiError, NotFoundError
 from akashi.web import account, api_admin, api_calls, api_misc, auth, pages, pages_admin
 from akashi.web import checklist as setup_checklist
+from akashi.web import demo as demo_traffic
 from akashi.web import setup as first_run
 from akashi.web.deps import CsrfFailed, LoginRequired, SecondFactorRequired, language
 from akashi.web.limits import (
@@ -166,4 +167,5 @@ def create_app(ak: Akashi) -> FastAPI:
     app.include_router(account.router)
     app.include_router(first_run.router)
     app.include_router(setup_checklist.router)
+    app.include_router(demo_traffic.router)
     return app
