@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from akashi.codecs.encode import can_encode, encodable_names
 from akashi.errors import ProtocolError
+from akashi.telephony.call.host import ALLOW
+from akashi.telephony.call.numbers import dialled, uri_user
 from akashi.telephony.dialog import Dialog
 from akashi.telephony.forward import forward
 from akashi.telephony.legmedia import (
@@ -38,13 +40,13 @@ from akashi.telephony.sdp import (
     sdp_warning,
 )
 from akashi.telephony.sip.build import new_tag, response_to
-from akashi.telephony.sip.message import Request, SipParseError
-from akashi.telephony.sip.uri import parse_name_addr, parse_uri, phone_number
+from akashi.telephony.sip.message import Request
+from akashi.telephony.sip.uri import parse_name_addr
 from akashi.telephony.timers import CallTimers
 
 if TYPE_CHECKING:
     from akashi.config.telephony import AnnouncementSettings, RouteSettings
-    from akashi.telephony.service import TelephonyService
+    from akashi.telephony.call.host import CallHost
     from akashi.telephony.sip.digest import Credentials
     from akashi.telephony.srtp import LegCrypto
 
@@ -68,13 +70,13 @@ class InboundCall:
     a_side = "caller"
     b_side = "operator"
 
-    def __init__(self, svc: TelephonyService, invite: Request, route: RouteSettings) -> None:
-        self.svc = svc
+    def __init__(self, host: CallHost, invite: Request, route: RouteSettings) -> None:
+        self.host = host
         self.invite = invite
         self.route = route
         self.state = CallState.NEW
         self.local_tag = new_tag()
-        self.a: Dialog = Dialog.from_uas(invite, self.local_tag, svc.via_host, svc.contact)
+        self.a: Dialog = Dialog.from_uas(invite, self.local_tag, host.via_host, host.contact)
         self.a_rtp: RtpEndpoint | None = None
         self.b_rtp: RtpEndpoint | None = None
         self.legs: list[OutLeg] = []
@@ -89,11 +91,10 @@ class InboundCall:
         #: a late offer (INVITE without SDP): set when the caller's answer came in the ACK
         self.late_answer: asyncio.Event | None = None if invite.body else asyncio.Event()
         caller = parse_name_addr(invite.header("From")).uri
-        dialled = _dialled(invite)
         self.meta = CallMeta(
             started_at=now(),
-            caller=_user(caller),
-            dialled=dialled,
+            caller=uri_user(caller),
+            dialled=dialled(invite),
             call_ids=[invite.call_id],
             site=route.site,
         )
@@ -110,6 +111,38 @@ class InboundCall:
         self.timers = CallTimers(self)
 
     # -- helpers --------------------------------------------------------------------------
+    @property
+    def call_id(self) -> str:
+        """The caller's Call-ID: the call's name in logs and the key its legs are registered under."""
+        return self.invite.call_id
+
+    @property
+    def dialog_ids(self) -> list[str]:
+        """The Call-IDs of all the call's dialogs: the caller's, then each rung leg's."""
+        return self.meta.call_ids + [lg.dialog.call_id for lg in self.legs]
+
+    @property
+    def over(self) -> bool:
+        """Whether the call is ending or done."""
+        return self.ended.is_set()
+
+    def leg_auth_refused(self, reason: str) -> None:
+        """A leg's digest challenge was not answered: kept with the call."""
+        self.meta.extra["auth_refused"] = reason
+
+    def unanswer(self) -> None:
+        """A 2xx to the caller that waited for its PRACK was replaced by an error: never answered."""
+        self.meta.answered_at = None
+        self.a_answered = False
+
+    def hang_up(self) -> None:
+        """Akashi ends the call (shutting down): BYE to whichever side was answered."""
+        self.end("akashi")
+        if self.a_answered:
+            self.bye_caller()
+        if self.leg is not None:
+            self.leg.bye()
+
     def caller_name_addr(self) -> str:
         """The caller's From (without tag) to show on the operator's phone."""
         na = parse_name_addr(self.invite.header("From"))
@@ -130,7 +163,8 @@ class InboundCall:
         """Whether Akashi plays the notice itself on this call (so the codec must be encodable)."""
         return ann is not None and ann.mode == "automatic"
 
-    def _our_sdp(self, port: int, offer: AudioSession, direction: str) -> bytes:
+    def our_sdp(self, port: int, offer: AudioSession, direction: str) -> bytes:
+        """Akashi's SDP toward the caller (a new o= version): its port, codecs and SRTP key."""
         self.sdp_version += 1
         codecs = self.answer_codecs(offer)
         address = self.media_address(self.a_rtp)
@@ -142,7 +176,7 @@ class InboundCall:
 
     def media_address(self, ep: RtpEndpoint | None) -> str:
         """The address Akashi writes in the SDP of a media port (its IPv6 one for an IPv6 port)."""
-        return self.svc.settings.ipv6_address if ep is not None and ep.v6 else self.svc.media_address
+        return self.host.settings.ipv6_address if ep is not None and ep.v6 else self.host.media_address
 
     def fail(self, reason: str, **details: object) -> None:
         """The call failed (first reason wins): it is stored as ``failed`` with the reason and details."""
@@ -184,7 +218,7 @@ class InboundCall:
             self.end("akashi")
             with contextlib.suppress(Exception):
                 if self.a_answered:
-                    self._bye_caller(reason=500)
+                    self.bye_caller(reason=500)
                 else:
                     self.respond(500)
             for leg in self.legs:
@@ -196,7 +230,7 @@ class InboundCall:
 
     async def _prepare(self, announcement: str) -> AnnouncementSettings | bool | None:
         """Check the offer, open both media ports and the spool; False when the call was refused."""
-        svc = self.svc
+        svc = self.host
         try:
             offer = parse_sdp(self.invite.body) if self.invite.body else late_offer()
         except ProtocolError as exc:
@@ -259,7 +293,7 @@ class InboundCall:
     async def _play_notice(self, announcement: str, to: RtpEndpoint, codec: Codec | None = None) -> bool:
         """Play the notice to the customer (in ``codec``, default the call's); False when the call ended."""
         codec = codec or self.codec
-        audio = await self.svc.notices.audio(announcement, codec)
+        audio = await self.host.notices.audio(announcement, codec)
         # analysis checks the notice played for all of it
         self.meta.extra["notice_duration_s"] = audio.duration_s
         self.state = CallState.NOTICE
@@ -278,7 +312,7 @@ class InboundCall:
         self.meta.extra["announcement"] = self.route.announcement
         if ann is not None and ann.mode == "automatic":
             offer = self.offer
-            self._answer_caller(self._our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)))
+            self._answer_caller(self.our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)))
             if self.late_answer is not None and not await self._until_end(self.late_answer.wait()):
                 return
             if not await self._play_notice(self.route.announcement, self.a_rtp):
@@ -287,9 +321,9 @@ class InboundCall:
             self.respond(180)
         self.state = CallState.RINGING
         ringback = None
-        if self.a_answered and self.svc.settings.ringback_after_notice:
+        if self.a_answered and self.host.settings.ringback_after_notice:
             # the caller was answered for the notice: let them hear that phones are ringing
-            tone = await self.svc.notices.ringback(self.codec)
+            tone = await self.host.notices.ringback(self.codec)
             player = NoticePlayer(self.a_rtp, tone.payloads, self.codec.pt, tone.step, repeat=True)
             ringback = asyncio.create_task(player.play())
         try:
@@ -322,20 +356,20 @@ class InboundCall:
         code = int(self.meta.extra.get("final_status", 480))
         name = self.route.unavailable_announcement
         if name:
-            audio = await self.svc.notices.audio(name, self.codec)
+            audio = await self.host.notices.audio(name, self.codec)
             self.meta.extra["unavailable_started_at"] = now()
             await self._until_end(NoticePlayer(self.a_rtp, audio.payloads, self.codec.pt, audio.step).play())
         if not self.ended.is_set():
-            self._bye_caller(reason=code)
+            self.bye_caller(reason=code)
             self.end("akashi")
 
     def _answer_caller(self, sdp: bytes, *, answered: bool = True) -> None:
         self.respond(
             200,
-            contact=self.svc.contact,
+            contact=self.host.contact,
             body=sdp,
             content_type="application/sdp",
-            extra=[("Allow", self.svc.ALLOW)],
+            extra=[("Allow", ALLOW)],
         )
         self.a_answered = True
         if answered:
@@ -346,7 +380,7 @@ class InboundCall:
         if self.spool is not None:
             self.spool.save()
 
-    def _missed(self, statuses: list[int]) -> None:
+    def missed(self, statuses: list[int]) -> None:
         """Nobody answered: a final response (or BYE after the notice) to the caller."""
         self.meta.status = "missed"
         self.meta.extra["ring_statuses"] = statuses
@@ -363,7 +397,7 @@ class InboundCall:
         """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
         return await ring(self, targets, strategy, timeout, auth)
 
-    def _bye_caller(self, reason: int = 0) -> None:
+    def bye_caller(self, reason: int = 0) -> None:
         """Hang up the caller's leg; ``reason``: the SIP status that ended the call (``Reason`` header)."""
         extra = (
             [("Reason", f'SIP;cause={reason};text="{_REASONS.get(reason, "Call ended")}"')]
@@ -371,7 +405,7 @@ class InboundCall:
             else None
         )
         req = self.a.new_request("BYE", extra=extra)
-        self.svc.sip.request(req, self.a.dest, lambda r: None)
+        self.host.sip.request(req, self.a.dest, lambda r: None)
 
     def _bridge(self, leg: OutLeg) -> None:
         assert self.a_rtp is not None and self.b_rtp is not None and leg.answer is not None
@@ -379,10 +413,10 @@ class InboundCall:
         take_leg_answer(self, leg)  # its address, codecs and SRTP keys (SrtpRefused: the call fails)
         if not self.a_answered:
             self._answer_caller(
-                self._our_sdp(self.a_rtp.port, self.offer, answer_direction(self.offer.direction))
+                self.our_sdp(self.a_rtp.port, self.offer, answer_direction(self.offer.direction))
             )
         if self.meta.direction == "in":
-            agent = self.svc.agent_for(leg.user)
+            agent = self.host.agent_for(leg.user)
             self.meta.agent_sip_user = leg.user
             if agent is not None:
                 self.meta.agent = agent.name
@@ -398,7 +432,7 @@ class InboundCall:
 
     async def _watch_media(self) -> None:
         """Wait for a hang-up; end a call whose media stopped (RTP timeout)."""
-        limit = self.svc.settings.rtp_timeout_s
+        limit = self.host.settings.rtp_timeout_s
         while not self.ended.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.ended.wait(), timeout=min(1.0, limit))
@@ -408,7 +442,7 @@ class InboundCall:
             quiet = time.time() - min(self.a_rtp.last_rx, self.b_rtp.last_rx)
             if quiet > limit:
                 self.meta.extra["rtp_timeout_s"] = limit
-                self._bye_caller()
+                self.bye_caller()
                 if self.leg is not None:
                     self.leg.bye()
                 self.end("timeout")
@@ -443,12 +477,12 @@ class InboundCall:
         if self.failure:
             self.meta.status = "failed"  # whatever the call reached before, it did not end well
         self.meta.finished = True
-        self.svc.call_finished(self)
+        self.host.call_finished(self)
 
     # -- requests within the call ---------------------------------------------------------
     def on_request(self, req: Request, from_caller: bool, leg: OutLeg | None) -> None:
         """A request in one of our dialogs."""
-        sip = self.svc.sip
+        sip = self.host.sip
         m = req.method
         if m == "ACK":
             sip.ack_received(req.call_id, req.cseq[0])
@@ -471,7 +505,7 @@ class InboundCall:
                     self.leg.bye()
                 self.end(self.a_side)
             elif leg is not None and leg is self.leg:
-                self._bye_caller()
+                self.bye_caller()
                 self.end(self.b_side)
             return
         if m == "PRACK":
@@ -483,7 +517,7 @@ class InboundCall:
             forward(self, req, from_caller)
             return
         if m == "OPTIONS":
-            sip.respond(req, response_to(req, 200, extra=[("Allow", self.svc.ALLOW)]))
+            sip.respond(req, response_to(req, 200, extra=[("Allow", ALLOW)]))
             return
         if m in ("INVITE", "UPDATE") and from_caller:
             answer_before_bridge(self, req, leg)  # hold or refresh: answered from our own media state
@@ -504,7 +538,7 @@ class InboundCall:
             or not self.a_rtp.reaches(ans.address)
         ):
             self.meta.extra["late_offer_refused"] = True
-            self._bye_caller()
+            self.bye_caller()
             if self.leg is not None:
                 self.leg.bye()
             self.end("akashi")
@@ -523,40 +557,3 @@ _REASONS = {
     500: "Server Internal Error",
     603: "Decline",
 }
-
-
-def _user(uri: str) -> str:
-    try:
-        return parse_uri(uri).user
-    except ProtocolError:
-        return uri
-
-
-#: the Warning of a 484: the dialled number holds something else than digits, "+", "*" and "#"
-NOT_A_NUMBER = (
-    '399 akashi "ダイヤル番号は数字と + * # だけ（32桁まで）です / '
-    'dialled number must be digits, +, * or # (at most 32)"'
-)
-
-
-def dialled_number(invite: Request) -> str | None:
-    """The dialled number (the Request-URI's user, else the To user), or None when it is not a number.
-
-    The user is percent-decoded and checked with :func:`phone_number`: an INVITE whose number is
-    None gets 484, so nothing but digits, ``+``, ``*`` and ``#`` ever reaches a route or the trunk.
-    """
-    try:
-        user = parse_uri(invite.uri).user
-        if not user:
-            user = parse_uri(parse_name_addr(invite.header("To")).uri).user
-    except ProtocolError:
-        return None
-    return phone_number(user)
-
-
-def _dialled(invite: Request) -> str:
-    """The dialled number of an INVITE already checked with :func:`dialled_number`."""
-    number = dialled_number(invite)
-    if number is None:  # the caller skipped the check: refuse rather than pass the user on
-        raise SipParseError("Request-URI", "the dialled number is not a phone number")
-    return number

@@ -10,14 +10,14 @@ call Akashi already has, takes the normal path.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Container
+from typing import TYPE_CHECKING, Any, Protocol
 
 from akashi.telephony.sip.message import Header, Request, canonical
 from akashi.telephony.sip.transport import Addr, SipUdp
 
 if TYPE_CHECKING:
-    from akashi.telephony.service import TelephonyService
+    from akashi.telephony.limits import CallLimits, Refusal
 
 #: the To tag of Akashi's limit refusals: the ACK of such a 503 carries it
 LIMIT_TAG = "limit"
@@ -54,10 +54,25 @@ def call_id_of(fields: list[tuple[str, str]]) -> str:
     return next(v for k, v in fields if canonical(k) == "call-id")
 
 
+class GateHost(Protocol):
+    """What the gate needs of the service: its calls' Call-IDs, its limits, and how it refuses."""
+
+    @property
+    def calls(self) -> Container[str]:
+        """The Call-IDs of running calls (and of their legs)."""
+
+    @property
+    def limits(self) -> CallLimits:
+        """The per-source and total limits."""
+
+    def refuse(self, req: Request, refusal: Refusal | None, *, stateless: bool = False) -> bool:
+        """Send a limit's refusal; False when there is none."""
+
+
 class FloodGate:
     """Decides, before parsing, whether a UDP datagram is a flood's INVITE or the ACK of its 503."""
 
-    def __init__(self, svc: TelephonyService) -> None:
+    def __init__(self, svc: GateHost) -> None:
         self.svc = svc
         #: ACKs of limit refusals dropped unparsed
         self.acks_dropped = 0

@@ -14,7 +14,7 @@ from akashi.telephony.sip.message import Request, Response
 from akashi.telephony.srtp import rewrite_crypto
 
 if TYPE_CHECKING:
-    from akashi.telephony.calls import InboundCall
+    from akashi.telephony.call.view import CallView
 
 #: the Warning of a 488 for a re-INVITE whose media moves to the other IP version
 IPV6_WARNING = (
@@ -22,7 +22,7 @@ IPV6_WARNING = (
 )
 
 
-def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
+def forward(call: CallView, req: Request, from_caller: bool) -> None:
     """Pass a re-INVITE / UPDATE / INFO to the other side, and its answer back."""
     assert call.leg is not None and call.a_rtp is not None and call.b_rtp is not None
     src_rtp, dst_rtp = (call.a_rtp, call.b_rtp) if from_caller else (call.b_rtp, call.a_rtp)
@@ -35,15 +35,15 @@ def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
         try:
             sdp = parse_sdp(body)
         except ProtocolError as exc:
-            call.svc.sip.respond(req, response_to(req, 488, extra=[("Warning", sdp_warning(exc.en))]))
+            call.host.sip.respond(req, response_to(req, 488, extra=[("Warning", sdp_warning(exc.en))]))
             return
         if not src_rtp.reaches(sdp.address):
             # an IPv4 leg moving to IPv6 (or back): its port cannot follow
-            call.svc.sip.respond(req, response_to(req, 488, extra=[("Warning", IPV6_WARNING)]))
+            call.host.sip.respond(req, response_to(req, 488, extra=[("Warning", IPV6_WARNING)]))
             return
         refused = rekey(src_rtp, src_keys, sdp)
         if refused is not None:
-            call.svc.sip.respond(req, response_to(req, 488, extra=[("Warning", refused)]))
+            call.host.sip.respond(req, response_to(req, 488, extra=[("Warning", refused)]))
             return
         # a new SDP: media from its address, and a new SSRC is welcome (RFC 3550 8.2)
         src_rtp.set_remote((sdp.address, sdp.port), sdp.codecs)
@@ -72,24 +72,24 @@ def forward(call: InboundCall, req: Request, from_caller: bool) -> None:
             return
         if req.method == "INVITE" and 200 <= resp.status < 300:
             ack = dst_dialog.new_request("ACK", cseq=out.cseq[0])
-            call.svc.sip.send(ack, dst_dialog.dest)
+            call.host.sip.send(ack, dst_dialog.dest)
         extra = None
         if req.method != "INFO" and 200 <= resp.status < 300:
             call.timers.forwarded(not from_caller, resp)
             extra = call.timers.answering(
                 req, from_caller, None, rbody if rbody and rtype and "sdp" in rtype else b""
             )
-        call.svc.sip.respond(
+        call.host.sip.respond(
             req,
             response_to(
                 req,
                 resp.status,
                 resp.reason,
-                contact=call.svc.contact if req.method == "INVITE" else None,
+                contact=call.host.contact if req.method == "INVITE" else None,
                 body=rbody,
                 content_type=rtype if rbody else None,
                 extra=extra,
             ),
         )
 
-    call.svc.sip.request(out, dst_dialog.dest, on_resp)
+    call.host.sip.request(out, dst_dialog.dest, on_resp)

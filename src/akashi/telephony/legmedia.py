@@ -23,7 +23,7 @@ from akashi.telephony.srtp import (
 )
 
 if TYPE_CHECKING:
-    from akashi.telephony.calls import InboundCall
+    from akashi.telephony.call.view import CallView
     from akashi.telephony.legs import OutLeg
     from akashi.telephony.media import RtpEndpoint
     from akashi.telephony.sip.message import Request
@@ -46,7 +46,7 @@ def refuse_offer(offer: AudioSession) -> str | None:
     return None
 
 
-def caller_srtp(call: InboundCall, offer: AudioSession) -> None:
+def caller_srtp(call: CallView, offer: AudioSession) -> None:
     """SRTP toward the caller when it offered it: its key to unprotect, a fresh one of ours to protect."""
     assert call.a_rtp is not None
     keys = answer_crypto(offer) if offer.srtp else None
@@ -55,7 +55,7 @@ def caller_srtp(call: InboundCall, offer: AudioSession) -> None:
         call.a_rtp.srtp_tx, call.a_rtp.srtp_rx = sessions(keys)
 
 
-def our_crypto(call: InboundCall) -> tuple[str, list[Crypto]]:
+def our_crypto(call: CallView) -> tuple[str, list[Crypto]]:
     """The m= transport and ``a=crypto`` of Akashi's SDP toward the caller."""
     keys = call.a_crypto
     return ("RTP/SAVP", [keys.local]) if keys is not None else ("RTP/AVP", [])
@@ -74,14 +74,14 @@ def rekey(ep: RtpEndpoint, keys: LegCrypto | None, sdp: AudioSession) -> str | N
     return None
 
 
-def leg_offer(call: InboundCall) -> bytes:
+def leg_offer(call: CallView) -> bytes:
     """Akashi's offer to the phones (or the trunk): the call's codecs; SRTP when the route or trunk asks."""
     assert call.b_rtp is not None
     if call.b_srtp and call.b_crypto is None:
         call.b_crypto = LegCrypto(new_crypto())
     keys = call.b_crypto
     return AudioSession(
-        call.svc.media_address,
+        call.host.media_address,
         call.b_rtp.port,
         call.answer_codecs(call.offer),
         "sendrecv",
@@ -94,7 +94,7 @@ def leg_offer(call: InboundCall) -> bytes:
     ).to_bytes()
 
 
-def take_leg_answer(call: InboundCall, leg: OutLeg) -> AudioSession | None:
+def take_leg_answer(call: CallView, leg: OutLeg) -> AudioSession | None:
     """The answered leg's SDP: where its media comes from, its codecs and SRTP keys.
 
     Raises :class:`~akashi.telephony.srtp.SrtpRefused` (the call then fails and both legs are hung
@@ -124,13 +124,13 @@ def take_leg_answer(call: InboundCall, leg: OutLeg) -> AudioSession | None:
     return ans
 
 
-def answer_before_bridge(call: InboundCall, req: Request, leg: OutLeg | None) -> None:
+def answer_before_bridge(call: CallView, req: Request, leg: OutLeg | None) -> None:
     """A re-INVITE or UPDATE of the caller before it is bridged (hold, refresh): answered by Akashi.
 
     A new SDP moves the caller's media (its address, codecs, SRTP key); one Akashi cannot use gets
     488 with a Warning and changes nothing.
     """
-    sip = call.svc.sip
+    sip = call.host.sip
     a = call.a_rtp
     assert a is not None
     try:
@@ -144,9 +144,9 @@ def answer_before_bridge(call: InboundCall, req: Request, leg: OutLeg | None) ->
             sip.respond(req, response_to(req, 488, extra=[("Warning", refused)]))
             return
         a.set_remote((o.address, o.port), call.answer_codecs(o))
-    sdp = call._our_sdp(a.port, o, answer_direction(o.direction))
+    sdp = call.our_sdp(a.port, o, answer_direction(o.direction))
     hdrs = call.timers.answering(req, True, leg, sdp)
-    contact = call.svc.contact
+    contact = call.host.contact
     sip.respond(
         req, response_to(req, 200, contact=contact, body=sdp, content_type="application/sdp", extra=hdrs)
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+from akashi.telephony.call.host import ALLOW
 from akashi.telephony.dialog import Dialog
 from akashi.telephony.sessiontimer import invite_headers
 from akashi.telephony.sip.build import new_branch, new_call_id, new_tag, request
@@ -16,7 +17,7 @@ from akashi.telephony.sip.uri import parse_uri
 from akashi.telephony.trunks import contact as trunk_contact
 
 if TYPE_CHECKING:
-    from akashi.telephony.calls import InboundCall
+    from akashi.telephony.call.host import CallHost
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,47 @@ class LegState(enum.Enum):
     ENDED = "ended"
 
 
+class LegTimers(Protocol):
+    """What a leg asks of its call's 100rel and session-timer handling (``CallTimers``)."""
+
+    def leg_provisional(self, leg: OutLeg, resp: Response) -> bool:
+        """PRACK a reliable 1xx; False when the 1xx is to be dropped."""
+
+    def leg_too_small(self, leg: OutLeg, resp: Response) -> bool:
+        """422: True when the INVITE was sent again with the peer's Min-SE."""
+
+    def leg_answered(self, leg: OutLeg, resp: Response) -> None:
+        """The leg's 2xx: run the session timer it asked for."""
+
+
+class LegOwner(Protocol):
+    """The call a leg belongs to, as the leg sees it."""
+
+    @property
+    def host(self) -> CallHost:
+        """The service."""
+
+    @property
+    def call_id(self) -> str:
+        """The caller's Call-ID: the call's name in logs and the key its legs are registered under."""
+
+    @property
+    def timers(self) -> LegTimers:
+        """100rel and session timers of the call's legs."""
+
+    def caller_name_addr(self) -> str:
+        """The caller's From (without tag) to show on the operator's phone."""
+
+    def leg_auth_refused(self, reason: str) -> None:
+        """A leg's digest challenge was not answered (kept with the call)."""
+
+
 class OutLeg:
     """INVITE to one operator phone; answers arrive through :meth:`on_response`."""
 
     def __init__(
         self,
-        call: InboundCall,
+        call: LegOwner,
         target: str,
         dest: tuple[str, int],
         sdp: bytes,
@@ -47,7 +83,7 @@ class OutLeg:
         self.call = call
         self.target = target
         self.user = parse_uri(target).user
-        svc = call.svc
+        svc = call.host
         contact = trunk_contact(svc, transport)
         self.dialog = Dialog(
             call_id=new_call_id(svc.host),
@@ -71,7 +107,7 @@ class OutLeg:
             body=sdp,
             content_type="application/sdp",
             extra=[
-                ("Allow", svc.ALLOW),
+                ("Allow", ALLOW),
                 *invite_headers(svc.settings.session_expires_s, svc.settings.min_se_s),
             ],
         )
@@ -85,8 +121,8 @@ class OutLeg:
 
     def start(self) -> None:
         """Send the INVITE."""
-        self.call.svc.register_leg(self.dialog.call_id, self.call)
-        self.call.svc.sip.request(self.invite, self.dialog.dest, self.on_response)
+        self.call.host.register_leg(self.dialog.call_id, self.call.call_id)
+        self.call.host.sip.request(self.invite, self.dialog.dest, self.on_response)
 
     def on_response(self, resp: Response) -> None:
         """Responses of our INVITE."""
@@ -145,18 +181,18 @@ class OutLeg:
         except DigestError as exc:
             log.warning(
                 "認証要求に応答しません（通話 %s、%d、%s）/ call %s: %d from %s not answered, leg failed: %s",
-                self.call.invite.call_id,
+                self.call.call_id,
                 resp.status,
                 self.target,
-                self.call.invite.call_id,
+                self.call.call_id,
                 resp.status,
                 self.target,
                 exc.reason,
             )
-            self.call.meta.extra["auth_refused"] = exc.reason
+            self.call.leg_auth_refused(exc.reason)
             self._fail(resp.status)
             return
-        svc = self.call.svc
+        svc = self.call.host
         self.dialog.local_cseq += 1
         inv = request(
             "INVITE",
@@ -170,7 +206,7 @@ class OutLeg:
             body=old.body,
             content_type="application/sdp",
             extra=[
-                ("Allow", svc.ALLOW),
+                ("Allow", ALLOW),
                 *invite_headers(svc.settings.session_expires_s, svc.settings.min_se_s),
                 (reply, value),
             ],
@@ -180,7 +216,7 @@ class OutLeg:
 
     def _ack(self) -> None:
         ack = self.dialog.new_request("ACK", cseq=self.invite.cseq[0])
-        self.call.svc.sip.send(ack, self.dialog.dest)
+        self.call.host.sip.send(ack, self.dialog.dest)
 
     def cancel(self) -> None:
         """Stop ringing (CANCEL uses the INVITE's branch, RFC 3261 9.1)."""
@@ -196,11 +232,11 @@ class OutLeg:
         c.add("Call-ID", inv.call_id)
         c.add("CSeq", f"{inv.cseq[0]} CANCEL")
         c.set_body(b"", None)
-        self.call.svc.sip.request(c, self.dialog.dest, lambda r: None)
+        self.call.host.sip.request(c, self.dialog.dest, lambda r: None)
         self.done.set()
 
     def bye(self) -> None:
         """Hang up an answered leg."""
         self.state = LegState.ENDED
         req = self.dialog.new_request("BYE")
-        self.call.svc.sip.request(req, self.dialog.dest, lambda r: None)
+        self.call.host.sip.request(req, self.dialog.dest, lambda r: None)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings, TrunkSettings
 from akashi.errors import ProtocolError
-from akashi.telephony.authguard import OutboundRefusal
-from akashi.telephony.calls import CallState, InboundCall, _dialled, _user
+from akashi.telephony.authguard import AuthGuard, OutboundRefusal
+from akashi.telephony.call import numbers
+from akashi.telephony.call.host import CallHost
+from akashi.telephony.calls import CallState, InboundCall
 from akashi.telephony.dialplan import check_number
 from akashi.telephony.legmedia import take_leg_answer
 from akashi.telephony.media import RtpEndpoint
@@ -27,13 +30,27 @@ from akashi.telephony.sip.uri import parse_name_addr
 from akashi.telephony.trunks import credentials
 
 if TYPE_CHECKING:
-    from akashi.telephony.service import TelephonyService
     from akashi.telephony.sip.message import Request
 
 log = logging.getLogger(__name__)
 
 #: how long the trunk may ring before the operator's call is given up
 OUTBOUND_RING_S = 120.0
+
+
+class OutboundHost(CallHost, Protocol):
+    """What deciding on an agent's outbound call needs of the service, besides what calls need."""
+
+    @property
+    def auth_guard(self) -> AuthGuard:
+        """Digest failures per agent and source, and the locks they cause."""
+
+    @property
+    def report_refusal(self) -> Callable[[OutboundRefusal], None]:
+        """Where refused outbound attempts go (the access layer audits them)."""
+
+    def route_for(self, dialled: str) -> RouteSettings | None:
+        """The inbound route of a dialled number."""
 
 
 class OutboundCall(InboundCall):
@@ -43,13 +60,13 @@ class OutboundCall(InboundCall):
     b_side = "caller"
 
     def __init__(
-        self, svc: TelephonyService, invite: Request, agent: AgentSettings, trunk: TrunkSettings
+        self, host: CallHost, invite: Request, agent: AgentSettings, trunk: TrunkSettings
     ) -> None:
-        dialled = _dialled(invite)
+        dialled = numbers.dialled(invite)
         route = RouteSettings(
             match=dialled or "*", ring=[trunk_uri(dialled, trunk)], site=agent.site, srtp=trunk.srtp
         )
-        super().__init__(svc, invite, route)
+        super().__init__(host, invite, route)
         self.agent = agent
         self.trunk = trunk
         self.meta.direction = "out"
@@ -67,14 +84,14 @@ class OutboundCall(InboundCall):
     def notice_on(self) -> bool:
         """Outbound notice: the agent's own setting, else the global one."""
         own = self.agent.outbound_notice
-        return self.svc.settings.outbound_notice if own is None else own
+        return self.host.settings.outbound_notice if own is None else own
 
     def needs_notice(self, ann: AnnouncementSettings | None) -> bool:
         """Only when outbound notices are on for this agent."""
         return super().needs_notice(ann) and self.notice_on()
 
     async def _run(self) -> None:
-        announcement = self.svc.settings.outbound_announcement
+        announcement = self.host.settings.outbound_announcement
         ann = await self._prepare(announcement)
         if ann is False:
             return
@@ -98,7 +115,7 @@ class OutboundCall(InboundCall):
             return
         offer = self.offer
         self._answer_caller(
-            self._our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)), answered=False
+            self.our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)), answered=False
         )
         self._bridge(leg)
         await self._watch_media()
@@ -137,7 +154,7 @@ LOG_EVERY_S = 60.0
 
 
 def outbound_agent(
-    svc: TelephonyService, req: Request, nonces: NonceBook
+    svc: OutboundHost, req: Request, nonces: NonceBook
 ) -> tuple[bool, AgentSettings | None]:
     """Whether an INVITE is an agent's outbound call, and the agent once it is authenticated.
 
@@ -153,9 +170,9 @@ def outbound_agent(
     settings = svc.settings
     if not settings.trunks or _from_trunk(settings.trunks, req.source):
         return False, None
-    user = _user(parse_name_addr(req.header("From")).uri)
+    user = numbers.uri_user(parse_name_addr(req.header("From")).uri)
     agent = svc.agent_for(user)
-    if agent is None and svc.route_for(_dialled(req)) is not None:
+    if agent is None and svc.route_for(numbers.dialled(req)) is not None:
         return False, None
     trunk = settings.trunks[0]
     ip = req.source[0] if req.source else ""
@@ -173,7 +190,7 @@ def outbound_agent(
                 sip_user=user,
                 agent=agent.name if agent else "",
                 source=where,
-                dialled=_dialled(req),
+                dialled=numbers.dialled(req),
                 trunk=trunk.name,
                 detail=detail,
                 message=message or warning.split('"', 1)[1].rstrip('"'),
@@ -221,7 +238,7 @@ def outbound_agent(
         return True, None
     assert agent is not None
     guard.success(user, ip)
-    dialled = _dialled(req)
+    dialled = numbers.dialled(req)
     refusal = check_number(dialled, trunk)
     if refusal is not None:
         log.warning(
@@ -233,7 +250,7 @@ def outbound_agent(
     return True, agent
 
 
-def _challenge(svc: TelephonyService, req: Request, nonces: NonceBook, *, stale: bool) -> None:
+def _challenge(svc: OutboundHost, req: Request, nonces: NonceBook, *, stale: bool) -> None:
     nonce = nonces.issue(time.monotonic())
     realm = svc.settings.realm
     extra = ", stale=true" if stale else ""

@@ -16,7 +16,7 @@ from akashi.telephony.sip.uri import parse_name_addr
 from akashi.telephony.trunks import connect, contact, credentials
 
 if TYPE_CHECKING:
-    from akashi.telephony.service import TelephonyService
+    from akashi.telephony.call.host import CallHost
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ RETRY_S = 30.0
 class Registrar:
     """Keeps one trunk registration alive; ``await run()`` until cancelled (then unregisters)."""
 
-    def __init__(self, svc: TelephonyService, trunk: TrunkSettings) -> None:
+    def __init__(self, svc: CallHost, trunk: TrunkSettings) -> None:
         self.svc = svc
         self.trunk = trunk
         host, port = split_hostport(trunk.host, "trunk host")

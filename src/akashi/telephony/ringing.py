@@ -12,13 +12,13 @@ from akashi.telephony.sip.digest import Credentials
 from akashi.telephony.trunks import connect, credentials_for
 
 if TYPE_CHECKING:
-    from akashi.telephony.calls import InboundCall
+    from akashi.telephony.call.view import CallView
 
 log = logging.getLogger(__name__)
 
 
 async def ring(
-    call: InboundCall, targets: list[str], strategy: str, timeout: float, auth: Credentials | None = None
+    call: CallView, targets: list[str], strategy: str, timeout: float, auth: Credentials | None = None
 ) -> OutLeg | None:
     """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
     assert call.b_rtp is not None
@@ -28,20 +28,20 @@ async def ring(
     for group in groups:
         legs = []
         for t in group:
-            dest = await call.svc.resolve(t)
+            dest = await call.host.resolve(t)
             if dest is None:
                 statuses.append(404)
                 continue
             try:
-                transport = await connect(call.svc, t, dest)  # TCP or TLS: never falls back to UDP
+                transport = await connect(call.host, t, dest)  # TCP or TLS: never falls back to UDP
             except OSError as exc:
                 log.warning(
-                    "%s に接続できません / call %s: cannot connect to %s: %s", t, call.invite.call_id, t, exc
+                    "%s に接続できません / call %s: cannot connect to %s: %s", t, call.call_id, t, exc
                 )
                 statuses.append(503)
                 continue
             # a phone behind a configured trunk (a cloud PBX) is answered with that trunk's credentials
-            cred = auth if auth is not None else credentials_for(call.svc.settings.trunks, t)
+            cred = auth if auth is not None else credentials_for(call.host.settings.trunks, t)
             leg = OutLeg(call, t, dest, offer, cred, transport)
             call.legs.append(leg)
             legs.append(leg)
@@ -57,11 +57,12 @@ async def ring(
         if call.ended.is_set():
             return None
         statuses += [leg.status or 408 for leg in legs]
-    call._missed(statuses)
+    call.missed(statuses)
     return None
 
 
-async def wait_legs(call: InboundCall, legs: list[OutLeg], timeout: float) -> OutLeg | None:
+async def wait_legs(call: CallView, legs: list[OutLeg], timeout: float) -> OutLeg | None:
+    """The first of ``legs`` to answer within ``timeout``; None when all failed, time ran out or the call ended."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

@@ -21,11 +21,15 @@ from typing import TYPE_CHECKING
 from akashi.config.telephony import AgentSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony.announce import Announcements
-from akashi.telephony.calls import NOT_A_NUMBER, InboundCall, _dialled, dialled_number
+from akashi.telephony.call import host as call_host
+from akashi.telephony.call.host import FinishedCall
+from akashi.telephony.call.numbers import NOT_A_NUMBER, dialled, dialled_number
+from akashi.telephony.calls import InboundCall
 from akashi.telephony.edge import LIMIT_TAG, EdgeUdp, FloodGate
 from akashi.telephony.edgeaudit import EdgeAudit, media_refusal
 from akashi.telephony.limits import CallLimits, LogEvery, Refusal, RefusalLog
 from akashi.telephony.media import PortPool
+from akashi.telephony.outbound import OutboundCall, outbound_agent
 from akashi.telephony.recorder import MAX_BACKLOG, META, CallMeta, CallSpool, write_batch
 from akashi.telephony.register import Registrar
 from akashi.telephony.reliable import OPTION_TAGS
@@ -55,7 +59,7 @@ _ANY = ("0.0.0.0", "::", "")  # noqa: S104 - wildcard addresses, to advertise a 
 class TelephonyService:
     """SIP recording B2BUA. ``await run(stop)`` serves until ``stop`` is set, then hangs up and closes."""
 
-    ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, PRACK"
+    ALLOW = call_host.ALLOW
 
     def __init__(self, ak: Akashi) -> None:
         self.ak = ak
@@ -86,7 +90,7 @@ class TelephonyService:
         #: floods are answered before the SIP parser (see akashi.telephony.edge)
         self.gate = FloodGate(self)
         #: the source address each running call was admitted for (released once, when it ends)
-        self._admitted: dict[InboundCall, str] = {}
+        self._admitted: dict[str, str] = {}
         from akashi.access.sipaudit import refusal_auditor
         from akashi.telephony.authguard import AuthGuard
 
@@ -172,11 +176,7 @@ class TelephonyService:
                 for t in reg_tasks:
                     t.cancel()
                 for call in list(self.calls.values()):
-                    call.end("akashi")
-                    if call.a_answered:
-                        call._bye_caller()
-                    if call.leg is not None:
-                        call.leg.bye()
+                    call.hang_up()
                 if self._tasks:
                     await asyncio.wait(self._tasks, timeout=10)
                 flusher.cancel()
@@ -316,9 +316,11 @@ class TelephonyService:
         return None
 
     # -- SIP dispatch ---------------------------------------------------------------------
-    def register_leg(self, call_id: str, call: InboundCall) -> None:
-        """Route requests of an operator leg's dialog to its call."""
-        self.calls[call_id] = call
+    def register_leg(self, call_id: str, owner: str) -> None:
+        """Route requests of an operator leg's dialog to its call (the one of the caller's Call-ID ``owner``)."""
+        call = self.calls.get(owner)
+        if call is not None:
+            self.calls[call_id] = call
 
     def on_request(self, req: Request) -> None:
         """A request from the network (already deduplicated by the transaction layer)."""
@@ -365,8 +367,6 @@ class TelephonyService:
 
         Returns False when the request is not an outbound call (it is then routed inbound).
         """
-        from akashi.telephony.outbound import OutboundCall, outbound_agent
-
         handled, agent = outbound_agent(self, req, self._nonces)
         if agent is not None:
             self.sip.respond(req, response_to(req, 100))
@@ -376,7 +376,7 @@ class TelephonyService:
     def _start(self, call: InboundCall) -> None:
         source = _source(call.invite)
         self.limits.started(source)
-        self._admitted[call] = source
+        self._admitted[call.invite.call_id] = source
         self.calls[call.invite.call_id] = call
         task = asyncio.get_running_loop().create_task(call.run())
         self._tasks.add(task)
@@ -413,7 +413,7 @@ class TelephonyService:
         if self.refuse(req, self.limits.inbound_allowed(_source(req))):
             return  # sip.inbound_networks: only the configured trunks/PBXs call in
         self.sip.respond(req, response_to(req, 100))
-        route = self.route_for(_dialled(req))
+        route = self.route_for(dialled(req))
         if route is None:
             self.sip.respond(req, response_to(req, 404, to_tag="nr"))
             return
@@ -427,13 +427,13 @@ class TelephonyService:
         self._spools.add(sp)
         return sp
 
-    def call_finished(self, call: InboundCall) -> None:
+    def call_finished(self, call: FinishedCall) -> None:
         """Release the call and hand its recording to the store (in a thread)."""
-        source = self._admitted.pop(call, None)
+        source = self._admitted.pop(call.invite.call_id, None)
         if source is not None:
             self.limits.finished(source)
         self.edge_audit.media(media_refusal(call.invite.call_id, source or "?", call.meta.extra))
-        for cid in call.meta.call_ids + [lg.dialog.call_id for lg in call.legs]:
+        for cid in call.dialog_ids:
             if self.calls.get(cid) is call:
                 del self.calls[cid]
         sp = call.spool

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from akashi.errors import ProtocolError
 from akashi.telephony.legs import LegState, OutLeg
@@ -48,8 +48,10 @@ from akashi.telephony.sip.message import Header, Request, Response, SipMessage
 from akashi.telephony.sip.uri import parse_name_addr
 
 if TYPE_CHECKING:
-    from akashi.telephony.calls import InboundCall
+    from akashi.telephony.call.host import CallHost
     from akashi.telephony.dialog import Dialog
+    from akashi.telephony.media import RtpEndpoint
+    from akashi.telephony.recorder import CallMeta
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +88,71 @@ def refuse_invite(req: Request, min_se: int) -> Response | None:
     return None
 
 
+class TimedCall(Protocol):
+    """The call as its timers see it: its legs and media, and how it answers, hangs up and ends."""
+
+    @property
+    def host(self) -> CallHost:
+        """The service."""
+
+    @property
+    def invite(self) -> Request:
+        """The caller's INVITE."""
+
+    @property
+    def a(self) -> Dialog:
+        """The caller's dialog."""
+
+    @property
+    def leg(self) -> OutLeg | None:
+        """The answered operator (or trunk) leg."""
+
+    @property
+    def legs(self) -> list[OutLeg]:
+        """Every leg rung."""
+
+    @property
+    def a_rtp(self) -> RtpEndpoint | None:
+        """The caller's media port."""
+
+    @property
+    def b_rtp(self) -> RtpEndpoint | None:
+        """The operators' media port."""
+
+    @property
+    def meta(self) -> CallMeta:
+        """What is stored with the call."""
+
+    @property
+    def a_answered(self) -> bool:
+        """Whether a 2xx answered the caller."""
+
+    @property
+    def over(self) -> bool:
+        """Whether the call is ending or done."""
+
+    def respond(self, status: int, reason: str | None = None, **kw: Any) -> None:
+        """Answer the caller's INVITE."""
+
+    def unanswer(self) -> None:
+        """A 2xx to the caller that was held back is dropped: the caller was never answered."""
+
+    def bye_caller(self, reason: int = 0) -> None:
+        """Hang up the caller's leg."""
+
+    def fail(self, reason: str, **details: object) -> None:
+        """The call failed (stored as ``failed`` with the reason)."""
+
+    def end(self, side: str) -> None:
+        """The call is over; ``side`` hung up."""
+
+
 class CallTimers:
     """100rel toward the caller, PRACKs toward the operators, and one session timer per leg."""
 
-    def __init__(self, call: InboundCall) -> None:
+    def __init__(self, call: TimedCall) -> None:
         self.call = call
-        s = call.svc.settings
+        s = call.host.settings
         self.min_se = s.min_se_s
         self.interval = s.session_expires_s
         inv = call.invite
@@ -147,9 +208,9 @@ class CallTimers:
             resp.add("Require", "100rel")
             resp.add("RSeq", str(rel.send()))
             if resp.get("Contact") is None:
-                resp.add("Contact", call.svc.contact)  # a reliable 1xx makes an early dialog
+                resp.add("Contact", call.host.contact)  # a reliable 1xx makes an early dialog
             self.provisional = resp
-            call.svc.sip.respond(call.invite, resp)
+            call.host.sip.respond(call.invite, resp)
             self._schedule_provisional()
             return
         if 200 <= resp.status < 300:
@@ -166,14 +227,13 @@ class CallTimers:
             if self.held_2xx is not None:
                 self._drop_held()
             self._finish_reliable()
-        call.svc.sip.respond(call.invite, resp)
+        call.host.sip.respond(call.invite, resp)
 
     def _drop_held(self) -> None:
         """A final error replaces a 2xx still waiting for its PRACK: the caller was never answered."""
         call = self.call
         self.held_2xx = None
-        call.meta.answered_at = None
-        call.a_answered = False
+        call.unanswer()
         if call.leg is not None and call.leg.state is LegState.ANSWERED:
             call.leg.bye()
 
@@ -186,7 +246,7 @@ class CallTimers:
         self._finish_reliable()
         if resp.body:
             self.sdp[CALLER] = resp.body
-        self.call.svc.sip.respond(self.call.invite, resp)
+        self.call.host.sip.respond(self.call.invite, resp)
         self._arm(CALLER, self.caller_timer)
         if self._ack_wait is None and not self.acked and not self.closed:
             self._ack_wait = self._loop.call_later(ack_wait_s(), self._ack_timeout)
@@ -209,13 +269,13 @@ class CallTimers:
         """
         self._ack_wait = None
         call = self.call
-        if self.closed or self.acked or call.ended.is_set():
+        if self.closed or self.acked or call.over:
             return
         wait = ack_wait_s()
         inv = call.invite
         # the transaction stops resending the 2xx: the ACK is not coming any more
-        call.svc.sip.ack_received(inv.call_id, inv.cseq[0])
-        count = call.svc.unacked.note(time.monotonic())
+        call.host.sip.ack_received(inv.call_id, inv.cseq[0])
+        count = call.host.unacked.note(time.monotonic())
         if count is not None:  # a stream of them (an attack) costs a line every few seconds
             log.warning(
                 "200 OK に %.0f 秒 ACK がなく通話を終了します (%d 件) / no ACK for the 200 OK within %.0f s: "
@@ -223,7 +283,7 @@ class CallTimers:
                 wait, count, wait, inv.call_id, inv.source[0] if inv.source else "?", count,
             )  # fmt: skip
         call.fail("ack_timeout", after_s=wait)
-        call._bye_caller()
+        call.bye_caller()
         for leg in call.legs:
             if leg.state is LegState.ANSWERED:
                 leg.bye()
@@ -255,8 +315,8 @@ class CallTimers:
             self._prack_timeout()
             return
         call = self.call
-        if self.provisional is not None and not call.svc.sip.reliable(call.a.dest):
-            call.svc.sip.respond(call.invite, self.provisional)
+        if self.provisional is not None and not call.host.sip.reliable(call.a.dest):
+            call.host.sip.respond(call.invite, self.provisional)
         self._schedule_provisional()
 
     def _prack_timeout(self) -> None:
@@ -269,7 +329,7 @@ class CallTimers:
 
     def on_prack(self, req: Request, from_caller: bool) -> None:
         """A PRACK: 200 when it acknowledges our outstanding 1xx (then the held 2xx goes), else 481."""
-        sip = self.call.svc.sip
+        sip = self.call.host.sip
         try:
             rack = RAck.parse(req.header("RAck"))
         except ProtocolError:
@@ -300,7 +360,7 @@ class CallTimers:
         tag = parse_name_addr(resp.header("To")).param("tag") or ""
         tracker, sent = self._pracks.setdefault(leg, (PrackTracker(), []))
         action = tracker.on_provisional(tag, rseq)
-        sip = self.call.svc.sip
+        sip = self.call.host.sip
         if action is Provisional.PRACK:
             # the PRACK belongs to the early dialog of this provisional (its To tag, Contact, routes)
             leg.dialog.update_from_response(resp)
@@ -327,7 +387,7 @@ class CallTimers:
         inv = Request(method="INVITE", uri=old.uri)
         inv.headers = [Header(h.name, h.value) for h in old.headers]
         inv.body = old.body
-        svc = self.call.svc
+        svc = self.call.host
         inv.set("Via", f"SIP/2.0/{leg.dialog.transport} {svc.via_host};branch={new_branch()};rport")
         inv.set("CSeq", f"{leg.dialog.local_cseq} INVITE")
         inv.set("Session-Expires", str(min_se))
@@ -353,7 +413,7 @@ class CallTimers:
         key = self._key(from_caller, leg)
         if key is None:
             return False
-        sip = self.call.svc.sip
+        sip = self.call.host.sip
         try:
             small = too_small(req, self.min_se)
         except ProtocolError:
@@ -440,12 +500,12 @@ class CallTimers:
         else:
             # Akashi's SDP of this leg, unchanged (same o= version): a refresh, not a new offer
             req = dialog.new_request("INVITE", body=sdp, content_type="application/sdp", extra=headers)
-        call.svc.sip.request(req, dialog.dest, lambda r: self._refresh_answered(key, req, r))
+        call.host.sip.request(req, dialog.dest, lambda r: self._refresh_answered(key, req, r))
 
     def _refresh_answered(self, key: Key, req: Request, resp: Response) -> None:
         if self.closed or resp.status < 200:
             return
-        sip = self.call.svc.sip
+        sip = self.call.host.sip
         dialog = self._dialog(key)
         if req.method == "INVITE" and resp.status < 300:
             sip.send(dialog.new_request("ACK", cseq=req.cseq[0]), dialog.dest)
@@ -489,7 +549,7 @@ class CallTimers:
         call.meta.extra["session_expired"] = info
         log.info("session of call %s expired on the %s leg", call.invite.call_id, info["leg"])
         if call.a_answered:
-            call._bye_caller()
+            call.bye_caller()
         for leg in {call.leg, key if isinstance(key, OutLeg) else None}:
             if leg is not None and leg.state is LegState.ANSWERED:
                 leg.bye()

@@ -13,7 +13,7 @@ from akashi.telephony.sip.message import split_hostport
 from akashi.telephony.sip.uri import parse_uri
 
 if TYPE_CHECKING:
-    from akashi.telephony.service import TelephonyService
+    from akashi.telephony.call.host import CallHost
 
 Addr = tuple[str, int]
 
@@ -67,7 +67,7 @@ def tls_context(cafile: str = "") -> ssl.SSLContext:
     return ctx
 
 
-async def connect(svc: TelephonyService, uri: str, dest: Addr) -> str:
+async def connect(svc: CallHost, uri: str, dest: Addr) -> str:
     """Open the stream a request for ``uri`` needs (none for UDP); the Via transport to use.
 
     Raises OSError (ssl.SSLError included) when the connection or the TLS handshake fails: a TLS
@@ -83,7 +83,7 @@ async def connect(svc: TelephonyService, uri: str, dest: Addr) -> str:
     return kind
 
 
-def contact(svc: TelephonyService, transport: str) -> str:
+def contact(svc: CallHost, transport: str) -> str:
     """Akashi's Contact for a dialog or registration over ``transport`` (so the peer calls back the same way)."""
     if transport == "UDP":
         return svc.contact
