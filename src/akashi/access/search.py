@@ -1,7 +1,7 @@
 """Searching calls through the access layer: scoped to the principal, and audited with its filters.
 
 Who looked for which number or which words is itself sensitive, so every search (web page, API,
-CLI) leaves an audit entry naming the filters. Searching by words said reads content: roles that
+CLI) leaves an audit entry naming the filters, committed before any result is returned. Searching by words said reads content: roles that
 may not read transcripts (auditors) are refused, and the refusal is audited.
 """
 
@@ -36,8 +36,11 @@ def search_filters(q: CallQuery) -> dict[str, Any]:
 def audited_search(
     s: Session, p: Principal, q: CallQuery, *, client: str, via: str
 ) -> tuple[list[Call], int]:
-    """One page of the calls ``p`` may see matching ``q``; the search is audited in ``s``'s transaction.
+    """One page of the calls ``p`` may see matching ``q``; the search is audited and committed first.
 
+    The audit entry is committed (with ``s``'s transaction) before the results are returned, so no
+    result leaves before the record of who searched for what: if the entry cannot be written, the
+    search fails. (A web request's session would otherwise commit only after the response is sent.)
     ``via`` names the door (``web``, ``api``, ``cli``). A search by words from a role without access
     to content raises :class:`~akashi.errors.AccessDenied` after auditing the refusal.
     """
@@ -74,4 +77,5 @@ def audited_search(
             "results": total,
         },
     )
+    s.commit()  # raises (and nothing is returned) when the entry cannot be committed
     return rows, total
