@@ -214,3 +214,18 @@ def test_bad_rows_fail_alone_and_bad_arguments_stop_early(sqlite_home: Path, tmp
     (tmp_path / "cols.csv").write_text("file,who\nok.wav,x\n")
     cols = run(sqlite_home, "import", "calls", str(folder), "--map", str(tmp_path / "cols.csv"), check=False)
     assert cols.returncode == 2 and "unknown who" in cols.stderr
+
+
+def test_single_import_takes_an_mp3_as_received_and_refuses_a_fake_one(
+    sqlite_home: Path, tmp_path: Path
+) -> None:
+    mp3 = encode(tmp_path / "one.mp3", tone(1.5, 420), RATE, "mp3", "libmp3lame")
+    out = run(sqlite_home, "import", "call", str(mp3), "--caller", "0312345678", "--json")
+    call_id = json.loads(out.stdout)["id"]
+    ((call, obj),) = stored(sqlite_home).values()
+    assert call.id == call_id and obj.media_type == "audio/mpeg" and obj.sha256 == sha(mp3)
+    fake = tmp_path / "fake.mp3"
+    fake.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00not audio at all" * 50)
+    bad = run(sqlite_home, "import", "call", str(fake), "--caller", "0312345678", check=False)
+    assert bad.returncode == 1 and "cannot" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(stored(sqlite_home)) == 1

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from akashi.cli.apps import emit, import_app, open_akashi
 from akashi.cli.bulkplan import Item, compile_pattern, items_from_map, items_from_pattern, parse_started
+from akashi.cli.core import IMPORT_NOTICE_MODES
 from akashi.db.base import session_scope
 from akashi.db.models import Call, EvidenceObject
 from akashi.errors import AkashiError, ConfigError
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NOTICE_MODES = ("operator", "automatic", "none")
+NOTICE_MODES = IMPORT_NOTICE_MODES  # as akashi import call
 #: the longest value each field may have (the columns' sizes); others 64
 LIMITS = {"agent": 128, "started": 40}
 Status = Literal["imported", "skipped", "failed"]

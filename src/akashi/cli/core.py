@@ -182,7 +182,10 @@ IMPORT_NOTICE_MODES = ("operator", "automatic", "none")
 @import_app.command("call")
 def import_call(
     file: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, help="WAV: mono, or stereo (left customer, right operator)"
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="WAV, MP3 or M4A: mono, or stereo (left customer, right operator)",
     ),
     caller: str = typer.Option(..., "--caller"),
     dialled: str = typer.Option("", "--dialled"),
@@ -199,7 +202,8 @@ def import_call(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """既存の録音を通話として取り込む / import an existing recording as a call."""
-    from akashi.ingest import CallRecord, ingest_call
+    from akashi.cli.bulkimport import ingest_file
+    from akashi.ingest import CallRecord
 
     if direction not in ("in", "out"):
         raise ConfigError(
@@ -223,7 +227,7 @@ def import_call(
         source="import",
         notice_mode=notice,
     )
-    call_id = ingest_call(ak, file, rec)
+    call_id = ingest_file(ak, file, rec)  # WAV, or MP3/M4A kept as received
     ak.store.flush_spool()
     emit({"id": call_id}, as_json, f"取り込みました / imported: call {call_id}")
 
