@@ -1,21 +1,24 @@
 """``akashi demo --clear``: remove everything a demo made, through the store's own delete path.
 
-Each stored object of a demo call or of the demo camera is deleted by the evidence store's retention
-path: its ``delete`` entry (the tombstone) is appended to the ledger before the object goes, so
-``akashi verify`` stays clean and the ledger shows the deletion. The calls' rows (transcripts, flags,
-keywords, jobs) and the demo camera's rows go too; one audit entry names what was removed. Demo data
-under legal hold is kept (a hold outranks the demo's removal) and reported.
+Each stored object of a demo call or of the demo camera is deleted the way retention deletes: its
+``delete`` entry (the tombstone, reason ``demo``) is appended to the ledger under the ledger lock
+before the object goes, so ``akashi verify`` stays clean and the ledger shows the deletion. The
+calls' rows (transcripts, flags, keywords, jobs) and the demo camera's rows go too; one audit entry
+names what was removed. Demo data under legal hold is kept (a hold outranks the demo's removal) and
+reported.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select, update
 
 from akashi.access.audit import audit
-from akashi.db.base import session_scope, utcnow
+from akashi.db import chain
+from akashi.db.base import session_scope
 from akashi.db.models import (
     Call,
     CallFlag,
@@ -29,9 +32,14 @@ from akashi.db.models import (
     TranscriptSegment,
 )
 from akashi.db.models_analysis import CallKeyword
+from akashi.errors import StoreError
+from akashi.store import ledger
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
+    from akashi.store.evidence import EvidenceStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,11 +80,49 @@ def _demo_objects(ak: Akashi) -> tuple[list[int], list[int], list[str]]:
     return calls, cams, objs
 
 
+def _tombstone(store: EvidenceStore, oid: str) -> bool:
+    """Delete one stored object as retention does: ledger ``delete`` entry first, then the object.
+
+    False when a legal hold (or an earlier deletion) keeps it. An unreachable backend leaves the row in
+    ``deleting``, which the next retention run finishes.
+    """
+    with session_scope(store.engine) as s:
+        chain.lock_chain(s, "ledger")  # holds take this lock too: a hold cannot slip in between
+        row = s.get(EvidenceObject, oid, with_for_update=True)
+        if row is None or row.state != "stored" or row.legal_hold:
+            return False
+        row.state = "deleting"
+        ledger.append_entry(
+            s,
+            "delete",
+            oid,
+            {
+                "reason": "demo",
+                "retain_until": row.retain_until.isoformat() if row.retain_until else None,
+                "sha256": row.sha256,
+                "size": row.size,
+            },
+            anchor=store.anchor,
+        )
+        key = row.location
+    try:
+        store.backend.delete(key)
+    except StoreError as err:
+        log.warning("demo clear: %s stays in 'deleting' until the backend answers: %s", oid, err)
+        return True
+    with session_scope(store.engine) as s:
+        s.execute(
+            update(EvidenceObject)
+            .where(EvidenceObject.id == oid, EvidenceObject.state == "deleting")
+            .values(state="deleted")
+        )
+    return True
+
+
 def clear_demo(ak: Akashi, *, user: str = "cli", client: str = "cli") -> ClearResult:
     """Delete every demo call and the demo camera's footage; the ledger keeps their tombstones."""
     out = ClearResult()
     calls, cams, objs = _demo_objects(ak)
-    now = utcnow()
     with session_scope(ak.engine) as s:
         held = set(
             s.scalars(
@@ -85,18 +131,16 @@ def clear_demo(ak: Akashi, *, user: str = "cli", client: str = "cli") -> ClearRe
                 )
             )
         )
-        # Due now: the store's retention path tombstones them in the ledger, then deletes them.
-        s.execute(
-            update(EvidenceObject)
-            .where(
-                EvidenceObject.id.in_(objs),
-                EvidenceObject.state == "stored",
-                EvidenceObject.legal_hold.is_(False),
+    out.objects_deleted = [oid for oid in objs if oid not in held and _tombstone(ak.store, oid)]
+    with session_scope(ak.engine) as s:
+        # a hold that arrived meanwhile is a hold too
+        held |= set(
+            s.scalars(
+                select(EvidenceObject.id).where(
+                    EvidenceObject.id.in_(objs), EvidenceObject.legal_hold.is_(True)
+                )
             )
-            .values(retain_until=now)
         )
-    deleted = set(ak.store.apply_retention(now))
-    out.objects_deleted = sorted(deleted & set(objs))
     out.held = sorted(held)
     with session_scope(ak.engine) as s:
         keep_calls = set(s.scalars(select(Call.id).where(Call.id.in_(calls), Call.media_object_id.in_(held))))
