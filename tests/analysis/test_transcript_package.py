@@ -197,3 +197,27 @@ def test_doc_without_analysis_or_notice_says_so() -> None:
     late = render_text(doc3)
     assert "告知が遅れました" in late and "(+0:45)" in late.replace("（+0:45）", "(+0:45)")
     assert "Whisper large-v3" in late
+
+
+def test_incident_package_carries_each_calls_transcript(sqlite_home: Path, tmp_path: Path) -> None:
+    from akashi.db.models import Incident, IncidentItem
+    from akashi.web.incidents import export_incident
+
+    with Akashi.open(sqlite_home) as ak:
+        call_id = _analysed_call(ak, tmp_path)
+        with session_scope(ak.engine) as s:
+            inc = Incident(title="カスハラ 11/2", created_by="kanri")
+            s.add(inc)
+            s.flush()
+            s.add(IncidentItem(incident_id=inc.id, call_id=call_id))
+            inc_id = inc.id
+        pkg = export_incident(ak, Principal.system("kanri"), inc_id, tmp_path / "incident.zip", "cli")
+    with zipfile.ZipFile(pkg) as z:
+        manifest = json.loads(z.read("manifest.json"))
+        text = z.read(f"derived/call-{call_id}-transcript.txt").decode()
+        assert f"derived/call-{call_id}-transcript.pdf" in z.namelist()
+    derived = {d["file"]: d["from"] for d in manifest["derived"]}
+    assert derived[f"derived/call-{call_id}-transcript.txt"].startswith(f"media/call-{call_id}-")
+    assert "★ [フラグ / flag] 脅迫「晒すぞ」 (+0:28)" in text
+    assert check_package(pkg).ok
+    assert akashi_cli(sqlite_home, "export", "check", str(pkg)).returncode == 0

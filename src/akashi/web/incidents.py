@@ -265,8 +265,9 @@ def item_clips(s: Session, p: Principal, inc: IncidentOut) -> dict[int, list[dic
 
 def export_incident(ak: Akashi, p: Principal, incident_id: int, out: Path, client: str) -> Path:
     """One evidence package with every call and camera segment of the incident (audited per item)."""
+    from akashi.analysis.transcript_doc import package_files as transcript_files
     from akashi.calls import call_facts
-    from akashi.store.export import write_package
+    from akashi.store.export import Derived, write_package
     from akashi.store.keys import load_keys
 
     if not p.can_export:
@@ -281,6 +282,7 @@ def export_incident(ak: Akashi, p: Principal, incident_id: int, out: Path, clien
             message=("証拠パッケージを書き出す権限がありません", "you may not export evidence packages"),
         )
     media: list[tuple[str, str]] = []
+    derived: list[Derived] = []  # each call's readable transcript (derived/call-N-transcript.*)
     meta: dict[str, Any] = {}
     with session_scope(ak.engine) as s:
         inc = _load(s, p, incident_id, client, "export")
@@ -307,6 +309,13 @@ def export_incident(ak: Akashi, p: Principal, incident_id: int, out: Path, clien
                         "sha256": obj.sha256,
                         "size": obj.size,
                     }
+                    analysis = call.extra.get("analysis")
+                    derived += transcript_files(
+                        facts,
+                        analysis if isinstance(analysis, dict) else None,
+                        media[-1][0],
+                        prefix=f"call-{call.id}-",
+                    )
                 calls.append(facts)
             elif it.camera_id is not None and it.started_at and it.ended_at:
                 cam = s.get(Camera, it.camera_id)
@@ -349,5 +358,11 @@ def export_incident(ak: Akashi, p: Principal, incident_id: int, out: Path, clien
     with session_scope(ak.engine) as s:
         trail = entries_for(s, "incident", incident_id)
     return write_package(
-        out, keys=load_keys(ak.settings.keys_path), store=ak.store, media=media, metadata=meta, audit=trail
+        out,
+        keys=load_keys(ak.settings.keys_path),
+        store=ak.store,
+        media=media,
+        metadata=meta,
+        audit=trail,
+        derived=derived,
     )
