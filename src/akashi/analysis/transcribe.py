@@ -148,7 +148,9 @@ def transcribe_channel(
     if opts.plain:
         segs, _info = model.transcribe(audio16k, language=language, word_timestamps=True)
     else:
-        prompt = opts.prompt_customer if channel in ("customer", "mixed") else None
+        # Not on a mono ("mixed") recording: it holds the operator's notice too, and with the lexicon
+        # prompt Whisper stopped after the notice and dropped the rest of the call (measured).
+        prompt = opts.prompt_customer if channel == "customer" else None
         hotwords = opts.hotwords_customer if channel in ("customer", "mixed") else None
         beam = opts.beam_size
         if channel == "operator" and opts.beam_size_operator is not None:
