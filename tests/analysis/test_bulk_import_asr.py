@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from akashi.access.evidence import export_call
+from akashi.access.principal import Principal
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.models import EvidenceObject
@@ -36,9 +39,17 @@ def test_imported_mp3_is_transcribed(
     call_id = out["imported"][0]["call_id"]
     with Akashi.open(sqlite_home) as ak:
         result = analyze_call(ak, call_id, model=whisper_model)
+        pkg = export_call(ak, Principal.system("kanri"), call_id, tmp_path / "call.zip")
         with session_scope(ak.engine) as s:
             obj = s.scalars(select(EvidenceObject)).one()
             assert obj.media_type == "audio/mpeg" and obj.sha256 == sha(mp3)  # the evidence is the MP3
     assert {g.channel for g in result.segments} == {"customer", "operator"}
     said = "".join(g.text for g in result.segments if g.channel == "customer")
     assert any(w in said for w in ("晒", "さら", "ネット")), said
+    # the package of the analysed call carries its readable transcript, with the settings the analysis used
+    with zipfile.ZipFile(pkg) as z:
+        text = z.read("derived/transcript.txt").decode()
+    assert "Whisper base" in text and "beam_size=" in text and "vad=" in text
+    first = next(g for g in result.segments if g.channel == "customer")
+    assert f"10:{15 + int(first.start_s) // 60:02d}:{int(first.start_s) % 60:02d} JST" in text  # JST clock
+    assert first.text.strip() in text
