@@ -221,3 +221,13 @@ def test_incident_package_carries_each_calls_transcript(sqlite_home: Path, tmp_p
     assert "★ [フラグ / flag] 脅迫「晒すぞ」 (+0:28)" in text
     assert check_package(pkg).ok
     assert akashi_cli(sqlite_home, "export", "check", str(pkg)).returncode == 0
+
+
+def test_call_never_analysed_gets_no_transcript_but_a_silent_analysed_one_does() -> None:
+    from akashi.analysis.transcript_doc import package_files
+
+    facts: dict[str, Any] = {"id": 9, "started_at": "2026-11-02T01:15:00+00:00", "transcript": []}
+    assert package_files(facts, None, "call-9.wav") == []  # not transcribed yet: no claim either way
+    made = package_files(facts, {"model": "base", "at": "2026-11-02T02:00:00+00:00"}, "call-9.wav")
+    assert [d.name for d in made] == ["transcript.txt", "transcript.pdf"]
+    assert "発話は認識されませんでした" in made[0].data.decode()

@@ -321,11 +321,12 @@ def package_files(
     facts: dict[str, Any], analysis: dict[str, Any] | None, media_name: str, *, prefix: str = ""
 ) -> list[Derived]:
     """``transcript.txt`` and ``transcript.pdf`` for an evidence package's ``derived/`` folder, made
-    from ``media_name`` (its name inside ``media/``); none when ``facts`` has no transcript."""
+    from ``media_name`` (its name inside ``media/``); none when ``facts`` has no transcript, or when the
+    call was never analysed (an empty transcript then means "not transcribed", not "nothing said")."""
     from akashi.store.export import Derived
 
     doc = build_doc(facts, analysis)
-    if doc is None:
+    if doc is None or (not doc.lines and not analysis):
         return []
     return [
         Derived(f"{prefix}{TXT_NAME}", render_text(doc).encode(), media_name, HOW),
