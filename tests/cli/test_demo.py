@@ -131,7 +131,6 @@ def test_bad_options_are_refused_before_anything_starts(tmp_path: Path) -> None:
     assert _rows(home, "SELECT count(*) FROM calls")[0][0] == 0
 
 
-@pytest.mark.sip
 @pytest.mark.tts
 @pytest.mark.rtsp
 @pytest.mark.asr

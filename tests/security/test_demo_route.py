@@ -132,3 +132,37 @@ def test_admin_clear_removes_only_demo_data_with_tombstones(demo_home: tuple[Pat
         )
         report = ak.store.verify()
         assert report.ok, str(report)
+
+
+@pytest.mark.tts
+@pytest.mark.slow
+def test_admin_button_starts_the_demo_through_the_cli(demo_home: tuple[Path, Seeded]) -> None:
+    """The positive path: an admin's form post starts ``akashi demo``; its call is stored as demo data."""
+    import importlib.util
+    import time
+
+    from tests.conftest import missing_peer
+
+    if importlib.util.find_spec("pyopenjtalk") is None:
+        missing_peer("pyopenjtalk-plus (the demo's offline Japanese TTS)")
+    home, seeded = demo_home
+    with WebServer(home) as web, login(web.url, "admin") as c:
+        r = c.post("/setup/demo", data={"calls": "40"}, follow_redirects=False)
+        assert r.status_code == 422  # out of bounds: refused, nothing started
+        _nothing_started(home)
+        r = c.post("/setup/demo", data={"calls": "1", "duration": "5"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/calls"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            log = (home / "demo.log").read_text(errors="replace") if (home / "demo.log").exists() else ""
+            if "デモが終わりました" in log or "エラー" in log:
+                break
+            time.sleep(0.5)
+    assert "デモが終わりました" in log, log
+    assert "SIP が無効" in log  # it said it opened a loopback listener of its own
+    with Akashi.open(home) as ak, session_scope(ak.engine) as s:
+        made = select(Call).where(Call.demo.is_(True), Call.id.not_in(list(seeded.calls.values())))
+        demo_calls = list(s.scalars(made))
+        assert len(demo_calls) == 1 and demo_calls[0].notice_mode == "automatic", demo_calls
+        assert demo_calls[0].status == "completed" and demo_calls[0].bridged_at is not None
+        assert [r.action for r in audit_rows(ak) if r.user == "admin"].count("demo_start") == 1

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Form
 from fastapi.responses import RedirectResponse, Response
 
 from akashi.access import audit
@@ -21,8 +22,9 @@ from akashi.web.deps import AkashiDep, Auth, DbDep, UserDep, require_user
 
 router = APIRouter(prefix="/setup/demo", dependencies=[Depends(require_user)], include_in_schema=False)
 
-#: what the button starts: six calls spread over a minute, and the camera
-DEMO_ARGS = ("demo", "--calls", "6", "--duration", "60")
+#: what the button starts unless the form says otherwise: six calls spread over a minute, and the camera
+DEFAULT_CALLS = 6
+DEFAULT_DURATION_S = 60
 
 
 def _admin(ak: AkashiDep, auth: Auth, action: str) -> None:
@@ -34,16 +36,25 @@ def _admin(ak: AkashiDep, auth: Auth, action: str) -> None:
 
 
 @router.post("")
-def start_demo(ak: AkashiDep, db: DbDep, auth: UserDep) -> Response:
+def start_demo(
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    calls: Annotated[int, Form(ge=1, le=20, description="demo calls")] = DEFAULT_CALLS,
+    duration: Annotated[
+        int, Form(ge=5, le=600, description="seconds the calls are spread over")
+    ] = DEFAULT_DURATION_S,
+) -> Response:
     """Start the demo traffic in a child process (one at a time); back to the call list."""
     _admin(ak, auth, "demo_start")
+    args = ["demo", "--calls", str(calls), "--duration", str(duration)]
     home = ak.settings.home
     if running(home) is not None:
         raise ConfigError("デモは既に実行中です", "a demo is already running")
     log = (home / "demo.log").open("ab")
     try:
         proc = subprocess.Popen(  # the same installation, through the CLI's own code path
-            [sys.executable, "-m", "akashi.cli.main", "--home", str(home), *DEMO_ARGS],
+            [sys.executable, "-m", "akashi.cli.main", "--home", str(home), *args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -52,7 +63,7 @@ def start_demo(ak: AkashiDep, db: DbDep, auth: UserDep) -> Response:
     finally:
         log.close()
     audit(db, user=auth.principal.name, action="demo_start", target_type="demo", target_id=proc.pid,
-          client=auth.client, detail={"args": list(DEMO_ARGS)})  # fmt: skip
+          client=auth.client, detail={"calls": calls, "duration_s": duration})  # fmt: skip
     return RedirectResponse("/calls", status_code=303)
 
 
