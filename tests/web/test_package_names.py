@@ -95,7 +95,10 @@ def test_incident_package_member_names(seeded_sqlite: Seeded, tmp_path: Path) ->
     assert check_package(pkg).ok
     originals = sorted(f"media/call-{call_id}-{obj.filename}" for call_id, obj in ids.values())
     names, manifest, metadata, sums = members(pkg)
-    assert names == sorted([*FIXED, *originals])
+    # the seeded tanaka call has a transcript: the incident package carries its readable copies too
+    tanaka = ids["tanaka_call"][0]
+    readable = [f"derived/call-{tanaka}-transcript.pdf", f"derived/call-{tanaka}-transcript.txt"]
+    assert names == sorted([*FIXED, *originals, *readable])
     assert set(originals) <= listed(manifest) and "media/media/" not in sums
     assert sorted(c["evidence_object"]["file"] for c in metadata["calls"]) == originals
 
