@@ -199,3 +199,60 @@ def test_demo_against_a_running_serve_then_clear(served: Path) -> None:
     assert json.loads(verify.stdout)["tombstones"] == len(tombstones)
     again = json.loads(akashi(home, "calls", "search", "--number", "09011112222", "--json").stdout)
     assert again["total"] == 0
+
+
+@pytest.mark.tts
+@pytest.mark.slow
+def test_forgotten_notice_call_goes_through_the_operator_route(tmp_path: Path) -> None:
+    """The call where the operator forgets the notice: Akashi plays none (operator route), so the
+    recording has no notice at all, which is what the compliance check is there to catch."""
+    import asyncio
+
+    from akashi.context import Akashi
+    from akashi.demo.run import Demo
+
+    need_tts()
+    home = make_home(tmp_path / "home", "")
+    forgot = next(c for c in PLAN if not c.script.notice_said)
+    said: list[str] = []
+    with Akashi.open(home) as ak:
+        demo = Demo(ak, 1, 5, said.append, with_camera=False)
+        demo.calls = [forgot]
+        result = asyncio.run(demo.run())
+    assert not result.failed and len(result.call_ids) == 1, (result, said)
+    row = _rows(
+        home,
+        "SELECT notice_mode, notice_started_at, status, bridged_at, demo, caller, dialled FROM calls WHERE id = :i",
+        i=result.call_ids[0],
+    )[0]
+    assert row.notice_mode == "operator" and row.notice_started_at is None
+    assert row.status == "completed" and row.bridged_at and row.demo and row.caller == forgot.caller
+    assert any("SIP が無効" in line for line in said)
+
+
+def test_clear_keeps_demo_data_under_legal_hold(sqlite_home: Path, tmp_path: Path) -> None:
+    """A hold outranks the demo's removal: the held demo call stays, the other demo call goes."""
+    from sqlalchemy import select, update
+
+    from akashi.context import Akashi
+    from akashi.db.base import session_scope
+    from akashi.db.models import Call
+    from akashi.demo.clear import clear_demo
+    from tests.web.conftest import seed
+
+    with Akashi.open(sqlite_home) as ak:
+        seeded = seed(ak, tmp_path)
+        held_call, gone_call = seeded.calls["tanaka_call"], seeded.calls["osaka_call"]
+        with session_scope(ak.engine) as s:
+            s.execute(update(Call).where(Call.id.in_([held_call, gone_call])).values(demo=True))
+            held_obj = s.get(Call, held_call).media_object_id  # type: ignore[union-attr]
+        assert held_obj is not None
+        ak.store.hold(held_obj, reason="訴訟の可能性", actor="test")
+        res = clear_demo(ak)
+        assert res.calls == [gone_call] and res.held == [held_obj]
+        assert len(res.objects_deleted) == 1 and held_obj not in res.objects_deleted
+        with session_scope(ak.engine) as s:
+            ids = set(s.scalars(select(Call.id)))
+        assert held_call in ids and gone_call not in ids
+        assert ak.store.object_info(held_obj).state == "stored"
+        assert ak.store.verify().ok
