@@ -61,8 +61,9 @@ def test_admin_forms(client: TestClient) -> None:
     assert r.status_code == 303
     users = {u["name"]: u for u in client.get("/api/v1/admin/users").json()}
     assert users["kato"]["sites"] == ["nagoya"] and users["kato"]["role"] == "manager"
-    r = client.post("/admin/sites", data={"name": "x y", "csrf_token": csrf})
-    assert r.status_code == 422
+    r = client.post("/admin/sites", data={"name": "x y", "label": "横浜", "csrf_token": csrf})
+    assert r.status_code == 400 and 'class="field-error"' in r.text  # inline, with what was typed kept
+    assert 'value="x y"' in r.text and 'value="横浜"' in r.text
     r = client.post("/admin/verify", data={"csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 303
     assert "正常" in client.get("/admin/audit").text

@@ -93,13 +93,31 @@ class CameraIn(BaseModel):
 M = TypeVar("M", bound=BaseModel)
 
 
+class FormError(ConfigError):
+    """A refused form value; ``field`` names the field (and ``row`` the row of a table form) at fault."""
+
+    def __init__(self, ja: str, en: str, field: str = "", row: int | None = None) -> None:
+        super().__init__(ja, en)
+        self.field = field
+        self.row = row
+
+
 def parse_form(model: type[M], data: dict[str, Any]) -> M:
-    """Validate form fields into ``model``; a refusal is a clear error, not a server error."""
+    """Validate form fields into ``model``; a refusal is a clear error naming its field, not a server error."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"入力が正しくありません: {detail}", f"invalid input: {detail}") from exc
+        errors = exc.errors()
+        detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errors)
+        loc = errors[0]["loc"] if errors else ()
+        names = [x for x in loc if isinstance(x, str)]
+        rows = [x for x in loc if isinstance(x, int)]
+        raise FormError(
+            f"入力が正しくありません: {detail}",
+            f"invalid input: {detail}",
+            field=names[-1] if names else "",
+            row=rows[0] if rows else None,
+        ) from exc
 
 
 def admin_only(ak: Akashi, p: Principal, action: str, client: str, target: str = "") -> None:
@@ -174,7 +192,7 @@ def save_routes(ak: Akashi, s: Session, p: Principal, body: RoutesIn, client: st
             _check_text(v)
         if r["announcement"] not in ak.settings.announcements:
             a = r["announcement"]
-            raise ConfigError(f"告知 {a} はありません", f"no announcement {a}")
+            raise FormError(f"告知 {a} はありません", f"no announcement {a}", field="announcement")
     writer.set_routes(ak.settings.home, routes)
     _saved(
         ak,
@@ -191,7 +209,7 @@ def save_agents(ak: Akashi, s: Session, p: Principal, body: AgentsIn, client: st
     admin_only(ak, p, "config_change", client, "agents")
     users = [a.sip_user for a in body.agents]
     if len(set(users)) != len(users):
-        raise AkashiError("同じ SIP ユーザーが重複しています", "a SIP user appears twice")
+        raise FormError("同じ SIP ユーザーが重複しています", "a SIP user appears twice", field="sip_user")
     saved = {a.sip_user: a.password.get_secret_value() for a in ak.settings.agents}
     rows = [
         {
@@ -308,9 +326,10 @@ def add_camera(ak: Akashi, s: Session, p: Principal, body: CameraIn, client: str
         _check_text(body.url)
         check_rtsp_url(body.url)
     except ConfigError:
-        raise ConfigError(
+        raise FormError(
             "カメラのURLは rtsp://ホスト/パス の形にしてください",
             "camera URL must look like rtsp://host/path",
+            field="url",
         ) from None
     cam_id = records.add_camera(
         ak.settings, ak.engine, name=body.name, url=body.url, site=body.site, seconds=body.segment_seconds

@@ -177,6 +177,40 @@ def update_user(s: Session, p: Principal, user_id: int, body: UserPatch, client:
     return _user_out(s, u)
 
 
+def reset_user(
+    s: Session, p: Principal, user_id: int, *, password: str | None, totp: bool, client: str
+) -> UserOut:
+    """Set a new password and/or remove the TOTP enrolment of a user who lost theirs.
+
+    Audited as ``user_reset`` (what was reset, never the password); the user is logged out everywhere.
+    """
+    require_admin(p)
+    u = s.get(User, user_id)
+    if u is None:
+        raise NotFoundError(f"利用者 {user_id} はいません", f"no user {user_id}")
+    if password is None and not totp:
+        raise AkashiError(
+            "新しいパスワードを入力するか、二段階認証の解除を選んでください",
+            "enter a new password or choose to remove two-factor sign-in",
+        )
+    changed: dict[str, Any] = {}
+    if password is not None:
+        if len(password) < MIN_LENGTH:
+            raise AkashiError(
+                f"パスワードは {MIN_LENGTH} 文字以上にしてください", f"a password needs {MIN_LENGTH} characters or more"
+            )
+        u.password_hash = hash_password(password)
+        u.failed_logins = 0
+        u.locked_until = None
+        changed["password"] = True
+    if totp:
+        changed["totp"] = bool(u.totp_secret)
+        u.totp_secret = None
+    end_user_sessions(s, u.id)
+    audit(s, user=p.name, action="user_reset", target_type="user", target_id=u.id, client=client, detail=changed)
+    return _user_out(s, u)
+
+
 def create_site(s: Session, p: Principal, name: str, label: str, client: str) -> None:
     """Add a site."""
     require_admin(p)

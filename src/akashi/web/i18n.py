@@ -5,7 +5,7 @@ Templates call ``t("key")``; a missing key shows the key itself so that a gap is
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 JST = timezone(timedelta(hours=9), "JST")
 LANGS = ("ja", "en")
@@ -208,6 +208,40 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "revoked": ("取消済み", "revoked"),
     "expired": ("期限切れ", "expired"),
     "clips": ("映像", "Clips"),
+    # admin forms (issue 11 item 4)
+    "form_refused": ("保存しませんでした。入力を確認してください。", "Nothing was saved: please check the form."),
+    "form_refused_go": ("該当箇所へ", "Go to the problem"),
+    "row_at_fault": ("問題のある行:", "Row at fault:"),
+    "label": ("表示名", "Label"),
+    "notice_name": ("告知名", "Notice name"),
+    "sites_hint": ("拠点は ID をカンマ区切りで入力します。登録済み:", "Sites are IDs, comma-separated. Known:"),
+    "camera_url_again": (
+        "カメラ URL は安全のため保持していません。もう一度入力してください。",
+        "The camera URL is never kept: please enter it again.",
+    ),
+    "strategy": ("呼出方法", "Ringing"),
+    "strategy_parallel": ("一斉呼出", "all at once"),
+    "strategy_sequential": ("順番に呼出", "one after another"),
+    "ring_timeout": ("呼出秒数", "Ring seconds"),
+    "kind_word": ("語句", "words"),
+    "kind_demand": ("要求", "demands"),
+    "disabled": ("無効", "disabled"),
+    "disable_user": ("無効にする", "Disabled"),
+    "unlock": ("ロック解除", "Unlock"),
+    "locked": ("ロック中", "locked"),
+    "totp_short": ("二段階認証", "2FA"),
+    "reset_access": ("パスワード・二段階認証のリセット", "Reset password or two-factor"),
+    "totp_reset": ("二段階認証を解除する", "Remove two-factor sign-in"),
+    "reset": ("リセット", "Reset"),
+    "reset_hint": (
+        "リセットすると本人はすべての端末からログアウトされ、監査ログに記録されます。",
+        "The user is logged out everywhere, and the reset is written to the audit log.",
+    ),
+    "role_admin": ("管理者", "administrator"),
+    "role_manager": ("管理職", "manager"),
+    "role_operator": ("オペレーター", "operator"),
+    "role_auditor": ("監査担当", "auditor"),
+    "role_counsel": ("弁護士（閲覧のみ）", "counsel (read only)"),
 }
 
 
@@ -233,6 +267,17 @@ def jst(value: datetime | None, *, with_zone: bool = True, seconds: bool = True)
         return ""
     text = value.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
     return f"{text} JST" if with_zone else text
+
+
+def jst_iso(value: str | None) -> str:
+    """An ISO-8601 UTC time stored as text (e.g. the last verification) as JST text with the zone."""
+    if not value:
+        return ""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return jst(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def duration(seconds: float) -> str:

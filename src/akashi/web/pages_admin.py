@@ -2,54 +2,102 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 
+from akashi.errors import AccessDenied, AkashiError, NotFoundError
 from akashi.web import adminconfig, adminsvc
 from akashi.web.adminconfig import (
     AgentsIn,
     CameraIn,
+    FormError,
     LexiconIn,
     NoticeIn,
     RetentionIn,
-    RouteIn,
     RoutesIn,
     parse_form,
 )
+from akashi.web.adminforms import FormProblem, lexicon_problem, problem, saved_form
 from akashi.web.adminsvc import UserIn, UserPatch
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
 from akashi.web.pages import _date
 from akashi.web.refusals import audit_refusals
 from akashi.web.render import render
 
+SITE_NAME = re.compile(r"[\w.-]{1,64}")
+NOTICE_NAME = re.compile(r"[\w-]{1,64}")
+
 router = APIRouter(
     prefix="/admin", dependencies=[Depends(require_user), Depends(audit_refusals)], include_in_schema=False
 )
 
 
-@router.get("")
-def admin(request: Request, ak: AkashiDep, db: DbDep, auth: UserDep) -> Response:
-    """Users, sites and configuration (admins); auditors go to the audit log."""
-    if auth.principal.role != "admin":
-        adminsvc.require_auditor(auth.principal)
-        return RedirectResponse("/admin/audit", status_code=303)
+def _page(
+    request: Request,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    *,
+    status: int = 200,
+    problem: FormProblem | None = None,
+    saved: str = "",
+) -> Response:
     return render(
         request,
         auth,
         "admin.html",
+        status=status,
         users=adminsvc.list_users(db, auth.principal),
         cfg=adminsvc.config_view(ak, db, auth.principal),
         verify=adminsvc.verify_status(db, auth.principal),
         lexicon_text=adminconfig.lexicon_text(ak, auth.principal, auth.client)["text"],
+        problem=problem,
+        saved=saved,
     )
+
+
+def _refused(request: Request, ak: AkashiDep, db: DbDep, auth: UserDep, found: FormProblem) -> Response:
+    """The admin page again with the refusal beside its field and what was typed kept (nothing saved)."""
+    db.rollback()
+    return _page(request, ak, db, auth, status=400, problem=found)
+
+
+def _done(form: str) -> Response:
+    return RedirectResponse(f"/admin?saved={form}#{form}", status_code=303)
+
+
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+@router.get("")
+def admin(
+    request: Request,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    saved: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    """Users, sites and configuration (admins); auditors go to the audit log; others are told why not."""
+    if auth.principal.role != "admin":
+        if not auth.principal.can_audit:
+            raise AccessDenied(
+                "管理画面は管理者だけが開けます（監査ログは管理者と監査担当者）。必要なら管理者に依頼してください。",
+                "The admin pages are for administrators (the audit log for auditors too); ask an administrator.",
+            )
+        return RedirectResponse("/admin/audit", status_code=303)
+    return _page(request, ak, db, auth, saved=saved_form(saved))
 
 
 @router.post("/users")
 def add_user(
     *,
+    request: Request,
+    ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
     name: Annotated[str, Form(max_length=128)],
@@ -60,22 +108,35 @@ def add_user(
     agent: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """Add a user from the admin page (sites comma-separated)."""
-    body = UserIn(
-        name=name,
-        password=password,
-        role=role,
-        display_name=display_name,
-        sites=[x.strip() for x in sites.split(",") if x.strip()],
-        agent=agent.strip() or None,
-    )
-    adminsvc.create_user(db, auth.principal, body, auth.client)
-    return RedirectResponse("/admin#users", status_code=303)
+    kept = {"name": name, "role": role, "display_name": display_name, "sites": sites, "agent": agent}
+    try:
+        body = parse_form(
+            UserIn,
+            {
+                "name": name,
+                "password": password,
+                "role": role,
+                "display_name": display_name,
+                "sites": _split(sites),
+                "agent": agent.strip() or None,
+            },
+        )
+        adminsvc.create_user(db, auth.principal, body, auth.client)
+    except AccessDenied:
+        raise
+    except NotFoundError as exc:  # an unknown site
+        return _refused(request, ak, db, auth, problem("users", exc, "sites", kept=kept))
+    except AkashiError as exc:
+        return _refused(request, ak, db, auth, problem("users", exc, "name", kept=kept))
+    return _done("users")
 
 
 @router.post("/users/{user_id}")
 def edit_user(
     *,
+    request: Request,
     user_id: int,
+    ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
     role: Annotated[str, Form(max_length=16)],
@@ -84,31 +145,72 @@ def edit_user(
     unlock: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
     """Change role, sites, disabled, lockout."""
-    adminsvc.update_user(
-        db,
-        auth.principal,
-        user_id,
-        UserPatch(
-            role=role,
-            sites=[x.strip() for x in sites.split(",") if x.strip()],
-            disabled=disabled == "on",
-            unlock=unlock == "on",
-        ),
-        auth.client,
-    )
-    return RedirectResponse("/admin#users", status_code=303)
+    kept = {"role": role, "sites": sites, "disabled": disabled == "on"}
+    try:
+        patch = parse_form(
+            UserPatch,
+            {"role": role, "sites": _split(sites), "disabled": disabled == "on", "unlock": unlock == "on"},
+        )
+        adminsvc.update_user(db, auth.principal, user_id, patch, auth.client)
+    except (AccessDenied, NotFoundError) as exc:
+        if isinstance(exc, NotFoundError) and "拠点" in exc.ja:  # an unknown site, not an unknown user
+            return _refused(
+                request, ak, db, auth, problem("user", exc, "sites", target=str(user_id), kept=kept)
+            )
+        raise
+    except AkashiError as exc:
+        return _refused(request, ak, db, auth, problem("user", exc, "role", target=str(user_id), kept=kept))
+    return _done("users")
+
+
+@router.post("/users/{user_id}/reset")
+def reset_user(
+    *,
+    request: Request,
+    user_id: int,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    password: Annotated[str, Form(max_length=1024)] = "",
+    totp: Annotated[str, Form(max_length=3)] = "",
+) -> Response:
+    """Set a new password and/or remove the user's TOTP enrolment (audited; the user is logged out)."""
+    try:
+        adminsvc.reset_user(
+            db, auth.principal, user_id, password=password or None, totp=totp == "on", client=auth.client
+        )
+    except (AccessDenied, NotFoundError):
+        raise
+    except AkashiError as exc:
+        return _refused(request, ak, db, auth, problem("user", exc, "password", target=str(user_id)))
+    return _done("users")
 
 
 @router.post("/sites")
 def add_site(
+    request: Request,
+    ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
-    name: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[\w.-]+$")],
+    name: Annotated[str, Form(max_length=64)],
     label: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Add a site."""
-    adminsvc.create_site(db, auth.principal, name, label, auth.client)
-    return RedirectResponse("/admin#sites", status_code=303)
+    kept = {"name": name, "label": label}
+    try:
+        adminsvc.require_admin(auth.principal)
+        if not SITE_NAME.fullmatch(name):
+            raise FormError(
+                "拠点の ID は英数字と . _ - だけで書いてください（例: tokyo）",
+                "a site ID is letters, digits, '.', '_' or '-' (e.g. tokyo)",
+                field="name",
+            )
+        adminsvc.create_site(db, auth.principal, name, label, auth.client)
+    except AccessDenied:
+        raise
+    except AkashiError as exc:
+        return _refused(request, ak, db, auth, problem("sites", exc, "name", kept=kept))
+    return _done("sites")
 
 
 @router.get("/audit")
@@ -170,6 +272,7 @@ def verify(ak: AkashiDep, db: DbDep, auth: UserDep) -> Response:
 @router.post("/announcements/{name}")
 def save_notice(
     *,
+    request: Request,
     name: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[\w-]+$")],
     ak: AkashiDep,
     db: DbDep,
@@ -179,28 +282,52 @@ def save_notice(
 ) -> Response:
     """Change a notice's mode and text in akashi.toml."""
     adminconfig.admin_only(ak, auth.principal, "config_change", auth.client)
-    body = parse_form(NoticeIn, {"mode": mode, "text": text})
-    adminconfig.save_notice(ak, db, auth.principal, name, body, auth.client)
-    return RedirectResponse("/admin#notices", status_code=303)
+    return _notice(request, ak, db, auth, "notices", name, mode, text)
+
+
+def _notice(
+    request: Request, ak: AkashiDep, db: DbDep, auth: UserDep, form: str, name: str, mode: str, text: str
+) -> Response:
+    kept = {"name": name, "mode": mode, "text": text}
+    try:
+        body = parse_form(NoticeIn, {"mode": mode, "text": text})
+        adminconfig.save_notice(ak, db, auth.principal, name, body, auth.client)
+    except AccessDenied:
+        raise
+    except AkashiError as exc:
+        found = problem(form, exc, "text", target=name if form == "notices" else "", kept=kept)
+        return _refused(request, ak, db, auth, found)
+    return _done("notices")
 
 
 @router.post("/announcements")
 def add_notice(
     *,
+    request: Request,
     ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
-    name: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[\w-]+$")],
+    name: Annotated[str, Form(max_length=64)],
     mode: Annotated[str, Form(max_length=16)],
     text: Annotated[str, Form(max_length=2000)],
 ) -> Response:
     """Add a notice (routes may then use it): the same save as editing one."""
-    return save_notice(name=name, ak=ak, db=db, auth=auth, mode=mode, text=text)
+    adminconfig.admin_only(ak, auth.principal, "config_change", auth.client)
+    if not NOTICE_NAME.fullmatch(name):
+        exc = FormError(
+            "告知名は英数字と _ - だけで書いてください（例: after_hours）",
+            "a notice name is letters, digits, '_' or '-' (e.g. after_hours)",
+            field="name",
+        )
+        kept = {"name": name, "mode": mode, "text": text}
+        return _refused(request, ak, db, auth, problem("new_notice", exc, kept=kept))
+    return _notice(request, ak, db, auth, "new_notice", name, mode, text)
 
 
 @router.post("/agents")
 def save_agents(
     *,
+    request: Request,
     ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
@@ -211,13 +338,24 @@ def save_agents(
 ) -> Response:
     """Replace the agents: one row per agent, rows with an empty SIP user dropped."""
     adminconfig.admin_only(ak, auth.principal, "config_change", auth.client)
-    agents = [
+    rows = [
         {"name": n.strip() or u.strip(), "sip_user": u.strip(), "site": si.strip(), "password": pw}
         for n, u, si, pw in zip(name, sip_user, site, password, strict=False)
         if u.strip()
     ]
-    adminconfig.save_agents(ak, db, auth.principal, parse_form(AgentsIn, {"agents": agents}), auth.client)
-    return RedirectResponse("/admin#agents", status_code=303)
+    try:
+        adminconfig.save_agents(ak, db, auth.principal, parse_form(AgentsIn, {"agents": rows}), auth.client)
+    except AccessDenied:
+        raise
+    except AkashiError as exc:
+        kept = {"rows": [{k: v for k, v in r.items() if k != "password"} for r in rows], "row": _row(exc)}
+        return _refused(request, ak, db, auth, problem("agents", exc, "sip_user", kept=kept))
+    return _done("agents")
+
+
+def _row(exc: AkashiError) -> int | None:
+    row = getattr(exc, "row", None)
+    return row if isinstance(row, int) else None
 
 
 @router.post("/agents/{sip_user}/secret")
@@ -238,6 +376,7 @@ def new_agent_secret(
 @router.post("/routes")
 def save_routes(
     *,
+    request: Request,
     ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
@@ -246,71 +385,101 @@ def save_routes(
     site: Annotated[list[str], Form(max_length=500)],
     announcement: Annotated[list[str], Form(max_length=500)],
     strategy: Annotated[list[str], Form(max_length=500)],
-    ring_timeout_s: Annotated[list[int], Form(max_length=500)],
+    ring_timeout_s: Annotated[list[str], Form(max_length=500)],
 ) -> Response:
     """Replace the inbound routes: one row per route, rows with an empty number dropped."""
     adminconfig.admin_only(ak, auth.principal, "config_change", auth.client)
-    rows = zip(match, ring, site, announcement, strategy, ring_timeout_s, strict=False)
-    routes = [
-        parse_form(
-            RouteIn,
-            {
-                "match": m.strip(),
-                "ring": [x.strip() for x in r.split(",") if x.strip()],
-                "site": si.strip(),
-                "announcement": a,
-                "strategy": st,
-                "ring_timeout_s": to,
-            },
+    rows = [
+        {
+            "match": m.strip(),
+            "ring": _split(r),
+            "site": si.strip(),
+            "announcement": a,
+            "strategy": st,
+            "ring_timeout_s": to.strip(),
+        }
+        for m, r, si, a, st, to in zip(
+            match, ring, site, announcement, strategy, ring_timeout_s, strict=False
         )
-        for m, r, si, a, st, to in rows
         if m.strip()
     ]
-    adminconfig.save_routes(ak, db, auth.principal, parse_form(RoutesIn, {"routes": routes}), auth.client)
-    return RedirectResponse("/admin#routes", status_code=303)
+    try:
+        adminconfig.save_routes(ak, db, auth.principal, parse_form(RoutesIn, {"routes": rows}), auth.client)
+    except AccessDenied:
+        raise
+    except AkashiError as exc:
+        return _refused(
+            request, ak, db, auth, problem("routes", exc, "match", kept={"rows": rows, "row": _row(exc)})
+        )
+    return _done("routes")
 
 
 @router.post("/retention")
 def save_retention(
+    request: Request,
     ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
-    calls_days: Annotated[int, Form()],
-    camera_days: Annotated[int, Form()],
+    calls_days: Annotated[str, Form(max_length=16)],
+    camera_days: Annotated[str, Form(max_length=16)],
 ) -> Response:
     """Set the retention periods."""
     adminconfig.admin_only(ak, auth.principal, "config_change", auth.client)
-    body = parse_form(RetentionIn, {"calls_days": calls_days, "camera_days": camera_days})
-    adminconfig.save_retention(ak, db, auth.principal, body, auth.client)
-    return RedirectResponse("/admin#retention", status_code=303)
+    kept = {"calls_days": calls_days, "camera_days": camera_days}
+    try:
+        body = parse_form(RetentionIn, {"calls_days": calls_days.strip(), "camera_days": camera_days.strip()})
+        adminconfig.save_retention(ak, db, auth.principal, body, auth.client)
+    except AccessDenied:
+        raise
+    except AkashiError as exc:
+        return _refused(request, ak, db, auth, problem("retention", exc, "calls_days", kept=kept))
+    return _done("retention")
 
 
 @router.post("/lexicon")
 def save_lexicon(
-    ak: AkashiDep, db: DbDep, auth: UserDep, text: Annotated[str, Form(max_length=500_000)]
+    request: Request,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    text: Annotated[str, Form(max_length=500_000)],
 ) -> Response:
-    """Check and save the lexicon."""
+    """Check and save the lexicon; a refused edit comes back whole with the line at fault."""
     adminconfig.admin_only(ak, auth.principal, "lexicon_change", auth.client)
-    adminconfig.save_lexicon(ak, db, auth.principal, parse_form(LexiconIn, {"text": text}), auth.client)
-    return RedirectResponse("/admin#lexicon", status_code=303)
+    try:
+        adminconfig.save_lexicon(ak, db, auth.principal, parse_form(LexiconIn, {"text": text}), auth.client)
+    except AccessDenied:
+        raise
+    except AkashiError as exc:
+        return _refused(request, ak, db, auth, lexicon_problem(exc, text))
+    return _done("lexicon")
 
 
 @router.post("/cameras")
 def add_camera(
     *,
+    request: Request,
     ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
-    name: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[\w.-]+$")],
-    url: Annotated[str, Form(min_length=1, max_length=2000)],
-    site: Annotated[str, Form(max_length=64, pattern=r"^[\w.-]*$")] = "",
-    segment_seconds: Annotated[float, Form(ge=1.0, le=60.0)] = 4.0,
+    name: Annotated[str, Form(max_length=64)],
+    url: Annotated[str, Form(max_length=2000)],
+    site: Annotated[str, Form(max_length=64)] = "",
+    segment_seconds: Annotated[str, Form(max_length=16)] = "4",
 ) -> Response:
-    """Add a camera (the URL is sealed and not shown again)."""
+    """Add a camera (the URL is sealed and not shown again, nor kept in a refused form)."""
     adminconfig.admin_only(ak, auth.principal, "camera_add", auth.client)
-    body = parse_form(CameraIn, {"name": name, "url": url, "site": site, "segment_seconds": segment_seconds})
-    adminconfig.add_camera(ak, db, auth.principal, body, auth.client)
-    return RedirectResponse("/admin#cameras", status_code=303)
+    kept = {"name": name, "site": site, "segment_seconds": segment_seconds}
+    try:
+        body = parse_form(
+            CameraIn, {"name": name, "url": url, "site": site, "segment_seconds": segment_seconds.strip()}
+        )
+        adminconfig.add_camera(ak, db, auth.principal, body, auth.client)
+    except AccessDenied:
+        raise
+    except AkashiError as exc:
+        return _refused(request, ak, db, auth, problem("cameras", exc, "name", kept=kept))
+    return _done("cameras")
 
 
 @router.post("/cameras/{name}/remove")
@@ -319,4 +488,4 @@ def remove_camera(
 ) -> Response:
     """Stop recording a camera added from the browser or the CLI."""
     adminconfig.remove_camera(ak, db, auth.principal, name, auth.client)
-    return RedirectResponse("/admin#cameras", status_code=303)
+    return _done("cameras")

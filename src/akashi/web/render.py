@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from akashi.web.deps import Auth, language
-from akashi.web.i18n import duration, jst, translate
+from akashi.web.i18n import duration, jst, jst_iso, translate
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -35,6 +35,7 @@ def highlight(text: str, terms: list[str]) -> Markup:
 templates.env.filters["highlight"] = highlight
 templates.env.globals["jst"] = jst
 templates.env.globals["duration"] = duration
+templates.env.globals["jst_iso"] = jst_iso
 
 
 def render(request: Request, auth: Auth | None, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
