@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -91,7 +92,7 @@ def served(tmp_path: Path) -> Iterator[Path]:
     assert "Traceback" not in (tmp_path / "serve.log").read_text(errors="replace")
 
 
-def _rows(home: Path, sql: str, **params: object) -> list[sa.Row[tuple[object, ...]]]:
+def _rows(home: Path, sql: str, **params: object) -> list[Any]:
     engine = sa.create_engine(f"sqlite:///{home / 'akashi.db'}")
     try:
         with engine.connect() as c:
