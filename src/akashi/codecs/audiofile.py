@@ -62,6 +62,11 @@ class Decoded:
         return out.getvalue()
 
 
+def _why(exc: Exception) -> str:
+    """FFmpeg's reason without the errno and the '<none>' file name of an in-memory input."""
+    return str(getattr(exc, "strerror", None) or exc)
+
+
 def decode_audio_file(data: bytes) -> Decoded:
     """Decode an MP3 or M4A held in memory; :class:`ProtocolError` naming what is wrong otherwise."""
     if sniff(data[:16]) is None:
@@ -72,7 +77,10 @@ def decode_audio_file(data: bytes) -> Decoded:
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except av.FFmpegError as exc:
-        raise ProtocolError(f"音声ファイルを開けません: {exc}", f"cannot open the audio file: {exc}") from None
+        why = _why(exc)
+        raise ProtocolError(
+            f"音声ファイルを開けません: {why}", f"cannot open the audio file: {why}"
+        ) from None
     with container:
         streams = [s for s in container.streams if s.type == "audio"]
         if not streams:
@@ -95,11 +103,14 @@ def decode_audio_file(data: bytes) -> Decoded:
             for out in resampler.resample(None):
                 parts.append(out.to_ndarray().reshape(-1, channels).astype(np.int16, copy=False))
         except av.FFmpegError as exc:
-            raise ProtocolError(f"音声を復号できません: {exc}", f"cannot decode the audio: {exc}") from None
+            why = _why(exc)
+            raise ProtocolError(f"音声を復号できません: {why}", f"cannot decode the audio: {why}") from None
         codec = str(stream.codec_context.name)
     samples = np.concatenate(parts) if parts else np.zeros((0, channels), dtype=np.int16)
     if samples.shape[0] == 0:
-        raise ProtocolError("音声が入っていません（復号できたフレームなし）", "no audio decoded from the file")
+        raise ProtocolError(
+            "音声が入っていません（復号できたフレームなし）", "no audio decoded from the file"
+        )
     return Decoded(rate, samples, codec)
 
 
