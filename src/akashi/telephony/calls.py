@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import random
 import time
@@ -15,6 +14,7 @@ from akashi.codecs.encode import can_encode, encodable_names
 from akashi.errors import ProtocolError
 from akashi.telephony.call.host import ALLOW
 from akashi.telephony.call.numbers import dialled, uri_user
+from akashi.telephony.call.state import LIVE, CallState, advance
 from akashi.telephony.dialog import Dialog
 from akashi.telephony.forward import forward
 from akashi.telephony.legmedia import (
@@ -53,16 +53,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class CallState(enum.Enum):
-    """States of an inbound call."""
-
-    NEW = "new"
-    NOTICE = "notice"
-    RINGING = "ringing"
-    BRIDGED = "bridged"
-    ENDED = "ended"
-
-
 class InboundCall:
     """One call from the trunk to the operators."""
 
@@ -74,7 +64,8 @@ class InboundCall:
         self.host = host
         self.invite = invite
         self.route = route
-        self.state = CallState.NEW
+        #: where the call is (:mod:`akashi.telephony.call.state`); moved only by :meth:`enter`
+        self.state = CallState.OFFERED
         self.local_tag = new_tag()
         self.a: Dialog = Dialog.from_uas(invite, self.local_tag, host.via_host, host.contact)
         self.a_rtp: RtpEndpoint | None = None
@@ -82,7 +73,9 @@ class InboundCall:
         self.legs: list[OutLeg] = []
         self.leg: OutLeg | None = None  # the answered one
         self.a_answered = False
+        #: set as the call leaves its live states (waiters wake up)
         self.ended = asyncio.Event()
+        #: who ended the call (the first to do so): caller, operator, akashi or timeout
         self.hangup_side = ""
         self.sdp_version = random.randint(1, 1 << 30)
         self.sdp_session = random.randint(1, 1 << 30)
@@ -124,7 +117,11 @@ class InboundCall:
     @property
     def over(self) -> bool:
         """Whether the call is ending or done."""
-        return self.ended.is_set()
+        return self.state not in LIVE
+
+    def enter(self, state: CallState) -> None:
+        """Move the call to ``state``; :class:`~akashi.telephony.call.state.IllegalTransition` when it cannot."""
+        self.state = advance(self.state, state)
 
     def leg_auth_refused(self, reason: str) -> None:
         """A leg's digest challenge was not answered: kept with the call."""
@@ -185,8 +182,9 @@ class InboundCall:
             self.meta.extra["failure"] = {"reason": reason, **details}
 
     def end(self, side: str) -> None:
-        """The call is over (first reason wins)."""
-        if not self.hangup_side:
+        """The call is over (the first to end it is the one kept): it moves to ``ending``."""
+        if self.state in LIVE:
+            self.enter(CallState.ENDING)
             self.hangup_side = side
         self.ended.set()
 
@@ -296,7 +294,8 @@ class InboundCall:
         audio = await self.host.notices.audio(announcement, codec)
         # analysis checks the notice played for all of it
         self.meta.extra["notice_duration_s"] = audio.duration_s
-        self.state = CallState.NOTICE
+        if not self.over:  # an end while the audio was made wins: nothing plays
+            self.enter(CallState.NOTICING)
         self.meta.notice_started_at = now()
         played = await self._until_end(NoticePlayer(to, audio.payloads, codec.pt, audio.step).play())
         self.meta.notice_ended_at = now()
@@ -319,7 +318,9 @@ class InboundCall:
                 return
         else:
             self.respond(180)
-        self.state = CallState.RINGING
+        if self.over:
+            return  # cancelled (or hung up) while the media was prepared or the notice ended
+        self.enter(CallState.RINGING)
         ringback = None
         if self.a_answered and self.host.settings.ringback_after_notice:
             # the caller was answered for the notice: let them hear that phones are ringing
@@ -427,7 +428,7 @@ class InboundCall:
         self.a_rtp.forward = True
         self.meta.bridged_at = now()
         self.meta.status = "completed"
-        self.state = CallState.BRIDGED
+        self.enter(CallState.BRIDGED)
         self._save()
 
     async def _watch_media(self) -> None:
@@ -448,7 +449,9 @@ class InboundCall:
                 self.end("timeout")
 
     async def _cleanup(self) -> None:
-        self.state = CallState.ENDED
+        if self.state in LIVE:
+            self.enter(CallState.ENDING)  # its last step returned without a hang-up: Akashi ends it
+        self.enter(CallState.DONE)
         self.timers.close()
         for leg in self.legs:
             if leg.state in (LegState.CALLING, LegState.RINGING):

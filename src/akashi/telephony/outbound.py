@@ -17,9 +17,11 @@ from akashi.errors import ProtocolError
 from akashi.telephony.authguard import AuthGuard, OutboundRefusal
 from akashi.telephony.call import numbers
 from akashi.telephony.call.host import CallHost
-from akashi.telephony.calls import CallState, InboundCall
+from akashi.telephony.call.state import CallState
+from akashi.telephony.calls import InboundCall
 from akashi.telephony.dialplan import check_number
 from akashi.telephony.legmedia import take_leg_answer
+from akashi.telephony.legs import LegState
 from akashi.telephony.media import RtpEndpoint
 from akashi.telephony.recorder import now
 from akashi.telephony.sdp import AudioSession, Codec, answer_direction
@@ -98,10 +100,16 @@ class OutboundCall(InboundCall):
         assert self.a_rtp is not None and self.b_rtp is not None and not isinstance(ann, bool)
         notice = self.notice_codec
         self.meta.notice_mode = "automatic" if notice else ""
-        self.state = CallState.RINGING
+        if self.over:
+            return  # the operator hung up while the media was prepared
+        self.enter(CallState.RINGING)
         auth = credentials(self.trunk)  # sent only to the trunk's host (and realm)
         leg = await self._ring(list(self.route.ring), "parallel", OUTBOUND_RING_S, auth)
         if leg is None:
+            return
+        if self.over:
+            if leg.state is LegState.ANSWERED:
+                leg.bye()  # the customer answered as the operator hung up: never bridged
             return
         assert leg.answer is not None
         self.meta.answered_at = now()  # the customer answered: the recording starts here
@@ -110,7 +118,7 @@ class OutboundCall(InboundCall):
         if ans is not None:
             codec = answered_codec(ans, self.codec)
         self._save()
-        if notice and not await self._play_notice(announcement, self.b_rtp, codec):
+        if (notice and not await self._play_notice(announcement, self.b_rtp, codec)) or self.over:
             leg.bye()
             return
         offer = self.offer
