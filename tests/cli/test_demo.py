@@ -257,3 +257,23 @@ def test_clear_keeps_demo_data_under_legal_hold(sqlite_home: Path, tmp_path: Pat
         assert held_call in ids and gone_call not in ids
         assert ak.store.object_info(held_obj).state == "stored"
         assert ak.store.verify().ok
+
+
+def test_a_real_camera_named_like_the_demo_one_is_never_taken_over(sqlite_home: Path) -> None:
+    """The demo must not mark (and so let --clear delete) a real camera's footage."""
+    from akashi.cameras.records import add_camera
+    from akashi.context import Akashi
+    from akashi.demo import camera
+    from akashi.demo.clear import clear_demo
+
+    with Akashi.open(sqlite_home) as ak:
+        assert camera.name_taken(ak) is None
+        add_camera(
+            ak.settings, ak.engine, name=camera.CAMERA_NAME, url="rtsp://192.0.2.10/s1", site="", seconds=4
+        )
+        why = camera.name_taken(ak)
+        assert why is not None and "real camera" in why
+        with pytest.raises(ConfigError):
+            camera.ensure_demo_camera(ak, "rtsp://127.0.0.1:1/demo")
+        assert clear_demo(ak).cameras == []
+        assert camera.name_taken(ak) is not None  # still there, still not demo

@@ -25,6 +25,7 @@ from akashi.cameras.supervisor import Supervisor
 from akashi.db.base import session_scope
 from akashi.db.models import Camera, CameraSegment
 from akashi.demo.plan import DEMO_SITE
+from akashi.errors import ConfigError
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
@@ -92,8 +93,22 @@ async def start_source() -> RtspSource | str:
     return RtspSource(proc, f"rtsp://127.0.0.1:{port}/demo")
 
 
+def name_taken(ak: Akashi) -> str | None:
+    """Why the demo camera's name cannot be used: a real camera has it (its footage is no demo's)."""
+    if any(c.name == CAMERA_NAME for c in ak.settings.cameras):
+        return f"カメラ名 {CAMERA_NAME} は設定ファイルで使われています / akashi.toml has a camera named {CAMERA_NAME}"
+    with session_scope(ak.engine) as s:
+        cam = s.scalar(select(Camera).where(Camera.name == CAMERA_NAME))
+        if cam is not None and not cam.demo:
+            return f"カメラ {CAMERA_NAME} は実在のカメラです / camera {CAMERA_NAME} is a real camera"
+    return None
+
+
 def ensure_demo_camera(ak: Akashi, url: str) -> tuple[CameraSpec, int]:
     """The demo camera's spec and row (marked demo; ``akashi serve`` never records it itself)."""
+    why = name_taken(ak)
+    if why is not None:
+        raise ConfigError(why, why)
     spec = CameraSpec(CAMERA_NAME, DEMO_SITE, url, SEGMENT_S, True, "demo")
     cam_id = records.ensure_camera(ak.engine, spec)
     with session_scope(ak.engine) as s:

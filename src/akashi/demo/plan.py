@@ -23,7 +23,8 @@ OPERATOR_NUMBER = "0120000902"
 DEMO_SITE = "demo"
 DEMO_SITE_LABEL = "デモ / Demo"
 #: the demo's operators: (agent name, SIP user)
-OPERATORS = (("デモ 山田", "9901"), ("デモ 佐藤", "9902"), ("デモ 鈴木", "9903"))
+#: (SIP users no real phone has, so no real agent's record is credited with a demo call)
+OPERATORS = (("デモ 山田", "demo-yamada"), ("デモ 佐藤", "demo-sato"), ("デモ 鈴木", "demo-suzuki"))
 
 
 @dataclass(frozen=True)

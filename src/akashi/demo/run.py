@@ -91,7 +91,10 @@ def number_for(index: int, call: PlannedCall) -> str:
 
 def demo_settings(ak: Akashi, routes: list[RouteSettings], port: int) -> None:
     """Point ``ak`` at the demo's loopback SIP service: its routes, operators and notices."""
-    base = random.randrange(40000, 60000, 1000)
+    # RTP ports of their own, away from the installation's range (its calls may be running)
+    lo, hi = (int(p) for p in ak.settings.sip.rtp_ports.split("-"))
+    bases = [b for b in range(40000, 60000, 1000) if b + 998 < lo or b > hi] or [60000]
+    base = random.choice(bases)
     sip = SipSettings.model_validate(
         {
             "enabled": True,
@@ -273,7 +276,8 @@ class Demo:
             await asyncio.sleep(left)
 
     async def _camera(self, stop: asyncio.Event) -> None:
-        source = await camera.start_source()
+        taken = await asyncio.to_thread(camera.name_taken, self.ak)
+        source = taken or await camera.start_source()
         if isinstance(source, str):
             self.result.camera_skipped = source
             self.say(f"デモカメラは省略します / skipping the demo camera: {source}")
