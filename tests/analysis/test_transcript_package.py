@@ -231,3 +231,32 @@ def test_call_never_analysed_gets_no_transcript_but_a_silent_analysed_one_does()
     made = package_files(facts, {"model": "base", "at": "2026-11-02T02:00:00+00:00"}, "call-9.wav")
     assert [d.name for d in made] == ["transcript.txt", "transcript.pdf"]
     assert "発話は認識されませんでした" in made[0].data.decode()
+
+
+def test_pdf_carries_an_utterance_longer_than_a_page_over_several(tmp_path: Path) -> None:
+    from akashi.analysis.transcript_doc import render_pdf
+
+    rant = "".join(f"苦情その{i}、" for i in range(900)) + "最後の言葉。"
+    facts: dict[str, Any] = {
+        "id": 4,
+        "started_at": "2026-11-02T01:15:00+00:00",
+        "transcript": [
+            {"channel": "customer", "start_s": 5.0, "end_s": 400.0, "text": rant},
+            {"channel": "operator", "start_s": 401.0, "end_s": 403.0, "text": "承知いたしました。"},
+        ],
+        "flag_details": [{"category": "脅迫", "words": "最後", "channel": "customer", "start_s": 399.0}],
+    }
+    doc = build_doc(facts, {"model": "base"})
+    assert doc is not None
+    pdf = tmp_path / "long.pdf"
+    pdf.write_bytes(render_pdf(doc))
+    pdftotext = require_binary("pdftotext")
+    text = subprocess.run(
+        [pdftotext, str(pdf), "-"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    pages = text.split("\f")
+    assert len([pg for pg in pages if pg.strip()]) >= 4
+    assert "続き / continued" in pages[1] and "苦情その899、" in text and "最後の言葉。" in text
+    assert "脅迫「最後」" in text and "承知いたしました。" in text and "10:21:41 JST (+6:41)" in text
+    # every page keeps the machine-made statement in its footer
+    assert all("機械的に作成" in pg for pg in pages if pg.strip())

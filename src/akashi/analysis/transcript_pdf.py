@@ -13,7 +13,7 @@ from reportlab.lib.colors import Color, black
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from akashi.analysis.transcript_doc import MACHINE_MADE, SPEAKERS, TranscriptDoc, flag_text, offset
+from akashi.analysis.transcript_doc import MACHINE_MADE, SPEAKERS, Line, TranscriptDoc, flag_text, offset
 from akashi.notices.fonts import find_japanese_font
 from akashi.notices.pdfdraw import wrap_japanese
 
@@ -26,6 +26,7 @@ WHO_W = 70.0
 RED = Color(0.75, 0.05, 0.05)
 GREY = Color(0.35, 0.35, 0.35)
 CUSTOMER_BG = Color(0.96, 0.96, 1.0)
+FOOTER_ROOM = MARGIN + 30  # the lowest a line may go: below it is the footer
 
 
 class _Pages:
@@ -60,7 +61,7 @@ class _Pages:
 
     def room(self, needed: float) -> None:
         """Start a new page unless ``needed`` points fit above the footer."""
-        if self.y - needed < MARGIN + 30:
+        if self.y - needed < FOOTER_ROOM:
             self._footer()
             self.c.showPage()
             self.page += 1
@@ -124,34 +125,44 @@ def draw_transcript(out: IO[bytes], doc: TranscriptDoc, font_path: str | None = 
         p.para("（発話は認識されませんでした / no speech was recognised）")
     text_w = p.width - 2 * MARGIN - TIME_W - WHO_W
     for ln in doc.lines:
-        body = p.wrap(ln.text, BODY, text_w)
-        marks = [f"★ {flag_text(f)} (+{offset(f.start_s or 0.0)})" for f in ln.flags]
-        mark_lines = [m for mark in marks for m in p.wrap(mark, BODY, text_w)]
-        rows = max(2, len(body) + len(mark_lines))
-        height = rows * BODY * LEADING + 4
-        p.room(height)
+        rows = [(t, black) for t in p.wrap(ln.text, BODY, text_w)]
+        for f in ln.flags:
+            rows += [
+                (t, RED) for t in p.wrap(f"★ {flag_text(f)} (+{offset(f.start_s or 0.0)})", BODY, text_w)
+            ]
+        _utterance(p, ln, rows)
+    p.finish()
+
+
+def _utterance(p: _Pages, ln: Line, rows: list[tuple[str, Color]]) -> None:
+    """One utterance: time and speaker on the left, its lines on the right; a block longer than the
+    room left on a page goes on over the next pages (marked as continued)."""
+    step = BODY * LEADING
+    first = True
+    while first or rows:
+        p.room(2 * step + 4)
+        fit = max(2, int((p.y - FOOTER_ROOM - 4) // step))
+        part, rows = rows[:fit], rows[fit:]
+        height = max(2, len(part)) * step + 4
         c = p.c
         if ln.channel == "customer":
             c.setFillColor(CUSTOMER_BG)
             c.rect(MARGIN - 2, p.y - height + 2, p.width - 2 * MARGIN + 4, height, stroke=0, fill=1)
-        c.setFillColor(black)
-        top = p.y - BODY * LEADING
-        c.setFont(font, BODY)
-        c.drawString(MARGIN, top, doc.clock(ln.start_s))
+        top = p.y - step
+        c.setFont(p.font, BODY)
+        c.setFillColor(black if first else GREY)
+        c.drawString(MARGIN, top, p.doc.clock(ln.start_s) if first else "（続き / continued）")
         c.setFillColor(GREY)
-        c.drawString(MARGIN, top - BODY * LEADING, f"– +{offset(ln.end_s)}")
+        c.drawString(MARGIN, top - step, f"– +{offset(ln.end_s)}")
         who_ja, who_en = SPEAKERS.get(ln.channel, (ln.channel, ""))
-        c.drawString(MARGIN + TIME_W, top - BODY * LEADING, who_en)
+        c.drawString(MARGIN + TIME_W, top - step, who_en)
         c.setFillColor(black)
         c.drawString(MARGIN + TIME_W, top, who_ja)
         y = top
-        for text in body:
+        for text, color in part:
+            c.setFillColor(color)
             c.drawString(MARGIN + TIME_W + WHO_W, y, text)
-            y -= BODY * LEADING
-        c.setFillColor(RED)
-        for text in mark_lines:
-            c.drawString(MARGIN + TIME_W + WHO_W, y, text)
-            y -= BODY * LEADING
+            y -= step
         c.setFillColor(black)
         p.y -= height
-    p.finish()
+        first = False
