@@ -176,6 +176,7 @@ def test_corrupt_file_is_reported_and_the_rest_imported(sqlite_home: Path, tmp_p
     proc = run(sqlite_home, "import", "calls", str(folder), "--pattern", pattern, check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "失敗 3 件" in proc.stdout and "failed 3" in proc.stdout
+    assert "取り込み / import" in proc.stderr and "5/5" in proc.stderr  # the progress bar, on stderr
     for bad in ("0322222222.wav", "0333333333.mp3", "0344444444.wav"):
         line = next(ln for ln in proc.stdout.splitlines() if bad in ln)
         assert " / " in line  # the reason, Japanese and English
