@@ -24,8 +24,10 @@ from akashi.analysis.compliance import (
 )
 from akashi.analysis.detect import Finding, Segment, Word, lexicon_findings, severity, shouting, talk_over
 from akashi.analysis.lexicon import NOTICE_MISSING, Lexicon, load_lexicon
+from akashi.analysis.mining import call_keywords, call_terms
+from akashi.analysis.mining_report import doc_freq
 from akashi.analysis.model import load_model
-from akashi.analysis.text import keywords, reading_of
+from akashi.analysis.text import reading_of
 from akashi.analysis.transcribe import DecodeOptions, TranscriptionStats, prompt_from_terms, transcribe_audio
 from akashi.codecs.decode import playable_wav
 from akashi.db.base import session_scope, utcnow
@@ -58,6 +60,8 @@ class CallAnalysis:
     keywords: list[tuple[str, int]]
     notice: NoticeResult | None
     stats: TranscriptionStats = field(default_factory=TranscriptionStats)
+    # every customer-channel term with its count (stored as the call's keyword rows: the background)
+    terms: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -288,8 +292,12 @@ def _analyze(ak: Akashi, call_id: int, *, retranscribe: bool, model: Any) -> Cal
     harassment = [f for f in findings if f.source != "compliance"]
     sev = severity(harassment, weights)
     flags = sorted({f.category for f in findings})
-    kws = keywords([g.text for g in segments])
-    result = CallAnalysis(call_id, segments, findings, sev, flags, kws, notice, stats)
+    terms = call_terms(segments)
+    with session_scope(ak.engine) as s:
+        df, n_docs = doc_freq(s, list(terms), call_id)
+    # the call's keywords: its customer terms by TF-IDF against the other calls (analysis/mining.py)
+    kws = [(w, terms[w]) for w, _ in call_keywords(terms, df, n_docs)]
+    result = CallAnalysis(call_id, segments, findings, sev, flags, kws, notice, stats, dict(terms))
     _store(ak, call_id, result, replace_segments=segments is not stored, lexicon=lexicon)
     return result
 
@@ -330,7 +338,7 @@ def _store(ak: Akashi, call_id: int, res: CallAnalysis, *, replace_segments: boo
             for f in res.findings
         )
         s.execute(delete(CallKeyword).where(CallKeyword.call_id == call_id))
-        s.add_all(CallKeyword(call_id=call_id, word=w[:128], count=n) for w, n in res.keywords)
+        s.add_all(CallKeyword(call_id=call_id, word=w[:128], count=n) for w, n in res.terms.items())
         call.flags = res.flags
         call.severity = res.severity
         call.analysis_state = "done"

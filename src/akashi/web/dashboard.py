@@ -10,9 +10,9 @@ from sqlalchemy import ColumnElement, Date, and_, case, cast, func, literal_colu
 from sqlalchemy.orm import Session
 
 from akashi.access import Principal
+from akashi.analysis.mining_report import top_terms
 from akashi.db.base import utcnow
 from akashi.db.models import Call, CallFlag, Camera, Site
-from akashi.db.models_analysis import CallKeyword
 from akashi.web.i18n import JST, jst
 
 
@@ -109,14 +109,8 @@ def dashboard(s: Session, p: Principal, days: int = 14) -> dict[str, Any]:
         for part in str(w).replace("、", ",").split(","):
             if part.strip():
                 words[part.strip()] += 1
-    keywords = s.execute(
-        select(CallKeyword.word, func.sum(CallKeyword.count))
-        .join(Call, Call.id == CallKeyword.call_id)
-        .where(scope, Call.started_at >= now - timedelta(days=30))
-        .group_by(CallKeyword.word)
-        .order_by(func.sum(CallKeyword.count).desc())
-        .limit(10)
-    ).all()
+    # customer-channel terms said in at least two calls (names, fillers, unsure words left out at analysis)
+    keywords = top_terms(s, scope, now - timedelta(days=30))
     repeat = s.execute(
         select(Call.caller, func.count())
         .where(scope, Call.started_at >= now - timedelta(days=30), Call.caller_digits != "")
@@ -134,7 +128,7 @@ def dashboard(s: Session, p: Principal, days: int = 14) -> dict[str, Any]:
         "flagged_by_category": [{"category": c, "calls": int(n)} for c, n in by_cat],
         "days": series,
         "top_flagged_words": [{"word": w, "count": n} for w, n in words.most_common(10)],
-        "top_keywords": [{"word": w, "count": int(n or 0)} for w, n in keywords],
+        "top_keywords": keywords,
         "repeat_callers": [{"caller": c, "calls": int(n)} for c, n in repeat],
         "compliance": compliance,
         "cameras": [
