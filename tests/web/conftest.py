@@ -86,7 +86,7 @@ def seed(ak: Akashi, tmp: Path) -> Seeded:
     with session_scope(ak.engine) as s:
         sites = {x.name: x for x in s.scalars(select(Site))}
         agents = {a.name: a.id for a in s.scalars(select(Agent))}
-        users = [
+        users: list[tuple[str, str, list[str], str | None]] = [
             ("admin", "admin", [], None),
             ("boss_tokyo", "manager", ["tokyo"], None),
             ("boss_osaka", "manager", ["osaka"], None),

@@ -11,14 +11,16 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from akashi.access.evidence import check_call
 from akashi.access.grants import grant_incident, list_grants, parse_until, revoke_grants
 from akashi.db.base import utcnow
-from akashi.db.models import CallFlag, Site
+from akashi.db.models import Call, CallFlag, Site
 from akashi.errors import ProtocolError
 from akashi.web import camsvc, incidents
+from akashi.web.analysisview import analysis_info, analysis_states, hold_facts
 from akashi.web.callsvc import (
     add_note,
     call_detail,
@@ -30,7 +32,7 @@ from akashi.web.callsvc import (
 )
 from akashi.web.dashboard import dashboard
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
-from akashi.web.i18n import JST
+from akashi.web.i18n import JST, translate
 from akashi.web.render import render
 from akashi.web.schemas import CallOrder, IncidentItemIn, IncidentPatch
 
@@ -56,6 +58,22 @@ def _date(v: str | None) -> date | None:
         return None
 
 
+BAD_DATE = ("日付は 2026-01-31 の形で入力してください", "enter the date as 2026-01-31")
+
+
+def date_errors(**values: str | None) -> dict[str, tuple[str, str]]:
+    """The date fields (by name) whose value is not a date, each with its message; empty values are fine."""
+    return {name: BAD_DATE for name, v in values.items() if v and _date(v) is None}
+
+
+def pick_order(order: str | None) -> CallOrder:
+    """The sort order asked for, or newest first when it is missing or unknown (never a bare 422)."""
+    try:
+        return CallOrder(order) if order else CallOrder.newest
+    except ValueError:
+        return CallOrder.newest
+
+
 @router.get("/calls")
 def calls(
     *,
@@ -69,10 +87,12 @@ def calls(
     site: Annotated[str | None, Query(max_length=64)] = None,
     flag: Annotated[str | None, Query(max_length=64)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    order: CallOrder = CallOrder.newest,
+    order: Annotated[str | None, Query(max_length=32)] = None,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> Response:
-    """Call search with filters, sorting and pages."""
+    """Call search with filters, sorting and pages; a bad date is shown beside its field."""
+    chosen = pick_order(order)
+    errors = date_errors(**{"from": from_, "to": to})
     query = make_query(
         from_=_date(from_),
         to=_date(to),
@@ -81,7 +101,7 @@ def calls(
         site=site,
         flag=flag,
         text=q,
-        order=order.value,
+        order=chosen.value,
         limit=PAGE,
         offset=(page - 1) * PAGE,
     )
@@ -94,9 +114,9 @@ def calls(
         "site": site or "",
         "flag": flag or "",
         "q": q or "",
-        "order": order.value,
+        "order": chosen.value,
     }
-    keep = {k: v for k, v in filters.items() if v}
+    keep = {k: v for k, v in filters.items() if v and k not in errors}
 
     def link(**over: object) -> str:
         return "/calls?" + urlencode({**keep, **{k: v for k, v in over.items()}})
@@ -116,6 +136,9 @@ def calls(
         sites=sites,
         orders=list(CallOrder),
         categories=categories,
+        errors=errors,
+        site_labels={x.name: x.label or x.name for x in sites},
+        analysis=analysis_states(db, [c.id for c in result.items]),
     )
 
 
@@ -140,7 +163,31 @@ def call_page(call_id: int, request: Request, ak: AkashiDep, db: DbDep, auth: Us
         f=detail.facts,
         open_incidents=open_incidents,
         player=player,
+        analysis=_call_analysis(db, call_id),
+        site_label=_site_label(db, detail.call.site),
+        hold=hold_facts(db, call_id) if detail.legal_hold else None,
     )
+
+
+def _call_analysis(db: DbDep, call_id: int) -> dict[str, object]:
+    call = db.get(Call, call_id)
+    return analysis_info(db, call) if call is not None else {"state": "none", "settled": True}
+
+
+def _site_label(db: DbDep, name: str | None) -> str:
+    if not name:
+        return ""
+    site = db.scalar(select(Site).where(Site.name == name))
+    return (site.label or site.name) if site is not None else name
+
+
+@router.get("/calls/{call_id}/analysis")
+def call_analysis(call_id: int, ak: AkashiDep, db: DbDep, auth: UserDep) -> JSONResponse:
+    """The call's analysis state for the page to refresh itself (no content: not a view of the call)."""
+    check_call(ak, db, auth.principal, call_id, "view", auth.client)
+    info = _call_analysis(db, call_id)
+    label = translate(f"analysis_{info['state']}", auth.lang)
+    return JSONResponse({**info, "label": label}, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/calls/{call_id}/notes")
@@ -212,9 +259,7 @@ def camera_page(
     """One camera: the day's timeline with gaps, playback from any point, range export."""
     d = _date(day) or utcnow().astimezone(JST).date()
     tl = camsvc.timeline(db, auth.principal, camera_id, d)
-    return render(
-        request, auth, "camera.html", tl=tl, day=d.isoformat()
-    )
+    return render(request, auth, "camera.html", tl=tl, day=d.isoformat())
 
 
 @router.get("/incidents")
