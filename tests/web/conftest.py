@@ -94,13 +94,13 @@ def seed(ak: Akashi, tmp: Path) -> Seeded:
             ("op_suzuki", "operator", ["tokyo"], "suzuki"),
             ("auditor", "auditor", [], None),
         ]
-        for name, role, site_names, agent in users:
+        for name, role, site_names, agent_name in users:
             u = User(
                 name=name,
                 role=role,
                 password_hash=password_hash(),
                 display_name=name,
-                agent_id=agents[agent] if agent else None,
+                agent_id=agents[agent_name] if agent_name else None,
             )
             u.sites = [sites[n] for n in site_names]
             s.add(u)
