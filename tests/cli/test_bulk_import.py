@@ -133,34 +133,33 @@ def test_map_imports_wav_mp3_and_m4a_as_received(sqlite_home: Path, tmp_path: Pa
     assert run(sqlite_home, "verify").returncode == 0
 
 
-def test_pattern_run_then_rerun_skips_everything(sqlite_home: Path, tmp_path: Path) -> None:
+def test_pattern_run_then_rerun_skips_everything(home: Path, tmp_path: Path) -> None:
+    """On SQLite and on PostgreSQL."""
     folder = tmp_path / "old"
     folder.mkdir()
     for i, name in enumerate(["20261101_101500_0312345678.wav", "20261101_113000_09011112222.wav"]):
         write_wav(folder / name, tone(1.0, 300 + 50 * i))
     (folder / "README.txt").write_text("not a recording")
     pattern = "{started:%Y%m%d_%H%M%S}_{caller}.wav"
-    code, out = import_calls(
-        sqlite_home, str(folder), "--pattern", pattern, "--agent", "山田", "--notice", "none"
-    )
+    code, out = import_calls(home, str(folder), "--pattern", pattern, "--agent", "山田", "--notice", "none")
     assert code == 0 and len(out["imported"]) == 2 and out["ignored"] == ["README.txt"]
-    calls = {c.caller: c for c, _ in stored(sqlite_home).values()}
+    calls = {c.caller: c for c, _ in stored(home).values()}
     assert set(calls) == {"0312345678", "09011112222"}
     assert calls["09011112222"].started_at.isoformat().startswith("2026-11-01T02:30:00")
     assert {c.agent_name for c in calls.values()} == {"山田"} and {c.notice_mode for c in calls.values()} == {
         "none"
     }
 
-    code, again = import_calls(sqlite_home, str(folder), "--pattern", pattern)
+    code, again = import_calls(home, str(folder), "--pattern", pattern)
     assert code == 0 and again["imported"] == [] and again["failed"] == []
     assert sorted(x["call_id"] for x in again["skipped"]) == sorted(x["call_id"] for x in out["imported"])
-    assert len(stored(sqlite_home)) == 2  # nothing stored twice
+    assert len(stored(home)) == 2  # nothing stored twice
 
     # a renamed copy of an imported file is the same recording: skipped by its hash
     (folder / "20261102_080000_0300000000.wav").write_bytes(
         (folder / "20261101_101500_0312345678.wav").read_bytes()
     )
-    code, renamed = import_calls(sqlite_home, str(folder), "--pattern", pattern)
+    code, renamed = import_calls(home, str(folder), "--pattern", pattern)
     assert code == 0 and len(renamed["skipped"]) == 3 and renamed["imported"] == []
 
 
