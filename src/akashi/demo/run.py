@@ -206,7 +206,7 @@ class Demo:
                     tg.create_task(self._camera(cam_stop))
                 await _until_ready(svc, svc_task)
                 for p in phones:
-                    tg.create_task(p.run(stop))
+                    tg.create_task(self._phone(p, stop))
                 await self._place_calls(talks, port)
                 await self._collect(svc)
                 await self._rest_of(self.duration_s)
@@ -241,6 +241,13 @@ class Demo:
             caller = Caller(("127.0.0.1", port), number_for(i, call), call.caller, talk)
             callers.append(self._one_call(i, call, caller, i * gap))
         await asyncio.gather(*callers)
+
+    async def _phone(self, phone: OperatorPhone, stop: asyncio.Event) -> None:
+        """Run one operator's phone; a failure ends that call only, never the whole demo."""
+        try:
+            await phone.run(stop)
+        except DemoCallError as exc:
+            self.say(f"オペレーターの電話が応答できません / an operator's phone failed: {exc}")
 
     async def _one_call(self, i: int, call: PlannedCall, caller: Caller, delay: float) -> None:
         await asyncio.sleep(delay)
