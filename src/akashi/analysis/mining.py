@@ -135,6 +135,7 @@ def segment_terms(seg: Segment, min_probability: float = MIN_PROBABILITY) -> lis
         low = aligned or set()
     out: list[str] = []
     run: list[Token] = []
+    unsure_run = [False]  # a run holding a word the recogniser was unsure of is dropped whole
 
     def close(next_tok: Token | None) -> None:
         if not run:
@@ -142,19 +143,17 @@ def segment_terms(seg: Segment, min_probability: float = MIN_PROBABILITY) -> lis
         word = "".join(t.surface for t in run)
         named = any(_is_name(t) for t in run) or any(f in word for f in _COMPANY_FORMS)
         honorific = next_tok is not None and next_tok.surface in _HONORIFICS
-        if not named and not honorific and len(word) >= 2 and word not in STOP_TERMS:
+        if not (named or honorific or unsure_run[0]) and len(word) >= 2 and word not in STOP_TERMS:
             out.append(word[:128])
         run.clear()
+        unsure_run[0] = False
 
     for tok in tokenize(seg.text):
-        unsure = any(c in low for c in range(tok.begin, tok.end))
-        if _is_name(tok) and not unsure:
-            run.append(tok)  # kept in the run so that the whole run is dropped as a name
+        if _is_name(tok) or _is_term_noun(tok):
+            run.append(tok)  # a name stays in its run so that the whole run is dropped as a name
+            unsure_run[0] = unsure_run[0] or any(c in low for c in range(tok.begin, tok.end))
             continue
-        if _is_term_noun(tok) and not unsure:
-            run.append(tok)
-            continue
-        close(tok)  # an unsure word ends the run: a term is never half heard
+        close(tok)
     close(None)
     return out
 

@@ -20,6 +20,7 @@ from akashi.errors import AccessDenied, AkashiError, NotFoundError
 from akashi.web import account, api_admin, api_calls, api_misc, auth, pages, pages_admin
 from akashi.web import checklist as setup_checklist
 from akashi.web import demo as demo_traffic
+from akashi.web import mining as voice_mining
 from akashi.web import setup as first_run
 from akashi.web.deps import CsrfFailed, LoginRequired, SecondFactorRequired, language
 from akashi.web.limits import (
@@ -168,4 +169,5 @@ def create_app(ak: Akashi) -> FastAPI:
     app.include_router(first_run.router)
     app.include_router(setup_checklist.router)
     app.include_router(demo_traffic.router)
+    app.include_router(voice_mining.router)
     return app
