@@ -152,14 +152,14 @@ def test_analysis_stores_customer_terms_and_keywords(sqlite_home: Path, tmp_path
                             start_s=0.0,
                             end_s=1.0,
                             text="お電話ありがとうございます。担当の高橋です。解約のご案内です",
-                        ),  # fmt: skip
+                        ),
                         TranscriptSegment(
                             call_id=cid,
                             channel="customer",
                             start_s=1.0,
                             end_s=3.0,
                             text=f"佐藤と申します。{said}",
-                        ),  # fmt: skip
+                        ),
                     ]
                 )
             analyze_call(ak, cid, retranscribe=False)
