@@ -276,6 +276,37 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "role_operator": ("オペレーター", "operator"),
     "role_auditor": ("監査担当", "auditor"),
     "role_counsel": ("弁護士（閲覧のみ）", "counsel (read only)"),
+    # the mining page (web/mining.py)
+    "mining": ("傾向分析", "Mining"),
+    "mining_csv": ("CSV で書き出す", "Export CSV"),
+    "mining_until": ("集計の最終日", "Last day"),
+    "mining_period_hint": (
+        "今週（最終日までの7日間）と、その前の4週間を集計します（日本時間）。",
+        "Covers the week ending on the last day and the four weeks before it (Japan time).",
+    ),
+    "mining_this_week": ("今週", "This week"),
+    "mining_terms": ("今週増えている言葉（拠点別）", "Terms rising this week, by site"),
+    "mining_terms_hint": (
+        "顧客側の発言の名詞から、人名・会社名・つなぎ言葉・聞き取りの不確かな語を除き、前4週と比べて今週多くの通話で出た言葉です。",
+        "Nouns the customers said (names, fillers and uncertain words left out), said in more calls this week "
+        "than the four weeks before predict.",
+    ),
+    "mining_no_content": (
+        "監査担当者には発言内容（言葉）の集計は表示されません。",
+        "Aggregates of the words said are not shown to auditors.",
+    ),
+    "mining_term": ("言葉", "Term"),
+    "mining_week_calls": ("今週の通話", "Calls this week"),
+    "mining_earlier_calls": ("前4週の通話", "Calls, 4 weeks before"),
+    "mining_all_sites": ("全拠点", "All sites"),
+    "mining_repeat_hint": ("5週間に繰り返し電話をかけてきた番号と、その通話", "Numbers that called repeatedly in five weeks, with their calls"),
+    "mining_their_calls": ("通話", "Their calls"),
+    "mining_by_category": ("ハラスメント（分類別）", "Harassment by category"),
+    "mining_by_weekday": ("ハラスメント（曜日別）", "Harassment by weekday"),
+    "mining_by_hour": ("ハラスメント（時間帯別）", "Harassment by hour of day"),
+    "mining_long": ("長時間の通話", "Long calls"),
+    "mining_long_hint": ("次の長さを超える通話", "Calls longer than"),
+    "mining_minutes": ("分", "minutes"),
 }
 
 
