@@ -41,6 +41,14 @@ def demo(
     ak = open_akashi()
     if clear:
         from akashi.demo.clear import clear_demo
+        from akashi.demo.lock import running
+        from akashi.errors import ConfigError
+
+        if running(ak.settings.home) is not None:
+            raise ConfigError(
+                "デモの実行中は削除できません（終わってから実行してください）",
+                "a demo is still running: remove its data after it ends",
+            )
 
         res = clear_demo(ak)
         held = (
