@@ -130,6 +130,11 @@ def test_bad_options_are_refused_before_anything_starts(tmp_path: Path) -> None:
     out = akashi(home, "demo", "--tts", "espeak", "--duration", "10")
     assert out.returncode != 0 and "--tts" in out.stderr
     assert _rows(home, "SELECT count(*) FROM calls")[0][0] == 0
+    (home / "demo.pid").write_text(str(os.getpid()))  # a demo (this live process) is running
+    out = akashi(home, "demo", "--clear")
+    assert out.returncode != 0 and "実行中" in out.stderr
+    out = akashi(home, "demo", "--calls", "1", "--duration", "5")
+    assert out.returncode != 0 and "実行中" in out.stderr
 
 
 @pytest.mark.tts
