@@ -197,7 +197,8 @@ def reset_user(
     if password is not None:
         if len(password) < MIN_LENGTH:
             raise AkashiError(
-                f"パスワードは {MIN_LENGTH} 文字以上にしてください", f"a password needs {MIN_LENGTH} characters or more"
+                f"パスワードは {MIN_LENGTH} 文字以上にしてください",
+                f"a password needs {MIN_LENGTH} characters or more",
             )
         u.password_hash = hash_password(password)
         u.failed_logins = 0
@@ -207,7 +208,9 @@ def reset_user(
         changed["totp"] = bool(u.totp_secret)
         u.totp_secret = None
     end_user_sessions(s, u.id)
-    audit(s, user=p.name, action="user_reset", target_type="user", target_id=u.id, client=client, detail=changed)
+    audit(
+        s, user=p.name, action="user_reset", target_type="user", target_id=u.id, client=client, detail=changed
+    )
     return _user_out(s, u)
 
 
@@ -257,6 +260,20 @@ def audit_log(
         "total": int(total),
         "items": [{**entry_dict(r), "ts_jst": jst(r.ts)} for r in rows],
     }
+
+
+def audit_actions(s: Session, p: Principal, chosen: str = "") -> list[str]:
+    """The actions present in the audit log (for its filter), with ``chosen`` kept even if absent."""
+    require_auditor(p)
+    found = set(s.scalars(select(AuditEntry.action).distinct()))
+    return sorted(found | ({chosen} if chosen else set()))
+
+
+def audit_target_types(s: Session, p: Principal, chosen: str = "") -> list[str]:
+    """The target types present in the audit log (for its filter), with ``chosen`` kept."""
+    require_auditor(p)
+    found = {x for x in s.scalars(select(AuditEntry.target_type).distinct()) if x}
+    return sorted(found | ({chosen} if chosen else set()))
 
 
 def verify_status(s: Session, p: Principal) -> dict[str, Any] | None:

@@ -208,6 +208,84 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "revoked": ("取消済み", "revoked"),
     "expired": ("期限切れ", "expired"),
     "clips": ("映像", "Clips"),
+    # audit log: actions, targets, outcomes (issue 11 item 8); an action not listed shows its code
+    "act_login": ("ログイン", "log in"),
+    "act_login_totp": ("ログイン（確認コード）", "log in (code)"),
+    "act_logout": ("ログアウト", "log out"),
+    "act_view": ("閲覧", "view"),
+    "act_play": ("再生", "play"),
+    "act_download": ("ダウンロード", "download"),
+    "act_live": ("ライブ視聴", "live view"),
+    "act_search": ("検索", "search"),
+    "act_export": ("書き出し", "export"),
+    "act_note": ("メモ", "note"),
+    "act_hold": ("ホールド", "legal hold"),
+    "act_release": ("ホールド解除", "hold released"),
+    "act_verify": ("検証", "verification"),
+    "act_setup": ("初期設定", "first setup"),
+    "act_admin": ("管理", "admin"),
+    "act_user_create": ("利用者追加", "user added"),
+    "act_user_add": ("利用者追加", "user added"),
+    "act_user_update": ("利用者変更", "user changed"),
+    "act_user_reset": ("パスワード等リセット", "password/2FA reset"),
+    "act_password_change": ("パスワード変更", "password changed"),
+    "act_totp_enrol": ("二段階認証の登録", "2FA enrolled"),
+    "act_totp_remove": ("二段階認証の解除", "2FA removed"),
+    "act_site_create": ("拠点追加", "site added"),
+    "act_config_change": ("設定変更", "settings changed"),
+    "act_config_view": ("設定閲覧", "settings viewed"),
+    "act_lexicon_change": ("語彙変更", "lexicon changed"),
+    "act_camera_add": ("カメラ追加", "camera added"),
+    "act_camera_remove": ("カメラ削除", "camera removed"),
+    "act_agent_secret": ("発信用パスワード作成", "agent secret made"),
+    "act_incident_create": ("案件作成", "incident opened"),
+    "act_incident_update": ("案件更新", "incident changed"),
+    "act_incident_link": ("案件に追加", "linked to incident"),
+    "act_incident_grant": ("閲覧権限付与", "access granted"),
+    "act_incident_revoke": ("閲覧権限取消", "access revoked"),
+    "act_demo_start": ("デモ開始", "demo started"),
+    "act_demo_clear": ("デモ削除", "demo cleared"),
+    "act_checkpoint": ("チェックポイント", "checkpoint"),
+    "act_keys_backup_confirm": ("鍵のバックアップ確認", "key backup confirmed"),
+    "act_signage_print": ("掲示物の印刷", "signs printed"),
+    "act_ledger_accept_head": ("台帳の先頭を承認", "ledger head accepted"),
+    "act_audit_accept_head": ("監査ログの先頭を承認", "audit head accepted"),
+    "act_sip_invite_refused": ("着信拒否（SIP）", "SIP call refused"),
+    "act_sip_outbound_refused": ("発信拒否（SIP）", "SIP outbound refused"),
+    "act_rtp_refused": ("音声パケット拒否", "RTP refused"),
+    "act_retention": ("保存期間による削除", "retention deletion"),
+    "tgt_call": ("通話", "call"),
+    "tgt_user": ("利用者", "user"),
+    "tgt_config": ("設定", "settings"),
+    "tgt_camera": ("カメラ", "camera"),
+    "tgt_site": ("拠点", "site"),
+    "tgt_incident": ("案件", "incident"),
+    "tgt_session": ("セッション", "session"),
+    "tgt_segment": ("録画区間", "segment"),
+    "out_ok": ("成功", "ok"),
+    "out_denied": ("拒否", "denied"),
+    "out_failed": ("失敗", "failed"),
+    "cam_recording": ("録画中", "recording"),
+    "cam_connecting": ("接続中", "connecting"),
+    "cam_stopped": ("停止", "stopped"),
+    "cam_removed": ("削除済み", "removed"),
+    "cam_error": ("エラー", "error"),
+    "cam_unreachable": ("接続できません", "unreachable"),
+    "cam_auth_refused": ("認証が拒否されました", "authentication refused"),
+    "cam_no_keyframe": ("キーフレームなし", "no keyframe"),
+    "cam_disabled": ("無効", "disabled"),
+    "all_sites": ("全拠点", "all sites"),
+    "detail": ("詳細", "Detail"),
+    "camera_add_howto": (
+        "カメラは［管理］→［カメラ］で名前と rtsp:// の URL を入れて追加します。",
+        "Add a camera under Admin → Cameras with a name and its rtsp:// URL.",
+    ),
+    "camera_add_ask": (
+        "カメラの追加は管理者が行います。",
+        "An administrator adds cameras.",
+    ),
+    "no_calls_linked": ("通話はまだありません。", "No calls linked yet."),
+    "incident_notes_first": ("案件作成時のメモ", "Notes when opened"),
     # background work (issue 11 item 7)
     "analysis_queued": ("文字起こし待ち", "Waiting to be transcribed"),
     "analysis_transcribing": ("文字起こし中", "Transcribing"),
@@ -243,12 +321,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "held_by": ("ホールドした人", "Held by"),
     "held_at": ("ホールド日時", "Held at"),
     # admin forms (issue 11 item 4)
-    "form_refused": ("保存しませんでした。入力を確認してください。", "Nothing was saved: please check the form."),
+    "form_refused": (
+        "保存しませんでした。入力を確認してください。",
+        "Nothing was saved: please check the form.",
+    ),
     "form_refused_go": ("該当箇所へ", "Go to the problem"),
     "row_at_fault": ("問題のある行:", "Row at fault:"),
     "label": ("表示名", "Label"),
     "notice_name": ("告知名", "Notice name"),
-    "sites_hint": ("拠点は ID をカンマ区切りで入力します。登録済み:", "Sites are IDs, comma-separated. Known:"),
+    "sites_hint": (
+        "拠点は ID をカンマ区切りで入力します。登録済み:",
+        "Sites are IDs, comma-separated. Known:",
+    ),
     "camera_url_again": (
         "カメラ URL は安全のため保持していません。もう一度入力してください。",
         "The camera URL is never kept: please enter it again.",
@@ -299,7 +383,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "mining_week_calls": ("今週の通話", "Calls this week"),
     "mining_earlier_calls": ("前4週の通話", "Calls, 4 weeks before"),
     "mining_all_sites": ("全拠点", "All sites"),
-    "mining_repeat_hint": ("5週間に繰り返し電話をかけてきた番号と、その通話", "Numbers that called repeatedly in five weeks, with their calls"),
+    "mining_repeat_hint": (
+        "5週間に繰り返し電話をかけてきた番号と、その通話",
+        "Numbers that called repeatedly in five weeks, with their calls",
+    ),
     "mining_their_calls": ("通話", "Their calls"),
     "mining_by_category": ("ハラスメント（分類別）", "Harassment by category"),
     "mining_by_weekday": ("ハラスメント（曜日別）", "Harassment by weekday"),
@@ -315,6 +402,16 @@ def translate(key: str, lang: str) -> str:
     pair = MESSAGES.get(key)
     if pair is None:
         return key
+    return pair[1] if lang == "en" else pair[0]
+
+
+def label(prefix: str, code: str | None, lang: str) -> str:
+    """The label of a stored code (an audit action, a camera state…); the code itself when none is known."""
+    if not code:
+        return ""
+    pair = MESSAGES.get(prefix + code)
+    if pair is None:
+        return code
     return pair[1] if lang == "en" else pair[0]
 
 

@@ -24,7 +24,7 @@ from akashi.web.adminconfig import (
 from akashi.web.adminforms import FormProblem, lexicon_problem, problem, saved_form
 from akashi.web.adminsvc import UserIn, UserPatch
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
-from akashi.web.pages import _date
+from akashi.web.pages import _date, date_errors
 from akashi.web.refusals import audit_refusals
 from akashi.web.render import render
 
@@ -259,6 +259,9 @@ def audit_page(
         filters=filters,
         page=page,
         verify=adminsvc.verify_status(db, auth.principal),
+        errors=date_errors(**{"from": from_, "to": to}),
+        actions=adminsvc.audit_actions(db, auth.principal, action or ""),
+        target_types=adminsvc.audit_target_types(db, auth.principal, target_type or ""),
     )
 
 

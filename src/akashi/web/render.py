@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from akashi.web.deps import Auth, language
-from akashi.web.i18n import duration, jst, jst_iso, translate
+from akashi.web.i18n import duration, jst, jst_iso, label, translate
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -38,6 +39,37 @@ templates.env.globals["duration"] = duration
 templates.env.globals["jst_iso"] = jst_iso
 
 
+def detail_text(detail: object) -> str:
+    """An audit entry's detail as people read it: ``key: value`` pairs, Japanese as written (no ``\\u`` escapes)."""
+    if isinstance(detail, dict):
+        return "、".join(f"{k}: {detail_text(v)}" for k, v in detail.items())
+    if isinstance(detail, str):
+        return detail
+    return json.dumps(detail, ensure_ascii=False)
+
+
+templates.env.filters["detail_text"] = detail_text
+
+
+def _site_labels(request: Request) -> dict[str, str]:
+    """Site ID → label, for showing sites by label everywhere (read once per request)."""
+    from sqlalchemy import select
+
+    from akashi.db.base import session_scope
+    from akashi.db.models import Site
+
+    cached = getattr(request.state, "site_labels", None)
+    if isinstance(cached, dict):
+        return cached
+    ak = getattr(request.app.state, "akashi", None)
+    labels: dict[str, str] = {}
+    if ak is not None:
+        with session_scope(ak.engine) as s:
+            labels = {x.name: x.label or x.name for x in s.scalars(select(Site))}
+    request.state.site_labels = labels
+    return labels
+
+
 def render(request: Request, auth: Auth | None, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     """Render page ``name`` for ``auth`` (None on public pages)."""
     lang = auth.lang if auth else language(request)
@@ -48,6 +80,8 @@ def render(request: Request, auth: Auth | None, name: str, status: int = 200, **
         "t": lambda key: translate(key, lang),
         "csrf": auth.csrf_token if auth else "",
         "path": request.url.path,
+        "label": lambda prefix, code: label(prefix, code, lang),
+        "site_label": lambda name: _site_labels(request).get(name, name) if name else "",
         **ctx,
     }
     return templates.TemplateResponse(request, name, context, status_code=status)
