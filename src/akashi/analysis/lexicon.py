@@ -61,10 +61,25 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Pattern:
+    """A threat said as a verb plus a hard ending (殺す + ぞ, 行く + からな, 覚え + とけ), on readings.
+
+    A stem matches from a token start; the reading right after it must begin with one of the endings.
+    """
+
+    category: str
+    stems: tuple[str, ...]  # katakana readings
+    endings: tuple[str, ...]
+    weight: float = 1.0
+    texts: tuple[str, ...] = ()  # the stems as written in the file (for display)
+
+
+@dataclass(frozen=True)
 class Lexicon:
     """A compiled lexicon."""
 
     categories: tuple[Category, ...]
+    patterns: tuple[Pattern, ...] = ()
     fuzzy_threshold: float = 0.75
     flag_threshold: float = 0.5
     plain_weight: float = 0.6
@@ -129,18 +144,52 @@ def parse_lexicon(doc: dict[str, Any], source: str = "default") -> Lexicon:
             reading = to_katakana(str(given)) if given else auto
             if not reading:
                 raise _bad(where, f"term {text!r} has no reading")
-            terms.append(Term(text, reading, weight, (auto,) if auto and auto != reading else ()))
+            alts = [auto] if auto and auto != reading else []
+            heard = raw.get("heard_as", []) if isinstance(raw, dict) else []
+            if not isinstance(heard, list) or not all(isinstance(h, str) and h for h in heard):
+                raise _bad(where, f"heard_as of {text!r} must be a list of strings")
+            for h in heard:  # what the recogniser writes for the term (ど下座, とげざ): matched by reading
+                r = reading_of(h)
+                if r and r != reading and r not in alts:
+                    alts.append(r)
+            terms.append(Term(text, reading, weight, tuple(alts)))
         if not terms:
             raise _bad(where, "no terms")
         out.append(Category(name, kind, _num(cat, "severity", 1.0, where), tuple(terms)))
     return Lexicon(
         categories=tuple(out),
+        patterns=_patterns(doc, source, seen),
         fuzzy_threshold=_num(doc, "fuzzy_threshold", 0.75, source),
         flag_threshold=_num(doc, "flag_threshold", 0.5, source),
         plain_weight=_num(doc, "plain_weight", 0.6, source),
         polite_weight=_num(doc, "polite_weight", 0.2, source),
         source=source,
     )
+
+
+def _patterns(doc: dict[str, Any], source: str, categories: set[str]) -> tuple[Pattern, ...]:
+    raw = doc.get("patterns", [])
+    if not isinstance(raw, list):
+        raise _bad(source, "patterns must be [[patterns]] tables")
+    out: list[Pattern] = []
+    for i, pat in enumerate(raw):
+        where = f"{source} patterns[{i}]"
+        if not isinstance(pat, dict) or pat.get("category") not in categories:
+            raise _bad(where, "category must name one of the [[categories]]")
+        lists: list[tuple[str, ...]] = []
+        for key in ("stems", "endings"):
+            items = pat.get(key)
+            if not isinstance(items, list) or not items or not all(isinstance(x, str) and x for x in items):
+                raise _bad(where, f"{key} must be a non-empty list of strings")
+            readings = tuple(reading_of(x) or to_katakana(x) for x in items)
+            if not all(readings):
+                raise _bad(where, f"{key} has an entry without a reading")
+            lists.append(readings)
+        stems = pat["stems"]
+        out.append(
+            Pattern(str(pat["category"]), lists[0], lists[1], _num(pat, "weight", 1.0, where), tuple(stems))
+        )
+    return tuple(out)
 
 
 def default_lexicon_text() -> str:

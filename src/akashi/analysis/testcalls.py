@@ -42,6 +42,12 @@ class ScriptedCall:
     categories: frozenset[str] = frozenset()
     keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
     notice_said: bool = True
+    notice_check: str = ""  # the expected outcome when it is not simply given / not_given
+
+    @property
+    def expected_notice(self) -> str:
+        """The notice check this call should get: given, given_without_purpose, late or not_given."""
+        return self.notice_check or ("given" if self.notice_said else "not_given")
 
 
 def _op(text: str) -> Turn:

@@ -1,0 +1,104 @@
+"""Category recall on what Whisper writes: threats by pattern, readings with voicing confusions,
+heard_as spellings, and the polite sentences that share their words (no recognition needed)."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from akashi.analysis.detect import fold, match_text
+from akashi.analysis.lexicon import Lexicon, LexiconError, default_lexicon_text, load_lexicon, parse_lexicon
+
+
+@pytest.fixture(scope="module")
+def lex() -> Lexicon:
+    return load_lexicon()
+
+
+def _cats(text: str, lex: Lexicon) -> set[str]:
+    return {h["category"] for h in match_text(text, lex)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ふざけんなよ。殺すぞ。",
+        "ころすぞ",
+        "お前の家まで行くぞ。",
+        "今から行くからな",
+        "覚えとけよ",
+        "おぼえとけよ",
+        "お前の名前、覚えておけよ。",
+        "覚えてろよ",
+        "ぶっ殺してやる",
+        "会社を潰すぞ",
+    ],
+)
+def test_threats_said_as_verb_and_hard_ending_are_found(lex: Lexicon, text: str) -> None:
+    assert "脅迫" in _cats(text, lex), match_text(text, lex)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "明日お店に行ってもよろしいでしょうか",
+        "以前お話しした件を覚えていらっしゃいますか",
+        "壊れた商品を家まで取りに来ていただけますか",
+        "明日伺ってもよろしいですか",
+        "イクラの注文をしたいのですが",
+        "殺菌済みと書いてありました",
+        "覚えやすい番号ですね",
+        "帰りにお店に寄っていきます",
+    ],
+)
+def test_polite_sentences_with_the_same_verbs_are_not_flagged(lex: Lexicon, text: str) -> None:
+    assert match_text(text, lex) == []
+
+
+@pytest.mark.parametrize(
+    "heard", ["土下座しろ", "どげざしろ", "とげざしろ", "ど下座しろ", "土下ざしろよ", "ドゲサしろ"]
+)
+def test_dogeza_as_whisper_writes_it_on_telephone_speech(lex: Lexicon, heard: str) -> None:
+    hits = [h for h in match_text(heard, lex) if h["category"] == "土下座の要求"]
+    assert hits, heard
+    assert hits[0]["score"] >= lex.flag_threshold
+
+
+def test_a_threat_is_not_also_a_near_miss_of_another_category(lex: Lexicon) -> None:
+    # 家まで行く (exact, 脅迫) lies within reach of 家まで来い (拘束) by one edit: only the exact one counts.
+    assert _cats("お前の家まで行くからな", lex) == {"脅迫"}
+
+
+def test_pattern_flag_is_timed_by_its_own_words(lex: Lexicon) -> None:
+    text = "いい加減にしろ。覚えとけよ。"
+    (hit,) = [h for h in match_text(text, lex) if h["category"] == "脅迫"]
+    begin, end = hit["span"]
+    assert text[begin:end].startswith("覚え")
+    assert begin >= text.index("。")
+
+
+def test_fold_keeps_length_and_drops_voicing() -> None:
+    assert fold("ドゲザ") == "トケサ"
+    assert fold("パン") == "ハン"
+    assert len(fold("ヴァイオリン")) == len("ヴァイオリン")
+
+
+def test_heard_as_and_patterns_are_validated() -> None:
+    doc = tomllib.loads(default_lexicon_text())
+    lex = parse_lexicon(doc)
+    dogeza = next(t for t in lex.categories[2].terms if t.text == "土下座")
+    assert dogeza.reading == "ドゲザ"
+    assert len(lex.patterns) >= 1
+    bad_cases: list[tuple[dict[str, object], str]] = [
+        ({"patterns": [{"category": "無い", "stems": ["殺す"], "endings": ["ぞ"]}]}, "category must"),
+        ({"patterns": [{"category": "脅迫", "stems": [], "endings": ["ぞ"]}]}, "stems must"),
+        ({"patterns": [{"category": "脅迫", "stems": ["殺す"], "endings": "ぞ"}]}, "endings must"),
+        ({"patterns": "殺すぞ"}, "patterns must"),
+    ]
+    for extra, needle in bad_cases:
+        with pytest.raises(LexiconError, match=needle):
+            parse_lexicon(doc | extra, "edited.toml")
+    broken = {"categories": [{"name": "x", "terms": [{"term": "土下座", "heard_as": "どげざ"}]}]}
+    with pytest.raises(LexiconError, match="heard_as"):
+        parse_lexicon(broken, "edited.toml")
