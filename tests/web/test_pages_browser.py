@@ -37,6 +37,7 @@ NOT_PAGES = {
     "/lang/{lang}": "redirect",
     "/login/totp": "needs a half-open TOTP session; covered by the login tests",
     "/setup/signs/{kind}.pdf": "PDF download",
+    "/mining/{table}.csv": "CSV download (tests/web/test_mining.py)",
 }
 # Collects what Chromium reports as a CSP violation (the console also says so, this is exact).
 CSP_HOOK = """

@@ -203,7 +203,7 @@ def rising_terms(
     *,
     prior: float = 0.1,
     min_calls: int = 2,
-    min_z: float = 1.96,
+    min_z: float = 1.645,
     top: int = 20,
 ) -> list[Rising]:
     """Terms rising in ``current`` against ``previous`` (counts of calls per term).
@@ -211,7 +211,8 @@ def rising_terms(
     Weighted log-odds with an informative Dirichlet prior: the prior of each term is ``prior`` times
     its count in ``background`` (by default both periods together), so rare terms are shrunk towards
     the background rate instead of jumping to infinity. Only terms said in at least ``min_calls``
-    calls of the current period with ``z >= min_z`` are returned, highest first.
+    calls of the current period with ``z >= min_z`` are returned, highest first (1.645: a one-sided
+    test at 5 %, since only rises are looked for).
     """
     bg: Counter[str] = Counter(background) if background is not None else Counter(current) + Counter(previous)
     a0 = prior * sum(bg.values())
