@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from akashi.codecs.encode import can_encode, encodable_names
 from akashi.errors import ProtocolError
 from akashi.telephony.call.host import ALLOW
+from akashi.telephony.call.machine import INBOUND, CallMachine, Direction, InDialog, LegsFailed, Source
 from akashi.telephony.call.numbers import dialled, uri_user
-from akashi.telephony.call.state import LIVE, CallState, advance
+from akashi.telephony.call.runner import CallRunner
+from akashi.telephony.call.state import LIVE, CallState
 from akashi.telephony.dialog import Dialog
-from akashi.telephony.forward import forward
 from akashi.telephony.legmedia import (
     IPV6_WARNING,
-    answer_before_bridge,
     caller_srtp,
     our_crypto,
     refuse_offer,
@@ -56,16 +56,20 @@ log = logging.getLogger(__name__)
 class InboundCall:
     """One call from the trunk to the operators."""
 
-    #: who is on the A (calling) and B (called) side, for ``hangup_side``
-    a_side = "caller"
-    b_side = "operator"
+    #: who is on the A (calling) and B (called) side, and when the notice plays
+    direction: Direction = INBOUND
+    a_side = INBOUND.a_side
+    b_side = INBOUND.b_side
 
     def __init__(self, host: CallHost, invite: Request, route: RouteSettings) -> None:
         self.host = host
         self.invite = invite
         self.route = route
-        #: where the call is (:mod:`akashi.telephony.call.state`); moved only by :meth:`enter`
-        self.state = CallState.OFFERED
+        #: the call's state and decisions (sans-I/O), and what carries out its effects
+        self.machine = CallMachine(self.direction)
+        self.runner = CallRunner(self)
+        #: a message the machine asked for that the call's task plays ("unavailable"), "" when none
+        self.message_due = ""
         self.local_tag = new_tag()
         self.a: Dialog = Dialog.from_uas(invite, self.local_tag, host.via_host, host.contact)
         self.a_rtp: RtpEndpoint | None = None
@@ -75,8 +79,6 @@ class InboundCall:
         self.a_answered = False
         #: set as the call leaves its live states (waiters wake up)
         self.ended = asyncio.Event()
-        #: who ended the call (the first to do so): caller, operator, akashi or timeout
-        self.hangup_side = ""
         self.sdp_version = random.randint(1, 1 << 30)
         self.sdp_session = random.randint(1, 1 << 30)
         self.on_hold = False
@@ -115,13 +117,27 @@ class InboundCall:
         return self.meta.call_ids + [lg.dialog.call_id for lg in self.legs]
 
     @property
+    def state(self) -> CallState:
+        """Where the call is (:mod:`akashi.telephony.call.state`), as its machine holds it."""
+        return self.machine.state
+
+    @property
+    def hangup_side(self) -> str:
+        """Who ended the call (the first to do so): caller, operator, akashi or timeout; "" while live."""
+        return self.machine.hangup_side
+
+    @property
     def over(self) -> bool:
         """Whether the call is ending or done."""
         return self.state not in LIVE
 
     def enter(self, state: CallState) -> None:
         """Move the call to ``state``; :class:`~akashi.telephony.call.state.IllegalTransition` when it cannot."""
-        self.state = advance(self.state, state)
+        self.machine.move(state)
+
+    def want_message(self, kind: str) -> None:
+        """The machine asks for a message the call's task plays (the "nobody can answer" one)."""
+        self.message_due = kind
 
     def leg_auth_refused(self, reason: str) -> None:
         """A leg's digest challenge was not answered: kept with the call."""
@@ -183,10 +199,7 @@ class InboundCall:
 
     def end(self, side: str) -> None:
         """The call is over (the first to end it is the one kept): it moves to ``ending``."""
-        if self.state in LIVE:
-            self.enter(CallState.ENDING)
-            self.hangup_side = side
-        self.ended.set()
+        self.runner.execute(self.machine.hang_up(side))
 
     async def _until_end(self, aw: Awaitable[Any]) -> bool:
         """Run ``aw`` unless the call ends first; True when it completed."""
@@ -337,7 +350,7 @@ class InboundCall:
                 with contextlib.suppress(asyncio.CancelledError):
                     await ringback
         if leg is None:
-            if self.a_answered and not self.ended.is_set():
+            if self.message_due == "unavailable":  # the machine's answer to ringing that failed
                 await self._say_unavailable()
             return
         if self.ended.is_set():
@@ -354,15 +367,13 @@ class InboundCall:
         the message it hears takes that place, and the BYE's ``Reason`` carries the status the phones gave.
         """
         assert self.a_rtp is not None
-        code = int(self.meta.extra.get("final_status", 480))
         name = self.route.unavailable_announcement
         if name:
             audio = await self.host.notices.audio(name, self.codec)
             self.meta.extra["unavailable_started_at"] = now()
             await self._until_end(NoticePlayer(self.a_rtp, audio.payloads, self.codec.pt, audio.step).play())
-        if not self.ended.is_set():
-            self.bye_caller(reason=code)
-            self.end("akashi")
+        # BYE with ringing's status as its Reason, unless the call ended meanwhile
+        self.runner.execute(self.machine.on_media_event("notice_done"))
 
     def _answer_caller(self, sdp: bytes, *, answered: bool = True) -> None:
         self.respond(
@@ -387,10 +398,9 @@ class InboundCall:
         self.meta.extra["ring_statuses"] = statuses
         code = final_status(statuses)
         self.meta.extra["final_status"] = code
-        if not self.a_answered:
-            self.respond(code)
-            self.end("akashi")
-        # else: the caller heard the notice and is answered: _say_unavailable tells it, then hangs up
+        # not answered: the final response; answered for the notice: the "nobody can answer" message
+        failed = LegsFailed(tuple(statuses), code, caller_answered=self.a_answered)
+        self.runner.execute(self.machine.on_response(failed))
 
     async def _ring(
         self, targets: list[str], strategy: str, timeout: float, auth: Credentials | None = None
@@ -443,15 +453,10 @@ class InboundCall:
             quiet = time.time() - min(self.a_rtp.last_rx, self.b_rtp.last_rx)
             if quiet > limit:
                 self.meta.extra["rtp_timeout_s"] = limit
-                self.bye_caller()
-                if self.leg is not None:
-                    self.leg.bye()
-                self.end("timeout")
+                self.runner.execute(self.machine.on_media_event("media_quiet"))
 
     async def _cleanup(self) -> None:
-        if self.state in LIVE:
-            self.enter(CallState.ENDING)  # its last step returned without a hang-up: Akashi ends it
-        self.enter(CallState.DONE)
+        self.runner.execute(self.machine.on_closed())  # Done, whatever it reached
         self.timers.close()
         for leg in self.legs:
             if leg.state in (LegState.CALLING, LegState.RINGING):
@@ -484,48 +489,23 @@ class InboundCall:
 
     # -- requests within the call ---------------------------------------------------------
     def on_request(self, req: Request, from_caller: bool, leg: OutLeg | None) -> None:
-        """A request in one of our dialogs."""
-        sip = self.host.sip
+        """A request in one of our dialogs: the machine decides, the runner answers."""
         m = req.method
-        if m == "ACK":
-            sip.ack_received(req.call_id, req.cseq[0])
-            if from_caller:
-                self.timers.on_ack(req)
-            if from_caller and self.late_answer is not None and not self.late_answer.is_set():
-                self._take_late_answer(req.body)
-            return
-        if m == "CANCEL":
-            sip.respond(req, response_to(req, 200))
-            if from_caller and (not self.a_answered or self.timers.answer_held):
-                self.respond(487)
-                self.meta.status = "missed"
-                self.end(self.a_side)
-            return
-        if m == "BYE":
-            sip.respond(req, response_to(req, 200))
-            if from_caller:
-                if self.leg is not None:
-                    self.leg.bye()
-                self.end(self.a_side)
-            elif leg is not None and leg is self.leg:
-                self.bye_caller()
-                self.end(self.b_side)
-            return
-        if m == "PRACK":
-            self.timers.on_prack(req, from_caller)
-            return
-        if m in ("INVITE", "UPDATE") and self.timers.on_refresh(req, from_caller, leg):
-            return  # a 422, or a pure refresh answered on its own leg
-        if m in ("INVITE", "UPDATE", "INFO") and self.leg is not None and self.state is CallState.BRIDGED:
-            forward(self, req, from_caller)
-            return
-        if m == "OPTIONS":
-            sip.respond(req, response_to(req, 200, extra=[("Allow", ALLOW)]))
-            return
-        if m in ("INVITE", "UPDATE") and from_caller:
-            answer_before_bridge(self, req, leg)  # hold or refresh: answered from our own media state
-            return
-        sip.respond(req, response_to(req, 501 if m not in ("INVITE", "UPDATE", "INFO") else 491))
+        # RFC 4028: a 422, or a pure refresh, is answered on its own leg before anything else
+        refreshed = m in ("INVITE", "UPDATE") and self.timers.on_refresh(req, from_caller, leg)
+        source: Source = "caller"
+        if not from_caller:
+            source = "bridged_leg" if leg is not None and leg is self.leg else "other_leg"
+        event = InDialog(m, source, self.a_answered, self.timers.answer_held, refreshed)
+        self.runner.execute(self.machine.on_request(event), req, from_caller=from_caller, leg=leg)
+
+    def on_ack(self, req: Request, from_caller: bool) -> None:
+        """An ACK: it stops the 2xx's retransmissions; the caller's may carry a late offer's answer."""
+        self.host.sip.ack_received(req.call_id, req.cseq[0])
+        if from_caller:
+            self.timers.on_ack(req)
+        if from_caller and self.late_answer is not None and not self.late_answer.is_set():
+            self._take_late_answer(req.body)
 
     def _take_late_answer(self, body: bytes) -> None:
         """The caller's answer to the offer in our 200 OK, from its ACK; a call without one ends."""
@@ -541,10 +521,7 @@ class InboundCall:
             or not self.a_rtp.reaches(ans.address)
         ):
             self.meta.extra["late_offer_refused"] = True
-            self.bye_caller()
-            if self.leg is not None:
-                self.leg.bye()
-            self.end("akashi")
+            self.runner.execute(self.machine.on_media_event("late_answer_refused"))
             return
         self.offer = ans
         self.a_rtp.set_remote((ans.address, ans.port), ans.codecs)

@@ -17,6 +17,7 @@ from akashi.errors import ProtocolError
 from akashi.telephony.authguard import AuthGuard, OutboundRefusal
 from akashi.telephony.call import numbers
 from akashi.telephony.call.host import CallHost
+from akashi.telephony.call.machine import OUTBOUND
 from akashi.telephony.call.state import CallState
 from akashi.telephony.calls import InboundCall
 from akashi.telephony.dialplan import check_number
@@ -58,8 +59,9 @@ class OutboundHost(CallHost, Protocol):
 class OutboundCall(InboundCall):
     """One call from an agent's phone to the trunk."""
 
-    a_side = "operator"
-    b_side = "caller"
+    direction = OUTBOUND
+    a_side = OUTBOUND.a_side
+    b_side = OUTBOUND.b_side
 
     def __init__(
         self, host: CallHost, invite: Request, agent: AgentSettings, trunk: TrunkSettings
