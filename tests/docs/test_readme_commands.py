@@ -246,3 +246,31 @@ def test_readme_first_steps_run_as_written(tmp_path: Path, monkeypatch: pytest.M
     assert (tmp_path / "call-1.zip").stat().st_size > 0
     verdict = ran[("export", "check")].strip().splitlines()[-1]
     assert verdict.startswith("結果 / Result: OK"), verdict
+
+
+def _unit(path: Path) -> dict[str, list[str]]:
+    """The ``Key=value`` lines of a systemd unit (repeated keys kept in order)."""
+    keys: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", ";", "[")):
+            k, v = line.split("=", 1)
+            keys.setdefault(k.strip(), []).append(v.strip())
+    return keys
+
+
+def test_systemd_units_run_real_commands_on_a_private_home() -> None:
+    units = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
+    assert units, "deploy/systemd has no unit"
+    for path in units:
+        unit = _unit(path)
+        (exec_start,) = unit["ExecStart"]
+        argv = akashi_argv(exec_start)
+        assert argv is not None and argv[0] == "--home", f"{path.name}: ExecStart must name the home"
+        assert resolve(argv) == ("serve",)
+        home = argv[1]
+        # the service writes only its home, as its own unprivileged user, files private to it
+        assert unit["ReadWritePaths"] == [home] and unit["WorkingDirectory"] == [home]
+        assert unit["User"] != ["root"] and unit["UMask"] == ["0077"]
+        assert unit["ProtectSystem"] == ["strict"] and unit["NoNewPrivileges"] == ["yes"]
+        assert f"AKASHI_HOME={home}" in unit["Environment"]
+        assert path.name in (ROOT / "docs" / "guide.md").read_text(encoding="utf-8")
