@@ -2,6 +2,11 @@
 
 Parts: job workers (threads), the web app (uvicorn), telephony (SIP/RTP), cameras, and the
 housekeeping timers (spooled uploads, retention, checkpoints).
+
+``akashi serve --only web,worker`` runs some roles only (:data:`ROLES`), so that the roles of one
+installation can run on several hosts over PostgreSQL and S3. The ``worker`` role carries the job
+workers, the transcriber and the installation-wide timers (retention, checkpoints); every node flushes
+its own local upload spool.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from akashi.context import Akashi
+from akashi.errors import ConfigError
 from akashi.jobs import WorkerPool, handlers
 
 if TYPE_CHECKING:
@@ -33,6 +39,23 @@ def _uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+#: The roles ``akashi serve --only`` can start, alone or together.
+ROLES = ("telephony", "cameras", "worker", "web")
+
+
+def parse_roles(text: str) -> frozenset[str]:
+    """The roles named by ``--only`` (comma-separated, e.g. ``web,worker``); ConfigError for any other."""
+    names = [part.strip().lower() for part in text.split(",")]
+    bad = [n for n in names if n not in ROLES]
+    if bad or not any(names):
+        shown = ", ".join(repr(n) for n in bad) if bad else "''"
+        raise ConfigError(
+            f"--only の役割 {shown} は使えません（{', '.join(ROLES)} をカンマ区切りで指定）",
+            f"--only: unknown role {shown} (use a comma-separated list of {', '.join(ROLES)})",
+        )
+    return frozenset(names)
+
+
 class _Uvicorn(uvicorn.Server):
     """uvicorn without its own signal handling: :class:`Server` owns SIGINT/SIGTERM."""
 
@@ -44,10 +67,25 @@ class _Uvicorn(uvicorn.Server):
 class Server:
     """Owner of everything ``akashi serve`` runs."""
 
-    def __init__(self, ak: Akashi, *, web: bool | None = None, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        ak: Akashi,
+        *,
+        web: bool | None = None,
+        workers: int | None = None,
+        roles: frozenset[str] | None = None,
+    ) -> None:
         self.ak = ak
+        self.roles = frozenset(ROLES) if roles is None else roles
+        if roles is not None:
+            web = "web" in roles  # a role named in --only runs; one left out does not
         self.web = ak.settings.web.enabled if web is None else web
         self.workers = workers
+        if roles is not None and "telephony" in roles and not ak.settings.sip.enabled:
+            raise ConfigError(
+                "--only telephony ですが sip.enabled が false です（akashi.toml の [sip]）",
+                "--only telephony, but sip.enabled is false ([sip] in akashi.toml)",
+            )
         self.stop = asyncio.Event()
         self.started = asyncio.Event()
 
@@ -116,36 +154,40 @@ class Server:
         # process that relays and records calls; this process's workers take every other job kind.
         transcriber = None
         kinds = None
-        if s.analysis.enabled:
+        worker = "worker" in self.roles
+        if s.analysis.enabled and worker:
             from akashi.analysis.worker import ANALYSIS_KINDS, TranscriberProcess
 
             kinds = [k for k in handlers() if k not in ANALYSIS_KINDS]
             transcriber = TranscriberProcess(s.home)
             transcriber.start()
-        pool = WorkerPool(self.ak, self.workers, kinds=kinds)
+        pool = WorkerPool(self.ak, self.workers, kinds=kinds) if worker else None
+        log.info("roles: %s", ", ".join(r for r in ROLES if r in self.roles))
         try:
-            pool.start()
+            if pool is not None:
+                pool.start()
             async with asyncio.TaskGroup() as tg:
                 if transcriber is not None:
                     tg.create_task(self._every(15.0, lambda: self._watch(transcriber), "transcriber watch"))
                 tg.create_task(
                     self._every(s.store.retry_interval_s, self.ak.store.flush_spool, "spool flush")
                 )
-                tg.create_task(
-                    self._every(s.retention.run_every_minutes * 60.0, self._retention, "retention")
-                )
-                tg.create_task(
-                    self._every(s.store.checkpoint_minutes * 60.0, self._checkpoint, "checkpoint")
-                )
+                if worker:  # installation-wide: one node's worker role does them for all
+                    tg.create_task(
+                        self._every(s.retention.run_every_minutes * 60.0, self._retention, "retention")
+                    )
+                    tg.create_task(
+                        self._every(s.store.checkpoint_minutes * 60.0, self._checkpoint, "checkpoint")
+                    )
                 if self.web:
                     tg.create_task(self._web())
-                if s.sip.enabled:
+                if s.sip.enabled and "telephony" in self.roles:
                     from akashi.telephony.service import TelephonyService
 
                     tg.create_task(self._part("telephony", TelephonyService(self.ak).run))
                 from akashi.cameras.records import configured_cameras
 
-                if any(c.enabled for c in configured_cameras(s, self.ak.engine)):
+                if "cameras" in self.roles and any(c.enabled for c in configured_cameras(s, self.ak.engine)):
                     from akashi.cameras.service import CameraService
 
                     tg.create_task(self._part("cameras", CameraService(self.ak).run))
@@ -154,7 +196,8 @@ class Server:
         finally:
             if transcriber is not None:
                 await asyncio.to_thread(transcriber.stop)
-            await asyncio.to_thread(pool.stop)
+            if pool is not None:
+                await asyncio.to_thread(pool.stop)
 
 
 def announce_setup(ak: Akashi) -> str | None:
@@ -168,9 +211,13 @@ def announce_setup(ak: Akashi) -> str | None:
     return setup_url(ak.settings, token)
 
 
-def serve(ak: Akashi, *, web: bool | None = None, workers: int | None = None) -> None:
-    """Run Akashi in the foreground until interrupted."""
+def serve(
+    ak: Akashi, *, web: bool | None = None, workers: int | None = None, roles: frozenset[str] | None = None
+) -> None:
+    """Run Akashi in the foreground until interrupted (``roles``: only those of :data:`ROLES`)."""
     _uvloop()
+    if roles is not None:
+        web = "web" in roles
     if ak.settings.web.enabled if web is None else web:
         announce_setup(ak)
-    asyncio.run(Server(ak, web=web, workers=workers).run())
+    asyncio.run(Server(ak, web=web, workers=workers, roles=roles).run())

@@ -414,20 +414,36 @@ def agents(as_json: bool = typer.Option(False, "--json")) -> None:
 def serve(
     web: bool | None = typer.Option(None, "--web/--no-web", help="Run the web app (default: web.enabled)"),
     workers: int | None = typer.Option(None, "--workers", min=0, help="Job worker threads"),
+    only: str | None = typer.Option(
+        None,
+        "--only",
+        help="Run only these roles, comma-separated: telephony, cameras, worker, web (default: all)",
+    ),
 ) -> None:
     """有効な機能をすべて起動 / run everything that is enabled (web, jobs, telephony, cameras)."""
     import logging
     import os
 
+    from akashi.serve import parse_roles
     from akashi.serve import serve as run
 
+    roles = parse_roles(only) if only is not None else None
+    if roles is not None and web is not None:
+        raise ConfigError(
+            "--only と --web/--no-web は同時に使えません（--only に web を含めるかどうかで指定）",
+            "use --only or --web/--no-web, not both (name web in --only or leave it out)",
+        )
     logging.basicConfig(
         level=os.environ.get("AKASHI_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     ak = open_akashi()
-    emit(None, False, f"Akashi を起動します / starting: http://{ak.settings.web.listen}")
-    run(ak, web=web, workers=workers)
+    if roles is None or "web" in roles:
+        emit(None, False, f"Akashi を起動します / starting: http://{ak.settings.web.listen}")
+    else:
+        named = ", ".join(sorted(roles))
+        emit(None, False, f"Akashi を起動します（{named}）/ starting: {named}")
+    run(ak, web=web, workers=workers, roles=roles)
 
 
 @app.command("ledger-accept-head")
