@@ -5,7 +5,7 @@ and parse with its options (checked against the CLI itself, without running it).
 (``init``, ``user add``, ``import call``, ``calls search``/``show``, ``verify``, ``export call``/``check``) are
 then run exactly as written, in order, in a fresh folder with a generated WAV as ``old.wav``: each must exit 0
 and do what the README says. Links from the README into the guide must land on an anchor, every picture
-either document shows must exist, and the systemd units in ``deploy/systemd`` must run a real command on a
+either document shows must exist, every TOML example of the guide must load, and the systemd units in ``deploy/systemd`` must run a real command on a
 private home.
 """
 
@@ -275,3 +275,21 @@ def test_systemd_units_run_real_commands_on_a_private_home() -> None:
         assert unit["ProtectSystem"] == ["strict"] and unit["NoNewPrivileges"] == ["yes"]
         assert f"AKASHI_HOME={home}" in unit["Environment"]
         assert path.name in (ROOT / "docs" / "guide.md").read_text(encoding="utf-8")
+
+
+def test_every_toml_example_of_the_guide_loads(tmp_path: Path) -> None:
+    from akashi.config.loader import load_settings
+    from akashi.errors import AkashiError
+
+    blocks = re.findall(r"^```toml\n(.*?)^```", GUIDE.read_text(encoding="utf-8"), re.S | re.M)
+    assert len(blocks) >= 6
+    bad = []
+    for i, block in enumerate(blocks):
+        home = tmp_path / f"home-{i}"
+        home.mkdir()
+        (home / "akashi.toml").write_text(block, encoding="utf-8")
+        try:
+            load_settings(home, environ={})
+        except (AkashiError, ValueError) as exc:
+            bad.append(f"--- block {i + 1}:\n{block}-> {exc}")
+    assert bad == [], "\n".join(bad)
