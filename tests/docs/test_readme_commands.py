@@ -5,8 +5,8 @@ and parse with its options (checked against the CLI itself, without running it).
 (``init``, ``user add``, ``import call``, ``calls search``/``show``, ``verify``, ``export call``/``check``) are
 then run exactly as written, in order, in a fresh folder with a generated WAV as ``old.wav``: each must exit 0
 and do what the README says. Links from the README into the guide must land on an anchor, every picture
-either document shows must exist, every TOML example of the guide must load, and the systemd units in ``deploy/systemd`` must run a real command on a
-private home.
+either document shows must exist, every TOML example of the guide must load, and the systemd units in
+``deploy/systemd`` must run a real command on a private home.
 """
 
 from __future__ import annotations
