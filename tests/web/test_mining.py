@@ -122,3 +122,24 @@ def test_operator_has_no_mining_link(server: str, seeded_sqlite: Seeded, user: s
     with login(server, user) as c:
         home = c.get("/")
         assert home.status_code == 200 and 'href="/mining"' not in home.text
+
+
+def test_tables_agree_on_sqlite_and_postgresql(seeded: Seeded) -> None:
+    from akashi.access import Principal
+    from akashi.analysis.mining_report import Window
+    from akashi.db.base import session_scope, utcnow
+    from akashi.db.models import User
+    from akashi.web.i18n import JST
+    from akashi.web.mining import tables
+
+    data = add_mining_calls(seeded.ak)
+    with session_scope(seeded.ak.engine) as s:
+        user = s.get(User, seeded.users["boss_tokyo"])
+        assert user is not None
+        p = Principal.of(user)
+        got = tables(s, p, Window.ending(utcnow().astimezone(JST).date()), repeat_calls=3, long_minutes=30)
+    assert [(r["site"], r["term"], r["week"], r["earlier"]) for r in got["terms"]] == [("", "解約", 5, 0)]
+    assert [r["caller"] for r in got["repeat"]] == [TOKYO_REPEAT]
+    assert got["category"] == [{"category": "暴言", "calls": data.flagged["tokyo"] + 1}]
+    assert sum(r["calls"] for r in got["hour"]) == data.flagged["tokyo"] + 1
+    assert [c["id"] for c in got["long"]] == [data.ids["tokyo"][-1]]
