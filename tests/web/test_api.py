@@ -7,6 +7,7 @@ import json
 import time
 import zipfile
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 import pytest
@@ -168,7 +169,10 @@ def test_search_partial_number(app_client: TestClient, seeded: Seeded, number: s
 
 def test_search_filters_sort_and_pages(app_client: TestClient, seeded: Seeded) -> None:
     api_login(app_client, "admin")
-    get = lambda **p: app_client.get("/api/v1/calls", params=p).json()  # noqa: E731
+
+    def get(**p: str | int) -> Any:
+        return app_client.get("/api/v1/calls", params=p).json()
+
     assert get()["total"] == 3
     assert [c["id"] for c in get(agent="suzu")["items"]] == [seeded.calls["suzuki_call"]]
     assert {c["id"] for c in get(site="osaka")["items"]} == {seeded.calls["osaka_call"]}

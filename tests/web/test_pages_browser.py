@@ -37,6 +37,8 @@ NOT_PAGES = {
     "/lang/{lang}": "redirect",
     "/login/totp": "needs a half-open TOTP session; covered by the login tests",
     "/setup/signs/{kind}.pdf": "PDF download",
+    "/favicon.ico": "the tab icon (test_favicon_is_served)",
+    "/calls/{call_id}/analysis": "JSON the call page polls (tests/web/test_calls_pages.py)",
     "/mining/{table}.csv": "CSV download (tests/web/test_mining.py)",
 }
 # Collects what Chromium reports as a CSP violation (the console also says so, this is exact).
@@ -44,6 +46,27 @@ CSP_HOOK = """
 window.__csp = [];
 document.addEventListener('securitypolicyviolation', e => window.__csp.push(
   e.violatedDirective + ' ' + (e.blockedURI || 'inline') + ' ' + (e.sourceFile || '') + ':' + e.lineNumber));
+"""
+
+
+# What sticks out past the right edge of the screen: the document itself, then the widest offenders by name.
+OVERFLOW = """
+(() => {
+  const vw = document.documentElement.clientWidth;
+  const out = [];
+  const doc = Math.max(document.documentElement.scrollWidth, document.body.scrollWidth);
+  if (doc > vw) out.push(`document is ${doc} px wide for a ${vw} px screen`);
+  if (out.length) {
+    for (const el of document.querySelectorAll('body *')) {
+      const r = el.getBoundingClientRect();
+      if (r.right > vw + 1 && r.width > 0 && getComputedStyle(el).position !== 'fixed') {
+        out.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : ''} ends at ${Math.round(r.right)} px`);
+        if (out.length > 6) break;
+      }
+    }
+  }
+  return out;
+})()
 """
 
 
@@ -95,8 +118,6 @@ class Watched:
 
     def _console(self, msg: Any) -> None:
         source = str((msg.location or {}).get("url", ""))
-        if source.endswith("/favicon.ico"):
-            return  # the browser's own request for an icon, not the page's (issue 11 item 10 adds one)
         if msg.type == "error" or "Content Security Policy" in msg.text:
             self.problems.append(f"{self.page.url} console {msg.type}: {msg.text} ({source})")
 
@@ -106,6 +127,7 @@ class Watched:
         assert resp is not None and resp.status == 200, (url, resp and resp.status)
         self.page.wait_for_load_state("networkidle")
         self.problems.extend(f"{url} CSP: {v}" for v in self.page.evaluate("window.__csp || []"))
+        self.problems.extend(f"{url} at {self.width} px: {v}" for v in self.page.evaluate(OVERFLOW))
         SHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(SHOTS / f"{shot}-{self.width}.png"), full_page=True)
 
@@ -168,7 +190,15 @@ def test_every_page_as_admin_without_csp_violations(server: str, browser: Any, s
             w.visit(f"{server}{url}", name)
         problems += w.problems
         w.ctx.close()
-    assert problems == []
+    assert problems == [], "\n".join(problems)
+
+
+def test_favicon_is_served(server: str) -> None:
+    import httpx
+
+    r = httpx.get(f"{server}/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/x-icon"
+    assert r.content[:4] == b"\x00\x00\x01\x00"  # an ICO header
 
 
 def test_first_run_in_the_browser(browser: Any, tmp_path: Path) -> None:

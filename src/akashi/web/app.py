@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from akashi.context import Akashi
@@ -45,6 +45,7 @@ PUBLIC_PATHS = frozenset(
         "/login/totp",  # needs the half-open session of a password login
         "/lang/{lang}",
         "/healthz",
+        "/favicon.ico",  # the tab icon, a static file
         "/setup",  # first run: guarded by the one-time setup token instead (web/setup.py)
         f"{API}/auth/login",
         f"{API}/openapi.json",
@@ -152,6 +153,10 @@ def create_app(ak: Akashi) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> HTMLResponse:
         return HTMLResponse("ok")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon")
 
     @app.get(f"{API}/health", tags=["public"])
     def health() -> dict[str, str]:

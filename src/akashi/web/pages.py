@@ -32,7 +32,7 @@ from akashi.web.callsvc import (
 )
 from akashi.web.dashboard import dashboard
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
-from akashi.web.i18n import JST, translate
+from akashi.web.i18n import JST, jst, translate
 from akashi.web.render import render
 from akashi.web.schemas import CallOrder, IncidentItemIn, IncidentPatch
 
@@ -291,7 +291,28 @@ def incident_page(incident_id: int, request: Request, db: DbDep, auth: UserDep) 
     cams = camsvc.list_cameras(db, auth.principal)
     clips = incidents.item_clips(db, auth.principal, inc)
     grants = list_grants(db, auth.principal, incident_id)
-    return render(request, auth, "incident.html", inc=inc, cams=cams, clips=clips, grants=grants)
+    linked = _linked_calls(db, auth, [it.call_id for it in inc.items if it.call_id])
+    return render(
+        request, auth, "incident.html", inc=inc, cams=cams, clips=clips, grants=grants, linked=linked
+    )
+
+
+def _linked_calls(db: DbDep, auth: UserDep, call_ids: list[int]) -> dict[int, dict[str, object]]:
+    """Date, caller, agent and flags of an incident's calls the user may see (the rest show their number)."""
+    if not call_ids:
+        return {}
+    rows = db.scalars(select(Call).where(Call.id.in_(call_ids)))
+    return {
+        c.id: {
+            "started_jst": jst(c.started_at),
+            "caller": c.caller,
+            "agent": c.agent_name,
+            "duration_s": c.duration_s,
+            "flags": [str(f) for f in c.flags or []],
+        }
+        for c in rows
+        if auth.principal.may_view_call(c)
+    }
 
 
 @router.post("/incidents/{incident_id}/grants")
@@ -327,10 +348,10 @@ def incident_update(
     db: DbDep,
     auth: UserDep,
     status: Annotated[str, Form(pattern="^(open|closed)$")],
-    notes: Annotated[str, Form(max_length=10000)] = "",
+    notes: Annotated[str | None, Form(max_length=10000)] = None,
     legal_hold: Annotated[str, Form(max_length=3)] = "",
 ) -> Response:
-    """Change status, notes and hold."""
+    """Change status and hold (notes only when the form sends them: the page's one notes box is the thread)."""
     incidents.patch_incident(
         ak,
         db,
