@@ -210,14 +210,13 @@ def variants(lexicon: Lexicon) -> dict[str, DecodeOptions]:
     prompt = prompt_from_terms(lexicon.prompt_terms())
     hot = " ".join(prompt_from_terms(lexicon.prompt_terms()).rstrip("。").split("、"))
     return {
-        "shipped": decode_options(AnalysisSettings(), lexicon),
+        "shipped": decode_options(AnalysisSettings(), lexicon),  # lexicon prompt on the customer channel
         "none": DecodeOptions(beam_size_operator=1),
-        "prompt": DecodeOptions(beam_size_operator=1, prompt_customer=prompt),
         "hotwords": DecodeOptions(beam_size_operator=1, hotwords_customer=hot),
+        "joint": DecodeOptions(joint=True),
+        "joint-greedy": DecodeOptions(joint=True, beam_size=1),
         "greedy": DecodeOptions(beam_size=1, beam_size_operator=1, prompt_customer=prompt),
-        "beam3": DecodeOptions(beam_size=3, beam_size_operator=1, prompt_customer=prompt),
         "sequential": DecodeOptions(batched=False, beam_size_operator=1, prompt_customer=prompt),
-        "batch16": DecodeOptions(batch_size=16, beam_size_operator=1, prompt_customer=prompt),
     }
 
 
@@ -248,7 +247,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "akashi-tests" / "bench")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--halves", default="dev,heldout")
-    ap.add_argument("--variants", default="none,prompt,hotwords,shipped", help="variants run on the dev half")
+    ap.add_argument("--variants", default="shipped,none,hotwords,joint", help="variants run on the dev half")
     ap.add_argument("--heldout-variants", default="shipped", help="variants run on the held-out half")
     ap.add_argument("--baseline", default="shipped", help="variant the RTF ratios are taken against")
     ap.add_argument("--long", default="", help="lengths (s) of long calls for RTF, e.g. 60,300")

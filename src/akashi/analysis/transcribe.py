@@ -46,6 +46,10 @@ class DecodeOptions:
     prompt_customer: str | None = None
     hotwords_customer: str | None = None
     plain: bool = False
+    # Both channels' speech packed into the same 30 s windows and recognised in one pass (no prompt or
+    # hotwords, ``beam_size``): a short call's two half-empty windows become one, and the encoder is most
+    # of the cost. The words are sent back to their channel and time through the packing.
+    joint: bool = False
 
 
 @dataclass
@@ -105,13 +109,18 @@ def _pack(audio16k: Float32, regions: Sequence[tuple[float, float]]) -> _Packed:
     The silence keeps the recogniser from pulling the first word of a region back into the one before
     (as it does when speech is butted together); the spans map every packed time back exactly.
     """
+    return _pack_pieces([(audio16k, a, b) for a, b in regions])
+
+
+def _pack_pieces(pieces: Sequence[tuple[Float32, float, float]]) -> _Packed:
+    """Pack regions ``(audio, start, end)``, possibly of different channels, in the order given."""
     gap = np.zeros(int(PACK_GAP_S * WHISPER_RATE), dtype=np.float32)
     parts: list[Float32] = []
     spans: list[tuple[float, float, float]] = []
     clips: list[dict[str, float]] = []
     pos = 0
     clip_start = 0
-    for a, b in regions:
+    for audio16k, a, b in pieces:
         piece = audio16k[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)]
         if pos > clip_start and (pos + len(piece) - clip_start) / WHISPER_RATE > MAX_REGION_S:
             clips.append({"start": clip_start / WHISPER_RATE, "end": pos / WHISPER_RATE})
@@ -128,15 +137,19 @@ def _unpack(t0: float, t1: float, spans: Sequence[tuple[float, float, float]]) -
 
     The word belongs to the region that holds its middle; a word in a gap to the nearer region.
     """
+    return _locate(t0, t1, spans)[1:]
+
+
+def _locate(t0: float, t1: float, spans: Sequence[tuple[float, float, float]]) -> tuple[int, float, float]:
+    """The packed region a word belongs to (see :func:`_unpack`) and its times on the call's timeline."""
     mid = (t0 + t1) / 2
-    best, dist = spans[0], float("inf")
-    for span in spans:
-        p, _c, n = span
+    best, dist = 0, float("inf")
+    for i, (p, _c, n) in enumerate(spans):
         d = 0.0 if p <= mid <= p + n else min(abs(mid - p), abs(mid - (p + n)))
         if d < dist:
-            best, dist = span, d
-    p, c, n = best
-    return c + min(max(t0 - p, 0.0), n), c + min(max(t1 - p, 0.0), n)
+            best, dist = i, d
+    p, c, n = spans[best]
+    return best, c + min(max(t0 - p, 0.0), n), c + min(max(t1 - p, 0.0), n)
 
 
 def transcribe_channel(
@@ -182,17 +195,52 @@ def transcribe_channel(
         else:
             segs, _info = model.transcribe(audio16k, **common)
     words: list[Word] = []
+    for w0, w1, text, prob in _words(segs):
+        t0, t1 = _unpack(w0, w1, packed.spans) if packed is not None else (w0, w1)
+        words.append(Word(t0, t1, text, prob))
+    return utterances(words, regions, channel)
+
+
+def _words(segs: Any) -> list[tuple[float, float, str, float]]:
+    """(start, end, text, probability) of every non-blank word the recogniser returned."""
+    out: list[tuple[float, float, str, float]] = []
     for s in segs:
         timed = getattr(s, "words", None)
         if not timed:  # a recogniser without word times: the segment is its own (only) word
             timed = [SimpleNamespace(start=s.start, end=s.end, word=s.text, probability=1.0)]
-        for w in timed:
-            if w.word.strip():
-                t0, t1 = float(w.start), float(w.end)
-                if packed is not None:
-                    t0, t1 = _unpack(t0, t1, packed.spans)
-                words.append(Word(t0, t1, w.word, float(w.probability)))
-    return utterances(words, regions, channel)
+        out += [(float(w.start), float(w.end), w.word, float(w.probability)) for w in timed if w.word.strip()]
+    return out
+
+
+def transcribe_joint(
+    model: Any, channels: Sequence[tuple[str, Float32]], language: str, opts: DecodeOptions
+) -> list[Segment]:
+    """Transcribe several channels (16 kHz) in one pass: their speech regions packed together in time
+    order, each word sent back to the channel and time of the region that holds it."""
+    regions = {name: speech_regions(audio) for name, audio in channels}
+    audio_of = dict(channels)
+    tagged = sorted((a, b, name) for name, rs in regions.items() for a, b in rs)
+    if not tagged:
+        return []
+    packed = _pack_pieces([(audio_of[name], a, b) for a, b, name in tagged])
+    segs, _info = _pipeline(model).transcribe(
+        packed.audio,
+        language=language,
+        beam_size=opts.beam_size,
+        condition_on_previous_text=False,
+        word_timestamps=True,
+        batch_size=opts.batch_size,
+        without_timestamps=False,
+        clip_timestamps=packed.clips,
+    )
+    words: dict[str, list[Word]] = {name: [] for name, _ in channels}
+    for t0, t1, text, prob in _words(segs):
+        i, a, b = _locate(t0, t1, packed.spans)
+        words[tagged[i][2]].append(Word(a, b, text, prob))
+    out: list[Segment] = []
+    for name, _ in channels:
+        out += utterances(words[name], regions[name], name)
+    return out
 
 
 def speech_regions(audio16k: Float32) -> list[tuple[float, float]]:
@@ -266,11 +314,17 @@ def transcribe_audio(
     stats = TranscriptionStats(audio_s=audio.duration_s)
     started, cpu_started = time.perf_counter(), time.process_time()
     segments: list[Segment] = []
+    voiced: list[tuple[str, Float32]] = []
     for index, name in enumerate(channel_names(audio.channels)):
         mono = resample(audio.channel(index), audio.rate, WHISPER_RATE)
         if not np.any(np.abs(mono) > 0.01):
             continue  # a silent channel: nothing to say, and Whisper would hallucinate
-        segments.extend(transcribe_channel(model, mono, name, language, opts))
+        voiced.append((name, mono))
+    if opts.joint and opts.vad and opts.batched and not opts.plain and len(voiced) > 1:
+        segments = transcribe_joint(model, voiced, language, opts)
+    else:
+        for name, mono in voiced:
+            segments.extend(transcribe_channel(model, mono, name, language, opts))
     stats.processing_s = time.perf_counter() - started
     stats.cpu_s = time.process_time() - cpu_started
     segments.sort(key=lambda s: (s.start_s, s.channel))
