@@ -15,7 +15,8 @@ from typing import cast
 
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.digest import authorization
-from akashi.telephony.sip.message import Request, Response, SipParseError, parse
+from akashi.telephony.sip.grammar import SipParseError
+from akashi.telephony.sip.message import Request, Response, parse
 
 #: agent 201's secret in these tests (the configuration refuses fewer than 12 characters)
 SECRET_201 = "Tq8s-201-ZkP4vW"

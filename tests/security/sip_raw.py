@@ -8,7 +8,8 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import cast
 
-from akashi.telephony.sip.message import Response, SipParseError, parse
+from akashi.telephony.sip.grammar import SipParseError
+from akashi.telephony.sip.message import Response, parse
 
 SDP = (
     "v=0\r\no=raw 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"

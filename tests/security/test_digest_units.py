@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from akashi.telephony.sip import digest
 from akashi.telephony.sip.digest import Credentials, DigestError
-from akashi.telephony.sip.message import SipParseError
+from akashi.telephony.sip.grammar import SipParseError
 
 RFC7616 = {
     "realm": "http-auth@example.org",

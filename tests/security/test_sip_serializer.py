@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from akashi.telephony.sip.build import request, response_to
-from akashi.telephony.sip.message import Header, Request, Response, SipBuildError, SipParseError, parse
+from akashi.telephony.sip.grammar import SipParseError
+from akashi.telephony.sip.message import Header, Request, Response, SipBuildError, parse
 from akashi.telephony.sip.uri import phone_number
 
 BREAKS = st.sampled_from(["\r", "\n", "\r\n"])

@@ -18,10 +18,10 @@ from akashi.telephony.rtp import RtpError, RtpPacket
 from akashi.telephony.sdp import SdpError, choose_codecs, parse_sdp
 from akashi.telephony.sip import digest
 from akashi.telephony.sip.build import request, response_to
+from akashi.telephony.sip.grammar import SipParseError
 from akashi.telephony.sip.message import (
     Request,
     Response,
-    SipParseError,
     iter_stream,
     parse,
 )

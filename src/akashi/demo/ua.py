@@ -19,7 +19,8 @@ from typing import cast
 from akashi.telephony.rtp import RtpPacket
 from akashi.telephony.sdp import AudioSession, Codec, SdpError, parse_sdp
 from akashi.telephony.sip.build import new_branch, new_call_id, new_tag, request, response_to
-from akashi.telephony.sip.message import Request, Response, SipMessage, SipParseError, parse
+from akashi.telephony.sip.grammar import SipParseError
+from akashi.telephony.sip.message import Request, Response, SipMessage, parse
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from akashi.telephony.recorder import now
 from akashi.telephony.sdp import AudioSession, Codec, answer_direction
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.digest import NonceBook, challenges, check_authorization, parse_challenge
-from akashi.telephony.sip.message import split_hostport
+from akashi.telephony.sip.grammar import split_hostport
 from akashi.telephony.sip.uri import parse_name_addr
 from akashi.telephony.trunks import credentials
 

@@ -11,7 +11,8 @@ from akashi.config.telephony import TrunkSettings
 from akashi.errors import ProtocolError
 from akashi.telephony.sip.build import new_branch, new_call_id, new_tag, request
 from akashi.telephony.sip.digest import DigestError
-from akashi.telephony.sip.message import Response, split_hostport, split_list
+from akashi.telephony.sip.grammar import split_hostport
+from akashi.telephony.sip.message import Response, split_list
 from akashi.telephony.sip.uri import parse_name_addr
 from akashi.telephony.trunks import connect, contact, credentials
 

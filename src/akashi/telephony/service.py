@@ -36,7 +36,8 @@ from akashi.telephony.reliable import OPTION_TAGS
 from akashi.telephony.sink import init_worker, store_folder, store_in_worker
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.digest import NonceBook
-from akashi.telephony.sip.message import Request, Response, split_hostport
+from akashi.telephony.sip.grammar import split_hostport
+from akashi.telephony.sip.message import Request, Response
 from akashi.telephony.sip.transport import SipUdp
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri
 from akashi.telephony.timers import refuse_invite

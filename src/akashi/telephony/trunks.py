@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from akashi.config.telephony import TrunkSettings
 from akashi.errors import ProtocolError
 from akashi.telephony.sip.digest import Credentials
-from akashi.telephony.sip.message import split_hostport
+from akashi.telephony.sip.grammar import split_hostport
 from akashi.telephony.sip.uri import parse_uri
 
 if TYPE_CHECKING:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from akashi.errors import ProtocolError
-from akashi.telephony.sip.message import Request, SipParseError
+from akashi.telephony.sip.grammar import SipParseError
+from akashi.telephony.sip.message import Request
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri, phone_number
 
 #: the Warning of a 484: the dialled number holds something else than digits, "+", "*" and "#"

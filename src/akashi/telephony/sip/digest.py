@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from akashi.errors import ProtocolError
-from akashi.telephony.sip.message import SipParseError, split_hostport
+from akashi.telephony.sip.grammar import SipParseError, split_hostport
 from akashi.telephony.sip.uri import parse_uri
 
 #: hash of each algorithm Akashi answers, strongest first (RFC 7616 3.2, RFC 8760)

@@ -10,7 +10,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from akashi.errors import AkashiError, ProtocolError
+from akashi.errors import AkashiError
+from akashi.telephony.sip.grammar import SipParseError, split_hostport
+from akashi.telephony.sip.uri import parse_name_addr
 
 MAX_MESSAGE = 65535
 MAX_HEADERS = 256
@@ -68,18 +70,6 @@ REASONS = {
     600: "Busy Everywhere",
     603: "Decline",
 }
-
-
-class SipParseError(ProtocolError):
-    """A SIP message could not be parsed; ``field`` names the part that was wrong."""
-
-    def __init__(self, field_name: str, detail: str) -> None:
-        self.field = field_name
-        self.detail = detail
-        super().__init__(
-            f"SIPメッセージの {field_name} が不正です: {detail}",
-            f"invalid SIP {field_name}: {detail}",
-        )
 
 
 class SipBuildError(AkashiError, ValueError):
@@ -342,28 +332,6 @@ def via_sent_by(via: str) -> tuple[str, str, int | None]:
     return parts[2].upper(), host, port
 
 
-def split_hostport(text: str, field_name: str) -> tuple[str, int | None]:
-    """Split ``host[:port]`` (IPv6 in brackets)."""
-    text = text.strip()
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise SipParseError(field_name, f"bad IPv6 reference {text!r}")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest and not rest.startswith(":"):
-            raise SipParseError(field_name, f"bad host {text!r}")
-        port_s = rest[1:] if rest else ""
-    else:
-        host, _, port_s = text.partition(":")
-    if not host or any(c.isspace() for c in host):
-        raise SipParseError(field_name, f"bad host {text!r}")
-    if port_s:
-        if not port_s.isdigit() or not 0 < int(port_s) < 65536:
-            raise SipParseError(field_name, f"bad port {port_s!r}")
-        return host, int(port_s)
-    return host, None
-
-
 def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:
     for sep, crlf in ((b"\r\n\r\n", True), (b"\n\n", False)):
         i = data.find(sep)
@@ -470,8 +438,6 @@ def _check(msg: SipMessage) -> None:
     max_fwd = msg.get("Max-Forwards")
     if max_fwd is not None and (not max_fwd.isdigit() or int(max_fwd) > 255):
         raise SipParseError("Max-Forwards", repr(max_fwd))
-    from akashi.telephony.sip.uri import parse_name_addr
-
     for name in ("From", "To"):
         parse_name_addr(msg.header(name), name)
 

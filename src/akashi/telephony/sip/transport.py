@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from akashi.telephony.sip.build import response_to
+from akashi.telephony.sip.grammar import SipParseError
 from akashi.telephony.sip.message import (
     Header,
     Request,
     Response,
     SipMessage,
-    SipParseError,
     canonical,
     iter_stream,
     parse,

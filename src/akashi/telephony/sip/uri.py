@@ -5,15 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from akashi.telephony.sip.message import SipParseError, split_hostport
-
-
-def find_param(params: tuple[tuple[str, str], ...], name: str) -> str | None:
-    """The value of parameter ``name`` (lower case; '' for a flag), or None."""
-    for k, v in params:
-        if k.lower() == name:
-            return v
-    return None
+from akashi.telephony.sip.grammar import SipParseError, find_param, split_hostport
 
 
 @dataclass(frozen=True)
