@@ -46,7 +46,7 @@ import numpy as np
 from akashi.analysis.audio import WavAudio, parse_wav, resample
 from akashi.analysis.callset import BenchCall, bench_set, bench_wav, wav_path
 from akashi.analysis.compliance import CHECKS, check_operator_notice
-from akashi.analysis.detect import Segment, lexicon_findings, match_text
+from akashi.analysis.detect import Segment, Word, lexicon_findings, match_text
 from akashi.analysis.lexicon import CATEGORIES, Lexicon, load_lexicon
 from akashi.analysis.model import load_model
 from akashi.analysis.pipeline import decode_options
@@ -201,7 +201,7 @@ def score(
         "found": sorted(found),
         "flags": [[f.category, f.words, f.start_s, f.end_s, f.detail.get("term")] for f in findings],
         "notice": [want, got],
-        "segments": [[s.channel, s.start_s, s.end_s, s.text] for s in hyp],
+        "segments": [[s.channel, s.start_s, s.end_s, s.text, [w.to_json() for w in s.words]] for s in hyp],
     }
 
 
@@ -241,6 +241,40 @@ def long_calls(audio: list[WavAudio], lengths: list[float]) -> list[WavAudio]:
     return out
 
 
+def rescore(path: Path, calls: list[BenchCall], cache: Path, threads: int) -> None:
+    """Detection and the notice check again on the transcripts kept in a results file (no recognition):
+    for lexicon changes. Timing figures are copied, not measured."""
+    data = json.loads(path.read_text())
+    by_name = {bc.name: bc for bc in calls}
+    lexicon = load_lexicon()
+    for key, res in data["results"].items():
+        if "per_call" not in res:
+            continue
+        tally = Tally()
+        detail = []
+        for item in res["per_call"]:
+            bc = by_name[item["call"]]
+            hyp = [
+                Segment(c, a, b, t, tuple(Word.from_json(w) for w in (ws[0] if ws else [])))
+                for c, a, b, t, *ws in item["segments"]
+            ]
+            detail.append(score(tally, bc, script_segments(wav_path(bc, cache)), hyp, lexicon))
+        s = tally.summary(threads)
+        for k in ("audio_s", "rtf", "rtf_cpu_per_thread"):
+            s[k] = res[k]
+        data["results"][key] = s | {"per_call": detail, "rescored": True}
+        print(
+            f"{key:18s} cat R {s['categories']['recall'] or 0:.2f} P {s['categories']['precision'] or 0:.2f} "
+            f"| call F1 {s['calls']['f1']:.2f} | polite flagged {s['polite_calls_flagged']}/{s['polite_calls']} "
+            f"| notice {s['notice_accuracy'] or 0:.2f} {s['notice_by_outcome']} | flag err p90 "
+            f"{s['flag_time_error_s']['p90'] or 0:.2f}",
+            flush=True,
+        )
+    out = path.with_name(path.stem + "-rescored.json")
+    out.write_text(json.dumps(data, ensure_ascii=False, indent=1))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "analysis.json")
@@ -254,9 +288,13 @@ def main() -> None:
     ap.add_argument("--long-variants", default="shipped")
     ap.add_argument("--only-made", action="store_true", help="only the calls already generated")
     ap.add_argument("--limit", type=int, default=0, help="at most this many calls per half (quick runs)")
+    ap.add_argument("--rescore", type=Path, help="re-run detection on the transcripts of this results file")
     args = ap.parse_args()
 
     calls = bench_set()
+    if args.rescore:
+        rescore(args.rescore, calls, args.cache, args.threads)
+        return
     if args.only_made:
         calls = [bc for bc in calls if wav_path(bc, args.cache).exists()]
     t0 = time.perf_counter()

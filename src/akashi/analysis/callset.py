@@ -434,8 +434,23 @@ def _wav(x: Float32, rate: int, codec: str) -> bytes:
 
 def wav_path(bc: BenchCall, cache: Path) -> Path:
     """Where the call's WAV is (or will be) cached."""
-    key = hashlib.sha256(repr((bc.call, bc.rendering)).encode()).hexdigest()[:12]
-    return cache / f"{bc.call.name}-{key}.wav"
+    return cache / f"{bc.call.name}-{_key(bc)}.wav"
+
+
+def _key(bc: BenchCall) -> str:
+    """A digest of the script and rendering that is the same in every process (no set order in it)."""
+    c, r = bc.call, bc.rendering
+    turns = [(t.speaker, t.text, t.gain) for t in c.turns]
+    stable = [
+        c.name,
+        c.kind,
+        turns,
+        sorted(c.categories),
+        c.notice_said,
+        c.notice_check,
+        list(vars(r).values()),
+    ]
+    return hashlib.sha256(json.dumps(stable, ensure_ascii=False).encode()).hexdigest()[:12]
 
 
 def bench_wav(bc: BenchCall, cache: Path) -> Path:

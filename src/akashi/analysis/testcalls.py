@@ -291,7 +291,10 @@ def by_name(name: str) -> ScriptedCall:
 def call_wav(call: ScriptedCall, cache_dir: Path) -> Path:
     """The call as a μ-law stereo WAV in ``cache_dir`` (made once per script), its script beside it."""
     engine = tts_engine()
-    key = hashlib.sha256(repr((call, engine)).encode()).hexdigest()[:12]
+    # Not repr(call): a frozenset's order changes from one process to the next (hash randomisation).
+    turns = [(t.speaker, t.text, t.gain) for t in call.turns]
+    stable = [call.name, call.kind, turns, sorted(call.categories), call.notice_said, engine]
+    key = hashlib.sha256(json.dumps(stable, ensure_ascii=False).encode()).hexdigest()[:12]
     path = cache_dir / f"{call.name}-{engine}-{key}.wav"
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
