@@ -37,14 +37,24 @@ def test_buffer_closes_a_viewer_that_falls_behind() -> None:
 
 @pytest.fixture
 def fake_camera(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """A camera whose reader writes 64 chunks of 64 KiB at once, then waits to be told to stop."""
-    state: dict[str, Any] = {"written": 0, "reason": "", "done": threading.Event()}
+    """A camera whose reader writes one chunk, and once the viewer has it 63 more at once, then waits
+    to be told to stop (``first_read`` is set by the test: a loaded machine could otherwise run all the
+    writes before the viewer's first read)."""
+    state: dict[str, Any] = {
+        "written": 0,
+        "reason": "",
+        "done": threading.Event(),
+        "first_read": threading.Event(),
+    }
 
     def pump(url: str, timeout_s: float, sink: Any, stop: threading.Event) -> str:
         try:
-            for _ in range(64):
+            for i in range(64):
                 sink.write(b"m" * CHUNK)
                 state["written"] += CHUNK
+                if i == 0 and not state["first_read"].wait(30):
+                    state["reason"] = "first chunk never read"
+                    return str(state["reason"])
             state["reason"] = "closed" if stop.wait(30) else "never stopped"
             return str(state["reason"])
         finally:
@@ -65,6 +75,7 @@ def test_a_stalled_viewer_is_closed_and_the_reader_stops(fake_camera: dict[str, 
     async def main() -> int:
         stream = live_fmp4(ak, "cam1", buffer_bytes=limit)
         assert len(await anext(stream)) == CHUNK
+        fake_camera["first_read"].set()
         # the viewer stops reading while the camera writes four times its buffer, and the reader
         # waits to be stopped: the loop, free meanwhile, takes the writes and must close the viewer
         assert await asyncio.to_thread(fake_camera["done"].wait, 40)

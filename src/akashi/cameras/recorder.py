@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
@@ -66,12 +66,17 @@ class SessionResult:
 
 
 def open_input(url: str, timeout_s: float) -> av.container.InputContainer:
-    """Open an RTSP URL over TCP with socket and read timeouts always set."""
+    """Open an RTSP URL over TCP with socket and read timeouts always set.
+
+    Reads are bounded by FFmpeg's own socket timeouts (``timeout``/``rw_timeout``, in C). PyAV's
+    timeout guards only the open: as a read timeout its interrupt callback takes the GIL on every
+    network wait (thousands of times a second per camera), which cost more CPU than the copy itself.
+    """
     us = str(int(timeout_s * 1_000_000))
     return av.open(
         url,
         options={"rtsp_transport": "tcp", "timeout": us, "rw_timeout": us},
-        timeout=(timeout_s, timeout_s),
+        timeout=(timeout_s, None),
     )
 
 
@@ -90,10 +95,12 @@ class _Segment:
         self.t0 = t0
         self.path = spool.begin(meta)
         self.out = av.open(str(self.path), "w", format=fmt, options=FMP4_OPTIONS)
-        self.map: dict[int, tuple[Any, Fraction]] = {}
+        # Per input stream: output stream, integer start offset in its time base, float time base.
+        self.map: dict[int, tuple[Any, int, float]] = {}
         for s in inputs:
             o = self.out.add_stream_from_template(s)
-            self.map[s.index] = (o, s.time_base or Fraction(1, 90000))
+            tb = s.time_base or Fraction(1, 90000)
+            self.map[s.index] = (o, round(t0 / tb), float(tb))
         self.frames = 0
         self.dropped = 0
         self.last_dts: dict[int, int] = {}
@@ -101,27 +108,32 @@ class _Segment:
         self.last_t = t0
         self.last_dur = 0.0
 
-    def write(self, pkt: av.packet.Packet[Any], t: float, is_video: bool) -> None:
-        o, tb = self.map[pkt.stream.index]
-        base = round(self.t0 / tb)
-        if pkt.pts is not None:
-            pkt.pts -= base
-        if pkt.dts is not None:
-            pkt.dts -= base
-        dts = pkt.dts if pkt.dts is not None else pkt.pts or 0
+    def write(self, pkt: av.packet.Packet[Any], index: int, t: float, is_video: bool) -> None:
+        """Mux one packet of input stream ``index`` (stream time ``t``) with timestamps rebased."""
+        o, base, tb = self.map[index]
+        pts, dts = pkt.pts, pkt.dts
+        if pts is not None:
+            pts -= base
+            pkt.pts = pts
+        if dts is not None:
+            dts -= base
+            pkt.dts = dts
+        else:
+            dts = pts or 0
         if dts < 0:
             return  # before this segment's first keyframe (audio): belongs to no file
-        if dts <= self.last_dts.get(pkt.stream.index, -1):
+        if dts <= self.last_dts.get(index, -1):
             self.dropped += 1  # a glitch in the camera's clock: the muxer refuses non-increasing DTS
             return
-        self.last_dts[pkt.stream.index] = dts
+        self.last_dts[index] = dts
         pkt.stream = o
-        self.out.mux(pkt)
+        self.out.mux_one(pkt)
         if is_video:
             self.frames += 1
             if t >= self.last_t:
                 self.last_t = t
-                self.last_dur = float(pkt.duration * tb) if pkt.duration else 0.0
+                duration = pkt.duration
+                self.last_dur = duration * tb if duration else 0.0
 
     def close(self) -> None:
         self.out.close()
@@ -158,42 +170,46 @@ class _Session:
         self.seg: _Segment | None = None
         self.sps = b""
         self.session_sps: bytes | None = None
-        self.preroll: list[tuple[av.packet.Packet[Any], float, bool]] = []
+        self.preroll: list[tuple[av.packet.Packet[Any], int, float, bool]] = []
         self.last_arrival: tuple[float, float] | None = None
 
-    def feed(self, pkt: av.packet.Packet[Any], t: float, is_video: bool) -> None:
-        """Take one timed packet; until the live edge is reached, packets are held and timed later."""
-        if self.anchor is None:
-            now = time.monotonic()
-            live = False
-            if is_video:
-                if self.last_arrival is not None:
-                    # Buffered packets come much faster than their frame spacing; live ones at it.
-                    gap_stream = t - self.last_arrival[1]
-                    live = gap_stream > 0 and now - self.last_arrival[0] >= LIVE_PACE * gap_stream
-                self.last_arrival = (now, t)
-            if not (live or len(self.preroll) >= PREROLL_MAX):
-                self.preroll.append((pkt, t, is_video))
-                return
-            self.anchor = Anchor.now(t)  # this packet is live: it was captured about now
-            held, self.preroll = self.preroll, []
-            for item in held:
-                self._handle(*item)
-        self._handle(pkt, t, is_video)
+    def feed(self, pkt: av.packet.Packet[Any], index: int, t: float, is_video: bool) -> None:
+        """Take one timed packet of input stream ``index``; until the live edge is reached, packets
+        are held and timed later. Runs for every packet: kept free of allocations it can avoid."""
+        if self.anchor is not None:
+            self._handle(pkt, index, t, is_video)
+            return
+        now = time.monotonic()
+        live = False
+        if is_video:
+            if self.last_arrival is not None:
+                # Buffered packets come much faster than their frame spacing; live ones at it.
+                gap_stream = t - self.last_arrival[1]
+                live = gap_stream > 0 and now - self.last_arrival[0] >= LIVE_PACE * gap_stream
+            self.last_arrival = (now, t)
+        if not (live or len(self.preroll) >= PREROLL_MAX):
+            self.preroll.append((pkt, index, t, is_video))
+            return
+        self.anchor = Anchor.now(t)  # this packet is live: it was captured about now
+        held, self.preroll = self.preroll, []
+        for item in held:
+            self._handle(*item)
+        self._handle(pkt, index, t, is_video)
 
-    def _handle(self, pkt: av.packet.Packet[Any], t: float, is_video: bool) -> None:
+    def _handle(self, pkt: av.packet.Packet[Any], index: int, t: float, is_video: bool) -> None:
         anchor = self.anchor
         assert anchor is not None
         if is_video:
-            anchor.observe(t, datetime.now(UTC))
-            cc = self.video.codec_context
-            if pkt.is_keyframe:  # in-band SPS: a resolution change inside one session
-                self.sps = parameter_sets(bytes(pkt), cc.name) or self.sps
-            params = StreamParams(cc.name, cc.width, cc.height, self.sps)
-            if self.cutter.feed(t, pkt.is_keyframe, params):
-                self._cut(pkt, t, params)
+            anchor.observe_s(t, time.time())
+            # Only a keyframe can start a segment: the stream's facts are read there alone.
+            if pkt.is_keyframe:
+                cc = self.video.codec_context
+                self.sps = parameter_sets(bytes(pkt), cc.name) or self.sps  # in-band SPS: new resolution
+                params = StreamParams(cc.name, cc.width, cc.height, self.sps)
+                if self.cutter.feed(t, True, params):
+                    self._cut(pkt, t, params)
         if self.seg is not None:
-            self.seg.write(pkt, t, is_video)
+            self.seg.write(pkt, index, t, is_video)
 
     def _cut(self, pkt: av.packet.Packet[Any], t: float, params: StreamParams) -> None:
         anchor = self.anchor
@@ -258,6 +274,9 @@ def run_session(
         audio_codec = audio[0].codec_context.name if audio else ""
         streams: list[av.stream.Stream] = [video, *audio]
         vtb = video.time_base or Fraction(1, 90000)
+        # Seconds per tick of each stream, as a float: no Fraction arithmetic per packet.
+        tbs = {s.index: float(s.time_base or vtb) for s in streams}
+        vindex = video.index
         fps = float(video.guessed_rate or video.average_rate or 15)
         session = _Session(
             cfg,
@@ -277,10 +296,13 @@ def run_session(
                 break
             if pkt.size == 0:
                 continue
-            ts = pkt.pts if pkt.pts is not None else pkt.dts
+            ts = pkt.pts
             if ts is None:
-                continue  # the first packets of an RTSP session may carry no time
-            session.feed(pkt, float(ts * (pkt.stream.time_base or vtb)), pkt.stream.index == video.index)
+                ts = pkt.dts
+                if ts is None:
+                    continue  # the first packets of an RTSP session may carry no time
+            index = pkt.stream_index
+            session.feed(pkt, index, ts * tbs[index], index == vindex)
     except (av.FFmpegError, OSError) as exc:
         msg = mask_text(str(exc), cfg.url)
         # ExitError: PyAV's read timeout interrupted a blocked read (a frozen camera).

@@ -42,6 +42,7 @@ class Anchor:
         self.wall0 = wall0
         self.t0 = t0
         self.min_lag: float | None = None
+        self._wall0_s = wall0.timestamp()  # the same in POSIX seconds, for the per-packet path
 
     def wall(self, t: float) -> datetime:
         """Wall-clock UTC of stream time ``t`` (seconds)."""
@@ -54,8 +55,13 @@ class Anchor:
 
     def observe(self, t: float, arrived: datetime) -> None:
         """A packet of stream time ``t`` arrived at ``arrived``."""
-        lag = (arrived - self.wall(t)).total_seconds()
-        self.min_lag = lag if self.min_lag is None else min(self.min_lag, lag)
+        self.observe_s(t, arrived.timestamp())
+
+    def observe_s(self, t: float, arrived_s: float) -> None:
+        """:meth:`observe` with the arrival in POSIX seconds (``time.time()``): no datetime per packet."""
+        lag = arrived_s - self._wall0_s - (t - self.t0)
+        if self.min_lag is None or lag < self.min_lag:
+            self.min_lag = lag
 
     def correct(self, limit: float = DRIFT_LIMIT_S) -> float:
         """Shift the mapping by the observed offset when it passes ``limit``; returns the shift (s)."""
@@ -63,6 +69,7 @@ class Anchor:
         if lag is None or abs(lag) <= limit:
             return 0.0
         self.wall0 += timedelta(seconds=lag)
+        self._wall0_s = self.wall0.timestamp()
         return lag
 
 

@@ -41,6 +41,11 @@ class Uploader:
         self.retain = timedelta(days=ak.settings.camera_policy.retain_days)
         self.alerting = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Segments that may already be stored: whatever was queued before this uploader's first pass
+        # (left by a process that died) and any whose upload failed part-way. Only these are looked
+        # up before a put; a segment this process just closed cannot be in the store yet.
+        self._first_pass = True
+        self._maybe_stored: set[str] = set()
 
     def _post(self, ev: CameraEvent) -> None:
         """Emit from a worker thread: listeners run in the event loop."""
@@ -73,10 +78,15 @@ class Uploader:
 
     async def drain(self) -> bool:
         """Upload every queued segment, oldest first; False when the store failed (retry later)."""
-        for meta, media in await asyncio.to_thread(self.spool.pending):
+        pending = await asyncio.to_thread(self.spool.pending)
+        if self._first_pass:
+            self._first_pass = False
+            self._maybe_stored.update(meta.key for meta, _ in pending)
+        for meta, media in pending:
             try:
                 await asyncio.to_thread(self._upload, meta, media)
             except Exception as exc:  # the store or database is down: keep it queued, in order
+                self._maybe_stored.add(meta.key)
                 log.warning("camera %s: upload failed, queued: %s", meta.camera, exc)
                 self.emit(CameraEvent("upload_failed", meta.camera, utcnow(), str(exc)[:300]))
                 return False
@@ -85,8 +95,9 @@ class Uploader:
     def _upload(self, meta: SegmentMeta, media: Path) -> None:
         engine = self.ak.engine
         closed_at = media.stat().st_mtime
-        if records.segment_exists(engine, meta.camera_id, meta.started_at):
+        if meta.key in self._maybe_stored and records.segment_exists(engine, meta.camera_id, meta.started_at):
             self.spool.uploaded(meta)  # stored before a crash, only the queue entry was left
+            self._maybe_stored.discard(meta.key)
             return
         mov = meta.extra.get("container") == "mov"
         with open(media, "rb") as f:
@@ -112,6 +123,7 @@ class Uploader:
             )
         records.add_segment(engine, meta, res.object_id, res.sha256, res.size)
         self.spool.uploaded(meta)
+        self._maybe_stored.discard(meta.key)
         latency = max(0.0, time.time() - closed_at)
         self._post(
             CameraEvent("segment_stored", meta.camera, utcnow(), object_id=res.object_id, latency_s=latency)
