@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from akashi.codecs.encode import can_encode, encodable_names
 from akashi.errors import ProtocolError
+from akashi.telephony.call.facts import CodecFacts, Failure
 from akashi.telephony.call.host import ALLOW
 from akashi.telephony.call.machine import INBOUND, CallMachine, Direction, InDialog, LegsFailed, Source
 from akashi.telephony.call.numbers import dialled, uri_user
@@ -141,7 +142,7 @@ class InboundCall:
 
     def leg_auth_refused(self, reason: str) -> None:
         """A leg's digest challenge was not answered: kept with the call."""
-        self.meta.extra["auth_refused"] = reason
+        self.meta.extra.auth_refused = reason
 
     def unanswer(self) -> None:
         """A 2xx to the caller that waited for its PRACK was replaced by an error: never answered."""
@@ -195,7 +196,7 @@ class InboundCall:
         """The call failed (first reason wins): it is stored as ``failed`` with the reason and details."""
         if not self.failure:
             self.failure = reason
-            self.meta.extra["failure"] = {"reason": reason, **details}
+            self.meta.extra.failure = Failure.model_validate({"reason": reason, **details})
 
     def end(self, side: str) -> None:
         """The call is over (the first to end it is the one kept): it moves to ``ending``."""
@@ -275,12 +276,8 @@ class InboundCall:
         self.meta.codec = self.codec.name
         self.meta.payload_type = self.codec.pt
         if not is_g711(self.codec):
-            self.meta.extra["codec"] = {
-                "name": self.codec.name,
-                "rate": self.codec.rate,
-                "fmtp": self.codec.fmtp,
-                "channels": self.codec.channels,
-            }
+            c = self.codec
+            self.meta.extra.codec = CodecFacts(name=c.name, rate=c.rate, fmtp=c.fmtp, channels=c.channels)
         self.a_rtp = await svc.ports.open(ipv6=ipv6)
         self.b_rtp = await svc.ports.open()
         self.a_rtp.label = f"{self.invite.call_id} {self.a_side}"
@@ -306,7 +303,7 @@ class InboundCall:
         codec = codec or self.codec
         audio = await self.host.notices.audio(announcement, codec)
         # analysis checks the notice played for all of it
-        self.meta.extra["notice_duration_s"] = audio.duration_s
+        self.meta.extra.notice_duration_s = audio.duration_s
         if not self.over:  # an end while the audio was made wins: nothing plays
             self.enter(CallState.NOTICING)
         self.meta.notice_started_at = now()
@@ -321,7 +318,7 @@ class InboundCall:
             return
         assert self.a_rtp is not None and not isinstance(ann, bool)
         self.meta.notice_mode = ann.mode if ann is not None else ""
-        self.meta.extra["announcement"] = self.route.announcement
+        self.meta.extra.announcement = self.route.announcement
         if ann is not None and ann.mode == "automatic":
             offer = self.offer
             self._answer_caller(self.our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)))
@@ -370,7 +367,7 @@ class InboundCall:
         name = self.route.unavailable_announcement
         if name:
             audio = await self.host.notices.audio(name, self.codec)
-            self.meta.extra["unavailable_started_at"] = now()
+            self.meta.extra.unavailable_started_at = now()
             await self._until_end(NoticePlayer(self.a_rtp, audio.payloads, self.codec.pt, audio.step).play())
         # BYE with ringing's status as its Reason, unless the call ended meanwhile
         self.runner.execute(self.machine.on_media_event("notice_done"))
@@ -395,9 +392,9 @@ class InboundCall:
     def missed(self, statuses: list[int]) -> None:
         """Nobody answered: a final response (or BYE after the notice) to the caller."""
         self.meta.status = "missed"
-        self.meta.extra["ring_statuses"] = statuses
+        self.meta.extra.ring_statuses = statuses
         code = final_status(statuses)
-        self.meta.extra["final_status"] = code
+        self.meta.extra.final_status = code
         # not answered: the final response; answered for the notice: the "nobody can answer" message
         failed = LegsFailed(tuple(statuses), code, caller_answered=self.a_answered)
         self.runner.execute(self.machine.on_response(failed))
@@ -452,7 +449,7 @@ class InboundCall:
             assert self.a_rtp is not None and self.b_rtp is not None
             quiet = time.time() - min(self.a_rtp.last_rx, self.b_rtp.last_rx)
             if quiet > limit:
-                self.meta.extra["rtp_timeout_s"] = limit
+                self.meta.extra.rtp_timeout_s = limit
                 self.runner.execute(self.machine.on_media_event("media_quiet"))
 
     async def _cleanup(self) -> None:
@@ -473,8 +470,8 @@ class InboundCall:
             if ep is not None and ep.refused
         }
         if refused:
-            self.meta.extra["rtp_refused"] = refused
-            self.meta.extra["rtp_refused_from"] = {
+            self.meta.extra.rtp_refused = refused
+            self.meta.extra.rtp_refused_from = {
                 side: ep.refused_sources
                 for side, ep in ((self.a_side, self.a_rtp), (self.b_side, self.b_rtp))
                 if ep is not None and ep.refused
@@ -520,12 +517,12 @@ class InboundCall:
             or not ans.port
             or not self.a_rtp.reaches(ans.address)
         ):
-            self.meta.extra["late_offer_refused"] = True
+            self.meta.extra.late_offer_refused = True
             self.runner.execute(self.machine.on_media_event("late_answer_refused"))
             return
         self.offer = ans
         self.a_rtp.set_remote((ans.address, ans.port), ans.codecs)
-        self.meta.extra["late_offer"] = True
+        self.meta.extra.late_offer = True
         self.late_answer.set()
 
 

@@ -11,7 +11,7 @@ import os
 import struct
 import time
 from concurrent.futures import Executor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 from akashi.codecs import g711
 from akashi.codecs.container import write_container
 from akashi.codecs.timeline import segments
+from akashi.telephony.call.facts import CallFacts
 from akashi.telephony.media import SpoolSink
 
 MAGIC = b"AKSPOOL1"
@@ -115,7 +116,18 @@ class CallMeta:
     codec: str = "PCMU"
     payload_type: int = 0
     finished: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: typed facts of the call (stored as the ``extra`` JSON; a dict read back from meta.json is validated)
+    extra: CallFacts = field(default_factory=CallFacts)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.extra, CallFacts):
+            self.extra = CallFacts.model_validate(self.extra)
+
+    def to_json(self) -> str:
+        """meta.json's text."""
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["extra"] = self.extra.to_extra()
+        return json.dumps(data, ensure_ascii=False)
 
 
 def write_batch(batch: list[tuple[SpoolWriter, bytes | bytearray]]) -> OSError | None:
@@ -152,7 +164,7 @@ class CallSpool:
 
     def save(self) -> None:
         """Write meta.json atomically (on the I/O thread when there is one)."""
-        text = json.dumps(asdict(self.meta), ensure_ascii=False)
+        text = self.meta.to_json()
         if self.io is None:
             self._write_meta(text)
         else:
@@ -186,7 +198,7 @@ class CallSpool:
 
         Raises :class:`OSError` while the disk refuses (nothing is lost: call it again).
         """
-        self._write_meta(json.dumps(asdict(self.meta), ensure_ascii=False), check=True)
+        self._write_meta(self.meta.to_json(), check=True)
         self.close()
 
     def flush(self) -> None:
@@ -276,7 +288,7 @@ def finalise(folder: Path) -> tuple[Path, CallMeta]:
     t0 = meta.answered_at if meta.answered_at is not None else meta.started_at
     if meta.codec.upper() not in ("PCMU", "PCMA"):
         raw = folder / "call.akrtp"
-        codec = dict(meta.extra.get("codec") or {"name": meta.codec})
+        codec = meta.extra.codec.model_dump() if meta.extra.codec is not None else {"name": meta.codec}
         write_container(raw, {**codec, "payload_type": meta.payload_type, "t0": t0}, caller, heard)
         return raw, meta
     sil = g711.silence(meta.codec) if meta.codec.upper() in ("PCMU", "PCMA") else 0

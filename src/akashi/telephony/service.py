@@ -433,7 +433,7 @@ class TelephonyService:
         source = self._admitted.pop(call.invite.call_id, None)
         if source is not None:
             self.limits.finished(source)
-        self.edge_audit.media(media_refusal(call.invite.call_id, source or "?", call.meta.extra))
+        self.edge_audit.media(media_refusal(call.invite.call_id, source or "?", call.meta.extra.to_extra()))
         for cid in call.dialog_ids:
             if self.calls.get(cid) is call:
                 del self.calls[cid]
@@ -442,7 +442,7 @@ class TelephonyService:
             return
         self._spools.discard(sp)
         if sp.dropped:
-            sp.meta.extra["spool_dropped_packets"] = sp.dropped  # the disk refused writes for minutes
+            sp.meta.extra.spool_dropped_packets = sp.dropped  # the disk refused writes for minutes
         task = asyncio.get_running_loop().create_task(self._store(sp))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from akashi.telephony.call.outcome import CallOutcome
 from akashi.telephony.recorder import CallMeta, finalise
 
 if TYPE_CHECKING:
@@ -54,30 +55,31 @@ def _ts(t: float | None) -> datetime | None:
 
 
 def to_record(meta: CallMeta) -> CallRecord:
-    """The ingest record of a finished call."""
+    """The ingest record of a finished call, from its :class:`~akashi.telephony.call.outcome.CallOutcome`."""
     from akashi.ingest import CallRecord
 
-    start = _ts(meta.started_at)
+    out = CallOutcome.of(meta)
+    start = _ts(out.started_at)
     assert start is not None
-    extra = dict(meta.extra)
-    extra["payload_type"] = meta.payload_type
+    extra = out.facts.to_extra()
+    extra["payload_type"] = out.payload_type
     return CallRecord(
         started_at=start,
-        direction="in" if meta.direction == "in" else "out",
-        caller=meta.caller,
-        dialled=meta.dialled,
-        answered_at=_ts(meta.answered_at),
-        ended_at=_ts(meta.ended_at),
-        agent=meta.agent,
-        agent_sip_user=meta.agent_sip_user,
-        site=meta.site,
-        status=meta.status if meta.status in ("completed", "missed", "interrupted", "failed") else "missed",  # type: ignore[arg-type]
-        hangup_side=meta.hangup_side,
-        call_ids=list(meta.call_ids),
-        notice_mode=meta.notice_mode,
-        notice_started_at=_ts(meta.notice_started_at),
-        notice_ended_at=_ts(meta.notice_ended_at),
-        bridged_at=_ts(meta.bridged_at),
-        codec=meta.codec,
+        direction=out.direction,
+        caller=out.caller,
+        dialled=out.dialled,
+        answered_at=_ts(out.answered_at),
+        ended_at=_ts(out.ended_at),
+        agent=out.agent,
+        agent_sip_user=out.agent_sip_user,
+        site=out.site,
+        status=out.status,
+        hangup_side=out.hangup_side,
+        call_ids=list(out.call_ids),
+        notice_mode=out.notice_mode,
+        notice_started_at=_ts(out.notice_started_at),
+        notice_ended_at=_ts(out.notice_ended_at),
+        bridged_at=_ts(out.bridged_at),
+        codec=out.codec,
         extra=extra,
     )

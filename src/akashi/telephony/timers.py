@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from akashi.errors import ProtocolError
+from akashi.telephony.call.facts import SessionEnd
 from akashi.telephony.legs import LegState, OutLeg
 from akashi.telephony.reliable import (
     SUPPORTED,
@@ -322,7 +323,7 @@ class CallTimers:
     def _prack_timeout(self) -> None:
         """RFC 3262 3: no PRACK within 64*T1: the INVITE is rejected with 504; a missed call."""
         call = self.call
-        call.meta.extra["prack_timeout"] = True
+        call.meta.extra.prack_timeout = True
         call.respond(504)  # drops a held 2xx and hangs up the operator who answered it
         call.meta.status = "missed"
         call.end("akashi")
@@ -541,13 +542,13 @@ class CallTimers:
     def _end(self, key: Key, status: int) -> None:
         call = self.call
         t = self.timers.get(key)
-        info: dict[str, object] = {"leg": "caller" if key == CALLER else "operator"}
-        if t is not None:
-            info["interval_s"] = t.interval
-        if status:
-            info["refresh_status"] = status
-        call.meta.extra["session_expired"] = info
-        log.info("session of call %s expired on the %s leg", call.invite.call_id, info["leg"])
+        info = SessionEnd(
+            leg="caller" if key == CALLER else "operator",
+            interval_s=t.interval if t is not None else None,
+            refresh_status=status or None,
+        )
+        call.meta.extra.session_expired = info
+        log.info("session of call %s expired on the %s leg", call.invite.call_id, info.leg)
         if call.a_answered:
             call.bye_caller()
         for leg in {call.leg, key if isinstance(key, OutLeg) else None}:
