@@ -64,8 +64,11 @@ def parse_wav_header(head: bytes, total_size: int | None = None) -> WavInfo:
             code, channels, rate, bits = fmt
             if channels < 1 or rate < 1:
                 raise ProtocolError(
-                    "WAV のチャンネル数またはサンプルレートが不正です", "WAV channels or sample rate invalid"
+                    f"WAV のチャンネル数またはサンプルレートが不正です: {channels}/{rate}",
+                    f"WAV channels or sample rate invalid: {channels}/{rate}",
                 )
             return WavInfo(code, channels, rate, bits, body, size)
         pos = body + size + (size & 1)
+    if fmt is None:
+        raise ProtocolError("WAV の fmt チャンクが見つかりません", "WAV fmt chunk not found")
     raise ProtocolError("WAV の data チャンクが見つかりません", "WAV data chunk not found")

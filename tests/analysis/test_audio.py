@@ -78,7 +78,7 @@ def test_alaw_wav_with_odd_sized_extra_chunk() -> None:
     [
         (b"", "RIFF"),
         (b"RIFF\0\0\0\0WAVX", "RIFF"),
-        (b"RIFF\x04\0\0\0WAVE", "chunk missing"),
+        (b"RIFF\x04\0\0\0WAVE", "fmt chunk not found"),
         (_alaw_wav(b"")[:20], "fmt"),
     ],
 )

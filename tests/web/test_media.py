@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from akashi.errors import ProtocolError
+from akashi.wavinfo import parse_wav_header
 from akashi.web.i18n import duration, jst, translate
-from akashi.web.media import ByteRange, RangeNotSatisfiable, parse_range, parse_wav_header, wav_peaks
+from akashi.web.media import ByteRange, RangeNotSatisfiable, parse_range, wav_peaks
 from akashi.web.render import highlight
 
 

@@ -1,7 +1,8 @@
-"""WAV parsing, G.711 tables, resampling and loudness, sans-I/O: bytes in, arrays out.
+"""WAV decoding, G.711 tables, resampling and loudness, sans-I/O: bytes in, arrays out.
 
-Call recordings are stereo WAVs (customer left, operator right) in PCM16 or G.711 (WAV format 7
-μ-law, 6 A-law), or mono. ``audioop`` is gone from Python 3.13, so G.711 is done with numpy tables.
+The WAV header is read by :func:`akashi.wavinfo.parse_wav_header`, the one WAV parser; this module
+turns the samples it locates into arrays. Call recordings are stereo WAVs (customer left, operator
+right) in PCM16 or G.711 (WAV format 7 μ-law, 6 A-law), or mono. ``audioop`` is gone from Python 3.13, so G.711 is done with numpy tables.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import numpy.typing as npt
 
 from akashi.codecs import g711
 from akashi.errors import ProtocolError
+from akashi.wavinfo import parse_wav_header
 
 Float32 = npt.NDArray[np.float32]
 
 WAVE_PCM = 1
 WAVE_ALAW = 6
 WAVE_MULAW = 7
-WAVE_EXTENSIBLE = 0xFFFE
 
 
 MULAW_TABLE = g711.ULAW_FLOAT
@@ -52,36 +53,9 @@ class WavAudio:
 
 def parse_wav(data: bytes) -> WavAudio:
     """Decode a RIFF/WAVE file held in memory (PCM16, μ-law, A-law; mono or stereo)."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise ProtocolError(
-            "WAV ではありません (RIFF/WAVE ヘッダなし)", "not a WAV file: RIFF/WAVE header missing"
-        )
-    pos = 12
-    fmt: tuple[int, int, int, int] | None = None
-    payload: bytes | None = None
-    while pos + 8 <= len(data):
-        cid = data[pos : pos + 4]
-        (size,) = struct.unpack_from("<I", data, pos + 4)
-        body = data[pos + 8 : pos + 8 + size]
-        if cid == b"fmt ":
-            if len(body) < 16:
-                raise ProtocolError("WAV の fmt チャンクが短すぎます", "WAV fmt chunk too short")
-            tag, channels, rate, _br, _align, bits = struct.unpack_from("<HHIIHH", body)
-            if tag == WAVE_EXTENSIBLE and len(body) >= 26:
-                (tag,) = struct.unpack_from("<H", body, 24)
-            fmt = (tag, channels, rate, bits)
-        elif cid == b"data":
-            payload = body
-            break
-        pos += 8 + size + (size & 1)
-    if fmt is None or payload is None:
-        raise ProtocolError("WAV に fmt または data チャンクがありません", "WAV fmt or data chunk missing")
-    tag, channels, rate, bits = fmt
-    if channels < 1 or rate <= 0:
-        raise ProtocolError(
-            f"WAV の channels/rate が不正です: {channels}/{rate}",
-            f"WAV channels/rate invalid: {channels}/{rate}",
-        )
+    info = parse_wav_header(data, len(data))
+    payload = data[info.data_offset : info.data_offset + info.data_size]
+    tag, channels, rate, bits = info.format_code, info.channels, info.sample_rate, info.bits
     if tag == WAVE_PCM and bits == 16:
         raw = np.frombuffer(payload[: len(payload) - len(payload) % (2 * channels)], dtype="<i2")
         samples = (raw.astype(np.float32) / 32768.0).reshape(-1, channels)

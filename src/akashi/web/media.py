@@ -7,7 +7,6 @@ recording to draw the waveform.
 from __future__ import annotations
 
 import itertools
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ import numpy.typing as npt
 
 from akashi.codecs import g711
 from akashi.errors import ProtocolError
+from akashi.wavinfo import WavInfo, parse_wav_header
 
 
 @dataclass(frozen=True)
@@ -74,64 +74,29 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start, min(end, size - 1), size)
 
 
-@dataclass(frozen=True)
-class WavFormat:
-    """The facts of a WAV ``fmt`` chunk that decoding needs."""
-
-    codec: int  # 1 PCM, 6 A-law, 7 mu-law, 3 float
-    channels: int
-    rate: int
-    bits: int
-    data_offset: int
-    data_size: int
-
-
-def parse_wav_header(head: bytes) -> WavFormat:
-    """Find ``fmt`` and ``data`` in the first bytes of a RIFF/WAVE file."""
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        raise ProtocolError("WAV ヘッダーが不正です (RIFF/WAVE)", "bad WAV header: RIFF/WAVE")
-    pos = 12
-    fmt: tuple[int, int, int, int] | None = None
-    while pos + 8 <= len(head):
-        cid, csize = head[pos : pos + 4], struct.unpack_from("<I", head, pos + 4)[0]
-        body = pos + 8
-        if cid == b"fmt ":
-            if body + 16 > len(head):
-                break
-            codec, channels, rate, _br, _align, bits = struct.unpack_from("<HHIIHH", head, body)
-            if codec == 0xFFFE and body + 26 <= len(head):
-                codec = struct.unpack_from("<H", head, body + 24)[0]
-            fmt = (codec, channels, rate, bits)
-        elif cid == b"data":
-            if fmt is None:
-                break
-            return WavFormat(fmt[0], fmt[1], fmt[2], fmt[3], body, csize)
-        pos = body + csize + (csize & 1)
-    raise ProtocolError("WAV の fmt/data チャンクが見つかりません", "WAV fmt/data chunk not found")
-
-
 _ULAW = g711.ULAW_FLOAT
 _ALAW = g711.ALAW_FLOAT
 
 
-def decode_samples(fmt: WavFormat, data: bytes) -> npt.NDArray[np.float32]:
+def decode_samples(fmt: WavInfo, data: bytes) -> npt.NDArray[np.float32]:
     """Decode WAV sample bytes to float32 of shape (frames, channels) in -1..1."""
-    if fmt.codec == 7 and fmt.bits == 8:
+    code = fmt.format_code
+    if code == 7 and fmt.bits == 8:
         flat = _ULAW[np.frombuffer(data, dtype=np.uint8)]
-    elif fmt.codec == 6 and fmt.bits == 8:
+    elif code == 6 and fmt.bits == 8:
         flat = _ALAW[np.frombuffer(data, dtype=np.uint8)]
-    elif fmt.codec == 1 and fmt.bits == 16:
+    elif code == 1 and fmt.bits == 16:
         usable = len(data) - len(data) % 2
         flat = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
-    elif fmt.codec == 1 and fmt.bits == 8:
+    elif code == 1 and fmt.bits == 8:
         flat = (np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif fmt.codec == 3 and fmt.bits == 32:
+    elif code == 3 and fmt.bits == 32:
         usable = len(data) - len(data) % 4
         flat = np.frombuffer(data[:usable], dtype="<f4").astype(np.float32)
     else:
         raise ProtocolError(
-            f"未対応の WAV 形式です (codec={fmt.codec}, bits={fmt.bits})",
-            f"unsupported WAV format (codec={fmt.codec}, bits={fmt.bits})",
+            f"未対応の WAV 形式です (codec={code}, bits={fmt.bits})",
+            f"unsupported WAV format (codec={code}, bits={fmt.bits})",
         )
     frames = len(flat) // max(1, fmt.channels)
     return flat[: frames * fmt.channels].reshape(frames, fmt.channels)
@@ -145,7 +110,7 @@ def wav_peaks(chunks: Iterable[bytes], buckets: int = 800) -> dict[str, object]:
     """
     it = iter(chunks)
     head = b""
-    fmt: WavFormat | None = None
+    fmt: WavInfo | None = None
     for chunk in it:
         head += chunk
         try:
@@ -190,8 +155,8 @@ def wav_peaks(chunks: Iterable[bytes], buckets: int = 800) -> dict[str, object]:
         if remaining <= len(carry):
             break
     return {
-        "rate": fmt.rate,
+        "rate": fmt.sample_rate,
         "channels": fmt.channels,
-        "duration_s": offset / fmt.rate if fmt.rate else 0.0,
+        "duration_s": offset / fmt.sample_rate if fmt.sample_rate else 0.0,
         "peaks": [[round(float(v), 3) for v in peaks[: offset and n, ch]] for ch in range(fmt.channels)],
     }
