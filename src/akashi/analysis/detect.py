@@ -185,7 +185,7 @@ def _match_sentence(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:
             last = covered[-1]
             tail = tokens[covered[0] : last + 1 + MOOD_WINDOW]
             m = mood(tail)
-            if cat.kind == "word":
+            if cat.kind == "word" or term.any_mood:
                 factor = 1.0
             else:
                 factor = {"imperative": 1.0, "plain": lexicon.plain_weight, "polite": lexicon.polite_weight}[

@@ -43,6 +43,7 @@ class Term:
     reading: str
     weight: float
     alt_readings: tuple[str, ...] = ()
+    any_mood: bool = False  # flagged however politely it is said (殺します is still a threat)
 
     @property
     def readings(self) -> tuple[str, ...]:
@@ -152,7 +153,10 @@ def parse_lexicon(doc: dict[str, Any], source: str = "default") -> Lexicon:
                 r = reading_of(h)
                 if r and r != reading and r not in alts:
                     alts.append(r)
-            terms.append(Term(text, reading, weight, tuple(alts)))
+            any_mood = raw.get("any_mood", False) if isinstance(raw, dict) else False
+            if not isinstance(any_mood, bool):
+                raise _bad(where, f"any_mood of {text!r} must be true or false")
+            terms.append(Term(text, reading, weight, tuple(alts), any_mood))
         if not terms:
             raise _bad(where, "no terms")
         out.append(Category(name, kind, _num(cat, "severity", 1.0, where), tuple(terms)))
