@@ -103,14 +103,17 @@ def decode_options(cfg: AnalysisSettings, lexicon: Lexicon) -> DecodeOptions:
         batch_size=cfg.batch_size,
         beam_size=cfg.beam_size,
         beam_size_operator=cfg.beam_size_operator,
-        prompt_customer=prompt_from_terms(lexicon.prompt_terms()) if cfg.prompt_lexicon else None,
+        prompt_customer=prompt_from_terms(lexicon.prompt_terms())
+        if cfg.prompt_lexicon and not cfg.joint_channels
+        else None,
+        joint=cfg.joint_channels,
     )
 
 
 def recogniser_settings(cfg: AnalysisSettings) -> dict[str, Any]:
     """The settings a transcript was made with, as recorded beside it."""
     keys = ("language", "device", "compute_type", "vad", "batched", "beam_size", "beam_size_operator")
-    return {k: getattr(cfg, k) for k in (*keys, "prompt_lexicon")}
+    return {k: getattr(cfg, k) for k in (*keys, "prompt_lexicon", "joint_channels")}
 
 
 def model_cache(cfg: AnalysisSettings) -> Path | None:

@@ -32,6 +32,10 @@ class AnalysisSettings(Section):
     prompt_lexicon: bool = Field(
         True, description="Bias the customer channel with lexicon words (initial_prompt)."
     )
+    joint_channels: bool = Field(
+        False,
+        description="Recognise both channels' speech in shared 30 s windows (one pass; no lexicon prompt).",
+    )
     lexicon: str = Field("", description="Harassment lexicon TOML; empty: the shipped default.")
     long_call_minutes: float = Field(30.0, gt=0)
     repeat_calls: int = Field(3, ge=2)
