@@ -65,12 +65,16 @@ AkashiDep = Annotated[Akashi, Depends(get_akashi)]
 
 
 def db(ak: AkashiDep) -> Iterator[Session]:
-    """A database session committed at the end of the request."""
+    """A database session committed when the route returns, before the response is sent.
+
+    ``DbDep`` gives it ``scope="function"``: with FastAPI's default ("request") the commit ran after the
+    client already had its answer, so a failed commit lost an audit entry or a saved form silently.
+    """
     with session_scope(ak.engine) as s:
         yield s
 
 
-DbDep = Annotated[Session, Depends(db)]
+DbDep = Annotated[Session, Depends(db, scope="function")]
 
 
 def client_of(request: Request) -> str:
