@@ -141,9 +141,17 @@ def test_admin_pages_screenshots(server: str, browser: object) -> None:
         assert resp is not None and resp.status == 200, path
         _shot(page, name)
     page.goto(server + "/admin")
-    page.fill("#users input[name=name]", "yamada")
-    page.fill("#users input[name=password]", "yamada-password-1")
-    page.click("#users button.primary")
+    page.fill("#new-user input[name=name]", "yamada")
+    page.fill("#new-user input[name=password]", "yamada-password-1")
+    page.fill("#new-user input[name=sites]", "tokyo,nowhere")  # an unknown site: refused beside the field
+    page.click("#new-user button.primary")
+    page.wait_for_selector("#err-users-sites")
+    assert page.input_value("#new-user input[name=name]") == "yamada"  # what was typed is kept
+    _shot(page, "admin_refused")
+    page.fill("#new-user input[name=password]", "yamada-password-1")
+    page.fill("#new-user input[name=sites]", "tokyo")
+    page.click("#new-user button.primary")
+    page.wait_for_selector("#users .saved")
     page.wait_for_selector("text=yamada")
     notice = "応対内容の確認のため、この通話は録音させていただきます。"
     page.fill("#notices form textarea[name=text]", notice)

@@ -59,3 +59,64 @@ def test_other_sites_calls_show_no_facts(seeded_sqlite: Seeded) -> None:
         api_login(boss, "boss_tokyo")
         page = boss.get(f"/incidents/{inc_id}").text
         assert "03-1234-5678" in page and "06-5555-0101" not in page
+
+
+def test_incident_forms_refuse_inline_and_keep_what_was_typed(
+    client: TestClient, seeded_sqlite: Seeded
+) -> None:
+    from akashi.db.models import AuditEntry, Camera, Note
+
+    ak = seeded_sqlite.ak
+    csrf = api_login(client, "admin")
+    client.post("/incidents", data={"title": "件", "site": "tokyo", "csrf_token": csrf})
+    with session_scope(ak.engine) as s:
+        inc_id = s.query(Incident).one().id
+        site_id = s.get(Incident, inc_id).site_id  # type: ignore[union-attr]
+        s.add(Camera(name="gate", site_id=site_id, state="stopped"))
+    r = client.post(f"/incidents/{inc_id}/grants", data={"user": "nobody_x", "until": "2030-01-31",
+                                                         "csrf_token": csrf})  # fmt: skip
+    assert r.status_code == 400 and 'id="err-grants-user"' in r.text and "nobody_x" in r.text
+    assert 'value="nobody_x"' in r.text and 'value="2030-01-31"' in r.text
+    r = client.post(f"/incidents/{inc_id}/grants", data={"user": "auditor", "until": "31/01/2030",
+                                                         "csrf_token": csrf})  # fmt: skip
+    assert r.status_code == 400 and 'id="err-grants-until"' in r.text and 'value="auditor"' in r.text
+    with session_scope(ak.engine) as s:
+        cam = s.query(Camera).filter(Camera.name == "gate").one().id
+    r = client.post(f"/incidents/{inc_id}/range", data={"camera_id": str(cam), "start": "2026-12-01T10:00:00",
+                                                        "end": "2026-12-01T09:00:00", "csrf_token": csrf})  # fmt: skip
+    assert r.status_code == 400 and 'id="err-range-end"' in r.text and 'value="2026-12-01T10:00:00"' in r.text
+    r = client.post(f"/incidents/{inc_id}/notes", data={"text": "   ", "csrf_token": csrf})
+    assert r.status_code == 400 and 'id="err-notes-text"' in r.text
+    with session_scope(ak.engine) as s:
+        grants = s.query(AuditEntry).filter(AuditEntry.action == "incident_grant", AuditEntry.outcome == "ok")
+        assert grants.count() == 0 and s.query(Note).count() == 0
+        assert s.query(IncidentItem).filter(IncidentItem.incident_id == inc_id).count() == 0
+    assert client.post("/incidents/999/notes", data={"text": "x", "csrf_token": csrf}).status_code == 404
+
+
+def test_call_hold_without_reason_and_empty_note_are_inline(
+    client: TestClient, seeded_sqlite: Seeded
+) -> None:
+    from akashi.db.models import Note
+
+    cid = seeded_sqlite.calls["tanaka_call"]
+    csrf = api_login(client, "admin")
+    r = client.post(f"/calls/{cid}/hold", data={"hold": "on", "reason": " ", "csrf_token": csrf})
+    assert r.status_code == 400 and 'id="err-hold-reason"' in r.text and "理由を入力してください" in r.text
+    r = client.post(f"/calls/{cid}/notes", data={"text": "", "csrf_token": csrf})
+    assert r.status_code == 400 and 'id="err-notes-text"' in r.text
+    with session_scope(seeded_sqlite.ak.engine) as s:
+        assert s.query(Note).count() == 0
+    page = client.get(f"/calls/{cid}").text
+    assert "ホールドなし" in page
+
+
+def test_unknown_incident_stays_a_404(client: TestClient) -> None:
+    csrf = api_login(client, "admin")
+    r = client.post(
+        "/incidents/999/grants", data={"user": "auditor", "until": "2030-01-31", "csrf_token": csrf}
+    )
+    assert r.status_code == 404
+    r = client.post("/incidents/999/range", data={"camera_id": "1", "start": "2026-12-01T09:00:00",
+                                                  "end": "2026-12-01T10:00:00", "csrf_token": csrf})  # fmt: skip
+    assert r.status_code == 404

@@ -6,7 +6,7 @@ Forms post to page routes that call the same services as the API and redirect ba
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -17,10 +17,12 @@ from sqlalchemy import select
 from akashi.access.evidence import check_call
 from akashi.access.grants import grant_incident, list_grants, parse_until, revoke_grants
 from akashi.db.base import utcnow
-from akashi.db.models import Call, CallFlag, Site
-from akashi.errors import ProtocolError
+from akashi.db.models import CallFlag, Site
+from akashi.errors import AccessDenied, AkashiError, NotFoundError
 from akashi.web import camsvc, incidents
-from akashi.web.analysisview import analysis_info, analysis_states, hold_facts
+from akashi.web.adminconfig import FormError
+from akashi.web.adminforms import FormProblem, problem
+from akashi.web.analysisview import analysis_states, hold_facts
 from akashi.web.callsvc import (
     add_note,
     call_detail,
@@ -32,7 +34,17 @@ from akashi.web.callsvc import (
 )
 from akashi.web.dashboard import dashboard
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
-from akashi.web.i18n import JST, jst, translate
+from akashi.web.i18n import JST, translate
+from akashi.web.pagehelpers import (
+    blank,
+    call_analysis_info,
+    date_errors,
+    is_time,
+    linked_calls,
+    parse_day,
+    pick_order,
+    site_label,
+)
 from akashi.web.render import render
 from akashi.web.schemas import CallOrder, IncidentItemIn, IncidentPatch
 
@@ -49,29 +61,6 @@ def home(request: Request, db: DbDep, auth: UserDep) -> Response:
     """Dashboard."""
     data = readable_dashboard(auth.principal, dashboard(db, auth.principal))
     return render(request, auth, "dashboard.html", data=data, data_json=json.dumps(data["days"]))
-
-
-def _date(v: str | None) -> date | None:
-    try:
-        return date.fromisoformat(v) if v else None
-    except ValueError:
-        return None
-
-
-BAD_DATE = ("日付は 2026-01-31 の形で入力してください", "enter the date as 2026-01-31")
-
-
-def date_errors(**values: str | None) -> dict[str, tuple[str, str]]:
-    """The date fields (by name) whose value is not a date, each with its message; empty values are fine."""
-    return {name: BAD_DATE for name, v in values.items() if v and _date(v) is None}
-
-
-def pick_order(order: str | None) -> CallOrder:
-    """The sort order asked for, or newest first when it is missing or unknown (never a bare 422)."""
-    try:
-        return CallOrder(order) if order else CallOrder.newest
-    except ValueError:
-        return CallOrder.newest
 
 
 @router.get("/calls")
@@ -94,8 +83,8 @@ def calls(
     chosen = pick_order(order)
     errors = date_errors(**{"from": from_, "to": to})
     query = make_query(
-        from_=_date(from_),
-        to=_date(to),
+        from_=parse_day(from_),
+        to=parse_day(to),
         number=number,
         agent=agent,
         site=site,
@@ -145,6 +134,19 @@ def calls(
 @router.get("/calls/{call_id}")
 def call_page(call_id: int, request: Request, ak: AkashiDep, db: DbDep, auth: UserDep) -> Response:
     """One call: player, waveform, transcript, facts, notes, incident, hold, export."""
+    return _call_view(call_id, request, ak, db, auth)
+
+
+def _call_view(
+    call_id: int,
+    request: Request,
+    ak: AkashiDep,
+    db: DbDep,
+    auth: UserDep,
+    *,
+    status: int = 200,
+    problem: FormProblem | None = None,
+) -> Response:
     detail = call_detail(ak, db, auth.principal, call_id, auth.client)
     open_incidents = [i for i in incidents.list_incidents(db, auth.principal) if i.status == "open"]
     player = {
@@ -163,29 +165,27 @@ def call_page(call_id: int, request: Request, ak: AkashiDep, db: DbDep, auth: Us
         f=detail.facts,
         open_incidents=open_incidents,
         player=player,
-        analysis=_call_analysis(db, call_id),
-        site_label=_site_label(db, detail.call.site),
+        analysis=call_analysis_info(db, call_id),
+        site_label=site_label(db, detail.call.site),
         hold=hold_facts(db, call_id) if detail.legal_hold else None,
+        status=status,
+        problem=problem,
     )
 
 
-def _call_analysis(db: DbDep, call_id: int) -> dict[str, object]:
-    call = db.get(Call, call_id)
-    return analysis_info(db, call) if call is not None else {"state": "none", "settled": True}
-
-
-def _site_label(db: DbDep, name: str | None) -> str:
-    if not name:
-        return ""
-    site = db.scalar(select(Site).where(Site.name == name))
-    return (site.label or site.name) if site is not None else name
+def _call_refused(
+    call_id: int, request: Request, ak: AkashiDep, db: DbDep, auth: UserDep, found: FormProblem
+) -> Response:
+    """The call page again with the refusal beside its form and what was typed kept (nothing saved)."""
+    db.rollback()
+    return _call_view(call_id, request, ak, db, auth, status=400, problem=found)
 
 
 @router.get("/calls/{call_id}/analysis")
 def call_analysis(call_id: int, ak: AkashiDep, db: DbDep, auth: UserDep) -> JSONResponse:
     """The call's analysis state for the page to refresh itself (no content: not a view of the call)."""
     check_call(ak, db, auth.principal, call_id, "view", auth.client)
-    info = _call_analysis(db, call_id)
+    info = call_analysis_info(db, call_id)
     label = translate(f"analysis_{info['state']}", auth.lang)
     return JSONResponse({**info, "label": label}, headers={"Cache-Control": "no-store"})
 
@@ -193,13 +193,23 @@ def call_analysis(call_id: int, ak: AkashiDep, db: DbDep, auth: UserDep) -> JSON
 @router.post("/calls/{call_id}/notes")
 def call_note(
     call_id: int,
+    request: Request,
     ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
-    text: Annotated[str, Form(min_length=1, max_length=10000)],
+    text: Annotated[str, Form(max_length=10000)] = "",
 ) -> Response:
-    """Add a note from the call page."""
-    add_note(ak, db, auth.principal, "call", call_id, text, auth.client)
+    """Add a note from the call page (an empty note is refused beside the box)."""
+    try:
+        if not text.strip():
+            raise blank(("メモ", "note"), "text")
+        add_note(ak, db, auth.principal, "call", call_id, text, auth.client)
+    except (AccessDenied, NotFoundError):
+        raise
+    except AkashiError as exc:
+        return _call_refused(
+            call_id, request, ak, db, auth, problem("notes", exc, "text", kept={"text": text})
+        )
     return _back(f"/calls/{call_id}#notes")
 
 
@@ -210,10 +220,14 @@ def call_hold(
     ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
+    request: Request,
     hold: Annotated[str, Form(pattern="^(on|off)$")],
-    reason: Annotated[str, Form(min_length=1, max_length=500)],
+    reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    """Place or release the legal hold from the call page."""
+    """Place or release the legal hold from the call page (the reason is required, asked for inline)."""
+    if not reason.strip():
+        found = problem("hold", blank(("理由", "reason"), "reason"), "reason")
+        return _call_refused(call_id, request, ak, db, auth, found)
     set_call_hold(ak, db, auth.principal, call_id, hold == "on", reason, auth.client)
     return _back(f"/calls/{call_id}")
 
@@ -257,7 +271,7 @@ def camera_page(
     day: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
     """One camera: the day's timeline with gaps, playback from any point, range export."""
-    d = _date(day) or utcnow().astimezone(JST).date()
+    d = parse_day(day) or utcnow().astimezone(JST).date()
     tl = camsvc.timeline(db, auth.principal, camera_id, d)
     return render(request, auth, "camera.html", tl=tl, day=d.isoformat())
 
@@ -287,44 +301,73 @@ def incident_create(
 @router.get("/incidents/{incident_id}")
 def incident_page(incident_id: int, request: Request, db: DbDep, auth: UserDep) -> Response:
     """One incident: its calls, camera ranges with their clips, notes and (for grantors) access grants."""
+    return _incident_view(incident_id, request, db, auth)
+
+
+def _incident_view(
+    incident_id: int,
+    request: Request,
+    db: DbDep,
+    auth: UserDep,
+    *,
+    status: int = 200,
+    problem: FormProblem | None = None,
+) -> Response:
     inc = incidents.get_incident(db, auth.principal, incident_id, auth.client)
     cams = camsvc.list_cameras(db, auth.principal)
     clips = incidents.item_clips(db, auth.principal, inc)
     grants = list_grants(db, auth.principal, incident_id)
-    linked = _linked_calls(db, auth, [it.call_id for it in inc.items if it.call_id])
+    linked = linked_calls(db, auth.principal, [it.call_id for it in inc.items if it.call_id])
     return render(
-        request, auth, "incident.html", inc=inc, cams=cams, clips=clips, grants=grants, linked=linked
+        request,
+        auth,
+        "incident.html",
+        status=status,
+        inc=inc,
+        cams=cams,
+        clips=clips,
+        grants=grants,
+        linked=linked,
+        problem=problem,
     )
 
 
-def _linked_calls(db: DbDep, auth: UserDep, call_ids: list[int]) -> dict[int, dict[str, object]]:
-    """Date, caller, agent and flags of an incident's calls the user may see (the rest show their number)."""
-    if not call_ids:
-        return {}
-    rows = db.scalars(select(Call).where(Call.id.in_(call_ids)))
-    return {
-        c.id: {
-            "started_jst": jst(c.started_at),
-            "caller": c.caller,
-            "agent": c.agent_name,
-            "duration_s": c.duration_s,
-            "flags": [str(f) for f in c.flags or []],
-        }
-        for c in rows
-        if auth.principal.may_view_call(c)
-    }
+def _incident_refused(
+    incident_id: int, request: Request, db: DbDep, auth: UserDep, found: FormProblem
+) -> Response:
+    """The incident page again with the refusal beside its form and what was typed kept (nothing saved)."""
+    db.rollback()
+    return _incident_view(incident_id, request, db, auth, status=400, problem=found)
 
 
 @router.post("/incidents/{incident_id}/grants")
 def incident_grant(
+    *,
     incident_id: int,
+    request: Request,
     db: DbDep,
     auth: UserDep,
-    user: Annotated[str, Form(min_length=1, max_length=128)],
-    until: Annotated[str, Form(min_length=10, max_length=40)],
+    user: Annotated[str, Form(max_length=128)] = "",
+    until: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    """Grant a counsel user this incident until a day."""
-    grant_incident(db, auth.principal, incident_id, user.strip(), parse_until(until), auth.client)
+    """Grant a counsel user this incident until a day; a refusal is shown beside the field at fault."""
+    kept = {"user": user, "until": until}
+    try:
+        if not user.strip():
+            raise blank(("利用者", "user"), "user")
+        try:
+            day = parse_until(until)
+        except AkashiError as exc:
+            raise FormError(exc.ja, exc.en, field="until") from None
+        grant_incident(db, auth.principal, incident_id, user.strip(), day, auth.client)
+    except AccessDenied:
+        raise
+    except NotFoundError as exc:
+        if _no_incident(exc):
+            raise
+        return _incident_refused(incident_id, request, db, auth, problem("grants", exc, "user", kept=kept))
+    except AkashiError as exc:
+        return _incident_refused(incident_id, request, db, auth, problem("grants", exc, "user", kept=kept))
     return _back(f"/incidents/{incident_id}#grants")
 
 
@@ -363,18 +406,27 @@ def incident_update(
     return _back(f"/incidents/{incident_id}")
 
 
+def _no_incident(exc: NotFoundError) -> bool:
+    """Whether ``exc`` says the incident itself is missing (a 404), not something named in the form."""
+    return exc.en.startswith("no incident")
+
+
 @router.post("/incidents/{incident_id}/notes")
 def incident_note(
     incident_id: int,
+    request: Request,
     ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
-    text: Annotated[str, Form(min_length=1, max_length=10000)],
+    text: Annotated[str, Form(max_length=10000)] = "",
 ) -> Response:
-    """Comment on an incident."""
+    """Comment on an incident (an empty note is refused beside the box)."""
     incidents.get_incident(db, auth.principal, incident_id, auth.client)
+    if not text.strip():
+        found = problem("notes", blank(("メモ", "note"), "text"), "text")
+        return _incident_refused(incident_id, request, db, auth, found)
     add_note(ak, db, auth.principal, "incident", incident_id, text, auth.client)
-    return _back(f"/incidents/{incident_id}")
+    return _back(f"/incidents/{incident_id}#notes")
 
 
 @router.post("/incidents/{incident_id}/range")
@@ -384,24 +436,35 @@ def incident_range(
     ak: AkashiDep,
     db: DbDep,
     auth: UserDep,
+    request: Request,
     camera_id: Annotated[int, Form(ge=1)],
-    start: Annotated[str, Form(max_length=32)],
-    end: Annotated[str, Form(max_length=32)],
+    start: Annotated[str, Form(max_length=32)] = "",
+    end: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
-    """Link a camera range (``datetime-local`` values, read as JST)."""
+    """Link a camera range (``datetime-local`` values, read as JST); a refusal is shown beside the form."""
+    kept = {"camera_id": camera_id, "start": start, "end": end}
     try:
-        s, e = datetime.fromisoformat(start), datetime.fromisoformat(end)
-    except ValueError:
-        raise ProtocolError("日時の形式が正しくありません", "start/end must be ISO 8601 date-times") from None
-    # datetime-local values carry no zone: they are JST; a value with an offset is converted
-    s = s.replace(tzinfo=JST) if s.tzinfo is None else s.astimezone(JST)
-    e = e.replace(tzinfo=JST) if e.tzinfo is None else e.astimezone(JST)
-    incidents.add_item(
-        ak,
-        db,
-        auth.principal,
-        incident_id,
-        IncidentItemIn(camera_id=camera_id, started_at=s, ended_at=e),
-        auth.client,
-    )
+        try:
+            s, e = datetime.fromisoformat(start), datetime.fromisoformat(end)
+        except ValueError:
+            raise FormError(
+                "日時は 2026-01-31T09:00:00 の形で入力してください",
+                "enter the times as 2026-01-31T09:00:00",
+                field="start" if not is_time(start) else "end",
+            ) from None
+        # datetime-local values carry no zone: they are JST; a value with an offset is converted
+        s = s.replace(tzinfo=JST) if s.tzinfo is None else s.astimezone(JST)
+        e = e.replace(tzinfo=JST) if e.tzinfo is None else e.astimezone(JST)
+        item = IncidentItemIn(camera_id=camera_id, started_at=s, ended_at=e)
+        incidents.add_item(ak, db, auth.principal, incident_id, item, auth.client)
+    except AccessDenied:
+        raise
+    except NotFoundError as exc:
+        if _no_incident(exc):
+            raise
+        return _incident_refused(
+            incident_id, request, db, auth, problem("range", exc, "camera_id", kept=kept)
+        )
+    except AkashiError as exc:
+        return _incident_refused(incident_id, request, db, auth, problem("range", exc, "end", kept=kept))
     return _back(f"/incidents/{incident_id}")

@@ -24,7 +24,7 @@ from akashi.web.adminconfig import (
 from akashi.web.adminforms import FormProblem, lexicon_problem, problem, saved_form
 from akashi.web.adminsvc import UserIn, UserPatch
 from akashi.web.deps import AkashiDep, DbDep, UserDep, require_user
-from akashi.web.pages import _date, date_errors
+from akashi.web.pagehelpers import date_errors, parse_day
 from akashi.web.refusals import audit_refusals
 from akashi.web.render import render
 
@@ -237,8 +237,8 @@ def audit_page(
         target_type=target_type or None,
         target_id=target_id or None,
         outcome=outcome or None,
-        from_=_date(from_),
-        to=_date(to),
+        from_=parse_day(from_),
+        to=parse_day(to),
         limit=100,
         offset=(page - 1) * 100,
     )
