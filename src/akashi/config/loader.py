@@ -98,9 +98,15 @@ def _describe(err: ValidationError, text: str, path: Path | None, origin: dict[t
     parts = []
     for e in err.errors():
         loc = tuple(e["loc"])
+        ctx = e.get("ctx") or {}
+        if not loc and isinstance(ctx.get("key"), str):  # a cross-section check names its own key
+            loc = tuple(int(p) if p.isdigit() else p for p in ctx["key"].split("."))
+            parts.append(f"{e['msg']}{_where(text, loc, path)}")
+            continue
         key = ".".join(str(p) for p in loc)
         where = ""
-        env = origin.get(tuple(str(p) for p in loc))
+        keys = tuple(str(p) for p in loc)  # an item of a list set by one variable names that variable
+        env = next((origin[keys[:n]] for n in range(len(keys), 0, -1) if keys[:n] in origin), None)
         if env:
             where = f" (environment {env})"
         elif path is not None:
@@ -109,6 +115,13 @@ def _describe(err: ValidationError, text: str, path: Path | None, origin: dict[t
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
         parts.append(f"{key}: {msg}{where}")
     return "; ".join(parts)
+
+
+def _where(text: str, loc: tuple[str | int, ...], path: Path | None) -> str:
+    if path is None:
+        return ""
+    line = _line_of(text, loc)
+    return f" ({path}:{line})" if line else f" ({path})"
 
 
 def load_settings(home: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from akashi.config.analysis import AnalysisSettings
 from akashi.config.base import Section
@@ -17,6 +17,7 @@ from akashi.config.core import (
     StoreSettings,
     WebSettings,
 )
+from akashi.config.crosscheck import Sections, check_references
 from akashi.config.telephony import AgentSettings, AnnouncementSettings, SipSettings
 
 
@@ -38,6 +39,12 @@ class Settings(Section):
     cameras: list[CameraSettings] = Field(default_factory=list)
     camera_policy: CameraPolicySettings = Field(default_factory=CameraPolicySettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        # every announcement, site and name a setting refers to exists
+        check_references(Sections(self.sip, self.announcements, self.agents, self.cameras, self.sites))
+        return self
 
     # Paths derived from home -------------------------------------------------------------
     @property

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from akashi.config.base import Section
 
@@ -16,6 +24,26 @@ UNAVAILABLE_TEXT = (
     "申し訳ございません。ただいま電話に出ることができません。"
     "恐れ入りますが、しばらくたってからおかけ直しください。"
 )
+
+
+def _as_network(value: object) -> object:
+    """An address or network written as text becomes a network (host bits allowed: 10.1.0.5/16 is 10.1.0.0/16)."""
+    if isinstance(value, str):
+        try:
+            return ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} はアドレスでもネットワークでもありません / {value!r} is not an address or network"
+            ) from exc
+    if not isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        raise ValueError(  # a number or a table in TOML: never read as an address
+            f"{value!r} は文字列で書いてください / write the address or network as a string"
+        )
+    return value
+
+
+#: an address or network of a setting (``"203.0.113.5"``, ``"10.1.0.0/16"``, ``"2001:db8::/32"``)
+Network = Annotated[IPvAnyNetwork, BeforeValidator(_as_network)]
 
 
 #: the digest algorithms Akashi offers its agents' phones by default, strongest first (RFC 8760)
@@ -184,7 +212,7 @@ class SipSettings(Section):
     )
     outbound_notice: bool = False
     outbound_announcement: str = "default"
-    agent_networks: list[str] = Field(
+    agent_networks: list[Network] = Field(
         default_factory=list,
         description="Networks agents' phones may call out from (empty: any). Only an extra "
         "restriction: every outbound call is digest-authenticated with the agent's secret.",
@@ -225,7 +253,7 @@ class SipSettings(Section):
         description="New INVITEs per second from one source address, in bursts of up to one second's "
         "worth; more get 503 with Retry-After, sent without a transaction (RFC 3261 8.2.7).",
     )
-    inbound_networks: list[str] = Field(
+    inbound_networks: list[Network] = Field(
         default_factory=list,
         max_length=1000,
         description="Addresses or networks of the trunks/PBXs that may send inbound calls, e.g. "
@@ -240,26 +268,6 @@ class SipSettings(Section):
         if self.session_expires_s < self.min_se_s:
             raise ValueError("session_expires_s must not be below min_se_s")
         return self
-
-    @field_validator("agent_networks")
-    @classmethod
-    def _networks(cls, v: list[str]) -> list[str]:
-        for n in v:
-            try:
-                ipaddress.ip_network(n, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"agent_networks: {n!r} is not an address or network") from exc
-        return v
-
-    @field_validator("inbound_networks")
-    @classmethod
-    def _inbound_networks(cls, v: list[str]) -> list[str]:
-        for n in v:
-            try:
-                ipaddress.ip_network(n, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"inbound_networks: {n!r} is not an address or network") from exc
-        return v
 
     @field_validator("rtp_ports")
     @classmethod

@@ -69,6 +69,9 @@ def _describe(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"])
+        if not key:  # a check across sections: its message starts with the key it names
+            parts.append(e["msg"])
+            continue
         parts.append(f"{key}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}")
     return "; ".join(parts)
 

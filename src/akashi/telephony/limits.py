@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: how many sources' rate buckets are kept (least recently seen evicted first)
@@ -49,7 +50,7 @@ class CallLimits:
         max_calls_per_source: int,
         rate: float,
         burst: float | None = None,
-        inbound_networks: list[str] | tuple[str, ...] = (),
+        inbound_networks: Sequence[str | ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
         max_sources: int = MAX_SOURCES,
     ) -> None:
         self.max_calls = max_calls

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings, TrunkSettings
@@ -287,7 +287,9 @@ def _from_trunk(trunks: list[TrunkSettings], source: tuple[str, int] | None) -> 
     return False
 
 
-def _in_networks(source: tuple[str, int] | None, networks: list[str]) -> bool:
+def _in_networks(
+    source: tuple[str, int] | None, networks: Sequence[str | ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
     if source is None:
         return False
     try:
