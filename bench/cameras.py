@@ -13,6 +13,15 @@ the event loop). ffmpeg does no part of the second share, so both are given.
 The machine may be shared with other work: the load average at start and end is in the result, and the
 figures to compare are the ratios between Akashi and ffmpeg measured in the same run.
 
+Where the CPU went (2-core shared box, 10 cameras at 1080p15 4 Mb/s, 2026-12-06; py-spy, cProfile and
+per-thread /proc counters): RTSP demux in libavformat about 0.38% of a core per camera (the same code
+ffmpeg runs); PyAV's read timeout took the GIL in its interrupt callback on every network wait (removed:
+FFmpeg's own socket timeouts bound reads); per-packet Python under 0.03% once Fractions, datetimes and
+per-packet dataclasses were gone (the recorder threads hold the GIL about 2% of the time); fMP4 muxing
+about 30 us a packet; fsync and file opens per segment well under 1 ms. Storing a 4-second segment
+costs about 14 ms of CPU: encryption and two SHA-256 passes about 6 ms, the ledger entry about 2 ms, the
+segment row about 4 ms, the rest the store's own row and bookkeeping.
+
     .venv/bin/python bench/cameras.py --quick            # 2 cameras, 720p, 20 s
     .venv/bin/python bench/cameras.py --cameras 10 --seconds 30
     .venv/bin/python bench/cameras.py --cameras 50 --seconds 30 --no-ffmpeg   # capacity: Akashi alone
