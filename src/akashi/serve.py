@@ -191,6 +191,8 @@ class Server:
                     from akashi.cameras.service import CameraService
 
                     tg.create_task(self._part("cameras", CameraService(self.ak).run))
+                elif self.roles == {"cameras"}:
+                    log.warning("--only cameras: 有効なカメラがありません / no enabled camera to record")
                 self.started.set()
                 await self.stop.wait()
         finally:
