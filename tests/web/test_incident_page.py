@@ -120,3 +120,15 @@ def test_unknown_incident_stays_a_404(client: TestClient) -> None:
     r = client.post("/incidents/999/range", data={"camera_id": "1", "start": "2026-12-01T09:00:00",
                                                   "end": "2026-12-01T10:00:00", "csrf_token": csrf})  # fmt: skip
     assert r.status_code == 404
+
+
+def test_new_incident_refused_inline(client: TestClient, seeded_sqlite: Seeded) -> None:
+    """A forged form naming a site that does not exist, then an empty title: inline, nothing opened."""
+    csrf = api_login(client, "admin")
+    r = client.post("/incidents", data={"title": "暴言の件", "site": "atlantis", "csrf_token": csrf})
+    assert r.status_code == 400 and 'id="err-incident-site"' in r.text and 'value="暴言の件"' in r.text
+    r = client.post("/incidents", data={"title": " ", "site": "tokyo", "csrf_token": csrf})
+    assert r.status_code == 400 and 'id="err-incident-title"' in r.text
+    assert '<option value="tokyo" selected>' in r.text
+    with session_scope(seeded_sqlite.ak.engine) as s:
+        assert s.query(Incident).count() == 0

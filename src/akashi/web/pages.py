@@ -279,22 +279,38 @@ def camera_page(
 @router.get("/incidents")
 def incident_list(request: Request, db: DbDep, auth: UserDep) -> Response:
     """Incidents of the user's sites."""
+    return _incidents_view(request, db, auth)
+
+
+def _incidents_view(
+    request: Request, db: DbDep, auth: UserDep, *, status: int = 200, problem: FormProblem | None = None
+) -> Response:
     sites = [x for x in db.scalars(select(Site).order_by(Site.name)) if auth.principal.sees_site(x.id)]
-    return render(
-        request, auth, "incidents.html", items=incidents.list_incidents(db, auth.principal), sites=sites
-    )
+    items = incidents.list_incidents(db, auth.principal)
+    return render(request, auth, "incidents.html", status=status, items=items, sites=sites, problem=problem)
 
 
 @router.post("/incidents")
 def incident_create(
+    request: Request,
     db: DbDep,
     auth: UserDep,
-    title: Annotated[str, Form(min_length=1, max_length=200)],
+    title: Annotated[str, Form(max_length=200)] = "",
     site: Annotated[str, Form(max_length=64)] = "",
     notes: Annotated[str, Form(max_length=10000)] = "",
 ) -> Response:
-    """Open an incident."""
-    new_id = incidents.create_incident(db, auth.principal, title, site or None, notes, auth.client)
+    """Open an incident; an empty title or unknown site is refused beside its field, the input kept."""
+    kept = {"title": title, "site": site}
+    try:
+        if not title.strip():
+            raise blank(("件名", "title"), "title")
+        new_id = incidents.create_incident(db, auth.principal, title, site or None, notes, auth.client)
+    except AccessDenied:
+        raise
+    except AkashiError as exc:
+        db.rollback()
+        found = problem("incident", exc, "site" if isinstance(exc, NotFoundError) else "title", kept=kept)
+        return _incidents_view(request, db, auth, status=400, problem=found)
     return _back(f"/incidents/{new_id}")
 
 
