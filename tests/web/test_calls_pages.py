@@ -160,3 +160,17 @@ def test_hold_shows_who_when_and_why(client: TestClient, seeded_sqlite: Seeded) 
     facts = page.split('class="facts hold-facts"', 1)[1].split("</dl>", 1)[0]
     assert "admin" in facts and "JST" in facts and "訴訟予告あり &lt;b&gt;" in facts
     assert "訴訟予告あり" in html.unescape(facts)
+
+
+def test_list_rows_in_progress_follow_their_state(client: TestClient, seeded_sqlite: Seeded) -> None:
+    ak, cid = seeded_sqlite.ak, seeded_sqlite.calls["osaka_call"]
+    with session_scope(ak.engine) as s:
+        call = s.get(Call, cid)
+        assert call is not None
+        call.analysis_state = "pending"
+        enqueue(s, "transcribe", {"call_id": cid}, dedupe_key=f"transcribe:{cid}")
+    api_login(client, "admin")
+    page = client.get("/calls").text
+    assert f'data-follow="/calls/{cid}/analysis"' in _row(page, cid)
+    assert "data-follow" not in _row(page, seeded_sqlite.calls["suzuki_call"])  # nothing to follow
+    assert '<script src="/static/calls.js" defer></script>' in page
