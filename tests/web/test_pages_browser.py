@@ -193,6 +193,27 @@ def test_every_page_as_admin_without_csp_violations(server: str, browser: Any, s
     assert problems == [], "\n".join(problems)
 
 
+def test_other_roles_and_english_fit_a_phone(server: str, browser: Any, seeded_sqlite: Seeded) -> None:
+    """A manager, an operator and an English-reading admin at 390 px: no overflow, no console error."""
+    call = seeded_sqlite.calls["tanaka_call"]
+    pages = ["/", "/calls", f"/calls/{call}", "/incidents", "/cameras", "/account"]
+    problems: list[str] = []
+    for user, lang in (("boss_tokyo", "ja"), ("op_tanaka", "ja"), ("admin", "en")):
+        w = Watched(browser, 390)
+        w.login(server, user)
+        if lang == "en":
+            w.page.goto(f"{server}/lang/en")
+        for url in pages + (["/admin", "/admin/audit"] if user == "admin" else []):
+            if user == "op_tanaka" and url in ("/incidents", "/cameras"):
+                continue  # operators have neither
+            w.visit(
+                f"{server}{url}", f"{user}_{lang}_" + (re.sub(r"[^\w]+", "_", url.strip("/")) or "dashboard")
+            )
+        problems += w.problems
+        w.ctx.close()
+    assert problems == [], "\n".join(problems)
+
+
 def test_favicon_is_served(server: str) -> None:
     import httpx
 
