@@ -141,6 +141,8 @@ def expected(event: str, state: CallState, d: Direction) -> Outcome:
         return IllegalEvent
     live = state is not S.ENDING
     if event.startswith("offer"):
+        if state is S.ENDING:
+            return [], S.ENDING  # cancelled before the offer was checked
         if state is not S.OFFERED:
             return IllegalEvent
         if event == "offer_refused":

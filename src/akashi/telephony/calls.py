@@ -14,7 +14,15 @@ from akashi.codecs.encode import can_encode, encodable_names
 from akashi.errors import ProtocolError
 from akashi.telephony.call.facts import CodecFacts, Failure
 from akashi.telephony.call.host import ALLOW
-from akashi.telephony.call.machine import INBOUND, CallMachine, Direction, InDialog, LegsFailed, Source
+from akashi.telephony.call.machine import (
+    INBOUND,
+    CallMachine,
+    Direction,
+    InDialog,
+    LegAnswered,
+    LegsFailed,
+    Source,
+)
 from akashi.telephony.call.numbers import dialled, uri_user
 from akashi.telephony.call.runner import CallRunner
 from akashi.telephony.call.state import LIVE, CallState
@@ -132,9 +140,9 @@ class InboundCall:
         """Whether the call is ending or done."""
         return self.state not in LIVE
 
-    def enter(self, state: CallState) -> None:
-        """Move the call to ``state``; :class:`~akashi.telephony.call.state.IllegalTransition` when it cannot."""
-        self.machine.move(state)
+    def at(self, state: CallState) -> bool:
+        """Whether the call is in ``state`` now (asked each time: effects and awaits move it)."""
+        return self.machine.state is state
 
     def want_message(self, kind: str) -> None:
         """The machine asks for a message the call's task plays (the "nobody can answer" one)."""
@@ -247,18 +255,18 @@ class InboundCall:
             offer = parse_sdp(self.invite.body) if self.invite.body else late_offer()
         except ProtocolError as exc:
             self.respond(488, "Bad SDP", extra=[("Warning", sdp_warning(exc.en))])
-            self.end("akashi")
+            self.runner.execute(self.machine.on_offer(acceptable=False, notice=False))
             return False
         ipv6 = ":" in offer.address
         if ipv6 and not svc.ports.has_ipv6:
             # refused before answering: a port that cannot reach the phone would leave it in silence
             self.respond(488, extra=[("Warning", IPV6_WARNING)])
-            self.end("akashi")
+            self.runner.execute(self.machine.on_offer(acceptable=False, notice=False))
             return False
         refused = refuse_offer(offer)  # a transport or SRTP suite Akashi does not speak
         if refused is not None:
             self.respond(488, extra=[("Warning", refused)])
-            self.end("akashi")
+            self.runner.execute(self.machine.on_offer(acceptable=False, notice=False))
             return False
         ann = svc.notices.settings(announcement)
         self.notice_codec = self.needs_notice(ann)
@@ -269,7 +277,7 @@ class InboundCall:
                 need = ", ".join(encodable_names())
                 warning = f'399 akashi "録音の案内には {need} のいずれかが必要です (the notice needs one of {need})"'
             self.respond(488, extra=[("Warning", warning)])
-            self.end("akashi")
+            self.runner.execute(self.machine.on_offer(acceptable=False, notice=False))
             return False
         self.offer = offer
         self.codec = codecs[0]
@@ -304,8 +312,6 @@ class InboundCall:
         audio = await self.host.notices.audio(announcement, codec)
         # analysis checks the notice played for all of it
         self.meta.extra.notice_duration_s = audio.duration_s
-        if not self.over:  # an end while the audio was made wins: nothing plays
-            self.enter(CallState.NOTICING)
         self.meta.notice_started_at = now()
         played = await self._until_end(NoticePlayer(to, audio.payloads, codec.pt, audio.step).play())
         self.meta.notice_ended_at = now()
@@ -319,18 +325,20 @@ class InboundCall:
         assert self.a_rtp is not None and not isinstance(ann, bool)
         self.meta.notice_mode = ann.mode if ann is not None else ""
         self.meta.extra.announcement = self.route.announcement
-        if ann is not None and ann.mode == "automatic":
+        notice = ann is not None and ann.mode == "automatic"
+        self.runner.execute(self.machine.on_offer(acceptable=True, notice=notice))  # Noticing, or Ringing
+        if self.at(CallState.NOTICING):
             offer = self.offer
             self._answer_caller(self.our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)))
             if self.late_answer is not None and not await self._until_end(self.late_answer.wait()):
                 return
             if not await self._play_notice(self.route.announcement, self.a_rtp):
                 return
-        else:
+            self.runner.execute(self.machine.on_media_event("notice_done"))  # Ringing
+        elif self.at(CallState.RINGING):
             self.respond(180)
-        if self.over:
-            return  # cancelled (or hung up) while the media was prepared or the notice ended
-        self.enter(CallState.RINGING)
+        if not self.at(CallState.RINGING):
+            return  # cancelled (or hung up) while the media was prepared or the notice played
         ringback = None
         if self.a_answered and self.host.settings.ringback_after_notice:
             # the caller was answered for the notice: let them hear that phones are ringing
@@ -354,6 +362,7 @@ class InboundCall:
             if leg.state is LegState.ANSWERED:
                 leg.bye()  # answered as the call ended (a caller that never ACKed...): never bridged
             return
+        self.runner.execute(self.machine.on_response(LegAnswered()))  # Bridged
         self._bridge(leg)
         await self._watch_media()
 
@@ -435,7 +444,6 @@ class InboundCall:
         self.a_rtp.forward = True
         self.meta.bridged_at = now()
         self.meta.status = "completed"
-        self.enter(CallState.BRIDGED)
         self._save()
 
     async def _watch_media(self) -> None:

@@ -17,7 +17,7 @@ from akashi.errors import ProtocolError
 from akashi.telephony.authguard import AuthGuard, OutboundRefusal
 from akashi.telephony.call import numbers
 from akashi.telephony.call.host import CallHost
-from akashi.telephony.call.machine import OUTBOUND
+from akashi.telephony.call.machine import OUTBOUND, LegAnswered
 from akashi.telephony.call.state import CallState
 from akashi.telephony.calls import InboundCall
 from akashi.telephony.dialplan import check_number
@@ -102,9 +102,9 @@ class OutboundCall(InboundCall):
         assert self.a_rtp is not None and self.b_rtp is not None and not isinstance(ann, bool)
         notice = self.notice_codec
         self.meta.notice_mode = "automatic" if notice else ""
-        if self.over:
+        self.runner.execute(self.machine.on_offer(acceptable=True, notice=notice))  # Ringing
+        if not self.at(CallState.RINGING):
             return  # the operator hung up while the media was prepared
-        self.enter(CallState.RINGING)
         auth = credentials(self.trunk)  # sent only to the trunk's host (and realm)
         leg = await self._ring(list(self.route.ring), "parallel", OUTBOUND_RING_S, auth)
         if leg is None:
@@ -120,8 +120,14 @@ class OutboundCall(InboundCall):
         if ans is not None:
             codec = answered_codec(ans, self.codec)
         self._save()
-        if (notice and not await self._play_notice(announcement, self.b_rtp, codec)) or self.over:
-            leg.bye()
+        self.runner.execute(self.machine.on_response(LegAnswered()))  # Noticing (notice on), or Bridged
+        if self.at(CallState.NOTICING):
+            if not await self._play_notice(announcement, self.b_rtp, codec):
+                leg.bye()
+                return
+            self.runner.execute(self.machine.on_media_event("notice_done"))  # Bridged
+        if not self.at(CallState.BRIDGED):
+            leg.bye()  # the operator hung up as the notice ended
             return
         offer = self.offer
         self._answer_caller(

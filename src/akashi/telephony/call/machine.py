@@ -189,6 +189,8 @@ class CallMachine:
     # -- the call's own steps -----------------------------------------------------------
     def on_offer(self, *, acceptable: bool, notice: bool) -> list[Effect]:
         """The INVITE's offer was checked: refused (488 already chosen), or what comes first."""
+        if self.state is CallState.ENDING:
+            return []  # cancelled before its offer was checked
         if self.state is not CallState.OFFERED:
             raise IllegalEvent(self.state, "offer")
         if not acceptable:
