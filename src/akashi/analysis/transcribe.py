@@ -122,13 +122,15 @@ def _pack_pieces(pieces: Sequence[tuple[Float32, float, float]]) -> _Packed:
     clip_start = 0
     for audio16k, a, b in pieces:
         piece = audio16k[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)]
+        # A clip ends with its last region, not after the gap behind it (a 30 s region and its gap
+        # would make a clip the recogniser cuts short).
         if pos > clip_start and (pos + len(piece) - clip_start) / WHISPER_RATE > MAX_REGION_S:
-            clips.append({"start": clip_start / WHISPER_RATE, "end": pos / WHISPER_RATE})
+            clips.append({"start": clip_start / WHISPER_RATE, "end": (pos - len(gap)) / WHISPER_RATE})
             clip_start = pos
         spans.append((pos / WHISPER_RATE, a, len(piece) / WHISPER_RATE))
         parts += [piece, gap]
         pos += len(piece) + len(gap)
-    clips.append({"start": clip_start / WHISPER_RATE, "end": pos / WHISPER_RATE})
+    clips.append({"start": clip_start / WHISPER_RATE, "end": max(clip_start, pos - len(gap)) / WHISPER_RATE})
     return _Packed(np.concatenate(parts) if parts else gap, spans, clips)
 
 
@@ -216,13 +218,38 @@ def transcribe_joint(
     model: Any, channels: Sequence[tuple[str, Float32]], language: str, opts: DecodeOptions
 ) -> list[Segment]:
     """Transcribe several channels (16 kHz) in one pass: their speech regions packed together in time
-    order, each word sent back to the channel and time of the region that holds it."""
+    order, each word sent back to the channel and time of the region that holds it.
+
+    Whisper sometimes stops before the last regions of a well-filled window; the regions that got no
+    word are packed again and recognised in a second pass (a cough gets nothing twice, at small cost).
+    """
     regions = {name: speech_regions(audio) for name, audio in channels}
     audio_of = dict(channels)
     tagged = sorted((a, b, name) for name, rs in regions.items() for a, b in rs)
     if not tagged:
         return []
-    packed = _pack_pieces([(audio_of[name], a, b) for a, b, name in tagged])
+    heard = _recognise_regions(model, [(audio_of[n], a, b) for a, b, n in tagged], language, opts)
+    missing = [i for i in range(len(tagged)) if i not in {h[0] for h in heard}]
+    if missing:
+        again = _recognise_regions(
+            model, [(audio_of[tagged[i][2]], *tagged[i][:2]) for i in missing], language, opts
+        )
+        heard += [(missing[j], a, b, text, prob) for j, a, b, text, prob in again]
+    words: dict[str, list[Word]] = {name: [] for name, _ in channels}
+    for i, a, b, text, prob in heard:
+        words[tagged[i][2]].append(Word(a, b, text, prob))
+    out: list[Segment] = []
+    for name, _ in channels:
+        out += utterances(words[name], regions[name], name)
+    return out
+
+
+def _recognise_regions(
+    model: Any, pieces: Sequence[tuple[Float32, float, float]], language: str, opts: DecodeOptions
+) -> list[tuple[int, float, float, str, float]]:
+    """(region index, start and end on the call's timeline, text, probability) of every word heard in
+    ``pieces`` packed into shared windows and recognised with the batched pipeline."""
+    packed = _pack_pieces(pieces)
     segs, _info = _pipeline(model).transcribe(
         packed.audio,
         language=language,
@@ -233,13 +260,10 @@ def transcribe_joint(
         without_timestamps=False,
         clip_timestamps=packed.clips,
     )
-    words: dict[str, list[Word]] = {name: [] for name, _ in channels}
+    out: list[tuple[int, float, float, str, float]] = []
     for t0, t1, text, prob in _words(segs):
         i, a, b = _locate(t0, t1, packed.spans)
-        words[tagged[i][2]].append(Word(a, b, text, prob))
-    out: list[Segment] = []
-    for name, _ in channels:
-        out += utterances(words[name], regions[name], name)
+        out.append((i, a, b, text, prob))
     return out
 
 
