@@ -16,7 +16,19 @@ from typing import Any
 from akashi.errors import AkashiError
 
 FORMS = frozenset(
-    {"users", "user", "sites", "notices", "new_notice", "routes", "agents", "retention", "lexicon", "cameras"}
+    {
+        "users",
+        "user",
+        "sites",
+        "notices",
+        "new_notice",
+        "routes",
+        "agents",
+        "agent_secret",
+        "retention",
+        "lexicon",
+        "cameras",
+    }
 )
 _LINE = re.compile(r"\bline (\d+)")
 _CATEGORY = re.compile(r"categories\[(\d+)\]")

@@ -370,7 +370,12 @@ def new_agent_secret(
     sip_user: Annotated[str, PathParam(min_length=1, max_length=128, pattern=r"^[\w.+-]+$")],
 ) -> Response:
     """Make an agent's digest secret and show it this once (never stored in the page cache)."""
-    made = adminconfig.new_agent_secret(ak, db, auth.principal, sip_user, auth.client)
+    try:
+        made = adminconfig.new_agent_secret(ak, db, auth.principal, sip_user, auth.client)
+    except AccessDenied:
+        raise
+    except AkashiError as exc:  # an agent not in akashi.toml: said beside the agents' table
+        return _refused(request, ak, db, auth, problem("agent_secret", exc))
     page = render(request, auth, "agent_secret.html", agent=made)
     page.headers["Cache-Control"] = "no-store"
     return page
