@@ -73,7 +73,9 @@ def test_outcome_is_frozen_and_a_copy() -> None:
     assert out.facts.final_status == 480 and out.call_ids == ("a@x",)
 
 
-@pytest.mark.parametrize(("status", "stored"), [("completed", "completed"), ("interrupted", "interrupted"), ("", "missed")])
+@pytest.mark.parametrize(
+    ("status", "stored"), [("completed", "completed"), ("interrupted", "interrupted"), ("", "missed")]
+)
 def test_outcome_status_is_one_the_store_knows(status: str, stored: str) -> None:
     meta = CallMeta(started_at=1.0, status=status)
     assert CallOutcome.of(meta).status == stored
