@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from akashi.codecs.decode import MAX_SECONDS, _av
+from akashi.codecs.pyav import MAX_SECONDS, load_av
 from akashi.errors import ProtocolError
 
 #: media type -> file suffix, for what is kept as received
@@ -73,7 +73,7 @@ def decode_audio_file(data: bytes) -> Decoded:
         raise ProtocolError(
             "MP3 でも M4A でもありません", "neither MP3 nor M4A (no ID3/frame sync or ftyp box)"
         )
-    av = _av()
+    av = load_av()
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except av.FFmpegError as exc:

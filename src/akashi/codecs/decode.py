@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from akashi.codecs.container import MAGIC, read_container
+from akashi.codecs.pyav import MAX_SECONDS, load_av
 from akashi.codecs.timeline import Segment, segments
 from akashi.errors import AkashiError, ProtocolError
 
@@ -40,27 +41,14 @@ DECODERS: dict[str, tuple[str, ...]] = {
     "speex": ("libspeex",),
     "g726-32": ("adpcm_g726le",),
 }
-#: longer than this is a damaged container, not a call (and would exhaust memory)
-MAX_SECONDS = 24 * 3600
 #: RTP clocks that differ from the audio rate (RFC 3551 4.5.2: G.722 counts 8000 for 16 kHz audio)
 AUDIO_RATE = {"g722": 16000, "opus": 48000}
-
-
-def _av() -> Any:
-    try:
-        import av
-    except ImportError:
-        raise AkashiError(
-            "この通話のコーデックの再生・変換には PyAV (av) が必要です: pip install 'akashi[media]'",
-            "playing or converting this call's codec needs PyAV (av): pip install 'akashi[media]'",
-        ) from None
-    return av
 
 
 def decoder_name(codec: str) -> str | None:
     """The FFmpeg decoder PyAV has for SDP codec ``codec``, or None."""
     try:
-        av = _av()
+        av = load_av()
     except AkashiError:
         return None
     key = codec.lower()
@@ -120,7 +108,7 @@ class _SegmentDecoder:
     """Decodes the packets of one segment into contiguous audio at the output rate."""
 
     def __init__(self, name: str, clock: int, audio_rate: int, out_rate: int, channels: int) -> None:
-        av = _av()
+        av = load_av()
         self.av = av
         self.ctx = av.CodecContext.create(name, "r")
         self.ctx.sample_rate = audio_rate
@@ -209,7 +197,7 @@ def decode_container(data: bytes) -> Stereo:
     name = header["name"]
     dec = decoder_name(name)
     if dec is None:
-        _av()  # a missing PyAV is the clearer message
+        load_av()  # a missing PyAV is the clearer message
         raise ProtocolError(
             f"コーデック {name} は復号できません", f"codec {name} cannot be decoded (no FFmpeg decoder)"
         )
