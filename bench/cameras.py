@@ -15,8 +15,9 @@ figures to compare are the ratios between Akashi and ffmpeg measured in the same
 
 Where the CPU went (2-core shared box, 10 cameras at 1080p15 4 Mb/s, 2026-12-06; py-spy, cProfile and
 per-thread /proc counters): RTSP demux in libavformat about 0.38% of a core per camera (the same code
-ffmpeg runs); PyAV's read timeout took the GIL in its interrupt callback on every network wait (removed:
-FFmpeg's own socket timeouts bound reads); per-packet Python under 0.03% once Fractions, datetimes and
+ffmpeg runs); PyAV's read timeout takes the GIL in its interrupt callback on every network wait, about
+0.07% per camera at 30 cameras (kept: FFmpeg's own socket timeouts restart with every byte, so only it
+stops a camera that trickles bytes); per-packet Python under 0.03% once Fractions, datetimes and
 per-packet dataclasses were gone (the recorder threads hold the GIL about 2% of the time); fMP4 muxing
 about 30 us a packet; fsync and file opens per segment well under 1 ms. Storing a 4-second segment
 costs about 14 ms of CPU: encryption and two SHA-256 passes about 6 ms, the ledger entry about 2 ms, the
