@@ -92,6 +92,20 @@ class TrunkSettings(Section):
     )
     allow_premium: bool = Field(False, description="Allow premium-rate numbers (0990, 0570, 0180).")
     allow_emergency: bool = Field(True, description="Allow 110, 118 and 119.")
+    # what the trunk sees of the caller (akashi.telephony.identity)
+    from_user: str = Field(
+        "", pattern=r"^[0-9+*#A-Za-z._-]*$",
+        description="User of the From toward the trunk (the registered number); empty: the agent's SIP user.",
+    )
+    from_domain: str = Field(
+        "", pattern=r"^[0-9A-Za-z.:\[\]-]*$",
+        description="Host of the From toward the trunk; empty: Akashi's public_address (never the phone's).",
+    )
+    identity_header: Literal["pai", "ppi", ""] = Field(
+        "",
+        description='"pai": P-Asserted-Identity, "ppi": P-Preferred-Identity with from_user@from_domain; '
+        "empty: neither.",
+    )
 
     @field_validator("dial_allow")
     @classmethod
@@ -252,6 +266,21 @@ class SipSettings(Section):
         le=10_000,
         description="New INVITEs per second from one source address, in bursts of up to one second's "
         "worth; more get 503 with Retry-After, sent without a transaction (RFC 3261 8.2.7).",
+    )
+    admission_max_loop_lag_ms: float = Field(
+        50.0,
+        ge=0,
+        le=10_000,
+        description="Admission control: while the SIP/media process's event-loop lag (p95 over 2 s) "
+        "is above this, new calls get 503 with Retry-After so that calls already up stay clean; "
+        "admitted again once lag and CPU stay below 70% of their limits for 3 s (0: not checked).",
+    )
+    admission_max_cpu: float = Field(
+        0.85,
+        ge=0,
+        le=64,
+        description="Admission control: CPU of the SIP/media process, in cores (1.0 = one core, "
+        "averaged over 2 s), above which new calls get 503 with Retry-After (0: not checked).",
     )
     inbound_networks: list[Network] = Field(
         default_factory=list,

@@ -42,6 +42,7 @@ MESSAGES = {
     "calls": "同時通話数の上限です / too many calls",
     "calls_per_source": "同じアドレスからの同時通話数の上限です / too many calls from this address",
     "inbound": "着信を受け付けないアドレスです / calls are not accepted from this address",
+    "overload": "過負荷のため新しい通話を受け付けません / server overloaded, new calls refused",
     "number": "番号ではありません / the dialled number is not a phone number",
     "rtp": "想定外の RTP を拒否しました / refused RTP that was not the call's",
 }

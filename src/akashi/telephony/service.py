@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from akashi.config.telephony import AgentSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
+from akashi.telephony.admission import LoadMonitor, run_monitor
 from akashi.telephony.announce import Announcements
 from akashi.telephony.call import host as call_host
 from akashi.telephony.call.host import FinishedCall
@@ -86,6 +87,8 @@ class TelephonyService:
             s.max_calls, s.max_calls_per_source, s.invites_per_second_per_source, None, s.inbound_networks
         )
         self._refusals = RefusalLog()
+        #: loop lag and CPU of this process: new calls get 503 while it is overloaded
+        self.load = LoadMonitor(s.admission_max_loop_lag_ms / 1000, s.admission_max_cpu)
         #: calls ended because their 200 OK was never ACKed (logged at most every few seconds)
         self.unacked = LogEvery()
         #: floods are answered before the SIP parser (see akashi.telephony.edge)
@@ -171,6 +174,7 @@ class TelephonyService:
             async with asyncio.TaskGroup() as tg:
                 flusher = tg.create_task(self._flush_loop())
                 lagger = tg.create_task(self._lag_loop())
+                loader = tg.create_task(run_monitor(self.load, lambda m: log.warning(m.describe())))
                 self.registrars = [Registrar(self, t) for t in self.settings.trunks if t.register_]
                 reg_tasks = [tg.create_task(r.run()) for r in self.registrars]
                 await stop.wait()
@@ -182,6 +186,7 @@ class TelephonyService:
                     await asyncio.wait(self._tasks, timeout=10)
                 flusher.cancel()
                 lagger.cancel()
+                loader.cancel()
         finally:
             await asyncio.get_running_loop().run_in_executor(self._io, lambda: None)  # drain queued writes
             self.edge_audit.close()  # the refusals counted since the last summary are audited too
@@ -264,6 +269,7 @@ class TelephonyService:
             "refused_acks_dropped": self.gate.acks_dropped,
             "calls_never_acked": self.unacked.total,
             **self._lag_stats(),
+            **self.load.stats(),
         }
 
     def _lag_stats(self) -> dict[str, int]:
@@ -403,6 +409,8 @@ class TelephonyService:
         capacity = len(self.ports.free) // 2  # each call needs two RTP ports
         if self.refuse(req, self.limits.admit(_source(req), time.monotonic(), capacity), stateless=True):
             return
+        if self.refuse(req, self.load.admit(), stateless=True):
+            return  # overloaded: refused before it costs anything, so calls already up stay clean
         if dialled_number(req) is None:
             # percent-decoded junk (";", ":", CR LF...) must never reach a route or the trunk leg;
             # logged and audited at once, then once a minute per source with how many there were
