@@ -23,10 +23,11 @@ from akashi.telephony.call.machine import (
     LegsFailed,
     Source,
 )
-from akashi.telephony.call.numbers import dialled, uri_user
+from akashi.telephony.call.numbers import dialled
 from akashi.telephony.call.runner import CallRunner
 from akashi.telephony.call.state import LIVE, CallState
 from akashi.telephony.dialog import Dialog
+from akashi.telephony.identity import inbound_caller, trusted_source
 from akashi.telephony.legmedia import (
     IPV6_WARNING,
     caller_srtp,
@@ -94,14 +95,18 @@ class InboundCall:
         self.pending: dict[str, Request] = {}
         #: a late offer (INVITE without SDP): set when the caller's answer came in the ACK
         self.late_answer: asyncio.Event | None = None if invite.body else asyncio.Event()
-        caller = parse_name_addr(invite.header("From")).uri
+        settings = host.settings
+        trusted = trusted_source(invite.source, settings.trunks, settings.inbound_networks)
+        caller, withheld = inbound_caller(invite, trusted)
         self.meta = CallMeta(
             started_at=now(),
-            caller=uri_user(caller),
+            caller=caller,
             dialled=dialled(invite),
             call_ids=[invite.call_id],
             site=route.site,
         )
+        if withheld:
+            self.meta.extra.caller_withheld = True
         self.spool: CallSpool | None = None
         #: the answer must be a codec Akashi can play the notice in
         self.notice_codec = False
@@ -170,6 +175,10 @@ class InboundCall:
         na = parse_name_addr(self.invite.header("From"))
         disp = f"{na.display} " if na.display else ""
         return f"{disp}<{na.uri}>"
+
+    def identity_headers(self) -> tuple[tuple[str, str], ...]:
+        """Inbound calls pass no identity headers to the operators' phones."""
+        return ()
 
     def respond(self, status: int, reason: str | None = None, **kw: Any) -> None:
         """Answer the caller's INVITE."""

@@ -67,6 +67,9 @@ class LegOwner(Protocol):
     def leg_auth_refused(self, reason: str) -> None:
         """A leg's digest challenge was not answered (kept with the call)."""
 
+    def identity_headers(self) -> tuple[tuple[str, str], ...]:
+        """P-Asserted-Identity/Privacy headers of the legs' INVITEs (a trunk leg's), else none."""
+
 
 class OutLeg:
     """INVITE to one operator phone; answers arrive through :meth:`on_response`."""
@@ -85,6 +88,7 @@ class OutLeg:
         self.user = parse_uri(target).user
         svc = call.host
         contact = trunk_contact(svc, transport)
+        self.identity = call.identity_headers()
         self.dialog = Dialog(
             call_id=new_call_id(svc.host),
             local=f"{call.caller_name_addr()};tag={new_tag()}",
@@ -109,6 +113,7 @@ class OutLeg:
             extra=[
                 ("Allow", ALLOW),
                 *invite_headers(svc.settings.session_expires_s, svc.settings.min_se_s),
+                *self.identity,
             ],
         )
         self.auth = auth
@@ -208,6 +213,7 @@ class OutLeg:
             extra=[
                 ("Allow", ALLOW),
                 *invite_headers(svc.settings.session_expires_s, svc.settings.min_se_s),
+                *self.identity,
                 (reply, value),
             ],
         )

@@ -21,6 +21,7 @@ from akashi.telephony.call.machine import OUTBOUND, LegAnswered
 from akashi.telephony.call.state import CallState
 from akashi.telephony.calls import InboundCall
 from akashi.telephony.dialplan import check_number
+from akashi.telephony.identity import outbound_identity, split_privacy_prefix
 from akashi.telephony.legmedia import take_leg_answer
 from akashi.telephony.legs import LegState
 from akashi.telephony.media import RtpEndpoint
@@ -66,7 +67,7 @@ class OutboundCall(InboundCall):
     def __init__(
         self, host: CallHost, invite: Request, agent: AgentSettings, trunk: TrunkSettings
     ) -> None:
-        dialled = numbers.dialled(invite)
+        dialled, withheld = split_privacy_prefix(numbers.dialled(invite))  # 184/186 stripped
         route = RouteSettings(
             match=dialled or "*", ring=[trunk_uri(dialled, trunk)], site=agent.site, srtp=trunk.srtp
         )
@@ -79,6 +80,18 @@ class OutboundCall(InboundCall):
         self.meta.agent = agent.name
         self.meta.agent_sip_user = agent.sip_user
         self.meta.site = agent.site
+        #: the From, P-Asserted-Identity and Privacy the trunk sees: never the phone's own address
+        self.identity = outbound_identity(trunk, agent.sip_user, host.host, withheld is True)
+        if self.identity.withheld:
+            self.meta.extra.caller_withheld = True
+
+    def caller_name_addr(self) -> str:
+        """The From toward the trunk: the trunk's from_user@from_domain, or anonymous (184)."""
+        return self.identity.from_
+
+    def identity_headers(self) -> tuple[tuple[str, str], ...]:
+        """P-Asserted-Identity / P-Preferred-Identity and Privacy of the trunk leg."""
+        return self.identity.headers
 
     @property
     def customer_rtp(self) -> RtpEndpoint | None:
@@ -254,7 +267,7 @@ def outbound_agent(
         return True, None
     assert agent is not None
     guard.success(user, ip)
-    dialled = numbers.dialled(req)
+    dialled = split_privacy_prefix(numbers.dialled(req))[0]  # 184/186: the number after it is checked
     refusal = check_number(dialled, trunk)
     if refusal is not None:
         log.warning(

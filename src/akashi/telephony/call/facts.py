@@ -74,6 +74,8 @@ class CallFacts(BaseModel):
     rtp_refused_from: dict[str, list[str]] | None = None
     #: packets dropped while the spool disk refused writes
     spool_dropped_packets: int | None = None
+    #: the caller withheld the number (非通知: Privacy: id, an anonymous From, or 184 dialled out)
+    caller_withheld: bool | None = None
 
     def to_extra(self) -> dict[str, Any]:
         """The JSON stored with the call (the keys analysis and the web read), without unknown facts."""
