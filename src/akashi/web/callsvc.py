@@ -83,6 +83,7 @@ def summary(call: Call, sites: dict[int, str]) -> CallSummary:
         duration_s=round(call.duration_s, 1),
         direction=call.direction,
         caller=call.caller,
+        caller_withheld=bool((call.extra or {}).get("caller_withheld")),
         dialled=call.dialled,
         agent=call.agent_name,
         site=sites.get(call.site_id) if call.site_id else None,

@@ -37,6 +37,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "duration": ("通話時間", "Duration"),
     "direction": ("方向", "Direction"),
     "caller": ("発信者", "Caller"),
+    "caller_withheld": ("非通知", "Withheld"),
     "dialled": ("着信先", "Dialled"),
     "status": ("状態", "Status"),
     "flags": ("フラグ", "Flags"),

@@ -30,6 +30,7 @@ class CallSummary(BaseModel):
     duration_s: float
     direction: str
     caller: str
+    caller_withheld: bool = Field(False, description="The caller withheld the number (非通知)")
     dialled: str
     agent: str
     site: str | None
