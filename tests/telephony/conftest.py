@@ -54,6 +54,10 @@ def sip_toml(
     # SIPp 3.6.1 answers only MD5 challenges (it reads the first algorithm of all of them): its
     # agent phones get MD5 alone unless a test asks otherwise
     digest = "" if "digest_algorithms" in sip_extra else '\ndigest_algorithms = ["MD5"]'
+    # a shared test machine's scheduling stalls would pass for overload: admission control by load
+    # is off unless a test sets its thresholds (tests/security/test_admission_overload.py)
+    if "admission_" not in sip_extra:
+        digest += "\nadmission_max_loop_lag_ms = 0\nadmission_max_cpu = 0"
     ring = ", ".join(f'"sip:{200 + i + 1}@127.0.0.1:{p}{ring_params}"' for i, p in enumerate(targets))
     return f"""
 [sip]
