@@ -13,20 +13,23 @@ handling (:mod:`akashi.notices.fonts`: IPAex embedded when installed).
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from akashi.analysis.transcript_model import (
+    JST,
+    MACHINE_MADE,
+    Flag,
+    Line,
+    TranscriptDoc,
+    flag_text,
+    offset,
+    speaker,
+)
 
 if TYPE_CHECKING:
     from akashi.store.export import Derived
 
-JST = timezone(timedelta(hours=9), "JST")
-
-SPEAKERS: dict[str, tuple[str, str]] = {
-    "customer": ("顧客", "customer"),
-    "operator": ("担当者", "operator"),
-    "mixed": ("通話（左右なし）", "both sides"),
-}
 
 NOTICE_CHECKS: dict[str, tuple[str, str]] = {
     "given": ("告知あり（目的の説明あり）", "given, with its purpose"),
@@ -35,70 +38,8 @@ NOTICE_CHECKS: dict[str, tuple[str, str]] = {
     "not_given": ("告知なし", "not given"),
 }
 
-MACHINE_MADE = (
-    "この文字起こしは音声認識により機械的に作成したもので、聞き誤りを含むことがあります。"
-    "証拠は media/ フォルダの録音（原本）です。引用の際は必ず録音の該当時刻を聞いて確かめてください。",
-    "This transcript was made by machine (speech recognition) and may contain recognition errors. "
-    "The evidence is the recording in the media/ folder (the original); check the recording at the "
-    "time given before quoting it.",
-)
-
 #: a flag belongs to an utterance when its words start inside it (with this much slack, seconds)
 SLACK_S = 0.25
-
-
-@dataclass(frozen=True)
-class Flag:
-    """One flag of the call: a category, the matched words and their time in the recording."""
-
-    category: str
-    words: str
-    channel: str
-    start_s: float | None
-    end_s: float | None
-    source: str
-
-
-@dataclass(frozen=True)
-class Line:
-    """One utterance as shown: who, when, what, and the flags found in its words."""
-
-    channel: str
-    start_s: float
-    end_s: float
-    text: str
-    flags: tuple[Flag, ...] = ()
-
-
-@dataclass(frozen=True)
-class TranscriptDoc:
-    """Everything the readable transcript shows, in the order it is shown."""
-
-    call_id: int
-    t0: datetime | None  # the recording's first sample (answer time, else start), aware
-    header: list[tuple[str, str]]  # (label, value) lines about the call
-    notice: tuple[str, str]  # the notice check's result, Japanese and English
-    recogniser: list[tuple[str, str]]  # (label, value): model, settings, when
-    lines: list[Line]
-    other_flags: list[Flag] = field(default_factory=list)  # flags not inside any utterance
-
-    def clock(self, offset_s: float | None) -> str:
-        """``10:15:26 JST (+0:26)``: the wall-clock time and the offset into the recording."""
-        if offset_s is None:
-            return "（通話全体 / whole call）"
-        rel = offset(offset_s)
-        if self.t0 is None:
-            return f"+{rel}"
-        at = (self.t0 + timedelta(seconds=offset_s)).astimezone(JST)
-        return f"{at:%H:%M:%S} JST (+{rel})"
-
-
-def offset(seconds: float) -> str:
-    """``m:ss`` (or ``h:mm:ss``) of an offset into the recording, rounded down to the second."""
-    whole = max(0, int(seconds))
-    h, rest = divmod(whole, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def _when(value: Any) -> datetime | None:
@@ -118,12 +59,6 @@ def _jst(value: Any) -> str:
 
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def speaker(channel: str) -> str:
-    """``顧客 / customer`` for a channel name."""
-    ja, en = SPEAKERS.get(channel, (channel, channel))
-    return f"{ja} / {en}"
 
 
 def notice_result(notice: dict[str, Any], analysed: bool) -> tuple[str, str]:
@@ -250,12 +185,6 @@ def build_doc(facts: dict[str, Any], analysis: dict[str, Any] | None) -> Transcr
         lines=lines,
         other_flags=rest,
     )
-
-
-def flag_text(f: Flag) -> str:
-    """``[フラグ / flag] 脅迫「晒すぞ」``."""
-    words = f"「{f.words}」" if f.words else ""
-    return f"[フラグ / flag] {f.category}{words}"
 
 
 def _until(f: Flag) -> str:

@@ -13,7 +13,7 @@ from reportlab.lib.colors import Color, black
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from akashi.analysis.transcript_doc import MACHINE_MADE, SPEAKERS, Line, TranscriptDoc, flag_text, offset
+from akashi.analysis.transcript_model import MACHINE_MADE, SPEAKERS, Line, TranscriptDoc, flag_text, offset
 from akashi.notices.fonts import find_japanese_font
 from akashi.notices.pdfdraw import wrap_japanese
 
