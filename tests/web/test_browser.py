@@ -8,6 +8,7 @@ another site. Screenshots of the main pages go to ``test-artifacts/screenshots/`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -35,7 +36,7 @@ def _shot(page: object, name: str) -> None:
 
 
 def test_search_play_highlight_export(
-    server: str, browser: object, seeded_sqlite: Seeded, tmp_path: Path
+    server: str, browser: Any, seeded_sqlite: Seeded, tmp_path: Path
 ) -> None:
     from akashi.store.export import check_package
 
@@ -44,7 +45,7 @@ def test_search_play_highlight_export(
         viewport={"width": 1360, "height": 900},
         locale="ja-JP",
         timezone_id="Asia/Tokyo",
-    )  # type: ignore[attr-defined]
+    )
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -97,9 +98,9 @@ def test_search_play_highlight_export(
     ctx.close()
 
 
-def test_operator_and_site_scopes(server: str, browser: object, seeded_sqlite: Seeded) -> None:
+def test_operator_and_site_scopes(server: str, browser: Any, seeded_sqlite: Seeded) -> None:
     other = seeded_sqlite.calls["tanaka_call"]
-    ctx = browser.new_context()  # type: ignore[attr-defined]
+    ctx = browser.new_context()
     page = ctx.new_page()
     _login(page, server, "op_suzuki")
     resp = page.goto(f"{server}/calls/{other}")
@@ -114,7 +115,7 @@ def test_operator_and_site_scopes(server: str, browser: object, seeded_sqlite: S
     assert page.locator("#calls tbody tr").count() == 1
     ctx.close()
 
-    ctx = browser.new_context()  # type: ignore[attr-defined]
+    ctx = browser.new_context()
     page = ctx.new_page()
     _login(page, server, "boss_osaka")
     page.goto(f"{server}/calls")
@@ -125,10 +126,10 @@ def test_operator_and_site_scopes(server: str, browser: object, seeded_sqlite: S
     ctx.close()
 
 
-def test_admin_pages_screenshots(server: str, browser: object) -> None:
+def test_admin_pages_screenshots(server: str, browser: Any) -> None:
     ctx = browser.new_context(
         viewport={"width": 1360, "height": 900}, locale="ja-JP", timezone_id="Asia/Tokyo"
-    )  # type: ignore[attr-defined]
+    )
     page = ctx.new_page()
     _login(page, server, "admin")
     for path, name in (
