@@ -1,0 +1,226 @@
+"""Benchmark of admission control by load: the same overload with it off and on, in the same run.
+
+For each N, SIPp offers N concurrent calls (50 new calls/s, G.711 RTP both ways) through Akashi, once
+with ``sip.admission_max_loop_lag_ms = 0`` and ``sip.admission_max_cpu = 0`` (off) and once with the
+defaults (on). A probe call placed *before* the load measures the relay delay of a call that was
+already up, and the kernel's drop counters of Akashi's RTP ports measure loss. Past the knee, "off"
+takes every call and all of them degrade; "on" refuses the excess with 503 and keeps the calls it
+took clean. Absolute numbers depend on the machine and on its neighbours: compare rows of one run.
+
+    python bench/admission.py --steps 100,400 --duration 20
+
+Prints the figures and writes JSON to bench/results/admission.json (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from tests.telephony import scenarios  # noqa: E402
+
+from telephony import (  # type: ignore[import-not-found]  # noqa: E402
+    RTP_HI,
+    RTP_LO,
+    Probe,
+    child_pid,
+    cpu_s,
+    free_port,
+    sipp,
+    stop,
+    udp_drops,
+    with_rtp,
+)
+
+OFF = "admission_max_loop_lag_ms = 0\nadmission_max_cpu = 0\n"
+
+
+def _toml(sip_port: int, op_port: int, probe_op_port: int, notice: Path, admission: str) -> str:
+    return f"""
+[sip]
+enabled = true
+listen = "127.0.0.1:{sip_port}"
+public_address = "127.0.0.1"
+rtp_ports = "{RTP_LO}-{RTP_HI}"
+rtp_timeout_s = 120
+{admission}
+[[sip.routes]]
+match = "0999000000"
+ring = ["sip:202@127.0.0.1:{probe_op_port}"]
+
+[[sip.routes]]
+match = "*"
+ring = ["sip:201@127.0.0.1:{op_port}"]
+ring_timeout_s = 30
+
+[announcements.default]
+mode = "automatic"
+audio = "{notice}"
+"""
+
+
+def _poll(akashi: subprocess.Popen[bytes], stats: Path) -> dict[str, int]:
+    """Akashi's SIP stats (SIGUSR1 writes them to the stats file)."""
+    stats.unlink(missing_ok=True)
+    os.kill(child_pid(akashi.pid), signal.SIGUSR1)
+    for _ in range(200):  # up to 10 s: a saturated loop answers late
+        if stats.exists():
+            try:
+                return dict(json.loads(stats.read_text()))
+            except ValueError:
+                pass
+        time.sleep(0.05)
+    return {}
+
+
+def step(work: Path, n: int, duration: float, admission: bool, wav: Path, notice: Path) -> dict[str, Any]:
+    """Offer n calls through Akashi with admission control on or off; what was kept, refused, heard."""
+    from akashi.setup import init_home
+
+    work.mkdir(parents=True, exist_ok=True)
+    op_port, probe_op_port, sip_port = free_port(), free_port(), free_port()
+    talk_ms = int(duration * 1000) + 60_000
+    limit = int(duration) + 150
+    (work / "op.xml").write_text(
+        with_rtp(
+            scenarios.operator(hangup="caller", ring_ms=0).replace("[rtpport]", "[media_port]"),
+            '<recv request="ACK" crlf="true"/>',
+            wav,
+        )
+    )
+    (work / "caller.xml").write_text(
+        with_rtp(
+            scenarios.caller(talk_ms=talk_ms).replace("[rtpport]", "[media_port]"),
+            scenarios.ACK.rstrip(),
+            wav,
+        )
+    )
+    home = work / "home"
+    init_home(home, extra_toml=_toml(sip_port, op_port, probe_op_port, notice, "" if admission else OFF))
+    ready, stats = work / "ready.json", work / "stats.json"
+    akashi = subprocess.Popen(
+        ["timeout", "-s", "KILL", str(limit + 60), sys.executable, "-m", "akashi.cli.main", "--home", str(home),
+         "sip", "serve", "--ready-file", str(ready), "--stats-file", str(stats)],
+        stdout=(work / "akashi.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    while not ready.exists():
+        if akashi.poll() is not None:
+            raise SystemExit((work / "akashi.log").read_text()[-2000:])
+        time.sleep(0.1)
+    target = f"127.0.0.1:{sip_port}"
+    # the probe: a call up before the load comes, as the calls admission control must protect
+    probe = Probe()
+    (work / "probe_op.xml").write_text(scenarios.operator(hangup="caller", ring_ms=0))
+    (work / "probe_caller.xml").write_text(scenarios.caller(talk_ms=talk_ms))
+    procs = [
+        sipp(["-sf", str(work / "probe_op.xml"), "-p", str(probe_op_port), "-m", "1", "-key", "rtpport",
+              str(probe.op.getsockname()[1])], work / "probe_op.log", limit),
+    ]  # fmt: skip
+    time.sleep(0.3)
+    procs.append(
+        sipp(["-sf", str(work / "probe_caller.xml"), target, "-s", "0999000000", "-p", str(free_port()), "-m",
+              "1", "-key", "rtpport", str(probe.cust.getsockname()[1])], work / "probe.log", limit)
+    )  # fmt: skip
+    probe_t = threading.Thread(target=probe.run, daemon=True)
+    probe_t.start()
+    deadline = time.monotonic() + 30
+    while _poll(akashi, stats).get("bridged_calls", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    procs.append(
+        sipp(["-sf", str(work / "op.xml"), "-p", str(op_port), "-mp", str(free_port()), "-m", str(n)],
+             work / "op.log", limit)
+    )  # fmt: skip
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    procs.append(
+        sipp(["-sf", str(work / "caller.xml"), target, "-s", "0312345678", "-p", str(free_port()), "-mp",
+              str(free_port()), "-m", str(n), "-l", str(n), "-r", "50", "-rp", "1000"], work / "caller.log", limit)
+    )  # fmt: skip
+    # setup: every offered call bridged or refused (or 30 s past SIPp's own pace)
+    while time.monotonic() - t0 < n / 50 + 30:
+        s = _poll(akashi, stats)
+        if s.get("bridged_calls", 0) - 1 + s.get("refused_overload", 0) >= n:
+            break
+        time.sleep(0.5)
+    pid = child_pid(akashi.pid)
+    probe.delays.clear()
+    c0, d0, s0 = cpu_s(pid), udp_drops(RTP_LO, RTP_HI), _poll(akashi, stats)
+    time.sleep(duration)
+    c1, d1, s1 = cpu_s(pid), udp_drops(RTP_LO, RTP_HI), _poll(akashi, stats)
+    probe.stop.set()
+    probe_t.join(3)
+    for p in procs:
+        stop(p)
+    stop(akashi)
+    rx, dropped = s1.get("rtp_rx_packets", 0) - s0.get("rtp_rx_packets", 0), d1 - d0
+    d = sorted(probe.delays)
+    p99 = round(1000 * d[int(0.99 * (len(d) - 1))], 3) if d else None
+    loss = dropped / (rx + dropped) if rx + dropped else 1.0
+    return {
+        "n": n,
+        "admission": admission,
+        "calls_kept": max(0, s1.get("bridged_calls", 0) - 1),  # less the probe
+        "calls_refused": s1.get("refused_overload", 0),
+        "overload_episodes": s1.get("admission_episodes", 0),
+        "loss": loss,
+        "probe_p50_ms": round(1000 * statistics.median(d), 3) if d else None,
+        "probe_p99_ms": p99,
+        "loop_lag_p99_us": s1.get("loop_lag_p99_us"),
+        "akashi_cpu": round((c1 - c0) / duration, 3),
+        "clean": loss <= 0.0001 and p99 is not None and p99 <= 5.0,
+    }
+
+
+def main() -> None:
+    """Run each step with admission control off, then on; print and write the figures."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", default="100,400,600", help="concurrent calls offered, past the knee")
+    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--machine", default="", help="what ran it, for the record (e.g. loaded 2-core VM)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "admission.json")
+    args = ap.parse_args()
+    for tool in ("sipp", "sox", "timeout"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed")
+    work = Path(tempfile.mkdtemp(prefix="akashi-bench-adm-"))
+    wav, notice = work / "talk.wav", work / "notice.wav"
+    sox = ["timeout", "30", "sox", "-n", "-r", "8000", "-c", "1"]
+    subprocess.run([*sox, "-e", "u-law", str(wav), "synth", "3", "sine", "440"], check=True)
+    subprocess.run([*sox, "-b", "16", str(notice), "synth", "0.5", "sine", "1000"], check=True)
+    rows = []
+    for n in (int(s) for s in args.steps.split(",")):
+        for on in (False, True):
+            row = step(work / f"{'on' if on else 'off'}-{n}", n, args.duration, on, wav, notice)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    load = os.getloadavg()
+    summary = {"machine": args.machine, "cpus": os.cpu_count(), "loadavg": load, "duration_s": args.duration}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({**summary, "steps": rows}, indent=2))
+    print(f"{args.machine or 'machine not named'}: {os.cpu_count()} CPUs, load average {load[0]:.1f}")
+    for r in rows:
+        print(
+            f"N={r['n']} admission {'on ' if r['admission'] else 'off'}: kept {r['calls_kept']}, refused "
+            f"{r['calls_refused']}, loss {r['loss']:.5f}, probe p99 {r['probe_p99_ms']} ms, "
+            f"loop lag p99 {r['loop_lag_p99_us']} µs, CPU {r['akashi_cpu']} -> {'clean' if r['clean'] else 'NOT clean'}"
+        )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
