@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np
 
+from akashi.analysis import transcribe
 from akashi.analysis.audio import WavAudio, parse_wav, resample
 from akashi.analysis.callset import BenchCall, bench_set, bench_wav, wav_path
 from akashi.analysis.compliance import CHECKS, check_operator_notice
@@ -288,9 +289,12 @@ def main() -> None:
     ap.add_argument("--long-variants", default="shipped")
     ap.add_argument("--only-made", action="store_true", help="only the calls already generated")
     ap.add_argument("--limit", type=int, default=0, help="at most this many calls per half (quick runs)")
+    ap.add_argument("--pack-gap", type=float, default=0.0, help="silence between packed regions (s)")
     ap.add_argument("--rescore", type=Path, help="re-run detection on the transcripts of this results file")
     args = ap.parse_args()
 
+    if args.pack_gap:
+        transcribe.PACK_GAP_S = args.pack_gap
     calls = bench_set()
     if args.rescore:
         rescore(args.rescore, calls, args.cache, args.threads)
@@ -307,12 +311,12 @@ def main() -> None:
     transcribe_audio(model, audio[calls[0].name], "ja", DecodeOptions())  # warm-up
     all_variants = variants(lexicon)
     results: dict[str, Any] = {}
-    for half in args.halves.split(","):
+    for half in [h for h in args.halves.split(",") if h]:
         members = [bc for bc in calls if bc.half == half]
         if args.limit:
             members = members[: args.limit]
         names = (args.variants if half == "dev" else args.heldout_variants).split(",")
-        for vname in names:
+        for vname in [n for n in names if n]:
             opts = all_variants[vname]
             tally = Tally()
             detail = []
