@@ -40,6 +40,7 @@ from akashi.db.models import AuditEntry, EvidenceObject, LedgerEntry
 from akashi.errors import StoreError
 from akashi.store import tsa
 from akashi.store.checkpoint_places import DIR, LocalPlace, Place, close_places, places
+from akashi.store.keys import public_key_fingerprint
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
@@ -157,8 +158,6 @@ def make_checkpoint(
     store: EvidenceStore, kind: str, *, accepted: dict[str, Any] | None = None, now: datetime | None = None
 ) -> Checkpoint:
     """Read the heads and counts now and sign them (nothing is written)."""
-    from akashi.store.export import public_key_fingerprint
-
     if kind not in KINDS:
         raise ValueError(f"unknown checkpoint kind {kind!r}")
     created = (now or datetime.now(UTC)).astimezone(UTC)

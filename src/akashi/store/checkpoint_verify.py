@@ -29,7 +29,7 @@ from akashi.store.checkpoint_places import Place, close_places, places
 
 if TYPE_CHECKING:
     from akashi.store.evidence import EvidenceStore
-    from akashi.store.verify import VerifyReport
+    from akashi.store.verify_report import VerifyReport
 
 #: A TSA time further than this from the checkpoint's own time means the clock or the name lies.
 TIME_TOLERANCE = timedelta(minutes=10)
@@ -284,27 +284,3 @@ def check_checkpoints(store: EvidenceStore, report: VerifyReport) -> None:
         report.anchor = anchor
     finally:
         close_places(found)
-
-
-def anchor_text(anchor: dict[str, Any] | None) -> str:
-    """One line for the verify report: how far back the chains are anchored outside the box."""
-    if not anchor or not anchor.get("checkpoint"):
-        n = (anchor or {}).get("checkpoints_found", 0)
-        return (
-            f"外部アンカーなし: 外部で固定されたチェックポイントがありません（{n} 件はこの機械の中だけ）"
-            f" / not anchored: no checkpoint outside this machine ({n} only inside it)"
-            " — store.tsa_url / Object Lock / store.checkpoint_remote を設定し akashi checkpoint を実行"
-        )
-    when = anchor.get("tsa_time") or anchor.get("created_at")
-    signer = (
-        ""
-        if anchor.get("tsa_verified") or not anchor.get("tsa_time")
-        else "（TSA 署名者未確認 / TSA signer unverified）"
-    )
-    return (
-        f"外部チェックポイント: {when} まで固定{signer}（台帳 #{anchor['ledger_seq']}, 監査 #{anchor['audit_seq']};"
-        f" {', '.join(anchor.get('places', []))}）、以降の台帳 {anchor.get('unanchored_ledger_entries', 0)} 行は未固定"
-        f" / anchored up to {when} (ledger #{anchor['ledger_seq']}, audit #{anchor['audit_seq']};"
-        f" {', '.join(anchor.get('places', []))}); {anchor.get('unanchored_ledger_entries', 0)} later ledger"
-        " entries not yet anchored"
-    )

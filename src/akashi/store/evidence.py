@@ -37,7 +37,7 @@ from akashi.store.pipeline import Readable, encrypt_to_file, exact_pieces, prefe
 from akashi.store.spool import Spool, sweep_tmp
 
 if TYPE_CHECKING:
-    from akashi.store.verify import VerifyReport
+    from akashi.store.verify_report import VerifyReport
 
 log = logging.getLogger(__name__)
 READ_SIZE = 1024 * 1024

@@ -29,11 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import serialization
-
 from akashi.db.base import utcnow
 from akashi.errors import IntegrityError
-from akashi.store.keys import InstallationKeys
+from akashi.store.keys import InstallationKeys, public_key_fingerprint
 from akashi.store.package_check import (
     MANIFEST,
     MANIFEST_SIG,
@@ -52,7 +50,16 @@ if TYPE_CHECKING:
 
 FORMAT = "akashi-evidence-package/1"
 README = "README.txt"
-__all__ = ["CheckLine", "CheckReport", "Derived", "PackageProblem", "Pin", "check_package", "write_package"]
+__all__ = [
+    "CheckLine",
+    "CheckReport",
+    "Derived",
+    "PackageProblem",
+    "Pin",
+    "check_package",
+    "public_key_fingerprint",
+    "write_package",
+]
 
 DEFAULT_README = """\
 証拠パッケージ（Akashi） / Evidence package (Akashi)
@@ -102,13 +109,6 @@ def _safe_name(name: str) -> str:
     if not name or p.is_absolute() or ".." in p.parts or "\\" in name or name != p.as_posix():
         raise ValueError(f"unsafe archive name: {name!r}")
     return name
-
-
-def public_key_fingerprint(pem: bytes) -> str:
-    """SHA-256 of the DER SubjectPublicKeyInfo (what ``openssl pkey -outform DER | sha256sum`` prints)."""
-    key = serialization.load_pem_public_key(pem)
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()
 
 
 def write_package(

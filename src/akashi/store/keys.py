@@ -138,3 +138,10 @@ def installation_public_pem(keys_path: Path) -> bytes | None:
     except (OSError, ValueError):
         return None
     return pem if isinstance(key, Ed25519PublicKey) else None
+
+
+def public_key_fingerprint(pem: bytes) -> str:
+    """SHA-256 of the DER SubjectPublicKeyInfo (what ``openssl pkey -outform DER | sha256sum`` prints)."""
+    key = serialization.load_pem_public_key(pem)
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -29,6 +26,7 @@ from akashi.store import ledger
 from akashi.store.backends.base import object_id_of
 from akashi.store.crypto import HEADER_LEN, MAX_CHUNK, MIN_CHUNK, TAG_LEN, CryptoError, Decryptor
 from akashi.store.pipeline import prefetch
+from akashi.store.verify_report import VerifyReport
 
 if TYPE_CHECKING:
     from akashi.store.evidence import EvidenceStore
@@ -75,91 +73,6 @@ _AUDIT_KINDS = {
         "audit log entry differs from the recorded head (the audit log was rewritten)",
     ),
 }
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One difference between the store and its ledger."""
-
-    kind: str
-    ja: str
-    en: str
-    object_id: str | None = None
-    seq: int | None = None
-
-    def text(self) -> str:
-        """One line: where, then Japanese and English."""
-        where = (
-            f"object {self.object_id}" if self.object_id else f"ledger #{self.seq}" if self.seq else "store"
-        )
-        if self.kind.startswith("audit_"):
-            where = f"監査ログ / audit log #{self.seq}"
-        return f"[{self.kind}] {where}: {self.ja} / {self.en}"
-
-
-@dataclass
-class VerifyReport:
-    """The result of :func:`verify_store`. ``ok`` is True only when nothing at all differs."""
-
-    checked: int = 0
-    tombstones: int = 0
-    ledger_entries: int = 0
-    audit_entries: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    started_at: datetime = field(default_factory=utcnow)
-    finished_at: datetime | None = None
-    #: The newest external checkpoint the chains were checked against (store/checkpoint_verify.py).
-    anchor: dict[str, Any] | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Everything intact."""
-        return not self.problems
-
-    def add(
-        self, kind: str, ja: str, en: str, *, object_id: str | None = None, seq: int | None = None
-    ) -> None:
-        """Record a problem."""
-        self.problems.append(Problem(kind, ja, en, object_id, seq))
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON."""
-        return {
-            "ok": self.ok,
-            "checked": self.checked,
-            "tombstones": self.tombstones,
-            "ledger_entries": self.ledger_entries,
-            "audit_entries": self.audit_entries,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "problems": [asdict(p) for p in self.problems],
-            "anchor": self.anchor,
-        }
-
-    def to_json(self) -> str:
-        """The report as JSON text (``akashi verify --json``)."""
-        return json.dumps(self.as_dict(), ensure_ascii=False, indent=2)
-
-    def to_text(self) -> str:
-        """The report for people: a summary line, then one line per problem."""
-        head = (
-            f"OK: 証拠 {self.checked} 件と台帳 {self.ledger_entries} 行はすべて一致しました"
-            f"（削除記録 {self.tombstones} 件、監査ログ {self.audit_entries} 行） / all {self.checked} objects"
-            f" and {self.ledger_entries} ledger entries intact ({self.tombstones} retention tombstones,"
-            f" {self.audit_entries} audit log entries)"
-            if self.ok
-            else f"NG: {len(self.problems)} 件の問題 / {len(self.problems)} problem(s)"
-            f" ({self.checked} objects, {self.ledger_entries} ledger entries,"
-            f" {self.audit_entries} audit log entries checked)"
-        )
-        if self.anchor is not None:
-            from akashi.store.checkpoint_verify import anchor_text
-
-            head += "\n" + anchor_text(self.anchor)
-        return "\n".join([head, *(p.text() for p in self.problems)])
-
-    def __str__(self) -> str:
-        return self.to_text()
 
 
 def _check_chain(
