@@ -122,15 +122,14 @@ def _pack_pieces(pieces: Sequence[tuple[Float32, float, float]]) -> _Packed:
     clip_start = 0
     for audio16k, a, b in pieces:
         piece = audio16k[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)]
-        # A clip ends with its last region, not after the gap behind it (a 30 s region and its gap
-        # would make a clip the recogniser cuts short).
+        # A clip keeps the silence behind its last region: without it Whisper drops the last utterance.
         if pos > clip_start and (pos + len(piece) - clip_start) / WHISPER_RATE > MAX_REGION_S:
-            clips.append({"start": clip_start / WHISPER_RATE, "end": (pos - len(gap)) / WHISPER_RATE})
+            clips.append({"start": clip_start / WHISPER_RATE, "end": pos / WHISPER_RATE})
             clip_start = pos
         spans.append((pos / WHISPER_RATE, a, len(piece) / WHISPER_RATE))
         parts += [piece, gap]
         pos += len(piece) + len(gap)
-    clips.append({"start": clip_start / WHISPER_RATE, "end": max(clip_start, pos - len(gap)) / WHISPER_RATE})
+    clips.append({"start": clip_start / WHISPER_RATE, "end": pos / WHISPER_RATE})
     return _Packed(np.concatenate(parts) if parts else gap, spans, clips)
 
 
