@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from tests.telephony import scenarios  # noqa: E402
 
-from telephony import (  # type: ignore[import-not-found]  # noqa: E402
+from telephony import (  # noqa: E402
     RTP_HI,
     RTP_LO,
     Probe,

@@ -53,6 +53,7 @@ class EdgeRefusal:
     """Refusals at the edge that one audit entry stands for. Never holds a secret.
 
     ``kind``: ``rate``, ``calls``, ``calls_per_source``, ``inbound`` (INVITEs answered 503 or 403),
+    ``overload`` (503 while the process is overloaded, akashi.telephony.admission),
     ``number`` (484) or ``rtp`` (packets refused during one call).
     """
 
