@@ -10,7 +10,9 @@ from typing import Any
 
 import typer
 
+from akashi.access import Principal, load_principal
 from akashi.context import Akashi
+from akashi.db.base import session_scope
 
 app = typer.Typer(
     name="akashi",
@@ -47,6 +49,9 @@ class State:
 
 state = State()
 
+#: how ``akashi import call`` and ``akashi import bulk`` say the caller heard the recording notice
+IMPORT_NOTICE_MODES = ("operator", "automatic", "none")
+
 
 @app.callback()
 def _root(
@@ -60,6 +65,15 @@ def _root(
 def open_akashi(*, run_migrations: bool = True) -> Akashi:
     """Open the installation named by ``--home``."""
     return Akashi.open(state.home, run_migrations=run_migrations)
+
+
+def principal_for(as_user: str | None) -> Principal:
+    """Who a command acts as: ``--as-user NAME`` loaded from the database, else the system (``cli``)."""
+    if as_user is None:
+        return Principal.system("cli")
+    ak = open_akashi()
+    with session_scope(ak.engine) as s:
+        return load_principal(s, as_user)
 
 
 def emit(data: Any, as_json: bool, text: str | None = None) -> None:

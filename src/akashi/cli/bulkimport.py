@@ -21,9 +21,8 @@ from rich.markup import escape
 from rich.progress import Progress
 from sqlalchemy import select
 
-from akashi.cli.apps import emit, import_app, open_akashi
+from akashi.cli.apps import IMPORT_NOTICE_MODES, emit, import_app, open_akashi
 from akashi.cli.bulkplan import Item, compile_pattern, items_from_map, items_from_pattern, parse_started
-from akashi.cli.core import IMPORT_NOTICE_MODES
 from akashi.db.base import session_scope
 from akashi.db.models import Call, EvidenceObject
 from akashi.errors import AkashiError, ConfigError

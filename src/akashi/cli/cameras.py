@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from akashi.cli.apps import cameras_app, emit, export_app, open_akashi
+from akashi.cli.apps import cameras_app, emit, export_app, open_akashi, principal_for
 
 
 @cameras_app.command("list")
@@ -139,12 +139,12 @@ def export_camera_cmd(
 ) -> None:
     """カメラ映像の証拠パッケージ（再エンコードなし）/ camera footage package (remux, no re-encode)."""
     from akashi.cameras.export import export_cameras
-    from akashi.cli.core import _principal, parse_time
+    from akashi.cli.core import parse_time
 
     t0 = parse_time(start, "--from")
     t1 = parse_time(end, "--to")
     assert t0 is not None and t1 is not None
-    who = _principal(as_user)
+    who = principal_for(as_user)
     ak = open_akashi()
     path = export_cameras(ak, who, names, start=t0, end=t1, out=out, client="cli")
     emit(None, False, f"証拠パッケージ / evidence package: {path}")

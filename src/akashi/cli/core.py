@@ -9,12 +9,13 @@ from pathlib import Path
 import typer
 from sqlalchemy import select
 
-from akashi.access import Principal, hash_password, load_principal
+from akashi.access import hash_password
 from akashi.access.evidence import readable_facts
 from akashi.access.passwords import MIN_LENGTH
 from akashi.access.search import audited_search
 from akashi.calls import call_facts
 from akashi.cli.apps import (
+    IMPORT_NOTICE_MODES,
     app,
     calls_app,
     emit,
@@ -22,6 +23,7 @@ from akashi.cli.apps import (
     hold_app,
     import_app,
     open_akashi,
+    principal_for,
     site_app,
     state,
     user_app,
@@ -76,14 +78,6 @@ def init(home: Path | None = typer.Option(None, "--home", help="Where to create 
         emit(None, False, next_step_text(not needs_setup(engine)))
     finally:
         engine.dispose()
-
-
-def _principal(as_user: str | None) -> Principal:
-    if as_user is None:
-        return Principal.system("cli")
-    ak = open_akashi()
-    with session_scope(ak.engine) as s:
-        return load_principal(s, as_user)
 
 
 # --- users and sites ----------------------------------------------------------------------------
@@ -176,9 +170,6 @@ def site_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 # --- calls --------------------------------------------------------------------------------------
-IMPORT_NOTICE_MODES = ("operator", "automatic", "none")
-
-
 @import_app.command("call")
 def import_call(
     file: Path = typer.Argument(
@@ -246,7 +237,7 @@ def calls_search(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """通話を検索 / search calls."""
-    who = _principal(as_user)
+    who = principal_for(as_user)
     ak = open_akashi()
     reading = ""
     if text:
@@ -284,7 +275,7 @@ def calls_show(
     """通話の詳細（文字起こし・フラグ付き）/ show a call with transcript and flags."""
     from akashi.access.evidence import readable_facts, view_call
 
-    who = _principal(as_user)
+    who = principal_for(as_user)
     ak = open_akashi()
     with session_scope(ak.engine) as s:
         call = view_call(ak, s, who, call_id, "cli")
@@ -337,7 +328,7 @@ def export_call_cmd(
     """通話の証拠パッケージを作成 / write the evidence package of a call."""
     from akashi.access import export_call
 
-    who = _principal(as_user)
+    who = principal_for(as_user)
     ak = open_akashi()
     path = export_call(ak, who, call_id, out, client="cli")
     emit(None, False, f"証拠パッケージ / evidence package: {path}")
@@ -367,7 +358,7 @@ def _hold(call_id: int, reason: str, as_user: str | None, on: bool) -> None:
     """Change the hold through the access layer: permission checked, audited (refusals too)."""
     from akashi.access.holds import change_call_hold
 
-    who = _principal(as_user)
+    who = principal_for(as_user)
     ak = open_akashi()
     with session_scope(ak.engine) as s:
         change_call_hold(ak, s, who, call_id, on, reason, "cli")

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import typer
 
-from akashi.cli.apps import calls_app, emit, open_akashi
-from akashi.cli.core import _principal
+from akashi.cli.apps import calls_app, emit, open_akashi, principal_for
 
 
 @calls_app.command("audio")
@@ -26,7 +25,7 @@ def calls_audio(
     from akashi.access import open_call_media
     from akashi.codecs.decode import playable_wav
 
-    who = _principal(as_user)
+    who = principal_for(as_user)
     ak = open_akashi()
     handle = open_call_media(
         ak, who, call_id, action="download", client="cli", detail={"purpose": "audio", "file": out.name}
