@@ -36,7 +36,7 @@ def test_packed_regions_of_two_channels_map_back_to_their_channel() -> None:
         assert abs(t0 - (c + n / 2 - 0.1)) < 1e-6
         sample = packed.audio[int((p + n / 2) * WHISPER_RATE)]
         assert (sample > 0) == (tagged[i][2] == "customer")  # the audio there is that channel's
-    assert all(c["end"] - c["start"] <= MAX_REGION_S + 1.0 for c in packed.clips)
+    assert all(c["end"] - c["start"] <= MAX_REGION_S for c in packed.clips)
 
 
 @pytest.mark.asr

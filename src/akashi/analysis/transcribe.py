@@ -122,14 +122,18 @@ def _pack_pieces(pieces: Sequence[tuple[Float32, float, float]]) -> _Packed:
     clip_start = 0
     for audio16k, a, b in pieces:
         piece = audio16k[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)]
-        # A clip keeps the silence behind its last region: without it Whisper drops the last utterance.
-        if pos > clip_start and (pos + len(piece) - clip_start) / WHISPER_RATE > MAX_REGION_S:
-            clips.append({"start": clip_start / WHISPER_RATE, "end": pos / WHISPER_RATE})
+        # A clip keeps the silence behind its last region (without it Whisper drops the last
+        # utterance) and stays within 30 s: a longer clip made the recogniser warn and cut it, and a
+        # long call crashed the process (word alignment past the window).
+        limit = clip_start + int(MAX_REGION_S * WHISPER_RATE)
+        if pos > clip_start and pos + len(piece) + len(gap) > limit:
+            clips.append({"start": clip_start / WHISPER_RATE, "end": min(pos, limit) / WHISPER_RATE})
             clip_start = pos
         spans.append((pos / WHISPER_RATE, a, len(piece) / WHISPER_RATE))
         parts += [piece, gap]
         pos += len(piece) + len(gap)
-    clips.append({"start": clip_start / WHISPER_RATE, "end": pos / WHISPER_RATE})
+    limit = clip_start + int(MAX_REGION_S * WHISPER_RATE)
+    clips.append({"start": clip_start / WHISPER_RATE, "end": min(pos, limit) / WHISPER_RATE})
     return _Packed(np.concatenate(parts) if parts else gap, spans, clips)
 
 
