@@ -124,7 +124,7 @@ def _pack_pieces(pieces: Sequence[tuple[Float32, float, float]]) -> _Packed:
         piece = audio16k[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)]
         # A clip keeps the silence behind its last region (without it Whisper drops the last
         # utterance) and stays within 30 s: a longer clip made the recogniser warn and cut it, and a
-        # long call crashed the process (word alignment past the window).
+        # 5-minute call's bench run with such clips died with heap corruption (cause not pinned down).
         limit = clip_start + int(MAX_REGION_S * WHISPER_RATE)
         if pos > clip_start and pos + len(piece) + len(gap) > limit:
             clips.append({"start": clip_start / WHISPER_RATE, "end": min(pos, limit) / WHISPER_RATE})
