@@ -224,6 +224,9 @@ def test_call_page_shows_the_check_and_each_utterances_times(sqlite_home: Path, 
         with TestClient(create_app(ak), base_url="http://testserver") as client:
             api_login(client, "admin")
             page = client.get(f"/calls/{cid}").text
-    assert "告知あり・目的なし / given without purpose" in page
+            client.cookies.set("akashi_lang", "en")
+            english = client.get(f"/calls/{cid}").text
+    # the page speaks one language at a time: Japanese first, English when toggled
+    assert "告知あり・目的なし" in page and "given without purpose" in english
     # each utterance with its start and end (0.0–1.2 s and 1.3–2.8 s)
     assert re.findall(r'class="at">([^<]*)</span>', page)[:2] == ["0:00–0:01", "0:01–0:03"]
