@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -204,7 +206,13 @@ class Sipp:
         return "\n".join(out)
 
     def kill(self) -> None:
-        """Stop it if still running."""
+        """Stop it if still running: SIPp too, not only its ``timeout`` wrapper.
+
+        Killing ``timeout`` alone (SIGKILL cannot be forwarded) left SIPp running as an orphan for the
+        rest of the suite; ``timeout`` puts itself and SIPp in a process group of its own, so kill that.
+        """
         if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
