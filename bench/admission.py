@@ -55,6 +55,7 @@ from telephony import (  # noqa: E402
     child_pid,
     cpu_s,
     free_port,
+    home_toml,
     sipp,
     stop,
     udp_drops,
@@ -62,30 +63,6 @@ from telephony import (  # noqa: E402
 )
 
 OFF = "admission_max_loop_lag_ms = 0\nadmission_max_cpu = 0\n"
-
-
-def _toml(sip_port: int, op_port: int, probe_op_port: int, notice: Path, admission: str) -> str:
-    return f"""
-[sip]
-enabled = true
-listen = "127.0.0.1:{sip_port}"
-public_address = "127.0.0.1"
-rtp_ports = "{RTP_LO}-{RTP_HI}"
-rtp_timeout_s = 120
-{admission}
-[[sip.routes]]
-match = "0999000000"
-ring = ["sip:202@127.0.0.1:{probe_op_port}"]
-
-[[sip.routes]]
-match = "*"
-ring = ["sip:201@127.0.0.1:{op_port}"]
-ring_timeout_s = 30
-
-[announcements.default]
-mode = "automatic"
-audio = "{notice}"
-"""
 
 
 def _poll(akashi: subprocess.Popen[bytes], stats: Path) -> dict[str, int]:
@@ -125,7 +102,12 @@ def step(work: Path, n: int, duration: float, admission: bool, wav: Path, notice
         )
     )
     home = work / "home"
-    init_home(home, extra_toml=_toml(sip_port, op_port, probe_op_port, notice, "" if admission else OFF))
+    init_home(
+        home,
+        extra_toml=home_toml(
+            sip_port, op_port, probe_op_port, notice, sip_extra="" if admission else OFF, agent=False
+        ),
+    )
     ready, stats = work / "ready.json", work / "stats.json"
     akashi = subprocess.Popen(
         ["timeout", "-s", "KILL", str(limit + 60), sys.executable, "-m", "akashi.cli.main", "--home", str(home),

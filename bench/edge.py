@@ -40,6 +40,7 @@ from bench.telephony import (  # noqa: E402
     child_pid,
     cpu_s,
     free_port,
+    home_toml,
     sipp,
     stop,
     udp_drops,
@@ -96,31 +97,9 @@ class Akashi:
         home = work / "home"
         init_home(
             home,
-            extra_toml=f"""
-[sip]
-enabled = true
-listen = "127.0.0.1:{self.sip_port}"
-public_address = "127.0.0.1"
-rtp_ports = "{RTP_LO}-{RTP_HI}"
-rtp_timeout_s = 120
-
-[[sip.routes]]
-match = "{PROBE_CALLED}"
-ring = ["sip:202@127.0.0.1:{probe_op_port}"]
-
-[[sip.routes]]
-match = "{CALLED}"
-ring = ["sip:201@127.0.0.1:{op_port}"]
-ring_timeout_s = 30
-
-[announcements.default]
-mode = "automatic"
-audio = "{notice}"
-
-[[agents]]
-name = "bench"
-sip_user = "201"
-""",
+            extra_toml=home_toml(
+                self.sip_port, op_port, probe_op_port, notice, called=CALLED, probe_called=PROBE_CALLED
+            ),
         )
         ready = work / "ready.json"
         self.stats_file = work / "stats.json"

@@ -119,6 +119,42 @@ class Probe:
                 self.got += 1
 
 
+def home_toml(
+    sip_port: int,
+    op_port: int,
+    probe_op_port: int,
+    notice: Path,
+    *,
+    called: str = "*",
+    probe_called: str = "0999000000",
+    sip_extra: str = "",
+    agent: bool = True,
+) -> str:
+    """The benchmarks' Akashi home: a probe route, the load route and the automatic notice."""
+    agents = '\n[[agents]]\nname = "bench"\nsip_user = "201"\n' if agent else ""
+    return f"""
+[sip]
+enabled = true
+listen = "127.0.0.1:{sip_port}"
+public_address = "127.0.0.1"
+rtp_ports = "{RTP_LO}-{RTP_HI}"
+rtp_timeout_s = 120
+{sip_extra}
+[[sip.routes]]
+match = "{probe_called}"
+ring = ["sip:202@127.0.0.1:{probe_op_port}"]
+
+[[sip.routes]]
+match = "{called}"
+ring = ["sip:201@127.0.0.1:{op_port}"]
+ring_timeout_s = 30
+
+[announcements.default]
+mode = "automatic"
+audio = "{notice}"
+{agents}"""
+
+
 def sipp(args: list[str], log: Path, limit: int) -> subprocess.Popen[bytes]:
     """SIPp under coreutils timeout."""
     return subprocess.Popen(
@@ -166,31 +202,7 @@ def step(
         home = work / "home"
         init_home(
             home,
-            extra_toml=f"""
-[sip]
-enabled = true
-listen = "127.0.0.1:{sip_port}"
-public_address = "127.0.0.1"
-rtp_ports = "{RTP_LO}-{RTP_HI}"
-rtp_timeout_s = 120
-
-[[sip.routes]]
-match = "0999000000"
-ring = ["sip:202@127.0.0.1:{probe_op_port}"]
-
-[[sip.routes]]
-match = "*"
-ring = ["sip:201@127.0.0.1:{op_port}"]
-ring_timeout_s = 30
-
-[announcements.default]
-mode = "automatic"
-audio = "{notice}"
-
-[[agents]]
-name = "bench"
-sip_user = "201"
-""",
+            extra_toml=home_toml(sip_port, op_port, probe_op_port, notice),
         )
         ready = work / "ready.json"
         akashi = subprocess.Popen(
