@@ -14,10 +14,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select
 
 from akashi.access.audit import audit
-from akashi.db import chain
 from akashi.db.base import session_scope
 from akashi.db.models import (
     Call,
@@ -32,8 +31,7 @@ from akashi.db.models import (
     TranscriptSegment,
 )
 from akashi.db.models_analysis import CallKeyword
-from akashi.errors import StoreError
-from akashi.store import ledger
+from akashi.store.retention import tombstone
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
@@ -81,42 +79,8 @@ def _demo_objects(ak: Akashi) -> tuple[list[int], list[int], list[str]]:
 
 
 def _tombstone(store: EvidenceStore, oid: str) -> bool:
-    """Delete one stored object as retention does: ledger ``delete`` entry first, then the object.
-
-    False when a legal hold (or an earlier deletion) keeps it. An unreachable backend leaves the row in
-    ``deleting``, which the next retention run finishes.
-    """
-    with session_scope(store.engine) as s:
-        chain.lock_chain(s, "ledger")  # holds take this lock too: a hold cannot slip in between
-        row = s.get(EvidenceObject, oid, with_for_update=True)
-        if row is None or row.state != "stored" or row.legal_hold:
-            return False
-        row.state = "deleting"
-        ledger.append_entry(
-            s,
-            "delete",
-            oid,
-            {
-                "reason": "demo",
-                "retain_until": row.retain_until.isoformat() if row.retain_until else None,
-                "sha256": row.sha256,
-                "size": row.size,
-            },
-            anchor=store.anchor,
-        )
-        key = row.location
-    try:
-        store.backend.delete(key)
-    except StoreError as err:
-        log.warning("demo clear: %s stays in 'deleting' until the backend answers: %s", oid, err)
-        return True
-    with session_scope(store.engine) as s:
-        s.execute(
-            update(EvidenceObject)
-            .where(EvidenceObject.id == oid, EvidenceObject.state == "deleting")
-            .values(state="deleted")
-        )
-    return True
+    """Delete one stored object as retention does (ledger ``delete`` entry first); False when held."""
+    return tombstone(store, oid, "demo", who="demo clear")
 
 
 def clear_demo(ak: Akashi, *, user: str = "cli", client: str = "cli") -> ClearResult:

@@ -9,6 +9,7 @@ treats both states as policy, not as loss.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -26,11 +27,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _finish(store: EvidenceStore, oid: str, key: str) -> bool:
+def _finish(store: EvidenceStore, oid: str, key: str, who: str = "retention") -> bool:
     try:
         store.backend.delete(key)
     except StoreError as err:
-        log.warning("retention: %s stays in 'deleting' until the backend answers: %s", oid, err)
+        log.warning("%s: %s stays in 'deleting' until the backend answers: %s", who, oid, err)
         return False
     with session_scope(store.engine) as s:
         s.execute(
@@ -38,6 +39,43 @@ def _finish(store: EvidenceStore, oid: str, key: str) -> bool:
             .where(EvidenceObject.id == oid, EvidenceObject.state == "deleting")
             .values(state="deleted")
         )
+    return True
+
+
+def tombstone(
+    store: EvidenceStore,
+    oid: str,
+    reason: str,
+    may_delete: Callable[[EvidenceObject], bool] = lambda row: True,
+    *,
+    who: str = "retention",
+) -> bool:
+    """Delete one stored object: its ledger ``delete`` entry (the tombstone) first, then the object.
+
+    False when it is held, no longer ``stored`` or ``may_delete`` refuses it (checked under the ledger
+    lock, which holds take too, so a hold cannot slip in between). An unreachable backend leaves the row
+    in ``deleting`` for the next retention run to finish; the tombstone stands either way (True).
+    """
+    with session_scope(store.engine) as s:
+        chain.lock_chain(s, "ledger")
+        row = s.get(EvidenceObject, oid, with_for_update=True)
+        if row is None or row.state != "stored" or row.legal_hold or not may_delete(row):
+            return False
+        row.state = "deleting"
+        ledger.append_entry(
+            s,
+            "delete",
+            oid,
+            {
+                "reason": reason,
+                "retain_until": row.retain_until.isoformat() if row.retain_until else None,
+                "sha256": row.sha256,
+                "size": row.size,
+            },
+            anchor=store.anchor,
+        )
+        key = row.location
+    _finish(store, oid, key, who)
     return True
 
 
@@ -55,37 +93,15 @@ def apply_retention(store: EvidenceStore, now: datetime | None = None) -> list[s
             )
             .order_by(EvidenceObject.retain_until, EvidenceObject.id)
         ).all()
+
+    # re-checked under the lock: a hold (or a new date) may have arrived since the query above
+    def still_due(row: EvidenceObject) -> bool:
+        return row.retain_until is not None and row.retain_until <= now
+
     deleted: list[str] = []
     for oid in due:
-        with session_scope(store.engine) as s:
-            # Take the ledger lock before reading: holds take it too, so they cannot interleave.
-            chain.lock_chain(s, "ledger")
-            row = s.get(EvidenceObject, oid, with_for_update=True)
-            # Re-check under the lock: a hold may have arrived since the query above.
-            if (
-                row is None
-                or row.state != "stored"
-                or row.legal_hold
-                or row.retain_until is None
-                or row.retain_until > now
-            ):
-                continue
-            row.state = "deleting"
-            ledger.append_entry(
-                s,
-                "delete",
-                oid,
-                {
-                    "reason": "retention",
-                    "retain_until": row.retain_until.isoformat(),
-                    "sha256": row.sha256,
-                    "size": row.size,
-                },
-                anchor=store.anchor,
-            )
-            key = row.location
-        deleted.append(oid)
-        _finish(store, oid, key)
+        if tombstone(store, oid, "retention", still_due):
+            deleted.append(oid)
     with session_scope(store.engine) as s:
         leftovers = s.execute(
             select(EvidenceObject.id, EvidenceObject.location).where(EvidenceObject.state == "deleting")
