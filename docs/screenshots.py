@@ -1,10 +1,12 @@
 """Retake the screenshots of the README and the administrator's guide (``docs/screenshots/*.png``).
 
-Builds a throw-away demo home in a temporary folder (an admin, a site, agents, routes, a camera and three
-calls spoken by the offline speech synthesiser, transcribed and flagged), serves it with ``akashi serve``
-on a free loopback port, and photographs the pages with Playwright driving Debian's Chromium
-(``/usr/bin/chromium``; never ``playwright install``). Each picture is the 1280×800 viewport, reduced to a
-palette so that it stays small (<150 KB).
+First a fresh home as a new user meets it: the setup page (nobody can log in yet), then the setup form
+filled in and sent, and the dashboard it leads to, with the first-steps checklist and the demo panel (that
+picture is as tall as the checklist, the rest are the 1280×800 viewport). Then a throw-away demo home in a
+temporary folder (an admin, a site, agents, routes, a camera and three calls spoken by the offline speech
+synthesiser, transcribed and flagged) for the other pages. Each home is served with ``akashi serve`` on a
+free loopback port and photographed with Playwright driving Debian's Chromium (``/usr/bin/chromium``;
+never ``playwright install``). Every picture is reduced to a palette so that it stays small (<150 KB).
 
     .venv/bin/python docs/screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 """
@@ -23,6 +25,8 @@ import tempfile
 import time
 import urllib.request
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,18 @@ PASSWORD = "screenshot-password-1"  # noqa: S105  (a throw-away demo home's admi
 RATE = 8000
 LIMIT_BYTES = 150_000
 CAMERA_WAIT_S = 60.0
+#: the dashboard picture grows to show the whole checklist, up to this height
+MAX_HEIGHT = 1600
+#: what a new user types on the setup page
+SETUP_FORM = {
+    "company": "株式会社サンプル商事",
+    "username": "kanri",
+    "display_name": "総務 管理者",
+    "password": PASSWORD,
+    "password2": PASSWORD,
+    "site_name": "tokyo",
+    "site_label": "東京本社",
+}
 NO_FOOTAGE = "まだありません"
 #: a camera that never answers, when the demo camera (GStreamer's RTSP server) cannot run here
 DEAD_CAMERA = "rtsp://akashi:secret@127.0.0.1:9/Streaming/Channels/101"
@@ -195,18 +211,10 @@ def save(page: Any, target: Path) -> Path:
     return target
 
 
-def photograph(url: str, out: Path, chromium: str, home: Path) -> list[Path]:
-    """The setup page while nobody can log in; then, as the demo admin, the other pages. The files written."""
+def first_run(url: str, out: Path, chromium: str, home: Path) -> list[Path]:
+    """A new user's first minutes: the setup page, then the dashboard that setup leads to. The files written."""
     from playwright.sync_api import sync_playwright
 
-    shots = [
-        ("call", "/calls/1", None),
-        ("dashboard", "/", None),
-        ("admin-routes", "/admin", "#routes"),
-        ("admin-agents", "/admin", "#agents"),
-        ("admin-notices", "/admin", "#notices"),
-        ("cameras", "/cameras", None),
-    ]
     written = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -219,6 +227,37 @@ def photograph(url: str, out: Path, chromium: str, home: Path) -> list[Path]:
         page.goto(f"{url}/setup?token={token.group(1)}")
         page.wait_for_load_state("networkidle")
         written.append(save(page, out / "setup.png"))
+        for field, value in SETUP_FORM.items():
+            page.fill(f"input[name={field}]", value)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{url}/?setup=done")
+        page.wait_for_load_state("networkidle")
+        # as tall as the checklist with its demo panel, so that the picture shows both whole
+        bottom = page.evaluate("document.getElementById('checklist').getBoundingClientRect().bottom")
+        page.set_viewport_size({"width": 1280, "height": min(MAX_HEIGHT, int(bottom) + 24)})
+        written.append(save(page, out / "dashboard.png"))
+        browser.close()
+    return written
+
+
+def photograph(url: str, out: Path, chromium: str, home: Path) -> list[Path]:
+    """As the demo home's admin, the pages with calls, routes, agents, notices and a camera."""
+    from playwright.sync_api import sync_playwright
+
+    shots = [
+        ("call", "/calls/1", None),
+        ("admin-routes", "/admin", "#routes"),
+        ("admin-agents", "/admin", "#agents"),
+        ("admin-notices", "/admin", "#notices"),
+        ("cameras", "/cameras", None),
+    ]
+    written = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        ctx = browser.new_context(
+            viewport={"width": 1280, "height": 800}, locale="ja-JP", timezone_id="Asia/Tokyo"
+        )
+        page = ctx.new_page()
         akashi(home, "user", "add", "kanri", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
         page.goto(f"{url}/login")
         page.fill("input[name=username]", "kanri")
@@ -253,26 +292,39 @@ def main() -> None:
     source = asyncio.run(start_source())
     if isinstance(source, str):
         print(f"デモカメラなし / no demo camera: {source}", file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="akashi-shots-") as tmp:
-        home, work = Path(tmp) / "home", Path(tmp) / "work"
-        work.mkdir()
-        build_home(home, work, DEAD_CAMERA if isinstance(source, str) else source.url)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AKASHI_")}
-        env.update(AKASHI_WEB__LISTEN=f"127.0.0.1:{port}", AKASHI_ANALYSIS__ENABLED="false")
-        proc = subprocess.Popen([str(AKASHI), "--home", str(home), "serve", "--workers", "0"], env=env)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_up(url, proc)
-            for path in photograph(url, args.out, args.chromium, home):
-                print(
-                    f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {path.stat().st_size} bytes"
-                )
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
-            if not isinstance(source, str):
-                source.stop()
+    written: list[Path] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="akashi-shots-") as tmp:
+            fresh = Path(tmp) / "fresh"
+            akashi(fresh, "init")
+            with served(fresh) as url:
+                written += first_run(url, args.out, args.chromium, fresh)
+            home, work = Path(tmp) / "home", Path(tmp) / "work"
+            work.mkdir()
+            build_home(home, work, DEAD_CAMERA if isinstance(source, str) else source.url)
+            with served(home) as url:
+                written += photograph(url, args.out, args.chromium, home)
+    finally:
+        if not isinstance(source, str):
+            source.stop()
+    for path in written:
+        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {path.stat().st_size} bytes")
+
+
+@contextmanager
+def served(home: Path) -> Iterator[str]:
+    """``akashi serve`` of ``home`` on a free loopback port (no transcription worker); its URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AKASHI_")}
+    env.update(AKASHI_WEB__LISTEN=f"127.0.0.1:{port}", AKASHI_ANALYSIS__ENABLED="false")
+    proc = subprocess.Popen([str(AKASHI), "--home", str(home), "serve", "--workers", "0"], env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_up(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-import socket
 import threading
 import time
 import wave
@@ -19,11 +18,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from akashi.access import hash_password
+from akashi.calloutcome import CallOutcome
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.models import Agent, Call, CallFlag, Site, TranscriptSegment, User
-from akashi.ingest import CallRecord, ingest_call
+from akashi.ingest import ingest_call
 from tests.conftest import missing_peer, require_binary
+from tests.ports import free_port
 
 PASSWORD = "correct-horse-battery"
 
@@ -71,7 +72,7 @@ def seed(ak: Akashi, tmp: Path) -> Seeded:
         out.calls[key] = ingest_call(
             ak,
             wav,
-            CallRecord(
+            CallOutcome(
                 started_at=started,
                 direction="in",
                 caller=caller,
@@ -181,12 +182,6 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(seeded_sqlite: Seeded) -> Iterator[str]:
     """uvicorn serving the seeded installation in a thread on a free port."""
@@ -194,7 +189,7 @@ def server(seeded_sqlite: Seeded) -> Iterator[str]:
 
     from akashi.web.app import create_app
 
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(seeded_sqlite.ak), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
     )
@@ -233,3 +228,17 @@ def wav_bytes(data: bytes) -> tuple[int, int, int]:
     """Channels, rate, frames of WAV bytes."""
     with wave.open(io.BytesIO(data)) as w:
         return w.getnchannels(), w.getframerate(), w.getnframes()
+
+
+@pytest.fixture
+def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
+    """The web app over the seeded SQLite home (a test file may define its own ``client`` instead)."""
+    from akashi.web.app import create_app
+
+    with TestClient(create_app(seeded_sqlite.ak)) as c:
+        yield c
+
+
+def csrf_token(page: str) -> str:
+    """The CSRF token of the first form of an HTML page."""
+    return page.split('name="csrf_token" value="')[1].split('"', maxsplit=1)[0]

@@ -38,7 +38,7 @@ def add_mining_calls(ak: Akashi) -> MiningCalls:
         sites = {x.name: x.id for x in s.scalars(select(Site))}
 
         def call(site: str, days_ago: float, terms: dict[str, int], *, caller: str = "", flag: str = "",
-                 duration: float = 120.0) -> None:  # fmt: skip
+                 duration: float = 120.0, answer_at_s: float | None = None) -> None:  # fmt: skip
             number = caller or f"0120-{len(out.ids['tokyo']) + len(out.ids['osaka']):03d}-222"
             c = Call(
                 started_at=now - timedelta(days=days_ago),
@@ -51,6 +51,7 @@ def add_mining_calls(ak: Akashi) -> MiningCalls:
                 status="completed",
                 analysis_state="done",
                 flags=[flag] if flag else [],
+                extra={"answer_at_s": answer_at_s} if answer_at_s is not None else {},
             )
             s.add(c)
             s.flush()
@@ -69,6 +70,9 @@ def add_mining_calls(ak: Akashi) -> MiningCalls:
         for i in range(3):
             call("tokyo", 2 + i * 5, {}, caller=TOKYO_REPEAT)
             call("osaka", 2 + i * 5, {}, caller=OSAKA_REPEAT)
+        # 35 min of audio, but the first 400 s rang out before the customer answered: 28:20 of talk,
+        # under the 30 minutes the tests ask for (the list shows 28:20 too)
+        call("tokyo", 3, {}, caller="0120-999-888", duration=2100.0, answer_at_s=400.0)
         call("tokyo", 3, {}, caller=FORMULA_CALLER, duration=2000.0)
         call("osaka", 3, {}, caller="06-1212-3434", duration=2400.0)
     return out

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import time
 import wave
-from collections.abc import Iterator
 from io import BytesIO
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from akashi.db.base import session_scope
 from akashi.db.models import User
 from akashi.web.app import create_app
-from tests.web.conftest import Seeded, api_login
-
-
-@pytest.fixture
-def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(seeded_sqlite.ak)) as c:
-        yield c
-
-
-def _csrf(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"', maxsplit=1)[0]
+from tests.web.conftest import Seeded, api_login, csrf_token
 
 
 def test_notice_preview_is_the_synthesised_notice(client: TestClient) -> None:
@@ -42,7 +30,7 @@ def test_admin_forms(client: TestClient) -> None:
     api_login(client, "admin")
     page = client.get("/admin").text
     assert "土下座" in page or "暴言" in page  # the lexicon in force is shown
-    csrf = _csrf(page)
+    csrf = csrf_token(page)
     r = client.post(
         "/admin/sites", data={"name": "nagoya", "label": "名古屋", "csrf_token": csrf}, follow_redirects=False
     )
@@ -78,7 +66,7 @@ def test_account_password_and_totp_enrolment(client: TestClient, seeded_sqlite: 
 
     api_login(client, "boss_tokyo")
     page = client.get("/account").text
-    csrf = _csrf(page)
+    csrf = csrf_token(page)
     secret = page.split('id="totp-secret">')[1].split("<", maxsplit=1)[0]
     r = client.post("/account/totp", data={"secret": secret, "code": "000000", "csrf_token": csrf})
     assert r.status_code == 400

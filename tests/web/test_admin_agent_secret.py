@@ -13,7 +13,7 @@ from akashi.config import load_settings
 from akashi.db.base import session_scope
 from akashi.db.models import AuditEntry
 from akashi.web.app import create_app
-from tests.web.conftest import Seeded, api_login
+from tests.web.conftest import Seeded, api_login, csrf_token
 
 AGENTS = '\n[[agents]]\nname = "佐藤 花子"\nsip_user = "201"\nsite = "tokyo"\n'
 
@@ -27,16 +27,12 @@ def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
         yield c
 
 
-def _csrf(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"', maxsplit=1)[0]
-
-
 def test_secret_made_shown_once_and_audited(client: TestClient, seeded_sqlite: Seeded) -> None:
     """The button makes a secret, the answer shows it (no-store), the admin page never shows it again."""
     api_login(client, "admin")
     page = client.get("/admin").text
     assert "未設定（発信できません）" in page or "not set (cannot call out)" in page
-    r = client.post("/admin/agents/201/secret", data={"csrf_token": _csrf(page)})
+    r = client.post("/admin/agents/201/secret", data={"csrf_token": csrf_token(page)})
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     secret = r.text.split('<code class="secret">')[1].split("</code>")[0]
     assert len(secret) == 20 and secret.isalnum()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import stat
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,7 @@ from akashi.config.writer import set_retention
 from akashi.db.base import session_scope
 from akashi.db.models import AuditEntry
 from akashi.errors import ConfigError
-from akashi.web.app import create_app
-from tests.web.conftest import Seeded, api_login
+from tests.web.conftest import Seeded, api_login, csrf_token
 
 LEXICON = """# 編集した辞書
 [[categories]]
@@ -34,18 +32,8 @@ terms = [{ term = "慰謝料を払え", weight = 1.5 }]
 """
 
 
-@pytest.fixture
-def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(seeded_sqlite.ak)) as c:
-        yield c
-
-
 def _toml(seeded: Seeded) -> Path:
     return seeded.ak.settings.home / "akashi.toml"
-
-
-def _csrf(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"', maxsplit=1)[0]
 
 
 def _audits(seeded: Seeded, action: str) -> list[AuditEntry]:
@@ -62,7 +50,7 @@ def test_notice_edit_persists_with_comments(client: TestClient, seeded_sqlite: S
     )
     seeded_sqlite.ak.settings = load_settings(seeded_sqlite.ak.settings.home)
     api_login(client, "admin")
-    csrf = _csrf(client.get("/admin").text)
+    csrf = csrf_token(client.get("/admin").text)
     text = "お電話ありがとうございます。応対内容の確認のため、この通話は録音させていただきます。"
     r = client.post(
         "/admin/announcements/default",
@@ -104,7 +92,7 @@ def test_invalid_values_write_nothing(client: TestClient, seeded_sqlite: Seeded)
         client.put("/api/v1/admin/retention", json={"calls_days": 0, "camera_days": 5}, headers=h).status_code
         == 422
     )
-    page_csrf = _csrf(client.get("/admin").text)
+    page_csrf = csrf_token(client.get("/admin").text)
     r = client.post(
         "/admin/announcements/default", data={"mode": "shout", "text": "x", "csrf_token": page_csrf}
     )
@@ -180,7 +168,7 @@ def test_camera_add_and_remove(client: TestClient, seeded_sqlite: Seeded) -> Non
 
     ak = seeded_sqlite.ak
     api_login(client, "admin")
-    csrf = _csrf(client.get("/admin").text)
+    csrf = csrf_token(client.get("/admin").text)
     secret_url = "rtsp://camuser:s3cret-pw@192.0.2.10:554/stream1"
     r = client.post(
         "/admin/cameras",
@@ -227,7 +215,7 @@ def test_agents_edited_password_kept_and_never_shown(client: TestClient, seeded_
     r = client.post(
         "/admin/agents",
         data={"name": ["佐藤 花子 (主任)", "鈴木 一郎", ""], "sip_user": ["201", "202", ""],
-              "site": ["tokyo", "osaka", ""], "password": ["", "", ""], "csrf_token": _csrf(page)},
+              "site": ["tokyo", "osaka", ""], "password": ["", "", ""], "csrf_token": csrf_token(page)},
         follow_redirects=False,
     )  # fmt: skip
     assert r.status_code == 303

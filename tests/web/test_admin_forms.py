@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -18,7 +16,7 @@ from akashi.config import load_settings
 from akashi.db.base import session_scope
 from akashi.db.models import Agent, AuditEntry, User
 from akashi.web.app import create_app
-from tests.web.conftest import PASSWORD, Seeded, api_login
+from tests.web.conftest import PASSWORD, Seeded, api_login, csrf_token
 
 BAD_LEXICON = """[[categories]]
 name = "暴言"
@@ -32,16 +30,6 @@ terms = ["慰謝料を払え"]
 """
 
 
-@pytest.fixture
-def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(seeded_sqlite.ak)) as c:
-        yield c
-
-
-def _csrf(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"', maxsplit=1)[0]
-
-
 def _errors(page: str) -> list[str]:
     return [
         html.unescape(x.split(">", 1)[1].split("</p>", 1)[0]) for x in page.split('class="field-error"')[1:]
@@ -52,7 +40,7 @@ def test_user_for_an_unknown_site_is_refused_beside_the_field_with_the_input_kep
     client: TestClient, seeded_sqlite: Seeded
 ) -> None:
     api_login(client, "admin")
-    csrf = _csrf(client.get("/admin").text)
+    csrf = csrf_token(client.get("/admin").text)
     form = {"name": "kimura", "display_name": "木村 花子", "password": "kimura-password-1", "role": "manager",
             "sites": "tokyo,nagano", "agent": "kimura_a", "csrf_token": csrf}  # fmt: skip
     r = client.post("/admin/users", data=form, follow_redirects=False)
@@ -77,7 +65,7 @@ def test_lexicon_typo_is_shown_with_its_line_and_the_edit_kept(
 ) -> None:
     home = seeded_sqlite.ak.settings.home
     api_login(client, "admin")
-    csrf = _csrf(client.get("/admin").text)
+    csrf = csrf_token(client.get("/admin").text)
     r = client.post("/admin/lexicon", data={"text": BAD_LEXICON, "csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 400
     assert BAD_LEXICON + "</textarea>" in html.unescape(r.text)  # the whole edit comes back
@@ -96,7 +84,7 @@ def test_lexicon_typo_is_shown_with_its_line_and_the_edit_kept(
 
 def test_routes_retention_notice_and_camera_refusals_keep_what_was_typed(client: TestClient) -> None:
     api_login(client, "admin")
-    csrf = _csrf(client.get("/admin").text)
+    csrf = csrf_token(client.get("/admin").text)
     routes = {"match": ["0312345678", ""], "ring": ["sip:a@192.0.2.1", ""], "site": ["tokyo", ""],
               "announcement": ["default", "default"], "strategy": ["sequential", "parallel"],
               "ring_timeout_s": ["abc", "30"], "csrf_token": csrf}  # fmt: skip
@@ -135,7 +123,7 @@ def test_admin_resets_password_and_totp_audited_and_the_user_logged_out(
             assert u is not None
             u.totp_secret = "sealed-secret"
         api_login(client, "admin")
-        csrf = _csrf(client.get("/admin").text)
+        csrf = csrf_token(client.get("/admin").text)
         r = client.post(f"/admin/users/{uid}/reset", data={"password": "short", "csrf_token": csrf})
         assert r.status_code == 400 and "10 文字以上" in _errors(r.text)[0]
         r = client.post(f"/admin/users/{uid}/reset", data={"password": "brand-new-pass-9", "totp": "on",

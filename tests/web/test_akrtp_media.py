@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from akashi.db.base import session_scope
 from akashi.db.models import AuditEntry
-from akashi.web import derived
 from tests.codecs.rtpaudio import (
     CALLER_AT,
     G722,
@@ -35,7 +34,6 @@ pytest.importorskip("av")
 def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
     from akashi.web.app import create_app
 
-    derived.clear()
     with TestClient(create_app(seeded_sqlite.ak), base_url="http://testserver") as c:
         yield c
 

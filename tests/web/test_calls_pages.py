@@ -7,9 +7,7 @@ list, a bad date as an inline error, an unknown ``?order=`` falling back, the le
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -18,12 +16,6 @@ from akashi.db.models import AuditEntry, Call
 from akashi.jobs.queue import JobQueue, enqueue
 from akashi.web.app import create_app
 from tests.web.conftest import Seeded, api_login
-
-
-@pytest.fixture
-def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(seeded_sqlite.ak)) as c:
-        yield c
 
 
 def _row(page: str, call_id: int) -> str:

@@ -4,7 +4,6 @@ range export (joined by the cameras area's exporter), scopes; and playback in Ch
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from fastapi.testclient import TestClient
 
 from akashi.db.base import session_scope
 from akashi.db.models import Camera, CameraGap, CameraSegment, Site
-from akashi.web.app import create_app
 from akashi.web.i18n import JST
 from tests.cameras.conftest import RtspServer, h264_file, rtsp_server  # noqa: F401  (fixtures)
 from tests.conftest import require_binary
@@ -84,12 +82,6 @@ def add_camera(seeded: Seeded, tmp: Path) -> int:
 @pytest.fixture
 def camera(seeded_sqlite: Seeded, tmp_path: Path) -> int:
     return add_camera(seeded_sqlite, tmp_path)
-
-
-@pytest.fixture
-def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(seeded_sqlite.ak)) as c:
-        yield c
 
 
 def test_timeline_media_thumbnail_export(client: TestClient, camera: int, seeded_sqlite: Seeded) -> None:

@@ -17,7 +17,7 @@ from akashi.config import load_settings
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.models import AuditEntry, Setting, User
-from akashi.web.checklist import KEYS_BACKUP_KEY
+from akashi.web.services.checklist import KEYS_BACKUP_KEY
 
 STEPS = ("line", "phones", "notice", "camera", "signs", "storage", "keys")
 PASSWORD = "correct-horse-battery"

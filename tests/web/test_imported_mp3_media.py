@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from akashi.calloutcome import CallOutcome
 from akashi.cli.bulkimport import ingest_file
 from akashi.db.base import session_scope
 from akashi.db.models import Call
-from akashi.ingest import CallRecord
-from akashi.web import derived
 from tests.cli.test_bulk_import import encode, tone
 from tests.web.conftest import Seeded, api_login
 
@@ -28,7 +27,6 @@ pytest.importorskip("av")
 def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
     from akashi.web.app import create_app
 
-    derived.clear()
     with TestClient(create_app(seeded_sqlite.ak), base_url="http://testserver") as c:
         yield c
 
@@ -41,7 +39,7 @@ def test_imported_compressed_call_plays_as_wav(
 ) -> None:
     source = encode(tmp_path / f"old.{container}", tone(2.0, 440, rate), rate, container, codec)
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    record = CallRecord(
+    record = CallOutcome(
         started_at=started, answered_at=started, direction="in", caller="03-1234-5678", site="tokyo", agent="tanaka",
         source="import", notice_mode="operator",
     )  # fmt: skip

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 
 from akashi.db.base import session_scope
 from akashi.db.models import Incident, IncidentItem
 from akashi.web.app import create_app
 from tests.web.conftest import Seeded, api_login
-
-
-@pytest.fixture
-def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(seeded_sqlite.ak)) as c:
-        yield c
 
 
 def test_linked_calls_facts_and_one_notes_box(client: TestClient, seeded_sqlite: Seeded) -> None:

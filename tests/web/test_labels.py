@@ -16,7 +16,7 @@ from sqlalchemy import select
 from akashi.db.base import session_scope
 from akashi.db.models import Site
 from akashi.web.app import create_app
-from tests.web.conftest import Seeded, api_login
+from tests.web.conftest import Seeded, api_login, csrf_token
 
 
 @pytest.fixture
@@ -26,10 +26,6 @@ def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
             site.label = {"tokyo": "東京本社", "osaka": "大阪支店"}.get(site.name, site.label)
     with TestClient(create_app(seeded_sqlite.ak)) as c:
         yield c
-
-
-def _csrf(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"', maxsplit=1)[0]
 
 
 def _cells(page: str) -> list[str]:
@@ -46,7 +42,7 @@ RAW = {"completed", "in", "out", "manager", "operator", "auditor", "counsel", "p
 
 def test_codes_are_labels_in_japanese_and_english(client: TestClient, seeded_sqlite: Seeded) -> None:
     api_login(client, "admin")
-    csrf = _csrf(client.get("/admin").text)
+    csrf = csrf_token(client.get("/admin").text)
     r = client.post("/admin/announcements/default", data={"mode": "automatic", "csrf_token": csrf,
                     "text": "お電話ありがとうございます。品質向上のため、この通話は録音されます。"}, follow_redirects=False)  # fmt: skip
     assert r.status_code == 303

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from akashi.errors import ProtocolError
 from akashi.wavinfo import parse_wav_header
 from akashi.web.i18n import duration, jst, translate
-from akashi.web.media import ByteRange, RangeNotSatisfiable, parse_range, wav_peaks
 from akashi.web.render import highlight
+from akashi.web.services.media import ByteRange, RangeNotSatisfiable, parse_range, wav_peaks
 
 
 def _wav(codec: int, bits: int, channels: int, rate: int, data: bytes) -> bytes:

@@ -24,7 +24,8 @@ from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.models import Camera, Incident, IncidentItem, Site, User
 from tests.conftest import make_home
-from tests.web.conftest import PASSWORD, Seeded, _free_port
+from tests.ports import free_port
+from tests.web.conftest import PASSWORD, Seeded
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +40,10 @@ NOT_PAGES = {
     "/setup/signs/{kind}.pdf": "PDF download",
     "/favicon.ico": "the tab icon (test_favicon_is_served)",
     "/calls/{call_id}/analysis": "JSON the call page polls (tests/web/test_calls_pages.py)",
+    "/calls/rows": "JSON the call list polls (tests/web/test_calls_live_refresh.py)",
     "/mining/{table}.csv": "CSV download (tests/web/test_mining.py)",
+    "/live/stream": "server-sent events of the live board (tests/web/test_live_board.py)",
+    "/live/listen": "a call's audio as it is recorded (tests/access/test_live_sip.py)",
 }
 # Collects what Chromium reports as a CSP violation (the console also says so, this is exact).
 CSP_HOOK = """
@@ -86,7 +90,7 @@ def _serve(ak: Akashi) -> Iterator[str]:
 
     from akashi.web.app import create_app
 
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(ak), host="127.0.0.1", port=port, log_level="warning",
                                         lifespan="off"))  # fmt: skip
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -144,7 +148,10 @@ def _extra_objects(ak: Akashi, call_id: int) -> tuple[int, int]:
     with session_scope(ak.engine) as s:
         tokyo = s.scalar(select(Site).where(Site.name == "tokyo"))
         assert tokyo is not None
-        cam = Camera(name="entrance", site_id=tokyo.id, state="stopped")
+        # not recording, with the reason and since when on its tile and page (a long FFmpeg message too)
+        why = "接続できません / cannot connect: [Errno 111] Connection refused rtsp://192.0.2.10/" + "x" * 80
+        since = {"state_since": "2026-12-01T03:00:00+00:00", "state_detail": why}
+        cam = Camera(name="entrance", site_id=tokyo.id, state="unreachable", extra=since)
         inc = Incident(title="暴言の件", site_id=tokyo.id, created_by="admin", notes="確認中")
         s.add_all([cam, inc])
         s.flush()

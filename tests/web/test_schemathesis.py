@@ -19,11 +19,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from sqlalchemy import update
 
+from akashi.access.sessions import COOKIE
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.models import User
 from akashi.web.app import PUBLIC_PATHS, create_app
-from akashi.web.sessions import COOKIE
 from tests.conftest import make_home
 from tests.security.webserve import set_web
 from tests.web.conftest import PASSWORD, seed

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -12,12 +9,6 @@ from akashi.db.base import session_scope
 from akashi.db.models import Site
 from akashi.web.app import create_app
 from tests.web.conftest import Seeded, api_login
-
-
-@pytest.fixture
-def client(seeded_sqlite: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(seeded_sqlite.ak)) as c:
-        yield c
 
 
 def test_cameras_page_tells_an_admin_how_to_add_one(client: TestClient, seeded_sqlite: Seeded) -> None:

@@ -17,11 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from akashi.context import Akashi
 from akashi.errors import AccessDenied, AkashiError, NotFoundError
-from akashi.web import account, api_admin, api_calls, api_misc, auth, pages, pages_admin
-from akashi.web import checklist as setup_checklist
-from akashi.web import demo as demo_traffic
-from akashi.web import mining as voice_mining
-from akashi.web import setup as first_run
+from akashi.web.cache import WebCaches
 from akashi.web.deps import CsrfFailed, LoginRequired, SecondFactorRequired, language
 from akashi.web.limits import (
     TOO_LARGE_EN,
@@ -33,6 +29,23 @@ from akashi.web.limits import (
     safe_validation_errors,
 )
 from akashi.web.render import render_error
+from akashi.web.routes import (
+    account,
+    admin_audit,
+    agents_admin,
+    api_admin,
+    api_calls,
+    api_misc,
+    auth,
+    calls_live,
+    pages,
+    pages_admin,
+)
+from akashi.web.routes import checklist as setup_checklist
+from akashi.web.routes import demo as demo_traffic
+from akashi.web.routes import live as live_board
+from akashi.web.routes import mining as voice_mining
+from akashi.web.routes import setup as first_run
 from akashi.web.throttle import LoginThrottle
 
 STATIC = Path(__file__).parent / "static"
@@ -82,6 +95,7 @@ def create_app(ak: Akashi) -> FastAPI:
         dependencies=[Depends(bounded_path_ids)],
     )
     app.state.akashi = ak
+    app.state.caches = WebCaches()  # bounded; one set per app, never module globals
     app.state.login_throttle = LoginThrottle(ak.settings.web.login_attempts_per_minute)
 
     def too_large(request: Request, limit: int) -> Response:
@@ -168,11 +182,15 @@ def create_app(ak: Akashi) -> FastAPI:
     app.include_router(api_calls.router, prefix=API)
     app.include_router(api_misc.router, prefix=API)
     app.include_router(api_admin.router, prefix=API)
+    app.include_router(calls_live.router)  # before pages: /calls/rows is not a call id
     app.include_router(pages.router)
+    app.include_router(agents_admin.router)  # before pages_admin: /admin/agents is its own page
+    app.include_router(admin_audit.router)  # /admin/audit and /admin/verify
     app.include_router(pages_admin.router)
     app.include_router(account.router)
     app.include_router(first_run.router)
     app.include_router(setup_checklist.router)
     app.include_router(demo_traffic.router)
     app.include_router(voice_mining.router)
+    app.include_router(live_board.router)
     return app

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from akashi.access import Principal
+from akashi.access.sessions import COOKIE, LANG_COOKIE, find_session
 from akashi.context import Akashi
 from akashi.db.base import session_scope
+from akashi.web.cache import WebCaches
 from akashi.web.i18n import pick_language
-from akashi.web.sessions import COOKIE, LANG_COOKIE, find_session
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
@@ -62,6 +63,16 @@ def get_akashi(request: Request) -> Akashi:
 
 
 AkashiDep = Annotated[Akashi, Depends(get_akashi)]
+
+
+def get_caches(request: Request) -> WebCaches:
+    """The bounded caches this app owns (derived WAVs, waveform peaks)."""
+    caches = request.app.state.caches
+    assert isinstance(caches, WebCaches)
+    return caches
+
+
+CachesDep = Annotated[WebCaches, Depends(get_caches)]
 
 
 def db(ak: AkashiDep) -> Iterator[Session]:

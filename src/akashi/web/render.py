@@ -11,7 +11,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from sqlalchemy import select
 
+from akashi.db.base import session_scope
+from akashi.db.models import Site
 from akashi.web.deps import Auth, language
 from akashi.web.i18n import duration, jst, jst_iso, label, translate
 
@@ -53,10 +56,6 @@ templates.env.filters["detail_text"] = detail_text
 
 def _site_labels(request: Request) -> dict[str, str]:
     """Site ID → label, for showing sites by label everywhere (read once per request)."""
-    from sqlalchemy import select
-
-    from akashi.db.base import session_scope
-    from akashi.db.models import Site
 
     cached = getattr(request.state, "site_labels", None)
     if isinstance(cached, dict):

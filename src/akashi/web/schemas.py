@@ -27,10 +27,16 @@ class CallSummary(BaseModel):
     id: int
     started_at: datetime
     started_jst: str = Field(..., description="Start time as shown to people, in JST with the zone")
-    duration_s: float
+    duration_s: float = Field(
+        ..., description="Length of the recording (with any early media before the answer)"
+    )
+    talk_s: float = Field(
+        0.0, description="Talk time: from the answer to the end (the recording less its early media)"
+    )
     direction: str
     caller: str
     caller_withheld: bool = Field(False, description="The caller withheld the number (非通知)")
+    caller_name: str = Field("", description="The caller's name as the PBX/SBC's SIPREC metadata gave it")
     dialled: str
     agent: str
     site: str | None
@@ -38,6 +44,9 @@ class CallSummary(BaseModel):
     flags: list[str]
     severity: float
     has_media: bool
+    demo: bool = Field(
+        False, description="Simulated traffic of `akashi demo` (removed by `akashi demo --clear`)"
+    )
 
 
 class CallPage(BaseModel):

@@ -1,5 +1,7 @@
 // Akashi — a call page follows its own transcription: queued → transcribing (estimated %) → done.
-// Asks the server every few seconds while the work is unsettled; reloads once the transcript is ready.
+// Asks the server every few seconds while the work is unsettled and the page is visible (never while it is
+// hidden); shows the transcript once it is ready: at once, or, while the recording is playing, through a link
+// so that playback is not cut off.
 "use strict";
 (function () {
   const EVERY_MS = 3000;
@@ -7,9 +9,20 @@
     const label = document.getElementById("analysis-label");
     const bar = document.getElementById("analysis-progress");
     const pct = document.getElementById("analysis-pct");
-    let stopped = false;
+    const audio = document.getElementById("audio");
+    let stopped = false, timer = null;
+    function later() {
+      if (timer !== null) window.clearTimeout(timer);
+      timer = stopped || document.hidden ? null : window.setTimeout(tick, EVERY_MS);
+    }
+    function ready() {
+      if (!audio || audio.paused) { window.location.reload(); return; }
+      const link = document.getElementById("analysis-ready");
+      if (link) link.hidden = false;
+    }
     async function tick() {
-      if (stopped) return;
+      timer = null;
+      if (stopped || document.hidden) return;
       try {
         const r = await fetch(box.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
         if (!r.ok) { stopped = true; return; }
@@ -23,13 +36,14 @@
         } else { bar.hidden = true; pct.textContent = ""; }
         if (info.settled) {
           stopped = true;
-          if (info.state === "done" && was !== "done") window.location.reload();
+          if (info.state === "done" && was !== "done") ready();
           return;
         }
       } catch (e) { /* the next tick tries again */ }
-      window.setTimeout(tick, EVERY_MS);
+      later();
     }
-    window.setTimeout(tick, EVERY_MS);
+    document.addEventListener("visibilitychange", () => { if (!document.hidden && !stopped) tick(); else later(); });
+    later();
   }
   document.addEventListener("DOMContentLoaded", () => {
     const box = document.getElementById("analysis");
