@@ -13,7 +13,8 @@ import pytest
 from akashi.context import Akashi
 from akashi.telephony.service import TelephonyService
 from tests.conftest import make_home, require_binary
-from tests.telephony.peers import bursts, free_udp_tcp_port, write_wav16
+from tests.ports import free_udp_tcp_port
+from tests.telephony.peers import bursts, write_wav16
 
 NOTICE_S = 1.0
 NOTICE_HZ = 1000.0
@@ -43,14 +44,16 @@ def sip_toml(
     sip_extra: str = "",
     store_processes: int = 0,
     unavailable: Path | None = None,
+    route_extra: str = "",
 ) -> str:
     """akashi.toml lines of a loopback B2BUA whose route rings SIPp operators on ``targets``.
 
     ``unavailable``: a WAV for the message heard when nobody answers after the notice (None: the
-    built-in spoken one).
+    built-in spoken one). ``route_extra``: more lines of the route (live protection's settings...).
     """
     unavailable_toml = f'[announcements.unavailable]\naudio = "{unavailable}"\n' if unavailable else ""
-    base = random.randrange(30000, 60000, 1000)
+    # below the ephemeral range (32768-60999) where RTP peers bind port 0, and below the ports free_udp_port hands to SIPp
+    base = random.randrange(10000, 30000, 1000)
     # SIPp 3.6.1 answers only MD5 challenges (it reads the first algorithm of all of them): its
     # agent phones get MD5 alone unless a test asks otherwise
     digest = "" if "digest_algorithms" in sip_extra else '\ndigest_algorithms = ["MD5"]'
@@ -75,6 +78,7 @@ strategy = "{strategy}"
 ring_timeout_s = {ring_timeout_s}
 announcement = "default"
 site = "tokyo"
+{route_extra}
 
 [announcements.default]
 mode = "{mode}"

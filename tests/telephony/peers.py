@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,28 +17,9 @@ from typing import cast
 import numpy as np
 
 from akashi.codecs import g711
+from tests.ports import free_udp_port
 
 RATE = 8000
-
-
-def free_udp_port() -> int:
-    """A UDP port free right now on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_udp_tcp_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (baresip binds both)."""
-    for _ in range(50):
-        port = free_udp_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
 
 
 def tone(freq: float, seconds: float, amp: float = 0.3) -> np.ndarray:
@@ -191,6 +172,33 @@ class Sipp:
             stderr=log,
             cwd=self.dir,
         )
+        if self._answers_first():
+            await self._bound("-t" in args and args[args.index("-t") + 1].startswith("t"))
+
+    def _answers_first(self) -> bool:
+        """Whether the scenario starts by receiving (a phone, a trunk): only then must SIPp be bound before
+        anyone sends; one that sends first needs no wait (over TCP it binds no listening port at all)."""
+        first = re.search(r"<(send|recv)\b", self.xml.read_text())
+        return first is not None and first.group(1) == "recv"
+
+    async def _bound(self, tcp: bool, timeout: float = 5) -> None:
+        """Wait until SIPp has bound its SIP port, or has exited.
+
+        A SIPp that answers calls must be listening before Akashi sends its INVITE: a request sent earlier
+        waits for a retransmission (0.5 s, then longer), which eats into a test's ring time.
+        """
+        assert self.proc is not None
+        table = Path("/proc/net/tcp" if tcp else "/proc/net/udp")
+        want = f"0100007F:{self.port:04X}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.returncode is None:
+            try:
+                rows = table.read_text().splitlines()[1:]
+            except OSError:
+                return
+            if any(row.split()[1] == want for row in rows):
+                return
+            await asyncio.sleep(0.02)
 
     async def wait(self, timeout: float = 60) -> int:
         """Exit status (0: scenario passed)."""

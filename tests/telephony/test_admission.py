@@ -118,3 +118,31 @@ async def test_run_monitor_measures_a_blocked_loop() -> None:
         assert changes == [True, False]
     finally:
         task.cancel()
+
+
+async def test_run_monitor_off_feeds_only_the_lag_stats() -> None:
+    """Thresholds 0: the one timer still gives the service its lag samples, the monitor is never fed."""
+    fed: list[float] = []
+
+    class Counting(LoadMonitor):
+        def sample(self, now: float, lag_s: float, cpu_s: float) -> bool | None:
+            fed.append(now)
+            return super().sample(now, lag_s, cpu_s)
+
+    m = Counting(0, 0)
+    got = asyncio.Event()
+    lags: list[tuple[float, float]] = []
+
+    def on_lag(t: float, lag: float) -> None:
+        lags.append((t, lag))
+        if len(lags) >= 3:
+            got.set()
+
+    task = asyncio.create_task(run_monitor(m, lambda _m: None, period_s=0.01, on_lag=on_lag))
+    try:
+        await asyncio.wait_for(got.wait(), timeout=30)
+        assert fed == [] and m.stats()["admission_loop_lag_p95_us"] == 0
+    finally:
+        task.cancel()
+    # with neither thresholds nor a lag listener there is nothing to do: it returns at once
+    await asyncio.wait_for(run_monitor(m, lambda _m: None), timeout=30)

@@ -15,8 +15,9 @@ import pytest
 
 from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary
+from tests.ports import free_udp_tcp_port
 from tests.telephony.conftest import NOTICE_HZ, NOTICE_S, Start
-from tests.telephony.peers import bursts, free_udp_tcp_port, write_wav16
+from tests.telephony.peers import bursts, write_wav16
 from tests.telephony.test_calls import _stored, dominant_hz, onsets
 
 pytestmark = [pytest.mark.sip]

@@ -38,6 +38,18 @@ def _request(req: InDialog, m: CallMachine) -> list[Effect]:
     return m.on_request(req)
 
 
+def _answered(m: CallMachine, event: Callable[[], list[Effect]]) -> list[Effect]:
+    """``event`` after Akashi sent its 2xx to the caller (a fact the machine keeps)."""
+    m.answer_sent()
+    return event()
+
+
+def answered_in(state: CallState, d: Direction) -> bool:
+    """Whether :func:`machine_in` answered the caller on its way to ``state``, as a real call does:
+    for an inbound notice, or as it bridges."""
+    return state in (S.BRIDGED, S.ENDING, S.DONE) or (state is S.NOTICING and d.notice_before_ringing)
+
+
 def _events() -> dict[str, Event]:
     ev: dict[str, Event] = {
         "offer_notice": lambda m: m.on_offer(acceptable=True, notice=True),
@@ -45,17 +57,18 @@ def _events() -> dict[str, Event]:
         "offer_refused": lambda m: m.on_offer(acceptable=False, notice=False),
         "leg_answered": lambda m: m.on_response(LegAnswered()),
         "legs_failed": lambda m: m.on_response(LegsFailed((486,), 486)),
-        "legs_failed_answered": lambda m: m.on_response(LegsFailed((486, 408), 480, caller_answered=True)),
+        "legs_failed_answered": lambda m: _answered(m, lambda: m.on_response(LegsFailed((486, 408), 480))),
         "timer_ack_timeout": lambda m: m.on_timer("ack_timeout"),
         "timer_prack_timeout": lambda m: m.on_timer("prack_timeout"),
         "timer_session_expired": lambda m: m.on_timer("session_expired"),
+        "timer_rtp_timeout": lambda m: m.on_timer("rtp_timeout"),
+        "timer_ring_timeout": lambda m: m.on_timer("ring_timeout"),
         "media_notice_done": lambda m: m.on_media_event("notice_done"),
-        "media_media_quiet": lambda m: m.on_media_event("media_quiet"),
         "media_late_answer_refused": lambda m: m.on_media_event("late_answer_refused"),
         "closed": lambda m: m.on_closed(),
-        "cancel_answered": lambda m: m.on_request(InDialog("CANCEL", "caller", caller_answered=True)),
-        "cancel_held": lambda m: m.on_request(
-            InDialog("CANCEL", "caller", caller_answered=True, answer_held=True)
+        "cancel_answered": lambda m: _answered(m, lambda: m.on_request(InDialog("CANCEL", "caller"))),
+        "cancel_held": lambda m: _answered(
+            m, lambda: m.on_request(InDialog("CANCEL", "caller", answer_held=True))
         ),
         "invite_refreshed": lambda m: m.on_request(InDialog("INVITE", "caller", refreshed=True)),
         "update_refreshed_leg": lambda m: m.on_request(InDialog("UPDATE", "bridged_leg", refreshed=True)),
@@ -77,6 +90,7 @@ def machine_in(state: CallState, direction: Direction) -> CallMachine:
     if state is S.NOTICING:
         if direction.notice_before_ringing:
             m.on_offer(acceptable=True, notice=True)
+            m.answer_sent()
         else:
             m.on_offer(acceptable=True, notice=True)
             m.on_response(LegAnswered())
@@ -87,6 +101,7 @@ def machine_in(state: CallState, direction: Direction) -> CallMachine:
         m.on_response(LegAnswered())
         if m.state is S.NOTICING:
             m.on_media_event("notice_done")
+        m.answer_sent()
         if state is not S.BRIDGED:
             m.on_request(InDialog("BYE", "caller"))
         if state is S.DONE:
@@ -110,7 +125,7 @@ def _in_dialog(method: str, source: str, state: CallState, d: Direction) -> Outc
     if method == "PRACK":
         return [Delegate("prack")], stay
     if method == "CANCEL":
-        if source == "caller":  # not answered yet: the INVITE gets 487 and the call is missed
+        if source == "caller" and not answered_in(state, d):  # the INVITE gets 487, the call is missed
             return [Respond(200), Respond(487, to_invite=True), Hangup(d.a_side, missed=True)], end_state
         return [Respond(200)], stay
     if method == "BYE":
@@ -171,7 +186,12 @@ def expected(event: str, state: CallState, d: Direction) -> Outcome:
             return [Send("bye_caller"), Send("bye_leg"), Hangup("timeout", failure="ack_timeout")], S.ENDING
         if event == "timer_prack_timeout":
             return [Respond(504, to_invite=True), Hangup("akashi", missed=True)], S.ENDING
-        return [Send("bye_caller"), Send("bye_leg"), Hangup("timeout")], S.ENDING
+        if event == "timer_ring_timeout":  # the legs still ringing are cancelled; ringing goes on
+            return ([Send("cancel_legs")], S.RINGING) if state is S.RINGING else IllegalEvent
+        if event == "timer_rtp_timeout" and state is not S.BRIDGED:
+            return IllegalEvent
+        bye_caller: list[Effect] = [Send("bye_caller")] if answered_in(state, d) else []
+        return [*bye_caller, Send("bye_leg"), Hangup("timeout")], S.ENDING
     if event == "media_notice_done":
         if not live:
             return [], S.ENDING
@@ -180,12 +200,6 @@ def expected(event: str, state: CallState, d: Direction) -> Outcome:
         if state is S.RINGING:
             return [Send("bye_caller", reason=480), Hangup("akashi")], S.ENDING
         return IllegalEvent
-    if event == "media_media_quiet":
-        if not live:
-            return [], S.ENDING
-        if state is not S.BRIDGED:
-            return IllegalEvent
-        return [Send("bye_caller"), Send("bye_leg"), Hangup("timeout")], S.ENDING
     if event == "media_late_answer_refused":
         if not live:
             return [], S.ENDING
@@ -237,7 +251,8 @@ def test_closed_while_live_is_ended_by_akashi() -> None:
 def test_unavailable_message_carries_the_phones_status() -> None:
     """Nobody answered after the notice: the message plays, then the BYE carries ringing's status."""
     m = machine_in(S.RINGING, INBOUND)
-    assert m.on_response(LegsFailed((486,), 486, caller_answered=True)) == [StartNotice("unavailable")]
+    m.answer_sent()  # for the notice
+    assert m.on_response(LegsFailed((486,), 486)) == [StartNotice("unavailable")]
     assert m.on_media_event("notice_done") == [Send("bye_caller", reason=486), Hangup("akashi")]
 
 

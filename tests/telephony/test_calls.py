@@ -13,7 +13,7 @@ from sqlalchemy import select
 from akashi.codecs import g711
 from akashi.db import session_scope
 from akashi.db.models import Call
-from akashi.telephony.calls import InboundCall
+from akashi.telephony.calls import Call as SipCall
 from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary
 from tests.telephony import scenarios
@@ -23,8 +23,12 @@ from tests.telephony.peers import Sipp, bursts, rtp_peer
 pytestmark = [pytest.mark.sip]
 
 
-async def _call(svc: TelephonyService, timeout: float = 10) -> InboundCall:
-    """The call the B2BUA is handling (waits until it has its media ports)."""
+async def _call(svc: TelephonyService, timeout: float = 20, peers: tuple[Sipp, ...] = ()) -> SipCall:
+    """The call the B2BUA is handling (waits until it has its media ports).
+
+    On failure it says what the B2BUA held and what the SIPp ``peers`` logged: a loaded CI machine
+    once missed this wait with nothing to tell why.
+    """
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while loop.time() < end:
@@ -32,7 +36,9 @@ async def _call(svc: TelephonyService, timeout: float = 10) -> InboundCall:
             if c.a_rtp is not None and c.b_rtp is not None:
                 return c
         await asyncio.sleep(0.01)
-    raise AssertionError("no call reached the B2BUA")
+    held = [(c.call_id, c.state, c.a_rtp is not None, c.b_rtp is not None) for c in svc.calls.values()]
+    logs = "\n".join(p.log() for p in peers)
+    raise AssertionError(f"no call reached the B2BUA with both media ports; calls held: {held}\n{logs}")
 
 
 async def _until(cond: Callable[[], bool], timeout: float = 10) -> None:
@@ -182,7 +188,7 @@ async def test_stored_call_found_and_exported(b2bua: Start, tmp_path: Path, noti
         await callx.start(
             f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
         )
-        call = await _call(svc)
+        call = await _call(svc, peers=(callx, opx))
         assert call.a_rtp is not None
         await cust.send_signal(bursts(1.5, [0.2], 500.0), ("127.0.0.1", call.a_rtp.port))
         assert await callx.wait() == 0, callx.log()

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from akashi.callfacts import CallFacts
 from akashi.telephony.edgeaudit import MANY, EdgeAudit, EdgeRefusal, RefusalSummary, log_line, media_refusal
 
 
@@ -62,16 +63,16 @@ def test_quiet_pairs_are_forgotten() -> None:
 
 
 def test_media_refusal_counts_every_packet() -> None:
-    extra = {
-        "rtp_refused": {"caller": {"source": 120, "ssrc": 3}, "operator": {"source": 119}},
-        "rtp_refused_from": {"caller": ["127.0.0.1:4000"], "operator": ["127.0.0.1:4000"]},
-    }
-    r = media_refusal("abc@h", "192.0.2.1", extra)
+    facts = CallFacts(
+        rtp_refused={"caller": {"source": 120, "ssrc": 3}, "operator": {"source": 119}},
+        rtp_refused_from={"caller": ["127.0.0.1:4000"], "operator": ["127.0.0.1:4000"]},
+    )
+    r = media_refusal("abc@h", "192.0.2.1", facts)
     assert r is not None and r.kind == "rtp" and r.count == 242 and r.call == "abc@h"
     assert r.detail["refused"]["caller"] == {"source": 120, "ssrc": 3}
     assert r.detail["from"]["operator"] == ["127.0.0.1:4000"]
-    assert media_refusal("abc@h", "192.0.2.1", {}) is None
-    assert media_refusal("abc@h", "192.0.2.1", {"rtp_refused": {"caller": {}}}) is None
+    assert media_refusal("abc@h", "192.0.2.1", CallFacts()) is None
+    assert media_refusal("abc@h", "192.0.2.1", CallFacts(rtp_refused={"caller": {}})) is None
 
 
 def test_log_line_is_japanese_and_english_and_escapes_the_number() -> None:

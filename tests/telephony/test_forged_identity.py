@@ -14,9 +14,10 @@ import pytest
 
 from akashi.db.models import Call
 from tests.conftest import require_binary
+from tests.ports import free_udp_port
 from tests.telephony import scenarios
 from tests.telephony.conftest import Start
-from tests.telephony.peers import Sipp, free_udp_port, rtp_peer
+from tests.telephony.peers import Sipp, rtp_peer
 from tests.telephony.test_scenarios import _row
 
 pytestmark = [pytest.mark.sip]

@@ -19,9 +19,10 @@ from akashi.context import Akashi
 from akashi.db import session_scope
 from akashi.db.models import Call
 from tests.conftest import make_home, require_binary
+from tests.ports import free_udp_port
 from tests.telephony import scenarios
 from tests.telephony.conftest import sip_toml
-from tests.telephony.peers import Sipp, bursts, free_udp_port, write_wav16
+from tests.telephony.peers import Sipp, bursts, write_wav16
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 

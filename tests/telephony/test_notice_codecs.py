@@ -16,7 +16,7 @@ import pytest
 
 from akashi.codecs.container import read_container
 from akashi.codecs.encode import can_encode
-from akashi.telephony.calls import CallState, InboundCall
+from akashi.telephony.calls import Call, CallState
 from akashi.telephony.sdp import choose_codecs, parse_sdp
 from tests.codecs.pyav import decode, dominant_hz
 from tests.conftest import missing_peer, require_binary
@@ -68,7 +68,7 @@ def check_notice(packets: list[bytes], name: str, pt: int, step: int) -> None:
     assert dominant_hz(pcm, rate) == pytest.approx(NOTICE_HZ, abs=15)
 
 
-async def bridged_ports(calls: dict[str, InboundCall]) -> tuple[int, int]:
+async def bridged_ports(calls: dict[str, Call]) -> tuple[int, int]:
     """The media ports of the first call once it is bridged."""
     while True:
         for c in list(calls.values()):

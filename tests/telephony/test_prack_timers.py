@@ -8,16 +8,19 @@ import pytest
 
 from akashi.db.models import Call
 from tests.conftest import require_binary
+from tests.ports import free_udp_port
 from tests.telephony import ext_scenarios as ext
 from tests.telephony import scenarios
 from tests.telephony.conftest import Start
-from tests.telephony.peers import Sipp, free_udp_port, rtp_peer
+from tests.telephony.peers import Sipp, rtp_peer
 from tests.telephony.test_scenarios import _row
 
 pytestmark = [pytest.mark.sip]
 
-#: a short session interval: RFC 4028 wants >= 90 s, the tests allow 10 s to stay fast
-SHORT = "min_se_s = 10\nsession_expires_s = 10\n"
+#: a short session interval: RFC 4028 wants >= 90 s, the tests allow 6 s to stay fast (Akashi refreshes at
+#: half of it, 3 s; an unrefreshed session ends at 6 - 6/3 = 4 s)
+INTERVAL = 6
+SHORT = f"min_se_s = {INTERVAL}\nsession_expires_s = {INTERVAL}\n"
 
 
 async def _call(
@@ -57,7 +60,7 @@ async def _call(
             limit_s=limit_s,
         )
         try:
-            assert await callx.wait(limit_s + 5) == 0, callx.log()
+            assert await callx.wait(limit_s + 5) == 0, callx.log() + ("\n" + opx.log() if opx else "")
             if opx:
                 assert await opx.wait(limit_s + 5) == 0, opx.log()
         finally:
@@ -105,20 +108,23 @@ async def test_operator_reliable_180_is_pracked(b2bua: Start, tmp_path: Path) ->
 
 
 async def test_caller_refreshes_keep_the_call(b2bua: Start, tmp_path: Path) -> None:
-    """Session-Expires 10, refresher=uac: the 200 carries it; UPDATEs every 4 s keep the call past 10 s."""
+    """Session-Expires 6, refresher=uac: the 200 carries it; UPDATEs every 2 s keep the call past 6 s."""
     _c, row = await _call(
-        b2bua, tmp_path, ext.caller_timer(10, refreshes=3, every_ms=4000), scenarios.operator(hangup="caller")
+        b2bua,
+        tmp_path,
+        ext.caller_timer(INTERVAL, refreshes=3, every_ms=2000),
+        scenarios.operator(hangup="caller"),
     )
     assert row.hangup_side == "caller"
     assert "session_expired" not in row.extra
 
 
 async def test_caller_stops_refreshing_gets_bye(b2bua: Start, tmp_path: Path) -> None:
-    """No refresh by 10 - min(32, 10/3) s: Akashi hangs up both legs; the stored call says why."""
-    _c, row = await _call(b2bua, tmp_path, ext.caller_timer(10), scenarios.operator(hangup="caller"))
+    """No refresh by 6 - min(32, 6/3) s: Akashi hangs up both legs; the stored call says why."""
+    _c, row = await _call(b2bua, tmp_path, ext.caller_timer(INTERVAL), scenarios.operator(hangup="caller"))
     assert row.hangup_side == "timeout"
     assert row.extra["session_expired"]["leg"] == "caller"
-    assert row.extra["session_expired"]["interval_s"] == 10
+    assert row.extra["session_expired"]["interval_s"] == INTERVAL
 
 
 @pytest.mark.parametrize("allow_update", [True, False], ids=["update", "reinvite"])
@@ -127,35 +133,36 @@ async def test_akashi_refreshes_caller(b2bua: Start, tmp_path: Path, allow_updat
     _c, row = await _call(
         b2bua,
         tmp_path,
-        ext.caller_timer(10, refreshes=2, refresher="uas", allow_update=allow_update),
+        ext.caller_timer(INTERVAL, refreshes=2, refresher="uas", allow_update=allow_update),
         scenarios.operator(hangup="caller"),
     )
     assert row.hangup_side == "caller"
 
 
 async def test_akashi_refreshes_operator_leg(b2bua: Start, tmp_path: Path) -> None:
-    """The operator's 200 says Session-Expires 10;refresher=uac: Akashi sends it an UPDATE in time."""
-    _c, row = await _call(b2bua, tmp_path, scenarios.caller(talk_ms=7000), ext.operator_timer(10))
+    """The operator's 200 says Session-Expires 6;refresher=uac: Akashi sends it an UPDATE in time (at 3 s
+    of the 5 s call)."""
+    _c, row = await _call(b2bua, tmp_path, scenarios.caller(talk_ms=5000), ext.operator_timer(INTERVAL))
     assert row.hangup_side == "caller"
 
 
 async def test_operator_leg_expires(b2bua: Start, tmp_path: Path) -> None:
     """The operator's 200 makes it the refresher (refresher=uas) and it never refreshes: both legs end."""
     _c, row = await _call(
-        b2bua, tmp_path, scenarios.caller(hangup="akashi"), ext.operator_timer(10, refresher="uas")
+        b2bua, tmp_path, scenarios.caller(hangup="akashi"), ext.operator_timer(INTERVAL, refresher="uas")
     )
     assert row.hangup_side == "timeout"
-    assert row.extra["session_expired"] == {"leg": "operator", "interval_s": 10}
+    assert row.extra["session_expired"] == {"leg": "operator", "interval_s": INTERVAL}
 
 
 @pytest.mark.parametrize("status", [481, 408])
 async def test_failed_refresh_ends_the_call(b2bua: Start, tmp_path: Path, status: int) -> None:
     """Akashi's refresh answered 481/408: the session is gone, both legs are hung up, the row says why."""
     _c, row = await _call(
-        b2bua, tmp_path, ext.caller_refresh_fails(10, status), scenarios.operator(hangup="caller")
+        b2bua, tmp_path, ext.caller_refresh_fails(INTERVAL, status), scenarios.operator(hangup="caller")
     )
     assert row.hangup_side == "timeout"
-    assert row.extra["session_expired"] == {"leg": "caller", "interval_s": 10, "refresh_status": status}
+    assert row.extra["session_expired"] == {"leg": "caller", "interval_s": INTERVAL, "refresh_status": status}
 
 
 async def test_session_expires_too_small_gets_422(b2bua: Start, tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import pytest
 from akashi.codecs import g711
 from akashi.telephony.recorder import CallMeta, CallSpool, align, finalise, read_spool
 from akashi.telephony.sdp import Codec
+from tests.ports import free_udp_port
 from tests.telephony.conftest import Start
-from tests.telephony.peers import free_udp_port
 
 
 def _pkt(seq: int, ts: int, ssrc: int, payload: bytes, pt: int = 0) -> bytes:

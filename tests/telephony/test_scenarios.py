@@ -13,9 +13,10 @@ from akashi.db import session_scope
 from akashi.db.models import Call
 from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary
+from tests.ports import free_udp_port
 from tests.telephony import scenarios
 from tests.telephony.conftest import NOTICE_HZ, NOTICE_S, UNAVAILABLE_HZ, UNAVAILABLE_S, Start
-from tests.telephony.peers import Sipp, free_udp_port, rtp_peer, tone
+from tests.telephony.peers import Sipp, rtp_peer, tone
 from tests.telephony.test_calls import _stored, dominant_hz
 
 pytestmark = [pytest.mark.sip]

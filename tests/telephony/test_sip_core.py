@@ -314,16 +314,16 @@ def test_digest_round_trip() -> None:
 
 def test_unsupported_extension_gets_420() -> None:
     """An INVITE requiring an extension Akashi lacks is refused with 420 and Unsupported (RFC 3261 8.2.2.3)."""
-    from pathlib import Path
     from types import SimpleNamespace
 
     from akashi.telephony.service import TelephonyService
+    from akashi.telephony.siprec.server import SiprecServer
 
     svc = TelephonyService.__new__(TelephonyService)
     svc.calls = {}
+    svc.siprec = SiprecServer(svc)  # an INVITE without Require: siprec is none of its business
     sent: list[Response] = []
     svc.sip = cast(SipUdp, SimpleNamespace(respond=lambda req, resp: sent.append(resp)))
-    svc.spool_root = Path("/nonexistent")
     req = parse(INVITE.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nRequire: foo\r\n"))
     assert isinstance(req, Request)
     svc.on_request(req)

@@ -9,7 +9,8 @@ clears only when both have stayed below a lower mark (:data:`CLEAR_RATIO` of the
 INVITE gets 503 with Retry-After (kind ``overload``), summarised in the log and audit like the other
 refusals of the edge; calls already up are untouched.
 
-:func:`run_monitor` is the I/O shell: the telephony service runs it as one task and cancels it.
+:func:`run_monitor` is the I/O shell: the telephony service runs it as one task (its loop-lag stats
+ride on the same 20 ms timer) and cancels it.
 """
 
 from __future__ import annotations
@@ -142,12 +143,25 @@ async def run_monitor(
     on_change: Callable[[LoadMonitor], None],
     period_s: float = PERIOD_S,
     cpu_clock: Callable[[], float] = time.process_time,
+    on_lag: Callable[[float, float], None] | None = None,
 ) -> None:
-    """Sample the running loop's lag and the process's CPU every ``period_s`` until cancelled."""
+    """Sample the running loop's lag every ``period_s`` until cancelled.
+
+    ``on_lag(start, lag)`` gets every sample (the service's loop-lag stats use the same timer, so the
+    process wakes once per period, not twice); the monitor gets lag and process CPU only while it is
+    :attr:`~LoadMonitor.enabled` (with both thresholds 0 it is never fed and its stats stay 0).
+    """
     loop = asyncio.get_running_loop()
+    enabled = monitor.enabled  # its thresholds are read at start (a change needs a restart)
+    if not enabled and on_lag is None:
+        return
+    sample = monitor.sample
     while True:
         t = loop.time()
         await asyncio.sleep(period_s)
         now = loop.time()
-        if monitor.sample(now, now - t - period_s, cpu_clock()) is not None:
+        lag = now - t - period_s
+        if on_lag is not None:
+            on_lag(t, lag)
+        if enabled and sample(now, lag, cpu_clock()) is not None:
             on_change(monitor)

@@ -17,6 +17,7 @@ import numpy as np
 from akashi.codecs.encode import Encoded, codec_key, encode, pcm_rate
 from akashi.config.telephony import UNAVAILABLE, UNAVAILABLE_TEXT, AnnouncementSettings, RouteSettings
 from akashi.errors import AkashiError
+from akashi.notices.audio import synthesize_cached
 from akashi.telephony.sdp import Codec
 
 if TYPE_CHECKING:
@@ -64,6 +65,14 @@ class Announcements:
             self._audio[key] = await asyncio.to_thread(self._load, ann, codec)
         return self._audio[key]
 
+    async def message(self, text: str, audio: str, codec: Codec) -> Encoded:
+        """A live-protection message (warning, final, time limit): ``audio`` (a WAV), or ``text`` spoken."""
+        key = (f"\0message:{audio or text}", codec_key(codec))
+        if key not in self._audio:
+            ann = AnnouncementSettings(text=text or "-", audio=audio)
+            self._audio[key] = await asyncio.to_thread(self._load, ann, codec)
+        return self._audio[key]
+
     async def ringback(self, codec: Codec) -> Encoded:
         """One cycle of ringback tone in ``codec`` (played in a loop)."""
         key = ("\0ringback", codec_key(codec))
@@ -75,8 +84,6 @@ class Announcements:
         if ann.audio:
             path = Path(ann.audio)
         else:
-            from akashi.notices.audio import synthesize_cached
-
             path = synthesize_cached(ann.text, self.cache, voice=ann.voice or None)
         return encode(read_wav(path, pcm_rate(codec)), codec)
 

@@ -1,53 +1,52 @@
-"""An inbound call through the B2BUA: answer, notice, ring, bridge, hang up, record."""
+"""A call through the B2BUA: answer, notice, ring, bridge, hang up, record.
+
+One :class:`Call` class for both directions: its machine's
+:class:`~akashi.telephony.call.machine.Direction` says who is on each leg and when the notice plays,
+and an outbound call carries its :class:`~akashi.telephony.outbound.OutboundSide` (the agent, the
+trunk, the identity it presents). The call's task follows the machine's state
+(:meth:`Call._run`): each step is taken where the machine is, never from a flag of its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-import time
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from akashi.codecs.encode import can_encode, encodable_names
+from akashi.codecs.encode import can_encode
 from akashi.errors import ProtocolError
-from akashi.telephony.call.facts import CodecFacts, Failure
-from akashi.telephony.call.host import ALLOW
+from akashi.telephony.call.facts import Failure
 from akashi.telephony.call.machine import (
     INBOUND,
+    OUTBOUND,
     CallMachine,
     Direction,
     InDialog,
-    LegAnswered,
     LegsFailed,
     Source,
+    TimerKind,
 )
 from akashi.telephony.call.numbers import dialled
 from akashi.telephony.call.runner import CallRunner
 from akashi.telephony.call.state import LIVE, CallState
 from akashi.telephony.dialog import Dialog
+from akashi.telephony.guard import CallGuard, protection_of
 from akashi.telephony.identity import inbound_caller, trusted_source
 from akashi.telephony.legmedia import (
-    IPV6_WARNING,
-    caller_srtp,
     our_crypto,
-    refuse_offer,
-    take_leg_answer,
 )
-from akashi.telephony.legs import LegState, OutLeg
-from akashi.telephony.media import NoticePlayer, RtpEndpoint
+from akashi.telephony.legs import OutLeg
+from akashi.telephony.media import RtpEndpoint
+from akashi.telephony.outbound import OutboundSide
 from akashi.telephony.recorder import CallMeta, CallSpool, now
-from akashi.telephony.ringing import final_status, ring
+from akashi.telephony.ringing import final_status
 from akashi.telephony.sdp import (
     AudioSession,
     Codec,
     answer_direction,
     choose_codecs,
-    is_g711,
-    late_offer,
     parse_sdp,
-    sdp_warning,
 )
 from akashi.telephony.sip.build import new_tag, response_to
 from akashi.telephony.sip.message import Request
@@ -55,28 +54,28 @@ from akashi.telephony.sip.uri import parse_name_addr
 from akashi.telephony.timers import CallTimers
 
 if TYPE_CHECKING:
-    from akashi.config.telephony import AnnouncementSettings, RouteSettings
+    from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings, TrunkSettings
     from akashi.telephony.call.host import CallHost
-    from akashi.telephony.sip.digest import Credentials
     from akashi.telephony.srtp import LegCrypto
 
 log = logging.getLogger(__name__)
 
 
-class InboundCall:
-    """One call from the trunk to the operators."""
+class Call:
+    """One call: from the trunk to the operators, or (with ``out``) from an agent's phone to the trunk."""
 
-    #: who is on the A (calling) and B (called) side, and when the notice plays
-    direction: Direction = INBOUND
-    a_side = INBOUND.a_side
-    b_side = INBOUND.b_side
-
-    def __init__(self, host: CallHost, invite: Request, route: RouteSettings) -> None:
+    def __init__(
+        self, host: CallHost, invite: Request, route: RouteSettings, out: OutboundSide | None = None
+    ) -> None:
         self.host = host
         self.invite = invite
         self.route = route
+        #: the outbound side (agent, trunk, identity); None on inbound calls
+        self.out = out
+        #: who is on the A (calling) and B (called) side, and when the notice plays
+        self.direction: Direction = OUTBOUND if out is not None else INBOUND
         #: the call's state and decisions (sans-I/O), and what carries out its effects
-        self.machine = CallMachine(self.direction)
+        self.machine = CallMachine(self.direction, protection_of(route))
         self.runner = CallRunner(self)
         #: a message the machine asked for that the call's task plays ("unavailable"), "" when none
         self.message_due = ""
@@ -86,13 +85,13 @@ class InboundCall:
         self.b_rtp: RtpEndpoint | None = None
         self.legs: list[OutLeg] = []
         self.leg: OutLeg | None = None  # the answered one
-        self.a_answered = False
         #: set as the call leaves its live states (waiters wake up)
         self.ended = asyncio.Event()
+        #: set once both sides are connected (the answered phone's media is taken from then on)
+        self.bridged = asyncio.Event()
         self.sdp_version = random.randint(1, 1 << 30)
         self.sdp_session = random.randint(1, 1 << 30)
         self.on_hold = False
-        self.pending: dict[str, Request] = {}
         #: a late offer (INVITE without SDP): set when the caller's answer came in the ACK
         self.late_answer: asyncio.Event | None = None if invite.body else asyncio.Event()
         settings = host.settings
@@ -101,14 +100,22 @@ class InboundCall:
         self.meta = CallMeta(
             started_at=now(),
             caller=caller,
-            dialled=dialled(invite),
+            dialled=dialled(invite, settings.trunks),
             call_ids=[invite.call_id],
             site=route.site,
         )
         if withheld:
             self.meta.extra.caller_withheld = True
+        if out is not None:
+            out.describe(self.meta)
+        #: Akashi's SDP answer to the caller (the same in every 183 and the 200), once made
+        self.answer_body: bytes | None = None
         self.spool: CallSpool | None = None
-        #: the answer must be a codec Akashi can play the notice in
+        #: the route's notice (None: no notice), and whether the answer must be a codec Akashi can play it in
+        self.ann: AnnouncementSettings | None = None
+        #: the caller's offer (a late offer's answer, from the ACK) and the call's codec, once checked
+        self.offer: AudioSession
+        self.codec: Codec
         self.notice_codec = False
         #: SRTP keys of the caller's leg (when it offered SRTP) and of the phones' (when the route asks)
         self.a_crypto: LegCrypto | None = None
@@ -118,8 +125,36 @@ class InboundCall:
         self.failure = ""
         #: 100rel toward the caller, PRACKs toward the operators, session timers of both legs
         self.timers = CallTimers(self)
+        #: live protection: the operator's key, warnings, the long-call guard, the board (issue 14)
+        self.guard = CallGuard(self)
+
+    @classmethod
+    def outbound(cls, host: CallHost, invite: Request, agent: AgentSettings, trunk: TrunkSettings) -> Call:
+        """An authenticated agent's call, placed on ``trunk``."""
+        side = OutboundSide.of(host, invite, agent, trunk)
+        return cls(host, invite, side.route(host.settings.outbound_announcement), side)
 
     # -- helpers --------------------------------------------------------------------------
+    @property
+    def a_side(self) -> str:
+        """Who is on the A leg (sent the INVITE Akashi answers): caller, or operator outbound."""
+        return self.direction.a_side
+
+    @property
+    def b_side(self) -> str:
+        """Who is on the B leg (rung by Akashi): operator, or caller (the customer) outbound."""
+        return self.direction.b_side
+
+    @property
+    def answered(self) -> bool:
+        """Whether Akashi's 2xx went to the caller (a fact of the machine)."""
+        return self.machine.caller_answered
+
+    @property
+    def ringing_unanswered(self) -> bool:
+        """The call rings and the caller has no 2xx yet (an outbound call may relay early media)."""
+        return self.at(CallState.RINGING) and not self.answered
+
     @property
     def call_id(self) -> str:
         """The caller's Call-ID: the call's name in logs and the key its legs are registered under."""
@@ -160,25 +195,32 @@ class InboundCall:
     def unanswer(self) -> None:
         """A 2xx to the caller that waited for its PRACK was replaced by an error: never answered."""
         self.meta.answered_at = None
-        self.a_answered = False
+        self.machine.answer_withdrawn()
+
+    def on_timer(self, kind: TimerKind) -> None:
+        """A timer of the call fired (its timers, the media watch): the machine decides what it ends."""
+        self.runner.execute(self.machine.on_timer(kind))
 
     def hang_up(self) -> None:
         """Akashi ends the call (shutting down): BYE to whichever side was answered."""
         self.end("akashi")
-        if self.a_answered:
+        if self.answered:
             self.bye_caller()
         if self.leg is not None:
             self.leg.bye()
 
     def caller_name_addr(self) -> str:
-        """The caller's From (without tag) to show on the operator's phone."""
+        """The From of the rung legs: the caller's own (without tag) toward the operators' phones;
+        outbound, the trunk's from_user@from_domain, or anonymous (184)."""
+        if self.out is not None:
+            return self.out.identity.from_
         na = parse_name_addr(self.invite.header("From"))
         disp = f"{na.display} " if na.display else ""
         return f"{disp}<{na.uri}>"
 
     def identity_headers(self) -> tuple[tuple[str, str], ...]:
-        """Inbound calls pass no identity headers to the operators' phones."""
-        return ()
+        """P-Asserted-Identity / P-Preferred-Identity and Privacy of a trunk leg; none toward the phones."""
+        return self.out.identity.headers if self.out is not None else ()
 
     def respond(self, status: int, reason: str | None = None, **kw: Any) -> None:
         """Answer the caller's INVITE."""
@@ -191,8 +233,18 @@ class InboundCall:
         return choose_codecs(offer, relay_any=True, usable=can_encode if self.notice_codec else None)
 
     def needs_notice(self, ann: AnnouncementSettings | None) -> bool:
-        """Whether Akashi plays the notice itself on this call (so the codec must be encodable)."""
-        return ann is not None and ann.mode == "automatic"
+        """Whether Akashi plays the notice itself on this call (so the codec must be encodable); an
+        outbound call only when outbound notices are on for its agent."""
+        on = self.out is None or self.out.notice_on
+        return on and ann is not None and ann.mode == "automatic"
+
+    def answer_sdp(self) -> bytes:
+        """Akashi's answer to the caller's offer: made once, then the same in every 183 and the 200."""
+        if self.answer_body is None:
+            assert self.a_rtp is not None
+            offer = self.offer
+            self.answer_body = self.our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction))
+        return self.answer_body
 
     def our_sdp(self, port: int, offer: AudioSession, direction: str) -> bytes:
         """Akashi's SDP toward the caller (a new o= version): its port, codecs and SRTP key."""
@@ -219,191 +271,13 @@ class InboundCall:
         """The call is over (the first to end it is the one kept): it moves to ``ending``."""
         self.runner.execute(self.machine.hang_up(side))
 
-    async def _until_end(self, aw: Awaitable[Any]) -> bool:
-        """Run ``aw`` unless the call ends first; True when it completed."""
-        task = asyncio.ensure_future(aw)
-        waiter = asyncio.ensure_future(self.ended.wait())
-        try:
-            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-        if task.done():
-            task.result()
-            return True
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        return False
-
-    # -- the call -------------------------------------------------------------------------
-    async def run(self) -> None:
-        """The whole life of the call."""
-        try:
-            await self._run()
-        except Exception as exc:
-            # whatever broke, no leg is left hanging: both are hung up and the call is stored as failed
-            log.exception("call %s failed", self.invite.call_id)
-            self.fail("error", error=f"{type(exc).__name__}: {exc}"[:300])
-            self.end("akashi")
-            with contextlib.suppress(Exception):
-                if self.a_answered:
-                    self.bye_caller(reason=500)
-                else:
-                    self.respond(500)
-            for leg in self.legs:
-                if leg.state is LegState.ANSWERED:
-                    with contextlib.suppress(Exception):
-                        leg.bye()
-        finally:
-            await self._cleanup()
-
-    async def _prepare(self, announcement: str) -> AnnouncementSettings | bool | None:
-        """Check the offer, open both media ports and the spool; False when the call was refused."""
-        svc = self.host
-        try:
-            offer = parse_sdp(self.invite.body) if self.invite.body else late_offer()
-        except ProtocolError as exc:
-            self.respond(488, "Bad SDP", extra=[("Warning", sdp_warning(exc.en))])
-            self.runner.execute(self.machine.on_offer(acceptable=False, notice=False))
-            return False
-        ipv6 = ":" in offer.address
-        if ipv6 and not svc.ports.has_ipv6:
-            # refused before answering: a port that cannot reach the phone would leave it in silence
-            self.respond(488, extra=[("Warning", IPV6_WARNING)])
-            self.runner.execute(self.machine.on_offer(acceptable=False, notice=False))
-            return False
-        refused = refuse_offer(offer)  # a transport or SRTP suite Akashi does not speak
-        if refused is not None:
-            self.respond(488, extra=[("Warning", refused)])
-            self.runner.execute(self.machine.on_offer(acceptable=False, notice=False))
-            return False
-        ann = svc.notices.settings(announcement)
-        self.notice_codec = self.needs_notice(ann)
-        codecs = self.answer_codecs(offer)
-        if not codecs:
-            warning = '399 akashi "G.711 (PCMU/PCMA) is required"'
-            if self.notice_codec:
-                need = ", ".join(encodable_names())
-                warning = f'399 akashi "録音の案内には {need} のいずれかが必要です (the notice needs one of {need})"'
-            self.respond(488, extra=[("Warning", warning)])
-            self.runner.execute(self.machine.on_offer(acceptable=False, notice=False))
-            return False
-        self.offer = offer
-        self.codec = codecs[0]
-        self.meta.codec = self.codec.name
-        self.meta.payload_type = self.codec.pt
-        if not is_g711(self.codec):
-            c = self.codec
-            self.meta.extra.codec = CodecFacts(name=c.name, rate=c.rate, fmtp=c.fmtp, channels=c.channels)
-        self.a_rtp = await svc.ports.open(ipv6=ipv6)
-        self.b_rtp = await svc.ports.open()
-        self.a_rtp.label = f"{self.invite.call_id} {self.a_side}"
-        self.b_rtp.label = f"{self.invite.call_id} {self.b_side}"
-        self.a_rtp.signal_ip = self.invite.source[0] if self.invite.source else None
-        self.a_rtp.set_remote((offer.address, offer.port) if offer.port else None, codecs)
-        caller_srtp(self, offer)
-        self.a_rtp.forward = False
-        self.spool = svc.open_spool(self.meta)
-        customer = self.customer_rtp
-        assert customer is not None
-        customer.record_in = self.spool.caller
-        customer.record_out = self.spool.heard
-        return ann
-
     @property
     def customer_rtp(self) -> RtpEndpoint | None:
-        """The media port of the customer's side (the caller's, on inbound calls)."""
-        return self.a_rtp
+        """The media port of the customer's side: the caller's inbound, the trunk's outbound."""
+        return self.b_rtp if self.b_side == "caller" else self.a_rtp
 
-    async def _play_notice(self, announcement: str, to: RtpEndpoint, codec: Codec | None = None) -> bool:
-        """Play the notice to the customer (in ``codec``, default the call's); False when the call ended."""
-        codec = codec or self.codec
-        audio = await self.host.notices.audio(announcement, codec)
-        # analysis checks the notice played for all of it
-        self.meta.extra.notice_duration_s = audio.duration_s
-        self.meta.notice_started_at = now()
-        played = await self._until_end(NoticePlayer(to, audio.payloads, codec.pt, audio.step).play())
-        self.meta.notice_ended_at = now()
-        self._save()
-        return played
-
-    async def _run(self) -> None:
-        ann = await self._prepare(self.route.announcement)
-        if ann is False:
-            return
-        assert self.a_rtp is not None and not isinstance(ann, bool)
-        self.meta.notice_mode = ann.mode if ann is not None else ""
-        self.meta.extra.announcement = self.route.announcement
-        notice = ann is not None and ann.mode == "automatic"
-        self.runner.execute(self.machine.on_offer(acceptable=True, notice=notice))  # Noticing, or Ringing
-        if self.at(CallState.NOTICING):
-            offer = self.offer
-            self._answer_caller(self.our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)))
-            if self.late_answer is not None and not await self._until_end(self.late_answer.wait()):
-                return
-            if not await self._play_notice(self.route.announcement, self.a_rtp):
-                return
-            self.runner.execute(self.machine.on_media_event("notice_done"))  # Ringing
-        elif self.at(CallState.RINGING):
-            self.respond(180)
-        if not self.at(CallState.RINGING):
-            return  # cancelled (or hung up) while the media was prepared or the notice played
-        ringback = None
-        if self.a_answered and self.host.settings.ringback_after_notice:
-            # the caller was answered for the notice: let them hear that phones are ringing
-            tone = await self.host.notices.ringback(self.codec)
-            player = NoticePlayer(self.a_rtp, tone.payloads, self.codec.pt, tone.step, repeat=True)
-            ringback = asyncio.create_task(player.play())
-        try:
-            leg = await self._ring(
-                list(self.route.ring), self.route.strategy, float(self.route.ring_timeout_s)
-            )
-        finally:
-            if ringback is not None:
-                ringback.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ringback
-        if leg is None:
-            if self.message_due == "unavailable":  # the machine's answer to ringing that failed
-                await self._say_unavailable()
-            return
-        if self.ended.is_set():
-            if leg.state is LegState.ANSWERED:
-                leg.bye()  # answered as the call ended (a caller that never ACKed...): never bridged
-            return
-        self.runner.execute(self.machine.on_response(LegAnswered()))  # Bridged
-        self._bridge(leg)
-        await self._watch_media()
-
-    async def _say_unavailable(self) -> None:
-        """Nobody answered after the notice: tell the caller, then hang up with the reason (RFC 3326).
-
-        The caller was answered to hear the notice, so no final error response can reach it any more;
-        the message it hears takes that place, and the BYE's ``Reason`` carries the status the phones gave.
-        """
-        assert self.a_rtp is not None
-        name = self.route.unavailable_announcement
-        if name:
-            audio = await self.host.notices.audio(name, self.codec)
-            self.meta.extra.unavailable_started_at = now()
-            await self._until_end(NoticePlayer(self.a_rtp, audio.payloads, self.codec.pt, audio.step).play())
-        # BYE with ringing's status as its Reason, unless the call ended meanwhile
-        self.runner.execute(self.machine.on_media_event("notice_done"))
-
-    def _answer_caller(self, sdp: bytes, *, answered: bool = True) -> None:
-        self.respond(
-            200,
-            contact=self.host.contact,
-            body=sdp,
-            content_type="application/sdp",
-            extra=[("Allow", ALLOW)],
-        )
-        self.a_answered = True
-        if answered:
-            self.meta.answered_at = now()
-        self._save()
-
-    def _save(self) -> None:
+    def save(self) -> None:
+        """Write the call's metadata (on the spool's I/O thread)."""
         if self.spool is not None:
             self.spool.save()
 
@@ -414,14 +288,7 @@ class InboundCall:
         code = final_status(statuses)
         self.meta.extra.final_status = code
         # not answered: the final response; answered for the notice: the "nobody can answer" message
-        failed = LegsFailed(tuple(statuses), code, caller_answered=self.a_answered)
-        self.runner.execute(self.machine.on_response(failed))
-
-    async def _ring(
-        self, targets: list[str], strategy: str, timeout: float, auth: Credentials | None = None
-    ) -> OutLeg | None:
-        """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
-        return await ring(self, targets, strategy, timeout, auth)
+        self.runner.execute(self.machine.on_response(LegsFailed(tuple(statuses), code)))
 
     def bye_caller(self, reason: int = 0) -> None:
         """Hang up the caller's leg; ``reason``: the SIP status that ended the call (``Reason`` header)."""
@@ -433,84 +300,17 @@ class InboundCall:
         req = self.a.new_request("BYE", extra=extra)
         self.host.sip.request(req, self.a.dest, lambda r: None)
 
-    def _bridge(self, leg: OutLeg) -> None:
-        assert self.a_rtp is not None and self.b_rtp is not None and leg.answer is not None
-        self.leg = leg
-        take_leg_answer(self, leg)  # its address, codecs and SRTP keys (SrtpRefused: the call fails)
-        if not self.a_answered:
-            self._answer_caller(
-                self.our_sdp(self.a_rtp.port, self.offer, answer_direction(self.offer.direction))
-            )
-        if self.meta.direction == "in":
-            agent = self.host.agent_for(leg.user)
-            self.meta.agent_sip_user = leg.user
-            if agent is not None:
-                self.meta.agent = agent.name
-                self.meta.site = agent.site or self.meta.site
-        self.meta.call_ids.append(leg.dialog.call_id)
-        self.a_rtp.peer = self.b_rtp
-        self.b_rtp.peer = self.a_rtp
-        self.a_rtp.forward = True
-        self.meta.bridged_at = now()
-        self.meta.status = "completed"
-        self._save()
-
-    async def _watch_media(self) -> None:
-        """Wait for a hang-up; end a call whose media stopped (RTP timeout)."""
-        limit = self.host.settings.rtp_timeout_s
-        while not self.ended.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ended.wait(), timeout=min(1.0, limit))
-            if self.ended.is_set() or self.on_hold:
-                continue
-            assert self.a_rtp is not None and self.b_rtp is not None
-            quiet = time.time() - min(self.a_rtp.last_rx, self.b_rtp.last_rx)
-            if quiet > limit:
-                self.meta.extra.rtp_timeout_s = limit
-                self.runner.execute(self.machine.on_media_event("media_quiet"))
-
-    async def _cleanup(self) -> None:
-        self.runner.execute(self.machine.on_closed())  # Done, whatever it reached
-        self.timers.close()
-        for leg in self.legs:
-            if leg.state in (LegState.CALLING, LegState.RINGING):
-                leg.cancel()
-        if self.a_rtp is not None:
-            self.a_rtp.close()
-        if self.b_rtp is not None:
-            self.b_rtp.close()
-        self.meta.ended_at = now()
-        # RTP refused on each side (stranger's address, bad header, other SSRC...), by reason
-        refused = {
-            side: dict(ep.refused)
-            for side, ep in ((self.a_side, self.a_rtp), (self.b_side, self.b_rtp))
-            if ep is not None and ep.refused
-        }
-        if refused:
-            self.meta.extra.rtp_refused = refused
-            self.meta.extra.rtp_refused_from = {
-                side: ep.refused_sources
-                for side, ep in ((self.a_side, self.a_rtp), (self.b_side, self.b_rtp))
-                if ep is not None and ep.refused
-            }
-        self.meta.hangup_side = self.hangup_side or "akashi"
-        if self.meta.status == "interrupted":
-            self.meta.status = "missed"
-        if self.failure:
-            self.meta.status = "failed"  # whatever the call reached before, it did not end well
-        self.meta.finished = True
-        self.host.call_finished(self)
-
-    # -- requests within the call ---------------------------------------------------------
     def on_request(self, req: Request, from_caller: bool, leg: OutLeg | None) -> None:
         """A request in one of our dialogs: the machine decides, the runner answers."""
         m = req.method
         # RFC 4028: a 422, or a pure refresh, is answered on its own leg before anything else
-        refreshed = m in ("INVITE", "UPDATE") and self.timers.on_refresh(req, from_caller, leg)
+        refreshed = m in ("INVITE", "UPDATE") and self.timers.sessions.on_refresh(req, from_caller, leg)
         source: Source = "caller"
         if not from_caller:
             source = "bridged_leg" if leg is not None and leg is self.leg else "other_leg"
-        event = InDialog(m, source, self.a_answered, self.timers.answer_held, refreshed)
+        if m == "INFO" and source == ("bridged_leg" if self.b_side == "operator" else "caller"):
+            self.guard.info(req)  # the operator's DTMF (still forwarded to the other side below)
+        event = InDialog(m, source, self.timers.answer_held, refreshed)
         self.runner.execute(self.machine.on_request(event), req, from_caller=from_caller, leg=leg)
 
     def on_ack(self, req: Request, from_caller: bool) -> None:

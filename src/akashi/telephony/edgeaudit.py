@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from akashi.callfacts import CallFacts
+
 log = logging.getLogger(__name__)
 
 #: one audit entry per (kind, source address) per this many seconds at most
@@ -44,6 +46,7 @@ MESSAGES = {
     "inbound": "着信を受け付けないアドレスです / calls are not accepted from this address",
     "overload": "過負荷のため新しい通話を受け付けません / server overloaded, new calls refused",
     "number": "番号ではありません / the dialled number is not a phone number",
+    "siprec": "SIPREC を受け付けないアドレスです / SIPREC sessions are not accepted from this address",
     "rtp": "想定外の RTP を拒否しました / refused RTP that was not the call's",
 }
 
@@ -167,19 +170,19 @@ class RefusalSummary:
         return r
 
 
-def media_refusal(call_id: str, source: str, extra: Mapping[str, Any]) -> EdgeRefusal | None:
-    """The one entry of a call's refused RTP, from the call's ``extra`` metadata, None when none was.
+def media_refusal(call_id: str, source: str, facts: CallFacts) -> EdgeRefusal | None:
+    """The one entry of a call's refused RTP, from the call's facts, None when none was.
 
-    ``extra["rtp_refused"]``: side -> reason -> packets; ``extra["rtp_refused_from"]``: side -> the
+    ``facts.rtp_refused``: side -> reason -> packets; ``facts.rtp_refused_from``: side -> the
     first few ``host:port`` they came from.
     """
-    refused: Mapping[str, Mapping[str, int]] = extra.get("rtp_refused") or {}
+    refused = facts.rtp_refused or {}
     total = sum(n for by_reason in refused.values() for n in by_reason.values())
     if total <= 0:
         return None
     detail = {
         "refused": {side: dict(r) for side, r in refused.items()},
-        "from": {side: list(a) for side, a in (extra.get("rtp_refused_from") or {}).items()},
+        "from": {side: list(a) for side, a in (facts.rtp_refused_from or {}).items()},
     }
     return EdgeRefusal("rtp", source, total, 0, 0.0, call_id, detail)
 

@@ -51,7 +51,7 @@ def forward(call: CallView, req: Request, from_caller: bool) -> None:
         body = rewrite_sdp(body, call.media_address(dst_rtp), dst_rtp.port)
         body = rewrite_crypto(body, dst_keys.local if dst_keys is not None else None)
     # the request refreshes the other leg's session timer too (each leg keeps its own)
-    timer_hdrs = call.timers.forwarding(not from_caller, body) if req.method != "INFO" else []
+    timer_hdrs = call.timers.sessions.forwarding(not from_caller, body) if req.method != "INFO" else []
     out = dst_dialog.new_request(
         req.method, body=body, content_type=ctype if body else None, extra=timer_hdrs
     )
@@ -75,8 +75,8 @@ def forward(call: CallView, req: Request, from_caller: bool) -> None:
             call.host.sip.send(ack, dst_dialog.dest)
         extra = None
         if req.method != "INFO" and 200 <= resp.status < 300:
-            call.timers.forwarded(not from_caller, resp)
-            extra = call.timers.answering(
+            call.timers.sessions.forwarded(not from_caller, resp)
+            extra = call.timers.sessions.answering(
                 req, from_caller, None, rbody if rbody and rtype and "sdp" in rtype else b""
             )
         call.host.sip.respond(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from akashi.config.telephony import TrunkSettings
 from akashi.errors import ProtocolError
 from akashi.telephony.sip.grammar import split_hostport
-from akashi.telephony.sip.message import Request
+from akashi.telephony.sip.message import Request, SipMessage
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri, phone_number
 
 #: the anonymous From of a withheld call (RFC 3323 4.1.1.3)
@@ -123,3 +123,26 @@ def inbound_caller(invite: Request, trusted: bool) -> tuple[str, bool]:
                 if number:
                     return number, withheld
     return from_user, withheld
+
+
+def answered_by(target_user: str, answer: SipMessage | None) -> tuple[str, str]:
+    """Who answered a ring target: the phone's user and the name the PBX gives it ('' when none).
+
+    A ring group or hunt number (``202``) is answered on one of its phones; PBXs say which in the
+    200's P-Asserted-Identity (``"Suzuki" <sip:203@pbx>``). Akashi rang that target itself, so the
+    header is trusted here; without one (or without a number in it) the target's own user is the phone.
+    """
+    for value in answer.get_each("P-Asserted-Identity") if answer is not None else []:
+        for part in value.split(","):
+            try:
+                na = parse_name_addr(part.strip())
+            except ProtocolError:
+                continue
+            user = (
+                phone_number(na.uri[4:].split(";")[0])
+                if na.uri.startswith("tel:")
+                else phone_number(_user(na.uri))
+            )
+            if user:
+                return user, na.display.strip().strip('"').strip()
+    return target_user, ""

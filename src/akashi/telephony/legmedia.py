@@ -117,6 +117,14 @@ def take_leg_answer(call: CallView, leg: OutLeg) -> AudioSession | None:
             call.fail(PLAIN_ANSWER, leg=leg.target)
             raise
         b.srtp_tx, b.srtp_rx = sessions(call.b_crypto)
+    elif (
+        call.b_crypto is not None
+        and ans is not None
+        and call.b_side == "caller"  # keys taken from the trunk's 183 (early media): its 200 may
+        and rekey(b, call.b_crypto, ans) is not None  # change the key, never drop SRTP
+    ):
+        call.fail(PLAIN_ANSWER, leg=leg.target)
+        raise SrtpRefused(call.b_side)
     if ans is None:
         b.set_remote(None)
     else:
@@ -145,7 +153,7 @@ def answer_before_bridge(call: CallView, req: Request, leg: OutLeg | None) -> No
             return
         a.set_remote((o.address, o.port), call.answer_codecs(o))
     sdp = call.our_sdp(a.port, o, answer_direction(o.direction))
-    hdrs = call.timers.answering(req, True, leg, sdp)
+    hdrs = call.timers.sessions.answering(req, True, leg, sdp)
     contact = call.host.contact
     sip.respond(
         req, response_to(req, 200, contact=contact, body=sdp, content_type="application/sdp", extra=hdrs)

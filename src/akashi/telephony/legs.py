@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from akashi.telephony.call.host import ALLOW
@@ -33,17 +34,25 @@ class LegState(enum.Enum):
     ENDED = "ended"
 
 
-class LegTimers(Protocol):
-    """What a leg asks of its call's 100rel and session-timer handling (``CallTimers``)."""
-
-    def leg_provisional(self, leg: OutLeg, resp: Response) -> bool:
-        """PRACK a reliable 1xx; False when the 1xx is to be dropped."""
+class LegSessions(Protocol):
+    """What a leg asks of its call's session timers (``SessionTimers``)."""
 
     def leg_too_small(self, leg: OutLeg, resp: Response) -> bool:
         """422: True when the INVITE was sent again with the peer's Min-SE."""
 
     def leg_answered(self, leg: OutLeg, resp: Response) -> None:
         """The leg's 2xx: run the session timer it asked for."""
+
+
+class LegTimers(Protocol):
+    """What a leg asks of its call's 100rel handling (``CallTimers``) and session timers."""
+
+    @property
+    def sessions(self) -> LegSessions:
+        """The session timer of each leg."""
+
+    def leg_provisional(self, leg: OutLeg, resp: Response) -> bool:
+        """PRACK a reliable 1xx; False when the 1xx is to be dropped."""
 
 
 class LegOwner(Protocol):
@@ -123,6 +132,8 @@ class OutLeg:
         self.answer: Response | None = None
         self.done = asyncio.Event()
         self.provisional = asyncio.Event()
+        #: told of each 180/183 (an outbound call relays them and their early media to the agent)
+        self.on_early: Callable[[OutLeg, Response], None] | None = None
 
     def start(self) -> None:
         """Send the INVITE."""
@@ -137,6 +148,8 @@ class OutLeg:
             if resp.status > 100 and self.state is LegState.CALLING:
                 self.state = LegState.RINGING
             self.provisional.set()
+            if resp.status > 100 and self.on_early is not None and self.state is LegState.RINGING:
+                self.on_early(self, resp)
             return
         if 200 <= resp.status < 300:
             self.dialog.update_from_response(resp)
@@ -145,7 +158,7 @@ class OutLeg:
                 self.state = LegState.ANSWERED
                 self.answer = resp
                 self.status = resp.status
-                self.call.timers.leg_answered(self, resp)
+                self.call.timers.sessions.leg_answered(self, resp)
                 self.done.set()
             elif self.state in (LegState.CANCELLED, LegState.FAILED):
                 # answered after we gave up on it (race with CANCEL): hang it up
@@ -153,7 +166,7 @@ class OutLeg:
                 self.bye()
             return
         ringing = self.state in (LegState.CALLING, LegState.RINGING)
-        if resp.status == 422 and ringing and self.call.timers.leg_too_small(self, resp):
+        if resp.status == 422 and ringing and self.call.timers.sessions.leg_too_small(self, resp):
             return  # asked again with the interval the phone accepts (RFC 4028 7.3)
         if resp.status in (401, 407) and self.auth_tries < 2 and ringing:
             self._retry_with_auth(resp)
@@ -167,11 +180,12 @@ class OutLeg:
         self.done.set()
 
     def _retry_with_auth(self, resp: Response) -> None:
-        """Answer a digest challenge of the trunk: the same INVITE, next CSeq, with credentials.
+        """Answer a digest challenge of the trunk or a PBX: the same INVITE, next CSeq, with credentials.
 
         Every challenge of the response is read and the strongest answerable one answered; the
-        trunk's credentials go only to the trunk's own host (and realm, when set). A challenge
-        that cannot be answered fails the leg at once, with the reason logged and kept in the call.
+        credentials (a trunk's, or the route's ``ring_username``) go only to the host they are bound
+        to (and realm, when set), and at most twice. A challenge that cannot be answered fails the
+        leg at once, with the reason logged and kept in the call (the password is never logged).
         """
         self.auth_tries += 1
         hdr = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"

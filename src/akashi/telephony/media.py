@@ -72,6 +72,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     __slots__ = (
         "event_pts",
+        "event_tap",
         "forward",
         "label",
         "last_rx",
@@ -92,6 +93,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         "srtp_tx",
         "ssrc",
         "ssrc_event",
+        "tap",
         "transport",
         "tx_packets",
     )
@@ -130,6 +132,11 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         #: SRTP of this leg (:mod:`akashi.telephony.srtp`): unprotect what arrives, protect what is sent
         self.srtp_rx: Srtp | None = None
         self.srtp_tx: Srtp | None = None
+        #: called with each accepted packet (clear RTP) and its time: the operator's DTMF, live detection
+        self.tap: Callable[[bytes, float], None] | None = None
+        #: called with each accepted telephone-event packet only (the operator's DTMF keys): the audio
+        #: packets of a plain call pass it with one membership test instead of a call per packet
+        self.event_tap: Callable[[bytes, float], None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -138,7 +145,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         if self.on_close is not None:
             self.on_close(self.port)
 
-    def datagram_received(self, data: bytes, addr: Addr) -> None:
+    def datagram_received(self, data: bytes, addr: Addr) -> None:  # noqa: PLR0912 - the RTP hot path, inlined on purpose (no method call per packet)
         # the hot path: one clock read, the relay inlined (no method call per packet); the checks
         # of a usual packet (from the peer, plain header) are a few comparisons
         if addr != self.remote:
@@ -172,6 +179,12 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         rec = self.record_in
         if rec is not None:
             rec.append(data, now)
+        tap = self.tap
+        if tap is not None:
+            tap(data, now)
+        tap = self.event_tap
+        if tap is not None and pt in self.event_pts:
+            tap(data, now)
         peer = self.peer
         if peer is not None and self.forward:
             remote = peer.remote
@@ -271,6 +284,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         """Release the port."""
         self.peer = None
         self.record_in = self.record_out = None
+        self.tap = self.event_tap = None
         if self.transport is not None:
             self.transport.close()
 

@@ -6,35 +6,41 @@ what the customer heard (the notice, when outbound notices are on, then the oper
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings, TrunkSettings
+from akashi.config.telephony import AgentSettings, RouteSettings, TrunkSettings
 from akashi.errors import ProtocolError
 from akashi.telephony.authguard import AuthGuard, OutboundRefusal
 from akashi.telephony.call import numbers
 from akashi.telephony.call.host import CallHost
-from akashi.telephony.call.machine import OUTBOUND, LegAnswered
-from akashi.telephony.call.state import CallState
-from akashi.telephony.calls import InboundCall
 from akashi.telephony.dialplan import check_number
-from akashi.telephony.identity import outbound_identity, split_privacy_prefix
-from akashi.telephony.legmedia import take_leg_answer
-from akashi.telephony.legs import LegState
-from akashi.telephony.media import RtpEndpoint
+from akashi.telephony.identity import OutboundIdentity, outbound_identity, split_privacy_prefix
+from akashi.telephony.legmedia import rekey
 from akashi.telephony.recorder import now
-from akashi.telephony.sdp import AudioSession, Codec, answer_direction
+from akashi.telephony.sdp import AudioSession, Codec, parse_sdp
 from akashi.telephony.sip.build import response_to
-from akashi.telephony.sip.digest import NonceBook, challenges, check_authorization, parse_challenge
+from akashi.telephony.sip.digest import (
+    NonceBook,
+    challenges,
+    check_authorization,
+    parse_challenge,
+)
 from akashi.telephony.sip.grammar import split_hostport
 from akashi.telephony.sip.uri import parse_name_addr
-from akashi.telephony.trunks import credentials
+from akashi.telephony.srtp import SrtpRefused, sessions, take_answer
 
 if TYPE_CHECKING:
-    from akashi.telephony.sip.message import Request
+    from akashi.telephony.media import RtpEndpoint
+    from akashi.telephony.recorder import CallMeta
+    from akashi.telephony.sip.message import Request, Response
+    from akashi.telephony.srtp import LegCrypto
 
 log = logging.getLogger(__name__)
 
@@ -57,97 +63,137 @@ class OutboundHost(CallHost, Protocol):
         """The inbound route of a dialled number."""
 
 
-class OutboundCall(InboundCall):
-    """One call from an agent's phone to the trunk."""
+@dataclass
+class OutboundSide:
+    """The direction policy of an agent's outbound call: who places it, through which trunk and as whom.
 
-    direction = OUTBOUND
-    a_side = OUTBOUND.a_side
-    b_side = OUTBOUND.b_side
+    A call with an ``OutboundSide`` is the same :class:`~akashi.telephony.calls.Call` as an inbound one;
+    its machine's :data:`~akashi.telephony.call.machine.OUTBOUND` direction puts the agent on the A leg
+    and the customer (the trunk) on the B leg, and plays the notice once the customer answers.
+    """
 
-    def __init__(
-        self, host: CallHost, invite: Request, agent: AgentSettings, trunk: TrunkSettings
-    ) -> None:
+    agent: AgentSettings
+    trunk: TrunkSettings
+    #: the From, P-Asserted-Identity and Privacy the trunk sees: never the phone's own address
+    identity: OutboundIdentity
+    #: the number dialled, without a 184/186 prefix
+    dialled: str
+    #: the outbound notice is on for this agent (its own setting, else the global one)
+    notice_on: bool
+    #: the agent's phone was sent Akashi's SDP with a 183 (early media relayed)
+    early_sdp: bool = False
+
+    @classmethod
+    def of(cls, host: CallHost, invite: Request, agent: AgentSettings, trunk: TrunkSettings) -> OutboundSide:
+        """The outbound side of ``invite``, an authenticated agent's call placed on ``trunk``."""
         dialled, withheld = split_privacy_prefix(numbers.dialled(invite))  # 184/186 stripped
-        route = RouteSettings(
-            match=dialled or "*", ring=[trunk_uri(dialled, trunk)], site=agent.site, srtp=trunk.srtp
+        identity = outbound_identity(trunk, agent.sip_user, host.host, withheld is True)
+        own = agent.outbound_notice
+        notice_on = host.settings.outbound_notice if own is None else own
+        return cls(agent, trunk, identity, dialled, notice_on)
+
+    def route(self, announcement: str) -> RouteSettings:
+        """The call's route: the trunk, rung in parallel for up to :data:`OUTBOUND_RING_S`."""
+        return RouteSettings(
+            match=self.dialled or "*",
+            ring=[trunk_uri(self.dialled, self.trunk)],
+            site=self.agent.site,
+            srtp=self.trunk.srtp,
+            ring_timeout_s=int(OUTBOUND_RING_S),
+            announcement=announcement,
         )
-        super().__init__(host, invite, route)
-        self.agent = agent
-        self.trunk = trunk
-        self.meta.direction = "out"
-        self.meta.caller = agent.sip_user
-        self.meta.dialled = dialled
-        self.meta.agent = agent.name
-        self.meta.agent_sip_user = agent.sip_user
-        self.meta.site = agent.site
-        #: the From, P-Asserted-Identity and Privacy the trunk sees: never the phone's own address
-        self.identity = outbound_identity(trunk, agent.sip_user, host.host, withheld is True)
+
+    def describe(self, meta: CallMeta) -> None:
+        """What is stored of the call's direction: the agent calls the dialled number."""
+        meta.direction = "out"
+        meta.caller = self.agent.sip_user
+        meta.dialled = self.dialled
+        meta.agent = self.agent.name
+        meta.agent_sip_user = self.agent.sip_user
+        meta.site = self.agent.site
         if self.identity.withheld:
-            self.meta.extra.caller_withheld = True
+            meta.extra.caller_withheld = True
 
-    def caller_name_addr(self) -> str:
-        """The From toward the trunk: the trunk's from_user@from_domain, or anonymous (184)."""
-        return self.identity.from_
 
-    def identity_headers(self) -> tuple[tuple[str, str], ...]:
-        """P-Asserted-Identity / P-Preferred-Identity and Privacy of the trunk leg."""
-        return self.identity.headers
+class EarlyCall(Protocol):
+    """What relaying the trunk's early media to the agent's phone reads and changes of the call."""
+
+    a_rtp: RtpEndpoint | None
+    b_rtp: RtpEndpoint | None
+    b_crypto: LegCrypto | None
+    late_answer: asyncio.Event | None
+    meta: CallMeta
 
     @property
-    def customer_rtp(self) -> RtpEndpoint | None:
-        """The customer is on the trunk side."""
-        return self.b_rtp
+    def host(self) -> CallHost:
+        """The service."""
 
-    def notice_on(self) -> bool:
-        """Outbound notice: the agent's own setting, else the global one."""
-        own = self.agent.outbound_notice
-        return self.host.settings.outbound_notice if own is None else own
+    @property
+    def ringing_unanswered(self) -> bool:
+        """The call rings and the agent's phone has no 2xx yet."""
 
-    def needs_notice(self, ann: AnnouncementSettings | None) -> bool:
-        """Only when outbound notices are on for this agent."""
-        return super().needs_notice(ann) and self.notice_on()
+    def respond(self, status: int, reason: str | None = None, **kw: Any) -> None:
+        """Answer the agent's INVITE."""
 
-    async def _run(self) -> None:
-        announcement = self.host.settings.outbound_announcement
-        ann = await self._prepare(announcement)
-        if ann is False:
-            return
-        assert self.a_rtp is not None and self.b_rtp is not None and not isinstance(ann, bool)
-        notice = self.notice_codec
-        self.meta.notice_mode = "automatic" if notice else ""
-        self.runner.execute(self.machine.on_offer(acceptable=True, notice=notice))  # Ringing
-        if not self.at(CallState.RINGING):
-            return  # the operator hung up while the media was prepared
-        auth = credentials(self.trunk)  # sent only to the trunk's host (and realm)
-        leg = await self._ring(list(self.route.ring), "parallel", OUTBOUND_RING_S, auth)
-        if leg is None:
-            return
-        if self.over:
-            if leg.state is LegState.ANSWERED:
-                leg.bye()  # the customer answered as the operator hung up: never bridged
-            return
-        assert leg.answer is not None
-        self.meta.answered_at = now()  # the customer answered: the recording starts here
-        codec = self.codec
-        ans = take_leg_answer(self, leg)  # its address, codecs and SRTP keys (SrtpRefused: the call fails)
-        if ans is not None:
-            codec = answered_codec(ans, self.codec)
-        self._save()
-        self.runner.execute(self.machine.on_response(LegAnswered()))  # Noticing (notice on), or Bridged
-        if self.at(CallState.NOTICING):
-            if not await self._play_notice(announcement, self.b_rtp, codec):
-                leg.bye()
-                return
-            self.runner.execute(self.machine.on_media_event("notice_done"))  # Bridged
-        if not self.at(CallState.BRIDGED):
-            leg.bye()  # the operator hung up as the notice ended
-            return
-        offer = self.offer
-        self._answer_caller(
-            self.our_sdp(self.a_rtp.port, offer, answer_direction(offer.direction)), answered=False
-        )
-        self._bridge(leg)
-        await self._watch_media()
+    def answer_sdp(self) -> bytes:
+        """Akashi's one SDP answer to the agent's offer."""
+
+    def save(self) -> None:
+        """Write the call's metadata."""
+
+
+def relay_early(call: EarlyCall, side: OutboundSide, resp: Response) -> None:
+    """The trunk rings (180) or plays something before an answer (183 with SDP: ringback, "this
+    number is not in service"): the agent's phone is told the same, and hears and the call records
+    the early media (the customer's channel), since it is part of what happened.
+
+    Early media goes one way only, trunk to agent: nothing the agent says reaches the trunk before
+    the answer. A trunk leg with SRTP gives its key in the 183 (taken here; the 200 may change it).
+    A phone that made a late offer (its INVITE had no SDP) gets the 18x without media: Akashi's offer
+    cannot go in an unreliable 183 (RFC 3261 13.2.1), but the early media is still recorded.
+    """
+    a, b = call.a_rtp, call.b_rtp
+    if not call.ringing_unanswered or a is None or b is None:
+        return
+    sdp = None
+    if resp.body and "sdp" in (resp.get("Content-Type") or "").lower():
+        with contextlib.suppress(ProtocolError):
+            sdp = parse_sdp(resp.body)
+    if sdp is not None and sdp.port and b.reaches(sdp.address) and _early_keys(call, sdp):
+        if resp.source is not None:
+            b.signal_ip = resp.source[0]
+        b.set_remote((sdp.address, sdp.port), sdp.codecs)
+        if call.meta.extra.early_media_at is None:
+            call.meta.extra.early_media_at = now()
+            call.save()
+        if call.late_answer is None:  # the phone's offer is answered in the 183: it hears the media
+            b.peer = a  # a.forward stays off until the bridge: one way
+            side.early_sdp = True
+    status = resp.status if resp.status in (180, 181, 182, 183) else 183
+    if side.early_sdp:
+        body = call.answer_sdp()
+        call.respond(status, contact=call.host.contact, body=body, content_type="application/sdp")
+    else:
+        call.respond(status)
+
+
+def _early_keys(call: EarlyCall, sdp: AudioSession) -> bool:
+    """An SRTP trunk's key from its 183 (True when the early media can be unprotected, or is plain).
+
+    A 183 without a key for Akashi's offer carries no usable media: no early media (its 200 decides
+    whether the call goes on, :func:`~akashi.telephony.legmedia.take_leg_answer`).
+    """
+    keys, b = call.b_crypto, call.b_rtp
+    if keys is None or b is None:
+        return True
+    if b.srtp_rx is None:
+        try:
+            take_answer(keys, sdp, "trunk")
+        except SrtpRefused:
+            return False
+        b.srtp_tx, b.srtp_rx = sessions(keys)
+        return True
+    return rekey(b, keys, sdp) is None  # a second 183 (another announcement) with a new key
 
 
 def answered_codec(answer: AudioSession, offered: Codec) -> Codec:
@@ -182,9 +228,7 @@ NOT_ENROLLED = (
 LOG_EVERY_S = 60.0
 
 
-def outbound_agent(
-    svc: OutboundHost, req: Request, nonces: NonceBook
-) -> tuple[bool, AgentSettings | None]:
+def outbound_agent(svc: OutboundHost, req: Request, nonces: NonceBook) -> tuple[bool, AgentSettings | None]:
     """Whether an INVITE is an agent's outbound call, and the agent once it is authenticated.
 
     ``(False, None)``: not an outbound call (from a trunk, or from someone who is not an agent
@@ -201,7 +245,7 @@ def outbound_agent(
         return False, None
     user = numbers.uri_user(parse_name_addr(req.header("From")).uri)
     agent = svc.agent_for(user)
-    if agent is None and svc.route_for(numbers.dialled(req)) is not None:
+    if agent is None and svc.route_for(numbers.dialled(req, settings.trunks)) is not None:
         return False, None
     trunk = settings.trunks[0]
     ip = req.source[0] if req.source else ""
@@ -251,8 +295,12 @@ def outbound_agent(
     cred = req.get("Proxy-Authorization")
     good = False
     if cred is not None:
-        good = bool(secret) and _username(cred) == user and check_authorization(
-            cred, method="INVITE", password=secret, realm=settings.realm, request_uri=req.uri
+        good = (
+            bool(secret)
+            and _username(cred) == user
+            and check_authorization(
+                cred, method="INVITE", password=secret, realm=settings.realm, request_uri=req.uri
+            )
         )
         if not good and guard.failure(user, ip, time.monotonic()):
             log.warning(

@@ -9,8 +9,8 @@ from akashi.codecs.container import MAGIC, MEDIA_TYPE
 from akashi.codecs.decode import decodable
 
 if TYPE_CHECKING:
+    from akashi.calloutcome import CallOutcome
     from akashi.context import Akashi
-    from akashi.ingest import CallRecord
 
 
 def has_packets(media: Path) -> bool:
@@ -27,14 +27,15 @@ def has_packets(media: Path) -> bool:
     return media.stat().st_size > header_end
 
 
-def ingest_raw_call(ak: Akashi, media: Path, record: CallRecord) -> int:
+def ingest_raw_call(ak: Akashi, media: Path, record: CallOutcome) -> int:
     """Store a container encrypted and record the call; transcription is queued when the codec decodes.
 
     The same Call row as :func:`akashi.ingest.ingest_call` makes, with ``codec`` the codec name,
-    ``channels`` 2 (two legs) and the container described in ``extra["media_container"]``.
+    ``channels`` 2 (two legs) and the container named in its facts' ``media_container``.
     """
-    from akashi.ingest import record_call, store_call_media
+    from akashi.ingest import record_call, store_call_media  # noqa: PLC0415 - runs in the store worker process: the recorder never loads the database layer
 
+    record = record.as_rtp_container()
     put = store_call_media(ak, media, record, media_type=MEDIA_TYPE, suffix="akrtp")
     ended = record.ended_at
     return record_call(
@@ -45,7 +46,6 @@ def ingest_raw_call(ak: Akashi, media: Path, record: CallRecord) -> int:
         media_object_id=put.object_id,
         codec=record.codec,
         channels=2,
-        extra={**record.extra, "media_container": "akrtp1"},
         transcribe=decodable(record.codec),
         has_audio=has_packets(media),
     )

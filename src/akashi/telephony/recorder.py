@@ -285,18 +285,42 @@ def finalise(folder: Path) -> tuple[Path, CallMeta]:
         meta.hangup_side = meta.hangup_side or "akashi"
         last = max([t for t, _ in caller[-1:] + heard[-1:]], default=meta.answered_at or meta.started_at)
         meta.ended_at = last
-    t0 = meta.answered_at if meta.answered_at is not None else meta.started_at
+    t0 = audio_start(meta, caller)
     if meta.codec.upper() not in ("PCMU", "PCMA"):
         raw = folder / "call.akrtp"
         codec = meta.extra.codec.model_dump() if meta.extra.codec is not None else {"name": meta.codec}
         write_container(raw, {**codec, "payload_type": meta.payload_type, "t0": t0}, caller, heard)
         return raw, meta
-    sil = g711.silence(meta.codec) if meta.codec.upper() in ("PCMU", "PCMA") else 0
+    sil = g711.silence(meta.codec)  # G.711 here: other codecs became a container above
     left = align(caller, meta.payload_type, t0, sil)
     right = align(heard, meta.payload_type, t0, sil)
     wav = folder / "call.wav"
     write_wav(wav, left, right, meta.codec)
     return wav, meta
+
+
+def audio_start(meta: CallMeta, caller: list[tuple[float, bytes]]) -> float:
+    """Where the recording starts (wall time): the answer, or the call's start when none came.
+
+    An answered call that had early media (the trunk's ringback or announcement, recorded on the
+    customer's channel) starts at its first packet instead, so nothing of what happened is cut;
+    ``audio_started_at`` and ``answer_at_s`` in the facts then say where the answer is in the audio.
+    """
+    if meta.answered_at is None:
+        return meta.started_at
+    early = meta.extra.early_media_at
+    if early is None:
+        return meta.answered_at
+    # the customer's spool holds nothing before the 183 (no remote address yet); the first segment's
+    # start (its least delayed packet) so that jitter cuts nothing of the first packet
+    rate = meta.extra.codec.rate if meta.extra.codec is not None else RATE
+    starts = [seg.offset for seg in segments(caller, meta.payload_type, rate) if seg.offset >= early - 1.0]
+    first = min(starts, default=None)
+    if first is None or first >= meta.answered_at:
+        return meta.answered_at
+    meta.extra.audio_started_at = first
+    meta.extra.answer_at_s = round(meta.answered_at - first, 3)
+    return first
 
 
 def now() -> float:

@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from akashi.telephony.legmedia import leg_offer
 from akashi.telephony.legs import LegState, OutLeg
 from akashi.telephony.sip.digest import Credentials
-from akashi.telephony.trunks import connect, credentials_for
+from akashi.telephony.trunks import connect, credentials_for, ring_credentials
 
 if TYPE_CHECKING:
+    from akashi.config.telephony import RouteSettings
     from akashi.telephony.call.view import CallView
+    from akashi.telephony.sip.message import Response
 
 log = logging.getLogger(__name__)
 
 
 async def ring(
-    call: CallView, targets: list[str], strategy: str, timeout: float, auth: Credentials | None = None
+    call: CallView,
+    targets: list[str],
+    strategy: str,
+    timeout: float,
+    auth: Credentials | None = None,
+    on_early: Callable[[OutLeg, Response], None] | None = None,
+    route: RouteSettings | None = None,
 ) -> OutLeg | None:
-    """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why)."""
+    """Ring the phones (or the trunk); the answered leg, or None (the caller has been told why).
+
+    ``on_early``: told of each leg's 180/183 (an outbound call relays them to the agent's phone).
+    ``route``: its ``ring_username``/``ring_password`` answer a challenge of a phone (a PBX) on
+    the host of one of its ``ring`` URIs, when no trunk's credentials apply there.
+    """
     assert call.b_rtp is not None
     offer = leg_offer(call)  # the call's codecs, SRTP when the route or trunk asks for it
     groups = [targets] if strategy == "parallel" else [[t] for t in targets]
@@ -42,13 +56,18 @@ async def ring(
                 continue
             # a phone behind a configured trunk (a cloud PBX) is answered with that trunk's credentials
             cred = auth if auth is not None else credentials_for(call.host.settings.trunks, t)
+            if cred is None and route is not None:
+                cred = ring_credentials(route, t)  # a PBX that challenges Akashi's INVITEs
             leg = OutLeg(call, t, dest, offer, cred, transport)
+            leg.on_early = on_early
             call.legs.append(leg)
             legs.append(leg)
             leg.start()
         if not legs:
             continue
         answered = await wait_legs(call, legs, timeout)
+        if answered is None and not call.ended.is_set() and not all(leg.done.is_set() for leg in legs):
+            call.on_timer("ring_timeout")  # the group rang too long: the machine cancels its legs
         for other in legs:
             if other is not answered:
                 other.cancel()

@@ -137,7 +137,7 @@ class AudioSession:
         return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def parse_sdp(body: bytes) -> AudioSession:
+def parse_sdp(body: bytes) -> AudioSession:  # noqa: PLR0912, PLR0915 - single-pass parser: one branch per SDP line type, each rejecting bad input
     """Parse the first audio stream of an SDP body."""
     try:
         text = body.decode("utf-8")

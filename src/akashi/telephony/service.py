@@ -4,54 +4,57 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import gc
 import logging
-import multiprocessing
 import socket
 import ssl
 import time
-import uuid
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from akashi.access.sipaudit import refusal_auditor
 from akashi.config.telephony import AgentSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
+from akashi.telephony import desk
 from akashi.telephony.admission import LoadMonitor, run_monitor
 from akashi.telephony.announce import Announcements
+from akashi.telephony.authguard import AuthGuard
 from akashi.telephony.call import host as call_host
 from akashi.telephony.call.host import FinishedCall
-from akashi.telephony.call.numbers import NOT_A_NUMBER, dialled, dialled_number
-from akashi.telephony.calls import InboundCall
+from akashi.telephony.call.numbers import NOT_A_NUMBER, called_number, dialled
+from akashi.telephony.calls import Call
+from akashi.telephony.calltask import CallTask
+from akashi.telephony.desk import live_loop, publish_state
 from akashi.telephony.edge import LIMIT_TAG, EdgeUdp, FloodGate
 from akashi.telephony.edgeaudit import EdgeAudit, media_refusal
+from akashi.telephony.legtimers import refuse_invite
 from akashi.telephony.limits import CallLimits, LogEvery, Refusal, RefusalLog
+from akashi.telephony.live import LiveLink, NullLiveLink
 from akashi.telephony.media import PortPool
-from akashi.telephony.outbound import OutboundCall, outbound_agent
-from akashi.telephony.recorder import MAX_BACKLOG, META, CallMeta, CallSpool, write_batch
+from akashi.telephony.outbound import outbound_agent
+from akashi.telephony.recorder import CallMeta, CallSpool
 from akashi.telephony.register import Registrar
 from akashi.telephony.reliable import OPTION_TAGS
-from akashi.telephony.sink import init_worker, store_folder, store_in_worker
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.digest import NonceBook
 from akashi.telephony.sip.grammar import split_hostport
 from akashi.telephony.sip.message import Request, Response
 from akashi.telephony.sip.transport import SipUdp
 from akashi.telephony.sip.uri import parse_name_addr, parse_uri
-from akashi.telephony.timers import refuse_invite
+from akashi.telephony.siprec import live as siprec_live
+from akashi.telephony.siprec.server import SiprecServer
+from akashi.telephony.storing import Recordings
 from akashi.telephony.trunks import uri_transport
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from akashi.context import Akashi
+    from akashi.telephony.call.host import LiveTap
 
 log = logging.getLogger(__name__)
 
-FLUSH_S = 0.5
-#: how long a finished call waits for a full spool disk before it is left for the next start
-FINISH_WAIT_S = 600.0
 NONCE_TTL_S = 300.0
 #: option tags a request may require of us
 SUPPORTED_OPTIONS: frozenset[str] = frozenset(OPTION_TAGS)
@@ -63,23 +66,23 @@ class TelephonyService:
 
     ALLOW = call_host.ALLOW
 
-    def __init__(self, ak: Akashi) -> None:
+    def __init__(self, ak: Akashi, *, live_link: LiveLink | None = None) -> None:
         self.ak = ak
+        #: the live board (issue 14): events out, board commands in; settable until run()
+        self.live: LiveLink = live_link or NullLiveLink()
+        #: live detection's tap of the customer audio (None: no live detection in this process)
+        self.live_tap: LiveTap | None = None
         self.settings = ak.settings.sip
         host, port = split_hostport(self.settings.listen, "sip.listen")
         self.listen = (host, port or 5060)
         self.sip: SipUdp = None  # type: ignore[assignment]  # set in run()
-        self.calls: dict[str, InboundCall] = {}
-        self.spool_root = ak.settings.spool_path / "calls"
+        self.calls: dict[str, Call] = {}
+        #: spools of the running calls, finished calls stored, a killed run's spools recovered
+        self.recordings = Recordings(ak, ak.settings.spool_path / "calls")
         #: what calls play to the caller: notices, the "nobody can answer" message, ringback
         self.notices = Announcements(ak, ak.settings.home / "cache" / "announcements")
         self._tasks: set[asyncio.Task[None]] = set()
-        self._spools: set[CallSpool] = set()
         self.ready = asyncio.Event()
-        #: why the spool disk refuses writes ("" while it takes them)
-        self.disk_error = ""
-        self.finished_calls = 0
-        self.ingested: list[int] = []
         self._nonces = NonceBook(NONCE_TTL_S)
         s = self.settings
         #: what a new INVITE must pass first: INVITE rate and calls per source, calls in all, inbound sources
@@ -95,9 +98,6 @@ class TelephonyService:
         self.gate = FloodGate(self)
         #: the source address each running call was admitted for (released once, when it ends)
         self._admitted: dict[str, str] = {}
-        from akashi.access.sipaudit import refusal_auditor
-        from akashi.telephony.authguard import AuthGuard
-
         s = self.settings
         #: digest failures of agents' phones per source address, and the locks they cause
         self.auth_guard = AuthGuard(s.auth_lockout_after, s.auth_lockout_window_s, s.auth_lockout_s)
@@ -107,12 +107,9 @@ class TelephonyService:
         self.edge_audit = EdgeAudit(lambda r: self.report_refusal(r))  # noqa: PLW0108 - replaceable later
         self.registrars: list[Registrar] = []
         self.tls_port = 0
-        #: one thread for every spool write, in order: a slow disk must not stall the RTP relay
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="akashi-spool")
-        self._pool: ProcessPoolExecutor | None = None
         self._lags: collections.deque[tuple[float, float]] = collections.deque(maxlen=3000)
-        #: ids of stored calls (None when storing failed), in the order they were stored
-        self.stored: asyncio.Queue[int | None] = asyncio.Queue()
+        #: SIPREC recording sessions from the SBCs/PBXs of sip.siprec_networks (RFC 7866)
+        self.siprec = SiprecServer(self)
 
     # -- addresses ------------------------------------------------------------------------
     @property
@@ -146,15 +143,7 @@ class TelephonyService:
         loop = asyncio.get_running_loop()
         rtp_host = self.listen[0] or "0.0.0.0"  # noqa: S104 - configured listen address
         self.ports = PortPool(rtp_host, self.settings.rtp_ports, self.settings.ipv6_address)
-        self.spool_root.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(self.recover)
-        if self.settings.store_processes:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.settings.store_processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=init_worker,
-                initargs=(str(self.ak.settings.home),),
-            )
+        await self.recordings.open(self.settings.store_processes)
         await self.notices.prepare(self.settings.routes)
         _tr, self.sip = await loop.create_datagram_endpoint(
             lambda: EdgeUdp(self.on_request, gate=self.gate.absorb), local_addr=self.listen
@@ -172,9 +161,12 @@ class TelephonyService:
         self.ready.set()
         try:
             async with asyncio.TaskGroup() as tg:
-                flusher = tg.create_task(self._flush_loop())
-                lagger = tg.create_task(self._lag_loop())
-                loader = tg.create_task(run_monitor(self.load, lambda m: log.warning(m.describe())))
+                flusher = tg.create_task(self.recordings.flush_loop())
+                liver = tg.create_task(live_loop(self))
+                # one 20 ms timer for the loop-lag stats and admission control (fed only when it is on)
+                loader = tg.create_task(
+                    run_monitor(self.load, lambda m: log.warning(m.describe()), on_lag=self._note_lag)
+                )
                 self.registrars = [Registrar(self, t) for t in self.settings.trunks if t.register_]
                 reg_tasks = [tg.create_task(r.run()) for r in self.registrars]
                 await stop.wait()
@@ -182,24 +174,20 @@ class TelephonyService:
                     t.cancel()
                 for call in list(self.calls.values()):
                     call.hang_up()
-                if self._tasks:
-                    await asyncio.wait(self._tasks, timeout=10)
+                self.siprec.hang_up()
+                waiting = self._tasks | self.siprec.tasks | self.recordings.tasks
+                if waiting:
+                    await asyncio.wait(waiting, timeout=10)
                 flusher.cancel()
-                lagger.cancel()
+                liver.cancel()
                 loader.cancel()
         finally:
-            await asyncio.get_running_loop().run_in_executor(self._io, lambda: None)  # drain queued writes
             self.edge_audit.close()  # the refusals counted since the last summary are audited too
             tcp.close()
             if tls is not None:
                 tls.close()
             self.sip.close()
-            for sp in list(self._spools):
-                with contextlib.suppress(OSError):  # a full disk: the spool keeps what it has
-                    sp.close()
-            self._io.shutdown(wait=True)
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
+            await self.recordings.close()
 
     async def _start_tls(self) -> asyncio.Server | None:
         """SIP over TLS when a certificate is configured (``sip.tls_listen``, else the SIP port + 1)."""
@@ -226,28 +214,6 @@ class TelephonyService:
         log.info("SIP listening on tls %s:%d", host, self.tls_port)
         return server
 
-    async def _flush_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(FLUSH_S)
-            batch = [item for sp in self._spools for item in sp.take()]
-            if batch:
-                # the single I/O thread keeps the order of every write to a file
-                self._disk(await loop.run_in_executor(self._io, write_batch, batch))
-
-    def _disk(self, error: OSError | None) -> None:
-        """Say once when the spool disk starts refusing writes (full disk...), and when it is back."""
-        if error is not None and not self.disk_error:
-            self.disk_error = f"{error.strerror or error}"
-            log.error(
-                "録音を書き込めません（%s）。空きができるまで通話ごとに最大 %d MB をメモリに保持します / "
-                "cannot write recordings (%s); keeping up to %d MB per call leg in memory until it recovers",
-                self.disk_error, MAX_BACKLOG >> 20, self.disk_error, MAX_BACKLOG >> 20,
-            )  # fmt: skip
-        elif error is None and self.disk_error:
-            log.warning("録音の書き込みが再開しました / recordings are being written again")
-            self.disk_error = ""
-
     def stats(self) -> dict[str, int]:
         """Counters for monitoring and the benchmark (cheap: no per-packet work)."""
         calls = {id(c): c for c in self.calls.values()}.values()
@@ -262,9 +228,9 @@ class TelephonyService:
             "bridged_calls": sum(1 for c in calls if c.meta.bridged_at is not None),
             "rtp_rx_packets": rx,
             "rtp_tx_packets": tx,
-            "stored_calls": self.finished_calls,
+            "stored_calls": self.recordings.finished_calls,
             "malformed_sip": self.sip.malformed if self.sip is not None else 0,
-            "spool_disk_error": int(bool(self.disk_error)),
+            "spool_disk_error": int(bool(self.recordings.disk_error)),
             **{f"refused_{kind}": n for kind, n in self.limits.refused.items()},
             "refused_acks_dropped": self.gate.acks_dropped,
             "calls_never_acked": self.unacked.total,
@@ -283,12 +249,28 @@ class TelephonyService:
             "loop_lag_max_us": int(lags[-1] * 1e6),
         }
 
-    async def _lag_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            t = loop.time()
-            await asyncio.sleep(0.02)
-            self._lags.append((t, max(0.0, loop.time() - t - 0.02)))
+    def _note_lag(self, t: float, lag: float) -> None:
+        """One sample of the 20 ms timer (:func:`~akashi.telephony.admission.run_monitor`): started at t, lag."""
+        self._lags.append((t, max(0.0, lag)))
+
+    # -- live protection (issue 14) -------------------------------------------------------
+    def warn(self, call_id: str, by: str) -> bool:
+        """The board's warn: the warning plays on the call as with the operator's key (False: not live)."""
+        return desk.command(self.calls, call_id, "warn", by)
+
+    def end(self, call_id: str, by: str) -> bool:
+        """The board's end: the final message plays, then the call ends (False: not live)."""
+        return desk.command(self.calls, call_id, "end", by)
+
+    def live_flag(
+        self, call_id: str, severity: str, text: str, at: float, categories: Sequence[str] = ()
+    ) -> None:
+        """A live detection result (call it on the service's event loop): published with its categories
+        (脅迫, 暴言...), and the route's warning policy applied."""
+        if call_id in self.calls:
+            desk.flag(self.calls, call_id, severity, text, at, categories)
+        elif (session := self.siprec.sessions.get(call_id)) is not None:
+            siprec_live.flag(session, severity, text, at, categories)
 
     # -- configuration lookups ------------------------------------------------------------
     def route_for(self, dialled: str) -> RouteSettings | None:
@@ -331,6 +313,8 @@ class TelephonyService:
 
     def on_request(self, req: Request) -> None:
         """A request from the network (already deduplicated by the transaction layer)."""
+        if self.siprec.handles(req):
+            return  # a SIPREC session's request, or a new session (akashi.telephony.siprec)
         call = self.calls.get(req.call_id)
         if call is not None:
             from_caller = req.call_id == call.invite.call_id
@@ -377,17 +361,22 @@ class TelephonyService:
         handled, agent = outbound_agent(self, req, self._nonces)
         if agent is not None:
             self.sip.respond(req, response_to(req, 100))
-            self._start(OutboundCall(self, req, agent, self.settings.trunks[0]))
+            self._start(Call.outbound(self, req, agent, self.settings.trunks[0]))
         return handled
 
-    def _start(self, call: InboundCall) -> None:
+    def _start(self, call: Call) -> None:
         source = _source(call.invite)
         self.limits.started(source)
         self._admitted[call.invite.call_id] = source
         self.calls[call.invite.call_id] = call
-        task = asyncio.get_running_loop().create_task(call.run())
+        publish_state(call, "started")
+        task = asyncio.get_running_loop().create_task(CallTask(call).run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def current_agents(self) -> list[AgentSettings]:
+        """The agents of the running configuration (reloaded without a restart)."""
+        return self.ak.settings.agents
 
     def refuse(self, req: Request, refusal: Refusal | None, *, stateless: bool = False) -> bool:
         """Send a limit's refusal (logged at most every few seconds per kind); False when there is none."""
@@ -411,7 +400,7 @@ class TelephonyService:
             return
         if self.refuse(req, self.load.admit(), stateless=True):
             return  # overloaded: refused before it costs anything, so calls already up stay clean
-        if dialled_number(req) is None:
+        if called_number(req, self.settings.trunks) is None:
             # percent-decoded junk (";", ":", CR LF...) must never reach a route or the trunk leg;
             # logged and audited at once, then once a minute per source with how many there were
             self.edge_audit.refused("number", _source(req), 484, req.uri)
@@ -422,98 +411,59 @@ class TelephonyService:
         if self.refuse(req, self.limits.inbound_allowed(_source(req))):
             return  # sip.inbound_networks: only the configured trunks/PBXs call in
         self.sip.respond(req, response_to(req, 100))
-        route = self.route_for(dialled(req))
+        route = self.route_for(dialled(req, self.settings.trunks))  # the trunk's route_by
         if route is None:
             self.sip.respond(req, response_to(req, 404, to_tag="nr"))
             return
-        self._start(InboundCall(self, req, route))
+        self._start(Call(self, req, route))
 
-    # -- recording ------------------------------------------------------------------------
+    # -- recording (akashi.telephony.storing) ---------------------------------------------
+    @property
+    def spool_root(self) -> Path:
+        """Where the running calls' spools are (set before :meth:`run` to move them)."""
+        return self.recordings.spool_root
+
+    @spool_root.setter
+    def spool_root(self, path: Path) -> None:
+        self.recordings.spool_root = path
+
+    @property
+    def stored(self) -> asyncio.Queue[int | None]:
+        """Ids of stored calls (None when storing failed), in order; the newest 1000 wait there."""
+        return self.recordings.stored
+
+    @property
+    def recovered(self) -> list[int]:
+        """Ids of the calls recovered at start from a previous run's spools."""
+        return self.recordings.recovered
+
+    @property
+    def disk_error(self) -> str:
+        """Why the spool disk refuses writes ("" while it takes them)."""
+        return self.recordings.disk_error
+
+    def recover(self) -> list[int]:
+        """Finalise spools left by a previous run (killed process): stored as interrupted calls."""
+        return self.recordings.recover()
+
     def open_spool(self, meta: CallMeta) -> CallSpool:
         """A spool folder for a new call."""
-        folder = self.spool_root / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        sp = CallSpool(folder, meta, self._io)
-        self._spools.add(sp)
-        return sp
+        return self.recordings.open_spool(meta)
 
     def call_finished(self, call: FinishedCall) -> None:
         """Release the call and hand its recording to the store (in a thread)."""
         source = self._admitted.pop(call.invite.call_id, None)
+        live = self.calls.get(call.invite.call_id)
+        if live is not None:
+            publish_state(live, "ended")
         if source is not None:
             self.limits.finished(source)
-        self.edge_audit.media(media_refusal(call.invite.call_id, source or "?", call.meta.extra.to_extra()))
+        self.edge_audit.media(media_refusal(call.invite.call_id, source or "?", call.meta.extra))
         for cid in call.dialog_ids:
             if self.calls.get(cid) is call:
                 del self.calls[cid]
-        sp = call.spool
-        if sp is None:
-            return
-        self._spools.discard(sp)
-        if sp.dropped:
-            sp.meta.extra.spool_dropped_packets = sp.dropped  # the disk refused writes for minutes
-        task = asyncio.get_running_loop().create_task(self._store(sp))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _finish_spool(self, sp: CallSpool) -> bool:
-        """Write the call's last packets and metadata, waiting out a full disk; False if it never came back."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + FINISH_WAIT_S
-        while True:
-            try:
-                # queued on the I/O thread, after every earlier write of this call
-                await loop.run_in_executor(self._io, sp.finish)
-            except OSError as exc:
-                self._disk(exc)
-                if loop.time() > deadline:
-                    log.error(
-                        "call %s could not be written; its spool waits for the next try", sp.folder.name
-                    )
-                    return False
-                await asyncio.sleep(1.0)
-            else:
-                return True
-
-    async def _store(self, sp: CallSpool) -> None:
-        folder = sp.folder
-        if not await self._finish_spool(sp):
-            self.stored.put_nowait(None)
-            return
-        if self._pool is None:
-            cid = await asyncio.to_thread(self.store_call, folder)
-        else:
-            try:
-                cid = await asyncio.get_running_loop().run_in_executor(
-                    self._pool, store_in_worker, str(folder)
-                )
-            except Exception:
-                log.exception("storing call %s failed; its spool is kept for the next start", folder.name)
-                cid = None
-            if cid is not None:
-                self.finished_calls += 1
-                self.ingested.append(cid)
-        self.stored.put_nowait(cid)
-
-    def store_call(self, folder: Path) -> int | None:
-        """Finalise a spool folder and ingest it; the folder goes once the call is stored."""
-        try:
-            call_id = store_folder(self.ak, folder)
-        except Exception:
-            log.exception("storing call %s failed; its spool is kept for the next start", folder.name)
-            return None
-        self.finished_calls += 1
-        self.ingested.append(call_id)
-        return call_id
-
-    def recover(self) -> list[int]:
-        """Finalise spools left by a previous run (killed process): stored as interrupted calls."""
-        out = []
-        for folder in sorted(self.spool_root.glob("*")):
-            if (folder / META).exists():
-                cid = self.store_call(folder)
-                if cid is not None:
-                    out.append(cid)
-        return out
+        if call.spool is not None:
+            self.recordings.finished(call.spool)
 
 
 def parse_to_tag(req: Request | Response) -> str:

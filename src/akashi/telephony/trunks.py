@@ -6,7 +6,7 @@ import functools
 import ssl
 from typing import TYPE_CHECKING
 
-from akashi.config.telephony import TrunkSettings
+from akashi.config.telephony import RouteSettings, TrunkSettings
 from akashi.errors import ProtocolError
 from akashi.telephony.sip.digest import Credentials
 from akashi.telephony.sip.grammar import split_hostport
@@ -29,6 +29,30 @@ def credentials_for(trunks: list[TrunkSettings], uri: str) -> Credentials | None
     """The credentials of the trunk ``uri`` points at (None when it points at no trunk, or one without)."""
     trunk = trunk_for(trunks, uri)
     return credentials(trunk) if trunk is not None else None
+
+
+def _hostport(uri: str) -> tuple[str, int] | None:
+    try:
+        u = parse_uri(uri)
+    except ProtocolError:
+        return None
+    return u.host, u.port or 5060
+
+
+def ring_credentials(route: RouteSettings, uri: str) -> Credentials | None:
+    """The route's ring-target credentials for ``uri``, bound to its host and port (and ``ring_realm``).
+
+    None without a ``ring_username``, or when ``uri`` is on no host of the route's ``ring`` URIs:
+    the credentials never go anywhere else.
+    """
+    if not route.ring_username:
+        return None
+    where = _hostport(uri)
+    if where is None or where not in {_hostport(r) for r in route.ring}:
+        return None
+    host = f"[{where[0]}]" if ":" in where[0] else where[0]
+    secret = route.ring_password.get_secret_value()
+    return Credentials(route.ring_username, secret, f"{host}:{where[1]}", route.ring_realm)
 
 
 def trunk_for(trunks: list[TrunkSettings], uri: str) -> TrunkSettings | None:

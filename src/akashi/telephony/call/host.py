@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from akashi.config.telephony import AgentSettings, SipSettings
     from akashi.telephony.announce import Announcements
     from akashi.telephony.limits import LogEvery
+    from akashi.telephony.live import LiveLink
     from akashi.telephony.media import PortPool
     from akashi.telephony.recorder import CallMeta, CallSpool
     from akashi.telephony.sip.message import Request
@@ -20,6 +21,19 @@ if TYPE_CHECKING:
 
 #: the methods Akashi allows in its dialogs (the ``Allow`` header)
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, PRACK"
+
+
+class LiveTap(Protocol):
+    """Live detection's ear on the customer side: O(1), never blocks (it queues)."""
+
+    def begin(self, call_id: str, site: str = "") -> None:
+        """A live call starts being heard (its site goes with its utterances)."""
+
+    def audio(self, call_id: str, side: str, pcm16: bytes, t: float) -> None:
+        """20 ms or so of the customer's audio as 16-bit PCM (8 kHz), received at ``t`` (UTC seconds)."""
+
+    def end(self, call_id: str) -> None:
+        """The call ended: what it was still saying is sent."""
 
 
 class FinishedCall(Protocol):
@@ -84,6 +98,14 @@ class CallHost(Protocol):
     @property
     def unacked(self) -> LogEvery:
         """Calls ended because their 2xx was never ACKed (counted, logged at most every few seconds)."""
+
+    @property
+    def live(self) -> LiveLink:
+        """Where live events go (the board); a null link when nothing is wired."""
+
+    @property
+    def live_tap(self) -> LiveTap | None:
+        """Live detection's tap of the customer's audio (None: no live detection here)."""
 
     def agent_for(self, sip_user: str) -> AgentSettings | None:
         """The agent whose phone is ``sip_user``."""

@@ -11,15 +11,19 @@ from typing import TYPE_CHECKING, Protocol
 
 from akashi.telephony.call.host import ALLOW
 from akashi.telephony.call.machine import (
+    Arm,
     Bridge,
     Delegate,
     Effect,
     Finish,
     Hangup,
+    Mark,
+    Play,
     Respond,
     Ring,
     Send,
     StartNotice,
+    Transfer,
 )
 from akashi.telephony.call.view import CallView
 from akashi.telephony.forward import forward
@@ -31,14 +35,31 @@ if TYPE_CHECKING:
     from akashi.telephony.sip.message import Request
 
 
+class Effector(Protocol):
+    """Live protection's I/O (:class:`akashi.telephony.guard.CallGuard`)."""
+
+    def execute(self, e: Mark | Play | Transfer | Arm) -> None:
+        """Carry out one live-protection effect."""
+
+
 class RunnerCall(CallView, Protocol):
     """What the runner needs of the call besides its view: the asynchronous steps it wakes up."""
+
+    #: the To tag of Akashi's answers to the caller's INVITE (a CANCEL's 200 carries it too, RFC 3261 9.2)
+    local_tag: str
 
     def on_ack(self, req: Request, from_caller: bool) -> None:
         """An ACK in one of the call's dialogs."""
 
+    def bye_caller(self, reason: int = 0) -> None:
+        """Hang up the caller's leg (``reason``: the status for its Reason header)."""
+
     def want_message(self, kind: str) -> None:
         """A message is due (the notice, or "nobody can answer"): the call's task plays it."""
+
+    @property
+    def guard(self) -> Effector:
+        """Live protection's I/O: timeline marks, messages, timers, the transfer."""
 
 
 class CallRunner:
@@ -47,7 +68,7 @@ class CallRunner:
     def __init__(self, call: RunnerCall) -> None:
         self.call = call
 
-    def execute(
+    def execute(  # noqa: PLR0912 - one branch per effect type: the call machine's dispatch
         self,
         effects: Iterable[Effect],
         req: Request | None = None,
@@ -64,13 +85,17 @@ class CallRunner:
                 else:
                     assert req is not None
                     extra = [("Allow", ALLOW)] if e.allow else None
-                    call.host.sip.respond(req, response_to(req, e.status, extra=extra))
+                    tag = call.local_tag if req.method == "CANCEL" else None
+                    call.host.sip.respond(req, response_to(req, e.status, to_tag=tag, extra=extra))
             elif isinstance(e, Send):
                 if e.what == "bye_caller":
                     call.bye_caller(reason=e.reason)
                 elif e.what == "bye_leg":
                     if call.leg is not None:
                         call.leg.bye()
+                elif e.what == "cancel_legs":
+                    for rung in call.legs:
+                        rung.cancel()  # only legs still calling or ringing send a CANCEL
                 else:
                     assert req is not None
                     forward(call, req, from_caller)
@@ -90,5 +115,7 @@ class CallRunner:
                 call.ended.set()  # the machine has moved to Ending: wake whatever waits
             elif isinstance(e, StartNotice):
                 call.want_message(e.kind)
+            elif isinstance(e, Mark | Play | Transfer | Arm):
+                call.guard.execute(e)
             elif isinstance(e, Ring | Bridge | Finish):
                 pass  # steps of the call's own task, which follows the machine's state

@@ -35,7 +35,14 @@ def response_to(
     content_type: str | None = None,
     extra: list[tuple[str, str]] | None = None,
 ) -> Response:
-    """A response to ``req`` (RFC 3261 8.2.6): Via, From, To, Call-ID, CSeq copied."""
+    """A response to ``req`` (RFC 3261 8.2.6): Via, From, To, Call-ID, CSeq copied.
+
+    A request without a To tag gets one in every answer but 100 (RFC 3261 8.2.6.2): ``to_tag`` when
+    given, else a fresh one, so OPTIONS pings and 405/420/481 answers outside a dialog carry a tag too
+    (a peer that matches answers by tag, or builds a dialog from them, otherwise sees a malformed answer).
+    """
+    if to_tag is None and status > 100:
+        to_tag = new_tag()
     resp = Response(status=status, reason=reason or REASONS.get(status, "Unknown"))
     for h in req.headers:
         key = canonical(h.name)

@@ -343,7 +343,7 @@ def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:
     raise SipParseError("headers", "no empty line after the headers")
 
 
-def parse(data: bytes, *, stream: bool = False) -> SipMessage:
+def parse(data: bytes, *, stream: bool = False) -> SipMessage:  # noqa: PLR0912, PLR0915 - single-pass parser: each branch rejects one malformed input with its own message
     """Parse one SIP message.
 
     With ``stream`` (TCP) a Content-Length is required and the body is exactly that long; for UDP
