@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from akashi.analysis.audio import (
     ALAW_TABLE,
     MULAW_TABLE,
+    Float32,
+    denoise,
     encode_mulaw,
     frame_dbfs,
     parse_wav,
@@ -120,3 +122,24 @@ def test_frame_dbfs() -> None:
     quiet = full * 0.01
     assert frame_dbfs(quiet, 8000)[0] == pytest.approx(-40.0, abs=0.01)
     assert len(frame_dbfs(np.zeros(10, dtype=np.float32), 8000)) == 0
+
+
+def test_denoise_takes_out_steady_hiss_and_keeps_speech_and_length() -> None:
+    rate = 16000
+    t = np.arange(rate * 6) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t) * (t % 1 < 0.4)).astype(np.float32)  # speech 40% of the time
+    hiss = (0.012 * np.random.default_rng(1).standard_normal(len(t))).astype(np.float32)
+    out = denoise(tone + hiss)
+    assert out.dtype == np.float32 and len(out) == len(tone)
+    pauses = t % 1 > 0.5
+
+    def rms(x: Float32) -> float:
+        return float(np.sqrt(np.mean(x**2)))
+
+    assert rms(out[pauses]) < 0.5 * rms(hiss[pauses])  # the line between turns is quieter
+    spoken = (t % 1 > 0.05) & (t % 1 < 0.35)
+    assert abs(rms(out[spoken]) - rms(tone[spoken])) < 0.05 * rms(tone[spoken])  # speech level kept
+    clean = denoise(tone)
+    assert float(np.max(np.abs(clean - tone))) < 1e-3  # nothing to take out: unchanged
+    short = tone[:100]
+    assert denoise(short) is short

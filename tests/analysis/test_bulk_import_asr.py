@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from akashi.access.evidence import export_call
+from akashi.access.export import export_call
 from akashi.access.principal import Principal
 from akashi.context import Akashi
 from akashi.db.base import session_scope

@@ -31,15 +31,29 @@ def test_lexicon_prompt_does_not_look_like_a_notice() -> None:
     assert not [w for w in NOTICE_WORDS if w in prompt], prompt
 
 
+def test_joint_prompt_is_both_word_lists_and_no_notice_sentence() -> None:
+    opts = decode_options(AnalysisSettings(joint_channels=True), load_lexicon())
+    assert opts.joint and opts.prompt_customer is None and opts.prompt_operator is None
+    assert opts.prompt_joint is not None
+    assert "土下座" in opts.prompt_joint and "録音" in opts.prompt_joint
+    assert NOTICE.rstrip("。") not in opts.prompt_joint and "させていただ" not in opts.prompt_joint
+    assert opts.prompt_joint.count("。") == 1  # one list, not sentences
+    plain = decode_options(
+        AnalysisSettings(joint_channels=True, prompt_lexicon=False, prompt_operator=False), load_lexicon()
+    )
+    assert plain.prompt_joint is None
+
+
 @pytest.mark.asr
 @pytest.mark.tts
+@pytest.mark.parametrize("joint", [False, True], ids=["per-channel", "joint"])
 def test_shipped_decoder_invents_no_abuse_and_no_notice_on_a_polite_call(
-    call_wav: Callable[[str], Path], whisper_model: Any
+    call_wav: Callable[[str], Path], whisper_model: Any, joint: bool
 ) -> None:
     lexicon = load_lexicon()
     audio = parse_wav(call_wav("polite_refund").read_bytes())
     segments, _stats = transcribe_audio(
-        whisper_model, audio, "ja", decode_options(AnalysisSettings(), lexicon)
+        whisper_model, audio, "ja", decode_options(AnalysisSettings(joint_channels=joint), lexicon)
     )
     customer = "".join(s.text for s in segments if s.channel == "customer")
     assert customer, "the customer's words were dropped"

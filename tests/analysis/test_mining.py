@@ -14,11 +14,12 @@ from sqlalchemy import select
 from akashi.analysis.detect import Segment, Word
 from akashi.analysis.mining import call_keywords, call_terms, rising_terms, segment_terms
 from akashi.analysis.pipeline import analyze_call
+from akashi.calloutcome import CallOutcome
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.models import Call, TranscriptSegment
 from akashi.db.models_analysis import CallKeyword
-from akashi.ingest import CallRecord, ingest_call
+from akashi.ingest import ingest_call
 
 
 def _customer(text: str, words: tuple[Word, ...] = ()) -> Segment:
@@ -140,7 +141,7 @@ def test_analysis_stores_customer_terms_and_keywords(sqlite_home: Path, tmp_path
             cid = ingest_call(
                 ak,
                 _wav(tmp_path / f"{i}.wav"),
-                CallRecord(started_at=datetime.now(UTC), direction="in", caller="0312345678", codec="pcm16"),
+                CallOutcome(started_at=datetime.now(UTC), direction="in", caller="0312345678", codec="pcm16"),
                 transcribe=False,
             )
             with session_scope(ak.engine) as s:

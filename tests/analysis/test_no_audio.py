@@ -13,11 +13,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from akashi.calloutcome import CallOutcome
 from akashi.codecs.container import write_container
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.models import Call, Job
-from akashi.ingest import NO_AUDIO, CallRecord, ingest_call
+from akashi.ingest import NO_AUDIO, ingest_call
 from akashi.jobs import JobQueue, enqueue, run_one
 from akashi.telephony.rawmedia import has_packets, ingest_raw_call
 from tests.web.conftest import stereo_wav
@@ -25,8 +26,8 @@ from tests.web.conftest import stereo_wav
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def _record(codec: str = "PCMU") -> CallRecord:
-    return CallRecord(started_at=T0, direction="out", caller="201", dialled="0312345678", codec=codec)
+def _record(codec: str = "PCMU") -> CallOutcome:
+    return CallOutcome(started_at=T0, direction="out", caller="201", dialled="0312345678", codec=codec)
 
 
 def _empty_wav(path: Path) -> Path:

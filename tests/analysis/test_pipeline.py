@@ -24,12 +24,14 @@ from akashi.analysis.audio import write_wav
 from akashi.analysis.model import BUNDLED_SIZE, ModelError, bundled_model_dir, resolve_model
 from akashi.analysis.pipeline import analyze_call
 from akashi.analysis.text import search_reading
+from akashi.callfacts import CallFacts
+from akashi.calloutcome import CallOutcome
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.fts import text_filter
 from akashi.db.models import Call, CallFlag, Job, TranscriptSegment
 from akashi.db.models_analysis import CallKeyword
-from akashi.ingest import CallRecord, ingest_call
+from akashi.ingest import ingest_call
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
@@ -48,7 +50,7 @@ def _tone_wav(
 
 
 def _ingest(ak: Akashi, wav: Path, segments: list[tuple[str, float, str]], **rec: Any) -> int:
-    record = CallRecord(
+    record = CallOutcome(
         started_at=rec.pop("started_at", T0),
         direction="in",
         caller=rec.pop("caller", "03-1234-5678"),
@@ -113,7 +115,7 @@ def test_long_call_and_automatic_notice(sqlite_home: Path, tmp_path: Path) -> No
         "notice_ended_at": T0 + 6 * sec,
         "bridged_at": T0 + 7 * sec,
         "answered_at": T0,
-        "extra": {"notice_duration_s": 6.0},
+        "facts": CallFacts(notice_duration_s=6.0),
     }
     say = [("customer", 7.0, "配送状況を知りたいのですが")]
     with Akashi.open(sqlite_home, run_migrations=False) as ak:
@@ -137,7 +139,7 @@ def test_long_call_and_automatic_notice(sqlite_home: Path, tmp_path: Path) -> No
         missed = ingest_call(
             ak,
             None,
-            CallRecord(
+            CallOutcome(
                 started_at=T0, direction="in", caller="0344445555", status="missed", notice_mode="operator"
             ),
         )
@@ -232,7 +234,7 @@ def test_import_job_transcript_flags_search(
     from akashi.jobs import JobQueue, run_one
 
     with Akashi.open(sqlite_home) as ak:
-        record = CallRecord(
+        record = CallOutcome(
             started_at=T0,
             direction="in",
             caller="0312345678",

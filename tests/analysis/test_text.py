@@ -50,3 +50,17 @@ def test_keywords_are_characteristic_nouns() -> None:
     assert kws["返金"] == 2
     assert "注文番号" in kws
     assert "こと" not in kws
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("迷惑料も払え", "imperative"),  # SudachiPy reads 払え here as 払える (can pay), continuative
+        ("迷惑料も払えよ", "imperative"),
+        ("電話それをも払え、", "imperative"),
+        ("返金も払えない", "plain"),
+        ("商品が壊れ、連絡もない", "plain"),  # a continuative that ends a clause but is no order
+    ],
+)
+def test_an_order_read_as_a_potential_verb_is_still_an_order(text: str, expected: str) -> None:
+    assert mood(tokenize(text)) == expected

@@ -102,3 +102,42 @@ def test_heard_as_and_patterns_are_validated() -> None:
     broken = {"categories": [{"name": "x", "terms": [{"term": "土下座", "heard_as": "どげざ"}]}]}
     with pytest.raises(LexiconError, match="heard_as"):
         parse_lexicon(broken, "edited.toml")
+
+
+@pytest.mark.parametrize(
+    ("heard", "category"),
+    [
+        # What the development calls' recognition wrote for 土下座しろ / 迷惑料も払え on noisy G.711.
+        ("誕生と待てみんでどげかしろ。", "土下座の要求"),
+        ("電話それをも払え、", "金銭要求"),
+        ("迷惑料も払え。", "金銭要求"),
+        ("さっさと払えよ", "金銭要求"),
+        ("慰謝料も払ってもらうぞ", "金銭要求"),
+        ("休んだ分の給料を弁償しろ", "金銭要求"),
+        ("誠意を見せろよ", "金銭要求"),
+        ("上の者を出せ", "責任者・上司の要求"),
+        ("ただで済むと思うなよ", "脅迫"),
+    ],
+)
+def test_demands_as_whisper_writes_them(lex: Lexicon, heard: str, category: str) -> None:
+    assert category in _cats(heard, lex), match_text(heard, lex)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "払えないんです",
+        "どうやって払えばいいですか",
+        "分割で払えますか",
+        "もう払ってもらいました",
+        "送料を払ってもらえますか",
+        "差額の返金もお願いできますか",
+        "弁償についてご相談したいのですが",
+        "誠意あるご対応をお願いします",
+        "商品が壊れ、連絡もない",
+        "担当の方を変えていただけますか",
+        "裁判になったらどうなりますか",
+    ],
+)
+def test_polite_or_plain_talk_of_money_is_not_flagged(lex: Lexicon, text: str) -> None:
+    assert match_text(text, lex) == [], match_text(text, lex)

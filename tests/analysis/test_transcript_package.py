@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 
-from akashi.access.evidence import export_call
+from akashi.access.export import export_call
 from akashi.access.principal import Principal
 from akashi.analysis.transcript_doc import build_doc, render_text
+from akashi.callfacts import AnalysisFacts
+from akashi.calloutcome import CallOutcome
 from akashi.config.analysis import AnalysisSettings
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.models import Call, CallFlag, TranscriptSegment
-from akashi.ingest import CallRecord, ingest_call
+from akashi.ingest import ingest_call
 from akashi.store.export import check_package
 from akashi.store.package_check import Pin
 from tests.cli.test_end_to_end import make_wav
@@ -41,7 +43,7 @@ def _analysed_call(ak: Akashi, tmp_path: Path) -> int:
 
     wav = tmp_path / "old.wav"
     make_wav(wav, seconds=31.0)
-    rec = CallRecord(
+    rec = CallOutcome(
         started_at=datetime(2026, 11, 2, 1, 15, 0, tzinfo=UTC),  # 10:15:00 JST
         answered_at=datetime(2026, 11, 2, 1, 15, 0, tzinfo=UTC),
         direction="in",
@@ -69,20 +71,15 @@ def _analysed_call(ak: Akashi, tmp_path: Path) -> int:
         assert call is not None
         call.flags = ["土下座の要求", "脅迫"]
         call.analysis_state = "done"
-        call.extra = dict(call.extra) | {
-            "analysis": {
-                "at": "2026-11-02T02:00:00+00:00",
-                "model": "base",
-                "settings": recogniser_settings(AnalysisSettings()),
-                "lexicon": "default",
-                "notice": {
-                    "mode": "operator",
-                    "check": "given",
-                    "at_s": 2.1,
-                    "heard": "通話を録音しております",
-                },
-            }
-        }
+        facts = call.facts
+        facts.analysis = AnalysisFacts(
+            at="2026-11-02T02:00:00+00:00",
+            model="base",
+            settings=recogniser_settings(AnalysisSettings()),
+            lexicon="default",
+            notice={"mode": "operator", "check": "given", "at_s": 2.1, "heard": "通話を録音しております"},
+        )
+        call.extra = facts.to_extra()
     ak.store.flush_spool()
     return call_id
 
@@ -192,7 +189,7 @@ def test_doc_without_analysis_or_notice_says_so() -> None:
     doc2 = build_doc(facts, None)
     assert doc2 is not None and "未確認" in render_text(doc2)
     facts["notice"] = {"mode": "operator", "check": "late", "at_s": 45.0, "heard": "録音しております"}
-    doc3 = build_doc(facts, {"model": "large-v3"})
+    doc3 = build_doc(facts, AnalysisFacts(model="large-v3"))
     assert doc3 is not None
     late = render_text(doc3)
     assert "告知が遅れました" in late and "(+0:45)" in late.replace("（+0:45）", "(+0:45)")
@@ -200,8 +197,8 @@ def test_doc_without_analysis_or_notice_says_so() -> None:
 
 
 def test_incident_package_carries_each_calls_transcript(sqlite_home: Path, tmp_path: Path) -> None:
+    from akashi.access.export import export_incident
     from akashi.db.models import Incident, IncidentItem
-    from akashi.web.incidents import export_incident
 
     with Akashi.open(sqlite_home) as ak:
         call_id = _analysed_call(ak, tmp_path)
@@ -228,7 +225,7 @@ def test_call_never_analysed_gets_no_transcript_but_a_silent_analysed_one_does()
 
     facts: dict[str, Any] = {"id": 9, "started_at": "2026-11-02T01:15:00+00:00", "transcript": []}
     assert package_files(facts, None, "call-9.wav") == []  # not transcribed yet: no claim either way
-    made = package_files(facts, {"model": "base", "at": "2026-11-02T02:00:00+00:00"}, "call-9.wav")
+    made = package_files(facts, AnalysisFacts(model="base", at="2026-11-02T02:00:00+00:00"), "call-9.wav")
     assert [d.name for d in made] == ["transcript.txt", "transcript.pdf"]
     assert "発話は認識されませんでした" in made[0].data.decode()
 
@@ -246,7 +243,7 @@ def test_pdf_carries_an_utterance_longer_than_a_page_over_several(tmp_path: Path
         ],
         "flag_details": [{"category": "脅迫", "words": "最後", "channel": "customer", "start_s": 399.0}],
     }
-    doc = build_doc(facts, {"model": "base"})
+    doc = build_doc(facts, AnalysisFacts(model="base"))
     assert doc is not None
     pdf = tmp_path / "long.pdf"
     pdf.write_bytes(render_pdf(doc))

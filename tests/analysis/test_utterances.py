@@ -22,10 +22,11 @@ from akashi.analysis.detect import Segment, Word, lexicon_findings
 from akashi.analysis.lexicon import load_lexicon
 from akashi.analysis.pipeline import analyze_call
 from akashi.analysis.transcribe import WHISPER_RATE, _pack, _unpack, utterances
+from akashi.calloutcome import CallOutcome
 from akashi.context import Akashi
 from akashi.db.base import session_scope
 from akashi.db.models import CallFlag, TranscriptSegment
-from akashi.ingest import CallRecord, ingest_call
+from akashi.ingest import ingest_call
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
@@ -113,7 +114,7 @@ def test_word_times_are_stored_and_reused(sqlite_home: Path, tmp_path: Path) -> 
     wav = tmp_path / "c.wav"
     wav.write_bytes(write_wav(np.zeros((8000 * 6, 2), dtype=np.float32), 8000, "pcmu"))
     with Akashi.open(sqlite_home) as ak:
-        rec = CallRecord(started_at=T0, direction="in", caller="0312345678", source="import")
+        rec = CallOutcome(started_at=T0, direction="in", caller="0312345678", source="import")
         call_id = ingest_call(ak, wav, rec, transcribe=False)
         words = [Word(2.0, 2.4, "今すぐ"), Word(2.6, 3.1, "土下座"), Word(3.1, 3.4, "しろ")]
         with session_scope(ak.engine) as s:
@@ -166,7 +167,7 @@ def test_utterances_of_a_generated_call_follow_its_turns(
         wav.with_suffix(".json").write_text(json.dumps(turns))
         turns = [t | {"speaker": "mixed"} for t in turns]
     with Akashi.open(sqlite_home) as ak:
-        record = CallRecord(
+        record = CallOutcome(
             started_at=T0, direction="in", caller="0312345678", source="import", notice_mode="operator"
         )
         call_id = ingest_call(ak, wav, record, transcribe=False)

@@ -247,7 +247,43 @@ MORE: tuple[ScriptedCall, ...] = (
     ),
 )
 
-SCRIPTS: tuple[ScriptedCall, ...] = CALLS + MORE
+# Scripts added after the first measurements (the development half had no money demand). They are dealt
+# into the halves among themselves (see :func:`halves`), so adding them moves no script already measured
+# from one half to the other.
+ADDED: tuple[ScriptedCall, ...] = (
+    _h(
+        "money_wages",
+        ("金銭要求",),
+        _cu("お前らのせいで仕事を休んだんだぞ。"),
+        _op("ご迷惑をおかけし申し訳ございません。"),
+        _cu("休んだ分の給料を弁償しろ。金で解決しろよ。"),
+        _op("金銭でのご対応はいたしかねます。"),
+    ),
+    _h(
+        "money_refund_threat",
+        ("金銭要求", "脅迫"),
+        _cu("返金だけで済むと思うなよ。迷惑料も払え。"),
+        _op("ご要望は担当部署に申し伝えます。"),
+        _cu("払わないなら会社を潰してやるからな。"),
+        _op("そのようなご発言はおやめください。"),
+    ),
+    _p(
+        "polite_shipping_fee",
+        _cu("送料はそちらで負担していただけますでしょうか。"),
+        _op("確認いたします。"),
+        _cu("差額の返金もお願いできますか。"),
+        _op("承知いたしました。"),
+    ),
+    _p(
+        "polite_damage",
+        _cu("配送中に壊れたようなので、弁償についてご相談したいのですが。"),
+        _op("ご不便をおかけし申し訳ございません。"),
+        _cu("お手数ですが、ご検討をお願いいたします。"),
+        _op("担当者からご連絡いたします。"),
+    ),
+)
+
+SCRIPTS: tuple[ScriptedCall, ...] = CALLS + MORE + ADDED
 
 
 @dataclass(frozen=True)
@@ -286,12 +322,18 @@ def _digest(text: str) -> int:
 
 
 def halves(scripts: tuple[ScriptedCall, ...] = SCRIPTS) -> dict[str, str]:
-    """Script name → ``dev`` or ``heldout``: per kind, scripts ordered by hash and dealt alternately."""
+    """Script name → ``dev`` or ``heldout``: per kind, scripts ordered by hash and dealt alternately.
+
+    The first scripts (:data:`CALLS` and :data:`MORE`) and the ones added later (:data:`ADDED`) are
+    dealt separately: dealing them together would move scripts already measured to the other half.
+    """
+    first = {s.name for s in CALLS + MORE}
     out: dict[str, str] = {}
-    for kind in sorted({s.kind for s in scripts}):
-        names = sorted((s.name for s in scripts if s.kind == kind), key=_digest)
-        for i, n in enumerate(names):
-            out[n] = "dev" if i % 2 == 0 else "heldout"
+    for batch in ([s for s in scripts if s.name in first], [s for s in scripts if s.name not in first]):
+        for kind in sorted({s.kind for s in batch}):
+            names = sorted((s.name for s in batch if s.kind == kind), key=_digest)
+            for i, n in enumerate(names):
+                out[n] = "dev" if i % 2 == 0 else "heldout"
     return out
 
 
@@ -321,7 +363,7 @@ def _tts(text: str, voice: str, speaker: str, cache: Path) -> Float32:
         cached: Float32 = np.load(path).astype(np.float32)
         return cached
     if voice == OPENJTALK:
-        import pyopenjtalk
+        import pyopenjtalk  # noqa: PLC0415 - pyopenjtalk is the optional 'media' extra and loads its dictionary on import
 
         wav, rate = pyopenjtalk.tts(text, half_tone=-4.0 if speaker == "customer" else 0.0)
         x = (np.asarray(wav, dtype=np.float64) / 32768.0).astype(np.float32)
@@ -358,7 +400,7 @@ def _line(x: Float32, codec: str) -> Float32:
         table = g711.ULAW_FLOAT if codec == "pcmu" else g711.ALAW_FLOAT
         coded: Float32 = table[np.frombuffer(g711.encode(pcm, name), dtype=np.uint8)]
         return coded
-    import av
+    import av  # noqa: PLC0415 - PyAV is the optional 'media' extra; a call-only install never loads it
 
     enc = av.CodecContext.create("g722", "w")
     assert isinstance(enc, av.AudioCodecContext)

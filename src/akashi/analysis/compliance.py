@@ -20,7 +20,7 @@ import numpy as np
 
 from akashi.analysis.audio import Float32, frame_dbfs
 from akashi.analysis.detect import Segment, sentences
-from akashi.analysis.text import best_window, reading_of
+from akashi.analysis.text import best_window, reading_of, similarity
 
 # Ways operators say "this call is recorded" and "for what" (readings are compared, not spelling).
 RECORDING_PHRASES = ("録音", "録音させていただ", "録音しており", "録音いたし")
@@ -38,6 +38,9 @@ CALL_SUBJECTS = (
     "会話は",
     "会話を",
     "応対は",
+    # What the recogniser makes of この通話は on telephone speech (the bench's development calls).
+    "この数は",
+    "その数は",
 )
 NOTICE_VERBS = ("させていただ", "しており", "いたしており", "いたしま", "されま", "しています", "しま")
 PURPOSE_PHRASES = (
@@ -70,6 +73,12 @@ GIVEN, WITHOUT_PURPOSE, LATE, NOT_GIVEN = "given", "given_without_purpose", "lat
 CHECKS = (GIVEN, WITHOUT_PURPOSE, LATE, NOT_GIVEN)
 TEXT_THRESHOLD = 0.6  # similarity of the configured notice text to what was said
 PHRASE_THRESHOLD = 0.8
+# A whole sentence this close to the configured notice text counts as the notice said (garbled) when
+# it has the notice's shape (「この通話は…のため…いただきます」); other sentences of that shape score up to
+# 0.58, and 0.62 when they begin otherwise (「この商品は品質向上のために…」) (tests).
+LOOSE_TEXT_THRESHOLD = 0.6
+LOOSE_SUBJECTS = ("コノツウワハ", "ソノツウワハ")
+LOOSE_VERBS = ("イタダキマス", "オリマス", "イタシマス")
 MIN_AUDIBLE = 0.5  # share of the notice's frames with sound (sentences have pauses between them)
 PLAYED_RATIO = 0.95  # an automatic notice that played for less than this share was cut short
 
@@ -127,27 +136,45 @@ def _operator_sentences(segments: Sequence[Segment]) -> list[_Sentence]:
     return sorted(out, key=lambda x: x.start_s)
 
 
-def _recording_word(sentence: _Sentence) -> str:
+def _recording_word(sentence: _Sentence, before: str = "") -> str:
     """The word that says the call is recorded ('' if none): 録音 anywhere, or a weak word
     (記録, or an ASR near-miss of 録音 such as 説明) only in a sentence about the call itself, right
-    before the verb of a notice."""
+    before the verb of a notice.
+
+    ``before`` is the reading of the sentence said just before: a pause after 「この通話は、」 makes
+    the subject a sentence of its own.
+    """
     score, phrase = _best_phrase(sentence.reading, RECORDING_PHRASES)
     if score >= PHRASE_THRESHOLD:
         return phrase
-    if not any(r in sentence.reading for _, r in _readings(CALL_SUBJECTS)):
+    context = before + sentence.reading
+    if not any(r in context for _, r in _readings(CALL_SUBJECTS)):
         return ""
     verbs = [r for _, r in _readings(NOTICE_VERBS)]
+    purpose = _best_phrase(sentence.reading, PURPOSE_PHRASES)[0] >= 1
     for word, r in _readings(WEAK_RECORDING_WORDS):
         pos = sentence.reading.find(r)
         while pos >= 0:
             after = sentence.reading[pos + len(r) :]
-            if (
-                any(after.startswith(v) for v in verbs)
-                or _best_phrase(sentence.reading, PURPOSE_PHRASES)[0] >= 1
-            ):
+            if any(after.startswith(v) for v in verbs) or purpose:
                 return word
             pos = sentence.reading.find(r, pos + 1)
     return ""
+
+
+def _whole_sentence_score(sent: _Sentence, before: _Sentence | None, text_reading: str) -> float:
+    """Similarity of the whole sentence (with a short one said just before it: 「この通話は、」) to the
+    configured notice text, for a notice the recogniser garbled word by word (「その数はサービスポーズを
+    のため6を立てていただきます」): counted only at :data:`LOOSE_TEXT_THRESHOLD` or more and when the
+    sentence has the notice's shape (a purpose 「〜のため」 and a polite verb of a notice)."""
+    if "ノタメ" not in sent.reading or not any(v in sent.reading for v in LOOSE_VERBS):
+        return 0.0
+    score = 0.0
+    for said in (sent.reading, before.reading + sent.reading if before and len(before.reading) <= 8 else ""):
+        # It must begin like 「この通話は」 (この数は, その数は: 「この商品は…」 is no notice).
+        if said and any(similarity(said[: len(x)], x) >= 0.5 for x in LOOSE_SUBJECTS):
+            score = max(score, similarity(said, text_reading))
+    return score if score >= LOOSE_TEXT_THRESHOLD else 0.0
 
 
 def check_operator_notice(segments: Sequence[Segment], notice_text: str, window_s: float) -> NoticeResult:
@@ -163,17 +190,21 @@ def check_operator_notice(segments: Sequence[Segment], notice_text: str, window_
     for i, sent in enumerate(said):
         near = said[max(0, i - 1) : i + 2]  # the purpose may be said in the sentence before or after
         joined = "".join(x.reading for x in near)
-        text_score = 0.0
+        text_score, by_text = 0.0, False
         if text_reading:  # the configured text, said from this sentence on (it may run into the next)
             ahead = "".join(x.reading for x in said[i : i + 2])
             score, begin, _end = best_window(ahead, text_reading)
             text_score = score if begin < len(sent.reading) else 0.0
-        word = _recording_word(sent)
-        if not word and text_score < TEXT_THRESHOLD:
+            by_text = text_score >= TEXT_THRESHOLD
+            if not by_text:
+                loose = _whole_sentence_score(sent, said[i - 1] if i else None, text_reading)
+                text_score, by_text = max(text_score, loose), loose > 0
+        word = _recording_word(sent, said[i - 1].reading if i > 0 else "")
+        if not word and not by_text:
             continue
         pur_score, pur_phrase = _best_phrase(joined, PURPOSE_PHRASES)
         purpose = pur_phrase if pur_score >= PHRASE_THRESHOLD else ""
-        if text_score >= TEXT_THRESHOLD and not purpose:
+        if by_text and not purpose:
             purpose = "(notice text)"
         found = (sent, word, purpose, text_score)
         if sent.start_s < window_s and purpose:

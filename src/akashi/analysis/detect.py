@@ -157,7 +157,7 @@ def match_text(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:
     return sorted(best.values(), key=lambda h: order[h["category"]])
 
 
-def _match_sentence(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:
+def _match_sentence(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:  # noqa: PLR0912 - one pass over a sentence's tokens; each branch is one matching rule, read in order
     tokens = tokenize(text)
     if not tokens:
         return []

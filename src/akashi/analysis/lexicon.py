@@ -114,7 +114,7 @@ def _num(doc: dict[str, Any], key: str, default: float, where: str) -> float:
     return float(value)
 
 
-def parse_lexicon(doc: dict[str, Any], source: str = "default") -> Lexicon:
+def parse_lexicon(doc: dict[str, Any], source: str = "default") -> Lexicon:  # noqa: PLR0912 - validates the document's fields in turn, each with its own error message
     """Validate and compile a parsed lexicon TOML document."""
     cats = doc.get("categories")
     if not isinstance(cats, list) or not cats:

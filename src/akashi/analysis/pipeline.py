@@ -28,7 +28,15 @@ from akashi.analysis.mining import call_keywords, call_terms
 from akashi.analysis.mining_report import doc_freq
 from akashi.analysis.model import load_model
 from akashi.analysis.text import reading_of
-from akashi.analysis.transcribe import DecodeOptions, TranscriptionStats, prompt_from_terms, transcribe_audio
+from akashi.analysis.transcribe import (
+    OPERATOR_PROMPT,
+    DecodeOptions,
+    TranscriptionStats,
+    joint_prompt,
+    prompt_from_terms,
+    transcribe_audio,
+)
+from akashi.callfacts import AnalysisFacts, NoticeFacts
 from akashi.codecs.decode import playable_wav
 from akashi.db.base import session_scope, utcnow
 from akashi.db.fts import normalise_text
@@ -95,25 +103,39 @@ class CallAnalysis:
         }
 
 
+FIT_CHANNELS: dict[str, tuple[str, ...]] = {
+    "off": (),
+    "operator": ("operator",),
+    "all": ("customer", "operator", "mixed"),
+}
+
+
 def decode_options(cfg: AnalysisSettings, lexicon: Lexicon) -> DecodeOptions:
-    """Recogniser options from the settings (lexicon prompt on the customer channel when enabled)."""
+    """Recogniser options from the settings: the lexicon prompt on the customer channel and the
+    reception's words on the operator's, or both word lists as one prompt when the channels share
+    windows (``joint_channels``)."""
+    customer = prompt_from_terms(lexicon.prompt_terms()) if cfg.prompt_lexicon else None
+    operator = OPERATOR_PROMPT if cfg.prompt_operator else None
+    joint = cfg.joint_channels
     return DecodeOptions(
         vad=cfg.vad,
         batched=cfg.batched,
         batch_size=cfg.batch_size,
         beam_size=cfg.beam_size,
         beam_size_operator=cfg.beam_size_operator,
-        prompt_customer=prompt_from_terms(lexicon.prompt_terms())
-        if cfg.prompt_lexicon and not cfg.joint_channels
-        else None,
-        joint=cfg.joint_channels,
+        prompt_customer=None if joint else customer,
+        prompt_operator=None if joint else operator,
+        joint=joint,
+        prompt_joint=joint_prompt(customer, operator) if joint else None,
+        fit_channels=FIT_CHANNELS[cfg.fit_windows],
     )
 
 
 def recogniser_settings(cfg: AnalysisSettings) -> dict[str, Any]:
     """The settings a transcript was made with, as recorded beside it."""
     keys = ("language", "device", "compute_type", "vad", "batched", "beam_size", "beam_size_operator")
-    return {k: getattr(cfg, k) for k in (*keys, "prompt_lexicon", "joint_channels")}
+    extra = ("prompt_lexicon", "prompt_operator", "joint_channels", "fit_windows")
+    return {k: getattr(cfg, k) for k in (*keys, *extra)}
 
 
 def model_cache(cfg: AnalysisSettings) -> Path | None:
@@ -175,7 +197,7 @@ def behaviour_findings(
 
 
 def _notice_text(ak: Akashi, call: Call) -> str:
-    name = str(call.extra.get("announcement", "default"))
+    name = call.facts.announcement or "default"
     ann = ak.settings.announcements.get(name) or ak.settings.announcements.get("default")
     return ann.text if ann else ""
 
@@ -185,17 +207,20 @@ def notice_check(
 ) -> NoticeResult | None:
     """The notice compliance of ``call``, or None when its mode asks for no notice."""
     cfg = ak.settings.analysis
-    if call.notice_mode == "operator":
-        return check_operator_notice(segments, _notice_text(ak, call), cfg.notice_window_s)
+    # the window counts from the answer: call audio may start earlier (an outbound call's early media)
+    window_s = cfg.notice_window_s + call.facts.answer_offset_s()
+    if call.notice_mode in ("operator", "siprec"):  # siprec: the PBX's notice, heard on the operator channel
+        return check_operator_notice(segments, _notice_text(ak, call), window_s)
     if call.notice_mode == "automatic" and call.source == "import" and call.notice_started_at is None:
         # An imported recording of an automatic notice has no playback log: the announcement is in the
         # recording's operator channel (what the customer heard), so it is checked from the transcript.
-        res = check_operator_notice(segments, _notice_text(ak, call), cfg.notice_window_s)
+        res = check_operator_notice(segments, _notice_text(ak, call), window_s)
         return NoticeResult("automatic", res.ok, res.detail | {"basis": "transcript"})
     if call.notice_mode == "automatic":
-        expected = call.extra.get("notice_duration_s")
+        expected = call.facts.notice_duration_s
         coverage = None
-        t0 = call.answered_at or call.started_at
+        # notice times are wall clock, the audio's are call-audio time (from its first sample)
+        t0 = (call.answered_at or call.started_at) - timedelta(seconds=call.facts.answer_offset_s())
         if audio is not None and audio.channels == 2 and call.notice_started_at and call.notice_ended_at:
             coverage = audio_coverage(
                 audio.channel(1),
@@ -207,7 +232,7 @@ def notice_check(
             call.notice_started_at,
             call.notice_ended_at,
             call.bridged_at,
-            float(expected) if isinstance(expected, int | float) else None,
+            expected,
             coverage=coverage,
         )
     return None
@@ -286,7 +311,9 @@ def _analyze(ak: Akashi, call_id: int, *, retranscribe: bool, model: Any) -> Cal
                 "compliance",
                 channel="operator",
                 start_s=float(at) if isinstance(at, int | float) else 0.0,
-                end_s=float(until) if isinstance(until, int | float) else cfg.notice_window_s,
+                end_s=float(until)
+                if isinstance(until, int | float)
+                else cfg.notice_window_s + call.facts.answer_offset_s(),
                 score=1.0,
                 detail=notice.detail,
             )
@@ -345,20 +372,21 @@ def _store(ak: Akashi, call_id: int, res: CallAnalysis, *, replace_segments: boo
         call.flags = res.flags
         call.severity = res.severity
         call.analysis_state = "done"
-        extra = dict(call.extra)
-        extra["analysis"] = {
-            "at": utcnow().isoformat(),
-            "model": cfg.model,
+        facts = call.facts
+        before = facts.analysis
+        facts.analysis = AnalysisFacts(
+            at=utcnow().isoformat(),
+            model=cfg.model,
             # the recogniser settings that made the stored transcript (kept when it was reused), which
             # the readable transcript in evidence packages states (analysis/transcript_doc.py)
-            "settings": recogniser_settings(cfg)
-            if replace_segments
-            else call.extra.get("analysis", {}).get("settings"),
-            "lexicon": lexicon.source,
-            "audio_s": round(res.stats.audio_s, 2),
-            "processing_s": round(res.stats.processing_s, 2),
-            "notice_ok": None if res.notice is None else res.notice.ok,
-            "notice": None if res.notice is None else {"mode": res.notice.mode, **res.notice.detail},
-            "keywords": [w for w, _ in res.keywords],
-        }
-        call.extra = extra
+            settings=recogniser_settings(cfg) if replace_segments else (before.settings if before else None),
+            lexicon=lexicon.source,
+            audio_s=round(res.stats.audio_s, 2),
+            processing_s=round(res.stats.processing_s, 2),
+            notice_ok=None if res.notice is None else res.notice.ok,
+            notice=None
+            if res.notice is None
+            else NoticeFacts.model_validate({"mode": res.notice.mode, **res.notice.detail}),
+            keywords=[w for w, _ in res.keywords],
+        )
+        call.extra = facts.to_extra()

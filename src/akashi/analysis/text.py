@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from akashi.db.fts import normalise_query
+
 _local = threading.local()
 
 _PUNCT = set("。、．，.,!?！？「」『』（）()・…ー〜~ 　\t\n")
@@ -41,6 +43,8 @@ POLITE = frozenset(
 )
 # Sentence-final particles that harden a plain form into a threat or an order.
 STRONG_PARTICLES = frozenset({"ぞ", "ぜ", "ろ", "な", "や", "こら", "おい"})
+# Kana an order of a godan verb ends in (払え, 出せ).
+_E_ROW = frozenset("えけせてねへめれげぜでべぺ")
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class Token:
 def _tokenizer() -> Any:
     tok = getattr(_local, "tokenizer", None)
     if tok is None:
-        from sudachipy import Dictionary
+        from sudachipy import Dictionary  # noqa: PLC0415 - sudachipy is the optional 'analysis' extra
 
         tok = Dictionary(dict="core").tokenizer()
         _local.tokenizer = tok
@@ -82,7 +86,7 @@ def to_katakana(text: str) -> str:
 
 def tokenize(text: str) -> list[Token]:
     """SudachiPy (core dictionary, mode C) tokens of ``text``, punctuation dropped."""
-    from sudachipy import SplitMode
+    from sudachipy import SplitMode  # noqa: PLC0415 - sudachipy is the optional 'analysis' extra
 
     out: list[Token] = []
     for m in _tokenizer().tokenize(normalise(text), SplitMode.C):
@@ -112,7 +116,6 @@ def reading_of(text: str) -> str:
 
 def search_reading(query: str) -> str:
     """The katakana reading of a search query, normalised as the index is ('' without SudachiPy)."""
-    from akashi.db.fts import normalise_query
 
     try:
         return reading_of(normalise_query(query))
@@ -128,7 +131,7 @@ def mood(tokens: Iterable[Token]) -> str:
     toks = list(tokens)
     if any(t.lemma in POLITE or t.surface in POLITE for t in toks):
         return "polite"
-    if any(t.imperative for t in toks):
+    if any(t.imperative for t in toks) or any(_bare_imperative(toks, i) for i in range(len(toks))):
         return "imperative"
     # 〜てやる / 〜てやるからな: a threat in plain form.
     if any(t.lemma == "やる" and i > 0 and toks[i - 1].surface in ("て", "で") for i, t in enumerate(toks)):
@@ -136,6 +139,20 @@ def mood(tokens: Iterable[Token]) -> str:
     if any(t.surface in STRONG_PARTICLES and t.pos[0] in ("助詞", "感動詞") for t in toks):
         return "imperative"
     return "plain"
+
+
+def _bare_imperative(toks: list[Token], i: int) -> bool:
+    """An order SudachiPy read as the stem of another verb: in 「迷惑料も払え」 it gives 払える (can pay)
+    in its continuative form, which cannot end a clause. At a clause end (the last word, or punctuation
+    or よ/や right after it) the word counts as an order when SudachiPy reads it alone as one (払え is,
+    壊れ is not)."""
+    t = toks[i]
+    if t.pos[0] != "動詞" or not t.pos[5].startswith("連用形") or t.surface[-1] not in _E_ROW:
+        return False
+    if i + 1 < len(toks) and toks[i + 1].begin == t.end and toks[i + 1].surface not in ("よ", "や"):
+        return False
+    alone = tokenize(t.surface)
+    return len(alone) == 1 and alone[0].imperative
 
 
 def levenshtein(a: str, b: str) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from akashi.analysis.transcript_model import (
     JST,
@@ -26,10 +26,8 @@ from akashi.analysis.transcript_model import (
     offset,
     speaker,
 )
-
-if TYPE_CHECKING:
-    from akashi.store.export import Derived
-
+from akashi.callfacts import AnalysisFacts
+from akashi.store.export import Derived
 
 NOTICE_CHECKS: dict[str, tuple[str, str]] = {
     "given": ("告知あり（目的の説明あり）", "given, with its purpose"),
@@ -125,19 +123,39 @@ def _place_flags(lines: list[Line], flags: list[Flag]) -> tuple[list[Line], list
     return placed, rest
 
 
+def _early_media_row(facts: dict[str, Any]) -> list[tuple[str, str]]:
+    """The header row saying the recording starts before the answer (early media), when it does."""
+    at, answer_s = facts.get("audio_started_at"), _num(facts.get("answer_at_s"))
+    if not at or answer_s is None:
+        return []
+    return [
+        (
+            "録音の開始 / Recording starts",
+            f"{_jst(at)}（早期メディア: 応答は録音の +{offset(answer_s)} / early media: "
+            f"answered at +{offset(answer_s)} into the recording）",
+        )
+    ]
+
+
 def _settings_text(settings: Any) -> str:
     if not isinstance(settings, dict) or not settings:
         return "記録なし / not recorded"
     return ", ".join(f"{k}={settings[k]}" for k in sorted(settings))
 
 
-def build_doc(facts: dict[str, Any], analysis: dict[str, Any] | None) -> TranscriptDoc | None:
+def build_doc(facts: dict[str, Any], analysis: AnalysisFacts | None) -> TranscriptDoc | None:
     """The document of one call, or None when ``facts`` carries no transcript (a role that may not
     read what was said, or a call exported without it)."""
     segments = facts.get("transcript")
     if not isinstance(segments, list):
         return None
-    t0 = _when(facts.get("answered_at")) or _when(facts.get("started_at"))
+    # line times are call-audio times: from the recording's first sample, which is before the answer
+    # when the call kept its early media (ringback, announcements)
+    t0 = (
+        _when(facts.get("audio_started_at"))
+        or _when(facts.get("answered_at"))
+        or _when(facts.get("started_at"))
+    )
     lines = sorted(
         (
             Line(
@@ -158,6 +176,7 @@ def build_doc(facts: dict[str, Any], analysis: dict[str, Any] | None) -> Transcr
         ("開始 / Started", _jst(facts.get("started_at"))),
         ("応答 / Answered", _jst(facts.get("answered_at"))),
         ("終了 / Ended", _jst(facts.get("ended_at"))),
+        *_early_media_row(facts),
         ("方向 / Direction", direction),
         ("発信者 / Caller", str(facts.get("caller") or "—")),
         ("着信番号 / Dialled", str(facts.get("dialled") or "—")),
@@ -168,19 +187,19 @@ def build_doc(facts: dict[str, Any], analysis: dict[str, Any] | None) -> Transcr
     if isinstance(media, dict):
         header.append(("録音（証拠）/ Recording (evidence)", f"{media.get('file', '')}"))
         header.append(("録音の SHA-256 / Recording SHA-256", str(media.get("sha256", ""))))
-    a = analysis or {}
+    a = analysis or AnalysisFacts()
     recogniser = [
-        ("音声認識モデル / Speech recognition model", f"Whisper {a.get('model') or '—'}"),
-        ("認識の設定 / Recognition settings", _settings_text(a.get("settings"))),
-        ("用語集 / Lexicon", str(a.get("lexicon") or "—")),
-        ("解析日時 / Analysed at", _jst(a.get("at"))),
+        ("音声認識モデル / Speech recognition model", f"Whisper {a.model or '—'}"),
+        ("認識の設定 / Recognition settings", _settings_text(a.settings)),
+        ("用語集 / Lexicon", str(a.lexicon or "—")),
+        ("解析日時 / Analysed at", _jst(a.at)),
     ]
     notice = facts.get("notice") if isinstance(facts.get("notice"), dict) else {}
     return TranscriptDoc(
         call_id=int(facts.get("id") or 0),
         t0=t0,
         header=header,
-        notice=notice_result(notice or {}, analysed=bool(a)),
+        notice=notice_result(notice or {}, analysed=analysis is not None),
         recogniser=recogniser,
         lines=lines,
         other_flags=rest,
@@ -231,7 +250,7 @@ def render_text(doc: TranscriptDoc) -> str:
 
 def render_pdf(doc: TranscriptDoc, font_path: str | None = None) -> bytes:
     """The transcript as an A4 PDF with an embedded Japanese font (see :mod:`akashi.notices.fonts`)."""
-    from akashi.analysis.transcript_pdf import draw_transcript
+    from akashi.analysis.transcript_pdf import draw_transcript  # noqa: PLC0415 - reportlab is the optional 'media' extra; only PDFs need it
 
     buf = io.BytesIO()
     draw_transcript(buf, doc, font_path)
@@ -247,15 +266,13 @@ HOW = (
 
 
 def package_files(
-    facts: dict[str, Any], analysis: dict[str, Any] | None, media_name: str, *, prefix: str = ""
+    facts: dict[str, Any], analysis: AnalysisFacts | None, media_name: str, *, prefix: str = ""
 ) -> list[Derived]:
     """``transcript.txt`` and ``transcript.pdf`` for an evidence package's ``derived/`` folder, made
     from ``media_name`` (its name inside ``media/``); none when ``facts`` has no transcript, or when the
     call was never analysed (an empty transcript then means "not transcribed", not "nothing said")."""
-    from akashi.store.export import Derived
-
     doc = build_doc(facts, analysis)
-    if doc is None or (not doc.lines and not analysis):
+    if doc is None or (not doc.lines and analysis is None):
         return []
     return [
         Derived(f"{prefix}{TXT_NAME}", render_text(doc).encode(), media_name, HOW),

@@ -1,0 +1,147 @@
+"""Speech regions the recogniser left without a word get a second pass of their own (analysis.rescue).
+
+The pure helpers are tested on known words and regions; the hooks in ``transcribe`` with a fake
+recogniser that, like Whisper at the end of a well-filled window, writes nothing for the last region
+of its first window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from akashi.analysis import rescue, transcribe
+from akashi.analysis.detect import Word
+from akashi.analysis.rescue import Heard
+from akashi.analysis.transcribe import WHISPER_RATE, DecodeOptions, transcribe_channel, transcribe_joint
+
+
+def test_uncovered_regions_are_those_no_word_touches() -> None:
+    regions = [(0.5, 2.0), (2.0, 3.0), (4.0, 5.0), (6.0, 7.5)]
+    words = [Word(0.6, 1.0, "はい"), Word(2.0, 2.0, "え"), Word(6.1, 6.4, "もしもし")]
+    # the zero-length word on the edge of two touching regions covers both: no second pass for either
+    assert rescue.uncovered(regions, words) == [2]
+    assert rescue.uncovered(regions, []) == [0, 1, 2, 3]
+    assert rescue.uncovered([], words) == []
+
+
+def test_unheard_and_merge_renumber_a_second_pass() -> None:
+    heard: list[Heard] = [(0, 0.5, 1.0, "はい", 0.9), (2, 6.0, 6.5, "そう", 0.8)]
+    assert rescue.unheard(4, heard) == [1, 3]
+    again: list[Heard] = [(1, 9.0, 9.4, "ください", 0.7), (0, 3.0, 3.3, "おやめ", 0.6)]
+    assert rescue.merge(heard, [1, 3], again) == [
+        (0, 0.5, 1.0, "はい", 0.9),
+        (1, 3.0, 3.3, "おやめ", 0.6),
+        (2, 6.0, 6.5, "そう", 0.8),
+        (3, 9.0, 9.4, "ください", 0.7),
+    ]
+
+
+def test_recover_runs_nothing_when_nothing_is_missing() -> None:
+    def recognise(idx: Sequence[int]) -> list[Heard]:
+        raise AssertionError("no second pass where every region got a word")
+
+    assert rescue.recover([], recognise, "customer") == []
+
+
+def test_recover_numbers_words_as_the_first_pass_and_logs_silent_regions(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    asked: list[list[int]] = []
+
+    def recognise(idx: Sequence[int]) -> list[Heard]:
+        asked.append(list(idx))
+        return [(0, 3.1, 3.5, "おやめ", 0.9), (0, 3.5, 3.9, "ください", 0.9)]  # the second one: a cough
+
+    regions = [(0.0, 1.0), (1.5, 2.5), (3.0, 4.0), (5.0, 5.4)]
+    with caplog.at_level(logging.DEBUG, logger="akashi.analysis.rescue"):
+        got = rescue.recover([2, 3], recognise, "customer", regions)
+    assert asked == [[2, 3]]
+    assert got == [(2, 3.1, 3.5, "おやめ", 0.9), (2, 3.5, 3.9, "ください", 0.9)]
+    (record,) = caplog.records
+    assert record.levelno == logging.DEBUG and "customer" in record.message and "5.00-5.40s" in record.message
+
+
+def _channel(*regions: tuple[float, float, int], length_s: float = 30.0) -> np.ndarray[Any, Any]:
+    """A channel whose speech regions are runs of a constant value that names them (tag / 100)."""
+    audio = np.zeros(int(length_s * WHISPER_RATE), dtype=np.float32)
+    for a, b, tag in regions:
+        audio[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)] = tag / 100
+    return audio
+
+
+def _runs(audio: np.ndarray[Any, Any], start_s: float = 0.0) -> list[tuple[float, float, int]]:
+    """(start, end, tag) of the non-silent runs of ``audio``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0.0], audio, [0.0]])) != 0)
+    out = []
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        out.append((start_s + a / WHISPER_RATE, start_s + b / WHISPER_RATE, round(float(audio[a]) * 100)))
+    return out
+
+
+class FakeWhisper:
+    """The batched pipeline's interface: one word per region (the region's tag), and nothing for the
+    last region of its first window on the first call (as Whisper on the mono μ-law call)."""
+
+    def __init__(self, stop_early: bool) -> None:
+        self.stop_early = stop_early
+        self.calls: list[list[int]] = []  # the tags each call was given
+        self._akashi_batched = self  # transcribe._pipeline takes it as the batched pipeline
+
+    def transcribe(self, audio: Any, *, clip_timestamps: list[dict[str, float]], **_kw: Any) -> Any:
+        segs = []
+        tags = []
+        for n, clip in enumerate(clip_timestamps):
+            s0 = int(clip["start"] * WHISPER_RATE)
+            runs = _runs(audio[s0 : int(clip["end"] * WHISPER_RATE)], clip["start"])
+            tags += [tag for _a, _b, tag in runs]
+            if self.stop_early and not self.calls and n == 0:
+                runs = runs[:-1]
+            words = [
+                SimpleNamespace(start=a, end=b, word=f"語{tag}。", probability=0.9) for a, b, tag in runs
+            ]
+            if words:
+                segs.append(SimpleNamespace(start=words[0].start, end=words[-1].end, text="", words=words))
+        self.calls.append(tags)
+        return iter(segs), None
+
+
+@pytest.fixture(autouse=True)
+def _fake_vad(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transcribe, "speech_regions", lambda audio: [(a, b) for a, b, _t in _runs(audio)])
+
+
+@pytest.mark.parametrize("stop_early", [True, False])
+def test_a_channel_region_left_without_words_is_recognised_again(stop_early: bool) -> None:
+    audio = _channel((1.0, 3.0, 1), (4.0, 6.5, 2), (8.0, 9.5, 3), (20.0, 21.5, 4))
+    fake = FakeWhisper(stop_early)
+    segs = transcribe_channel(fake, audio, "mixed", "ja", DecodeOptions())
+    assert [(s.start_s, s.end_s, s.text) for s in segs] == [
+        (1.0, 3.0, "語1。"),
+        (4.0, 6.5, "語2。"),
+        (8.0, 9.5, "語3。"),
+        (20.0, 21.5, "語4。"),
+    ]
+    # the second pass got the missing region alone; where nothing was missing there was none
+    assert fake.calls == ([[1, 2, 3, 4], [4]] if stop_early else [[1, 2, 3, 4]])
+
+
+@pytest.mark.parametrize("stop_early", [True, False])
+def test_joint_regions_left_without_words_are_recognised_again(stop_early: bool) -> None:
+    customer = _channel((1.0, 3.0, 1), (9.0, 12.0, 3))
+    operator = _channel((4.0, 6.0, 2), (14.0, 16.0, 4))
+    fake = FakeWhisper(stop_early)
+    segs = transcribe_joint(fake, [("customer", customer), ("operator", operator)], "ja", DecodeOptions())
+    got = sorted((s.start_s, s.channel, s.text) for s in segs)
+    assert got == [
+        (1.0, "customer", "語1。"),
+        (4.0, "operator", "語2。"),
+        (9.0, "customer", "語3。"),
+        (14.0, "operator", "語4。"),
+    ]
+    assert fake.calls == ([[1, 2, 3, 4], [4]] if stop_early else [[1, 2, 3, 4]])
