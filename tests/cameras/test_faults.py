@@ -22,7 +22,9 @@ from tests.cameras.test_ingest import check_playable, gaps_of, segments_of
 
 pytestmark = pytest.mark.rtsp
 
-OUTAGE_S = 20.0
+#: each outage: long enough for several failed reconnects (backoff capped at 1 s) and, when frozen, for the
+#: 2 s socket timeout to notice (errors come ~2x the timeout after data stops)
+OUTAGE_S = 10.0
 RESUME_WITHIN_S = 5.0
 
 
@@ -55,7 +57,7 @@ async def test_stopped_and_frozen_server_become_gaps(
         async with CameraService(ak, [events]):
             await events.wait_count("segment_stored", "cam", 2, timeout=60)
 
-            # 1. The server goes away for 20 s.
+            # 1. The server goes away for OUTAGE_S.
             rtsp_server.stop()
             await events.wait_count("disconnected", "cam", 1, timeout=15)
             await asyncio.sleep(OUTAGE_S)  # the outage itself is wall-clock time

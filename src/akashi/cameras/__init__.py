@@ -13,7 +13,12 @@ How it fits together
   recovers and stores.
 * The uploader puts each closed segment into the evidence store (kind ``camera_segment``, retained
   ``camera_policy.retain_days``) and writes its ``camera_segments`` row, oldest first; when the store
-  fails it retries in order. Uploaded local copies are dropped oldest first past
+  fails it retries in order. The service's :class:`~akashi.cameras.storer.SegmentStorer` stores the
+  segments of all cameras in batches (one thread; per batch one transaction for the objects, their
+  ledger entries and segment rows; each segment still its own data key, hashes and ledger entry).
+* A session's packet reads are bounded (``camera_policy.socket_timeout_s``) by one watchdog thread
+  (:mod:`akashi.cameras.deadline`), so a camera that trickles bytes is cut off without PyAV's
+  per-read timeout, whose callback took the GIL thousands of times a second per camera. Uploaded local copies are dropped oldest first past
   ``camera_policy.local_max_mb``; passing the limit with segments not yet stored sets the camera's
   state to ``alert`` (``cameras.extra["alert"]``) and emits an ``alert`` event.
 * Every outage is one ``camera_gaps`` row from the last frame before it to the first frame after it

@@ -24,6 +24,8 @@ from akashi.access.principal import Principal
 from akashi.db import session_scope, utcnow
 from akashi.db.models import Camera, CameraGap, CameraSegment, EvidenceObject, Site
 from akashi.errors import AccessDenied, ConfigError, NotFoundError
+from akashi.store.export import write_package
+from akashi.store.keys import load_keys
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
@@ -62,7 +64,7 @@ def _check_camera(ak: Akashi, who: Principal, name: str, client: str) -> Camera:
         if cam is None:
             raise NotFoundError(f"カメラ {name} はありません", f"no camera {name}")
         why = ""
-        if who.role == "operator" or not who.sees_site(cam.site_id):
+        if not who.may_view_camera(cam):
             why = "out_of_scope"
         elif not who.can_export:
             why = f"role_{who.role}_no_export"
@@ -170,8 +172,6 @@ def export_cameras(
     include_segments: bool = False,
 ) -> Path:
     """Write the evidence package of ``names`` over ``[start, end)`` (permission checked, audited)."""
-    from akashi.store.export import write_package
-    from akashi.store.keys import load_keys
 
     if end <= start:
         raise ConfigError("--to は --from より後にしてください", "--to must be after --from")

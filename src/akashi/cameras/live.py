@@ -16,11 +16,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import av
+from sqlalchemy import select
 
+from akashi.access.audit import audit, audit_now
 from akashi.cameras.recorder import open_input
 from akashi.cameras.records import configured_cameras
 from akashi.cameras.threads import in_own_thread
 from akashi.cameras.urls import mask_text
+from akashi.db import session_scope
+from akashi.db.models import Camera
 from akashi.errors import AccessDenied, NotFoundError, ProtocolError
 
 if TYPE_CHECKING:
@@ -198,18 +202,13 @@ async def open_live(
     ak: Akashi, principal: Principal, camera: str, *, client: str = ""
 ) -> AsyncIterator[bytes]:
     """Permission check and audit entry, then :func:`live_fmp4`."""
-    from sqlalchemy import select
-
-    from akashi.access.audit import audit, audit_now
-    from akashi.db import session_scope
-    from akashi.db.models import Camera
 
     def check() -> None:
         with session_scope(ak.engine) as s:
             cam = s.scalar(select(Camera).where(Camera.name == camera))
             if cam is None:
                 raise NotFoundError(f"カメラ {camera} はありません", f"no camera {camera}")
-            if principal.role == "operator" or not principal.sees_site(cam.site_id) or not principal.can_play:
+            if not principal.may_view_camera(cam) or not principal.can_play:
                 audit_now(
                     ak.engine, user=principal.name, action="live", target_type="camera", target_id=cam.id,
                     outcome="denied", client=client, detail={"reason": "out_of_scope"},

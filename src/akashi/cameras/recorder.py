@@ -21,6 +21,7 @@ import av.packet
 import av.stream
 import av.video.stream
 
+from akashi.cameras.deadline import WATCHDOG, Deadline, find_timeout_field
 from akashi.cameras.probe import probe_segment
 from akashi.cameras.spool import CameraSpool, SegmentMeta
 from akashi.cameras.timeline import Anchor, Cutter, StreamParams, parameter_sets
@@ -71,7 +72,7 @@ def open_input(url: str, timeout_s: float) -> av.container.InputContainer:
     FFmpeg's socket timeouts (``timeout``/``rw_timeout``) restart with every byte, so a camera that
     trickles a byte now and then would hold a session forever with no gap recorded; PyAV's read
     timeout bounds each packet read instead. It costs CPU (its interrupt callback takes the GIL on every
-    network wait: about 0.07% of a core per camera at 30 cameras, measured) and is kept on purpose.
+    network wait): recordings use :func:`open_watched`, which bounds reads at no cost per read.
     """
     us = str(int(timeout_s * 1_000_000))
     return av.open(
@@ -79,6 +80,34 @@ def open_input(url: str, timeout_s: float) -> av.container.InputContainer:
         options={"rtsp_transport": "tcp", "timeout": us, "rw_timeout": us},
         timeout=(timeout_s, timeout_s),
     )
+
+
+#: ``fallback`` is set once this PyAV's container layout is known not to match :func:`find_timeout_field`.
+_LAYOUT = {"fallback": False}
+
+
+def open_watched(url: str, timeout_s: float) -> tuple[av.container.InputContainer, Deadline | None]:
+    """:func:`open_input` whose packet reads are bounded by the shared watchdog instead of PyAV's read
+    timeout (see :mod:`akashi.cameras.deadline`); falls back to PyAV's when that cannot be set up."""
+    if not _LAYOUT["fallback"]:
+        us = str(int(timeout_s * 1_000_000))
+        opened_at = time.monotonic()
+        container = av.open(
+            url,
+            options={"rtsp_transport": "tcp", "timeout": us, "rw_timeout": us},
+            timeout=(float(timeout_s), None),
+        )
+        field = find_timeout_field(container, opened_at)
+        if field is not None:
+            deadline = Deadline(field, container, timeout_s)
+            WATCHDOG.watch(deadline)
+            return container, deadline
+        container.close()
+        _LAYOUT["fallback"] = True
+        log.warning(
+            "PyAV %s: read deadline not found in its container; using its read timeout", av.__version__
+        )
+    return open_input(url, timeout_s), None
 
 
 class _Segment:
@@ -259,7 +288,7 @@ def run_session(
     """
     res = SessionResult("", False, 0, None, None)
     try:
-        container = open_input(cfg.url, cfg.socket_timeout_s)
+        container, deadline = open_watched(cfg.url, cfg.socket_timeout_s)
     except (av.FFmpegError, OSError) as exc:
         res.reason = "接続できません / cannot connect: " + mask_text(str(exc), cfg.url)
         return res
@@ -291,7 +320,10 @@ def run_session(
             res,
         )
         res.reason = "ストリーム終了 / end of stream"
+        alive = deadline.alive if deadline is not None else _ignore
+        monotonic = time.monotonic
         for pkt in container.demux(streams):
+            alive(monotonic())
             if stop.is_set():
                 res.reason = "停止 / stopped"
                 break
@@ -306,14 +338,20 @@ def run_session(
             session.feed(pkt, index, ts * tbs[index], index == vindex)
     except (av.FFmpegError, OSError) as exc:
         msg = mask_text(str(exc), cfg.url)
-        # ExitError: PyAV's read timeout interrupted a blocked read (a frozen camera).
+        # ExitError: the read deadline (or PyAV's read timeout) interrupted a blocked read (a frozen camera).
         timed_out = isinstance(exc, av.ExitError | TimeoutError) or "timed out" in msg.lower()
         res.reason = ("応答なし / timeout: " if timed_out else "受信エラー / stream error: ") + msg
     finally:
+        if deadline is not None:
+            WATCHDOG.cancel(deadline)
         if session is not None:
             session.finish(fps)
         container.close()
     return res
+
+
+def _ignore(_now: float) -> None:
+    """No deadline to feed (PyAV's own read timeout bounds the reads)."""
 
 
 def _close(

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from akashi.cameras.spool import SegmentMeta
 from akashi.cameras.urls import check_rtsp_url
@@ -229,7 +230,14 @@ def segment_exists(engine: Engine, camera_id: int, started_at: datetime) -> bool
 def add_segment(engine: Engine, meta: SegmentMeta, object_id: str, sha256: str, size: int) -> int:
     """Record a stored segment and move the camera's last-segment time."""
     with session_scope(engine) as s:
-        seg = CameraSegment(
+        return add_segment_rows(s, [(meta, object_id, sha256, size)])[0]
+
+
+def add_segment_rows(session: Session, stored: list[tuple[SegmentMeta, str, str, int]]) -> list[int]:
+    """Add the rows of stored segments ``(meta, object_id, sha256, size)`` in the caller's transaction
+    and move each camera's last-segment time; their ids."""
+    segs = [
+        CameraSegment(
             camera_id=meta.camera_id,
             object_id=object_id,
             started_at=meta.started_at,
@@ -241,11 +249,17 @@ def add_segment(engine: Engine, meta: SegmentMeta, object_id: str, sha256: str, 
             size=size,
             sha256=sha256,
         )
-        s.add(seg)
-        cam = s.get(Camera, meta.camera_id)
+        for meta, object_id, sha256, size in stored
+    ]
+    session.add_all(segs)
+    cams: dict[int, Camera | None] = {}
+    for meta, *_ in stored:
+        if meta.camera_id not in cams:
+            cams[meta.camera_id] = session.get(Camera, meta.camera_id)
+        cam = cams[meta.camera_id]
         if cam is not None:
             if cam.last_segment_at is None or meta.ended_at > cam.last_segment_at:
                 cam.last_segment_at = meta.ended_at
             cam.codec = meta.codec
-        s.flush()
-        return seg.id
+    session.flush()
+    return [seg.id for seg in segs]

@@ -106,7 +106,7 @@ class CameraSpool:
         fMP4 written with ``flush_packets`` keeps every finished fragment, so the file plays up to
         the last complete fragment; a file with no frame at all is removed.
         """
-        from akashi.cameras.probe import probe_segment
+        from akashi.cameras.probe import probe_segment  # noqa: PLC0415 - probe imports PyAV; only recovery after a crash needs it
 
         out: list[SegmentMeta] = []
         for js in sorted(self.rec.glob("*.json")):

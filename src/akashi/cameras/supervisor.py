@@ -15,6 +15,8 @@ from akashi.cameras.events import CameraEvent, Listener
 from akashi.cameras.recorder import SessionConfig, SessionResult, run_session
 from akashi.cameras.records import CameraSpec
 from akashi.cameras.spool import CameraSpool, SegmentMeta
+from akashi.cameras.status import note_state, why_not_recording
+from akashi.cameras.storer import SegmentStorer
 from akashi.cameras.threads import in_own_thread
 from akashi.cameras.uploader import Uploader, wait_or_stop
 from akashi.cameras.urls import mask_url
@@ -28,24 +30,36 @@ T = TypeVar("T")
 
 BACKOFF_START_S = 0.5
 GAP_DOWN = "録画停止中 / recorder not running"
+NO_KEYFRAME = "接続しましたがキーフレームが届きません / connected, but no keyframe arrives"
+#: A session this long without footage (at least) shows its camera as ``no_keyframe``.
+KEYFRAME_WAIT_S = 15.0
 
 
 class Supervisor:
     """Keeps one camera recording. Gaps: one row per outage, opened when footage stops and closed
     at the first frame after it, so segments and gaps tile the timeline."""
 
-    def __init__(self, ak: Akashi, spec: CameraSpec, camera_id: int, emit: Listener) -> None:
+    def __init__(
+        self,
+        ak: Akashi,
+        spec: CameraSpec,
+        camera_id: int,
+        emit: Listener,
+        storer: SegmentStorer | None = None,
+    ) -> None:
         self.ak = ak
         self.spec = spec
         self.camera_id = camera_id
         self.emit = emit
         self.policy = ak.settings.camera_policy
         self.spool = CameraSpool(ak.settings.spool_path, camera_id)
-        self.uploader = Uploader(ak, camera_id, spec.name, self.spool, emit)
+        self.uploader = Uploader(ak, camera_id, spec.name, self.spool, emit, storer)
         self.gap_id: int | None = None
         self._gap_unsaved: tuple[datetime, str] | None = None
         self._pending: list[Callable[[], object]] = []
         self.sessions = 0
+        #: sessions that reached footage (counted by the recorder thread)
+        self.opened = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -89,8 +103,9 @@ class Supervisor:
             self.spec.segment_seconds,
             self.policy.socket_timeout_s,
         )
+        # "connecting" once: a retry after a failure keeps the failure's state (and since when) on show
+        await asyncio.to_thread(_safe, note_state, self.ak.engine, self.camera_id, "connecting")
         while not stop.is_set():
-            await asyncio.to_thread(_safe, records.set_state, self.ak.engine, self.camera_id, "connecting")
             thread_stop = threading.Event()
             session = asyncio.ensure_future(
                 in_own_thread(
@@ -101,6 +116,16 @@ class Supervisor:
                 )
             )
             stopper = asyncio.ensure_future(stop.wait())
+            opened = self.opened
+            done, _ = await asyncio.wait(
+                [session, stopper], timeout=self._keyframe_wait(), return_when="FIRST_COMPLETED"
+            )
+            if not done and self.opened == opened:  # connected (else it would have failed) but no picture
+                await asyncio.to_thread(
+                    _safe, note_state, self.ak.engine, self.camera_id, "no_keyframe", NO_KEYFRAME
+                )
+                if self.opened != opened:  # footage began meanwhile: its "recording" must stay the last word
+                    await asyncio.to_thread(_safe, note_state, self.ak.engine, self.camera_id, "recording")
             await asyncio.wait([session, stopper], return_when="FIRST_COMPLETED")
             stopper.cancel()
             if stop.is_set():
@@ -121,11 +146,17 @@ class Supervisor:
             )
             await wait_or_stop(stop, backoff)
             backoff = min(backoff * 2, self.policy.reconnect_max_s)
-        await asyncio.to_thread(_safe, records.set_state, self.ak.engine, self.camera_id, "stopped")
+        await asyncio.to_thread(_safe, note_state, self.ak.engine, self.camera_id, "stopped")
+
+    def _keyframe_wait(self) -> float:
+        """How long a session may run without footage before its camera shows ``no_keyframe``: longer
+        than a failed connection takes to end (about twice the socket timeout) and than any sane GOP."""
+        return max(KEYFRAME_WAIT_S, 3 * self.policy.socket_timeout_s)
 
     # Called from the recorder thread ------------------------------------------------------
     def _on_open(self, wall: datetime) -> None:
         """Footage resumes: end the open gap there (or record it whole if opening it had failed)."""
+        self.opened += 1
         engine, cam = self.ak.engine, self.camera_id
         if self.gap_id is not None:
             gap_id = self.gap_id
@@ -135,7 +166,7 @@ class Supervisor:
             self._pending.append(lambda: records.add_gap(engine, cam, start, wall, reason))
         self.gap_id, self._gap_unsaved = None, None
         self._flush_pending()
-        _safe(records.set_state, engine, cam, "recording")
+        _safe(note_state, engine, cam, "recording", "", wall)
         self._post(CameraEvent("connected", self.spec.name, wall))
 
     def _flush_pending(self) -> None:
@@ -168,7 +199,8 @@ class Supervisor:
             else:
                 self._gap_unsaved = (start, reason)
         if not stopping:
-            _safe(records.set_state, engine, self.camera_id, "offline")
+            state = why_not_recording(result.connected, result.first_start is not None, result.reason)
+            _safe(note_state, engine, self.camera_id, state, result.reason, result.last_end)
             self._post(CameraEvent("disconnected", self.spec.name, utcnow(), result.reason))
 
 

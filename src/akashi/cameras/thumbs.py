@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import av
 import av.video.frame
 
+from akashi.access.evidence import open_segment_media
 from akashi.errors import ProtocolError
 
 if TYPE_CHECKING:
@@ -75,7 +76,6 @@ def segment_thumbnails(
     ak: Akashi, principal: Principal, segment_id: int, *, client: str = "", width: int = DEFAULT_WIDTH
 ) -> list[Thumb]:
     """Thumbnails of one stored segment, every ``camera_policy.thumbnail_every_s`` (checked, audited)."""
-    from akashi.access.evidence import open_segment_media
 
     handle = open_segment_media(ak, principal, segment_id, action="play", client=client)
     data = b"".join(handle.iter())

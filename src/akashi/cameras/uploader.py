@@ -1,7 +1,9 @@
 """Moves one camera's closed segments from the local queue into the evidence store, in order.
 
 When the store fails, the segment stays queued and the uploader retries later, still in order;
-nothing is dropped that has not been stored. Uploaded local copies are dropped oldest first past
+nothing is dropped that has not been stored. Within a :class:`~akashi.cameras.service.CameraService`
+the segments go through its shared :class:`~akashi.cameras.storer.SegmentStorer` (batched with other
+cameras'); an uploader on its own stores each segment alone, the same way. Uploaded local copies are dropped oldest first past
 ``camera_policy.local_max_mb``; passing the limit with segments not yet stored raises an alert.
 """
 
@@ -10,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from akashi.cameras import records
 from akashi.cameras.events import CameraEvent, Listener
 from akashi.cameras.spool import CameraSpool, SegmentMeta
+from akashi.cameras.storer import SegmentStorer, Stored, store_segments
 from akashi.db import utcnow
 
 if TYPE_CHECKING:
@@ -29,8 +31,17 @@ log = logging.getLogger(__name__)
 class Uploader:
     """Upload loop of one camera; wake it with :meth:`wake` when a segment closes."""
 
-    def __init__(self, ak: Akashi, camera_id: int, camera: str, spool: CameraSpool, emit: Listener) -> None:
+    def __init__(
+        self,
+        ak: Akashi,
+        camera_id: int,
+        camera: str,
+        spool: CameraSpool,
+        emit: Listener,
+        storer: SegmentStorer | None = None,
+    ) -> None:
         self.ak = ak
+        self.storer = storer  # shared by the cameras of a service: batches; else each segment alone
         self.camera_id = camera_id
         self.camera = camera
         self.spool = spool
@@ -84,7 +95,23 @@ class Uploader:
             self._maybe_stored.update(meta.key for meta, _ in pending)
         for meta, media in pending:
             try:
-                await asyncio.to_thread(self._upload, meta, media)
+                if meta.key in self._maybe_stored and await asyncio.to_thread(self._already_stored, meta):
+                    continue
+                if self.storer is not None:
+                    stored = await self.storer.store(meta, media, self.spool, self.retain)
+                else:
+                    stored = await asyncio.to_thread(self._upload, meta, media)
+                self._maybe_stored.discard(meta.key)
+                self.emit(
+                    CameraEvent(
+                        "segment_stored",
+                        meta.camera,
+                        utcnow(),
+                        object_id=stored.object_id,
+                        latency_s=stored.latency_s,
+                        extra={"since_end_s": stored.since_end_s, "batch": stored.batch},
+                    )
+                )
             except Exception as exc:  # the store or database is down: keep it queued, in order
                 self._maybe_stored.add(meta.key)
                 log.warning("camera %s: upload failed, queued: %s", meta.camera, exc)
@@ -92,42 +119,20 @@ class Uploader:
                 return False
         return True
 
-    def _upload(self, meta: SegmentMeta, media: Path) -> None:
-        engine = self.ak.engine
-        closed_at = media.stat().st_mtime
-        if meta.key in self._maybe_stored and records.segment_exists(engine, meta.camera_id, meta.started_at):
+    def _already_stored(self, meta: SegmentMeta) -> bool:
+        """A segment queued before a crash or a failed upload may be stored: then only its entry goes."""
+        if records.segment_exists(self.ak.engine, meta.camera_id, meta.started_at):
             self.spool.uploaded(meta)  # stored before a crash, only the queue entry was left
             self._maybe_stored.discard(meta.key)
-            return
-        mov = meta.extra.get("container") == "mov"
-        with open(media, "rb") as f:
-            res = self.ak.store.put(
-                f,
-                kind="camera_segment",
-                media_type="video/quicktime" if mov else "video/mp4",
-                filename=f"{meta.camera}_{meta.started_at.strftime('%Y%m%dT%H%M%S.%fZ')}.{'mov' if mov else 'mp4'}",
-                site=meta.site or None,
-                meta={
-                    "camera": meta.camera,
-                    "camera_id": meta.camera_id,
-                    "started_at": meta.started_at.isoformat(),
-                    "ended_at": meta.ended_at.isoformat(),
-                    "frames": meta.frames,
-                    "codec": meta.codec,
-                    "width": meta.width,
-                    "height": meta.height,
-                    "recovered": meta.recovered,
-                    "audio": meta.extra.get("audio", ""),
-                },
-                retain_until=meta.ended_at + self.retain,
-            )
-        records.add_segment(engine, meta, res.object_id, res.sha256, res.size)
-        self.spool.uploaded(meta)
-        self._maybe_stored.discard(meta.key)
-        latency = max(0.0, time.time() - closed_at)
-        self._post(
-            CameraEvent("segment_stored", meta.camera, utcnow(), object_id=res.object_id, latency_s=latency)
-        )
+            return True
+        return False
+
+    def _upload(self, meta: SegmentMeta, media: Path) -> Stored:
+        """Store one segment alone (no shared storer): the same path as a batch of one."""
+        (res,) = store_segments(self.ak, [(meta, media, self.spool, self.retain)])
+        if isinstance(res, BaseException):
+            raise res
+        return res
 
     def _check_space(self) -> None:
         ok = self.spool.prune(self.max_bytes)
