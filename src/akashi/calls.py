@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from akashi.callfacts import CallFacts
 from akashi.db.models import Call, CallFlag, Site, TranscriptSegment
 
 
@@ -14,22 +16,24 @@ def _iso(v: Any) -> str | None:
     return v.isoformat() if v is not None else None
 
 
-def _notice_check(call: Call, *, with_words: bool) -> dict[str, Any]:
+def _notice_check(call: Call, facts: CallFacts, *, with_words: bool) -> dict[str, Any]:
     """The analysis' notice check: ``check`` is given | given_without_purpose | late | not_given, or
     None when the call's mode asks for no check (or it has not been analysed yet); what was heard and
     when only for those who may read what was said."""
-    found = call.extra.get("analysis", {}).get("notice") if call.notice_mode not in ("", "none") else None
-    if not isinstance(found, dict):
+    analysis = facts.analysis
+    found = analysis.notice if analysis is not None and call.notice_mode not in ("", "none") else None
+    if found is None:
         return {"check": None}
-    out: dict[str, Any] = {"check": found.get("check"), "at_s": found.get("at_s")}
+    out: dict[str, Any] = {"check": found.check, "at_s": found.at_s}
     if with_words:
-        out["heard"] = found.get("heard", "")
+        out["heard"] = found.heard or ""
     return out
 
 
 def call_facts(session: Session, call: Call, *, with_transcript: bool = False) -> dict[str, Any]:
     """A call as a JSON-ready dict; with the transcript segments and flags when asked."""
     site = session.get(Site, call.site_id) if call.site_id else None
+    facts = call.facts
     out: dict[str, Any] = {
         "id": call.id,
         "started_at": _iso(call.started_at),
@@ -50,7 +54,7 @@ def call_facts(session: Session, call: Call, *, with_transcript: bool = False) -
             "started_at": _iso(call.notice_started_at),
             "ended_at": _iso(call.notice_ended_at),
             "bridged_at": _iso(call.bridged_at),
-            **_notice_check(call, with_words=with_transcript),
+            **_notice_check(call, facts, with_words=with_transcript),
         },
         "codec": call.codec,
         "channels": call.channels,
@@ -58,8 +62,11 @@ def call_facts(session: Session, call: Call, *, with_transcript: bool = False) -
         "flags": call.flags,
         "severity": call.severity,
         "analysis_state": call.analysis_state,
-        "keywords": call.extra.get("analysis", {}).get("keywords", []),
+        "keywords": list(facts.analysis.keywords) if facts.analysis else [],
     }
+    if facts.audio_started_at is not None:  # early media kept: call-audio time starts before the answer
+        out["audio_started_at"] = _iso(datetime.fromtimestamp(facts.audio_started_at, UTC))
+        out["answer_at_s"] = facts.answer_offset_s()
     if with_transcript:
         segs = session.scalars(
             select(TranscriptSegment)

@@ -7,24 +7,20 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from akashi.access.audit import register_anchor
 from akashi.config import Settings, load_settings
 from akashi.db.base import make_engine
 from akashi.db.migrate import migrate
-
-if TYPE_CHECKING:
-    from akashi.store.evidence import EvidenceStore
+from akashi.store.evidence import EvidenceStore
 
 
 class Akashi:
     """One installation, opened from its home folder."""
 
     def __init__(self, settings: Settings, engine: Engine) -> None:
-        from akashi.access.audit import register_anchor
-
         self.settings = settings
         self.engine = engine
         register_anchor(engine, settings.home)  # audit entries advance <home>/audit.head
@@ -41,8 +37,6 @@ class Akashi:
     @cached_property
     def store(self) -> EvidenceStore:
         """The evidence store (opened on first use: it needs the installation key)."""
-        from akashi.store.evidence import EvidenceStore
-
         return EvidenceStore(self.settings, self.engine)
 
     def close(self) -> None:

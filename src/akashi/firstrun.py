@@ -130,6 +130,7 @@ def setup_message(settings: Settings, token: str) -> str:
         "初回セットアップ: ブラウザーで次のリンクを開き、会社名・最初の管理者・拠点を登録してください。\n"
         "First run: open this link in a browser to enter the company, the first administrator and a site.\n"
         f"  {url}\n"
-        "このリンクは一度だけ使えます（`akashi setup-link` で作り直せます）。"
-        " / The link works once (`akashi setup-link` makes a new one)."
+        "このリンクは一度だけ使えます（`akashi setup-link`、make run の場合は `.venv/bin/akashi setup-link` で"
+        "作り直せます）。 / The link works once (`akashi setup-link`, or `.venv/bin/akashi setup-link` after"
+        " make run, makes a new one)."
     )

@@ -1,85 +1,69 @@
 """Finished recordings enter Akashi here: media to the evidence store, a row in ``calls``, a job.
 
-The telephony recorder and ``akashi import call`` both hand their calls to :func:`ingest_call`.
+The telephony recorder and ``akashi import call`` both hand their calls to :func:`ingest_call` as one
+typed :class:`~akashi.calloutcome.CallOutcome`; its facts become the row's JSON column
+(schema: :class:`akashi.callfacts.CallFacts`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from akashi.access.agents import adopt_name
+from akashi.calloutcome import CallOutcome
 from akashi.db.base import session_scope, utcnow
 from akashi.db.models import Agent, Call
 from akashi.db.queries import national_digits, site_id_for
 from akashi.errors import AkashiError
 from akashi.jobs import enqueue
+from akashi.store import ledger
 from akashi.wavinfo import parse_wav_header
 
 if TYPE_CHECKING:
+    from akashi.callfacts import CallEvent
     from akashi.context import Akashi
     from akashi.store.evidence import PutResult
 
 #: ``calls.analysis_state`` of a call with nothing to transcribe (no media, or media without sound)
 NO_AUDIO = "no_audio"
 
-#: "failed": the call ended on an error (its reason in ``extra["failure"]``), e.g. a 200 OK never ACKed
-CallStatus = Literal["completed", "missed", "interrupted", "failed"]
-
-
-@dataclass
-class CallRecord:
-    """Everything known about a finished call except its media."""
-
-    started_at: datetime
-    direction: Literal["in", "out"]
-    caller: str
-    dialled: str = ""
-    answered_at: datetime | None = None
-    ended_at: datetime | None = None
-    agent: str = ""
-    agent_sip_user: str = ""
-    site: str = ""
-    status: CallStatus = "completed"
-    hangup_side: str = ""
-    call_ids: list[str] = field(default_factory=list)
-    notice_mode: str = ""
-    notice_started_at: datetime | None = None
-    notice_ended_at: datetime | None = None
-    bridged_at: datetime | None = None
-    codec: str = ""
-    source: str = "sip"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.started_at.tzinfo is None:
-            raise AkashiError("開始時刻にタイムゾーンがありません", "started_at must be timezone-aware")
-        if self.direction not in ("in", "out"):
-            raise AkashiError(
-                f"方向は in か out です: {self.direction}", f"direction must be in or out: {self.direction}"
-            )
-
 
 def agent_for(session: Session, name: str, sip_user: str, site_id: int | None) -> Agent | None:
-    """Find (or create) the agent record by SIP user, else by name."""
+    """Find (or create) the agent record by SIP user, else by name.
+
+    The configured (or PBX-given) ``name`` wins over an agent auto-created with the phone's user as its
+    name (see :func:`akashi.access.agents.adopt_name`).
+    """
     agent = None
     if sip_user:
         agent = session.scalar(select(Agent).where(Agent.sip_user == sip_user))
+        if agent is not None and name and agent.name != name:
+            agent = adopt_name(session, agent, name)
     if agent is None and name:
         agent = session.scalar(select(Agent).where(Agent.name == name))
     if agent is None and (name or sip_user):
-        agent = Agent(name=name or sip_user, sip_user=sip_user or None, site_id=site_id)
-        session.add(agent)
-        session.flush()
+        try:
+            with session.begin_nested():
+                agent = Agent(name=name or sip_user, sip_user=sip_user or None, site_id=site_id)
+                session.add(agent)
+                session.flush()
+        except IntegrityError:  # another call stored at the same moment created it first (as site_id_for)
+            agent = session.scalar(select(Agent).where(Agent.sip_user == sip_user)) if sip_user else None
+            agent = agent or session.scalar(select(Agent).where(Agent.name == (name or sip_user)))
+            if agent is None:
+                raise
     return agent
 
 
 def store_call_media(
-    ak: Akashi, media: Path, record: CallRecord, *, media_type: str, suffix: str
+    ak: Akashi, media: Path, record: CallOutcome, *, media_type: str, suffix: str
 ) -> PutResult:
     """Put a call's recording in the evidence store, kept ``retention.calls_days`` from its start."""
     retain = record.started_at + timedelta(days=ak.settings.retention.calls_days)
@@ -90,25 +74,26 @@ def store_call_media(
             media_type=media_type,
             filename=f"{record.started_at:%Y%m%dT%H%M%S}-{national_digits(record.caller) or 'unknown'}.{suffix}",
             site=record.site or None,
-            meta={"caller": record.caller, "dialled": record.dialled, "call_ids": record.call_ids},
+            meta={"caller": record.caller, "dialled": record.dialled, "call_ids": list(record.call_ids)},
             retain_until=retain,
         )
 
 
 def record_call(
     ak: Akashi,
-    record: CallRecord,
+    record: CallOutcome,
     *,
     ended: datetime | None,
     duration_s: float,
     media_object_id: str | None,
     codec: str,
     channels: int,
-    extra: dict[str, Any],
     transcribe: bool,
     has_audio: bool = True,
 ) -> int:
     """Create the ``calls`` row (site and agent resolved or created); queue transcription when asked.
+
+    The row's JSON column holds ``record.facts`` as :meth:`~akashi.callfacts.CallFacts.to_extra` stores it.
 
     A call without audio (no media, or media holding no sound: a refused attempt) is marked
     ``analysis_state="no_audio"`` and never gets a transcription job: there is nothing to hear.
@@ -142,17 +127,31 @@ def record_call(
             codec=codec,
             channels=channels,
             analysis_state="pending" if transcribe else ("none" if has_audio else NO_AUDIO),
-            extra=extra,
+            extra=record.facts.to_extra(),
             created_at=utcnow(),
         )
         s.add(call)
         s.flush()
+        record_timeline(ak, s, call.id, media_object_id, record.events)
         if transcribe and ak.settings.analysis.enabled:
             enqueue(s, "transcribe", {"call_id": call.id}, dedupe_key=f"transcribe:{call.id}")
         return call.id
 
 
-def ingest_call(ak: Akashi, media: Path | None, record: CallRecord, *, transcribe: bool = True) -> int:
+def record_timeline(
+    ak: Akashi, session: Session, call_id: int, object_id: str | None, events: Sequence[CallEvent]
+) -> None:
+    """One ledger entry per step of the call's live-protection timeline (key, warning, board action...),
+    on the call's recording, in the transaction that records the call; a call without a recording has
+    its timeline in the ``calls`` row only."""
+    if object_id is None:
+        return
+
+    for ev in events:
+        ledger.append_entry(session, "event", object_id, ev.ledger_data(call_id), anchor=ak.store.anchor)
+
+
+def ingest_call(ak: Akashi, media: Path | None, record: CallOutcome, *, transcribe: bool = True) -> int:
     """Store ``media`` (a WAV) encrypted, record the call, queue its transcription. Returns the call id."""
     info = None
     put = None
@@ -178,7 +177,6 @@ def ingest_call(ak: Akashi, media: Path | None, record: CallRecord, *, transcrib
         media_object_id=put.object_id if put else None,
         codec=record.codec or (info.codec if info else ""),
         channels=info.channels if info else 0,
-        extra=dict(record.extra),
         transcribe=put is not None and transcribe,
         has_audio=info is not None and info.data_size > 0,
     )

@@ -88,6 +88,10 @@ class Server:
             )
         self.stop = asyncio.Event()
         self.started = asyncio.Event()
+        from akashi.config.watch import ConfigWatch
+
+        #: akashi.toml reloaded when it changes; telephony and cameras take the changes without a restart
+        self.config_watch = ConfigWatch(ak)
 
     async def _every(self, seconds: float, fn: Callable[[], object], what: str) -> None:
         while not self.stop.is_set():
@@ -143,7 +147,7 @@ class Server:
             self.stop.set()
             raise
 
-    async def run(self) -> None:
+    async def run(self) -> None:  # noqa: PLR0912, PLR0915 - starts each enabled part in order, one branch per part
         """Run until :attr:`stop` is set (SIGINT/SIGTERM set it)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -179,20 +183,31 @@ class Server:
                     tg.create_task(
                         self._every(s.store.checkpoint_minutes * 60.0, self._checkpoint, "checkpoint")
                     )
+                tg.create_task(self.config_watch.run(self.stop))
                 if self.web:
                     tg.create_task(self._web())
                 if s.sip.enabled and "telephony" in self.roles:
+                    from akashi.access.live import live_store
+                    from akashi.telephony.liveconfig import LiveSettings
                     from akashi.telephony.service import TelephonyService
 
-                    tg.create_task(self._part("telephony", TelephonyService(self.ak).run))
-                from akashi.cameras.records import configured_cameras
+                    phones = TelephonyService(self.ak, live_link=live_store(self.ak))
+                    self.config_watch.listeners.append(LiveSettings(phones))
+                    tg.create_task(self._part("telephony", phones.run))
+                    if transcriber is not None:  # live detection: utterances to this host's transcriber
+                        from akashi.telephony.livetap import LiveTap, socket_path
 
-                if "cameras" in self.roles and any(c.enabled for c in configured_cameras(s, self.ak.engine)):
+                        phones.live_tap = tap = LiveTap(socket_path(s.home), phones.live_flag)
+                        tg.create_task(self._part("live detection", tap.run))
+                    elif any(r.live for r in s.sip.routes):
+                        log.warning(
+                            "live = true のルートがありますが、この機械では文字起こしが動いていません"
+                            " / a route has live = true, but no transcriber runs on this host"
+                        )
+                if "cameras" in self.roles:  # also with no camera yet: one added later starts at once
                     from akashi.cameras.service import CameraService
 
-                    tg.create_task(self._part("cameras", CameraService(self.ak).run))
-                elif self.roles == {"cameras"}:
-                    log.warning("--only cameras: 有効なカメラがありません / no enabled camera to record")
+                    tg.create_task(self._part("cameras", CameraService(self.ak, watch=self.config_watch).run))
                 self.started.set()
                 await self.stop.wait()
         finally:

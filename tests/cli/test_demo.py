@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from akashi.demo.lock import hold, running
 from akashi.demo.plan import PLAN, plan
 from akashi.errors import ConfigError
-from tests.cli.test_serve import free_port, wait_http
+from tests.cli.test_serve import wait_http
 from tests.conftest import make_home, missing_peer
+from tests.ports import free_port
 
 AKASHI = [sys.executable, "-m", "akashi.cli.main"]
 
@@ -177,6 +178,9 @@ def test_demo_against_a_running_serve_then_clear(served: Path) -> None:
             break
         time.sleep(1.0)
     assert states == {"done"}, states
+    for (extra,) in _rows(home, "SELECT extra FROM calls"):  # Akashi's notice was heard in each call
+        found = (json.loads(extra) if isinstance(extra, str) else extra)["analysis"]["notice"]
+        assert found["check"] in ("given", "given_without_purpose"), found
     for cid in ids:
         channels = {
             r[0] for r in _rows(home, "SELECT channel FROM transcript_segments WHERE call_id = :i", i=cid)
@@ -284,3 +288,55 @@ def test_a_real_camera_named_like_the_demo_one_is_never_taken_over(sqlite_home: 
             camera.ensure_demo_camera(ak, "rtsp://127.0.0.1:1/demo")
         assert clear_demo(ak).cameras == []
         assert camera.name_taken(ak) is not None  # still there, still not demo
+
+
+def test_where_akashi_plays_the_notice_the_operator_only_greets() -> None:
+    """The notice said twice (Akashi's, then the operator's) sounds like a fault; the forgotten one stays."""
+    from akashi.analysis.testcalls import NOTICE
+    from akashi.demo.plan import spoken
+
+    for call in PLAN:
+        said = " ".join(t.text for t in spoken(call).turns if t.speaker == "operator")
+        assert (NOTICE in said) == (call.operator_notice and call.script.notice_said), call.label
+        assert said.startswith("お電話ありがとうございます"), call.label
+
+
+def test_demo_operators_tick_no_checklist_step_and_go_with_clear(sqlite_home: Path, tmp_path: Path) -> None:
+    """The demo's simulated operators are no phone of the workplace: the checklist's phones step stays
+    open while they exist, and ``--clear`` removes them with their calls."""
+    from datetime import UTC, datetime
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select, update
+
+    from akashi import firstrun
+    from akashi.calloutcome import CallOutcome
+    from akashi.context import Akashi
+    from akashi.db.base import session_scope
+    from akashi.db.models import Agent, Call
+    from akashi.demo.clear import clear_demo
+    from akashi.demo.plan import DEMO_SIP_USERS, OPERATORS
+    from akashi.ingest import ingest_call
+    from akashi.web.app import create_app
+    from tests.web.conftest import PASSWORD, stereo_wav
+
+    with Akashi.open(sqlite_home) as ak, TestClient(create_app(ak), base_url="http://testserver") as c:
+        form = {"token": firstrun.issue_token(ak.engine), "company": "株式会社テスト", "username": "boss",
+                "password": PASSWORD, "password2": PASSWORD, "site_name": "tokyo"}  # fmt: skip
+        assert c.post("/setup", data=form, follow_redirects=False).status_code == 303
+        name, user = OPERATORS[0]
+        cid = ingest_call(ak, stereo_wav(tmp_path / "demo.wav"),
+                          CallOutcome(started_at=datetime.now(UTC), direction="in", caller="09011112222",
+                                      dialled="0120900000", agent=name, agent_sip_user=user, site="demo",
+                                      notice_mode="automatic", codec="pcm16"),
+                          transcribe=False)  # fmt: skip
+        with session_scope(ak.engine) as s:
+            s.execute(update(Call).where(Call.id == cid).values(demo=True))
+            assert s.scalars(select(Agent.sip_user).where(Agent.sip_user.in_(DEMO_SIP_USERS))).all() == [user]
+        page = c.get("/").text
+        assert 'id="step-phones" data-done="false"' in page
+        assert 'id="demo-data"' in page and 'id="demo-clear"' in page and 'id="demo-start"' in page
+        assert clear_demo(ak).calls == [cid]
+        with session_scope(ak.engine) as s:
+            assert s.scalars(select(Agent).where(Agent.sip_user.in_(DEMO_SIP_USERS))).all() == []
+        assert 'id="demo-data"' not in c.get("/").text

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.cli.test_serve import free_port, wait_http
+from tests.cli.test_serve import wait_http
 from tests.conftest import make_home
+from tests.ports import free_port
 
 PASSWORD = "correct-horse-battery"
 

@@ -134,17 +134,18 @@ def two_leg_container(path: Path, spec: Spec, t0: float, seconds: float = 2.0) -
 
 def ingest_container(ak: Akashi, path: Path, spec: Spec, started: datetime, **fields: Any) -> int:
     """Store a container as the B2BUA's sink does; the new call's id."""
-    from akashi.ingest import CallRecord
+    from akashi.callfacts import CallFacts, CodecFacts
+    from akashi.calloutcome import CallOutcome
     from akashi.telephony.rawmedia import ingest_raw_call
 
-    record = CallRecord(
+    record = CallOutcome(
         started_at=started,
         answered_at=started,
         ended_at=started + timedelta(seconds=2),
         direction="in",
         caller="03-1234-5678",
         codec=spec.name,
-        extra={"codec": {"name": spec.name, "rate": spec.clock, "fmtp": ""}},
+        facts=CallFacts(codec=CodecFacts(name=spec.name, rate=spec.clock)),
         **fields,
     )
     return ingest_raw_call(ak, path, record)

@@ -146,7 +146,7 @@ def test_codecs_web_and_analysis_do_not_import_telephony() -> None:
     import sys
 
     code = (
-        "import sys, akashi.codecs.decode, akashi.web.derived, akashi.web.api_calls, akashi.analysis.pipeline\n"
+        "import sys, akashi.codecs.decode, akashi.web.services.derived, akashi.web.routes.api_calls, akashi.analysis.pipeline\n"
         "bad = sorted(m for m in sys.modules if m.startswith('akashi.telephony'))\n"
         "assert not bad, bad\n"
     )

@@ -131,7 +131,7 @@ def test_cli_hold_add_and_release_are_audited(seeded_sqlite: Seeded) -> None:
 
 
 def test_thumbnails_from_the_cache_are_audited(server: str, seeded_sqlite: Seeded, tmp_path: Path) -> None:
-    from akashi.web import api_misc
+    from akashi.web.routes import api_misc
     from tests.web.test_cameras import add_camera
 
     cam = add_camera(seeded_sqlite, tmp_path)

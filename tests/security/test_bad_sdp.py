@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from akashi.telephony.calls import InboundCall
+from akashi.telephony.calltask import CallTask
 from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary
 from tests.telephony import scenarios
@@ -137,10 +137,10 @@ async def test_error_after_answer_hangs_up_both_legs(
     """Whatever fails once the call is bridged, both phones get a BYE and the call is stored as failed."""
     sipp = require_binary("sipp")
 
-    async def broken(self: InboundCall) -> None:
+    async def broken(self: CallTask) -> None:
         raise RuntimeError("media watch broke")
 
-    monkeypatch.setattr(InboundCall, "_watch_media", broken)
+    monkeypatch.setattr(CallTask, "_watch_media", broken)
     opx = Sipp(sipp, tmp_path, "op", scenarios.operator(hangup="caller"))  # waits for Akashi's BYE
     svc = await b2bua([opx.port], notice=notice_wav)
     await opx.start("-key", "rtpport", "4002", "-m", "1")

@@ -25,13 +25,14 @@ from akashi.db import session_scope
 from akashi.db.models import AuditEntry, Call
 from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary
+from tests.ports import free_udp_port
 from tests.security.sip_raw import raw_sip
 from tests.security.test_media_hijack import ATTACK_HZ, raw_udp, spray
 from tests.security.test_sip_dos import flood_caller
 from tests.security.test_sip_injection import INJECTIONS, attacker
 from tests.telephony import scenarios
 from tests.telephony.conftest import Start, b2bua, notice_wav  # noqa: F401 - fixtures
-from tests.telephony.peers import Sipp, free_udp_port, rtp_peer, tone
+from tests.telephony.peers import Sipp, rtp_peer, tone
 from tests.telephony.test_calls import _call, _until
 
 pytestmark = [pytest.mark.sip]

@@ -26,7 +26,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.conftest import require_binary
+from tests.conftest import make_home, require_binary
 
 AKASHI = [sys.executable, "-m", "akashi.cli.main"]
 NOT_VERIFIED = "署名者未確認 / signer not verified"
@@ -133,10 +133,15 @@ def forge(genuine: Path, forged: Path) -> bytes:
     return pem
 
 
-@pytest.fixture
-def packages(sqlite_home: Path, tmp_path: Path) -> dict[str, Any]:
-    """A real call exported with ``akashi export call``, and its forgery."""
-    home = sqlite_home
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A real call exported with ``akashi export call``, and its forgery.
+
+    Built once for the module (an init and three ``akashi`` runs): every test only reads the packages and checks
+    them, on the installation or away from it, and none changes the installation.
+    """
+    tmp_path = tmp_path_factory.mktemp("forged")
+    home = make_home(tmp_path / "home", f"sqlite:///{tmp_path / 'akashi.db'}")
     ok(akashi("user", "add", "kanri", "--role", "manager", "--site", "tokyo", "--password-stdin", home=home, cwd=tmp_path,
               stdin="a-long-password\n"))  # fmt: skip
     make_wav(tmp_path / "call.wav")

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from akashi.access.evidence import export_call
+from akashi.access.export import export_call
 from akashi.access.principal import Principal
 from akashi.context import Akashi
 from tests.analysis.test_transcript_package import _analysed_call

@@ -20,10 +20,12 @@ from akashi.db import session_scope
 from akashi.db.models import Call
 from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary
+from tests.ports import free_udp_port
 from tests.security.sip_raw import raw_sip
+from tests.security.test_sip_password_guessing import short_retransmissions
 from tests.telephony import scenarios
 from tests.telephony.conftest import Start, b2bua, notice_wav  # noqa: F401 - fixtures used here
-from tests.telephony.peers import Sipp, free_udp_port, rtp_peer
+from tests.telephony.peers import Sipp, rtp_peer
 from tests.telephony.test_calls import _until
 from tests.telephony.test_late_offer import late_caller
 from tests.telephony.test_scenarios import _row
@@ -347,10 +349,15 @@ async def test_inbound_networks_refuse_other_sources(b2bua: Start, tmp_path: Pat
     assert _count_calls(svc) == 0
 
 
-async def test_svwar_invite_scan_is_throttled(b2bua: Start, tmp_path: Path) -> None:  # noqa: F811
+async def test_svwar_invite_scan_is_throttled(
+    b2bua: Start,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """sipvicious svwar enumerating 200 extensions by INVITE from 127.0.0.2: past 5/s every INVITE gets a
     503 (counted), no call is started or stored, and the scanner learns no extension (all "weird")."""
     svwar = require_binary("svwar")
+    short_retransmissions(monkeypatch)  # svwar reads on while the admitted INVITEs' answers are resent
     svc = await b2bua(
         [free_udp_port()], notice=None, mode="operator", sip_extra="invites_per_second_per_source = 5\n"
     )

@@ -8,13 +8,15 @@ logged once and audited. ``svwar -m INVITE`` cannot tell existing agents from ma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
 import pytest
 
+from akashi.telephony.sip.message import Request
 from tests.conftest import require_binary
-from tests.security.agent_phone import SECRET_201, trunk_and_phone, trunk_toml
+from tests.security.agent_phone import SECRET_201, Trunk, trunk_and_phone, trunk_toml
 from tests.security.test_toll_fraud import placed_first, refusals
 from tests.telephony.conftest import Start, b2bua  # noqa: F401 - fixture
 
@@ -31,14 +33,24 @@ def dial_201(port: int) -> str:
 WRONG = ["1234", "password", "201", "Tq8s-201-ZkP4vX", "akashi", "0000", "qwerty123456", "letmein"]
 
 
+def short_retransmissions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """T1 0.1 s: Akashi resends its unacknowledged final answers for 6.4 s instead of 32 s.
+
+    svcrack never ACKs them, and every resent answer restarts its ``--maximumtime`` wait: with RFC 3261's
+    32 s the run lasts that long past its last guess.
+    """
+    monkeypatch.setattr("akashi.telephony.sip.transport.T1", 0.1)
+    monkeypatch.setattr("akashi.telephony.sip.transport.TIMER_B", 6.4)
+
+
 def crack_args(words: Path, port: int) -> list[str]:
     """svcrack's arguments: agent 201, the dictionary, INVITE (Akashi answers REGISTER 405)."""
     return ["-u", "201", "-d", str(words), "-m", "INVITE", "--maximumtime=3", "-p", str(port), "127.0.0.1"]
 
 
-async def run_tool(*args: str, timeout: float = 90) -> str:
-    """Run a sipvicious tool (under coreutils timeout as well); its stdout and stderr."""
-    proc = await asyncio.create_subprocess_exec(
+async def _start_tool(args: tuple[str, ...], timeout: float) -> asyncio.subprocess.Process:
+    """A sipvicious tool under coreutils timeout, its stdout and stderr in one pipe."""
+    return await asyncio.create_subprocess_exec(
         "timeout",
         str(int(timeout)),
         *args,
@@ -46,17 +58,40 @@ async def run_tool(*args: str, timeout: float = 90) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def run_tool(*args: str, timeout: float = 90) -> str:
+    """Run a sipvicious tool (under coreutils timeout as well); its stdout and stderr."""
+    proc = await _start_tool(args, timeout)
     out, _ = await asyncio.wait_for(proc.communicate(), timeout + 10)
     return out.decode(errors="replace")
+
+
+async def run_until_call_out(trunk: Trunk, *args: str, timeout: float = 60) -> Request:
+    """Run svcrack until the trunk sees its call out (then stop it: that is all the control needs)."""
+    proc = await _start_tool(args, timeout)
+    reached = True
+    try:
+        await trunk.next_invite(timeout)
+    except TimeoutError:
+        reached = False  # coreutils timeout ends svcrack at the same time
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()  # SIGTERM: coreutils timeout passes it on to svcrack
+        out, _ = await proc.communicate()
+    assert reached, f"no call reached the trunk:\n{out.decode(errors='replace')}"
+    return trunk.invites[0]
 
 
 async def test_svcrack_is_locked_out_before_it_reaches_the_secret(
     b2bua: Start,  # noqa: F811
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """svcrack with the secret 9th in its dictionary: locked after 5 failures, never finds it."""
     svcrack = require_binary("svcrack")
+    short_retransmissions(monkeypatch)
     caplog.set_level(logging.WARNING, logger="akashi.telephony.outbound")
     words = tmp_path / "words.txt"
     words.write_text("\n".join([*WRONG, SECRET_201, "zzz"]) + "\n")
@@ -92,9 +127,8 @@ async def test_svcrack_reaches_the_secret_without_the_lock(b2bua: Start, tmp_pat
             agent_password=SECRET_201,
             sip_extra="auth_lockout_after = 50",
         )
-        out = await run_tool(svcrack, *crack_args(words, svc.sip.local[1]), timeout=20)
-        assert trunk.invites, out
-        assert trunk.invites[0].uri.startswith("sip:201@"), trunk.invites[0].uri
+        out_call = await run_until_call_out(trunk, svcrack, *crack_args(words, svc.sip.local[1]))
+        assert out_call.uri.startswith("sip:201@"), out_call.uri
 
 
 async def test_svwar_cannot_tell_agents_from_strangers(b2bua: Start) -> None:  # noqa: F811

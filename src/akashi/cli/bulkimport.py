@@ -1,6 +1,6 @@
 """``akashi import calls DIR``: an old recorder's files imported as calls, resumable and idempotent.
 
-Each file goes through the same path as ``akashi import call`` (:class:`akashi.ingest.CallRecord`,
+Each file goes through the same path as ``akashi import call`` (:class:`akashi.calloutcome.CallOutcome`,
 :func:`akashi.ingest.ingest_call` for WAVs; the same store and record steps for MP3/M4A, kept as
 received). A file whose SHA-256 is already a call's recording is skipped, so a run that stopped
 half way is simply run again. A file that cannot be imported is reported with its reason and the
@@ -28,8 +28,8 @@ from akashi.db.models import Call, EvidenceObject
 from akashi.errors import AkashiError, ConfigError
 
 if TYPE_CHECKING:
+    from akashi.calloutcome import CallOutcome
     from akashi.context import Akashi
-    from akashi.ingest import CallRecord
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +85,9 @@ def imported_hashes(ak: Akashi) -> dict[str, int]:
         return {sha: cid for sha, cid in rows}
 
 
-def call_record(item: Item, defaults: Defaults, path: Path) -> CallRecord:
-    """The :class:`CallRecord` of one file, as ``akashi import call`` builds it; errors name the field."""
-    from akashi.ingest import CallRecord
+def call_record(item: Item, defaults: Defaults, path: Path) -> CallOutcome:
+    """The :class:`CallOutcome` of one file, as ``akashi import call`` builds it; errors name the field."""
+    from akashi.calloutcome import CallOutcome
 
     v = item.values
     for name, text in v.items():
@@ -118,7 +118,7 @@ def call_record(item: Item, defaults: Defaults, path: Path) -> CallRecord:
             f"started: not an ISO 8601 time: {v.get('started')}",
         ) from None
     start = start or datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    return CallRecord(
+    return CallOutcome(
         started_at=start,
         direction="in" if direction == "in" else "out",
         caller=caller,
@@ -131,7 +131,7 @@ def call_record(item: Item, defaults: Defaults, path: Path) -> CallRecord:
     )
 
 
-def ingest_file(ak: Akashi, path: Path, rec: CallRecord) -> int:
+def ingest_file(ak: Akashi, path: Path, rec: CallOutcome) -> int:
     """Import one recording: a WAV as ``akashi import call`` does, an MP3/M4A kept as received."""
     from akashi.codecs.audiofile import KINDS, decode_audio_file, sniff
     from akashi.ingest import ingest_call, record_call, store_call_media
@@ -155,7 +155,6 @@ def ingest_file(ak: Akashi, path: Path, rec: CallRecord) -> int:
         media_object_id=put.object_id,
         codec=decoded.codec,
         channels=decoded.channels,
-        extra=dict(rec.extra),
         transcribe=True,
     )
 

@@ -148,3 +148,34 @@ def export_camera_cmd(
     ak = open_akashi()
     path = export_cameras(ak, who, names, start=t0, end=t1, out=out, client="cli")
     emit(None, False, f"証拠パッケージ / evidence package: {path}")
+
+
+@cameras_app.command("pause")
+def cameras_pause(
+    name: str,
+    as_user: str | None = typer.Option(None, "--as-user", help="Act as this admin (default: cli, audited)"),
+) -> None:
+    """カメラを一時停止（再開まで録画しない・映像は残る）/ pause a camera until resumed (footage stays)."""
+    _pause(name, True, as_user)
+    emit(None, False, f"一時停止しました / paused: {name}")
+
+
+@cameras_app.command("resume")
+def cameras_resume(
+    name: str,
+    as_user: str | None = typer.Option(None, "--as-user", help="Act as this admin (default: cli, audited)"),
+) -> None:
+    """一時停止したカメラの録画を再開 / resume a paused camera."""
+    _pause(name, False, as_user)
+    emit(None, False, f"再開しました / resumed: {name}")
+
+
+def _pause(name: str, paused: bool, as_user: str | None) -> None:
+    """What the admin page's 一時停止/再開 does (admins only, audited): a running service follows."""
+    from akashi.db.base import session_scope
+    from akashi.web.services.adminconfig import pause_camera
+
+    who = principal_for(as_user)
+    ak = open_akashi()
+    with session_scope(ak.engine) as s:
+        pause_camera(ak, s, who, name, paused, "cli")

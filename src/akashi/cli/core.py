@@ -193,8 +193,8 @@ def import_call(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """既存の録音を通話として取り込む / import an existing recording as a call."""
+    from akashi.calloutcome import CallOutcome
     from akashi.cli.bulkimport import ingest_file
-    from akashi.ingest import CallRecord
 
     if direction not in ("in", "out"):
         raise ConfigError(
@@ -207,7 +207,7 @@ def import_call(
         )
     start = parse_time(started, "--started") or datetime.fromtimestamp(file.stat().st_mtime, UTC)
     ak = open_akashi()
-    rec = CallRecord(
+    rec = CallOutcome(
         started_at=start,
         direction="in" if direction == "in" else "out",
         caller=caller,

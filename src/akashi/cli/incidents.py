@@ -84,3 +84,61 @@ def incident_grants(
         "\n".join(f"{r['user']}\t{r['until']}\t{'active' if r['active'] else 'ended'}" for r in rows)
         or "なし / none",
     )
+
+
+incidents_app = typer.Typer(help="案件の一覧 / incidents (list)", no_args_is_help=True)
+app.add_typer(incidents_app, name="incidents")
+
+
+@incidents_app.command("list")
+def incidents_list(
+    status: str | None = typer.Option(None, "--status", help="open | closed"),
+    limit: int = typer.Option(200, "--limit", min=1, max=5000),
+    as_user: str | None = typer.Option(None, "--as", help="List as this user (their sites)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """案件の一覧（新しい順）/ list incidents, newest first, with their calls and camera ranges."""
+    from sqlalchemy import func, select
+
+    from akashi.db.models import Incident, IncidentItem, Site
+
+    who = _who(as_user)
+    ak = open_akashi()
+    with session_scope(ak.engine) as s:
+        stmt = select(Incident).where(who.incidents_clause()).order_by(Incident.id.desc()).limit(limit)
+        if status:
+            stmt = stmt.where(Incident.status == status)
+        incidents = list(s.scalars(stmt))
+        sites: dict[int, str] = {k: v for k, v in s.execute(select(Site.id, Site.name))}
+        counts = {
+            (int(iid), bool(kind)): int(n)
+            for iid, kind, n in s.execute(
+                select(
+                    IncidentItem.incident_id,
+                    IncidentItem.camera_id.is_not(None),
+                    func.count(),
+                )
+                .where(IncidentItem.incident_id.in_([i.id for i in incidents]))
+                .group_by(IncidentItem.incident_id, IncidentItem.camera_id.is_not(None))
+            )
+        }
+        rows = [
+            {
+                "id": i.id,
+                "title": i.title,
+                "status": i.status,
+                "site": sites.get(i.site_id) if i.site_id else None,
+                "legal_hold": i.legal_hold,
+                "created_by": i.created_by,
+                "created_at": i.created_at.isoformat(),
+                "calls": counts.get((i.id, False), 0),
+                "camera_ranges": counts.get((i.id, True), 0),
+            }
+            for i in incidents
+        ]
+    lines = [
+        f"{r['id']}\t{r['created_at']}\t{r['status']}\t{r['site'] or ''}\t"
+        f"{'hold' if r['legal_hold'] else ''}\t{r['calls']} calls\t{r['camera_ranges']} ranges\t{r['title']}"
+        for r in rows
+    ]
+    emit(rows, as_json, "\n".join([*lines, f"{len(rows)} 件 / incidents"]))

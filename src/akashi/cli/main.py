@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from akashi.cli import agents as _agents  # noqa: F401  (akashi agent list/rename/merge)
 from akashi.cli import analysis as _analysis  # noqa: F401  (registers commands)
 from akashi.cli import bulkimport as _bulkimport  # noqa: F401  (import calls)
 from akashi.cli import cameras as _cameras  # noqa: F401
@@ -13,6 +14,7 @@ from akashi.cli import core as _core  # noqa: F401
 from akashi.cli import demo as _demo  # noqa: F401  (akashi demo)
 from akashi.cli import firstrun as _firstrun  # noqa: F401  (setup-link)
 from akashi.cli import incidents as _incidents  # noqa: F401
+from akashi.cli import live as _live  # noqa: F401  (calls live)
 from akashi.cli import media as _media  # noqa: F401
 from akashi.cli import notices as _notices  # noqa: F401
 from akashi.cli import telephony as _telephony  # noqa: F401

@@ -27,11 +27,14 @@ def sip_serve(
     ),
 ) -> None:
     """SIP/RTP だけを動かす / run only the SIP recording B2BUA until interrupted."""
+    from akashi.access.live import live_store
+    from akashi.config.watch import ConfigWatch
+    from akashi.telephony.liveconfig import LiveSettings
     from akashi.telephony.service import TelephonyService
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with open_akashi() as ak:
-        svc = TelephonyService(ak)
+        svc = TelephonyService(ak, live_link=live_store(ak))
 
         async def main() -> None:
             stop = asyncio.Event()
@@ -45,11 +48,17 @@ def sip_serve(
                 )
             task = asyncio.create_task(svc.run(stop))
             ready = asyncio.create_task(svc.ready.wait())
+            # route, agent and notice changes in akashi.toml apply to new calls without a restart
+            watch = ConfigWatch(ak)
+            watch.listeners.append(LiveSettings(svc))
+            watching = asyncio.create_task(watch.run(stop))
             await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
             if ready_file is not None and svc.ready.is_set():
                 host, port = svc.sip.local
                 ready_file.write_text(json.dumps({"host": host, "port": port}))
             await task
+            stop.set()
+            await watching
 
         try:
             import uvloop

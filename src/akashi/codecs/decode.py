@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from akashi.codecs.audiofile import sniff, to_wav
 from akashi.codecs.container import MAGIC, read_container
 from akashi.codecs.pyav import MAX_SECONDS, load_av
 from akashi.codecs.timeline import Segment, segments
@@ -233,6 +234,5 @@ def playable_wav(data: bytes) -> bytes:
     (codecs/audiofile.py), a WAV as it is."""
     if is_container(data):
         return decode_container(data).wav()
-    from akashi.codecs.audiofile import sniff, to_wav
 
     return to_wav(data) if sniff(data[:16]) is not None else data

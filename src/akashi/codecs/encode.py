@@ -70,7 +70,7 @@ def _kind(codec: CodecLike) -> str:
 @functools.cache
 def _has_encoder(name: str) -> bool:
     try:
-        import av
+        import av  # noqa: PLC0415 - PyAV is the optional 'media' extra; a call-only install never loads it
 
         av.codec.Codec(name, "w")
     except Exception:
@@ -162,7 +162,7 @@ def _opus_settings(fmtp: str) -> tuple[int, dict[str, str]]:
 
 def _pyav(name: str, pcm: Int16, rate: int, options: dict[str, str], bitrate: int = 0) -> tuple[bytes, ...]:
     """Encode mono 16-bit ``pcm`` with PyAV's encoder ``name``; one payload per 20 ms frame."""
-    import av
+    import av  # noqa: PLC0415 - PyAV is the optional 'media' extra; a call-only install never loads it
 
     ctx = av.codec.CodecContext.create(name, "w")
     assert isinstance(ctx, av.AudioCodecContext)

@@ -17,7 +17,7 @@ MAX_SECONDS = 24 * 3600
 def load_av() -> Any:
     """The ``av`` module; :class:`AkashiError` naming the extra to install when PyAV is missing."""
     try:
-        import av
+        import av  # noqa: PLC0415 - PyAV is the optional 'media' extra; a call-only install never loads it
     except ImportError:
         raise AkashiError(
             "この通話のコーデックの再生・変換には PyAV (av) が必要です: pip install 'akashi[media]'",

@@ -32,9 +32,21 @@ class AnalysisSettings(Section):
     prompt_lexicon: bool = Field(
         True, description="Bias the customer channel with lexicon words (initial_prompt)."
     )
+    prompt_operator: bool = Field(
+        True,
+        description="Bias the operator channel with words of a reception and its notice, as a list "
+        "(initial_prompt; never the notice's sentence).",
+    )
     joint_channels: bool = Field(
         False,
-        description="Recognise both channels' speech in shared 30 s windows (one pass; no lexicon prompt).",
+        description="Recognise both channels' speech in shared 30 s windows (one pass; the lexicon's and the "
+        "reception's words as one prompt).",
+    )
+    fit_windows: Literal["off", "operator", "all"] = Field(
+        "operator",
+        description="Channels whose recogniser windows are fitted to their speech (rounded up to 5 s) "
+        'instead of padded to 30 s: faster on short calls; "all" also fits the customer\'s, fastest, '
+        "but with the lexicon prompt it wrote prompt words nobody said.",
     )
     lexicon: str = Field("", description="Harassment lexicon TOML; empty: the shipped default.")
     long_call_minutes: float = Field(30.0, gt=0)

@@ -132,10 +132,16 @@ class WebSettings(Section):
         1_048_576, ge=1024, le=2**30, description="Largest request body (JSON, forms); larger: 413."
     )
     max_upload_bytes: int = Field(
-        8_388_608, ge=1024, le=2**30, description="Largest body of an upload route (the lexicon); larger: 413."
+        8_388_608,
+        ge=1024,
+        le=2**30,
+        description="Largest body of an upload route (the lexicon); larger: 413.",
     )
     login_attempts_per_minute: int = Field(
-        10, ge=1, le=10_000, description="Password attempts per client address per minute; more: 429, no hashing."
+        10,
+        ge=1,
+        le=10_000,
+        description="Password attempts per client address per minute; more: 429, no hashing.",
     )
 
 

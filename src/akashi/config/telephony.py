@@ -25,6 +25,11 @@ UNAVAILABLE_TEXT = (
     "恐れ入りますが、しばらくたってからおかけ直しください。"
 )
 
+#: the live-protection messages' default texts (issue 14)
+WARNING_TEXT = "これ以上のご発言が続く場合は、通話を終了させていただきます。この通話は録音されています。"
+FINAL_TEXT = "通話を終了させていただきます。失礼いたします。"
+LONG_CALL_TEXT = "お話の時間が長くなっておりますので、この後{minutes}分で終了させていただきます。"
+
 
 def _as_network(value: object) -> object:
     """An address or network written as text becomes a network (host bits allowed: 10.1.0.5/16 is 10.1.0.0/16)."""
@@ -58,7 +63,8 @@ class TrunkSettings(Section):
     name: str = Field(..., min_length=1)
     host: str = Field(..., min_length=1, description="host or host:port; outbound calls go here.")
     transport: Literal["udp", "tcp", "tls"] = Field(
-        "udp", description="How calls and REGISTER reach the trunk; tls: port 5061 unless host says otherwise."
+        "udp",
+        description="How calls and REGISTER reach the trunk; tls: port 5061 unless host says otherwise.",
     )
     username: str = ""
     password: SecretStr = SecretStr("")
@@ -66,7 +72,8 @@ class TrunkSettings(Section):
         "", description="Digest realm of the trunk; when set, challenges of any other realm are not answered."
     )
     tls_ca: str = Field(
-        "", description="CA certificates (PEM) the trunk's TLS certificate must chain to; empty: the system's."
+        "",
+        description="CA certificates (PEM) the trunk's TLS certificate must chain to; empty: the system's.",
     )
     # "register" in akashi.toml; the attribute has another name because pydantic's BaseModel
     # already has a ``register`` (ABC) attribute
@@ -74,6 +81,13 @@ class TrunkSettings(Section):
         False, alias="register", description="REGISTER with the trunk (digest, refreshed)."
     )
     register_expires_s: int = Field(600, ge=60, le=86400)
+    route_by: Literal["auto", "request_uri", "to", "p_called_party_id"] = Field(
+        "auto",
+        description="Which number of an inbound call from this trunk picks the route: the Request-URI's user, "
+        "the To user, or P-Called-Party-ID (RFC 3455); auto: To when the trunk registers (its calls are "
+        "addressed to Akashi's Contact), else the Request-URI. A header without a number falls back to the "
+        "Request-URI.",
+    )
     srtp: Literal["", "sdes"] = Field(
         "",
         description='"sdes": offer SRTP (RFC 4568, AES_CM_128_HMAC_SHA1_80) on calls placed on this trunk; '
@@ -94,11 +108,13 @@ class TrunkSettings(Section):
     allow_emergency: bool = Field(True, description="Allow 110, 118 and 119.")
     # what the trunk sees of the caller (akashi.telephony.identity)
     from_user: str = Field(
-        "", pattern=r"^[0-9+*#A-Za-z._-]*$",
+        "",
+        pattern=r"^[0-9+*#A-Za-z._-]*$",
         description="User of the From toward the trunk (the registered number); empty: the agent's SIP user.",
     )
     from_domain: str = Field(
-        "", pattern=r"^[0-9A-Za-z.:\[\]-]*$",
+        "",
+        pattern=r"^[0-9A-Za-z.:\[\]-]*$",
         description="Host of the From toward the trunk; empty: Akashi's public_address (never the phone's).",
     )
     identity_header: Literal["pai", "ppi", ""] = Field(
@@ -140,6 +156,88 @@ class RouteSettings(Section):
         ),
     )
     site: str = ""
+    # -- operator legs that a PBX challenges (issue 15 item 4) ----------------------------------
+    ring_username: str = Field(
+        "", max_length=256, description="Digest user answering a 401/407 of this route's ring targets."
+    )
+    ring_password: SecretStr = Field(
+        SecretStr(""),
+        description="Its secret (at least 12 characters); sent only to the hosts of this route's ring URIs.",
+    )
+    ring_realm: str = Field(
+        "", max_length=256, description="When set, only challenges of this realm are answered."
+    )
+    # -- live protection (issue 14): the operator's key, warnings, the long-call guard ----------
+    live: bool | None = Field(
+        None, description="Live detection of this route's calls; None: on when the transcriber runs here."
+    )
+    warning: Literal["off", "ask", "auto"] = Field(
+        "ask",
+        description='"ask": a severe live flag puts the warning button before the supervisor; '
+        '"auto": the warning plays by itself after auto_warning_flags severe flags; "off": neither.',
+    )
+    warning_text: str = Field(WARNING_TEXT, min_length=1, max_length=500)
+    warning_audio: str = Field("", description="WAV of the warning; spoken from warning_text when empty.")
+    protection_key: str = Field(
+        "*9", pattern=r"^[0-9*#A-Da-d]{1,8}$", description="DTMF keys the operator presses to warn."
+    )
+    protection_window_s: float = Field(
+        10, gt=0, le=600, description="A second press within this many seconds ends (or transfers) the call."
+    )
+    protection_second: Literal["end", "transfer"] = "end"
+    supervisor: str = Field("", description="SIP URI (or number) rung on a transfer by the second press.")
+    final_text: str = Field(FINAL_TEXT, min_length=1, max_length=500)
+    final_audio: str = Field("", description="WAV of the final message; spoken from final_text when empty.")
+    auto_warning_flags: int = Field(2, ge=1, le=100)
+    auto_warning_window_s: float = Field(60, gt=0, le=3600)
+    long_call_alert_min: float = Field(
+        0, ge=0, le=1440, description="Alert the board after N minutes; 0: off."
+    )
+    long_call_warn_min: float = Field(
+        0, ge=0, le=1440, description="Play the time-limit message after M minutes; 0: off."
+    )
+    long_call_end_after_min: float = Field(
+        0, ge=0, le=1440, description="End the call K minutes after the time-limit message; 0: off."
+    )
+    long_call_text: str = Field(
+        LONG_CALL_TEXT, min_length=1, max_length=500, description="{minutes} becomes K."
+    )
+    long_call_audio: str = Field("", description="WAV of the time-limit message; spoken when empty.")
+
+    @model_validator(mode="after")
+    def _ring_secret(self) -> RouteSettings:
+        n = len(self.ring_password.get_secret_value())
+        if 0 < n < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"経路 {self.match} の ring_password が短すぎます（{MIN_SECRET_LENGTH} 文字以上）"
+                f" / route {self.match}: ring_password is shorter than {MIN_SECRET_LENGTH} characters"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _transfer_target(self) -> RouteSettings:
+        if self.protection_second == "transfer" and not self.supervisor:
+            raise ValueError(
+                'protection_second = "transfer" には supervisor が必要です / '
+                'protection_second = "transfer" needs a supervisor to ring'
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _long_call_end(self) -> RouteSettings:
+        # the spoken time-limit message would promise an end "in 0 minutes" that never comes
+        if (
+            self.long_call_warn_min
+            and not self.long_call_end_after_min
+            and not self.long_call_audio
+            and "{minutes}" in self.long_call_text
+        ):
+            raise ValueError(
+                "long_call_end_after_min が 0 のとき long_call_text に {minutes} は使えません"
+                "（「0分で終了」と流れます）/ long_call_end_after_min is 0 but long_call_text says "
+                "{minutes}: set long_call_end_after_min, or a long_call_text without {minutes}"
+            )
+        return self
 
 
 class AnnouncementSettings(Section):
@@ -288,6 +386,13 @@ class SipSettings(Section):
         description="Addresses or networks of the trunks/PBXs that may send inbound calls, e.g. "
         '"203.0.113.5" or "10.1.0.0/16" (empty: any). An INVITE from elsewhere that would be routed '
         "inbound gets 403; agents' outbound calls are checked by agent_networks and digest instead.",
+    )
+    siprec_networks: list[Network] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Addresses or networks of the SBCs/PBXs that may send SIPREC recording sessions "
+        '(RFC 7866, INVITE with "Require: siprec"), e.g. "10.1.0.10" or "10.1.0.0/24". Empty (the '
+        "default): every SIPREC session is refused with 403.",
     )
     trunks: list[TrunkSettings] = Field(default_factory=list)
     routes: list[RouteSettings] = Field(default_factory=list)

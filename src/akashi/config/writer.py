@@ -199,3 +199,17 @@ def set_lexicon_path(home: Path, path: str) -> Settings:
         _table(doc, "analysis")["lexicon"] = path
 
     return update_config(home, edit)
+
+
+def set_camera_enabled(home: Path, name: str, enabled: bool) -> Settings:
+    """Set ``enabled`` of the ``[[cameras]]`` entry called ``name`` (paused or resumed by an admin)."""
+
+    def edit(doc: TOMLDocument) -> None:
+        cams = doc.get("cameras")
+        tables = list(cams) if isinstance(cams, AoT) else []
+        hits = [t for t in tables if isinstance(t, Table) and t.get("name") == name]
+        if not hits:
+            raise ConfigError(f"カメラ {name} は設定ファイルにありません", f"no camera {name} in akashi.toml")
+        hits[0]["enabled"] = enabled
+
+    return update_config(home, edit)

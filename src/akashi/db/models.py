@@ -22,8 +22,9 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from akashi.callfacts import CallFacts
 from akashi.db.base import Base, utcnow
 
 ROLES = ("admin", "manager", "operator", "auditor", "counsel")
@@ -156,7 +157,9 @@ class Call(Base):
     agent_name: Mapped[str] = mapped_column(String(128), default="")
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), default=None)
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
-    status: Mapped[str] = mapped_column(String(16), default="completed")  # completed|missed|interrupted|failed
+    status: Mapped[str] = mapped_column(
+        String(16), default="completed"
+    )  # completed|missed|interrupted|failed
     source: Mapped[str] = mapped_column(String(16), default="sip")  # sip | import
     hangup_side: Mapped[str] = mapped_column(String(16), default="")
     call_ids: Mapped[list[Any]] = mapped_column(default=list)
@@ -170,10 +173,22 @@ class Call(Base):
     flags: Mapped[list[Any]] = mapped_column(default=list)  # category names, for quick filters
     severity: Mapped[float] = mapped_column(Float, default=0.0)
     analysis_state: Mapped[str] = mapped_column(String(16), default="pending")
+    #: the call's facts as JSON, schema :class:`akashi.callfacts.CallFacts`: read them as :attr:`facts`
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # made by `akashi demo` (simulated traffic); `akashi demo --clear` removes it
     demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    @property
+    def facts(self) -> CallFacts:
+        """The typed facts of the call (a copy: store changes with ``extra = facts.to_extra()``)."""
+        return CallFacts.read(self.extra)
+
+    @validates("extra")
+    def _facts_fit_the_schema(self, _key: str, value: dict[str, Any] | None) -> dict[str, Any]:
+        """Whatever sets the JSON column goes through its schema: a fact of the wrong type raises
+        ``pydantic.ValidationError`` instead of reaching the database."""
+        return CallFacts.model_validate(value or {}).to_extra()
 
     __table_args__ = (
         Index("ix_calls_started", "started_at"),

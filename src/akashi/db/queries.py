@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from akashi.db.fts import text_filter
 from akashi.db.models import Agent, Call, CallFlag, Site
 
 _NON_DIGITS = re.compile(r"\D")
@@ -85,7 +86,7 @@ _ORDER = {
 }
 
 
-def _filtered(session: Session, viewer: SeesCalls | None, q: CallQuery) -> Select[Any]:
+def _filtered(session: Session, viewer: SeesCalls | None, q: CallQuery) -> Select[Any]:  # noqa: PLR0912 - one optional filter per CallQuery field
     stmt = select(Call)
     if viewer is not None:
         stmt = stmt.where(viewer.calls_clause())
@@ -128,8 +129,6 @@ def _filtered(session: Session, viewer: SeesCalls | None, q: CallQuery) -> Selec
     if q.status:
         stmt = stmt.where(Call.status == q.status)
     if q.text:
-        from akashi.db.fts import text_filter
-
         stmt = stmt.where(text_filter(session, q.text, q.text_reading))
     return stmt
 

@@ -24,7 +24,7 @@ from akashi.cameras.records import CameraSpec
 from akashi.cameras.supervisor import Supervisor
 from akashi.db.base import session_scope
 from akashi.db.models import Camera, CameraSegment
-from akashi.demo.plan import DEMO_SITE
+from akashi.demo.site import DEMO_SITE
 from akashi.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -5,7 +5,8 @@ Each stored object of a demo call or of the demo camera is deleted the way reten
 before the object goes, so ``akashi verify`` stays clean and the ledger shows the deletion. The
 calls' rows (transcripts, flags, keywords, jobs) and the demo camera's rows go too; one audit entry
 names what was removed. Demo data under legal hold is kept (a hold outranks the demo's removal) and
-reported.
+reported. The demo's site stays: its deleted objects' rows and ledger entries name it (see
+:mod:`akashi.demo.site`, which keeps it out of the lists people choose a site from).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import delete, or_, select
 from akashi.access.audit import audit
 from akashi.db.base import session_scope
 from akashi.db.models import (
+    Agent,
     Call,
     CallFlag,
     Camera,
@@ -29,11 +31,15 @@ from akashi.db.models import (
     Job,
     Note,
     TranscriptSegment,
+    User,
 )
 from akashi.db.models_analysis import CallKeyword
+from akashi.demo.plan import DEMO_SIP_USERS
 from akashi.store.retention import tombstone
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from akashi.context import Akashi
     from akashi.store.evidence import EvidenceStore
 
@@ -81,6 +87,13 @@ def _demo_objects(ak: Akashi) -> tuple[list[int], list[int], list[str]]:
 def _tombstone(store: EvidenceStore, oid: str) -> bool:
     """Delete one stored object as retention does (ledger ``delete`` entry first); False when held."""
     return tombstone(store, oid, "demo", who="demo clear")
+
+
+def _drop_demo_agents(s: Session) -> None:
+    """The demo's simulated operators go with their calls (a held demo call keeps its operator)."""
+    used = select(Call.agent_id).where(Call.agent_id.is_not(None)).union(
+        select(User.agent_id).where(User.agent_id.is_not(None)))  # fmt: skip
+    s.execute(delete(Agent).where(Agent.sip_user.in_(DEMO_SIP_USERS), Agent.id.not_in(used)))
 
 
 def clear_demo(ak: Akashi, *, user: str = "cli", client: str = "cli") -> ClearResult:
@@ -140,6 +153,7 @@ def clear_demo(ak: Akashi, *, user: str = "cli", client: str = "cli") -> ClearRe
         s.execute(delete(CameraSegment).where(CameraSegment.camera_id.in_(gone_cams)))
         s.execute(delete(CameraGap).where(CameraGap.camera_id.in_(gone_cams)))
         s.execute(delete(Camera).where(Camera.id.in_(gone_cams)))
+        _drop_demo_agents(s)
         out.calls = gone
         audit(
             s,
@@ -149,4 +163,6 @@ def clear_demo(ak: Akashi, *, user: str = "cli", client: str = "cli") -> ClearRe
             client=client,
             detail={"calls": gone, "cameras": out.cameras, "objects": out.objects_deleted, "held": out.held},
         )
+    # the checklist shows the last demo's log: it tells of calls that are gone now
+    (ak.settings.home / "demo.log").unlink(missing_ok=True)
     return out

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from akashi.analysis.audio import encode_mulaw
-from akashi.analysis.testcalls import ScriptedCall, by_name, render
+from akashi.analysis.testcalls import NOTICE, ScriptedCall, Turn, by_name, render
 
 #: the dialled numbers of the demo's routes (0120 is toll-free: not a number anyone could mean)
 AUTOMATIC_NUMBER = "0120000901"
 OPERATOR_NUMBER = "0120000902"
-#: the site the demo's calls and camera belong to
-DEMO_SITE = "demo"
-DEMO_SITE_LABEL = "デモ / Demo"
 #: the demo's operators: (agent name, SIP user)
 #: (SIP users no real phone has, so no real agent's record is credited with a demo call)
 OPERATORS = (("デモ 山田", "demo-yamada"), ("デモ 佐藤", "demo-sato"), ("デモ 鈴木", "demo-suzuki"))
+DEMO_SIP_USERS = frozenset(user for _name, user in OPERATORS)
 
 
 @dataclass(frozen=True)
@@ -78,14 +76,27 @@ def tts_engine(choice: str = "auto") -> str:
     return choice
 
 
+def spoken(call: PlannedCall) -> ScriptedCall:
+    """What the two sides say: where Akashi plays the notice, the operator only greets (said twice,
+    the notice sounds like a fault); where the operator gives it, the script says it or forgets it."""
+    if call.operator_notice:
+        return call.script
+    turns = tuple(
+        Turn(t.speaker, t.text.replace(NOTICE, ""), t.gain) if t.speaker == "operator" else t
+        for t in call.script.turns
+    )
+    return replace(call.script, turns=tuple(t for t in turns if t.text.strip()))
+
+
 def tracks(call: PlannedCall, cache: Path, engine: str = "openjtalk") -> tuple[bytes, bytes]:
     """The caller's and the operator's μ-law tracks of ``call`` (rendered once into ``cache``)."""
-    key = hashlib.sha256(repr((call.script, engine)).encode()).hexdigest()[:12]
-    path = cache / f"{call.script.name}-{engine}-{key}.ulaw2"
+    script = spoken(call)
+    key = hashlib.sha256(repr((script, engine)).encode()).hexdigest()[:12]
+    path = cache / f"{script.name}-{engine}-{key}.ulaw2"
     if path.exists():
         data = path.read_bytes()
     else:
-        samples, _timeline = render(call.script, engine=engine)
+        samples, _timeline = render(script, engine=engine)
         # interleaved μ-law, customer then operator: what the two phones send
         data = encode_mulaw(samples.reshape(-1)).tobytes()
         cache.mkdir(parents=True, exist_ok=True)

@@ -24,17 +24,20 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 
+from akashi.access.live import live_store
 from akashi.config.telephony import AgentSettings, AnnouncementSettings, RouteSettings, SipSettings
 from akashi.db.base import session_scope
-from akashi.db.models import Call
+from akashi.db.models import Call, Site
+from akashi.db.queries import site_id_for
 from akashi.demo import camera
-from akashi.demo.plan import DEMO_SITE, DEMO_SITE_LABEL, OPERATORS, PlannedCall, plan, tracks, tts_engine
+from akashi.demo.plan import OPERATORS, PlannedCall, plan, tracks, tts_engine
+from akashi.demo.site import DEMO_SITE, DEMO_SITE_LABEL
 from akashi.demo.ua import Caller, DemoCallError, OperatorPhone, Talk
 from akashi.errors import ConfigError
+from akashi.telephony.service import TelephonyService
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
-    from akashi.telephony.service import TelephonyService
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +125,6 @@ def demo_settings(ak: Akashi, routes: list[RouteSettings], port: int) -> None:
 
 
 def _ensure_site(ak: Akashi) -> None:
-    from akashi.db.models import Site
-    from akashi.db.queries import site_id_for
-
     with session_scope(ak.engine) as s:
         site = s.get(Site, site_id_for(s, DEMO_SITE))
         if site is not None and not site.label:
@@ -194,9 +194,7 @@ class Demo:
         demo_settings(ak, routes, port)
         await asyncio.to_thread(_ensure_site, ak)
         self.result.listen = f"127.0.0.1:{port}"
-        from akashi.telephony.service import TelephonyService
-
-        svc = TelephonyService(ak)
+        svc = TelephonyService(ak, live_link=live_store(ak))
         # its own spool: a restart of `akashi serve` never finishes a demo call, nor the demo a real one
         svc.spool_root = ak.settings.spool_path / "demo-calls"
         loop = asyncio.get_running_loop()
@@ -277,7 +275,7 @@ class Demo:
                 await asyncio.to_thread(mark_demo, self.ak, [cid])
                 self.say(f"記録しました / recorded: call {cid}")
         # calls recovered from an interrupted earlier demo are demo calls too
-        extra = [c for c in svc.ingested if c not in self.result.call_ids]
+        extra = [c for c in svc.recovered if c not in self.result.call_ids]
         await asyncio.to_thread(mark_demo, self.ak, extra)
 
     async def _rest_of(self, duration_s: float) -> None:

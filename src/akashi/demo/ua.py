@@ -341,7 +341,7 @@ class OperatorPhone:
             if p is not None:
                 p.close()
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event) -> None:  # noqa: PLR0912, PLR0915 - the scripted operator phone: one linear script of SIP and media steps
         """Answer one call and play the operator's side until Akashi's BYE (or ``stop``)."""
         assert self.sip is not None and self.rtp is not None
         sip, rtp = self.sip, self.rtp

@@ -8,6 +8,7 @@ on SQLite the write lock serialises claims.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -71,7 +72,6 @@ def enqueue(
 
 def worker_name() -> str:
     """host:pid identifies a worker in the table."""
-    import os
 
     return f"{socket.gethostname()}:{os.getpid()}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import traceback
@@ -33,7 +34,6 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 def handlers() -> dict[str, Handler]:
     """All registered handlers, importing the modules that define them."""
-    import importlib
 
     for mod in HANDLER_MODULES:
         try:

@@ -48,7 +48,7 @@ _TTS_LOCK = threading.Lock()
 
 def _openjtalk(text: str, htsvoice: Path | None) -> tuple[Signal, int]:
     try:
-        import pyopenjtalk
+        import pyopenjtalk  # noqa: PLC0415 - pyopenjtalk is the optional 'media' extra and loads its dictionary on import
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise AkashiError(
             "音声合成 pyopenjtalk-plus がインストールされていません",
@@ -62,7 +62,7 @@ def _openjtalk(text: str, htsvoice: Path | None) -> tuple[Signal, int]:
                 raise AkashiError(
                     f"音声ファイルがありません: {htsvoice}", f"no such HTS voice file: {htsvoice}"
                 )
-            from pyopenjtalk.htsengine import HTSEngine
+            from pyopenjtalk.htsengine import HTSEngine  # noqa: PLC0415 - pyopenjtalk is the optional 'media' extra and loads its dictionary on import
 
             engine = HTSEngine(str(htsvoice).encode())
             labels = pyopenjtalk.extract_fullcontext(text)

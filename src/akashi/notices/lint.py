@@ -59,7 +59,7 @@ class LintMessage:
 def _mora_count(text: str) -> int:
     """Morae of ``text`` as read by Open JTalk; a character count when it is not available."""
     try:
-        import pyopenjtalk
+        import pyopenjtalk  # noqa: PLC0415 - pyopenjtalk is the optional 'media' extra and loads its dictionary on import
     except ImportError:  # pragma: no cover - a dependency of the package
         return len(_PAUSES.sub("", text))
     kana = str(pyopenjtalk.g2p(text, kana=True))

@@ -38,7 +38,7 @@ from akashi.db import chain
 from akashi.db.base import session_scope
 from akashi.db.models import AuditEntry, EvidenceObject, LedgerEntry
 from akashi.errors import StoreError
-from akashi.store import tsa
+from akashi.store import ledger, tsa
 from akashi.store.checkpoint_places import DIR, LocalPlace, Place, close_places, places
 from akashi.store.keys import public_key_fingerprint
 
@@ -143,7 +143,6 @@ class Checkpoint:
 
 def anchored_ledger_head(store: EvidenceStore) -> dict[str, Any] | None:
     """The furthest head the home remembers (``kv`` row or ``ledger.head`` file), before it is replaced."""
-    from akashi.store import ledger
 
     with session_scope(store.engine) as s:
         kv = ledger.kv_head(s)

@@ -68,8 +68,8 @@ def _put_entries(store: EvidenceStore, object_ids: list[str]) -> list[dict[str, 
 
 def checkpoint_files(store: EvidenceStore, object_ids: list[str]) -> list[tuple[str, bytes]]:
     """The ``checkpoint/`` files of a package of these objects (a new checkpoint when none covers them)."""
-    from akashi.store.checkpoint import CheckpointName, take_checkpoint
-    from akashi.store.checkpoint_places import DIR, LocalPlace
+    from akashi.store.checkpoint import CheckpointName, take_checkpoint  # noqa: PLC0415 - checkpoint places import boto3 (slow); only packages with checkpoints need them
+    from akashi.store.checkpoint_places import DIR, LocalPlace  # noqa: PLC0415 - checkpoint places import boto3 (slow); only packages with checkpoints need them
 
     entries = _put_entries(store, object_ids)
     need = max((e["seq"] for e in entries), default=0)
@@ -206,7 +206,7 @@ def verify_checkpoint_offline(
     zf: zipfile.ZipFile, public_key: Ed25519PublicKey, manifest: dict[str, Any]
 ) -> list[Finding]:
     """Check a package's ``checkpoint/`` files offline (see the module docstring)."""
-    from akashi.store.checkpoint import CheckpointName
+    from akashi.store.checkpoint import CheckpointName  # noqa: PLC0415 - checkpoint places import boto3 (slow); only packages with checkpoints need them
 
     bases = [
         n[len(PREFIX) : -len(".json")]

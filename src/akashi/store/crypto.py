@@ -244,6 +244,21 @@ class Encryptor:
         self._done = True
         return self._seal(self._chunker.rest(), True)
 
+    def seal_into(self, data: Buffer, final: bool, out: memoryview) -> memoryview:
+        """Seal the next chunk into ``out`` (exactly ``len(data) + TAG_LEN`` bytes), for a caller that
+        cuts the chunks itself (it knows the size): every chunk but the final one is ``chunk_size``
+        long. No buffer is allocated, so a file is sealed in the caller's reused buffers."""
+        if self._done:
+            raise ValueError("encryptor already finished")
+        if len(data) > self.chunk_size or (not final and len(data) != self.chunk_size):
+            raise ValueError(f"chunk of {len(data)} bytes: only the final chunk may be short")
+        if self._chunker.tail:
+            raise ValueError("seal_into after update: bytes are held back")
+        self._aead.encrypt_into(_nonce(self._hdr.nonce_prefix, self._index, final), data, self.header, out)
+        self._index += 1
+        self._done = final
+        return out
+
 
 class ChunkOpener:
     """Opens individual chunks of one object (random access); needs the object's chunk count."""

@@ -4,7 +4,8 @@ Every object is encrypted with its own data key (see :mod:`akashi.store.crypto` 
 while it is read from the caller's stream, so memory stays at about one chunk whatever the size.
 The object row and its ledger ``put`` entry are written in one transaction after the ciphertext is
 durable: on the local backend after fsync and rename, on S3 after it is in the spool (the upload
-follows, now or later from :meth:`EvidenceStore.flush_spool`).
+follows, now or later from :meth:`EvidenceStore.flush_spool`). Reads look the row up here and
+leave the bytes to :class:`~akashi.store.reader.ObjectReader`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import logging
 import os
 import threading
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import Engine, select, update
@@ -27,22 +28,20 @@ from akashi.db import chain
 from akashi.db.base import session_scope, utcnow
 from akashi.db.models import EvidenceObject, Site
 from akashi.db.queries import site_id_for
-from akashi.errors import IntegrityError, NotFoundError, StoreError
+from akashi.errors import NotFoundError, StoreError
 from akashi.store import ledger
 from akashi.store.backends.base import Backend, BackendUnavailable, object_key
-from akashi.store.backends.local import LocalBackend, read_file_range
-from akashi.store.crypto import HEADER_LEN, TAG_LEN, ChunkOpener, CryptoError, Encryptor
+from akashi.store.backends.local import LocalBackend
+from akashi.store.crypto import Encryptor
 from akashi.store.keys import InstallationKeys, load_keys
-from akashi.store.pipeline import Readable, encrypt_to_file, exact_pieces, prefetch
+from akashi.store.pipeline import Readable, Sealed, encrypt_to_file
+from akashi.store.reader import READ_SIZE, ObjectReader, StoredObject
 from akashi.store.spool import Spool, sweep_tmp
 
 if TYPE_CHECKING:
     from akashi.store.verify_report import VerifyReport
 
 log = logging.getLogger(__name__)
-READ_SIZE = 1024 * 1024
-#: Objects whose opened header (and data key) stay cached for fast range playback.
-OPENER_CACHE = 64
 
 #: Anchor file of the ledger head, in the home.
 HEAD_FILE = "ledger.head"
@@ -80,22 +79,8 @@ class ObjectInfo:
     location: str
 
 
-@dataclass(frozen=True)
-class _Rec:
-    """What a read needs from an object row (copied out of the session)."""
-
-    oid: str
-    state: str
-    key: str
-    size: int
-    csize: int
-    wrapped: bytes
-    sha256: str
-
-
 def make_backend(settings: Settings, spool_dir: os.PathLike[str] | str) -> Backend:
     """The backend named in ``[store]``."""
-    from pathlib import Path
 
     if settings.store.backend == "s3":
         if settings.store.s3 is None:
@@ -103,7 +88,7 @@ def make_backend(settings: Settings, spool_dir: os.PathLike[str] | str) -> Backe
                 'store.backend = "s3" ですが [store.s3] がありません',
                 'store.backend = "s3" but there is no [store.s3] section',
             )
-        from akashi.store.backends.s3 import S3Backend
+        from akashi.store.backends.s3 import S3Backend  # noqa: PLC0415 - boto3 is slow to import; only an S3 store needs it
 
         return S3Backend(settings.store.s3, Path(spool_dir))
     return LocalBackend(settings.evidence_path)
@@ -121,13 +106,12 @@ class EvidenceStore:
         self.anchor = ledger.HeadAnchor(settings.home / HEAD_FILE)
         self.chunk_size = settings.store.chunk_kib * 1024
         self._flush_lock = threading.Lock()
-        self._cache_lock = threading.Lock()
         stale = self.spool.sweep_stale()
         if not self.backend.spools:
             stale += sweep_tmp(self.backend.staging_dir, 86400.0)
         if stale:
             log.info("removed %d temporary file(s) left by interrupted puts", stale)
-        self._openers: OrderedDict[tuple[str, str, int, bytes], ChunkOpener] = OrderedDict()
+        self.reader = ObjectReader(self.keys, self.spool, self.backend)
 
     # -- put --------------------------------------------------------------------------------------
     def put(
@@ -142,6 +126,37 @@ class EvidenceStore:
         retain_until: datetime | None = None,
     ) -> PutResult:
         """Encrypt ``stream`` into the store and ledger it. See the module docstring for durability."""
+        row = self.seal(
+            lambda path, enc: encrypt_to_file(stream, path, enc),
+            kind=kind,
+            media_type=media_type,
+            filename=filename,
+            meta=meta,
+            retain_until=retain_until,
+        )
+        self.record([(row, site)])
+        state = row.state
+        if self.upload_now():
+            state = self._state(row.id)
+        return PutResult(row.id, row.sha256, row.size, state)
+
+    def seal(
+        self,
+        write: Callable[[Path, Encryptor], Sealed],
+        *,
+        kind: str,
+        media_type: str,
+        filename: str = "",
+        meta: dict[str, Any] | None = None,
+        retain_until: datetime | None = None,
+    ) -> EvidenceObject:
+        """Encrypt one object into the backend (or the upload spool); the row that will record it.
+
+        ``write(path, encryptor)`` writes the ciphertext to the new file ``path`` and fsyncs it (a stream
+        through :func:`~akashi.store.pipeline.encrypt_to_file`, a finished file through
+        :func:`~akashi.store.pipeline.encrypt_file`). Nothing stays behind when it fails. The row is in no
+        session yet: :meth:`record` writes it with its ledger entry.
+        """
         if retain_until is not None:
             if retain_until.tzinfo is None:
                 raise ValueError("retain_until must be timezone-aware (UTC)")
@@ -151,7 +166,8 @@ class EvidenceStore:
         spools = self.backend.spools
         tmp = self.spool.tmp_path(oid) if spools else self.backend.staging_dir / f"{oid}.tmp"
         try:
-            size, sha, csize, csha, wrapped = self._encrypt_to(stream, tmp, oid)
+            enc = Encryptor(self.keys.kek, self.keys.key_id, oid, self.chunk_size)
+            sealed = write(tmp, enc)
             if spools:
                 self.spool.seal(oid)
             else:
@@ -161,16 +177,16 @@ class EvidenceStore:
             if spools:
                 self.spool.discard(oid)
             raise
-        row = EvidenceObject(
+        return EvidenceObject(
             id=oid,
             kind=kind,
             media_type=media_type,
             filename=filename,
-            size=size,
-            sha256=sha,
-            cipher_size=csize,
-            cipher_sha256=csha,
-            wrapped_key=wrapped,
+            size=sealed.size,
+            sha256=sealed.sha256,
+            cipher_size=sealed.cipher_size,
+            cipher_sha256=sealed.cipher_sha256,
+            wrapped_key=enc.wrapped_key,
             key_id=self.keys.key_id,
             chunk_size=self.chunk_size,
             backend=self.backend.name,
@@ -181,36 +197,52 @@ class EvidenceStore:
             legal_hold=False,
             meta=dict(meta or {}),
         )
+
+    def record(
+        self,
+        sealed: Sequence[tuple[EvidenceObject, str | None]],
+        extra: Callable[[Session], None] | None = None,
+    ) -> None:
+        """One transaction: the rows :meth:`seal` made (each with its site's name), their ledger ``put``
+        entries (one chain lock, anchors moved once) and what ``extra(session)`` adds.
+
+        When it fails its error is raised and no ciphertext of these objects stays behind as an
+        unexplained object.
+        """
         try:
             with session_scope(self.engine) as s:
-                row.site_id = site_id_for(s, site, label=site) if site else None
-                s.add(row)
+                sites: dict[str, int | None] = {}
+                entries: list[tuple[str, str, dict[str, Any], datetime | None]] = []
+                for row, site in sealed:
+                    if site and site not in sites:
+                        sites[site] = site_id_for(s, site, label=site)
+                    row.site_id = sites[site] if site else None
+                    entries.append(("put", row.id, ledger.row_facts(row, site), row.created_at))
+                s.add_all([row for row, _ in sealed])
                 s.flush()
-                ledger.append_entry(
-                    s, "put", oid, ledger.row_facts(row, site), ts=row.created_at, anchor=self.anchor
-                )
+                ledger.append_entries(s, entries, anchor=self.anchor)
+                if extra is not None:
+                    extra(s)
         except BaseException:
-            # The database refused: the ciphertext must not stay behind as an unexplained object.
-            if spools:
-                self.spool.discard(oid)
-            else:
-                self.backend.delete(key)
+            for row, _ in sealed:  # the database refused
+                try:
+                    self.spool.discard(row.id) if self.backend.spools else self.backend.delete(row.location)
+                except Exception as err:
+                    log.error("object %s not removed after a failed put: %s", row.id, err)
             raise
-        state = row.state
-        if spools and not self.spool.backing_off():
-            try:
-                self.flush_spool()
-            except StoreError as err:
-                log.warning("upload deferred: %s", err)
-            state = self._state(oid)
-        return PutResult(oid, sha, size, state)
 
-    def _encrypt_to(
-        self, stream: BinaryIO | Readable, path: os.PathLike[str], oid: str
-    ) -> tuple[int, str, int, str, bytes]:
-        enc = Encryptor(self.keys.kek, self.keys.key_id, oid, self.chunk_size)
-        r = encrypt_to_file(stream, path, enc)
-        return r.size, r.sha256, r.cipher_size, r.cipher_sha256, enc.wrapped_key
+    def upload_now(self) -> bool:
+        """After a put to a spooling backend: upload what is spooled unless uploads are backing off.
+
+        True when it tried (the objects' states may have changed); an upload that fails is deferred.
+        """
+        if not self.backend.spools or self.spool.backing_off():
+            return False
+        try:
+            self.flush_spool()
+        except StoreError as err:
+            log.warning("upload deferred: %s", err)
+        return True
 
     def _state(self, oid: str) -> str:
         with session_scope(self.engine) as s:
@@ -304,19 +336,11 @@ class EvidenceStore:
         self, object_id: str, state: str, key: str, block: int = READ_SIZE
     ) -> Callable[[int, int], Iterator[bytes]]:
         """A function reading stored bytes of an object: from the spool while pending, else the backend."""
-        if state == "pending":
-            path = self.spool.path(object_id)
-            if path.exists():
-                return lambda a, b: read_file_range(path, a, b, block)
-        return lambda a, b: self.backend.read_range(key, a, b, block)
+        return self.reader.raw_reader(object_id, state, key, block)
 
     def raw_size(self, object_id: str, state: str, key: str) -> int | None:
         """Stored size (spool or backend), None when absent."""
-        if state == "pending":
-            path = self.spool.path(object_id)
-            if path.exists():
-                return path.stat().st_size
-        return self.backend.size(key)
+        return self.reader.raw_size(object_id, state, key)
 
     def iter_plaintext(self, object_id: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Authenticated plaintext bytes ``[start, end)``; opens only the chunks the range needs.
@@ -344,75 +368,8 @@ class EvidenceStore:
         end = size if end is None else min(end, size)
         if start < 0 or start > end:
             raise ValueError(f"bad range [{start}, {end}) for an object of {size} bytes")
-        rec = _Rec(object_id, state, key, size, csize, wrapped, psha)
-        return self._iter_range(rec, start, end)
-
-    def _opener(self, rec: _Rec, bad: Callable[[str, str], IntegrityError]) -> ChunkOpener:
-        """The chunk opener of an object: checks its stored size and header once, then cached.
-
-        Objects never change, and every chunk read later is still authenticated against the cached
-        header, so a cache hit skips two round trips (HEAD and header GET) without trusting anything.
-        """
-        ck = (rec.oid, rec.state, rec.csize, rec.wrapped)
-        with self._cache_lock:
-            hit = self._openers.get(ck)
-            if hit is not None:
-                self._openers.move_to_end(ck)
-                return hit
-        oid, state, key = rec.oid, rec.state, rec.key
-        stored = self.raw_size(oid, state, key)
-        if stored is None:
-            raise bad("保存先にありません", "missing from the store")
-        if stored != rec.csize:
-            raise bad(
-                f"サイズが違います（{stored} ≠ {rec.csize}）", f"stored size {stored} != recorded {rec.csize}"
-            )
-        try:
-            header = b"".join(self.raw_reader(oid, state, key)(0, HEADER_LEN))
-            opener = ChunkOpener(self.keys.kek, header, oid, rec.csize)
-        except FileNotFoundError:
-            raise bad("保存先にありません", "missing from the store") from None
-        except CryptoError as err:
-            raise bad(str(err), str(err)) from None
-        if opener.header.wrapped_key != rec.wrapped:
-            raise bad("鍵が記録と違います", "wrapped key differs from the record")
-        with self._cache_lock:
-            self._openers[ck] = opener
-            while len(self._openers) > OPENER_CACHE:
-                self._openers.popitem(last=False)
-        return opener
-
-    def _iter_range(self, rec: _Rec, start: int, end: int) -> Iterator[bytes]:
-        oid, state, key, size = rec.oid, rec.state, rec.key, rec.size
-
-        def bad(why_ja: str, why_en: str) -> IntegrityError:
-            return IntegrityError(
-                f"証拠オブジェクト {oid} の検証に失敗: {why_ja}",
-                f"evidence object {oid} failed verification: {why_en}",
-            )
-
-        opener = self._opener(rec, bad)
-        first = start // opener.chunk_size
-        last = max(first, (end - 1) // opener.chunk_size) if end > start else first
-        if end == start and size != 0:
-            return
-        a, b = opener.chunk_offset(first), opener.chunk_offset(last) + opener.sealed_len(last)
-        sizes = (opener.sealed_len(i) for i in range(first, last + 1))
-        try:
-            chunks = self.raw_reader(oid, state, key, opener.chunk_size + TAG_LEN)(a, b)
-            if self.backend.spools and state != "pending":
-                # Remote reads: fetch ahead over the network while this thread decrypts. Local files
-                # are read in line: a reader thread racing the caller's writes measured slower.
-                chunks = prefetch(chunks)
-            for i, sealed in enumerate(exact_pieces(chunks, sizes), start=first):
-                plain = opener.open(i, sealed)
-                lo = start - i * opener.chunk_size if i == first else 0
-                hi = end - i * opener.chunk_size if i == last else len(plain)
-                yield plain[lo:hi]
-        except FileNotFoundError:
-            raise bad("保存先にありません", "missing from the store") from None
-        except CryptoError as err:
-            raise bad(str(err), str(err)) from None
+        rec = StoredObject(object_id, state, key, size, csize, wrapped, psha)
+        return self.reader.iter_range(rec, start, end)
 
     # -- hold / release -----------------------------------------------------------------------------
     def hold(self, object_id: str, *, reason: str, actor: str) -> None:
@@ -449,7 +406,7 @@ class EvidenceStore:
     # -- retention, verify --------------------------------------------------------------------------
     def apply_retention(self, now: datetime | None = None) -> list[str]:
         """Delete stored objects past ``retain_until`` that are not held; returns their ids."""
-        from akashi.store.retention import apply_retention
+        from akashi.store.retention import apply_retention  # noqa: PLC0415 - allowed cycle in tests/test_import_graph.py: the facade calls down, the module takes an EvidenceStore
 
         return apply_retention(self, now)
 
@@ -458,7 +415,7 @@ class EvidenceStore:
 
         An object with no row is given ``in_flight_grace_s`` to be explained by a put committing.
         """
-        from akashi.store.verify import verify_store
+        from akashi.store.verify import verify_store  # noqa: PLC0415 - allowed cycle in tests/test_import_graph.py: the facade calls down, the module takes an EvidenceStore
 
         return verify_store(self, in_flight_grace_s)
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from akashi.db.base import utcnow
 from akashi.errors import IntegrityError
+from akashi.store.checkpoint_package import checkpoint_files
 from akashi.store.keys import InstallationKeys, public_key_fingerprint
 from akashi.store.package_check import (
     MANIFEST,
@@ -111,7 +112,7 @@ def _safe_name(name: str) -> str:
     return name
 
 
-def write_package(
+def write_package(  # noqa: PLR0915 - writes the package's files in their documented order
     out: Path,
     *,
     keys: InstallationKeys,
@@ -132,7 +133,6 @@ def write_package(
     under ``derived/``, hashed and signed like everything else and marked in the manifest as not
     being the evidence.
     """
-    from akashi.store.checkpoint_package import checkpoint_files
 
     names = [f"media/{_safe_name(n)}" for n, _ in media]
     if len(set(names)) != len(names):

@@ -28,7 +28,8 @@ from akashi.db.models import EvidenceObject, LedgerEntry
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("put", "hold", "release", "delete")
+#: "event": a step on a call's timeline (a protection key, a warning played...), on the call's recording
+ACTIONS = ("put", "hold", "release", "delete", "event")
 FIELDS = ("action", "object_id", "data")
 KV_HEAD = "ledger_head"
 ACCEPT = "ledger-accept-head"  # the command that re-anchors a ledger on purpose
@@ -50,27 +51,52 @@ def append_entry(
     (:func:`akashi.db.chain.follows`): after a deleted tail or a rewrite it stays where it is, so
     ``verify`` keeps reporting the damage until ``ledger-accept-head`` is run.
     """
-    if action not in ACTIONS:
-        raise ValueError(f"unknown ledger action {action!r}")
-    row = chain.append(
-        session,
-        LedgerEntry,
-        ts or utcnow(),
-        {"action": action, "object_id": object_id, "data": chain.canonical(data)},
-    )
-    head = (row.seq, row.entry_hash)
-    if chain.anchor_may_move(session, LedgerEntry, row, kv_head(session), name="kv", accept=ACCEPT):
+    return append_entries(session, [(action, object_id, data, ts)], anchor)[0]
+
+
+def append_entries(
+    session: Session,
+    entries: list[tuple[str, str, dict[str, Any], datetime | None]],
+    anchor: HeadAnchor | None = None,
+) -> list[LedgerEntry]:
+    """Append ``(action, object_id, data, ts)`` entries in order, as :func:`append_entry` does one.
+
+    The chain is locked and its tail read once, the rows are flushed together and the anchors move
+    once, to the last entry: a batch of recordings costs about one entry's database work.
+    """
+    for action, _oid, _data, _ts in entries:
+        if action not in ACTIONS:
+            raise ValueError(f"unknown ledger action {action!r}")
+    if not entries:
+        return []
+    chain.lock_chain(session, LedgerEntry.__tablename__)
+    prev = chain.last_head(session, LedgerEntry)
+    seq, prev_hash = prev if prev is not None else (0, chain.GENESIS)
+    rows: list[LedgerEntry] = []
+    for action, object_id, data, ts in entries:
+        seq += 1
+        when = ts or utcnow()
+        fields = {"action": action, "object_id": object_id, "data": chain.canonical(data)}
+        digest = chain.entry_hash(prev_hash, seq, when, fields)
+        row = LedgerEntry(seq=seq, ts=when, prev_hash=prev_hash, entry_hash=digest, **fields)
+        prev_hash = row.entry_hash
+        rows.append(row)
+    session.add_all(rows)
+    session.flush()
+    first, last = rows[0], rows[-1]
+    head = (last.seq, last.entry_hash)
+    if chain.anchor_may_move(session, LedgerEntry, first, kv_head(session), name="kv", accept=ACCEPT):
         chain.set_kv_head(session, KV_HEAD, head)
         session.flush()
-    # Read under the chain lock that append took: no other append can move the file meanwhile.
+    # Read under the chain lock taken above: no other append can move the file meanwhile.
     if anchor is not None and chain.anchor_may_move(
-        session, LedgerEntry, row, anchor.read(), name=str(anchor.path), accept=ACCEPT
+        session, LedgerEntry, first, anchor.read(), name=str(anchor.path), accept=ACCEPT
     ):
         pending: dict[Path, tuple[HeadAnchor, chain.Head]] = session.info.setdefault(_PENDING, {})
         known = pending.get(anchor.path)
-        if known is None or known[1][0] < row.seq:
+        if known is None or known[1][0] < last.seq:
             pending[anchor.path] = (anchor, head)
-    return row
+    return rows
 
 
 @event.listens_for(Session, "after_commit")
@@ -213,6 +239,8 @@ def replay(rows: list[LedgerEntry]) -> tuple[dict[str, History], list[tuple[int,
             h.held = False
         elif row.action == "delete":
             h.deleted_seq = row.seq
+        elif row.action == "event":
+            pass  # facts about the recording (issue 14's timeline); the object itself is unchanged
         else:
             bad.append((row.seq, f"unknown action {row.action!r}"))
     return out, bad

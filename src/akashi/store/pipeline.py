@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from akashi.store.crypto import Encryptor
+from akashi.store.crypto import HEADER_LEN, TAG_LEN, Encryptor, chunk_count
 
 QUEUE_CHUNKS = 4
 
@@ -95,6 +95,73 @@ def encrypt_to_file(stream: Readable, path: os.PathLike[str] | str, enc: Encrypt
     if writer.error is not None:
         raise writer.error
     return Sealed(size, psha.hexdigest(), writer.size, writer.sha.hexdigest())
+
+
+_buffers = threading.local()
+
+
+def _reused(size: int) -> tuple[memoryview, memoryview]:
+    """This thread's plaintext and ciphertext buffers for chunks of ``size`` (fresh large buffers
+    cost page faults on every use: reused, a file is read and sealed without allocating)."""
+    bufs: tuple[int, memoryview, memoryview] | None = getattr(_buffers, "bufs", None)
+    if bufs is None or bufs[0] != size:
+        bufs = (size, memoryview(bytearray(size)), memoryview(bytearray(size + TAG_LEN)))
+        _buffers.bufs = bufs
+    return bufs[1], bufs[2]
+
+
+class FileLike(Protocol):
+    """A finished file opened for reading (``open(path, "rb", buffering=0)``)."""
+
+    def fileno(self) -> int: ...
+    def tell(self) -> int: ...
+    def read(self, size: int = -1, /) -> bytes | None: ...
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def encrypt_file(src: FileLike, path: os.PathLike[str] | str, enc: Encryptor) -> Sealed:
+    """Encrypt the rest of the finished file ``src`` into a new file at ``path`` (must not exist) on this
+    thread, in reused buffers; fsync it. The same bytes as :func:`encrypt_to_file` would write.
+
+    For files that no longer change (a closed segment): its size is read first and must still hold at
+    the end, else :class:`ValueError`.
+    """
+    size = os.fstat(src.fileno()).st_size - src.tell()
+    cs = enc.chunk_size
+    n = chunk_count(size, cs)
+    inbuf, outbuf = _reused(cs)
+    psha, csha = hashlib.sha256(), hashlib.sha256()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    written = 0
+    try:
+        pieces: list[memoryview] = [memoryview(enc.header)]
+        for i in range(n):
+            want = cs if i < n - 1 else size - (n - 1) * cs
+            view = inbuf[:want]
+            got = 0
+            while got < want:
+                k = src.readinto(view[got:])
+                if not k:
+                    raise ValueError(f"file shrank while it was stored ({written} of {size} bytes)")
+                got += k
+            psha.update(view)
+            pieces.append(enc.seal_into(view, i == n - 1, outbuf[: want + TAG_LEN]))
+            for piece in pieces:
+                csha.update(piece)
+                _write_all(fd, piece)
+            pieces = []
+            written += want
+        if src.read(1):
+            raise ValueError(f"file grew while it was stored (past {size} bytes)")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return Sealed(size, psha.hexdigest(), HEADER_LEN + size + TAG_LEN * n, csha.hexdigest())
 
 
 def exact_pieces(stream: Iterator[bytes], sizes: Iterator[int]) -> Iterator[bytes]:

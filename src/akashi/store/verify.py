@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from akashi.access.audit import AUDIT_FIELDS, KV_HEAD, anchor_file
 from akashi.db import chain
 from akashi.db.base import session_scope, utcnow
 from akashi.db.models import AuditEntry, EvidenceObject, LedgerEntry, Site
@@ -98,7 +99,7 @@ def _check_chain(
             )
 
 
-def _check_object(
+def _check_object(  # noqa: PLR0912 - one branch per check of an object, each reported on its own
     store: EvidenceStore, row: EvidenceObject, report: VerifyReport, listed: dict[str, int] | None
 ) -> None:
     oid = row.id
@@ -188,7 +189,7 @@ def _await_rows(store: EvidenceStore, ids: list[str], grace_s: float) -> set[str
     return found
 
 
-def verify_store(store: EvidenceStore, in_flight_grace_s: float = IN_FLIGHT_GRACE_S) -> VerifyReport:
+def verify_store(store: EvidenceStore, in_flight_grace_s: float = IN_FLIGHT_GRACE_S) -> VerifyReport:  # noqa: PLR0912, PLR0915 - the verification walk: one step per check the module docstring lists
     """Check everything; see the module docstring.
 
     ``in_flight_grace_s``: how long an object with no row yet may be a put still committing.
@@ -308,7 +309,7 @@ def verify_store(store: EvidenceStore, in_flight_grace_s: float = IN_FLIGHT_GRAC
             )
     _forget_concurrent_deletions(store, report)
     check_audit_log(store, report)
-    from akashi.store.checkpoint_verify import check_checkpoints
+    from akashi.store.checkpoint_verify import check_checkpoints  # noqa: PLC0415 - checkpoint places import boto3 (slow); only packages with checkpoints need them
 
     check_checkpoints(store, report)  # the chains against the external checkpoints
     report.finished_at = utcnow()
@@ -342,7 +343,6 @@ def check_audit_log(store: EvidenceStore, report: VerifyReport) -> None:
     Read under the audit chain's lock, so that no entry commits between reading the rows and the
     anchors (the file anchor only ever names committed entries).
     """
-    from akashi.access.audit import AUDIT_FIELDS, KV_HEAD, anchor_file
 
     with session_scope(store.engine) as s:
         chain.lock_chain(s, AuditEntry.__tablename__)

@@ -215,7 +215,9 @@ class S3Backend:
             for page in pages:
                 for item in page.get("Contents", []):
                     rel = item["Key"][len(self.prefix) :]
-                    if rel.startswith("checkpoints/"):  # signed checkpoints (store/checkpoint.py), not evidence
+                    if rel.startswith(
+                        "checkpoints/"
+                    ):  # signed checkpoints (store/checkpoint.py), not evidence
                         continue
                     yield rel, int(item["Size"])
         except (BotoCoreError, ClientError) as err:
