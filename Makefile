@@ -6,6 +6,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOME_DIR ?= akashi-data
 PYTEST_ARGS ?=
+# test processes: most tests wait on real peers in real time, so 3 keep a 2-core machine busy (0: one process)
+TEST_WORKERS ?= 3
 
 .PHONY: run test setup setup-dev system-deps lint typecheck bench clean
 
@@ -32,7 +34,7 @@ run: setup
 	MALLOC_ARENA_MAX=2 $(VENV)/bin/akashi --home $(HOME_DIR) serve
 
 test: setup-dev
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(VENV)/bin/ruff check src tests bench

@@ -32,140 +32,71 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from tests.telephony import scenarios  # noqa: E402
-
-from telephony import (  # noqa: E402
+from bench.harness import (  # noqa: E402
+    ADMISSION_OFF,
     RTP_HI,
     RTP_LO,
     Probe,
-    child_pid,
+    Serve,
+    callers,
     cpu_s,
     free_port,
     home_toml,
-    sipp,
+    need,
+    operators,
+    p50_ms,
+    p99_ms,
     stop,
+    tones,
     udp_drops,
-    with_rtp,
+    write_json,
+    write_load,
 )
-
-OFF = "admission_max_loop_lag_ms = 0\nadmission_max_cpu = 0\n"
-
-
-def _poll(akashi: subprocess.Popen[bytes], stats: Path) -> dict[str, int]:
-    """Akashi's SIP stats (SIGUSR1 writes them to the stats file)."""
-    stats.unlink(missing_ok=True)
-    os.kill(child_pid(akashi.pid), signal.SIGUSR1)
-    for _ in range(200):  # up to 10 s: a saturated loop answers late
-        if stats.exists():
-            try:
-                return dict(json.loads(stats.read_text()))
-            except ValueError:
-                pass
-        time.sleep(0.05)
-    return {}
 
 
 def step(work: Path, n: int, duration: float, admission: bool, wav: Path, notice: Path) -> dict[str, Any]:
     """Offer n calls through Akashi with admission control on or off; what was kept, refused, heard."""
-    from akashi.setup import init_home
-
     work.mkdir(parents=True, exist_ok=True)
     op_port, probe_op_port, sip_port = free_port(), free_port(), free_port()
     talk_ms = int(duration * 1000) + 60_000
     limit = int(duration) + 150
-    (work / "op.xml").write_text(
-        with_rtp(
-            scenarios.operator(hangup="caller", ring_ms=0).replace("[rtpport]", "[media_port]"),
-            '<recv request="ACK" crlf="true"/>',
-            wav,
-        )
-    )
-    (work / "caller.xml").write_text(
-        with_rtp(
-            scenarios.caller(talk_ms=talk_ms).replace("[rtpport]", "[media_port]"),
-            scenarios.ACK.rstrip(),
-            wav,
-        )
-    )
-    home = work / "home"
-    init_home(
-        home,
-        extra_toml=home_toml(
-            sip_port, op_port, probe_op_port, notice, sip_extra="" if admission else OFF, agent=False
-        ),
-    )
-    ready, stats = work / "ready.json", work / "stats.json"
-    akashi = subprocess.Popen(
-        ["timeout", "-s", "KILL", str(limit + 60), sys.executable, "-m", "akashi.cli.main", "--home", str(home),
-         "sip", "serve", "--ready-file", str(ready), "--stats-file", str(stats)],
-        stdout=(work / "akashi.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    while not ready.exists():
-        if akashi.poll() is not None:
-            raise SystemExit((work / "akashi.log").read_text()[-2000:])
-        time.sleep(0.1)
+    write_load(work, wav, talk_ms)
+    sip_extra = "" if admission else ADMISSION_OFF
+    toml = home_toml(sip_port, op_port, probe_op_port, notice, sip_extra=sip_extra, agent=False)
+    akashi = Serve.sip(work, toml, limit + 60)
     target = f"127.0.0.1:{sip_port}"
     # the probe: a call up before the load comes, as the calls admission control must protect
     probe = Probe()
-    (work / "probe_op.xml").write_text(scenarios.operator(hangup="caller", ring_ms=0))
-    (work / "probe_caller.xml").write_text(scenarios.caller(talk_ms=talk_ms))
-    procs = [
-        sipp(["-sf", str(work / "probe_op.xml"), "-p", str(probe_op_port), "-m", "1", "-key", "rtpport",
-              str(probe.op.getsockname()[1])], work / "probe_op.log", limit),
-    ]  # fmt: skip
-    time.sleep(0.3)
-    procs.append(
-        sipp(["-sf", str(work / "probe_caller.xml"), target, "-s", "0999000000", "-p", str(free_port()), "-m",
-              "1", "-key", "rtpport", str(probe.cust.getsockname()[1])], work / "probe.log", limit)
-    )  # fmt: skip
-    probe_t = threading.Thread(target=probe.run, daemon=True)
-    probe_t.start()
-    deadline = time.monotonic() + 30
-    while _poll(akashi, stats).get("bridged_calls", 0) < 1 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    procs.append(
-        sipp(["-sf", str(work / "op.xml"), "-p", str(op_port), "-mp", str(free_port()), "-m", str(n)],
-             work / "op.log", limit)
-    )  # fmt: skip
+    probe.call(work, target, probe_op_port, talk_ms, limit)
+    akashi.bridged(1, time.monotonic() + 30)
+    procs = [operators(work, op_port, n, limit)]
     time.sleep(0.5)
     t0 = time.monotonic()
-    procs.append(
-        sipp(["-sf", str(work / "caller.xml"), target, "-s", "0312345678", "-p", str(free_port()), "-mp",
-              str(free_port()), "-m", str(n), "-l", str(n), "-r", "50", "-rp", "1000"], work / "caller.log", limit)
-    )  # fmt: skip
+    procs.append(callers(work / "caller.xml", target, n, work / "caller.log", limit))
     # setup: every offered call bridged or refused (or 30 s past SIPp's own pace)
-    while time.monotonic() - t0 < n / 50 + 30:
-        s = _poll(akashi, stats)
-        if s.get("bridged_calls", 0) - 1 + s.get("refused_overload", 0) >= n:
-            break
-        time.sleep(0.5)
-    pid = child_pid(akashi.pid)
+    akashi.wait_for(
+        lambda s: s.get("bridged_calls", 0) - 1 + s.get("refused_overload", 0) >= n, t0 + n / 50 + 30, 0.5
+    )
     probe.delays.clear()
-    c0, d0, s0 = cpu_s(pid), udp_drops(RTP_LO, RTP_HI), _poll(akashi, stats)
+    c0, d0, s0 = cpu_s(akashi.pid), udp_drops(RTP_LO, RTP_HI), akashi.stats()
     time.sleep(duration)
-    c1, d1, s1 = cpu_s(pid), udp_drops(RTP_LO, RTP_HI), _poll(akashi, stats)
-    probe.stop.set()
-    probe_t.join(3)
+    c1, d1, s1 = cpu_s(akashi.pid), udp_drops(RTP_LO, RTP_HI), akashi.stats()
+    probe.end()
     for p in procs:
         stop(p)
-    stop(akashi)
+    akashi.stop()
     rx, dropped = s1.get("rtp_rx_packets", 0) - s0.get("rtp_rx_packets", 0), d1 - d0
-    d = sorted(probe.delays)
-    p99 = round(1000 * d[int(0.99 * (len(d) - 1))], 3) if d else None
+    d = list(probe.delays)
+    p99 = p99_ms(d)
     loss = dropped / (rx + dropped) if rx + dropped else 1.0
     return {
         "n": n,
@@ -174,7 +105,7 @@ def step(work: Path, n: int, duration: float, admission: bool, wav: Path, notice
         "calls_refused": s1.get("refused_overload", 0),
         "overload_episodes": s1.get("admission_episodes", 0),
         "loss": loss,
-        "probe_p50_ms": round(1000 * statistics.median(d), 3) if d else None,
+        "probe_p50_ms": p50_ms(d),
         "probe_p99_ms": p99,
         "loop_lag_p99_us": s1.get("loop_lag_p99_us"),
         "akashi_cpu": round((c1 - c0) / duration, 3),
@@ -190,14 +121,9 @@ def main() -> None:
     ap.add_argument("--machine", default="", help="what ran it, for the record (e.g. loaded 2-core VM)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "admission.json")
     args = ap.parse_args()
-    for tool in ("sipp", "sox", "timeout"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is needed")
+    need("sipp", "sox", "timeout")
     work = Path(tempfile.mkdtemp(prefix="akashi-bench-adm-"))
-    wav, notice = work / "talk.wav", work / "notice.wav"
-    sox = ["timeout", "30", "sox", "-n", "-r", "8000", "-c", "1"]
-    subprocess.run([*sox, "-e", "u-law", str(wav), "synth", "3", "sine", "440"], check=True)
-    subprocess.run([*sox, "-b", "16", str(notice), "synth", "0.5", "sine", "1000"], check=True)
+    wav, notice = tones(work)
     rows = []
     for n in (int(s) for s in args.steps.split(",")):
         for on in (False, True):
@@ -206,8 +132,7 @@ def main() -> None:
             rows.append(row)
     load = os.getloadavg()
     summary = {"machine": args.machine, "cpus": os.cpu_count(), "loadavg": load, "duration_s": args.duration}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({**summary, "steps": rows}, indent=2))
+    write_json(args.out, {**summary, "steps": rows})
     print(f"{args.machine or 'machine not named'}: {os.cpu_count()} CPUs, load average {load[0]:.1f}")
     for r in rows:
         print(

@@ -19,14 +19,40 @@ readings, decoder options) was tuned on the development half only. Per half and 
 The machine these figures come from is a shared, loaded 2-core VM: wall-clock RTF is inflated by
 the other work on it; the CPU-time RTF is what the same work costs on an idle machine of this kind.
 
+Figures of 2026-12-06 (Linux 6.18 x86_64 VM, 2 cores, load average 4-6 from other work; Whisper base int8,
+2 threads; 80 calls, 42 dev and 38 held-out; the held-out half run once, for the shipped settings):
+
+    variant (dev)  cust CER  op CER  cat recall  polite flagged  notice  CPU RTF/thread
+    shipped          0.243    0.222     0.82          0/12        41/42      0.074
+    no-fit           0.243    0.224     0.82          0/12        41/42      0.082 (30 s windows)
+    fit (both)       0.239    0.223     0.80          0/12        41/42      0.056 (責任者 invented on 5 calls)
+    no-prompt        0.259    0.224     0.65          0/12        41/42      0.072
+    hotwords         0.269    0.306     0.68          0/12        29/42      0.080 (no operator prompt)
+    joint            0.258    0.287     0.62          0/12        26/42      0.074
+    joint-prompt     0.219    0.207     0.70          0/12        40/42      0.092
+    held-out shipped 0.263    0.182     0.75 (P 0.92) 0/10        37/38      0.067
+
+The RTF column comes from different runs at different load; side by side in one process on 14 dev calls:
+no-fit 0.088, shipped 0.076, fit 0.047. Joined calls of 78 s / 306 s: 0.085 / 0.071 (no-fit), 0.092 / 0.074
+(shipped) at load 4-5 (0.083 / 0.054 on a quieter run before).
+
     python bench/analysis.py                          # default: dev variants, then held-out
     python bench/analysis.py --halves dev --variants none,prompt,hotwords
     python bench/analysis.py --long 60,300            # also long calls of about 1 and 5 minutes
+    python bench/analysis.py --from-cache             # text analysis only, on the cached transcripts
+
+Every call's recognition output (segments, words, word probabilities, per channel) and its timing is
+cached under ``CACHE/asr``, keyed by the SHA-256 of the call's audio, the decoder options and the model
+settings: a later run with the same audio and settings reuses it, and ``--from-cache`` re-scores
+detection and the notice check in seconds without loading the model (timing figures are those of the
+run that made the cache; ``--fresh`` recognises again).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -53,7 +79,7 @@ from akashi.analysis.model import load_model
 from akashi.analysis.pipeline import decode_options
 from akashi.analysis.testcalls import NOTICE
 from akashi.analysis.text import levenshtein
-from akashi.analysis.transcribe import DecodeOptions, prompt_from_terms, transcribe_audio
+from akashi.analysis.transcribe import DecodeOptions, TranscriptionStats, prompt_from_terms, transcribe_audio
 from akashi.config.analysis import AnalysisSettings
 from akashi.db.fts import normalise_text
 
@@ -77,6 +103,9 @@ class Tally:
 
     edits: Counter[str] = field(default_factory=Counter)
     chars: Counter[str] = field(default_factory=Counter)
+    # CER broken down by what the channel's speech went through: "customer/voice:jf_alpha", ".../codec:g722"
+    by_edits: Counter[str] = field(default_factory=Counter)
+    by_chars: Counter[str] = field(default_factory=Counter)
     boundary: list[float] = field(default_factory=list)
     turns_unmatched: int = 0
     turns: int = 0
@@ -107,6 +136,7 @@ class Tally:
                 ch: self.edits[ch] / self.chars[ch] if self.chars[ch] else None
                 for ch in ("customer", "operator")
             },
+            "cer_by": {k: round(self.by_edits[k] / n, 3) for k, n in sorted(self.by_chars.items()) if n},
             "boundary_error_s": {
                 "median": _pct(self.boundary, 50),
                 "p90": _pct(self.boundary, 90),
@@ -155,8 +185,14 @@ def score(
     for ch in ("customer", "operator"):
         r = _chars("".join(s.text for s in ref if s.channel == ch))
         h = _chars("".join(s.text for s in hyp if s.channel == ch))
-        t.edits[ch] += levenshtein(r, h)
+        e = levenshtein(r, h)
+        t.edits[ch] += e
         t.chars[ch] += len(r)
+        rd = bc.rendering
+        voice = rd.customer_voice if ch == "customer" else rd.operator_voice
+        for k in (f"voice:{voice}", f"codec:{rd.codec}", f"speed:{rd.speed}", f"noise:{rd.noise}"):
+            t.by_edits[f"{ch}/{k}"] += e
+            t.by_chars[f"{ch}/{k}"] += len(r)
     for turn in ref:
         t.turns += 1
         starts = [s.start_s for s in hyp if s.channel == turn.channel]
@@ -210,15 +246,66 @@ def variants(lexicon: Lexicon) -> dict[str, DecodeOptions]:
     """Decoder variants: the shipped settings, no bias, prompt, hotwords, and speed candidates."""
     prompt = prompt_from_terms(lexicon.prompt_terms())
     hot = " ".join(prompt_from_terms(lexicon.prompt_terms()).rstrip("。").split("、"))
+    shipped = decode_options(AnalysisSettings(), lexicon)  # lexicon prompt on the customer channel
     return {
-        "shipped": decode_options(AnalysisSettings(), lexicon),  # lexicon prompt on the customer channel
+        "shipped": shipped,
+        "op-beam5": dataclasses.replace(shipped, beam_size_operator=None),  # beam search on both channels
+        "no-prompt": dataclasses.replace(shipped, prompt_customer=None),
+        "denoise": dataclasses.replace(shipped, denoise=True),
+        "op-prompt": dataclasses.replace(shipped, prompt_operator=transcribe.OPERATOR_PROMPT),
+        "no-op-prompt": dataclasses.replace(shipped, prompt_operator=None),  # the shipped settings before
         "none": DecodeOptions(beam_size_operator=1),
         "hotwords": DecodeOptions(beam_size_operator=1, hotwords_customer=hot),
         "joint": DecodeOptions(joint=True),
         "joint-greedy": DecodeOptions(joint=True, beam_size=1),
-        "greedy": DecodeOptions(beam_size=1, beam_size_operator=1, prompt_customer=prompt),
+        # one pass over both channels, prompted with the lexicon's and the reception's word lists together
+        "joint-prompt": DecodeOptions(
+            joint=True, prompt_joint=transcribe.joint_prompt(prompt, transcribe.OPERATOR_PROMPT)
+        ),
+        "greedy": dataclasses.replace(shipped, beam_size=1),  # greedy on the customer channel too
+        # encoder input fitted to the speech on both channels (shipped: the operator's only), or on neither
+        "fit": dataclasses.replace(shipped, fit_channels=("customer", "operator")),
+        "no-fit": dataclasses.replace(shipped, fit_channels=()),
         "sequential": DecodeOptions(batched=False, beam_size_operator=1, prompt_customer=prompt),
     }
+
+
+def asr_key(wav: bytes, opts: DecodeOptions, settings: AnalysisSettings) -> str:
+    """Cache key of one recognition: the audio, the decoder options and the model settings."""
+    h = hashlib.sha256(wav)
+    default = dataclasses.asdict(DecodeOptions())
+    what = {
+        # Options at their default are left out, so that a new option keeps the transcripts cached.
+        "opts": {k: v for k, v in dataclasses.asdict(opts).items() if v != default[k]},
+        "model": settings.model,
+        "compute": settings.compute_type,
+        "device": settings.device,
+        "pack_gap_s": transcribe.PACK_GAP_S,
+        "vad": transcribe.VAD_PARAMETERS,
+    }
+    h.update(json.dumps(what, sort_keys=True, ensure_ascii=False).encode())
+    return h.hexdigest()[:32]
+
+
+def load_asr(path: Path) -> tuple[list[Segment], TranscriptionStats] | None:
+    """A cached recognition (segments with words, and its timing), or None."""
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    segs = [Segment(c, a, b, t, tuple(Word.from_json(w) for w in ws)) for c, a, b, t, ws in data["segments"]]
+    return segs, TranscriptionStats(**data["stats"])
+
+
+def save_asr(path: Path, segs: list[Segment], stats: TranscriptionStats) -> None:
+    """Keep one recognition (raw recogniser text, before normalisation) for later re-scoring."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "segments": [[s.channel, s.start_s, s.end_s, s.text, [w.to_json() for w in s.words]] for s in segs],
+        "stats": dataclasses.asdict(stats),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False))
+    tmp.replace(path)
 
 
 def long_calls(audio: list[WavAudio], lengths: list[float]) -> list[WavAudio]:
@@ -291,6 +378,10 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="at most this many calls per half (quick runs)")
     ap.add_argument("--pack-gap", type=float, default=0.0, help="silence between packed regions (s)")
     ap.add_argument("--rescore", type=Path, help="re-run detection on the transcripts of this results file")
+    ap.add_argument(
+        "--from-cache", action="store_true", help="no recognition: score the cached transcripts only"
+    )
+    ap.add_argument("--fresh", action="store_true", help="recognise again even where a transcript is cached")
     args = ap.parse_args()
 
     if args.pack_gap:
@@ -306,9 +397,24 @@ def main() -> None:
     voices = sorted({v for bc in calls for v in (bc.rendering.customer_voice, bc.rendering.operator_voice)})
     print(f"{len(calls)} calls, voices {voices} ({time.perf_counter() - t0:.0f} s to make/load)", flush=True)
     lexicon = load_lexicon()
-    model = load_model(AnalysisSettings(cpu_threads=args.threads))
-    audio = {n: parse_wav(p.read_bytes()) for n, p in paths.items()}
-    transcribe_audio(model, audio[calls[0].name], "ja", DecodeOptions())  # warm-up
+    settings = AnalysisSettings(cpu_threads=args.threads)
+    raw = {n: p.read_bytes() for n, p in paths.items()}
+    audio = {n: parse_wav(b) for n, b in raw.items()}
+    model: Any = None
+
+    def recognise(name: str, opts: DecodeOptions) -> tuple[list[Segment], TranscriptionStats] | None:
+        nonlocal model
+        where = args.cache / "asr" / f"{asr_key(raw[name], opts, settings)}.json"
+        got = None if args.fresh else load_asr(where)
+        if got is not None or args.from_cache:
+            return got
+        if model is None:
+            model = load_model(settings)
+            transcribe_audio(model, audio[calls[0].name], "ja", DecodeOptions())  # warm-up
+        segs, stats = transcribe_audio(model, audio[name], "ja", opts)
+        save_asr(where, segs, stats)
+        return segs, stats
+
     all_variants = variants(lexicon)
     results: dict[str, Any] = {}
     for half in [h for h in args.halves.split(",") if h]:
@@ -321,17 +427,24 @@ def main() -> None:
             tally = Tally()
             detail = []
             for bc in members:
-                segs, stats = transcribe_audio(model, audio[bc.name], "ja", opts)
+                got = recognise(bc.name, opts)
+                if got is None:
+                    continue  # --from-cache and never recognised with these settings
+                segs, stats = got
+                segs = transcribe.drop_loops(segs)  # as transcribe_audio does (a cache may predate it)
                 segs = [Segment(s.channel, s.start_s, s.end_s, normalise_text(s.text), s.words) for s in segs]
                 tally.audio_s += stats.audio_s
                 tally.wall_s += stats.processing_s
                 tally.cpu_s += stats.cpu_s
                 detail.append(score(tally, bc, script_segments(paths[bc.name]), segs, lexicon))
+            if not detail:
+                print(f"{half:7s} {vname:10s} no cached transcripts", flush=True)
+                continue
             s = tally.summary(args.threads)
-            results[f"{half}/{vname}"] = s | {"per_call": detail}
+            results[f"{half}/{vname}"] = s | {"calls_scored": len(detail), "per_call": detail}
             b, f = s["boundary_error_s"], s["flag_time_error_s"]
             print(
-                f"{half:7s} {vname:10s} n={len(members)} CER cust {s['cer']['customer']:.3f} op {s['cer']['operator']:.3f} | "
+                f"{half:7s} {vname:10s} n={len(detail)} CER cust {s['cer']['customer']:.3f} op {s['cer']['operator']:.3f} | "
                 f"boundary med {b['median'] or 0:.2f} p90 {b['p90'] or 0:.2f} s | flag err med {f['median'] or 0:.2f} "
                 f"p90 {f['p90'] or 0:.2f} s | cat R {s['categories']['recall'] or 0:.2f} P {s['categories']['precision'] or 0:.2f} "
                 f"| call F1 {s['calls']['f1']:.2f} | polite flagged {s['polite_calls_flagged']}/{s['polite_calls']} | "
@@ -339,13 +452,15 @@ def main() -> None:
                 f"(CPU/thread {s['rtf_cpu_per_thread']:.3f}) on {s['audio_s']:.0f} s",
                 flush=True,
             )
-    if args.long:
+    if args.long and not args.from_cache:
         joined = long_calls(
             [audio[bc.name] for bc in calls if bc.half == "dev"], [float(x) for x in args.long.split(",")]
         )
         longs: dict[str, Any] = {}
         for a in joined:
             for vname in args.long_variants.split(","):
+                if model is None:
+                    model = load_model(settings)
                 _segs, st = transcribe_audio(model, a, "ja", all_variants[vname])
                 key = f"{a.duration_s:.0f}s/{vname}"
                 longs[key] = {"rtf": st.rtf, "rtf_cpu_per_thread": st.cpu_s / st.audio_s / args.threads}
@@ -354,6 +469,10 @@ def main() -> None:
                     flush=True,
                 )
         results["long_calls"] = longs
+    elif args.out.exists():  # keep the long calls' timing of the run that measured it
+        kept = json.loads(args.out.read_text()).get("results", {}).get("long_calls")
+        if kept:
+            results["long_calls"] = kept
     base = results.get(f"dev/{args.baseline}")
     if base:
         ratios = {
@@ -369,6 +488,25 @@ def main() -> None:
             print(
                 f"{k:16s} CPU-time RTF x{v['rtf_cpu_ratio']:.2f}  customer CER {v['cer_customer_delta']:+.3f}"
             )
+    halves_side = {h: results.get(f"{h}/{args.baseline}") for h in ("dev", "heldout")}
+    if all(halves_side.values()):
+        results["dev_vs_heldout"] = {
+            name: {h: get(r) for h, r in halves_side.items() if r is not None}
+            for name, get in (
+                ("calls", lambda r: r["calls_scored"]),
+                ("cer_customer", lambda r: r["cer"]["customer"]),
+                ("cer_operator", lambda r: r["cer"]["operator"]),
+                ("category_recall", lambda r: r["categories"]["recall"]),
+                ("category_precision", lambda r: r["categories"]["precision"]),
+                ("call_f1", lambda r: r["calls"]["f1"]),
+                ("polite_flagged", lambda r: f"{r['polite_calls_flagged']}/{r['polite_calls']}"),
+                ("notice_accuracy", lambda r: r["notice_accuracy"]),
+                ("boundary_p90_s", lambda r: r["boundary_error_s"]["p90"]),
+                ("rtf_cpu_per_thread", lambda r: r["rtf_cpu_per_thread"]),
+            )
+        }
+        for name, v in results["dev_vs_heldout"].items():
+            print(f"{name:20s} dev {v['dev']}  held-out {v['heldout']}")
     meta = {
         "calls": len(calls),
         "voices": voices,

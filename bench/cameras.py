@@ -13,19 +13,37 @@ the event loop). ffmpeg does no part of the second share, so both are given.
 The machine may be shared with other work: the load average at start and end is in the result, and the
 figures to compare are the ratios between Akashi and ffmpeg measured in the same run.
 
-Where the CPU went (2-core shared box, 10 cameras at 1080p15 4 Mb/s, 2026-12-06; py-spy, cProfile and
-per-thread /proc counters): RTSP demux in libavformat about 0.38% of a core per camera (the same code
-ffmpeg runs); PyAV's read timeout takes the GIL in its interrupt callback on every network wait, about
-0.07% per camera at 30 cameras (kept: FFmpeg's own socket timeouts restart with every byte, so only it
-stops a camera that trickles bytes); per-packet Python under 0.03% once Fractions, datetimes and
-per-packet dataclasses were gone (the recorder threads hold the GIL about 2% of the time); fMP4 muxing
-about 30 us a packet; fsync and file opens per segment well under 1 ms. Storing a 4-second segment
-costs about 14 ms of CPU: encryption and two SHA-256 passes about 6 ms, the ledger entry about 2 ms, the
-segment row about 4 ms, the rest the store's own row and bookkeeping.
+Where the CPU goes (issue 16 item 4; a 2-core VM shared with other engineers' test runs, load average
+10-21 during these runs, so figures are ranges; perf, py-spy, cProfile, strace and per-thread /proc):
+
+* Recording threads: RTSP demux in libavformat is most of it (about 1,100 recv and 1,100 poll calls a
+  second per 1080p camera, the same code ffmpeg runs); fMP4 muxing about 30 us a packet; per-packet
+  Python and spool files per segment about 0.05% of a core per camera together. PyAV's read timeout
+  took the GIL in its interrupt callback on each of FFmpeg's ~2,200 checks a second per camera (0.1-0.15%
+  of a core per camera, same-run A/B): reads are now bounded by one watchdog thread
+  (akashi/cameras/deadline.py), which trips a stale session through the same callback.
+* Storing: a 4-second segment stored alone cost 11-18 ms of CPU (microbench, this box): about half
+  database and ledger work (two transactions, chain lock, kv and file anchors with an fsync), the rest
+  sealing, where fresh 1 MiB buffers page-faulted on every chunk. Now one storer for all cameras
+  (akashi/cameras/storer.py): one transaction per batch (segments of every camera handed over within
+  0.5 s: objects, ledger entries, segment rows), files sealed on three threads in reused buffers
+  (AES-GCM encrypt_into). About 6.4 ms a segment in batches of 5 or more; what is left is the two
+  SHA-256 passes, the writes, the fsync of each object before its ledger entry, and the unlink of the
+  plaintext spool file. Every segment keeps its own data key, hashes and ledger entry.
+* Same-run A/B, 10 cameras, code before and after, alternating (2026-12-06): Akashi/ffmpeg CPU
+  2.31-2.37 before, 1.81-1.85 after; recording threads/ffmpeg 1.46-1.48 before, 1.24-1.33 after; the
+  storing share 0.28-0.33 before, 0.21-0.23% of a core per camera after; memory 8.1-8.2 MB per camera
+  against ffmpeg's 52 (0.16). Not yet at ffmpeg's CPU: the recording threads alone are above it.
+* Capacity, Akashi alone (``--cameras 100 --no-ffmpeg`` and ``--ladder``): 100 cameras recorded with
+  every camera storing, as many segments stored as closed, segment end to ledger entry p95 3.0-3.8 s
+  (max 3.6-4.7 s) in two runs; a third, at load average 14-18, gave p95 5.6 s (all stored, 90% within
+  5 s). 50 cameras: p95 3.4 s. About 0.75-0.87% of a core per camera for Akashi, plus about 0.4% per
+  path for the GStreamer server on the same box.
 
     .venv/bin/python bench/cameras.py --quick            # 2 cameras, 720p, 20 s
     .venv/bin/python bench/cameras.py --cameras 10 --seconds 30
     .venv/bin/python bench/cameras.py --cameras 50 --seconds 30 --no-ffmpeg   # capacity: Akashi alone
+    .venv/bin/python bench/cameras.py --ladder 25,50,75,100 --seconds 30      # how many cameras, cleanly
 """
 
 from __future__ import annotations
@@ -34,7 +52,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import signal
 import statistics
 import subprocess
@@ -49,6 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.harness import HZ, cpu_s, ffmpeg_copy, self_cpu_s  # noqa: E402
 from tests.cameras.conftest import RtspServer, children, make_h264  # noqa: E402
 
 import akashi.cameras.supervisor as supervisor_module  # noqa: E402
@@ -57,14 +75,6 @@ from akashi.cameras.service import CameraService  # noqa: E402
 from akashi.context import Akashi  # noqa: E402
 from akashi.setup import init_home  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
 
 def proc_rss_mb(pid: int) -> float:
     """Resident memory of a process in MiB."""
@@ -72,12 +82,6 @@ def proc_rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def self_cpu_s() -> float:
-    """CPU seconds of this process (all threads)."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 #: Native ids of the threads that run RTSP sessions (filled by the wrapper installed in ``run``).
@@ -92,7 +96,7 @@ def thread_cpu_s() -> dict[int, float]:
             fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # the thread ended meanwhile
-        out[int(tid)] = (int(fields[11]) + int(fields[12])) / TICK
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / HZ
     return out
 
 
@@ -137,15 +141,22 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     count_session_threads()
     load0 = os.getloadavg()
     latencies: list[float] = []
+    since_end: list[float] = []  # segment end (its last frame, wall clock) -> ledger entry committed
+    batches: list[int] = []
     stored = 0
+    closed = 0
     per_camera: dict[str, int] = {}
 
     def listen(ev: CameraEvent) -> None:
-        nonlocal stored
+        nonlocal stored, closed
+        if ev.kind == "segment_closed":
+            closed += 1
         if ev.kind == "segment_stored":
             stored += 1
             per_camera[ev.camera] = per_camera.get(ev.camera, 0) + 1
             latencies.append(ev.latency_s)
+            since_end.append(float(ev.extra.get("since_end_s", 0.0)))  # type: ignore[arg-type]
+            batches.append(int(ev.extra.get("batch", 1)))  # type: ignore[call-overload]
 
     try:
         with Akashi.open(home) as ak:
@@ -154,24 +165,18 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             for i in range(n if args.ffmpeg else 0):
                 out = work / f"ff{i}"
                 out.mkdir()
+                limit = ["timeout", str(args.seconds + 120)]
                 ffmpegs.append(
-                    subprocess.Popen(
-                        [
-                            "timeout", str(args.seconds + 120), "ffmpeg", "-nostdin", "-loglevel", "error",
-                            "-rtsp_transport", "tcp", "-timeout", "5000000", "-i", server.url(f"f{i}"),
-                            "-c", "copy", "-f", "segment", "-segment_time", "4", "-reset_timestamps", "1",
-                            "-segment_format", "mp4", str(out / "%05d.mp4"),
-                        ]
-                    )
-                )  # fmt: skip
+                    subprocess.Popen([*limit, *ffmpeg_copy(server.url(f"f{i}"), out / "%05d.mp4")])
+                )
             async with CameraService(ak, [listen]):
-                await asyncio.sleep(args.warmup)  # connect, first keyframes
+                await asyncio.sleep(max(args.warmup, n / 10))  # connect, first keyframes
                 ff_pids = [int(children(p.pid)[0]) for p in ffmpegs]  # ffmpeg under coreutils timeout
                 assert server.proc is not None
                 srv_pid = int(children(server.proc.pid)[0])  # the Python under coreutils timeout
-                th0, s0 = thread_cpu_s(), proc_cpu_s(srv_pid)
-                a0, f0, t0 = self_cpu_s(), sum(proc_cpu_s(p) for p in ff_pids), time.monotonic()
-                stored0 = stored
+                th0, s0 = thread_cpu_s(), cpu_s(srv_pid)
+                a0, f0, t0 = self_cpu_s(), sum(cpu_s(p) for p in ff_pids), time.monotonic()
+                stored0, closed0 = stored, closed
                 lat0 = len(latencies)
                 per0 = dict(per_camera)
                 rss_a, rss_f = [], []
@@ -180,10 +185,14 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                     rss_a.append(proc_rss_mb(os.getpid()))
                     rss_f.append(sum(proc_rss_mb(p) for p in ff_pids))
                 wall = time.monotonic() - t0
-                a1, f1 = self_cpu_s(), sum(proc_cpu_s(p) for p in ff_pids)
-                th1, s1 = thread_cpu_s(), proc_cpu_s(srv_pid)
+                a1, f1 = self_cpu_s(), sum(cpu_s(p) for p in ff_pids)
+                th1, s1 = thread_cpu_s(), cpu_s(srv_pid)
+                names = {t.native_id: t.name for t in threading.enumerate()}
                 window_lat = latencies[lat0:]
+                window_end = since_end[lat0:]
+                window_batch = batches[lat0:]
                 window_stored = stored - stored0
+                window_closed = closed - closed0
                 recording = sum(1 for k, v in per_camera.items() if v > per0.get(k, 0))
     finally:
         for p in ffmpegs:
@@ -198,6 +207,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     ffmpeg_cpu = 100 * (f1 - f0) / wall / n if args.ffmpeg else 0.0
     rec_s = sum(v - th0.get(t, 0.0) for t, v in th1.items() if t in SESSION_TIDS)
     rest_s = sum(v - th0.get(t, 0.0) for t, v in th1.items() if t not in SESSION_TIDS)
+    storing = ("akashi-camera-storer", "akashi-camera-seal")  # the storer and its sealing threads
+    storer_s = sum(v - th0.get(t, 0.0) for t, v in th1.items() if names.get(t, "").startswith(storing))
+    loop_s = sum(v - th0.get(t, 0.0) for t, v in th1.items() if t == threading.main_thread().native_id)
     akashi_mem = (statistics.median(rss_a) - rss0) / n
     ffmpeg_mem = statistics.median(rss_f) / n
     result: dict[str, object] = {
@@ -211,8 +223,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             "process_rss_mb_baseline": round(rss0, 1),
             "recording_threads_cpu_pct_per_camera": round(100 * rec_s / wall / n, 2),
             "storing_and_loop_cpu_pct_per_camera": round(100 * rest_s / wall / n, 2),
+            "of_which_storer_thread_cpu_pct_per_camera": round(100 * storer_s / wall / n, 2),
+            "of_which_event_loop_cpu_pct_per_camera": round(100 * loop_s / wall / n, 2),
             "segments_stored_in_window": window_stored,
             "segments_expected_in_window": round(n * wall / 4),
+            "segments_closed_in_window": window_closed,
             "cameras_storing_in_window": recording,
             "upload_latency_s": {
                 "p50": round(pct(latencies, 50), 4) if latencies else None,
@@ -223,6 +238,17 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 "window_within_5s": sum(1 for x in window_lat if x <= 5.0),
                 "window_max": round(max(window_lat), 4) if window_lat else None,
             },
+            "stored_after_segment_end_s": {
+                "what": "segment end (last frame, wall clock) to its ledger entry committed, in the window",
+                "p50": round(pct(window_end, 50), 3) if window_end else None,
+                "p95": round(pct(window_end, 95), 3) if window_end else None,
+                "max": round(max(window_end), 3) if window_end else None,
+                "within_5s": sum(1 for x in window_end if x <= 5.0),
+                "n": len(window_end),
+            },
+            "segments_per_store_batch_mean": round(statistics.mean(window_batch), 2)
+            if window_batch
+            else None,
         },
         "ffmpeg_copy": {
             "cpu_pct_of_core_per_camera": round(ffmpeg_cpu, 2),
@@ -243,6 +269,30 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+def summary(r: dict[str, Any]) -> dict[str, Any]:
+    """One line of a capacity ladder: is this camera count recorded cleanly?"""
+    a = r["akashi"]
+    end = a["stored_after_segment_end_s"]
+    ok = (
+        a["cameras_storing_in_window"] == r["cameras"]
+        and a["segments_stored_in_window"] >= 0.95 * a["segments_closed_in_window"]
+        and end["p95"] is not None
+        and end["p95"] <= 5.0
+    )
+    return {
+        "cameras": r["cameras"],
+        "clean": ok,
+        "cpu_pct_of_core_per_camera": a["cpu_pct_of_core_per_camera"],
+        "mem_mb_per_camera": a["mem_mb_per_camera"],
+        "stored_closed_expected": f"{a['segments_stored_in_window']}/{a['segments_closed_in_window']}"
+        f"/{a['segments_expected_in_window']}",
+        "cameras_storing": a["cameras_storing_in_window"],
+        "stored_after_end_p95_s": end["p95"],
+        "stored_after_end_max_s": end["max"],
+        "load_average_start_end": r["load_average_start_end"],
+    }
+
+
 def main() -> None:
     """Parse arguments, run, print and write the JSON."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -257,10 +307,43 @@ def main() -> None:
         help="Akashi alone (capacity runs): no ffmpeg beside",
     )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cameras.json")
+    ap.add_argument(
+        "--ladder",
+        default="",
+        help="capacity: comma-separated camera counts (e.g. 25,50,75,100), Akashi alone, one run each",
+    )
     args = ap.parse_args()
     if args.quick:
         args.cameras, args.seconds = 2, 20.0
-    result = asyncio.run(run(args))
+    result: dict[str, object]
+    if args.ladder:
+        args.ffmpeg = False
+        runs = []
+        for n in [int(x) for x in args.ladder.split(",") if x.strip()]:
+            out = args.out.with_name(f"{args.out.stem}_{n}.json")  # each count in a fresh process
+            cmd = [
+                sys.executable,
+                __file__,
+                "--cameras",
+                str(n),
+                "--seconds",
+                str(args.seconds),
+                "--no-ffmpeg",
+            ]
+            subprocess.run([*cmd, "--warmup", str(args.warmup), "--out", str(out)], check=True)
+            r = json.loads(out.read_text(encoding="utf-8"))
+            print(json.dumps(summary(r), ensure_ascii=False), flush=True)
+            runs.append(r)
+        clean = [int(str(r["cameras"])) for r in runs if summary(r)["clean"]]
+        result = {
+            "runs": runs,
+            "summary": [summary(r) for r in runs],
+            "most_cameras_clean": max(clean) if clean else None,
+            "clean_means": "every camera stored segments in the window, as many segments stored as closed "
+            "in it (95%: the window's edges), p95 of segment end -> ledger entry <= 5 s",
+        }
+    else:
+        result = asyncio.run(run(args))
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

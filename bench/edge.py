@@ -21,11 +21,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,24 +31,31 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.telephony import (  # noqa: E402
+from bench.harness import (  # noqa: E402
+    CALLED,
+    PROBE_CALLED,
     RTP_HI,
     RTP_LO,
     Probe,
+    Serve,
+    callers,
     child_pid,
     cpu_s,
     free_port,
     home_toml,
+    need,
+    operators,
+    p99_ms,
     sipp,
     stop,
+    tones,
     udp_drops,
-    with_rtp,
+    write_json,
+    write_load,
 )
 from tests.telephony import scenarios  # noqa: E402
 
 FLOOD_IP = "127.0.0.2"
-CALLED = "0312345678"
-PROBE_CALLED = "0999000000"
 UNROUTED = "0399999999"
 
 
@@ -71,11 +76,6 @@ def flood_scenario() -> str:
     )
 
 
-def sox(args: list[str]) -> None:
-    """Run sox (under coreutils timeout)."""
-    subprocess.run(["timeout", "30", "sox", *args], check=True)
-
-
 def rss_kb(pid: int) -> dict[str, int]:
     """Resident memory now and its peak (kB) of a process."""
     out = {}
@@ -84,78 +84,6 @@ def rss_kb(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             out[key] = int(value.split()[0])
     return out
-
-
-class Akashi:
-    """``akashi sip serve`` in a process of its own, with counters read on SIGUSR1."""
-
-    def __init__(self, work: Path, op_port: int, probe_op_port: int, notice: Path, limit_s: int) -> None:
-        from akashi.setup import init_home
-
-        self.work = work
-        self.sip_port = free_port()
-        home = work / "home"
-        init_home(
-            home,
-            extra_toml=home_toml(
-                self.sip_port, op_port, probe_op_port, notice, called=CALLED, probe_called=PROBE_CALLED
-            ),
-        )
-        ready = work / "ready.json"
-        self.stats_file = work / "stats.json"
-        self.proc = subprocess.Popen(
-            [
-                "timeout",
-                "-s",
-                "KILL",
-                str(limit_s),
-                sys.executable,
-                "-m",
-                "akashi.cli.main",
-                "--home",
-                str(home),
-                "sip",
-                "serve",
-                "--ready-file",
-                str(ready),
-                "--stats-file",
-                str(self.stats_file),
-            ],
-            stdout=(work / "akashi.log").open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        while not ready.exists():
-            if self.proc.poll() is not None:
-                raise SystemExit((work / "akashi.log").read_text()[-2000:])
-            time.sleep(0.1)
-        self.pid = child_pid(self.proc.pid)
-
-    @property
-    def target(self) -> str:
-        """host:port of Akashi's SIP."""
-        return f"127.0.0.1:{self.sip_port}"
-
-    def stats(self) -> dict[str, int]:
-        """Akashi's counters (``TelephonyService.stats``), or {} when it does not answer in 10 s."""
-        self.stats_file.unlink(missing_ok=True)
-        os.kill(self.pid, signal.SIGUSR1)
-        for _ in range(200):
-            if self.stats_file.exists():
-                try:
-                    return dict(json.loads(self.stats_file.read_text()))
-                except ValueError:
-                    pass
-            time.sleep(0.05)
-        return {}
-
-
-def p99(values: list[float]) -> float | None:
-    """The 99th percentile (ms), None without values."""
-    if not values:
-        return None
-    d = sorted(values)
-    return round(1000 * d[int(0.99 * (len(d) - 1))], 3)
 
 
 def sipp_counts(log: Path) -> dict[str, int]:
@@ -172,7 +100,7 @@ def sipp_counts(log: Path) -> dict[str, int]:
     return out
 
 
-def phase(ak: Akashi, probe: Probe, seconds: float, uac_pid: int) -> dict[str, Any]:
+def phase(ak: Serve, probe: Probe, seconds: float, uac_pid: int) -> dict[str, Any]:
     """Measure for ``seconds``: the probe's delays, Akashi's CPU, memory (sampled) and RTP socket drops."""
     i0 = len(probe.delays)
     s0 = ak.stats()
@@ -188,7 +116,7 @@ def phase(ak: Akashi, probe: Probe, seconds: float, uac_pid: int) -> dict[str, A
         "seconds": seconds,
         "probe_packets": len(delays),
         "relay_p50_ms": round(1000 * sorted(delays)[len(delays) // 2], 3) if delays else None,
-        "relay_p99_ms": p99(delays),
+        "relay_p99_ms": p99_ms(delays),
         "akashi_cpu_pct": round(100 * (cpu_s(ak.pid) - cpu0) / seconds, 1),
         "caller_sipp_cpu_pct": round(100 * (cpu_s(uac_pid) - uac0) / seconds, 1),
         "akashi_rss_peak_kb": peak,
@@ -202,108 +130,27 @@ def phase(ak: Akashi, probe: Probe, seconds: float, uac_pid: int) -> dict[str, A
 
 def run(work: Path, calls: int, duration: float, flood_rate: int) -> dict[str, Any]:
     """Hold ``calls`` clean calls; measure a quiet phase, then a flood phase of the same length."""
-    wav, notice = work / "talk.wav", work / "notice.wav"
-    sox(["-n", "-r", "8000", "-c", "1", "-e", "u-law", str(wav), "synth", "3", "sine", "440"])
-    sox(["-n", "-r", "8000", "-c", "1", "-b", "16", str(notice), "synth", "0.5", "sine", "1000"])
+    wav, notice = tones(work)
     limit = int(2 * duration) + 180
-    op_port, probe_op_port = free_port(), free_port()
-    ak = Akashi(work, op_port, probe_op_port, notice, limit + 60)
+    op_port, probe_op_port, sip_port = free_port(), free_port(), free_port()
+    toml = home_toml(sip_port, op_port, probe_op_port, notice, called=CALLED, probe_called=PROBE_CALLED)
+    ak = Serve.sip(work, toml, limit + 60)
+    target = f"127.0.0.1:{sip_port}"
     talk_ms = int(2 * duration * 1000) + 60_000
-    op_xml = with_rtp(
-        scenarios.operator(hangup="caller", ring_ms=0).replace("[rtpport]", "[media_port]"),
-        '<recv request="ACK" crlf="true"/>',
-        wav,
-    )
-    (work / "op.xml").write_text(op_xml)
-    caller_xml = with_rtp(
-        scenarios.caller(talk_ms=talk_ms).replace("[rtpport]", "[media_port]"), scenarios.ACK.rstrip(), wav
-    )
-    (work / "caller.xml").write_text(caller_xml)
+    write_load(work, wav, talk_ms)
     (work / "flood.xml").write_text(flood_scenario())
     procs: list[subprocess.Popen[bytes]] = []
     probe = Probe()
     try:
-        procs.append(
-            sipp(
-                ["-sf", str(work / "op.xml"), "-p", str(op_port), "-mp", str(free_port()), "-m", str(calls)],
-                work / "op.log",
-                limit,
-            )
-        )
+        procs.append(operators(work, op_port, calls, limit))
         time.sleep(0.5)
-        uac = sipp(
-            [
-                "-sf",
-                str(work / "caller.xml"),
-                ak.target,
-                "-s",
-                CALLED,
-                "-p",
-                str(free_port()),
-                "-mp",
-                str(free_port()),
-                "-m",
-                str(calls),
-                "-l",
-                str(calls),
-                "-r",
-                "50",
-                "-rp",
-                "1000",
-            ],
-            work / "caller.log",
-            limit,
-        )
+        uac = callers(work / "caller.xml", target, calls, work / "caller.log", limit)
         procs.append(uac)
-        t0 = time.monotonic()
-        while ak.stats().get("bridged_calls", 0) < calls:
-            if time.monotonic() - t0 > 60:
-                raise SystemExit(
-                    f"only {ak.stats().get('bridged_calls')} of {calls} calls bridged; logs in {work}"
-                )
-            time.sleep(0.2)
-        (work / "probe_caller.xml").write_text(scenarios.caller(talk_ms=talk_ms))
-        (work / "probe_op.xml").write_text(scenarios.operator(hangup="caller", ring_ms=0))
-        procs.append(
-            sipp(
-                [
-                    "-sf",
-                    str(work / "probe_op.xml"),
-                    "-p",
-                    str(probe_op_port),
-                    "-m",
-                    "1",
-                    "-key",
-                    "rtpport",
-                    str(probe.op.getsockname()[1]),
-                ],
-                work / "probe_op.log",
-                limit,
+        if not ak.bridged(calls, time.monotonic() + 60):
+            raise SystemExit(
+                f"only {ak.stats().get('bridged_calls')} of {calls} calls bridged; logs in {work}"
             )
-        )
-        time.sleep(0.3)
-        procs.append(
-            sipp(
-                [
-                    "-sf",
-                    str(work / "probe_caller.xml"),
-                    ak.target,
-                    "-s",
-                    PROBE_CALLED,
-                    "-p",
-                    str(free_port()),
-                    "-m",
-                    "1",
-                    "-key",
-                    "rtpport",
-                    str(probe.cust.getsockname()[1]),
-                ],
-                work / "probe.log",
-                limit,
-            )
-        )
-        probe_t = threading.Thread(target=probe.run, daemon=True)
-        probe_t.start()
+        probe.call(work, target, probe_op_port, talk_ms, limit)
         time.sleep(2.0)  # the probe's notice, then its bridge
         uac_pid = child_pid(uac.pid)
         rss_before = rss_kb(ak.pid)
@@ -313,7 +160,7 @@ def run(work: Path, calls: int, duration: float, flood_rate: int) -> dict[str, A
             [
                 "-sf",
                 str(work / "flood.xml"),
-                ak.target,
+                target,
                 "-i",
                 FLOOD_IP,
                 "-s",
@@ -345,12 +192,11 @@ def run(work: Path, calls: int, duration: float, flood_rate: int) -> dict[str, A
         flood.wait(timeout=duration + 60)
         flood_s = time.monotonic() - t_flood
         rss_after = rss_kb(ak.pid)
-        probe.stop.set()
-        probe_t.join(3)
     finally:
+        probe.end()
         for p in procs:
             stop(p)
-        stop(ak.proc)
+        ak.stop()
     counts = sipp_counts(flood_log)
     ratio = (
         round(flooded["relay_p99_ms"] / quiet["relay_p99_ms"], 2)
@@ -386,15 +232,12 @@ def main() -> None:
     ap.add_argument("--flood-rate", type=int, default=1000, help="INVITEs per second the flooder tries")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "edge.json")
     args = ap.parse_args()
-    for tool in ("sipp", "sox", "timeout"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is needed")
+    need("sipp", "sox", "timeout")
     duration = 10.0 if args.quick else args.duration
     rate = 500 if args.quick else args.flood_rate
     work = Path(tempfile.mkdtemp(prefix="akashi-bench-edge-"))
     result = run(work, args.calls, duration, rate)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     f, q, fl = result["flood"], result["quiet"], result["flooded"]
     mem = result["akashi_memory_kb"]
     print(json.dumps(result))

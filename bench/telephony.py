@@ -7,24 +7,89 @@ directly (caller -> operator, no Akashi) is the baseline of the same run.
 
     python bench/telephony.py --quick          # two small steps, 8 s each
     python bench/telephony.py --duration 60    # the issue's setting
+    python bench/telephony.py --steps 50,100,200 --duration 20 --against --repeats 3   # before/after
 
 Prints the figures and writes JSON to bench/results/telephony.json (or --out).
+
+Before/after (``--against [REF]``): the same steps with the code of commit REF, checked out by
+``git worktree add --detach`` into the run's temporary folder (removed afterwards), and with the working
+tree. Both run on this venv's Python with ``PYTHONPATH=<code>/src``, which goes before the venv's editable
+install; the path of the ``akashi`` each imports is checked to lie under its own src and written to the
+JSON, and each code makes its own home (its config schema, keys, migrations). Per N: the direct SIPp
+baseline once, then ``--repeats`` before/after pairs whose order flips each time (B A, A B, ...), so a
+neighbour's load falls on both alike. One table gives each figure as before | after | after/before (medians
+of the repetitions); bench/results/telephony-ab.json holds every run of both (its order, the 1-minute load
+average at its end), the per-N medians and ratios.
+The steps go on while either code carries every call without loss (a p99 over 5 ms, mostly the
+neighbours', does not end the comparison); ``--keep-going`` measures every step regardless.
+
+REF defaults to 5e945f2 ("SIP edge refusals are audited"): the last commit before d70cc17, which began the
+restructuring of call control (the ``telephony/call/`` package and its host protocols, then the explicit
+states ef64192, the sans-I/O CallMachine f21bb2d, the SIP grammar module 2be1ea8, typed facts 198d3e7 and
+the frozen CallOutcome 7c1aaa0). The calls.py split into ringing.py/forward.py (de8703f) is a week older and
+was not part of it. Configuration: both read the same ``home_toml``; code that has admission control by load
+(adfe9e2, after REF) gets it switched off (``ADMISSION_OFF``): on a loaded machine it refuses calls that
+REF takes, and REF's settings refuse those keys (``extra="forbid"``). "After" is the working tree as it is,
+so it also carries what came after REF for other reasons (admission's load sampler, live protection, SIPREC,
+the config watcher), not the call-control restructuring alone.
+
+Measured on the shared 2-core development VM (Intel Xeon, 24 GiB) with other sessions' tests and benches
+beside it, ``--steps 50,100,200 --duration 20 --against --repeats 3``, twice with "after" = c423c0f
+(medians of 3, before | after):
+
+* run 1, 1-min load 3.2-9.9: CPU per call (% of a core) 0.133|0.162 (x1.22), 0.106|0.117 (x1.10),
+  0.088|0.109 (x1.24); relay p99 ms 4.3|4.6, 48|132, 3.6|2.9; loop lag p99 ms 4|5, 10|42, 4|5.
+* run 2, 1-min load 1.4-3.9: CPU per call 0.125|0.152 (x1.22), 0.113|0.125 (x1.11), 0.099|0.105 (x1.06);
+  relay p99 ms 25|13, 2.1|4.3, 2.6|4.5; loop lag p99 ms 7|3, 2|2, 3|5.
+* every one of the 36 runs through Akashi bridged all calls with 0 loss; median relay p50 0.18-0.26 ms
+  in both.
+  Clean runs (p99 <= 5 ms), before/after, of 3: run 1 2/2, 1/1, 2/2; run 2 1/1, 3/2, 3/2.
+
+Then 912225b (one 20 ms timer for loop-lag stats and admission, the monitor fed only when a limit is set),
+60c2e6e (the operator's DTMF hook called for telephone-event packets only, not per audio packet), d584c94
+and fad613d (the live board's heartbeat UPDATE of every live call and the stale sweep every 5 s instead of
+every 0.5 s exchange; waiting commands still looked for at each exchange, without an IN of every call).
+Run 3, "after" = fad613d, same command, 1-min load 0.7-4.7:
+
+* CPU per call 0.130|0.147 (x1.13), 0.114|0.123 (x1.08), 0.096|0.098 (x1.02); per pair x0.98-x1.28,
+  x1.08-x1.11, x1.02-x1.09; all 18 runs 0 loss; relay p99 ms 1.3|2.1, 2.0|8.5, 1.9|0.7; loop lag p99 ms
+  2|2, 3|4, 1|2. At N = 100 "after"'s relay p99 was the higher in all 3 pairs (3.3-8.9 vs 1.8-2.6 ms), as
+  in runs 1 and 2: small against the neighbours' noise, but a candidate is the live board's exchange
+  holding the GIL in its thread (SQLAlchemy) while packets wait (not isolated).
+* idle ``sip serve`` (20 s samples, 3 each, interleaved, admission off as in the bench, load 3.8-8.2):
+  5e945f2 0.70, 0.75, 0.80% of a core; c423c0f 1.35, 1.43, 1.40%; these changes 0.85, 0.70, 0.90%; these
+  changes with admission on (the default: the monitor samples at 50 Hz) 1.30, 1.10, 1.15%.
+* left: a constant ~0.4-0.9% of a core while calls run (py-spy at N = 200: the live board's exchange
+  every 0.5 s in its thread, ~2-3% of the process's samples, the command look-up a board needs), not per
+  packet: the hot path is REF's plus one attribute test per packet (a set membership test on the
+  operator's leg).
+
+Relay p99, loop lag and "clean" move with the neighbours' load (single runs of either code reach
+20-145 ms) and are within that noise of each other. In runs 1 and 2 CPU per call was not: "after" used
+more in 17 of the 18 before/after pairs (x0.99-x1.33; medians x1.06-x1.24), about 1-4% of a core more at
+N = 200. Idle ``sip serve`` (3 interleaved 20 s samples each) took 0.75% of a core before and 1.4% after
+(c423c0f): the admission monitor's 50 Hz sampler, run even with its limits at 0, beside a second 20 ms
+timer for the lag stats, was most of that (run 3's idle figures).
+Against 37518e0 (the states and the machine in; live protection, SIPREC and the one Call class not yet) the
+working tree used 6% more at N = 200 (0.099|0.105, one run of 3 pairs), so part came with those later commits.
+
+Measured 2026-12-06 17:15-17:31 UTC on the shared 2-core VM while nothing else ran (load average 0.2-1.6),
+admission control at its defaults, ``--duration 20``: N=300 clean (every call bridged, 0 loss, probe
+p99 1.8 ms, loop lag p99 3 ms, 0.095 % of a core per call, 3.4x the CPU of the same SIPp calls direct);
+N=500 all bridged with 0 loss but p99 10.9 ms (not clean). Offered 700 and 1,000: admission control
+refused the excess with 503 once the process passed 0.85 of a core, and kept what it took clean -
+508 and 605 calls bridged, 0 loss, probe p99 1.5 and 3.3 ms. With admission control off (``--against``
+runs), 700 calls all bridged with 0 loss but p99 12.7-68 ms.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,335 +97,89 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.telephony import scenarios  # noqa: E402
-
-HZ = os.sysconf("SC_CLK_TCK")
-RTP_LO, RTP_HI = 20000, 29999
-
-
-def free_port() -> int:
-    """A free UDP port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
-
-
-def udp_drops(lo: int, hi: int) -> int:
-    """Sum of the kernel's drop counters of UDP sockets bound to ports lo..hi."""
-    total = 0
-    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
-        parts = line.split()
-        port = int(parts[1].split(":")[1], 16)
-        if lo <= port <= hi:
-            total += int(parts[-1])
-    return total
-
-
-def with_rtp(xml: str, after: str, wav: Path) -> str:
-    """Start SIPp's looped RTP stream after the element ``after``."""
-    return xml.replace(after, after + f'\n  <nop><action><exec rtp_stream="{wav},-1,0"/></action></nop>', 1)
-
-
-class Probe:
-    """One extra call whose media is ours: send time in the payload, receive time on arrival."""
-
-    def __init__(self) -> None:
-        self.cust = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.cust.bind(("127.0.0.1", 0))
-        self.op = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.op.bind(("127.0.0.1", 0))
-        self.op.settimeout(0.5)
-        self.cust.settimeout(0.5)
-        self.delays: list[float] = []
-        self.sent = 0
-        self.got = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        """Learn Akashi's port from the notice, then send 50 packets/s and time their relay."""
-        try:
-            _, akashi_a = self.cust.recvfrom(2048)
-        except TimeoutError:
-            return
-        rx = threading.Thread(target=self._receive, daemon=True)
-        rx.start()
-        seq = 0
-        start = time.monotonic()
-        while not self.stop.is_set():
-            hdr = (
-                bytes([0x80, 0])
-                + (seq & 0xFFFF).to_bytes(2, "big")
-                + (seq * 160).to_bytes(4, "big")
-                + b"PRBE"
-            )
-            self.cust.sendto(hdr + time.monotonic().hex().encode().ljust(160, b"\xff")[:160], akashi_a)
-            self.sent += 1
-            seq += 1
-            delay = start + seq * 0.02 - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        rx.join(2)
-
-    def _receive(self) -> None:
-        while not self.stop.is_set():
-            try:
-                data, _ = self.op.recvfrom(2048)
-            except TimeoutError:
-                continue
-            if data[8:12] == b"PRBE":
-                t = float.fromhex(data[12:].split(b"\xff")[0].decode())
-                self.delays.append(time.monotonic() - t)
-                self.got += 1
-
-
-def home_toml(
-    sip_port: int,
-    op_port: int,
-    probe_op_port: int,
-    notice: Path,
-    *,
-    called: str = "*",
-    probe_called: str = "0999000000",
-    sip_extra: str = "",
-    agent: bool = True,
-) -> str:
-    """The benchmarks' Akashi home: a probe route, the load route and the automatic notice."""
-    agents = '\n[[agents]]\nname = "bench"\nsip_user = "201"\n' if agent else ""
-    return f"""
-[sip]
-enabled = true
-listen = "127.0.0.1:{sip_port}"
-public_address = "127.0.0.1"
-rtp_ports = "{RTP_LO}-{RTP_HI}"
-rtp_timeout_s = 120
-{sip_extra}
-[[sip.routes]]
-match = "{probe_called}"
-ring = ["sip:202@127.0.0.1:{probe_op_port}"]
-
-[[sip.routes]]
-match = "{called}"
-ring = ["sip:201@127.0.0.1:{op_port}"]
-ring_timeout_s = 30
-
-[announcements.default]
-mode = "automatic"
-audio = "{notice}"
-{agents}"""
-
-
-def sipp(args: list[str], log: Path, limit: int) -> subprocess.Popen[bytes]:
-    """SIPp under coreutils timeout."""
-    return subprocess.Popen(
-        ["timeout", "-s", "KILL", str(limit), "sipp", "-nostdin", "-i", "127.0.0.1", *args],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop(p: subprocess.Popen[bytes]) -> None:
-    """Stop a process group."""
-    if p.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
-    p.wait(10)
+from bench.harness import (  # noqa: E402
+    RTP_HI,
+    RTP_LO,
+    Code,
+    Probe,
+    Serve,
+    callers,
+    child_pid,
+    cpu_s,
+    free_port,
+    home_toml,
+    need,
+    operators,
+    p50_ms,
+    p99_ms,
+    stop,
+    tones,
+    udp_drops,
+    write_json,
+    write_load,
+)
 
 
 def step(
-    work: Path, n: int, duration: float, through_akashi: bool, wav: Path, notice: Path
+    work: Path,
+    n: int,
+    duration: float,
+    through_akashi: bool,
+    wav: Path,
+    notice: Path,
+    code: Code | None = None,
 ) -> dict[str, Any]:
-    """Hold n calls for ``duration`` s; through Akashi or directly (baseline)."""
+    """Hold n calls for ``duration`` s; through Akashi (``code``'s, default the working tree) or directly."""
+    code = code or Code.working_tree()
     work.mkdir(parents=True, exist_ok=True)
-    op_port = free_port()
-    op_xml = with_rtp(
-        scenarios.operator(hangup="caller", ring_ms=0).replace("[rtpport]", "[media_port]"),
-        '<recv request="ACK" crlf="true"/>',
-        wav,
-    )
-    (work / "op.xml").write_text(op_xml)
-    talk_ms = int(duration * 1000) + 30_000
-    caller_xml = with_rtp(
-        scenarios.caller(talk_ms=talk_ms).replace("[rtpport]", "[media_port]"), scenarios.ACK.rstrip(), wav
-    )
-    (work / "caller.xml").write_text(caller_xml)
-    limit = int(duration) + 120
+    op_port, probe_op_port = free_port(), free_port()
+    # calls outlast the wait for them to bridge (up to 60 s when admission control refuses some, so that
+    # n never bridge), the probe call and the hold: a step that refuses calls still measures the rest
+    talk_ms = int(duration * 1000) + 90_000
+    write_load(work, wav, talk_ms)
+    limit = int(duration) + 180
     akashi = None
-    stats = work / "stats.json"
     target = f"127.0.0.1:{op_port}"
-    probe_op_port = free_port()
     if through_akashi:
-        from akashi.setup import init_home
-
         sip_port = free_port()
-        home = work / "home"
-        init_home(
-            home,
-            extra_toml=home_toml(sip_port, op_port, probe_op_port, notice),
-        )
-        ready = work / "ready.json"
-        akashi = subprocess.Popen(
-            [
-                "timeout",
-                "-s",
-                "KILL",
-                str(limit + 60),
-                sys.executable,
-                "-m",
-                "akashi.cli.main",
-                "--home",
-                str(home),
-                "sip",
-                "serve",
-                "--ready-file",
-                str(ready),
-                "--stats-file",
-                str(stats),
-            ],
-            stdout=(work / "akashi.log").open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        while not ready.exists():
-            if akashi.poll() is not None:
-                raise SystemExit((work / "akashi.log").read_text()[-2000:])
-            time.sleep(0.1)
+        toml = home_toml(sip_port, op_port, probe_op_port, notice, sip_extra=code.sip_extra)
+        akashi = Serve.sip(work, toml, limit + 60, code)
         target = f"127.0.0.1:{sip_port}"
-    uas = sipp(
-        ["-sf", str(work / "op.xml"), "-p", str(op_port), "-mp", str(free_port()), "-m", str(n + 1)],
-        work / "op.log",
-        limit,
-    )
+    uas = operators(work, op_port, n + 1, limit)
     time.sleep(0.5)
     t0 = time.monotonic()
-    uac = sipp(
-        [
-            "-sf",
-            str(work / "caller.xml"),
-            target,
-            "-s",
-            "0312345678",
-            "-p",
-            str(free_port()),
-            "-mp",
-            str(free_port()),
-            "-m",
-            str(n),
-            "-l",
-            str(n),
-            "-r",
-            "50",
-            "-rp",
-            "1000",
-        ],
-        work / "caller.log",
-        limit,
-    )
+    uac = callers(work / "caller.xml", target, n, work / "caller.log", limit)
     probe = None
-    probe_t = None
-
-    def poll() -> dict[str, int]:
-        if akashi is None:
-            return {}
-        stats.unlink(missing_ok=True)
-        akashi.send_signal(0)
-        os.killpg(akashi.pid, 0)
-        pid = child_pid(akashi.pid)
-        os.kill(pid, signal.SIGUSR1)
-        for _ in range(200):  # up to 10 s: a saturated loop answers late
-            if stats.exists():
-                try:
-                    return dict(json.loads(stats.read_text()))
-                except ValueError:
-                    pass
-            time.sleep(0.05)
-        return {}
-
     setup_s = None
     if akashi is not None:
-        while time.monotonic() - t0 < 60:
-            if poll().get("bridged_calls", 0) >= n:
-                setup_s = time.monotonic() - t0
-                break
-            time.sleep(0.2)
+        if akashi.bridged(n, t0 + 60):
+            setup_s = time.monotonic() - t0
         # the probe call, through the same route
         probe = Probe()
-        px = work / "probe_caller.xml"
-        px.write_text(scenarios.caller(talk_ms=talk_ms))
-        pop = work / "probe_op.xml"
-        pop.write_text(scenarios.operator(hangup="caller", ring_ms=0))
-        # the probe's own operator: a second SIPp UAS whose SDP names our socket
-        probe_uas = sipp(
-            [
-                "-sf",
-                str(pop),
-                "-p",
-                str(probe_op_port),
-                "-m",
-                "1",
-                "-key",
-                "rtpport",
-                str(probe.op.getsockname()[1]),
-            ],
-            work / "probe_op.log",
-            limit,
-        )
-        time.sleep(0.3)
-        probe_uac = sipp(
-            [
-                "-sf",
-                str(px),
-                target,
-                "-s",
-                "0999000000",
-                "-p",
-                str(free_port()),
-                "-m",
-                "1",
-                "-key",
-                "rtpport",
-                str(probe.cust.getsockname()[1]),
-            ],
-            work / "probe.log",
-            limit,
-        )
-        probe_t = threading.Thread(target=probe.run, daemon=True)
-        probe_t.start()
+        probe.call(work, target, probe_op_port, talk_ms, limit)
     else:
         time.sleep(min(10.0, n / 50 + 2))
         setup_s = n / 50  # SIPp's own rate; the baseline answers at once
-    pid_a = child_pid(akashi.pid) if akashi else None
-    cpu0 = {
-        "akashi": cpu_s(pid_a) if pid_a else 0.0,
-        "uac": cpu_s(child_pid(uac.pid)),
-        "uas": cpu_s(child_pid(uas.pid)),
-    }
+    pids = {"akashi": akashi.pid if akashi else None, "uac": child_pid(uac.pid), "uas": child_pid(uas.pid)}
+    gone: set[str] = set()
+    cpu0 = read_cpu(pids, {k: 0.0 for k in pids}, gone)
     drops0 = udp_drops(RTP_LO, RTP_HI) if akashi else 0
-    s0 = poll()
-    time.sleep(duration)
-    s1 = poll()
-    cpu1 = {
-        "akashi": cpu_s(pid_a) if pid_a else 0.0,
-        "uac": cpu_s(child_pid(uac.pid)),
-        "uas": cpu_s(child_pid(uas.pid)),
-    }
+    s0 = akashi.stats() if akashi else {}
+    # CPU read every second: a SIPp whose calls were all refused (503 under overload) exits before the
+    # hold ends, and its last reading is what it used
+    cpu1 = dict(cpu0)
+    end = time.monotonic() + duration
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(1.0, left))
+        cpu1 = read_cpu(pids, cpu1, gone)
+    s1 = akashi.stats() if akashi else {}
     drops1 = udp_drops(RTP_LO, RTP_HI) if akashi else 0
     if probe is not None:
-        probe.stop.set()
-        assert probe_t is not None
-        probe_t.join(3)
-        stop(probe_uac)
-        stop(probe_uas)
+        probe.end()
     for p in (uac, uas):
         stop(p)
     if akashi is not None:
-        stop(akashi)
+        akashi.stop()
     rx = s1.get("rtp_rx_packets", 0) - s0.get("rtp_rx_packets", 0)
     dropped = drops1 - drops0
     out: dict[str, Any] = {
@@ -369,7 +188,10 @@ def step(
         "cpu_s": {k: round(cpu1[k] - cpu0[k], 3) for k in cpu0},
         "setup_s": round(setup_s, 3) if setup_s else None,
         "setup_calls_per_s": round(n / setup_s, 1) if setup_s else None,
+        "loadavg_1m_end": round(os.getloadavg()[0], 2),
     }
+    if gone:
+        out["exited_early"] = sorted(gone)
     if akashi is not None:
         out["bridged"] = s1.get("bridged_calls", 0)
         out["rtp_rx_packets"] = rx
@@ -380,114 +202,68 @@ def step(
             100 * (cpu1["akashi"] - cpu0["akashi"]) / duration / max(n, 1), 3
         )
         if probe is not None and probe.delays:
-            d = sorted(probe.delays)
+            d = list(probe.delays)
             out["probe"] = {
                 "sent": probe.sent,
                 "received": probe.got,
-                "delay_p50_ms": round(1000 * statistics.median(d), 3),
-                "delay_p99_ms": round(1000 * d[int(0.99 * (len(d) - 1))], 3),
+                "delay_p50_ms": p50_ms(d),
+                "delay_p99_ms": p99_ms(d),
             }
     return out
 
 
-def child_pid(pid: int) -> int:
-    """The process under coreutils ``timeout`` (its only child)."""
-    try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return pid
-    return int(kids[0]) if kids else pid
+def read_cpu(pids: dict[str, int | None], last: dict[str, float], gone: set[str]) -> dict[str, float]:
+    """CPU seconds of each process now; one that has exited keeps its ``last`` reading (and joins ``gone``)."""
+    now = dict(last)
+    for k, pid in pids.items():
+        if pid and k not in gone:
+            try:
+                now[k] = cpu_s(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                gone.add(k)
+    return now
 
 
-def main() -> None:
-    """Run the steps and print/write the figures."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="N = 20, 50 for 8 s each")
-    ap.add_argument("--duration", type=float, default=60.0)
-    ap.add_argument("--steps", default="50,100,200,300,400,500,700,1000")
-    ap.add_argument("--keep-going", action="store_true", help="measure every step, even after an unclean one")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "telephony.json")
-    args = ap.parse_args()
-    for tool in ("sipp", "sox", "timeout"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is needed")
-    steps = [20, 50] if args.quick else [int(s) for s in args.steps.split(",")]
-    duration = 8.0 if args.quick else args.duration
-    work = Path(tempfile.mkdtemp(prefix="akashi-bench-tel-"))
-    wav = work / "talk.wav"
-    subprocess.run(
-        [
-            "timeout",
-            "30",
-            "sox",
-            "-n",
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            "-e",
-            "u-law",
-            str(wav),
-            "synth",
-            "3",
-            "sine",
-            "440",
-        ],
-        check=True,
+def is_clean(run: dict[str, Any], n: int) -> bool:
+    """Every call bridged, no loss, the probe's relay p99 within 5 ms."""
+    probe = run.get("probe") or {}
+    return (
+        int(run.get("bridged", 0)) >= n
+        and float(run["loss"]) <= 0.0001
+        and probe.get("delay_p99_ms", 1e9) <= 5.0
     )
-    notice = work / "notice.wav"
-    subprocess.run(
-        [
-            "timeout",
-            "30",
-            "sox",
-            "-n",
-            "-r",
-            "8000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(notice),
-            "synth",
-            "0.5",
-            "sine",
-            "1000",
-        ],
-        check=True,
-    )
+
+
+def measure(
+    work: Path, n: int, duration: float, wav: Path, notice: Path, code: Code, base: dict[str, Any]
+) -> dict[str, Any]:
+    """One step through Akashi (again when SIPp did not start), with its ratio to direct SIPp."""
+    run = step(work, n, duration, True, wav, notice, code)
+    if int(run.get("bridged", 0)) < n and not run["cpu_s"]["uac"]:
+        # SIPp did not start (a port taken between choosing and binding it): measure again
+        run = step(work.with_name(work.name + "-again"), n, duration, True, wav, notice, code)
+    base_cpu = sum(v for v in base["cpu_s"].values())
+    run["cpu_ratio_vs_direct_sipp"] = round(run["cpu_s"]["akashi"] / base_cpu, 2) if base_cpu else None
+    run["clean"] = is_clean(run, n)
+    run["code"] = code.label
+    return run
+
+
+def ladder(steps: list[int], duration: float, work: Path, keep_going: bool) -> tuple[dict[str, Any], bool]:
+    """The working tree alone, N up until a step is not clean; prints each step's figures."""
+    wav, notice = tones(work)
     results: list[dict[str, Any]] = []
     best = 0
     for n in steps:
         base = step(work / f"direct-{n}", n, duration, False, wav, notice)
-        run = step(work / f"akashi-{n}", n, duration, True, wav, notice)
-        if int(run.get("bridged", 0)) < n and not run["cpu_s"]["uac"]:
-            # SIPp did not start (a port taken between choosing and binding it): measure again
-            run = step(work / f"akashi-{n}-again", n, duration, True, wav, notice)
+        run = measure(work / f"akashi-{n}", n, duration, wav, notice, Code.working_tree(), base)
         run["baseline"] = base
-        base_cpu = sum(v for v in base["cpu_s"].values())
-        run["cpu_ratio_vs_direct_sipp"] = round(run["cpu_s"]["akashi"] / base_cpu, 2) if base_cpu else None
         results.append(run)
-        probe = run.get("probe") or {}
-        clean = (
-            int(run.get("bridged", 0)) >= n
-            and float(run["loss"]) <= 0.0001
-            and probe.get("delay_p99_ms", 1e9) <= 5.0
-        )
-        run["clean"] = clean
         print(json.dumps(run), flush=True)
-        if clean and all(r["clean"] for r in results):
+        if run["clean"] and all(r["clean"] for r in results):
             best = n  # the largest N with every step up to it clean
-        if not clean and not args.keep_going:
+        if not run["clean"] and not keep_going:
             break
-    summary = {
-        "max_clean_concurrent_calls": best,
-        "duration_s": duration,
-        "steps": results,
-        "cpus": os.cpu_count(),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2))
     print(f"max clean concurrent calls: {best}")
     for r in results:
         p = r.get("probe") or {}
@@ -496,7 +272,47 @@ def main() -> None:
             f"relay p50/p99 {p.get('delay_p50_ms')}/{p.get('delay_p99_ms')} ms, setup {r.get('setup_calls_per_s')} calls/s, "
             f"CPU vs direct SIPp x{r.get('cpu_ratio_vs_direct_sipp')}"
         )
-    if all(r["clean"] for r in results):
+    summary = {"max_clean_concurrent_calls": best, "duration_s": duration, "steps": results}
+    return summary, all(r["clean"] for r in results)
+
+
+def main() -> None:
+    """Run the steps and print/write the figures."""
+    from bench.against import BEFORE, checkout, compare
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="N = 20, 50 for 8 s each")
+    ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--steps", default="50,100,200,300,400,500,700,1000")
+    ap.add_argument("--keep-going", action="store_true", help="measure every step, even after an unclean one")
+    ap.add_argument(
+        "--against",
+        nargs="?",
+        const=BEFORE,
+        metavar="REF",
+        help=f"also run the code of commit REF (default {BEFORE}, before issue 13), interleaved",
+    )
+    ap.add_argument("--repeats", type=int, default=1, help="with --against: before/after pairs per N")
+    ap.add_argument(
+        "--out", type=Path, help="JSON (default bench/results/telephony.json, -ab.json with --against)"
+    )
+    args = ap.parse_args()
+    need("sipp", "sox", "timeout", "git")
+    steps = [20, 50] if args.quick else [int(s) for s in args.steps.split(",")]
+    duration = 8.0 if args.quick else args.duration
+    work = Path(tempfile.mkdtemp(prefix="akashi-bench-tel-"))
+    load0 = os.getloadavg()[0]
+    if args.against:
+        with checkout(args.against, work) as before:
+            summary, clean = compare(
+                steps, duration, work, before, args.repeats, args.keep_going, step, measure
+            )
+    else:
+        summary, clean = ladder(steps, duration, work, args.keep_going)
+    summary |= {"cpus": os.cpu_count(), "loadavg_1m_start": round(load0, 2)}
+    out = args.out or ROOT / "bench" / "results" / ("telephony-ab.json" if args.against else "telephony.json")
+    write_json(out, summary)
+    if clean:
         shutil.rmtree(work, ignore_errors=True)
     else:
         print(f"logs of the run kept in {work}")

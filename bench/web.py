@@ -329,7 +329,7 @@ def run(db: str, calls: int, repeat: int, pg_url: str) -> dict[str, Any]:
                         totals.append(resp.json()["total"])
                         from datetime import date as _date
 
-                        from akashi.web.callsvc import make_query
+                        from akashi.web.services.calls import make_query
 
                         q = make_query(
                             from_=_date.fromisoformat(p["from"]) if "from" in p else None,
@@ -425,7 +425,8 @@ def media_latency(minutes: int, repeat: int) -> dict[str, Any]:
     import numpy as np
     from fastapi.testclient import TestClient
 
-    from akashi.ingest import CallRecord, ingest_call
+    from akashi.calloutcome import CallOutcome
+    from akashi.ingest import ingest_call
     from akashi.setup import init_home
     from akashi.web.app import create_app
 
@@ -445,7 +446,7 @@ def media_latency(minutes: int, repeat: int) -> dict[str, Any]:
     with Akashi.open(tmp / "home") as ak:
         t = time.perf_counter()
         cid = ingest_call(
-            ak, wav, CallRecord(started_at=START, direction="in", caller="03-0000-0000"), transcribe=False
+            ak, wav, CallOutcome(started_at=START, direction="in", caller="03-0000-0000"), transcribe=False
         )
         out["ingest_s"] = round(time.perf_counter() - t, 2)
         with session_scope(ak.engine) as s:
