@@ -40,21 +40,21 @@ _POOL = _pool()
 _cursor = itertools.count(random.randrange(len(_POOL)))
 
 
-def _free(port: int, kinds: tuple[int, ...]) -> bool:
+def _free(port: int, kinds: tuple[int, ...], host: str) -> bool:
     for kind in kinds:
         with socket.socket(socket.AF_INET, kind) as s:
             try:
-                s.bind(("127.0.0.1", port))
+                s.bind((host, port))
             except OSError:
                 return False
     return True
 
 
-def _take(kinds: tuple[int, ...]) -> int:
-    """The next block of the pool whose ports are all free now; its first port."""
+def _take(kinds: tuple[int, ...], host: str = "127.0.0.1") -> int:
+    """The next block of the pool whose ports are all free now on ``host``; its first port."""
     for _ in range(len(_POOL)):
         port = _POOL[next(_cursor) % len(_POOL)]
-        if all(_free(p, kinds) for p in range(port, port + BLOCK)):
+        if all(_free(p, kinds, host) for p in range(port, port + BLOCK)):
             return port
     raise RuntimeError("no free port in the test pool")
 
@@ -73,3 +73,7 @@ def free_port() -> int:
     """A TCP port free right now on 127.0.0.1 (a web server, an S3 endpoint, an RTSP server)."""
     return _take((socket.SOCK_STREAM,))
 
+
+def free_port_on(host: str, kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free right now on ``host`` (an address of this machine, such as a test LAN's gateway)."""
+    return _take((kind,), host)

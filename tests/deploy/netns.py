@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import missing_peer
+from tests.ports import free_port_on
 
 
 def _ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -93,10 +94,12 @@ def lan() -> Iterator[Lan]:
 
 
 def free_port(host: str, kind: int = socket.SOCK_DGRAM) -> int:
-    """A port free right now on ``host``."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port free right now on ``host``, from the tests' pool outside the kernel's ephemeral range.
+
+    SIPp's ``-mp`` port is its audio socket and that port + 2 its video socket: the pool hands out
+    blocks of 4 checked free, so neither is taken by the next process that binds port 0.
+    """
+    return free_port_on(host, kind)
 
 
 class Proc:
