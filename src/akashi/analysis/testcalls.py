@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from akashi.analysis.audio import Float32, resample, write_wav
+from akashi.atomicfile import write_atomic
 
 RATE = 8000
 NOTICE = "この通話は、サービス向上のため録音させていただきます。"
@@ -299,11 +300,10 @@ def call_wav(call: ScriptedCall, cache_dir: Path) -> Path:
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         samples, timeline = render(call, engine=engine)
-        # the script first, the WAV (whose presence says "made") last; each under a name of this process's
-        # own, so that two processes making the same call at once never read or replace a half-written file
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(timeline, ensure_ascii=False, indent=1))
-        tmp.replace(path.with_suffix(".json"))
-        tmp.write_bytes(write_wav(samples, RATE, "pcmu"))
-        tmp.replace(path)
+        # the script first, the WAV (whose presence says "made") last; each replaced whole, so that two
+        # processes making the same call at once never read a half-written file
+        write_atomic(
+            path.with_suffix(".json"), json.dumps(timeline, ensure_ascii=False, indent=1), durable=False
+        )
+        write_atomic(path, write_wav(samples, RATE, "pcmu"), durable=False)
     return path

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from akashi.atomicfile import write_atomic
+
 log = logging.getLogger(__name__)
 
 
@@ -60,15 +62,6 @@ class SegmentMeta:
         return cls(**d)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class CameraSpool:
     """One camera's folders; every method is safe to call from the recorder thread or the uploader."""
 
@@ -83,7 +76,7 @@ class CameraSpool:
     # Recorder side -----------------------------------------------------------------------
     def begin(self, meta: SegmentMeta) -> Path:
         """Record the start facts of a new segment; return the path its media goes to."""
-        _write_atomic(self.rec / f"{meta.key}.json", meta.to_json())
+        write_atomic(self.rec / f"{meta.key}.json", meta.to_json())
         return self.rec / f"{meta.key}.mp4"
 
     def finish(self, meta: SegmentMeta) -> Path:
@@ -91,7 +84,7 @@ class CameraSpool:
         src = self.rec / f"{meta.key}.mp4"
         dst = self.ready / f"{meta.key}.mp4"
         os.replace(src, dst)
-        _write_atomic(self.ready / f"{meta.key}.json", meta.to_json())
+        write_atomic(self.ready / f"{meta.key}.json", meta.to_json())
         (self.rec / f"{meta.key}.json").unlink(missing_ok=True)
         return dst
 

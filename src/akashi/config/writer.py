@@ -7,8 +7,6 @@ rename; mode 0600). Environment overrides (``AKASHI_*``) still win over what is 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +18,7 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Table
 from tomlkit.toml_document import TOMLDocument
 
+from akashi import atomicfile
 from akashi.config.loader import CONFIG_NAME
 from akashi.config.settings import Settings
 from akashi.config.telephony import AnnouncementSettings
@@ -30,28 +29,13 @@ _lock = threading.Lock()  # one read-modify-write of the file at a time in this 
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``text``: a temporary file beside it, fsync, rename, fsync of the folder."""
+    """Replace ``path`` with ``text`` (:func:`akashi.atomicfile.write_atomic`); text that is not valid
+    Unicode is refused with a :class:`ConfigError`."""
     try:
         data = text.encode("utf-8")
     except UnicodeError as exc:
         raise ConfigError("文字を UTF-8 にできません", f"text is not valid Unicode: {exc}") from exc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    atomicfile.write_atomic(path, data, mode=mode)
 
 
 def _read(path: Path) -> TOMLDocument:

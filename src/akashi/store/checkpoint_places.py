@@ -22,10 +22,10 @@ from typing import Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from akashi.atomicfile import fsync_dir
 from akashi.config import Settings
 from akashi.config.core import CheckpointRemoteSettings, S3Settings
 from akashi.errors import StoreError
-from akashi.store.backends.local import fsync_dir
 from akashi.store.backends.s3 import S3Backend
 
 DIR = "checkpoints"

@@ -13,7 +13,6 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from akashi.atomicfile import write_atomic
 from akashi.db import chain
 from akashi.db.base import utcnow
 from akashi.db.models import EvidenceObject, LedgerEntry
@@ -154,12 +154,7 @@ class HeadAnchor:
             self._write(seq, entry_hash)
 
     def _write(self, seq: int, entry_hash: str) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"seq": seq, "hash": entry_hash}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps({"seq": seq, "hash": entry_hash}))
 
     def advance(self, seq: int, entry_hash: str) -> None:
         """Remember ``seq``/``entry_hash`` unless a later head is already remembered."""

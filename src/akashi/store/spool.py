@@ -13,8 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from akashi.atomicfile import fsync_dir
 from akashi.store.backends.base import SUFFIX
-from akashi.store.backends.local import fsync_dir
 
 
 def sweep_tmp(folder: Path, max_age_s: float) -> int:

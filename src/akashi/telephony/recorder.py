@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from akashi.atomicfile import write_atomic
 from akashi.codecs import g711
 from akashi.codecs.container import write_container
 from akashi.codecs.timeline import segments
@@ -171,10 +172,8 @@ class CallSpool:
             self.io.submit(self._write_meta, text)
 
     def _write_meta(self, text: str, *, check: bool = False) -> None:
-        tmp = self.folder / (META + ".tmp")
         try:
-            tmp.write_text(text)
-            os.replace(tmp, self.folder / META)
+            write_atomic(self.folder / META, text, durable=False)
         except OSError:
             if check:
                 raise

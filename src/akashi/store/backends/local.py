@@ -8,18 +8,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from akashi.atomicfile import fsync_dir
 from akashi.store.backends.base import SUFFIX, object_id_of
 
 READ_SIZE = 1024 * 1024
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_file_range(path: Path, start: int, end: int, block: int = READ_SIZE) -> Iterator[bytes]:
@@ -105,4 +97,4 @@ class LocalBackend:
         """Nothing to release."""
 
 
-__all__ = ["SUFFIX", "LocalBackend", "fsync_dir", "object_id_of", "read_file_range"]
+__all__ = ["SUFFIX", "LocalBackend", "object_id_of", "read_file_range"]
