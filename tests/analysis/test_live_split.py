@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from akashi.analysis.audio import parse_wav, write_wav
+from akashi.analysis.detect import Segment
 from akashi.analysis.lexicon import load_lexicon
 from akashi.analysis.live import _Gated, live_first
 from akashi.analysis.pipeline import decode_options
@@ -117,4 +118,16 @@ def test_post_call_segments_are_the_same_split_window_by_window_as_batched(
     assert {n for _, n in split.rows} == {1}, split.rows
     assert len(split.rows) == sum(n for _, n in batched.rows)
     assert whole, "nothing recognised"
-    assert parts == whole  # texts, times, words and their probabilities
+    # The same segments, words and times. A word's probability may differ in the last digits: CTranslate2's
+    # CPU kernels round differently for a batch of one than for a batch of several (seen once, 0.86 vs 0.85).
+    assert [_timed(s) for s in parts] == [_timed(s) for s in whole]
+    for got, want in zip(_probabilities(parts), _probabilities(whole), strict=True):
+        assert got == pytest.approx(want, abs=0.05)
+
+
+def _timed(seg: Segment) -> tuple[object, ...]:
+    return (seg.channel, seg.start_s, seg.end_s, seg.text, [(w.start_s, w.end_s, w.text) for w in seg.words])
+
+
+def _probabilities(segs: list[Segment]) -> list[float]:
+    return [w.probability for s in segs for w in s.words]
