@@ -118,17 +118,23 @@ async def _srtp_legs(svc: TelephonyService) -> tuple[bool, bool] | None:
     return None
 
 
-@pytest.mark.parametrize("phone_srtp", [True, False], ids=["both-legs", "caller-only"])
+@pytest.mark.parametrize(
+    ("phone_srtp", "workers"),
+    [(True, 0), (False, 0), (True, 2)],
+    ids=["both-legs", "caller-only", "both-legs-media-workers"],
+)
 async def test_baresip_srtp_call_recorded_in_the_clear_inside_the_store(
     b2bua: Start,  # noqa: F811 - fixture
     tmp_path: Path,
     notice_wav: Path,  # noqa: F811 - fixture
     phone_srtp: bool,
+    workers: int,
 ) -> None:
     """SRTP from the caller (and to the phone, when its route asks): everyone hears everyone, the store decodes.
 
     ``caller-only``: the phone's route has no ``srtp``: Akashi decrypts the caller's SRTP and relays
-    plain RTP to the phone, and encrypts the phone's RTP for the caller.
+    plain RTP to the phone, and encrypts the phone's RTP for the caller. ``media-workers``: a media
+    worker process holds both ports and is given the legs' keys.
     """
     baresip = require_binary("baresip")
     if not Path("/usr/lib/baresip/modules/srtp.so").exists():
@@ -142,7 +148,9 @@ async def test_baresip_srtp_call_recorded_in_the_clear_inside_the_store(
     cust_dir, _ = baresip_srtp_dir(
         tmp_path, "cust", "<sip:0901234567@127.0.0.1:PORT>;regint=0;mediaenc=srtp-mand", cust_mic
     )
-    svc = await b2bua([op_port], notice=notice_wav, extra=srtp_route(op_port))
+    svc = await b2bua(
+        [op_port], notice=notice_wav, extra=srtp_route(op_port), sip_extra=f"media_workers = {workers}\n"
+    )
     watch = asyncio.create_task(_srtp_legs(svc))
     number = SRTP_NUMBER if phone_srtp else "0312345678"  # the fixture's own route: plain to the phone
     call_id = await _run_pair(svc, tmp_path, baresip, op_dir, cust_dir, number)

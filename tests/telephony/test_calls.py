@@ -89,19 +89,22 @@ def dominant_hz(pcm: np.ndarray) -> float:
     return float(np.argmax(spec) * 8000 / len(pcm))
 
 
-@pytest.mark.parametrize("drop_every", [0, 20], ids=["clean", "loss5pct"])
+@pytest.mark.parametrize(
+    ("drop_every", "workers"), [(0, 0), (20, 0), (0, 2)], ids=["clean", "loss5pct", "media-workers"]
+)
 async def test_notice_then_operator_aligned(
-    b2bua: Start, tmp_path: Path, notice_wav: Path, drop_every: int
+    b2bua: Start, tmp_path: Path, notice_wav: Path, drop_every: int, workers: int
 ) -> None:
     """Caller hears the whole notice first, then the operator; the stored stereo file is aligned.
 
     With ``drop_every=20`` both sides lose 5% of their packets: the gaps become silence and
-    everything after them stays in place.
+    everything after them stays in place. With ``workers=2`` two media worker processes relay,
+    record and play the notice, and the result is the same.
     """
     sipp = require_binary("sipp")
     async with rtp_peer() as cust, rtp_peer() as op:
         opx = Sipp(sipp, tmp_path, "op", scenarios.operator(hangup="caller"))
-        svc = await b2bua([opx.port], notice=notice_wav)
+        svc = await b2bua([opx.port], notice=notice_wav, sip_extra=f"media_workers = {workers}\n")
         await opx.start("-key", "rtpport", str(op.port), "-m", "1")
         callx = Sipp(sipp, tmp_path, "caller", scenarios.caller(talk_ms=4500))
         await callx.start(
@@ -109,6 +112,8 @@ async def test_notice_then_operator_aligned(
         )
         call = await _call(svc)
         assert call.a_rtp is not None and call.b_rtp is not None
+        assert call.a_rtp.in_worker is call.b_rtp.in_worker is bool(workers)
+        assert svc.stats().get("media_workers", 0) == workers
         a_port, b_port = call.a_rtp.port, call.b_rtp.port
         await asyncio.wait_for(cust.first_packet.wait(), 5)  # the notice starts right after answer
         cust_marks = [0.5, 1.7, 2.9]

@@ -380,6 +380,15 @@ class SipSettings(Section):
         description="Admission control: CPU of the SIP/media process, in cores (1.0 = one core, "
         "averaged over 2 s), above which new calls get 503 with Retry-After (0: not checked).",
     )
+    media_workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Media worker processes that relay and record RTP, each with its own slice of rtp_ports "
+        "(0: the SIP process relays every call itself). With workers, the admission limits apply to each "
+        "worker: a new call goes to the least busy one that is not overloaded, and gets 503 when all are. A "
+        "worker that dies is restarted with its calls' ports; they lose at most the last half second.",
+    )
     inbound_networks: list[Network] = Field(
         default_factory=list,
         max_length=1000,

@@ -117,7 +117,7 @@ class CallTask:
             c = call.codec
             call.meta.extra.codec = CodecFacts(name=c.name, rate=c.rate, fmtp=c.fmtp, channels=c.channels)
         call.a_rtp = await host.ports.open(ipv6=ipv6)
-        call.b_rtp = await host.ports.open()
+        call.b_rtp = await host.ports.open(near=call.a_rtp)  # one process relays between the two
         call.a_rtp.label = f"{call.invite.call_id} {call.a_side}"
         call.b_rtp.label = f"{call.invite.call_id} {call.b_side}"
         call.a_rtp.signal_ip = call.invite.source[0] if call.invite.source else None

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, cast
 
 from akashi.errors import AkashiError
+from akashi.telephony.limits import Refusal
 from akashi.telephony.rtp import MAX_PACKET, header_problem
 from akashi.telephony.sdp import Codec
 
@@ -100,6 +101,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     #: an IPv6 socket (:class:`RtpEndpoint6`)
     v6 = False
+    #: the socket is in a media worker process (:class:`~akashi.telephony.mediapool.WorkerEndpoint`)
+    in_worker = False
 
     def __init__(self, port: int) -> None:
         self.transport: asyncio.DatagramTransport | None = None
@@ -280,6 +283,10 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.payload_types = frozenset(c.pt for c in codecs)
         self.event_pts = frozenset(c.pt for c in codecs if c.is_dtmf)
 
+    async def play_there(self, player: NoticePlayer) -> None:
+        """Have the media worker that holds this port play ``player``'s payloads (workers only)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release the port."""
         self.peer = None
@@ -323,6 +330,30 @@ def nat_source(sdp_ip: str | None, signal_ip: str | None) -> str | None:
     return None if ip.is_global else signal_ip
 
 
+class MediaPorts(Protocol):
+    """Where calls get their RTP ports: :class:`PortPool` in this process, or media worker processes."""
+
+    @property
+    def has_ipv6(self) -> bool:  # pragma: no cover - interface
+        """Whether Akashi has an IPv6 address for media (``sip.ipv6_address``)."""
+        ...
+
+    @property
+    def free_count(self) -> int:  # pragma: no cover - interface
+        """Ports left to open."""
+        ...
+
+    async def open(
+        self, *, ipv6: bool = False, near: RtpEndpoint | None = None
+    ) -> RtpEndpoint:  # pragma: no cover
+        """A bound port; ``near``: one that must be able to relay to it (the call's other leg)."""
+        ...
+
+    def admit(self) -> Refusal | None:  # pragma: no cover - interface
+        """None when the media plane can take a new call, else the refusal (503)."""
+        ...
+
+
 class PortPool:
     """Even RTP ports from ``sip.rtp_ports``, bound on demand (on ``host6`` for IPv6 peers)."""
 
@@ -339,8 +370,17 @@ class PortPool:
         """Whether Akashi has an IPv6 address for media (``sip.ipv6_address``)."""
         return bool(self.host6)
 
-    async def open(self, *, ipv6: bool = False) -> RtpEndpoint:
-        """Bind a free port (on the IPv6 address with ``ipv6``)."""
+    @property
+    def free_count(self) -> int:
+        """Ports left to open."""
+        return len(self.free)
+
+    def admit(self) -> Refusal | None:
+        """Always None: this process's own load is checked by the service's admission control."""
+        return None
+
+    async def open(self, *, ipv6: bool = False, near: RtpEndpoint | None = None) -> RtpEndpoint:
+        """Bind a free port (on the IPv6 address with ``ipv6``); every port here can relay to any other."""
         if ipv6 and not self.host6:
             raise AkashiError(
                 "IPv6 のアドレスが設定されていません（sip.ipv6_address）",
@@ -400,6 +440,9 @@ class NoticePlayer:
 
     async def play(self) -> None:
         """Send the payloads once (or in a loop until cancelled, with ``repeat``)."""
+        if self.ep.in_worker:  # the worker that holds the port sends them, on its own clock
+            await self.ep.play_there(self)
+            return
         loop = asyncio.get_running_loop()
         start = loop.time()
         chunks = self.payloads

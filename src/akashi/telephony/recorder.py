@@ -45,12 +45,19 @@ class SpoolWriter(SpoolSink):
     stays a clean sequence of records. ``append`` runs on the event loop and only reads ``backlog``.
     """
 
-    __slots__ = ("backlog", "buf", "dropped", "fd", "packets", "pending")
+    __slots__ = ("backlog", "buf", "dropped", "fd", "packets", "path", "pending")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, here: bool = True) -> None:
+        """``here=False``: a media worker process appends the packets; this only makes the file."""
+        self.path = path
         new = not path.exists()
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self.buf = bytearray(MAGIC if new else b"")
+        if not here:
+            if new:
+                os.write(self.fd, MAGIC)  # before any worker appends a record
+            os.close(self.fd)
+            self.fd = -1
+        self.buf = bytearray(MAGIC if new and here else b"")
         self.pending = b""
         self.backlog = 0
         self.packets = 0
@@ -154,13 +161,16 @@ class CallSpool:
     slow disk never stalls the event loop that relays RTP; without it, writes are immediate.
     """
 
-    def __init__(self, folder: Path, meta: CallMeta, io: Executor | None = None) -> None:
+    def __init__(
+        self, folder: Path, meta: CallMeta, io: Executor | None = None, *, media_here: bool = True
+    ) -> None:
+        """``media_here=False``: media worker processes write the packets (:mod:`~akashi.telephony.mediapool`)."""
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.meta = meta
         self.io = io
-        self.caller = SpoolWriter(folder / CALLER)
-        self.heard = SpoolWriter(folder / HEARD)
+        self.caller = SpoolWriter(folder / CALLER, here=media_here)
+        self.heard = SpoolWriter(folder / HEARD, here=media_here)
         self.save()
 
     def save(self) -> None:

@@ -31,7 +31,8 @@ from akashi.telephony.edgeaudit import EdgeAudit, media_refusal
 from akashi.telephony.legtimers import refuse_invite
 from akashi.telephony.limits import CallLimits, LogEvery, Refusal, RefusalLog
 from akashi.telephony.live import LiveLink, NullLiveLink
-from akashi.telephony.media import PortPool
+from akashi.telephony.media import MediaPorts, PortPool
+from akashi.telephony.mediapool import MediaWorkers
 from akashi.telephony.outbound import outbound_agent
 from akashi.telephony.recorder import CallMeta, CallSpool
 from akashi.telephony.register import Registrar
@@ -76,6 +77,9 @@ class TelephonyService:
         host, port = split_hostport(self.settings.listen, "sip.listen")
         self.listen = (host, port or 5060)
         self.sip: SipUdp = None  # type: ignore[assignment]  # set in run()
+        #: RTP ports: this process's own pool, or the media workers' (``sip.media_workers``); set in run()
+        self.ports: MediaPorts = None  # type: ignore[assignment]
+        self.media_workers: MediaWorkers | None = None
         self.calls: dict[str, Call] = {}
         #: spools of the running calls, finished calls stored, a killed run's spools recovered
         self.recordings = Recordings(ak, ak.settings.spool_path / "calls")
@@ -142,15 +146,20 @@ class TelephonyService:
         """Serve until ``stop`` is set."""
         loop = asyncio.get_running_loop()
         rtp_host = self.listen[0] or "0.0.0.0"  # noqa: S104 - configured listen address
-        self.ports = PortPool(rtp_host, self.settings.rtp_ports, self.settings.ipv6_address)
-        await self.recordings.open(self.settings.store_processes)
-        await self.notices.prepare(self.settings.routes)
-        _tr, self.sip = await loop.create_datagram_endpoint(
-            lambda: EdgeUdp(self.on_request, gate=self.gate.absorb), local_addr=self.listen
-        )
-        tcp = await asyncio.start_server(self.sip.serve_tcp_connection, self.listen[0], self.sip.local[1])
-        log.info("SIP listening on udp and tcp %s:%d", *self.sip.local)
-        tls = await self._start_tls()
+        workers = await self._open_media(rtp_host)
+        try:
+            await self.recordings.open(self.settings.store_processes)
+            await self.notices.prepare(self.settings.routes)
+            _tr, self.sip = await loop.create_datagram_endpoint(
+                lambda: EdgeUdp(self.on_request, gate=self.gate.absorb), local_addr=self.listen
+            )
+            tcp = await asyncio.start_server(self.sip.serve_tcp_connection, self.listen[0], self.sip.local[1])
+            log.info("SIP listening on udp and tcp %s:%d", *self.sip.local)
+            tls = await self._start_tls()
+        except BaseException:
+            if workers is not None:  # a start that failed (the SIP port taken...) leaves no worker behind
+                await workers.stop()
+            raise
         # objects made while starting (settings, SQLAlchemy, codecs) never die: keep them out of
         # the collector's full passes, which would otherwise stall the RTP relay for milliseconds
         gc.freeze()
@@ -187,7 +196,24 @@ class TelephonyService:
             if tls is not None:
                 tls.close()
             self.sip.close()
+            if workers is not None:  # they write out what they hold before the spools are closed
+                await workers.stop()
             await self.recordings.close()
+
+    async def _open_media(self, rtp_host: str) -> MediaWorkers | None:
+        """The RTP ports: this process's pool, or ``sip.media_workers`` worker processes (started here)."""
+        s = self.settings
+        if not s.media_workers:
+            self.ports = PortPool(rtp_host, s.rtp_ports, s.ipv6_address)
+            return None
+        workers = MediaWorkers(
+            rtp_host, s.rtp_ports, s.ipv6_address, s.media_workers,
+            max_lag_s=s.admission_max_loop_lag_ms / 1000, max_cpu=s.admission_max_cpu,
+        )  # fmt: skip
+        workers.on_disk = self.recordings.disk_state
+        await workers.start()
+        self.ports = self.recordings.media = self.media_workers = workers
+        return workers
 
     async def _start_tls(self) -> asyncio.Server | None:
         """SIP over TLS when a certificate is configured (``sip.tls_listen``, else the SIP port + 1)."""
@@ -236,6 +262,7 @@ class TelephonyService:
             "calls_never_acked": self.unacked.total,
             **self._lag_stats(),
             **self.load.stats(),
+            **(self.media_workers.stats() if self.media_workers is not None else {}),
         }
 
     def _lag_stats(self) -> dict[str, int]:
@@ -395,10 +422,10 @@ class TelephonyService:
 
     def _new_call(self, req: Request) -> None:
         # the limits come first: a flood must cost no more than this check and one datagram
-        capacity = len(self.ports.free) // 2  # each call needs two RTP ports
+        capacity = self.ports.free_count // 2  # each call needs two RTP ports
         if self.refuse(req, self.limits.admit(_source(req), time.monotonic(), capacity), stateless=True):
             return
-        if self.refuse(req, self.load.admit(), stateless=True):
+        if self.refuse(req, self.load.admit() or self.ports.admit(), stateless=True):
             return  # overloaded: refused before it costs anything, so calls already up stay clean
         if called_number(req, self.settings.trunks) is None:
             # percent-decoded junk (";", ":", CR LF...) must never reach a route or the trunk leg;

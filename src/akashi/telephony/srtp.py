@@ -69,12 +69,23 @@ def take_answer(mine: LegCrypto, answer: AudioSession, who: str) -> None:
     mine.remote = theirs
 
 
-def sessions(keys: LegCrypto) -> tuple[pylibsrtp.Session, pylibsrtp.Session]:
+class KeyedSession(pylibsrtp.Session):
+    """A libsrtp session that keeps its master key: a media worker process is sent the key, not the session."""
+
+    def __init__(self, key: bytes, *, inbound: bool) -> None:
+        ssrc_type = pylibsrtp.Policy.SSRC_ANY_INBOUND if inbound else pylibsrtp.Policy.SSRC_ANY_OUTBOUND
+        super().__init__(pylibsrtp.Policy(key=key, ssrc_type=ssrc_type))
+        self.key = key
+        self.inbound = inbound
+
+    def __repr__(self) -> str:
+        return f"KeyedSession({'inbound' if self.inbound else 'outbound'}, key hidden)"
+
+
+def sessions(keys: LegCrypto) -> tuple[KeyedSession, KeyedSession]:
     """The libsrtp sessions of a leg: (protect with Akashi's key, unprotect with the peer's)."""
     assert keys.remote is not None
-    tx = pylibsrtp.Session(pylibsrtp.Policy(key=keys.local.key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
-    rx = pylibsrtp.Session(pylibsrtp.Policy(key=keys.remote.key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
-    return tx, rx
+    return KeyedSession(keys.local.key, inbound=False), KeyedSession(keys.remote.key, inbound=True)
 
 
 _CRYPTO_LINE = re.compile(rb"^a=crypto:[^\r\n]*(\r?\n)", re.M)

@@ -23,6 +23,7 @@ from akashi.telephony.sink import init_worker, store_folder, store_in_worker
 
 if TYPE_CHECKING:
     from akashi.context import Akashi
+    from akashi.telephony.mediapool import MediaWorkers
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class Recordings:
         self._pool: ProcessPoolExecutor | None = None
         #: calls being stored (awaited at shutdown)
         self.tasks: set[asyncio.Task[None]] = set()
+        #: the media worker processes that write the spools' packets (None: this process writes them)
+        self.media: MediaWorkers | None = None
 
     async def open(self, store_processes: int) -> None:
         """Store what a killed process left, then start the storing worker processes (if any)."""
@@ -88,29 +91,31 @@ class Recordings:
 
     def _disk(self, error: OSError | None) -> None:
         """Say once when the spool disk starts refusing writes (full disk...), and when it is back."""
-        if error is not None and not self.disk_error:
-            self.disk_error = f"{error.strerror or error}"
+        self.disk_state("" if error is None else f"{error.strerror or error}")
+
+    def disk_state(self, why: str) -> None:
+        """The spool disk refuses writes for ``why`` ("": it takes them): logged when that changes."""
+        if why and not self.disk_error:
+            self.disk_error = why
             log.error(
                 "録音を書き込めません（%s）。空きができるまで通話ごとに最大 %d MB をメモリに保持します / "
                 "cannot write recordings (%s); keeping up to %d MB per call leg in memory until it recovers",
                 self.disk_error, MAX_BACKLOG >> 20, self.disk_error, MAX_BACKLOG >> 20,
             )  # fmt: skip
-        elif error is None and self.disk_error:
+        elif not why and self.disk_error:
             log.warning("録音の書き込みが再開しました / recordings are being written again")
             self.disk_error = ""
 
     def open_spool(self, meta: CallMeta) -> CallSpool:
         """A spool folder for a new call."""
         folder = self.spool_root / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        sp = CallSpool(folder, meta, self._io)
+        sp = CallSpool(folder, meta, self._io, media_here=self.media is None)
         self._spools.add(sp)
         return sp
 
     def finished(self, sp: CallSpool) -> None:
         """A call is over: its spool is written out and stored (in a task)."""
         self._spools.discard(sp)
-        if sp.dropped:
-            sp.meta.extra.spool_dropped_packets = sp.dropped  # the disk refused writes for minutes
         task = asyncio.get_running_loop().create_task(self._store(sp))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -136,6 +141,10 @@ class Recordings:
 
     async def _store(self, sp: CallSpool) -> None:
         folder = sp.folder
+        if self.media is not None:  # the workers write out and close the call's files first
+            await self.media.settled((sp.caller.path, sp.heard.path))
+        if sp.dropped:
+            sp.meta.extra.spool_dropped_packets = sp.dropped  # the disk refused writes for minutes
         if not await self._finish_spool(sp):
             self._stored(None)
             return

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from akashi.telephony.announce import Announcements
     from akashi.telephony.limits import LogEvery
     from akashi.telephony.live import LiveLink
-    from akashi.telephony.media import PortPool
+    from akashi.telephony.media import MediaPorts
     from akashi.telephony.recorder import CallMeta, CallSpool
     from akashi.telephony.sip.message import Request
     from akashi.telephony.sip.transport import SipUdp
@@ -68,8 +68,8 @@ class CallHost(Protocol):
         """The SIP transport (UDP, TCP and TLS connections)."""
 
     @property
-    def ports(self) -> PortPool:
-        """The RTP port pool."""
+    def ports(self) -> MediaPorts:
+        """The RTP ports: this process's pool, or the media workers'."""
 
     @property
     def notices(self) -> Announcements:

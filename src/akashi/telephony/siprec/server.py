@@ -100,7 +100,7 @@ class SiprecServer:
         if unsupported:
             svc.sip.respond(req, response_to(req, 420, extra=[("Unsupported", ", ".join(unsupported))]))
             return
-        capacity = len(svc.ports.free) // 2  # two RTP ports per session
+        capacity = svc.ports.free_count // 2  # two RTP ports per session
         if svc.refuse(req, svc.limits.admit(source, time.monotonic(), capacity), stateless=True):
             return
         svc.sip.respond(req, response_to(req, 100))

@@ -1,0 +1,102 @@
+"""Media worker processes: a worker killed mid-call comes back and the call goes on; overload refuses calls."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from akashi.telephony.mediapool import MediaWorkers, WorkerEndpoint
+from tests.conftest import require_binary
+from tests.telephony import scenarios
+from tests.telephony.conftest import Start
+from tests.telephony.peers import Sipp, rtp_peer, tone
+from tests.telephony.test_calls import _call, _stored, _until
+
+pytestmark = [pytest.mark.sip]
+
+TALK_S = 7.0
+KILL_AT = 2.5
+
+
+def _loud(pcm: np.ndarray) -> np.ndarray:
+    """Per 20 ms frame: whether it holds the tone."""
+    frames = pcm[: len(pcm) // 160 * 160].reshape(-1, 160).astype(np.float64)
+    return np.sqrt(np.mean(frames**2, axis=1)) > 2000
+
+
+async def test_worker_killed_mid_call_is_restarted_and_the_call_goes_on(b2bua: Start, tmp_path: Path) -> None:
+    """kill -9 of the worker that relays a call: it is started again on the same ports, relaying and
+    recording resume, and the stored call lacks only the time around the kill."""
+    sipp = require_binary("sipp")
+    async with rtp_peer() as cust, rtp_peer() as op:
+        opx = Sipp(sipp, tmp_path, "op", scenarios.operator(hangup="caller"))
+        svc = await b2bua([opx.port], notice=None, mode="operator", sip_extra="media_workers = 2\n")
+        assert svc.media_workers is not None
+        await opx.start("-key", "rtpport", str(op.port), "-m", "1")
+        callx = Sipp(sipp, tmp_path, "caller", scenarios.caller(talk_ms=int((TALK_S + 2.5) * 1000)))
+        await callx.start(
+            f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
+        )
+        call = await _call(svc, peers=(callx, opx))
+        await _until(lambda: call.meta.bridged_at is not None)
+        a = call.a_rtp
+        assert isinstance(a, WorkerEndpoint) and call.b_rtp is not None
+        worker = a._worker
+        assert worker is not None and worker.proc is not None and call.b_rtp in worker.eps.values()
+        answered = call.meta.answered_at
+        assert answered is not None
+        talk = asyncio.create_task(cust.send_signal(tone(300, TALK_S), ("127.0.0.1", a.port)))
+        await asyncio.sleep(KILL_AT)
+        old_pid = worker.proc.pid
+        os.kill(old_pid, signal.SIGKILL)
+        await _until(lambda: svc.stats()["media_worker_restarts"] == 1, 15)
+        assert worker.proc.pid != old_pid
+        await _until(worker.up.is_set, 15)
+        n_relayed = len(op.received)
+        await _until(lambda: len(op.received) > n_relayed + 25, 10)  # relaying again, same ports
+        await talk
+        assert await callx.wait() == 0, callx.log()
+        assert await opx.wait() == 0, opx.log()
+        call_id = await asyncio.wait_for(svc.stored.get(), 30)
+        assert call_id is not None
+        row, left, _right, _fmt = await asyncio.to_thread(_stored, svc, call_id)
+    assert row.status == "completed"
+    start = cust.sent_start - answered
+    loud = _loud(left[int(start * 8000) : int((start + TALK_S) * 8000)])
+    kill = int(KILL_AT * 50)
+    assert loud[: kill - 50].mean() > 0.98  # before the kill, up to its last unwritten half second
+    assert loud[-100:].mean() > 0.98  # after the restart, to the end
+    gap_s = float((~loud).sum()) / 50
+    print(f"audio lost around the worker's kill: {gap_s:.2f} s")
+    assert gap_s < 3.0, gap_s  # the unwritten half second and the restart, nothing else
+
+
+async def test_overloaded_workers_refuse_new_calls() -> None:
+    """Each worker's own load monitor: while every worker reports overload, new calls get 503; a new
+    port goes to a worker that is not overloaded."""
+    base = random.randrange(10000, 30000, 1000)  # as the B2BUA tests' RTP ports
+    workers = MediaWorkers("127.0.0.1", f"{base}-{base + 98}", "", 2, max_cpu=1e-6)
+    await workers.start()
+    try:
+        assert workers.admit() is None  # nothing reported yet
+        await _until(lambda: all(w.overloaded for w in workers.workers), 15)  # a worker's idle CPU > 1e-6
+        refusal = workers.admit()
+        assert refusal is not None and refusal.status == 503 and refusal.kind == "overload"
+        assert refusal.retry_after_s > 0
+        assert workers.stats()["media_workers_overloaded"] == 2
+        assert workers.stats()["refused_media_overload"] == 1
+        # the choice of worker (as reported): the one that is not overloaded
+        workers.workers[1].overloaded = False
+        ep = await workers.open()
+        assert isinstance(ep, WorkerEndpoint) and ep._worker is workers.workers[1]
+        ep.close()
+    finally:
+        await workers.stop()
+    codes = [w.proc.returncode if w.proc is not None else None for w in workers.workers]
+    assert codes == [0, 0], codes
