@@ -66,6 +66,12 @@ MESSAGES: list[mp.Message] = [
         disk_error="No space left on device",
     ),
     mp.Stats({}, overloaded=False, lag_p95_ms=0.0, cpu=0.0),
+    mp.Stats(
+        {3: mp.EndpointStats(1, 2, 3.5, False), 4: mp.EndpointStats(0, 0, 1.0, False, None, {}, [])},
+        False,
+        1,
+        0.1,
+    ),
     mp.Tap(1, 1.7e9 + 0.25, False, b"\x80\x00" + b"\x00" * 170),
     mp.Tap(2, 0.0, True, b""),
     mp.Played(7),

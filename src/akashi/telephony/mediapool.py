@@ -101,8 +101,10 @@ class WorkerEndpoint(RtpEndpoint):
         object.__setattr__(self, "rx_packets", st.rx)
         object.__setattr__(self, "tx_packets", st.tx)
         object.__setattr__(self, "last_rx", st.last_rx)
-        object.__setattr__(self, "refused", st.refused)
-        object.__setattr__(self, "refused_from", st.refused_from)
+        if st.refused is not None:
+            object.__setattr__(self, "refused", st.refused)
+        if st.refused_from is not None:
+            object.__setattr__(self, "refused_from", st.refused_from)
         if st.latched and not self.latched and st.remote is not None:
             object.__setattr__(self, "remote", st.remote)
             object.__setattr__(self, "latched", True)

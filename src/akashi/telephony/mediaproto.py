@@ -107,15 +107,20 @@ class Opened:
 
 @dataclass(frozen=True)
 class EndpointStats:
-    """What the SIP process reads of an endpoint: counters, the latched address, refusals."""
+    """What the SIP process reads of an endpoint: counters, and what changed of the latching and refusals.
+
+    ``remote`` is sent once the worker latched (else None); ``refused``/``refused_from`` only when they
+    changed since the last report (None: as before). A report is a short list on the wire: it goes out
+    for every active endpoint twice a second.
+    """
 
     rx: int
     tx: int
     last_rx: float
     latched: bool
-    remote: tuple[str, int] | None
-    refused: dict[str, int]
-    refused_from: list[tuple[str, int]]
+    remote: tuple[str, int] | None = None
+    refused: dict[str, int] | None = None
+    refused_from: list[tuple[str, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,7 +184,7 @@ def encode(msg: Message) -> bytes:
     elif isinstance(msg, Stats):
         body = json.dumps(
             {
-                "eps": {str(k): dataclasses.asdict(v) for k, v in msg.eps.items()},
+                "eps": {str(k): _stats_list(v) for k, v in msg.eps.items()},
                 "overloaded": msg.overloaded,
                 "lag_p95_ms": msg.lag_p95_ms,
                 "cpu": msg.cpu,
@@ -240,16 +245,23 @@ def _addr(value: Any) -> tuple[str, int] | None:
     return None if value is None else (str(value[0]), int(value[1]))
 
 
-def _endpoint_stats(v: dict[str, Any]) -> EndpointStats:
+def _stats_list(v: EndpointStats) -> list[Any]:
+    out: list[Any] = [v.rx, v.tx, round(v.last_rx, 3), v.latched]
+    if v.remote is not None or v.refused is not None:
+        out += [v.remote, v.refused, v.refused_from]
+    return out
+
+
+def _endpoint_stats(v: list[Any]) -> EndpointStats:
+    rx, tx, last_rx, latched = int(v[0]), int(v[1]), float(v[2]), bool(v[3])
+    if len(v) == 4:
+        return EndpointStats(rx, tx, last_rx, latched)
+    refused, refused_from = v[5], v[6]
     return EndpointStats(
-        rx=int(v["rx"]),
-        tx=int(v["tx"]),
-        last_rx=float(v["last_rx"]),
-        latched=bool(v["latched"]),
-        remote=_addr(v["remote"]),
-        refused={str(k): int(n) for k, n in v["refused"].items()},
-        refused_from=[(str(h), int(p)) for h, p in v["refused_from"]],
-    )
+        rx, tx, last_rx, latched, _addr(v[4]),
+        None if refused is None else {str(k): int(n) for k, n in refused.items()},
+        None if refused_from is None else [(str(h), int(p)) for h, p in refused_from],
+    )  # fmt: skip
 
 
 class Decoder:

@@ -32,7 +32,7 @@ from akashi.telephony.srtp import KeyedSession
 
 log = logging.getLogger("akashi.telephony.mediaworker")
 FLUSH_S = 0.5
-STATS_S = 0.25
+STATS_S = 0.5
 
 
 class Worker:
@@ -198,15 +198,27 @@ class Worker:
     def report(self) -> None:
         """One :class:`~akashi.telephony.mediaproto.Stats` with the endpoints changed since the last."""
         eps: dict[int, mp.EndpointStats] = {}
+        reported = self._reported
         for i, ep in self.eps.items():
-            key = (ep.rx_packets, ep.tx_packets, sum(ep.refused.values()), ep.latched)
-            if self._reported.get(i) == key:
+            n_refused = sum(ep.refused.values()) if ep.refused else 0
+            last = reported.get(i)
+            if (
+                last is not None
+                and last[0] == ep.rx_packets
+                and last[1] == ep.tx_packets
+                and last[2] == n_refused
+            ):
                 continue
-            self._reported[i] = key
-            eps[i] = mp.EndpointStats(
-                ep.rx_packets, ep.tx_packets, ep.last_rx, ep.latched, ep.remote, dict(ep.refused),
-                list(ep.refused_from),
-            )  # fmt: skip
+            reported[i] = (ep.rx_packets, ep.tx_packets, n_refused, ep.latched)
+            if (
+                last is None or last[2] != n_refused or last[3] != ep.latched
+            ):  # the rare part, when it changed
+                eps[i] = mp.EndpointStats(
+                    ep.rx_packets, ep.tx_packets, ep.last_rx, ep.latched, ep.remote if ep.latched else None,
+                    dict(ep.refused), list(ep.refused_from),
+                )  # fmt: skip
+            else:
+                eps[i] = mp.EndpointStats(ep.rx_packets, ep.tx_packets, ep.last_rx, ep.latched)
         lags = sorted(self.lag)
         self.lag.clear()
         p95 = lags[int(0.95 * (len(lags) - 1))] * 1000 if lags else 0.0
