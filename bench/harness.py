@@ -54,6 +54,28 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / HZ
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and every process under it (media workers, storing workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += cpu_s(p)
+        except (FileNotFoundError, ProcessLookupError):
+            if p == pid:
+                raise
+            continue
+        todo += children.get(p, [])
+    return total
+
+
 def self_cpu_s() -> float:
     """CPU seconds of this process (all its threads)."""
     r = resource.getrusage(resource.RUSAGE_SELF)

@@ -85,6 +85,7 @@ runs), 700 calls all bridged with 0 loss but p99 12.7-68 ms.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -114,6 +115,7 @@ from bench.harness import (  # noqa: E402
     p99_ms,
     stop,
     tones,
+    tree_cpu_s,
     udp_drops,
     write_json,
     write_load,
@@ -218,7 +220,7 @@ def read_cpu(pids: dict[str, int | None], last: dict[str, float], gone: set[str]
     for k, pid in pids.items():
         if pid and k not in gone:
             try:
-                now[k] = cpu_s(pid)
+                now[k] = tree_cpu_s(pid) if k == "akashi" else cpu_s(pid)
             except (FileNotFoundError, ProcessLookupError):
                 gone.add(k)
     return now
@@ -249,30 +251,51 @@ def measure(
     return run
 
 
-def ladder(steps: list[int], duration: float, work: Path, keep_going: bool) -> tuple[dict[str, Any], bool]:
-    """The working tree alone, N up until a step is not clean; prints each step's figures."""
+def ladder(
+    steps: list[int], duration: float, work: Path, keep_going: bool, media_workers: list[int]
+) -> tuple[dict[str, Any], bool]:
+    """The working tree, N up until a step is not clean; prints each step's figures.
+
+    With several ``media_workers`` counts, each N runs once per count (the order flipping from one N to
+    the next), all against the same direct-SIPp baseline.
+    """
     wav, notice = tones(work)
     results: list[dict[str, Any]] = []
-    best = 0
-    for n in steps:
+    best = dict.fromkeys(media_workers, 0)
+    going = set(media_workers)
+    for i, n in enumerate(steps):
         base = step(work / f"direct-{n}", n, duration, False, wav, notice)
-        run = measure(work / f"akashi-{n}", n, duration, wav, notice, Code.working_tree(), base)
-        run["baseline"] = base
-        results.append(run)
-        print(json.dumps(run), flush=True)
-        if run["clean"] and all(r["clean"] for r in results):
-            best = n  # the largest N with every step up to it clean
-        if not run["clean"] and not keep_going:
+        for w in media_workers if i % 2 == 0 else media_workers[::-1]:
+            if w not in going:
+                continue
+            code = dataclasses.replace(Code.working_tree(), sip_extra=f"media_workers = {w}\n")
+            run = measure(work / f"akashi-{n}-w{w}", n, duration, wav, notice, code, base)
+            run["media_workers"] = w
+            run["baseline"] = base
+            results.append(run)
+            print(json.dumps(run), flush=True)
+            if run["clean"] and all(r["clean"] for r in results if r["media_workers"] == w):
+                best[w] = n  # the largest N with every step up to it clean
+            if not run["clean"] and not keep_going:
+                going.discard(w)
+        if not going:
             break
-    print(f"max clean concurrent calls: {best}")
+    for w in media_workers:
+        print(f"media workers {w}: max clean concurrent calls: {best[w]}")
     for r in results:
         p = r.get("probe") or {}
         print(
-            f"N={r['n']}: akashi CPU/call {r.get('akashi_cpu_per_call_pct')}% of a core, loss {r.get('loss'):.5f}, "
-            f"relay p50/p99 {p.get('delay_p50_ms')}/{p.get('delay_p99_ms')} ms, setup {r.get('setup_calls_per_s')} calls/s, "
+            f"N={r['n']} workers={r['media_workers']}: akashi CPU/call {r.get('akashi_cpu_per_call_pct')}% of a core, "
+            f"loss {r.get('loss'):.5f}, bridged {r.get('bridged')}, relay p50/p99 {p.get('delay_p50_ms')}/"
+            f"{p.get('delay_p99_ms')} ms, setup {r.get('setup_calls_per_s')} calls/s, "
             f"CPU vs direct SIPp x{r.get('cpu_ratio_vs_direct_sipp')}"
         )
-    summary = {"max_clean_concurrent_calls": best, "duration_s": duration, "steps": results}
+    summary = {
+        "max_clean_concurrent_calls": best[media_workers[0]],
+        "max_clean_by_media_workers": {str(w): best[w] for w in media_workers},
+        "duration_s": duration,
+        "steps": results,
+    }
     return summary, all(r["clean"] for r in results)
 
 
@@ -294,6 +317,11 @@ def main() -> None:
     )
     ap.add_argument("--repeats", type=int, default=1, help="with --against: before/after pairs per N")
     ap.add_argument(
+        "--media-workers",
+        default="0",
+        help="sip.media_workers counts to run side by side, e.g. 0,2 (0: the SIP process relays)",
+    )
+    ap.add_argument(
         "--out", type=Path, help="JSON (default bench/results/telephony.json, -ab.json with --against)"
     )
     args = ap.parse_args()
@@ -308,7 +336,8 @@ def main() -> None:
                 steps, duration, work, before, args.repeats, args.keep_going, step, measure
             )
     else:
-        summary, clean = ladder(steps, duration, work, args.keep_going)
+        counts = [int(w) for w in args.media_workers.split(",")]
+        summary, clean = ladder(steps, duration, work, args.keep_going, counts)
     summary |= {"cpus": os.cpu_count(), "loadavg_1m_start": round(load0, 2)}
     out = args.out or ROOT / "bench" / "results" / ("telephony-ab.json" if args.against else "telephony.json")
     write_json(out, summary)
