@@ -34,7 +34,9 @@ Figures of 2026-12-06 (Linux 6.18 x86_64 VM, 2 cores, load average 4-6 from othe
 
 The RTF column comes from different runs at different load; side by side in one process on 14 dev calls:
 no-fit 0.088, shipped 0.076, fit 0.047. Joined calls of 78 s / 306 s: 0.085 / 0.071 (no-fit), 0.092 / 0.074
-(shipped) at load 4-5 (0.083 / 0.054 on a quieter run before).
+(shipped) at load 4-5 (0.083 / 0.054 on a quieter run before). A floor of 15 s or 20 s under the customer's
+fitted windows, tried on a fresh machine's call set (dev: shipped recall 0.78, CPU RTF 0.063; floors 0.78 / 0.80,
+0.052 / 0.050), still invented a threat (ぶっ殺す) on one dev call, as plain fitting did there: not shipped.
 
     python bench/analysis.py                          # default: dev variants, then held-out
     python bench/analysis.py --halves dev --variants none,prompt,hotwords
