@@ -330,6 +330,19 @@ def nat_source(sdp_ip: str | None, signal_ip: str | None) -> str | None:
     return None if ip.is_global else signal_ip
 
 
+def no_ipv6() -> AkashiError:
+    """The error of an IPv6 offer when Akashi has no IPv6 address for media."""
+    return AkashiError(
+        "IPv6 のアドレスが設定されていません（sip.ipv6_address）",
+        "no IPv6 address for media (sip.ipv6_address)",
+    )
+
+
+def no_port() -> AkashiError:
+    """The error when every RTP port is taken."""
+    return AkashiError("RTP ポートが足りません", "no free RTP port in sip.rtp_ports")
+
+
 class MediaPorts(Protocol):
     """Where calls get their RTP ports: :class:`PortPool` in this process, or media worker processes."""
 
@@ -382,10 +395,7 @@ class PortPool:
     async def open(self, *, ipv6: bool = False, near: RtpEndpoint | None = None) -> RtpEndpoint:
         """Bind a free port (on the IPv6 address with ``ipv6``); every port here can relay to any other."""
         if ipv6 and not self.host6:
-            raise AkashiError(
-                "IPv6 のアドレスが設定されていません（sip.ipv6_address）",
-                "no IPv6 address for media (sip.ipv6_address)",
-            )
+            raise no_ipv6()
         loop = asyncio.get_running_loop()
         cls = RtpEndpoint6 if ipv6 else RtpEndpoint
         host = self.host6 if ipv6 else self.host
@@ -402,7 +412,7 @@ class PortPool:
             self.used.add(port)
             ep.on_close = self._release
             return ep
-        raise AkashiError("RTP ポートが足りません", "no free RTP port in sip.rtp_ports")
+        raise no_port()
 
     def _release(self, port: int) -> None:
         if port in self.used:

@@ -31,7 +31,7 @@ from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony import mediaproto as mp
 from akashi.telephony.admission import RETRY_AFTER_S
 from akashi.telephony.limits import Refusal
-from akashi.telephony.media import NoticePlayer, RtpEndpoint
+from akashi.telephony.media import NoticePlayer, RtpEndpoint, no_ipv6, no_port
 from akashi.telephony.recorder import SpoolWriter
 from akashi.telephony.sdp import Codec
 
@@ -357,10 +357,7 @@ class MediaWorkers:
     async def open(self, *, ipv6: bool = False, near: RtpEndpoint | None = None) -> RtpEndpoint:
         """A port on ``near``'s worker, else on the least busy worker that is not overloaded."""
         if ipv6 and not self.host6:
-            raise AkashiError(
-                "IPv6 のアドレスが設定されていません（sip.ipv6_address）",
-                "no IPv6 address for media (sip.ipv6_address)",
-            )
+            raise no_ipv6()
         if isinstance(near, WorkerEndpoint) and near._worker is not None:
             worker = near._worker
         else:
@@ -378,7 +375,7 @@ class MediaWorkers:
             worker.send(mp.Close(ep.id))  # in case a restarted worker bound it after all
             worker.free.append(port)
             log.debug("media worker %d could not bind port %d: %s", worker.index, port, error)
-        raise AkashiError("RTP ポートが足りません", "no free RTP port in sip.rtp_ports")
+        raise no_port()
 
     # -- the spool -------------------------------------------------------------------------
     async def settled(self, paths: Iterable[Path]) -> None:
