@@ -121,6 +121,16 @@ def test_a_network_from_the_environment_is_checked_too(tmp_path: Path) -> None:
     assert "sip.agent_networks.1" in msg and "AKASHI_SIP__AGENT_NETWORKS" in msg
 
 
+def test_media_workers_need_ports_for_a_call_each(tmp_path: Path) -> None:
+    """Each media worker gets a slice of rtp_ports: too few ports for the workers is refused at load."""
+    msg = refused(tmp_path, '[sip]\nrtp_ports = "24000-24004"\nmedia_workers = 2\n')
+    assert "too small for 2 media workers" in msg and "akashi.toml:1" in msg
+    assert (
+        load(tmp_path / "ok", '[sip]\nrtp_ports = "24000-24008"\nmedia_workers = 2\n').sip.media_workers == 2
+    )
+    assert refused(tmp_path / "neg", "[sip]\nmedia_workers = -1\n")
+
+
 def test_the_default_configuration_loads(tmp_path: Path) -> None:
     s = load(tmp_path, "")
     assert list(s.announcements) == ["default"]

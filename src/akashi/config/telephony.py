@@ -412,6 +412,16 @@ class SipSettings(Section):
             raise ValueError("session_expires_s must not be below min_se_s")
         return self
 
+    @model_validator(mode="after")
+    def _ports_per_worker(self) -> SipSettings:
+        lo, hi = (int(p) for p in self.rtp_ports.split("-"))
+        if self.media_workers and (hi - lo) // 2 < 2 * self.media_workers:
+            raise ValueError(
+                f"rtp_ports {self.rtp_ports} is too small for {self.media_workers} media workers "
+                "(each worker needs the two ports of at least one call)"
+            )
+        return self
+
     @field_validator("rtp_ports")
     @classmethod
     def _port_range(cls, v: str) -> str:
