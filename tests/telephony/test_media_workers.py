@@ -6,12 +6,14 @@ import asyncio
 import os
 import random
 import signal
+import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from akashi.telephony.mediapool import MediaWorkers, WorkerEndpoint
+from akashi.telephony.sdp import Codec
 from tests.conftest import require_binary
 from tests.telephony import scenarios
 from tests.telephony.conftest import Start
@@ -27,7 +29,8 @@ KILL_AT = 2.5
 def _loud(pcm: np.ndarray) -> np.ndarray:
     """Per 20 ms frame: whether it holds the tone."""
     frames = pcm[: len(pcm) // 160 * 160].reshape(-1, 160).astype(np.float64)
-    return np.sqrt(np.mean(frames**2, axis=1)) > 2000
+    loud: np.ndarray = np.sqrt(np.mean(frames**2, axis=1)) > 2000
+    return loud
 
 
 async def test_worker_killed_mid_call_is_restarted_and_the_call_goes_on(b2bua: Start, tmp_path: Path) -> None:
@@ -100,3 +103,25 @@ async def test_overloaded_workers_refuse_new_calls() -> None:
         await workers.stop()
     codes = [w.proc.returncode if w.proc is not None else None for w in workers.workers]
     assert codes == [0, 0], codes
+
+
+async def test_refusals_up_to_the_close_reach_the_call() -> None:
+    """A stranger's packets just before a port is closed are counted: the worker sends its last counters
+    with the close, and call control waits for them before the call's refusals are written."""
+    base = random.randrange(10000, 30000, 1000)
+    workers = MediaWorkers("127.0.0.1", f"{base}-{base + 98}", "", 1)
+    await workers.start()
+    try:
+        ep = await workers.open()
+        ep.set_remote(("127.0.0.1", 9), [Codec(0, "PCMU")])  # the peer is elsewhere: the spray is refused
+        packet = bytes([0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7]) + b"v" * 160
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+            for _ in range(30):
+                stranger.sendto(packet, ("127.0.0.1", ep.port))
+        await asyncio.sleep(0.05)  # delivered, but well before the next half-second report
+        ep.close()
+        await ep.closed_fully()
+        assert ep.refused == {"source": 30}, ep.refused
+        assert ep.refused_sources and ep.refused_sources[0].startswith("127.0.0.1:")
+    finally:
+        await workers.stop()

@@ -76,6 +76,7 @@ MESSAGES: list[mp.Message] = [
     mp.Tap(2, 0.0, True, b""),
     mp.Played(7),
     mp.Closed(2, ("/spool/a/caller.spool",), {"/spool/a/caller.spool": 4}),
+    mp.Closed(3, (), {}, mp.EndpointStats(5, 0, 2.5, False, None, {"source": 7}, [("192.0.2.9", 40000)])),
 ]
 
 

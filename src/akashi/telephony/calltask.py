@@ -335,6 +335,9 @@ class CallTask:
         if call.b_rtp is not None:
             call.b_rtp.close()
         call.meta.ended_at = now()
+        for ep in (call.a_rtp, call.b_rtp):
+            if ep is not None:  # a media worker sends the last counters (refusals) as it lets the port go
+                await ep.closed_fully()
         # RTP refused on each side (stranger's address, bad header, other SSRC...), by reason
         refused = {
             side: dict(ep.refused)

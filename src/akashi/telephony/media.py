@@ -283,6 +283,10 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.payload_types = frozenset(c.pt for c in codecs)
         self.event_pts = frozenset(c.pt for c in codecs if c.is_dtmf)
 
+    async def closed_fully(self, timeout: float = 2.0) -> None:
+        """After :meth:`close`: return once the port's counters are final (at once in this process)."""
+        return
+
     async def play_there(self, player: NoticePlayer) -> None:
         """Have the media worker that holds this port play ``player``'s payloads (workers only)."""
         raise NotImplementedError

@@ -60,6 +60,8 @@ class WorkerEndpoint(RtpEndpoint):
         self.v6 = v6
         self.generation = 0
         self.closed = False
+        #: set once the worker has released the port, with its final counters (see :meth:`closed_fully`)
+        self.done: asyncio.Future[None] | None = None
         self._worker = worker
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -122,6 +124,17 @@ class WorkerEndpoint(RtpEndpoint):
             return
         await worker.play(self, player)
 
+    def released(self) -> None:
+        """The worker has let the port go (or is gone)."""
+        if self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+    async def closed_fully(self, timeout: float = 2.0) -> None:
+        """After :meth:`close`: wait until the worker has sent the port's final counters (refusals included)."""
+        if self.done is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.done), timeout)
+
     def close(self) -> None:
         """Release the port in the worker (its spool files are closed there when nothing else records)."""
         if self.closed:
@@ -159,7 +172,8 @@ class _Worker:
         self.opening: dict[int, asyncio.Future[str | None]] = {}
         self.plays: dict[int, asyncio.Future[None]] = {}
         self.paths: dict[str, set[int]] = {}  # spool path -> endpoints recording into it here
-        self.closing: dict[int, int] = {}  # endpoint -> its port, until the worker says it is closed
+        #: endpoints being closed, until the worker says so (their final counters come with that)
+        self.closing: dict[int, WorkerEndpoint] = {}
         self.overloaded = False
         self.lag_p95_ms = 0.0
         self.cpu = 0.0
@@ -231,7 +245,8 @@ class _Worker:
     def close_endpoint(self, ep: WorkerEndpoint) -> None:
         self._send_dirty()
         if self.eps.pop(ep.id, None) is not None:
-            self.closing[ep.id] = ep.port
+            self.closing[ep.id] = ep
+            ep.done = asyncio.get_running_loop().create_future()
             self.send(mp.Close(ep.id))
         self._dirty.discard(ep)
 
@@ -261,9 +276,12 @@ class _Worker:
             self._closed(msg)
 
     def _closed(self, msg: mp.Closed) -> None:
-        port = self.closing.pop(msg.ep, None)
-        if port is not None:
-            self.free.append(port)
+        ep = self.closing.pop(msg.ep, None)
+        if ep is not None:
+            if msg.last is not None:
+                ep.take_stats(msg.last)
+            self.free.append(ep.port)
+            ep.released()
         for path, n in msg.dropped.items():
             w = self.pool.writers.get(path)
             if w is not None:
@@ -288,9 +306,10 @@ class _Worker:
         for done in self.plays.values():
             if not done.done():
                 done.set_result(None)  # the notice was cut; the call goes on
-        for ep_id, port in self.closing.items():
+        for ep_id, ep in self.closing.items():
             self._unhold(ep_id)
-            self.free.append(port)
+            self.free.append(ep.port)
+            ep.released()  # its counters are those of the last report
         self.closing.clear()
 
 
@@ -329,7 +348,7 @@ class MediaWorkers:
     def used(self) -> set[int]:
         """Ports held by the workers' endpoints (and those being closed)."""
         return {ep.port for w in self.workers for ep in w.eps.values()} | {
-            p for w in self.workers for p in w.closing.values()
+            ep.port for w in self.workers for ep in w.closing.values()
         }
 
     def disk_changed(self) -> None:

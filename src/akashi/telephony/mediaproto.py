@@ -157,12 +157,13 @@ class Played:
 @dataclass(frozen=True)
 class Closed:
     """Endpoint ``ep`` is released; ``paths`` are the spool files closed with it, ``dropped`` their
-    packets not recorded because the disk refused writes for minutes."""
+    packets not recorded because the disk refused writes for minutes; ``last`` its final counters."""
 
     KIND: ClassVar[int] = 15
     ep: int
     paths: tuple[str, ...]
     dropped: dict[str, int]
+    last: EndpointStats | None = None
 
 
 Message = Open | State | Play | Stop | Close | Opened | Stats | Tap | Played | Closed
@@ -181,6 +182,10 @@ def encode(msg: Message) -> bytes:
         head["sizes"] = [len(b) for b in blobs]
         js = json.dumps(head).encode()
         body = _LEN.pack(len(js)) + js + b"".join(blobs)
+    elif isinstance(msg, Closed):
+        head = dataclasses.asdict(msg)
+        head["last"] = None if msg.last is None else _stats_list(msg.last)
+        body = json.dumps(head).encode()
     elif isinstance(msg, Stats):
         body = json.dumps(
             {
@@ -233,6 +238,7 @@ def decode(kind: int, body: bytes) -> Message:
             data["event_pts"] = tuple(data["event_pts"])
         if cls is Closed:
             data["paths"] = tuple(data["paths"])
+            data["last"] = None if data.get("last") is None else _endpoint_stats(data["last"])
         msg: Message = cls(**data)
         return msg
     except (struct.error, ValueError, TypeError, KeyError) as exc:

@@ -161,7 +161,12 @@ class Worker:
         ep = self.eps.pop(ep_id, None)
         self.states.pop(ep_id, None)
         self._reported.pop(ep_id, None)
+        last = None
         if ep is not None:
+            last = mp.EndpointStats(
+                ep.rx_packets, ep.tx_packets, ep.last_rx, ep.latched, ep.remote if ep.latched else None,
+                dict(ep.refused), list(ep.refused_from),
+            )  # fmt: skip
             for other in self.eps.values():
                 if other.peer is ep:
                     other.peer = None
@@ -172,7 +177,9 @@ class Worker:
             with contextlib.suppress(OSError):  # a full disk: what it holds is lost with the worker only
                 await loop.run_in_executor(self.io, w.close)
         self.send(
-            mp.Closed(ep_id, tuple(p for p, _w in closing), {p: w.dropped for p, w in closing if w.dropped})
+            mp.Closed(
+                ep_id, tuple(p for p, _w in closing), {p: w.dropped for p, w in closing if w.dropped}, last
+            )
         )
 
     async def flush_loop(self) -> None:
