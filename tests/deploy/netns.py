@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -182,39 +181,3 @@ def wait_until(what: str, check: object, timeout: float, *procs: Proc, every: fl
         if time.monotonic() > end:
             raise AssertionError(f"{what}: not within {timeout} s\n" + "\n".join(p.tail() for p in procs))
         time.sleep(every)
-
-
-class Rclone:
-    """``rclone serve s3`` on one address (the store tests' server, bound where the nodes reach it)."""
-
-    def __init__(self, binary: str, root: Path, host: str, key: str, secret: str, bucket: str) -> None:
-        (root / bucket).mkdir(parents=True, exist_ok=True)
-        self.url = f"http://{host}:{free_port(host, socket.SOCK_STREAM)}"
-        ready = threading.Event()
-        self.log: list[str] = []
-        self.proc = subprocess.Popen(
-            ["timeout", "600", binary, "serve", "s3", "--addr", self.url.removeprefix("http://"),
-             "--auth-key", f"{key},{secret}", "--config", "/dev/null", str(root)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        )  # fmt: skip
-        proc = self.proc
-
-        def drain() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                self.log.append(line)
-                if "Starting s3 server" in line:
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=drain, daemon=True).start()
-        ready.wait(30)
-        if proc.poll() is not None or not any("Starting s3 server" in x for x in self.log):
-            self.stop()
-            raise AssertionError("rclone serve s3 did not start:\n" + "".join(self.log[-20:]))
-
-    def stop(self) -> None:
-        """Kill its process group."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)

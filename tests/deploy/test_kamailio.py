@@ -24,8 +24,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import _drop_pg_database, _new_pg_database, make_home, require_binary
-from tests.deploy.netns import Lan, Proc, Rclone, free_port, lan, sip_options_ok, wait_until
-from tests.store.conftest import ACCESS_KEY, BUCKET, SECRET_KEY, rclone_binary
+from tests.deploy.netns import Lan, Proc, free_port, lan, sip_options_ok, wait_until
+from tests.store.conftest import ACCESS_KEY, BUCKET, SECRET_KEY, RcloneS3, rclone_binary
 from tests.telephony import scenarios
 from tests.telephony.conftest import sip_toml
 from tests.telephony.peers import bursts, write_wav16
@@ -122,7 +122,7 @@ def test_node_killed_behind_kamailio(
     kamailio = require_binary("kamailio")
     require_binary("sipp")
     require_binary("sox")
-    rclone = rclone_binary()
+    rclone_binary()  # the S3 server, checked before the LAN is made
     monkeypatch.delenv("AKASHI_HOME", raising=False)
     wav = tmp_path / "talk.wav"
     subprocess.run(["timeout", "30", "sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", str(wav),
@@ -131,7 +131,8 @@ def test_node_killed_behind_kamailio(
     procs: list[Proc] = []
     with lan() as net:
         node_ip = {"a": net.add_host("a", 11), "b": net.add_host("b", 12)}
-        s3 = Rclone(rclone, tmp_path / "s3", net.gateway, ACCESS_KEY, SECRET_KEY, BUCKET)
+        s3 = RcloneS3(tmp_path / "s3", net.gateway)
+        s3.start()
         env = {k: v for k, v in os.environ.items() if not k.startswith("AKASHI_")}
         env |= {
             "AKASHI_ANALYSIS__ENABLED": "false",

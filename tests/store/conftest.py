@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ from akashi.config import load_settings
 from akashi.db.base import make_engine
 from akashi.store.evidence import EvidenceStore
 from tests.conftest import missing_peer
-from tests.ports import free_port
+from tests.ports import free_port, free_port_on
 
 ACCESS_KEY, SECRET_KEY, BUCKET = "akashi-test", "not-a-real-secret-123", "evidence"
 
@@ -34,12 +35,14 @@ def rclone_binary() -> str:
 
 
 class RcloneS3:
-    """``rclone serve s3`` on loopback as a child process; can be stopped and restarted on its port."""
+    """``rclone serve s3`` as a child process (on loopback, or on ``host``: a test LAN's gateway); can be
+    stopped and restarted on its port."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
         self.root = root
         (root / BUCKET).mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.host = host
+        self.port = free_port() if host == "127.0.0.1" else free_port_on(host, socket.SOCK_STREAM)
         self.binary = rclone_binary()
         self.proc: subprocess.Popen[str] | None = None
         self.log: list[str] = []
@@ -47,7 +50,7 @@ class RcloneS3:
     @property
     def url(self) -> str:
         """Endpoint URL."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def bucket_dir(self) -> Path:
@@ -58,7 +61,7 @@ class RcloneS3:
         """Start and wait until it logs that it serves."""
         ready = threading.Event()
         cmd = [
-            "timeout", "600", self.binary, "serve", "s3", "--addr", f"127.0.0.1:{self.port}",
+            "timeout", "600", self.binary, "serve", "s3", "--addr", f"{self.host}:{self.port}",
             "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", "--config", "/dev/null", str(self.root),
         ]  # fmt: skip
         self.proc = subprocess.Popen(
