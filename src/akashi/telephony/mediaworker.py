@@ -163,10 +163,7 @@ class Worker:
         self._reported.pop(ep_id, None)
         last = None
         if ep is not None:
-            last = mp.EndpointStats(
-                ep.rx_packets, ep.tx_packets, ep.last_rx, ep.latched, ep.remote if ep.latched else None,
-                dict(ep.refused), list(ep.refused_from),
-            )  # fmt: skip
+            last = _full_stats(ep)
             for other in self.eps.values():
                 if other.peer is ep:
                     other.peer = None
@@ -220,10 +217,7 @@ class Worker:
             if (
                 last is None or last[2] != n_refused or last[3] != ep.latched
             ):  # the rare part, when it changed
-                eps[i] = mp.EndpointStats(
-                    ep.rx_packets, ep.tx_packets, ep.last_rx, ep.latched, ep.remote if ep.latched else None,
-                    dict(ep.refused), list(ep.refused_from),
-                )  # fmt: skip
+                eps[i] = _full_stats(ep)
             else:
                 eps[i] = mp.EndpointStats(ep.rx_packets, ep.tx_packets, ep.last_rx, ep.latched)
         lags = sorted(self.lag)
@@ -241,6 +235,14 @@ class Worker:
             with contextlib.suppress(OSError):
                 w.close()
         self.io.shutdown(wait=True)
+
+
+def _full_stats(ep: RtpEndpoint) -> mp.EndpointStats:
+    """An endpoint's counters with its latching and refusals (when they changed, and at its close)."""
+    remote = ep.remote if ep.latched else None
+    return mp.EndpointStats(
+        ep.rx_packets, ep.tx_packets, ep.last_rx, ep.latched, remote, dict(ep.refused), list(ep.refused_from)
+    )
 
 
 async def serve(sock: socket.socket, max_lag_s: float, max_cpu: float) -> None:
