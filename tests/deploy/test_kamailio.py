@@ -211,10 +211,14 @@ def _run(
         return kam.log.read_text(errors="replace")
 
     def seen_up(ip: str) -> bool:
-        """Kamailio's last word on the node is not "down" (nodes start in the list as up)."""
+        """Kamailio has said the node is up again as often as it said it is down (nodes start up).
+
+        The two lines come from different Kamailio processes (the ping timer, the worker that takes the
+        reply), whose writes to the log may land out of order; the state changes alternate, so counting them
+        is what tells where the node stands.
+        """
         log = kam_log()
-        down_at = log.rfind(f"node sip:{ip}:5060 is down")
-        return down_at < 0 or down_at < log.rfind(f"node sip:{ip}:5060 is up again")
+        return log.count(f"node sip:{ip}:5060 is up again") >= log.count(f"node sip:{ip}:5060 is down")
 
     # a node still starting when Kamailio's first pings went out was taken out: wait for it to be back
     wait_until("Kamailio sees both nodes up", lambda: all(seen_up(ip) for ip in node_ip.values()), 30, kam)
