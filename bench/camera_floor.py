@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import cpu_s, ffmpeg_copy, machine, self_cpu_s, write_json  # noqa: E402
 from tests.cameras.conftest import RtspServer, make_h264  # noqa: E402
 
-from akashi.cameras.recorder import FMP4_OPTIONS  # noqa: E402
+from akashi.cameras.segmenter import FMP4_OPTIONS  # noqa: E402
 
 GOP_FRAMES = 60  # 4 s at 15 fps: a file per segment, as Akashi and the ffmpeg segmenter cut
 

@@ -135,6 +135,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     home = work / "home"
     init_home(home)
     with open(home / "akashi.toml", "a", encoding="utf-8") as f:
+        f.write(f'\n[camera_policy]\nrtsp_reader = "{args.reader}"\n')
         for i in range(n):
             f.write(f'\n[[cameras]]\nname = "bench{i}"\nurl = "{server.url(f"a{i}")}"\nsegment_seconds = 4\n')
     ffmpegs: list[subprocess.Popen[bytes]] = []
@@ -214,6 +215,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     ffmpeg_mem = statistics.median(rss_f) / n
     result: dict[str, object] = {
         "cameras": n,
+        "reader": args.reader,
         "resolution": size,
         "fps": 15,
         "seconds": round(wall, 1),
@@ -308,6 +310,12 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cameras.json")
     ap.add_argument(
+        "--reader",
+        choices=["akashi", "pyav"],
+        default="akashi",
+        help="camera_policy.rtsp_reader: Akashi's own RTSP reader (default) or PyAV's demuxer",
+    )
+    ap.add_argument(
         "--ladder",
         default="",
         help="capacity: comma-separated camera counts (e.g. 25,50,75,100), Akashi alone, one run each",
@@ -330,7 +338,8 @@ def main() -> None:
                 str(args.seconds),
                 "--no-ffmpeg",
             ]
-            subprocess.run([*cmd, "--warmup", str(args.warmup), "--out", str(out)], check=True)
+            cmd += ["--reader", args.reader, "--warmup", str(args.warmup), "--out", str(out)]
+            subprocess.run(cmd, check=True)
             r = json.loads(out.read_text(encoding="utf-8"))
             print(json.dumps(summary(r), ensure_ascii=False), flush=True)
             runs.append(r)

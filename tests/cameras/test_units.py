@@ -182,6 +182,8 @@ def test_parameter_sets_from_annex_b() -> None:
         == vps + hsps
     )
     assert parameter_sets(data, "mjpeg") == b""
+    twice = b"\x00\x00\x01" + vps + b"\x00\x00\x01" + hsps  # a packetizer's copy, then the encoder's
+    assert parameter_sets(twice + twice + b"\x00\x00\x01\x28\x01", "hevc") == vps + hsps
 
 
 def test_gap_bookkeeping_survives_a_database_outage(

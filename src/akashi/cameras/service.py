@@ -42,7 +42,7 @@ class _Running:
     """One camera being recorded: what it was started from, its own stop, its task."""
 
     spec: CameraSpec
-    policy: tuple[float, float]
+    policy: tuple[float, float, str]
     sup: Supervisor
     stop: asyncio.Event
     task: asyncio.Task[None]
@@ -143,7 +143,7 @@ class CameraService:
             log.warning("カメラの一覧を反映できません / camera list not applied: %s", exc.en)
             return False
         p = self.ak.settings.camera_policy
-        policy = (p.socket_timeout_s, p.reconnect_max_s)
+        policy = (p.socket_timeout_s, p.reconnect_max_s, p.rtsp_reader)
         wanted = {c.name: c for c in specs if c.enabled}
         going = [
             r for name, r in self._running.items()

@@ -102,6 +102,7 @@ class Supervisor:
             self.spec.url,
             self.spec.segment_seconds,
             self.policy.socket_timeout_s,
+            self.policy.rtsp_reader,
         )
         # "connecting" once: a retry after a failure keeps the failure's state (and since when) on show
         await asyncio.to_thread(_safe, note_state, self.ak.engine, self.camera_id, "connecting")

@@ -121,12 +121,13 @@ def parameter_sets(data: bytes, codec: str) -> bytes:
     """The in-band SPS (and VPS for H.265) of an Annex B keyframe, concatenated; b"" if none.
 
     A change means a new resolution or profile mid-session: the segment must be cut there.
-    PPS is left out on purpose (encoders may rotate it without changing the picture format).
+    PPS is left out on purpose (encoders may rotate it without changing the picture format), and a set
+    repeated in one keyframe counts once (an RTP packetizer may send its own copy before the encoder's).
     """
     if codec == "h264":
         wanted = {7}
-        return b"".join(u for u in _nal_units(data) if u[0] & 0x1F in wanted)
+        return b"".join(dict.fromkeys(u for u in _nal_units(data) if u[0] & 0x1F in wanted))
     if codec in ("hevc", "h265"):
         wanted = {32, 33}
-        return b"".join(u for u in _nal_units(data) if (u[0] >> 1) & 0x3F in wanted)
+        return b"".join(dict.fromkeys(u for u in _nal_units(data) if (u[0] >> 1) & 0x3F in wanted))
     return b""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator
 
 from akashi.config.base import Section
@@ -32,6 +34,14 @@ class CameraPolicySettings(Section):
 
     retain_days: int = Field(30, ge=1, le=3650, description="Continuous footage is kept this many days.")
     socket_timeout_s: float = Field(5.0, gt=0, le=60, description="A camera silent this long is reconnected.")
+    rtsp_reader: Literal["akashi", "pyav"] = Field(
+        "akashi",
+        description=(
+            "Who reads the cameras' RTSP: Akashi's own reader (H.264/H.265 video, a fraction of the CPU), "
+            "falling back to PyAV for streams it does not carry (audio, other codecs, B-frames, rtsps); "
+            "or PyAV for all."
+        ),
+    )
     reconnect_max_s: float = Field(30.0, ge=1, le=600, description="Longest wait between reconnects.")
     thumbnail_every_s: float = Field(
         5.0, ge=1, le=600, description="Seconds between thumbnails of a segment."

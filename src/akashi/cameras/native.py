@@ -1,0 +1,140 @@
+"""A camera session read by Akashi's own RTSP reader, cut into segments by the shared :class:`Session`.
+
+The reader (:mod:`akashi.cameras.reader`) gives whole access units; each becomes one PyAV packet for
+the fragmented-MP4 muxer, as FFmpeg's RTSP demuxer would have given it. The output stream copies a
+template opened from the first keyframe (parameter sets from the SDP or in band), so the segment
+files are the same as PyAV's path writes. ``run_native`` returns ``None`` when the camera's stream is
+one for PyAV (see :class:`~akashi.cameras.reader.Unsupported`); a camera found to send B-frames is
+remembered and read by PyAV from its next session on.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from fractions import Fraction
+
+import av
+import av.container
+
+from akashi.cameras.depacket import AccessUnit
+from akashi.cameras.reader import Opened, RtspReader, Unsupported
+from akashi.cameras.rtsp import RtspError
+from akashi.cameras.segmenter import Input, Session, SessionConfig, SessionResult
+from akashi.cameras.spool import CameraSpool, SegmentMeta
+from akashi.cameras.timeline import parameter_sets
+from akashi.cameras.urls import mask_text
+
+log = logging.getLogger(__name__)
+
+#: Camera URLs whose streams turned out to need PyAV (B-frames): read by PyAV from then on.
+PYAV_ONLY: set[str] = set()
+
+
+def open_template(opened: Opened, au: AccessUnit) -> av.container.InputContainer:
+    """A one-frame input whose video stream the segments copy (picture size, parameter sets)."""
+    data = au.data if parameter_sets(au.data, opened.codec) else opened.parameter_sets + au.data
+    container = av.open(io.BytesIO(data), "r", format=opened.codec)
+    video = container.streams.video[0] if container.streams.video else None
+    if video is None or not video.codec_context.width:
+        container.close()
+        raise Unsupported("picture size not found in the first keyframe")
+    return container
+
+
+def run_native(
+    cfg: SessionConfig,
+    spool: CameraSpool,
+    stop: threading.Event,
+    on_open: Callable[[datetime], None],
+    on_segment: Callable[[SegmentMeta], None],
+) -> SessionResult | None:
+    """Record like :func:`~akashi.cameras.recorder.run_session`; ``None``: read this camera with PyAV."""
+    if cfg.url in PYAV_ONLY:
+        return None
+    res = SessionResult("", False, 0, None, None)
+    try:
+        reader = RtspReader(cfg.url, cfg.socket_timeout_s)
+    except Unsupported:
+        return None
+    except RtspError as exc:
+        res.reason = "接続できません / cannot connect: " + mask_text(str(exc), cfg.url)
+        return res
+    try:
+        opened = reader.open()
+    except Unsupported as exc:
+        reader.close()
+        log.info("camera %s: read by PyAV (%s)", cfg.camera, exc)
+        return None
+    except (RtspError, OSError) as exc:
+        reader.close()
+        res.reason = "接続できません / cannot connect: " + mask_text(str(exc), cfg.url)
+        return res
+    res.connected = True
+    log.debug("camera %s: read by Akashi's RTSP reader (%s)", cfg.camera, opened.codec)
+    return _record(cfg, spool, stop, on_open, on_segment, reader, opened, res)
+
+
+def _record(
+    cfg: SessionConfig,
+    spool: CameraSpool,
+    stop: threading.Event,
+    on_open: Callable[[datetime], None],
+    on_segment: Callable[[SegmentMeta], None],
+    reader: RtspReader,
+    opened: Opened,
+    res: SessionResult,
+) -> SessionResult:
+    tb = Fraction(1, opened.clock_rate or 90000)
+    tbf = float(tb)
+    session: Session | None = None
+    template: av.container.InputContainer | None = None
+    last_ts: int | None = None
+    spacing = 0
+    res.reason = "ストリーム終了 / end of stream"
+    try:
+        for au in reader.units():
+            if stop.is_set():
+                res.reason = "停止 / stopped"
+                break
+            if session is None:
+                if not au.keyframe:
+                    continue  # a segment starts at a keyframe: nothing before the first is kept
+                template = open_template(opened, au)
+                video = template.streams.video[0]
+                session = Session(
+                    cfg, spool, video, [Input(0, video, tb)], "mp4", "", on_open, on_segment, res
+                )
+            if last_ts is not None:
+                step = au.ts - last_ts
+                if step < 0:
+                    PYAV_ONLY.add(cfg.url)
+                    log.info("camera %s: B-frames; read by PyAV from the next session", cfg.camera)
+                    res.reason = "B フレームのため再接続 / B-frames: reconnecting through PyAV"
+                    break
+                spacing = step if not spacing or 0 < step < spacing else spacing
+            last_ts = au.ts
+            pkt = av.Packet(au.data)
+            pkt.pts = pkt.dts = au.ts
+            pkt.time_base = tb
+            pkt.is_keyframe = au.keyframe
+            session.feed(pkt, 0, au.ts * tbf, True)
+    except Unsupported as exc:
+        PYAV_ONLY.add(cfg.url)
+        res.reason = f"PyAV で読み直します / reading through PyAV: {exc}"
+    except (RtspError, av.FFmpegError, OSError) as exc:
+        msg = mask_text(str(exc), cfg.url)
+        timed_out = isinstance(exc, TimeoutError) or "timed out" in msg.lower()
+        res.reason = ("応答なし / timeout: " if timed_out else "受信エラー / stream error: ") + msg
+    finally:
+        if session is not None:
+            session.finish(1.0 / (spacing * tbf) if spacing else 15.0)
+        if template is not None:
+            template.close()
+        reader.close()
+        if reader.dep is not None and reader.dep.dropped:
+            log.info("camera %s: %d picture(s) lost in transit", cfg.camera, reader.dep.dropped)
+    return res
