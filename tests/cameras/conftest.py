@@ -83,9 +83,11 @@ class RtspServer:
         audio: bool = False,
         codec: str = "h264",
         g711: bool = False,
+        digest: bool = False,
     ) -> None:
         self.media = media
         self.g711 = g711
+        self.digest = digest
         self.codec = codec
         self.audio = audio
         self.paths = paths
@@ -106,6 +108,8 @@ class RtspServer:
             cmd.append("--audio")
         if self.g711:
             cmd.append("--g711")
+        if self.digest:
+            cmd.append("--digest")
         cmd += ["--codec", self.codec]
         deadline = time.monotonic() + 20
         while True:

@@ -4,7 +4,8 @@ Serves one pre-encoded H.264 (or H.265) Matroska file on several paths (``/cam0`
 its own pipeline that plays the file from the start at real time (no re-encoding), so a file longer than
 the test is all that is needed. Prints ``READY <port>`` on stdout once it listens.
 
-Usage: rtsp_server.py FILE.mkv [--port N] [--paths cam0,cam1] [--user U --password P] [--codec h265] [--audio]
+Usage: rtsp_server.py FILE.mkv [--port N] [--paths cam0,cam1] [--user U --password P [--digest]] [--codec h265]
+       [--audio]
 """
 
 import argparse
@@ -25,6 +26,7 @@ def main() -> None:
     ap.add_argument("--paths", default="cam0")
     ap.add_argument("--user", default="")
     ap.add_argument("--password", default="")
+    ap.add_argument("--digest", action="store_true", help="ask for Digest authentication instead of Basic")
     ap.add_argument("--codec", choices=["h264", "h265"], default="h264")
     ap.add_argument("--audio", action="store_true", help="the file also has an AAC track: serve it too")
     ap.add_argument("--g711", action="store_true", help="add a live G.711 u-law tone (like many IP cameras)")
@@ -54,7 +56,11 @@ def main() -> None:
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
         token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
-        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
+        if args.digest:
+            auth.add_digest(args.user, args.password, token)
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+        else:
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
         server.set_auth(auth)
     for path in args.paths.split(","):
         factory = GstRtspServer.RTSPMediaFactory()

@@ -88,6 +88,16 @@ def test_records_segments_that_decode_cleanly(
         assert abs((meta.ended_at - meta.started_at).total_seconds() - meta.frames / 15) < 0.2
 
 
+def test_digest_login(tmp_path: Path, started: list[RtspServer], no_pyav: None) -> None:
+    srv = server(tmp_path, user="viewer", password="dig3st", digest=True)
+    started.append(srv)
+    srv.start()
+    res, segs = record(srv.url("cam"), CameraSpool(tmp_path / "s", 1), 5.0)
+    assert segs and res.reason.startswith("停止"), res.reason
+    wrong, none = record(srv.url("cam").replace(":dig3st@", ":nope@"), CameraSpool(tmp_path / "w", 1), 5.0)
+    assert not none and why_not_recording(wrong.connected, False, wrong.reason) == "auth_refused", wrong.reason
+
+
 def test_wrong_password_reads_as_refused_login(
     tmp_path: Path, started: list[RtspServer], no_pyav: None
 ) -> None:

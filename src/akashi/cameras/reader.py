@@ -67,6 +67,7 @@ class RtspReader:
         self.chunk = bytearray(CHUNK)
         self.cseq = 0
         self.challenge = ""
+        self.nc = 0
         self.session = ""
         self.keepalive_s = 30.0
         self.channel = 0
@@ -110,7 +111,8 @@ class RtspReader:
         if self.session:
             headers["Session"] = self.session
         if self.challenge:
-            auth = authorization(self.challenge, method, uri, self.url.user, self.url.password)
+            self.nc += 1
+            auth = authorization(self.challenge, method, uri, self.url.user, self.url.password, self.nc)
             if auth:
                 headers["Authorization"] = auth
         return headers
@@ -120,10 +122,13 @@ class RtspReader:
             self.cseq += 1
             self._send(request(method, uri, self.cseq, self._headers(method, uri, extra)))
             resp = self._response()
-            if resp.status == 401 and attempt == 0 and self.url.user and not self.challenge:
-                self.challenge = resp.header("www-authenticate")
-                if authorization(self.challenge, method, uri, self.url.user, self.url.password):
+            challenge = resp.header("www-authenticate")
+            if resp.status == 401 and attempt == 0 and self.url.user and challenge != self.challenge:
+                self.challenge, self.nc = challenge, 0  # the first challenge, or a new (stale) nonce
+                if authorization(challenge, method, uri, self.url.user, self.url.password):
                     continue
+            if 300 <= resp.status < 400:
+                raise Unsupported(f"redirect {resp.status}")
             if resp.status != 200:
                 raise RtspError(f"Server returned {resp.status} {resp.reason} ({method})")
             return resp

@@ -112,8 +112,9 @@ def _challenges(value: str) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
-def authorization(challenge: str, method: str, uri: str, user: str, password: str) -> str | None:
-    """The ``Authorization`` header answering ``challenge`` (Digest preferred), ``None`` if unsupported."""
+def authorization(challenge: str, method: str, uri: str, user: str, password: str, nc: int = 1) -> str | None:
+    """The ``Authorization`` header answering ``challenge`` (Digest preferred), ``None`` if unsupported;
+    ``nc`` counts the requests made with the same nonce."""
     found = dict(_challenges(challenge))
     digest = found.get("digest")
     if digest is not None and digest.get("algorithm", "MD5").upper() == "MD5":
@@ -126,8 +127,8 @@ def authorization(challenge: str, method: str, uri: str, user: str, password: st
         parts = [f'username="{user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"']
         if "auth" in [q.strip() for q in digest.get("qop", "").split(",")]:
             cnonce = os.urandom(8).hex()
-            resp = md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}")
-            parts += ["qop=auth", "nc=00000001", f'cnonce="{cnonce}"']
+            resp = md5(f"{ha1}:{nonce}:{nc:08x}:{cnonce}:auth:{ha2}")
+            parts += ["qop=auth", f"nc={nc:08x}", f'cnonce="{cnonce}"']
         else:
             resp = md5(f"{ha1}:{nonce}:{ha2}")
         parts.append(f'response="{resp}"')
