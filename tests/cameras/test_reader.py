@@ -95,7 +95,9 @@ def test_digest_login(tmp_path: Path, started: list[RtspServer], no_pyav: None) 
     res, segs = record(srv.url("cam"), CameraSpool(tmp_path / "s", 1), 5.0)
     assert segs and res.reason.startswith("停止"), res.reason
     wrong, none = record(srv.url("cam").replace(":dig3st@", ":nope@"), CameraSpool(tmp_path / "w", 1), 5.0)
-    assert not none and why_not_recording(wrong.connected, False, wrong.reason) == "auth_refused", wrong.reason
+    assert not none and why_not_recording(wrong.connected, False, wrong.reason) == "auth_refused", (
+        wrong.reason
+    )
 
 
 def test_wrong_password_reads_as_refused_login(

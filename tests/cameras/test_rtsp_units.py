@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 
+import av
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +25,8 @@ from akashi.cameras.rtsp import (
     session_id,
     take_response,
 )
+from akashi.cameras.segmenter import Session, SessionConfig, SessionResult
+from akashi.cameras.spool import CameraSpool
 
 SPS = bytes([0x67, 0x42, 0xC0, 0x1E, 0xDA, 0x02, 0x80, 0xBF])
 PPS = bytes([0x68, 0xCE, 0x3C, 0x80])
@@ -233,3 +239,21 @@ def test_sdp_media_and_parameter_sets() -> None:
 def test_session_header() -> None:
     resp = take_response(bytearray(b"RTSP/1.0 200 OK\r\nSession: 1F2E;timeout=30\r\n\r\n"))
     assert resp is not None and session_id(resp) == ("1F2E", 30.0)
+
+
+def test_a_batch_read_at_once_is_timed_by_its_arrival(tmp_path: Path) -> None:
+    """Three pictures taken by one read: the newest arrived now, the others a frame and two before. The
+    wall clock of each must be when it came, not when the read took it (up to 0.2 s later)."""
+    res = SessionResult("", True, 0, None, None)
+    cfg = SessionConfig(1, "cam", "", "rtsp://h/s", 4.0, 5.0)
+    session = Session(cfg, CameraSpool(tmp_path, 1), None, [], "mp4", "", print, print, res)  # type: ignore[arg-type]
+    frame = 1 / 15
+    for batch in range(3):
+        now = datetime.now(UTC)
+        for i in range(3):
+            t = (batch * 3 + i) * frame
+            session.feed(av.Packet(b"\x00\x00\x01\x41"), 0, t, True, (2 - i) * frame)
+        newest = (batch * 3 + 2) * frame
+        assert session.anchor is not None
+        assert abs((session.anchor.wall(newest) - now).total_seconds()) < 0.02
+        time.sleep(3 * frame)

@@ -4,8 +4,14 @@ How it fits together
 --------------------
 * :class:`~akashi.cameras.service.CameraService` (``akashi serve``, ``akashi cameras run``) runs one
   :class:`~akashi.cameras.supervisor.Supervisor` per enabled camera. A supervisor runs RTSP sessions
-  (:func:`~akashi.cameras.recorder.run_session`, PyAV in a worker thread, TCP, socket timeout always
-  set) one after another with a capped backoff, and an :class:`~akashi.cameras.uploader.Uploader`.
+  (:func:`~akashi.cameras.recorder.run_session`, in a worker thread, TCP, reads always bounded) one after
+  another with a capped backoff, and an :class:`~akashi.cameras.uploader.Uploader`.
+* Who reads the RTSP (``camera_policy.rtsp_reader``): Akashi's own reader by default
+  (:mod:`~akashi.cameras.reader` over the sans-I/O :mod:`~akashi.cameras.rtsp` and
+  :mod:`~akashi.cameras.depacket`; :mod:`~akashi.cameras.native` runs its session), which takes about
+  0.1 s of stream per read where FFmpeg's demuxer makes two system calls per RTP packet. It carries
+  H.264/H.265 video; cameras with audio to keep, other codecs, B-frames or rtsps are read by PyAV
+  (FFmpeg's demuxer). Both feed the same :class:`~akashi.cameras.segmenter.Session`.
 * A session copies the stream (H.264/H.265 video, AAC/Opus/MP3 audio; never transcoded) into
   fragmented MP4 segments cut on keyframes every ``segment_seconds`` (0.25 s tolerance), and at once
   when the in-band SPS changes (new resolution). Segments are written under the spool first
@@ -16,7 +22,8 @@ How it fits together
   fails it retries in order. The service's :class:`~akashi.cameras.storer.SegmentStorer` stores the
   segments of all cameras in batches (one thread; per batch one transaction for the objects, their
   ledger entries and segment rows; each segment still its own data key, hashes and ledger entry).
-* A session's packet reads are bounded (``camera_policy.socket_timeout_s``) by one watchdog thread
+* A session's reads are bounded (``camera_policy.socket_timeout_s``): Akashi's reader ends a session
+  that brought no picture for that long; PyAV's reads are bounded by one watchdog thread
   (:mod:`akashi.cameras.deadline`), so a camera that trickles bytes is cut off without PyAV's
   per-read timeout, whose callback took the GIL thousands of times a second per camera. Uploaded local copies are dropped oldest first past
   ``camera_policy.local_max_mb``; passing the limit with segments not yet stored sets the camera's

@@ -5,7 +5,8 @@ the fragmented-MP4 muxer, as FFmpeg's RTSP demuxer would have given it. The outp
 template opened from the first keyframe (parameter sets from the SDP or in band), so the segment
 files are the same as PyAV's path writes. ``run_native`` returns ``None`` when the camera's stream is
 one for PyAV (see :class:`~akashi.cameras.reader.Unsupported`); a camera found to send B-frames is
-remembered and read by PyAV from its next session on.
+remembered and read by PyAV from its next session on. A read takes a batch of pictures at once: each is
+handed over with its age (the newest arrived just now), so the wall-clock anchor is not late by the batching.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fractions import Fraction
 
 import av
 import av.container
+import av.video.stream
 
 from akashi.cameras.depacket import AccessUnit
 from akashi.cameras.reader import Opened, RtspReader, Unsupported
@@ -78,6 +80,43 @@ def run_native(
     return _record(cfg, spool, stop, on_open, on_segment, reader, opened, res)
 
 
+class _Copier:
+    """One session's access units into the segmenter, as PyAV packets."""
+
+    def __init__(self, make: Callable[[av.video.stream.VideoStream], Session], opened: Opened) -> None:
+        self.make, self.opened = make, opened
+        self.tb = Fraction(1, opened.clock_rate or 90000)
+        self.tbf = float(self.tb)
+        self.session: Session | None = None
+        self.template: av.container.InputContainer | None = None
+        self.last_ts: int | None = None
+        self.spacing = 0  # the smallest step between pictures seen (clock ticks)
+
+    def take(self, au: AccessUnit, age: float) -> None:
+        if self.session is None:
+            if not au.keyframe:
+                return  # a segment starts at a keyframe: nothing before the first is kept
+            self.template = open_template(self.opened, au)
+            self.session = self.make(self.template.streams.video[0])
+        if self.last_ts is not None:
+            step = au.ts - self.last_ts
+            if step < 0:
+                raise Unsupported("B-frames (presentation times go back; RTP does not carry decode order)")
+            self.spacing = step if not self.spacing or 0 < step < self.spacing else self.spacing
+        self.last_ts = au.ts
+        pkt = av.Packet(au.data)
+        pkt.pts = pkt.dts = au.ts
+        pkt.time_base = self.tb
+        pkt.is_keyframe = au.keyframe
+        self.session.feed(pkt, 0, au.ts * self.tbf, True, age)
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.finish(1.0 / (self.spacing * self.tbf) if self.spacing else 15.0)
+        if self.template is not None:
+            self.template.close()
+
+
 def _record(
     cfg: SessionConfig,
     spool: CameraSpool,
@@ -88,52 +127,30 @@ def _record(
     opened: Opened,
     res: SessionResult,
 ) -> SessionResult:
-    tb = Fraction(1, opened.clock_rate or 90000)
-    tbf = float(tb)
-    session: Session | None = None
-    template: av.container.InputContainer | None = None
-    last_ts: int | None = None
-    spacing = 0
+    def make(video: av.video.stream.VideoStream) -> Session:
+        return Session(cfg, spool, video, [Input(0, video, copier.tb)], "mp4", "", on_open, on_segment, res)
+
+    copier = _Copier(make, opened)
     res.reason = "ストリーム終了 / end of stream"
     try:
-        for au in reader.units():
+        for batch in reader.batches():
             if stop.is_set():
                 res.reason = "停止 / stopped"
                 break
-            if session is None:
-                if not au.keyframe:
-                    continue  # a segment starts at a keyframe: nothing before the first is kept
-                template = open_template(opened, au)
-                video = template.streams.video[0]
-                session = Session(
-                    cfg, spool, video, [Input(0, video, tb)], "mp4", "", on_open, on_segment, res
-                )
-            if last_ts is not None:
-                step = au.ts - last_ts
-                if step < 0:
-                    PYAV_ONLY.add(cfg.url)
-                    log.info("camera %s: B-frames; read by PyAV from the next session", cfg.camera)
-                    res.reason = "B フレームのため再接続 / B-frames: reconnecting through PyAV"
-                    break
-                spacing = step if not spacing or 0 < step < spacing else spacing
-            last_ts = au.ts
-            pkt = av.Packet(au.data)
-            pkt.pts = pkt.dts = au.ts
-            pkt.time_base = tb
-            pkt.is_keyframe = au.keyframe
-            session.feed(pkt, 0, au.ts * tbf, True)
+            newest = batch[-1].ts
+            for au in batch:
+                # One read took the batch: the newest arrived just now, the others at their spacing before.
+                copier.take(au, max(0.0, (newest - au.ts) * copier.tbf))
     except Unsupported as exc:
         PYAV_ONLY.add(cfg.url)
-        res.reason = f"PyAV で読み直します / reading through PyAV: {exc}"
+        log.info("camera %s: read by PyAV from the next session: %s", cfg.camera, exc)
+        res.reason = f"PyAV で読み直します / reconnecting through PyAV: {exc}"
     except (RtspError, av.FFmpegError, OSError) as exc:
         msg = mask_text(str(exc), cfg.url)
         timed_out = isinstance(exc, TimeoutError) or "timed out" in msg.lower()
         res.reason = ("応答なし / timeout: " if timed_out else "受信エラー / stream error: ") + msg
     finally:
-        if session is not None:
-            session.finish(1.0 / (spacing * tbf) if spacing else 15.0)
-        if template is not None:
-            template.close()
+        copier.close()
         reader.close()
         if reader.dep is not None and reader.dep.dropped:
             log.info("camera %s: %d picture(s) lost in transit", cfg.camera, reader.dep.dropped)

@@ -37,7 +37,7 @@ KEPT_AUDIO = {"MPEG4-GENERIC", "MP4A-LATM", "PCMU", "PCMA", "G726-32", "G726-16"
               "L16", "OPUS"}  # fmt: skip
 #: A read that brings less than this waits :data:`PACE_S` before the next, so the kernel gathers more.
 BATCH_BYTES = 1 << 17
-PACE_S = 0.1
+PACE_S = 0.2
 CHUNK = 1 << 18
 
 
@@ -180,8 +180,9 @@ class RtspReader:
         self.sock = None
 
     # --- media ---------------------------------------------------------------------------------
-    def units(self) -> Iterator[AccessUnit]:
-        """Access units of the video, as they come; ends by raising (timeout, closed, RTSP error)."""
+    def batches(self) -> Iterator[list[AccessUnit]]:
+        """The video's access units, a read's worth at a time (the newest last, arrived just now); ends
+        by raising (timeout, closed, RTSP error)."""
         dep = self.dep = Depacketizer(self.codec)
         channel, buf = self.channel, self.buf
         last_video = time.monotonic()
@@ -197,7 +198,7 @@ class RtspReader:
             now = time.monotonic()
             if got:
                 last_video = now
-                yield from got
+                yield got
             elif now - last_video > self.timeout_s:
                 raise TimeoutError(
                     f"{self.timeout_s:g} 秒間映像がありません / no video for {self.timeout_s:g} s"

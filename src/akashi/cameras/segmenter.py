@@ -151,16 +151,19 @@ class Session:
         self.seg: Segment | None = None
         self.sps = b""
         self.session_sps: bytes | None = None
-        self.preroll: list[tuple[av.packet.Packet[Any], int, float, bool]] = []
+        self.preroll: list[tuple[av.packet.Packet[Any], int, float, bool, float]] = []
         self.last_arrival: tuple[float, float] | None = None
 
-    def feed(self, pkt: av.packet.Packet[Any], index: int, t: float, is_video: bool) -> None:
+    def feed(
+        self, pkt: av.packet.Packet[Any], index: int, t: float, is_video: bool, age: float = 0.0
+    ) -> None:
         """Take one timed packet of input stream ``index``; until the live edge is reached, packets
-        are held and timed later. Runs for every packet: kept free of allocations it can avoid."""
+        are held and timed later. ``age``: how long ago it arrived, when the reader took it in a batch
+        (seconds). Runs for every packet: kept free of allocations it can avoid."""
         if self.anchor is not None:
-            self._handle(pkt, index, t, is_video)
+            self._handle(pkt, index, t, is_video, age)
             return
-        now = time.monotonic()
+        now = time.monotonic() - age
         live = False
         if is_video:
             if self.last_arrival is not None:
@@ -169,19 +172,19 @@ class Session:
                 live = gap_stream > 0 and now - self.last_arrival[0] >= LIVE_PACE * gap_stream
             self.last_arrival = (now, t)
         if not (live or len(self.preroll) >= PREROLL_MAX):
-            self.preroll.append((pkt, index, t, is_video))
+            self.preroll.append((pkt, index, t, is_video, age))
             return
-        self.anchor = Anchor.now(t)  # this packet is live: it was captured about now
+        self.anchor = Anchor.now(t, age)  # this packet is live: it was captured about when it arrived
         held, self.preroll = self.preroll, []
         for item in held:
             self._handle(*item)
-        self._handle(pkt, index, t, is_video)
+        self._handle(pkt, index, t, is_video, age)
 
-    def _handle(self, pkt: av.packet.Packet[Any], index: int, t: float, is_video: bool) -> None:
+    def _handle(self, pkt: av.packet.Packet[Any], index: int, t: float, is_video: bool, age: float) -> None:
         anchor = self.anchor
         assert anchor is not None
         if is_video:
-            anchor.observe_s(t, time.time())
+            anchor.observe_s(t, time.time() - age)
             # Only a keyframe can start a segment: the stream's facts are read there alone.
             if pkt.is_keyframe:
                 cc = self.video.codec_context

@@ -49,9 +49,9 @@ class Anchor:
         return self.wall0 + timedelta(seconds=t - self.t0)
 
     @classmethod
-    def now(cls, t0: float) -> Anchor:
-        """An anchor whose stream time ``t0`` is now."""
-        return cls(datetime.now(UTC), t0)
+    def now(cls, t0: float, age: float = 0.0) -> Anchor:
+        """An anchor whose stream time ``t0`` is now (``age`` seconds ago)."""
+        return cls(datetime.now(UTC) - timedelta(seconds=age), t0)
 
     def observe(self, t: float, arrived: datetime) -> None:
         """A packet of stream time ``t`` arrived at ``arrived``."""
