@@ -40,6 +40,27 @@ Where the CPU goes (issue 16 item 4; a 2-core VM shared with other engineers' te
   5 s). 50 cameras: p95 3.4 s. About 0.75-0.87% of a core per camera for Akashi, plus about 0.4% per
   path for the GStreamer server on the same box.
 
+Akashi's own RTSP reader (``camera_policy.rtsp_reader = "akashi"``, the default since 2026-12-07;
+``--reader pyav`` for the PyAV path above). FFmpeg's demuxer makes two system calls per RTP packet; the
+reader takes up to 0.2 s of stream per read and cuts RTP in Python. Same VM, quiet (load 0.4-1.9),
+10 cameras, 30 s, the two readers alternating, 2026-12-07 01:23-01:27 UTC:
+
+    reader   Akashi/ffmpeg CPU   recording threads/ffmpeg   storing+loop   memory/camera (ffmpeg 52 MB)
+    akashi   0.70|0.72 (0.96)    0.41 (0.57)                0.26           5.2 MB
+    pyav     1.33|0.75 (1.77)    0.98 (1.30)                0.33           8.1 MB
+    akashi   0.73|0.75 (0.97)    0.46 (0.60)                0.29           5.2 MB
+    pyav     1.23|0.73 (1.68)    0.91 (1.24)                0.30           8.1 MB
+
+(% of a core per camera; storing is encryption, two SHA-256, ledger and rows, which ffmpeg does not do.)
+Reads every 0.1 s cost 0.92 % per camera in all (1.12-1.14 x ffmpeg) and fell behind at 100 cameras
+(the GIL taken by 100 threads ten times a second): 456 of 818 segments stored, p95 18 s. Every 0.2 s:
+100 cameras stored every segment (``--cameras 100 --no-ffmpeg``: 766 of 737 closed, p95 2.1 s, max 2.6 s;
+``--ladder 100,125,150``: 749 of 733, p95 2.4 s, max 2.7 s), with Akashi at 0.88-0.90 % of a core per camera
+and the GStreamer server beside it at 0.52 % per path; PyAV at 100 in the same hour: 191 of 794, p95 30 s.
+At 125 the two cores are full (Akashi 125 x 0.9 % plus the server 125 x 0.57 %) and storing stops: 56 of
+1,126 stored. So one 2-core box records 100 cameras at 1080p15 with the cameras' server on the same box;
+with real cameras on the LAN the server's share is free.
+
     .venv/bin/python bench/cameras.py --quick            # 2 cameras, 720p, 20 s
     .venv/bin/python bench/cameras.py --cameras 10 --seconds 30
     .venv/bin/python bench/cameras.py --cameras 50 --seconds 30 --no-ffmpeg   # capacity: Akashi alone

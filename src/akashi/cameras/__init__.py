@@ -9,7 +9,7 @@ How it fits together
 * Who reads the RTSP (``camera_policy.rtsp_reader``): Akashi's own reader by default
   (:mod:`~akashi.cameras.reader` over the sans-I/O :mod:`~akashi.cameras.rtsp` and
   :mod:`~akashi.cameras.depacket`; :mod:`~akashi.cameras.native` runs its session), which takes about
-  0.1 s of stream per read where FFmpeg's demuxer makes two system calls per RTP packet. It carries
+  0.2 s of stream per read where FFmpeg's demuxer makes two system calls per RTP packet. It carries
   H.264/H.265 video; cameras with audio to keep, other codecs, B-frames or rtsps are read by PyAV
   (FFmpeg's demuxer). Both feed the same :class:`~akashi.cameras.segmenter.Session`.
 * A session copies the stream (H.264/H.265 video, AAC/Opus/MP3 audio; never transcoded) into
