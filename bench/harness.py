@@ -203,16 +203,10 @@ def write_load(work: Path, wav: Path, talk_ms: int) -> None:
     (work / "caller.xml").write_text(caller_xml(wav, talk_ms))
 
 
-#: ``nice`` increment of the SIPp load (``--load-nice``): the load generator yields the cores it shares with
-#: the system under test (0: same priority).
-LOAD_NICE = {"n": 0}
-
-
 def sipp(args: list[str], log: Path, limit: int) -> subprocess.Popen[bytes]:
-    """SIPp under coreutils timeout (and ``nice`` when :data:`LOAD_NICE` says so)."""
-    nice = ["nice", "-n", str(LOAD_NICE["n"])] if LOAD_NICE["n"] else []
+    """SIPp under coreutils timeout."""
     return subprocess.Popen(
-        [*nice, "timeout", "-s", "KILL", str(limit), "sipp", "-nostdin", "-i", "127.0.0.1", *args],
+        ["timeout", "-s", "KILL", str(limit), "sipp", "-nostdin", "-i", "127.0.0.1", *args],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,

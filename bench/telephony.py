@@ -108,7 +108,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402
-    LOAD_NICE,
     RTP_HI,
     RTP_LO,
     Code,
@@ -332,17 +331,9 @@ def main() -> None:
         help="sip.media_workers counts to run side by side, e.g. 0,2 (0: the SIP process relays)",
     )
     ap.add_argument(
-        "--load-nice",
-        type=int,
-        default=0,
-        help="run SIPp (the load and the direct baseline) under nice -n N, so that on a small machine the load "
-        "generator yields the cores it shares with Akashi",
-    )
-    ap.add_argument(
         "--out", type=Path, help="JSON (default bench/results/telephony.json, -ab.json with --against)"
     )
     args = ap.parse_args()
-    LOAD_NICE["n"] = args.load_nice
     need("sipp", "sox", "timeout", "git")
     steps = [20, 50] if args.quick else [int(s) for s in args.steps.split(",")]
     duration = 8.0 if args.quick else args.duration
@@ -356,7 +347,7 @@ def main() -> None:
     else:
         counts = [int(w) for w in args.media_workers.split(",")]
         summary, clean = ladder(steps, duration, work, args.keep_going, counts)
-    summary |= {"cpus": os.cpu_count(), "loadavg_1m_start": round(load0, 2), "load_nice": args.load_nice}
+    summary |= {"cpus": os.cpu_count(), "loadavg_1m_start": round(load0, 2)}
     out = args.out or ROOT / "bench" / "results" / ("telephony-ab.json" if args.against else "telephony.json")
     write_json(out, summary)
     if clean:
