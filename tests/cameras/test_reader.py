@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import av
 import pytest
 
 from akashi.cameras import native, recorder
@@ -219,6 +221,73 @@ def garbage_after_play(conn: socket.socket) -> None:
 def silent_after_play(conn: socket.socket) -> None:
     playing(conn)
     time.sleep(10)
+
+
+def rtp_stream(tmp: Path, seconds: int) -> list[list[bytes]]:
+    """A real H.264 stream (160x120, 15 fps, a keyframe a second) as RTP packets, a list per picture."""
+    raw = tmp / "s.h264"
+    subprocess.run(
+        ["timeout", "60", "ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15",
+         "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "15", "-bf", "0", "-f", "h264", str(raw)],
+        check=True,
+    )  # fmt: skip
+    pictures: list[list[bytes]] = []
+    seq = 0
+    with av.open(str(raw), "r", format="h264") as src:
+        for n, pkt in enumerate(src.demux()):
+            parts = bytes(pkt).split(b"\x00\x00\x01")
+            nals = [u[:-1] if u.endswith(b"\x00") else u for u in parts]  # 4-byte start codes
+            nals = [u for u in nals if u]
+            payloads = []
+            for nal in nals:
+                if len(nal) <= 1200:
+                    payloads.append(nal)
+                    continue
+                body = nal[1:]
+                parts = [body[i : i + 1200] for i in range(0, len(body), 1200)]
+                for i, part in enumerate(parts):
+                    fu = (nal[0] & 0x1F) | (0x80 if i == 0 else 0) | (0x40 if i == len(parts) - 1 else 0)
+                    payloads.append(bytes([(nal[0] & 0xE0) | 28, fu]) + part)
+            packets = []
+            for k, p in enumerate(payloads):
+                marker = 0x80 if k == len(payloads) - 1 else 0
+                head = struct.pack(">BBHII", 0x80, marker | 96, seq & 0xFFFF, n * 6000, 1)
+                packets.append(b"$\x00" + struct.pack(">H", 12 + len(p)) + head + p)
+                seq += 1
+            pictures.append(packets)
+    return pictures
+
+
+def test_keepalives_hold_the_session(tmp_path: Path, no_pyav: None) -> None:
+    """A camera whose session times out after 2 s gets an OPTIONS with the session id every second,
+    and what it sent is recorded."""
+    heard: list[str] = []
+    pictures = rtp_stream(tmp_path, 5)
+
+    def streaming(conn: socket.socket) -> None:
+        for i, extra, body in [
+            (1, "Content-Type: application/sdp\r\n", SDP),
+            (2, "Session: 7F;timeout=2\r\n", ""),
+            (3, "", ""),
+        ]:
+            read_request(conn)
+            conn.sendall(ok(i, extra, body))
+        conn.settimeout(0.01)
+        for packets in pictures:
+            conn.sendall(b"".join(packets))
+            with contextlib.suppress(TimeoutError):
+                heard.append(conn.recv(4096).decode())
+            time.sleep(1 / 15)
+
+    url, th = fake_camera(streaming)
+    spool = CameraSpool(tmp_path / "spool", 1)
+    res, segs = record(url, spool, 20)
+    th.join(5)
+    asks = [h for h in heard if h.startswith("OPTIONS ")]
+    assert len(asks) >= 3 and all("Session: 7F" in h for h in asks), (asks, res.reason)
+    assert "end of stream" in res.reason or "closed the connection" in res.reason, res.reason
+    assert sum(s.frames for s in segs) == 75 and all((s.width, s.height) == (160, 120) for s in segs)
+    assert decode_errors(spool.pending()[0][1]) == ""
 
 
 @pytest.mark.parametrize(

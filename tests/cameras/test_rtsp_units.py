@@ -99,6 +99,26 @@ def test_parameter_sets_sent_apart_go_with_the_next_picture() -> None:
     assert push_all(Depacketizer("h264"), pkts) == [(START + SPS + START + PPS + START + IDR, 6000, True)]
 
 
+def test_a_lost_first_packet_spoils_its_own_picture() -> None:
+    """The previous picture ended with its marker; the next one's first packet (its SPS/PPS) is lost: the
+    gap belongs to the new picture, which must not come out as whole."""
+    dep = Depacketizer("h264")
+    pkts = h264_gop(1, 0) + h264_gop(6, 12000)
+    del pkts[5]  # the second keyframe's STAP-A
+    assert push_all(dep, pkts) == [
+        (START + SPS + START + PPS + START + IDR, 0, True),
+        (START + P_SLICE, 6000, False),
+        (START + P_SLICE, 18000, False),
+    ]
+    assert dep.dropped == 1
+
+
+def test_an_empty_payload_is_no_loss() -> None:
+    pkts = [rtp(1, 0, P_SLICE, marker=True), rtp(2, 3000, b""), rtp(3, 6000, P_SLICE, marker=True)]
+    dep = Depacketizer("h264")
+    assert [g[1] for g in push_all(dep, pkts)] == [0, 6000] and dep.dropped == 0
+
+
 def test_timestamps_run_on_past_the_32_bit_wrap() -> None:
     dep = Depacketizer("h264")
     ts = [0xFFFFFFFF - 6000, 0xFFFFFFFF - 6000 + 6000, 0xFFFFFFFF - 6000 + 12000]

@@ -59,7 +59,7 @@ class Depacketizer:
         self.damaged = False
         self.key = False
         self.vcl = False  # a picture's slice is among ``nals`` (else they are headers for the next one)
-        self.dropped = 0  # access units lost to missing packets
+        self.dropped = 0  # access units dropped for a missing or broken packet
 
     def push(self, buf: bytes | bytearray, start: int, end: int, out: list[AccessUnit]) -> None:
         """One RTP packet at ``buf[start:end]``; appends to ``out`` the access units it completes (a new
@@ -68,22 +68,27 @@ class Depacketizer:
             self.damaged = True
             return
         b0, b1, seq, ts = _RTP.unpack_from(buf, start)
+        if b0 >> 6 != 2:
+            self.damaged = True  # not RTP: the sequence number tells nothing (the next packet shows a gap)
+            return
         at = start + 12 + 4 * (b0 & 0x0F)
         if b0 & 0x10 and at + 4 <= end:  # header extension
             at += 4 + 4 * ((buf[at + 2] << 8) | buf[at + 3])
         if b0 & 0x20:  # padding
             end -= buf[end - 1]
-        if b0 >> 6 != 2 or at >= end:
-            self.damaged = True
-            return
-        if self.next_seq is not None and seq != self.next_seq:
+        gap = self.next_seq is not None and seq != self.next_seq
+        self.next_seq = (seq + 1) & 0xFFFF
+        if gap:
             self.damaged = True  # lost or reordered: this unit is not whole
             self.fu = None
-        self.next_seq = (seq + 1) & 0xFFFF
-        if self.ts is not None and ts != self.ts and (self.nals or self.fu is not None or self.damaged):
-            self._emit(out)  # the previous unit ended without a marker
+        if self.ts is not None and ts != self.ts:
+            if self.nals or self.fu is not None or self.damaged:
+                self._emit(out)  # the previous unit ended without a marker
+            if gap:
+                self.damaged = True  # what was lost may have been this unit's first packets
         self.ts = ts
-        self._payload(buf, at, end, buf[at])
+        if at < end:  # an empty payload (padding only) carries nothing
+            self._payload(buf, at, end, buf[at])
         if b1 & 0x80:  # marker
             self._emit(out)
 
@@ -150,11 +155,12 @@ class Depacketizer:
 
     def _emit(self, out: list[AccessUnit]) -> None:
         nals, damaged, key, ts = self.nals, self.damaged or self.fu is not None, self.key, self.ts
+        had = bool(nals) or self.fu is not None
         self.fu, self.damaged, self.key = None, False, False
         if not damaged and not self.vcl:
             return  # parameter sets or SEI sent apart (their own timestamp or marker): they go with the next picture
         self.nals, self.vcl = [], False
-        if damaged:
+        if damaged and had:
             self.dropped += 1
         if damaged or ts is None or not nals:
             return

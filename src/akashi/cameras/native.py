@@ -32,6 +32,8 @@ from akashi.cameras.urls import mask_text
 
 log = logging.getLogger(__name__)
 
+#: First keyframes whose picture size cannot be read before the camera is handed to PyAV.
+BAD_KEYFRAMES = 3
 #: Camera URLs whose streams turned out to need PyAV (B-frames): read by PyAV from then on.
 PYAV_ONLY: set[str] = set()
 
@@ -91,12 +93,19 @@ class _Copier:
         self.template: av.container.InputContainer | None = None
         self.last_ts: int | None = None
         self.spacing = 0  # the smallest step between pictures seen (clock ticks)
+        self.bad_keyframes = 0
 
     def take(self, au: AccessUnit, age: float) -> None:
         if self.session is None:
             if not au.keyframe:
                 return  # a segment starts at a keyframe: nothing before the first is kept
-            self.template = open_template(self.opened, au)
+            try:
+                self.template = open_template(self.opened, au)
+            except (Unsupported, av.FFmpegError) as exc:
+                self.bad_keyframes += 1  # a damaged keyframe: wait for the next, but not for ever
+                if self.bad_keyframes >= BAD_KEYFRAMES:
+                    raise Unsupported(f"{BAD_KEYFRAMES} keyframes unreadable: {exc}") from None
+                return
             self.session = self.make(self.template.streams.video[0])
         if self.last_ts is not None:
             step = au.ts - self.last_ts

@@ -56,7 +56,7 @@ class Opened:
 
 
 class RtspReader:
-    """Connect, DESCRIBE, SETUP the video, PLAY; then :meth:`units` yields its access units."""
+    """Connect, DESCRIBE, SETUP the video, PLAY; then :meth:`batches` yields its access units."""
 
     def __init__(self, url: str, timeout_s: float) -> None:
         if not url.startswith("rtsp://"):
@@ -78,8 +78,8 @@ class RtspReader:
     # --- control -------------------------------------------------------------------------------
     def open(self) -> Opened:
         """Start the session; :class:`RtspError` or :class:`OSError` when the camera refuses or fails."""
+        # SO_RCVBUF is left alone: setting it would stop the kernel growing the buffer for a fast camera.
         self.sock = socket.create_connection((self.url.host, self.url.port), timeout=self.timeout_s)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         resp = self._call("DESCRIBE", self.url.url, {"Accept": "application/sdp"})
         base = resp.header("content-base") or resp.header("content-location") or self.url.url
         media = parse_sdp(resp.body.decode("utf-8", "replace"), base)
