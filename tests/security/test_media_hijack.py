@@ -210,6 +210,32 @@ async def test_nat_latch_only_to_the_signalling_ip() -> None:
     assert ep.refused == {"source": 3, "payload_type": 1}
 
 
+async def test_the_answerers_packets_before_its_answer_are_forgiven(caplog: pytest.LogCaptureFixture) -> None:
+    """The called phone sends RTP as soon as it answers, sometimes before Akashi has read the answer's SDP:
+    those packets are refused (no address is known yet) but, once the SDP names that very address, not
+    counted against the call nor logged as an attack. A stranger's packets of the same moment stay counted."""
+    ep = await _endpoint()
+    assert ep.transport is not None
+    port = ep.transport.get_extra_info("sockname")[1]
+    caplog.set_level(logging.WARNING, logger="akashi.telephony.media")
+    try:
+        with raw_udp() as phone, raw_udp() as stranger:
+            for seq in (1, 2):
+                phone.sendto(rtp(b"p" * 160, ssrc=9, seq=seq), ("127.0.0.1", port))
+            stranger.sendto(rtp(b"s" * 160, ssrc=5, seq=1), ("127.0.0.1", port))
+            await _until(lambda: ep.refused.get("source") == 3, 5)
+            assert not [r for r in caplog.records if "refused RTP" in r.getMessage()]  # not yet: who is who?
+            ep.set_remote(phone.getsockname(), [Codec(0, "PCMU")])
+            assert ep.refused == {"source": 1}
+            assert ep.refused_sources == [f"127.0.0.1:{stranger.getsockname()[1]}"]
+            lines = [r.getMessage() for r in caplog.records if "refused RTP" in r.getMessage()]
+            assert len(lines) == 1 and str(stranger.getsockname()[1]) in lines[0], lines
+            phone.sendto(rtp(b"p" * 160, ssrc=9, seq=3), ("127.0.0.1", port))
+            await _until(lambda: ep.rx_packets == 1, 5)
+    finally:
+        ep.close()
+
+
 def received_nothing_peek(s: socket.socket) -> bool:
     """Like :func:`received_nothing`, but leaves the datagram there."""
     try:

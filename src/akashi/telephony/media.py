@@ -56,6 +56,10 @@ class SpoolSink:
         raise NotImplementedError
 
 
+#: Addresses whose packets before the peer's SDP are held for :meth:`RtpEndpoint.forgive_early`.
+EARLY_MAX = 4
+
+
 class RtpEndpoint(asyncio.DatagramProtocol):
     """One anchored RTP port (one leg of a call).
 
@@ -72,6 +76,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     """
 
     __slots__ = (
+        "early",
         "event_pts",
         "event_tap",
         "forward",
@@ -109,6 +114,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.port = port
         self.remote: Addr | None = None
         self.latched = False
+        #: "source" refusals while no remote was known, by address (at most :data:`EARLY_MAX`): the
+        #: peer's own first packets, sent before Akashi read its SDP, are forgiven once it is
+        self.early: dict[Addr, int] | None = None
         self.peer: RtpEndpoint | None = None
         self.record_in: SpoolSink | None = None
         self.record_out: SpoolSink | None = None
@@ -230,12 +238,40 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.refused[reason] = n
         if len(self.refused_from) < 5 and addr not in self.refused_from:
             self.refused_from.append((addr[0], addr[1]))
+        if reason == "source" and self.remote is None:
+            early = self.early if self.early is not None else {}
+            key = (addr[0], addr[1])  # an IPv6 socket's address has four parts; the SDP's two
+            if key in early or len(early) < EARLY_MAX:
+                early[key] = early.get(key, 0) + 1
+                self.early = early
+                return  # said (or forgiven) once the peer's address is known: see forgive_early
         if n == 1:  # once per reason per leg: a flood costs one line
-            log.warning(
-                "RTP を拒否しました（%s、%s:%d から）/ refused RTP on port %d (%s) from %s:%d%s",
-                _REASONS_JA.get(reason, reason), addr[0], addr[1], self.port, reason, addr[0], addr[1],
-                f" [{self.label}]" if self.label else "",
-            )  # fmt: skip
+            self._say(reason, addr)
+
+    def _say(self, reason: str, addr: Addr) -> None:
+        log.warning(
+            "RTP を拒否しました（%s、%s:%d から）/ refused RTP on port %d (%s) from %s:%d%s",
+            _REASONS_JA.get(reason, reason), addr[0], addr[1], self.port, reason, addr[0], addr[1],
+            f" [{self.label}]" if self.label else "",
+        )  # fmt: skip
+
+    def forgive_early(self, remote: Addr | None) -> None:
+        """The peer's address is now known: packets it sent before (its SDP answer raced its first RTP)
+        are no longer counted as refused; those from anyone else stay, and are said now."""
+        early, self.early = self.early, None
+        if not early:
+            return
+        k = early.pop((remote[0], remote[1]), 0) if remote is not None else 0
+        if k and remote is not None:
+            left = self.refused.get("source", 0) - k
+            if left > 0:
+                self.refused["source"] = left
+            else:
+                self.refused.pop("source", None)
+            if (remote[0], remote[1]) in self.refused_from:
+                self.refused_from.remove((remote[0], remote[1]))
+        if early:
+            self._say("source", next(iter(early)))
 
     @property
     def refused_sources(self) -> list[str]:
@@ -276,6 +312,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.remote = addr
         self.latched = False
         self.nat_ip = nat_source(addr[0] if addr else None, self.signal_ip)
+        self.forgive_early(addr)
 
     def allow(self, codecs: Iterable[Codec]) -> None:
         """The payload types accepted: those of ``codecs`` (telephone-event ones keep their own SSRC)."""

@@ -32,6 +32,9 @@ from akashi.telephony.srtp import KeyedSession
 
 log = logging.getLogger("akashi.telephony.mediaworker")
 FLUSH_S = 0.5
+#: How long a thread may hold the GIL while another waits for it (Python's default is 5 ms). The spool
+#: I/O thread runs Python between its writes; at the default the relay's loop waited up to 5 ms behind it.
+SWITCH_INTERVAL_S = 0.0005
 STATS_S = 0.5
 
 
@@ -90,6 +93,7 @@ class Worker:
         if prev is None or prev.generation != st.generation:  # a new SDP: learn address and SSRCs again
             ep.remote, ep.latched, ep.nat_ip = st.remote, st.latched, st.nat_ip
             ep.ssrc = ep.ssrc_event = None
+            ep.forgive_early(st.remote)
         ep.signal_ip = st.signal_ip
         ep.payload_types = None if st.payload_types is None else frozenset(st.payload_types)
         ep.event_pts = frozenset(st.event_pts)
@@ -255,6 +259,7 @@ async def serve(sock: socket.socket, max_lag_s: float, max_cpu: float) -> None:
 
     worker = Worker(send, LoadMonitor(max_lag_s, max_cpu))
     decoder = mp.Decoder()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)  # as the SIP process does: the relay makes no cycles
     try:
