@@ -32,9 +32,6 @@ from akashi.telephony.srtp import KeyedSession
 
 log = logging.getLogger("akashi.telephony.mediaworker")
 FLUSH_S = 0.5
-#: How long a thread may hold the GIL while another waits for it (Python's default is 5 ms). The spool
-#: I/O thread runs Python between its writes; at the default the relay's loop waited up to 5 ms behind it.
-SWITCH_INTERVAL_S = 0.0005
 STATS_S = 0.5
 
 
@@ -259,7 +256,6 @@ async def serve(sock: socket.socket, max_lag_s: float, max_cpu: float) -> None:
 
     worker = Worker(send, LoadMonitor(max_lag_s, max_cpu))
     decoder = mp.Decoder()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)  # as the SIP process does: the relay makes no cycles
     try:
