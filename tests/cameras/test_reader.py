@@ -182,10 +182,11 @@ def read_request(conn: socket.socket) -> str:
     return data.decode()
 
 
-def playing(conn: socket.socket) -> None:
+def playing(conn: socket.socket, session: str = "7;timeout=60") -> None:
+    """Answer DESCRIBE, SETUP and PLAY."""
     for i, extra, body in [
         (1, "Content-Type: application/sdp\r\n", SDP),
-        (2, "Session: 7;timeout=60\r\n", ""),
+        (2, f"Session: {session}\r\n", ""),
         (3, "", ""),
     ]:
         read_request(conn)
@@ -265,13 +266,7 @@ def test_keepalives_hold_the_session(tmp_path: Path, no_pyav: None) -> None:
     pictures = rtp_stream(tmp_path, 5)
 
     def streaming(conn: socket.socket) -> None:
-        for i, extra, body in [
-            (1, "Content-Type: application/sdp\r\n", SDP),
-            (2, "Session: 7F;timeout=2\r\n", ""),
-            (3, "", ""),
-        ]:
-            read_request(conn)
-            conn.sendall(ok(i, extra, body))
+        playing(conn, "7F;timeout=2")
         conn.settimeout(0.01)
         for packets in pictures:
             conn.sendall(b"".join(packets))
