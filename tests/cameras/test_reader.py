@@ -119,8 +119,10 @@ def test_a_camera_with_sound_is_read_by_pyav(tmp_path: Path, started: list[RtspS
     srv.start()
     cfg = SessionConfig(1, "cam", "", srv.url("cam"), 2.0, 3.0)
     assert native.run_native(cfg, CameraSpool(tmp_path / "s", 1), threading.Event(), print, print) is None
+    assert srv.url("cam") in native.PYAV_ONLY  # the next sessions go to PyAV without asking again
     spool = CameraSpool(tmp_path / "spool", 1)
     _res, segs = record(srv.url("cam"), spool, 5.0)
+    native.PYAV_ONLY.discard(srv.url("cam"))
     assert segs and [s["codec_name"] for s in ffprobe(spool.pending()[0][1])["streams"]] == ["h264", "aac"]
 
 

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 #: First keyframes whose picture size cannot be read before the camera is handed to PyAV.
 BAD_KEYFRAMES = 3
-#: Camera URLs whose streams turned out to need PyAV (B-frames): read by PyAV from then on.
+#: Camera URLs whose streams turned out to need PyAV (audio, B-frames, ...): read by PyAV from then on
+#: (until the process restarts; a changed URL is asked again).
 PYAV_ONLY: set[str] = set()
 
 
@@ -71,6 +72,7 @@ def run_native(
         opened = reader.open()
     except Unsupported as exc:
         reader.close()
+        PYAV_ONLY.add(cfg.url)  # its stream will not change: later sessions go to PyAV without asking
         log.info("camera %s: read by PyAV (%s)", cfg.camera, exc)
         return None
     except (RtspError, OSError) as exc:
