@@ -22,6 +22,8 @@ from tests.cameras.conftest import RtspServer, _gst_rtsp_available, make_h264
 from tests.cameras.helpers import decode_errors, ffprobe
 from tests.conftest import missing_peer
 
+pytestmark = pytest.mark.rtsp
+
 
 def record(
     url: str, spool: CameraSpool, seconds: float, reader: str = "akashi"
