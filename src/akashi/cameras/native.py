@@ -155,7 +155,7 @@ def _record(
     except Unsupported as exc:
         PYAV_ONLY.add(cfg.url)
         log.info("camera %s: read by PyAV from the next session: %s", cfg.camera, exc)
-        res.reason = f"PyAV で読み直します / reconnecting through PyAV: {exc}"
+        res.reason = f"読み取り方式を切り替えて再接続します / reconnecting with the other RTSP reader: {exc}"
     except (RtspError, av.FFmpegError, OSError) as exc:
         msg = mask_text(str(exc), cfg.url)
         timed_out = isinstance(exc, TimeoutError) or "timed out" in msg.lower()
