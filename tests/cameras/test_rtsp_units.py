@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from akashi.cameras import depacket
 from akashi.cameras.depacket import START, AccessUnit, Depacketizer, sdp_parameter_sets
 from akashi.cameras.reader import _cut
 from akashi.cameras.rtsp import (
@@ -117,6 +118,18 @@ def test_an_empty_payload_is_no_loss() -> None:
     pkts = [rtp(1, 0, P_SLICE, marker=True), rtp(2, 3000, b""), rtp(3, 6000, P_SLICE, marker=True)]
     dep = Depacketizer("h264")
     assert [g[1] for g in push_all(dep, pkts)] == [0, 6000] and dep.dropped == 0
+
+
+def test_a_picture_that_never_ends_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fragments of one timestamp without end or marker: dropped once past the limit, not kept growing."""
+    monkeypatch.setattr(depacket, "MAX_UNIT", 50_000)  # 50 fragments of 1,000 bytes
+    dep = Depacketizer("h264")
+    start = rtp(1, 0, bytes([0x7C, 0x85]) + b"x" * 1000)
+    middles = [rtp(2 + i, 0, bytes([0x7C, 0x05]) + b"x" * 1000) for i in range(200)]
+    assert push_all(dep, [start, *middles]) == []
+    assert dep.fu is None or sum(len(f) for f in dep.fu) <= 50_000
+    assert push_all(dep, [rtp(202, 6000, P_SLICE, marker=True)]) == [(START + P_SLICE, 6000, False)]
+    assert dep.dropped == 1
 
 
 def test_timestamps_run_on_past_the_32_bit_wrap() -> None:

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 _RTP = struct.Struct(">BBHI")
 
 START = b"\x00\x00\x00\x01"
+#: Largest picture taken (bytes): a camera whose fragments never end must not grow memory without
+#: bound. A 4K keyframe at a high bit rate is a few megabytes.
+MAX_UNIT = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Depacketizer:
         self.last32: int | None = None
         self.next_seq: int | None = None
         self.damaged = False
+        self.size = 0  # bytes of payload taken for this unit so far
         self.key = False
         self.vcl = False  # a picture's slice is among ``nals`` (else they are headers for the next one)
         self.dropped = 0  # access units dropped for a missing or broken packet
@@ -87,7 +91,12 @@ class Depacketizer:
             if gap:
                 self.damaged = True  # what was lost may have been this unit's first packets
         self.ts = ts
-        if at < end:  # an empty payload (padding only) carries nothing
+        self.size += end - at
+        if self.size > MAX_UNIT:  # too big to be a picture: drop it, and what comes until it ends
+            if self.nals or self.fu is not None:
+                self.dropped += 1
+            self.nals, self.fu, self.vcl, self.damaged = [], None, False, True
+        elif at < end:  # an empty payload (padding only) carries nothing
             self._payload(buf, at, end, buf[at])
         if b1 & 0x80:  # marker
             self._emit(out)
@@ -159,7 +168,7 @@ class Depacketizer:
         self.fu, self.damaged, self.key = None, False, False
         if not damaged and not self.vcl:
             return  # parameter sets or SEI sent apart (their own timestamp or marker): they go with the next picture
-        self.nals, self.vcl = [], False
+        self.nals, self.vcl, self.size = [], False, 0
         if damaged and had:
             self.dropped += 1
         if damaged or ts is None or not nals:
