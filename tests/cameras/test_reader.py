@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -87,6 +88,9 @@ def test_records_segments_that_decode_cleanly(
         video = info["streams"][0]
         assert (video["width"], video["height"]) == (320, 240) and (meta.width, meta.height) == (320, 240)
         assert int(video["nb_read_packets"]) == meta.frames
+        assert abs(float(info["format"]["duration"]) - meta.frames / 15) < 0.1
+        with av.open(str(path)) as media:
+            assert media.streams.video[0].time_base == Fraction(1, 90000)  # as PyAV's path writes them
         assert meta.frames == 30 or i == len(pending) - 1  # 2 s at 15 fps; the last one cut by the stop
         assert decode_errors(path) == ""
         assert abs((meta.ended_at - meta.started_at).total_seconds() - meta.frames / 15) < 0.2

@@ -81,6 +81,7 @@ class Segment:
         self.map: dict[int, tuple[Any, int, float]] = {}
         for s in inputs:
             o = self.out.add_stream_from_template(s.template)
+            o.time_base = s.time_base  # the input's clock (a template probed from one picture has another)
             self.map[s.index] = (o, round(t0 / s.time_base), float(s.time_base))
         self.frames = 0
         self.dropped = 0
