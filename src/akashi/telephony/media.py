@@ -261,15 +261,18 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         early, self.early = self.early, None
         if not early:
             return
-        k = early.pop((remote[0], remote[1]), 0) if remote is not None else 0
-        if k and remote is not None:
+        # the SDP's address, or the peer's signalling host when the NAT rule would latch to it now
+        mine = [
+            a for a in early if (remote is not None and a == (remote[0], remote[1])) or a[0] == self.nat_ip
+        ]
+        k = sum(early.pop(a) for a in mine)
+        if k:
             left = self.refused.get("source", 0) - k
             if left > 0:
                 self.refused["source"] = left
             else:
                 self.refused.pop("source", None)
-            if (remote[0], remote[1]) in self.refused_from:
-                self.refused_from.remove((remote[0], remote[1]))
+            self.refused_from[:] = [a for a in self.refused_from if a not in mine]
         if early:
             self._say("source", next(iter(early)))
 
