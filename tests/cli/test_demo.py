@@ -142,6 +142,7 @@ def test_bad_options_are_refused_before_anything_starts(tmp_path: Path) -> None:
 @pytest.mark.rtsp
 @pytest.mark.asr
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # its demo run alone may take 600 s (below) on a slow, shared machine
 def test_demo_against_a_running_serve_then_clear(served: Path) -> None:
     need_tts()
     need_rtsp()
