@@ -25,10 +25,9 @@ import av.video.stream
 from akashi.cameras.depacket import AccessUnit
 from akashi.cameras.reader import Opened, RtspReader, Unsupported
 from akashi.cameras.rtsp import RtspError
-from akashi.cameras.segmenter import Input, Session, SessionConfig, SessionResult
+from akashi.cameras.segmenter import Input, Session, SessionConfig, SessionResult, cannot_connect, ended_by
 from akashi.cameras.spool import CameraSpool, SegmentMeta
 from akashi.cameras.timeline import parameter_sets
-from akashi.cameras.urls import mask_text
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ def run_native(
     except Unsupported:
         return None
     except RtspError as exc:
-        res.reason = "接続できません / cannot connect: " + mask_text(str(exc), cfg.url)
+        res.reason = cannot_connect(exc, cfg.url)
         return res
     try:
         opened = reader.open()
@@ -77,7 +76,7 @@ def run_native(
         return None
     except (RtspError, OSError) as exc:
         reader.close()
-        res.reason = "接続できません / cannot connect: " + mask_text(str(exc), cfg.url)
+        res.reason = cannot_connect(exc, cfg.url)
         return res
     res.connected = True
     log.debug("camera %s: read by Akashi's RTSP reader (%s)", cfg.camera, opened.codec)
@@ -157,9 +156,7 @@ def _record(
         log.info("camera %s: read by PyAV from the next session: %s", cfg.camera, exc)
         res.reason = f"読み取り方式を切り替えて再接続します / reconnecting with the other RTSP reader: {exc}"
     except (RtspError, av.FFmpegError, OSError) as exc:
-        msg = mask_text(str(exc), cfg.url)
-        timed_out = isinstance(exc, TimeoutError) or "timed out" in msg.lower()
-        res.reason = ("応答なし / timeout: " if timed_out else "受信エラー / stream error: ") + msg
+        res.reason = ended_by(exc, cfg.url)
     finally:
         copier.close()
         reader.close()

@@ -120,8 +120,7 @@ class RtspReader:
 
     def _call(self, method: str, uri: str, extra: dict[str, str]) -> Response:
         for attempt in range(2):
-            self.cseq += 1
-            self._send(request(method, uri, self.cseq, self._headers(method, uri, extra)))
+            self._ask(method, uri, extra)
             resp = self._response()
             challenge = resp.header("www-authenticate")
             if resp.status == 401 and attempt == 0 and self.url.user and challenge != self.challenge:
@@ -135,9 +134,11 @@ class RtspReader:
             return resp
         raise RtspError(f"Server returned 401 Unauthorized (authorization failed, {method})")
 
-    def _send(self, data: bytes) -> None:
+    def _ask(self, method: str, uri: str, extra: dict[str, str] | None = None) -> None:
+        """Send one request (its CSeq, session and answer to the camera's challenge added)."""
         assert self.sock is not None
-        self.sock.sendall(data)
+        self.cseq += 1
+        self.sock.sendall(request(method, uri, self.cseq, self._headers(method, uri, extra or {})))
 
     def _response(self) -> Response:
         """The next RTSP response (interleaved frames before it are skipped)."""
@@ -171,10 +172,7 @@ class RtspReader:
         try:
             if self.session:
                 self.sock.settimeout(1.0)
-                self.cseq += 1
-                self._send(
-                    request("TEARDOWN", self.url.url, self.cseq, self._headers("TEARDOWN", self.url.url, {}))
-                )
+                self._ask("TEARDOWN", self.url.url)
         except OSError:
             pass
         self.sock.close()
@@ -205,10 +203,7 @@ class RtspReader:
                     f"{self.timeout_s:g} 秒間映像がありません / no video for {self.timeout_s:g} s"
                 )
             if now >= next_keepalive:
-                self.cseq += 1
-                self._send(
-                    request("OPTIONS", self.url.url, self.cseq, self._headers("OPTIONS", self.url.url, {}))
-                )
+                self._ask("OPTIONS", self.url.url)
                 next_keepalive = now + self.keepalive_s
             if self._fill() < BATCH_BYTES:
                 time.sleep(PACE_S)

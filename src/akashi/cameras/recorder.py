@@ -19,9 +19,8 @@ import av.container
 
 from akashi.cameras import native
 from akashi.cameras.deadline import WATCHDOG, Deadline, find_timeout_field
-from akashi.cameras.segmenter import Input, Session, SessionConfig, SessionResult
+from akashi.cameras.segmenter import Input, Session, SessionConfig, SessionResult, cannot_connect, ended_by
 from akashi.cameras.spool import CameraSpool, SegmentMeta
-from akashi.cameras.urls import mask_text
 
 __all__ = ["SessionConfig", "SessionResult", "run_session"]
 
@@ -115,7 +114,7 @@ def run_pyav(
     try:
         container, deadline = open_watched(cfg.url, cfg.socket_timeout_s)
     except (av.FFmpegError, OSError) as exc:
-        res.reason = "接続できません / cannot connect: " + mask_text(str(exc), cfg.url)
+        res.reason = cannot_connect(exc, cfg.url)
         return res
     res.connected = True
     session: Session | None = None
@@ -162,10 +161,7 @@ def run_pyav(
             index = pkt.stream_index
             session.feed(pkt, index, ts * tbs[index], index == vindex)
     except (av.FFmpegError, OSError) as exc:
-        msg = mask_text(str(exc), cfg.url)
-        # ExitError: the read deadline (or PyAV's read timeout) interrupted a blocked read (a frozen camera).
-        timed_out = isinstance(exc, av.ExitError | TimeoutError) or "timed out" in msg.lower()
-        res.reason = ("応答なし / timeout: " if timed_out else "受信エラー / stream error: ") + msg
+        res.reason = ended_by(exc, cfg.url)
     finally:
         if deadline is not None:
             WATCHDOG.cancel(deadline)

@@ -23,6 +23,7 @@ import av.video.stream
 from akashi.cameras.probe import probe_segment
 from akashi.cameras.spool import CameraSpool, SegmentMeta
 from akashi.cameras.timeline import Anchor, Cutter, StreamParams, parameter_sets
+from akashi.cameras.urls import mask_text
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,19 @@ class SessionResult:
     segments: int
     first_start: datetime | None
     last_end: datetime | None
+
+
+def cannot_connect(exc: Exception, url: str) -> str:
+    """The reason of a session that could not start (credentials masked)."""
+    return "接続できません / cannot connect: " + mask_text(str(exc), url)
+
+
+def ended_by(exc: Exception, url: str) -> str:
+    """The reason of a session a read error ended: a timeout (a frozen camera; PyAV's read deadline
+    raises ``ExitError``) or a stream error (credentials masked)."""
+    msg = mask_text(str(exc), url)
+    timed_out = isinstance(exc, av.ExitError | TimeoutError) or "timed out" in msg.lower()
+    return ("応答なし / timeout: " if timed_out else "受信エラー / stream error: ") + msg
 
 
 @dataclass(frozen=True)
