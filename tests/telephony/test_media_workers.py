@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from akashi.telephony.media import NoticePlayer
 from akashi.telephony.mediapool import MediaWorkers, WorkerEndpoint
 from akashi.telephony.sdp import Codec
 from tests.conftest import require_binary
@@ -125,3 +126,47 @@ async def test_refusals_up_to_the_close_reach_the_call() -> None:
         assert ep.refused_sources and ep.refused_sources[0].startswith("127.0.0.1:")
     finally:
         await workers.stop()
+
+
+async def test_notice_cut_by_a_worker_kill_is_played_again_whole() -> None:
+    """kill -9 of the worker while it plays a notice: once it is back the notice starts again from its
+    first packet, and the play ends only after the whole notice went out, so no caller is connected
+    having heard part of it."""
+    base = random.randrange(10000, 30000, 1000)
+    workers = MediaWorkers("127.0.0.1", f"{base}-{base + 98}", "", 1)
+    await workers.start()
+    n = 100  # 2 s of 20 ms packets, each naming its place in the notice
+    payloads = [i.to_bytes(2, "big") + b"\xff" * 158 for i in range(n)]
+    heard: list[int] = []
+    loop = asyncio.get_running_loop()
+
+    async def listen(sock: socket.socket) -> None:
+        while True:
+            heard.append(int.from_bytes((await loop.sock_recv(sock, 2048))[12:14], "big"))
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller:
+            caller.bind(("127.0.0.1", 0))
+            caller.setblocking(False)
+            listening = asyncio.create_task(listen(caller))
+            ep = await workers.open()
+            ep.set_remote(caller.getsockname(), [Codec(0, "PCMU")])
+            t0 = loop.time()
+            play = asyncio.create_task(NoticePlayer(ep, payloads, 0, 160).play())
+            await asyncio.sleep(0.6)
+            proc = workers.workers[0].proc
+            assert proc is not None
+            os.kill(proc.pid, signal.SIGKILL)
+            await asyncio.wait_for(play, 20)
+            took = loop.time() - t0
+            await asyncio.sleep(0.2)
+            listening.cancel()
+            ep.close()
+    finally:
+        await workers.stop()
+    assert workers.stats()["media_worker_restarts"] == 1
+    again = heard.index(0, 1)  # where the notice began again
+    assert 10 < again < n, heard[:40]  # the cut play had begun and not ended
+    assert heard[:again] == list(range(again)), heard[:again]
+    assert heard[again:] == list(range(n)), heard[again:]  # then the notice again, whole
+    assert took > 0.6 + n * 0.02, took

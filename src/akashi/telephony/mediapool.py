@@ -10,7 +10,8 @@ and whose players and taps run through it. Both legs of a call are opened on the
 
 A worker that dies (``kill -9``, a crash) is started again at once and given every endpoint it held,
 on the same ports: its calls lose what it had not yet written (at most the spool's half second) and
-the packets of the restart, and go on being relayed and recorded. New calls go to the least busy
+the packets of the restart, and go on being relayed and recorded. A notice it was playing is played
+again from the start, so the caller hears it whole before the call goes on. New calls go to the least busy
 worker that is not overloaded; while every worker is, new calls get 503.
 """
 
@@ -45,6 +46,8 @@ _PUSHED = frozenset(
 )  # fmt: skip
 #: how long a worker may take to start and connect
 START_S = 30.0
+#: times a play cut by a worker's death is started again (a worker that keeps dying must not hold the call)
+REPLAYS = 3
 
 
 class WorkerEndpoint(RtpEndpoint):
@@ -170,7 +173,8 @@ class _Worker:
         self.proc: asyncio.subprocess.Process | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.opening: dict[int, asyncio.Future[str | None]] = {}
-        self.plays: dict[int, asyncio.Future[None]] = {}
+        #: plays in flight: True when played through (or stopped), False when the worker died
+        self.plays: dict[int, asyncio.Future[bool]] = {}
         self.paths: dict[str, set[int]] = {}  # spool path -> endpoints recording into it here
         #: endpoints being closed, until the worker says so (their final counters come with that)
         self.closing: dict[int, WorkerEndpoint] = {}
@@ -226,21 +230,33 @@ class _Worker:
             self.opening.pop(ep.id, None)
 
     async def play(self, ep: WorkerEndpoint, player: NoticePlayer) -> None:
-        play_id = next(self.pool.ids)
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.plays[play_id] = fut
-        self._send_dirty()  # the worker must know the endpoint's remote before it sends
-        self.send(
-            mp.Play(ep.id, play_id, player.pt, player.step, round(player.ptime_s * 1000), player.repeat,
-                    tuple(player.payloads))
-        )  # fmt: skip
-        try:
-            await fut
-        except asyncio.CancelledError:
-            self.send(mp.Stop(play_id))
-            raise
-        finally:
-            self.plays.pop(play_id, None)
+        """Play to ``ep`` until done; a play cut by the worker's death starts again from the beginning
+        once the worker is back, so that a notice is always heard whole before the call goes on."""
+        for _ in range(REPLAYS + 1):
+            await self.up.wait()
+            if ep.closed or ep.id not in self.eps:
+                return
+            play_id = next(self.pool.ids)
+            fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self.plays[play_id] = fut
+            self._send_dirty()  # the worker must know the endpoint's remote before it sends
+            self.send(
+                mp.Play(ep.id, play_id, player.pt, player.step, round(player.ptime_s * 1000), player.repeat,
+                        tuple(player.payloads))
+            )  # fmt: skip
+            try:
+                if await fut:
+                    return
+            except asyncio.CancelledError:
+                self.send(mp.Stop(play_id))
+                raise
+            finally:
+                self.plays.pop(play_id, None)
+            log.warning(
+                "メディアワーカー %d の再起動で再生が途切れました。最初から流し直します / "
+                "media worker %d restarted mid-play (port %d): playing it again from the start",
+                self.index, self.index, ep.port,
+            )  # fmt: skip
 
     def close_endpoint(self, ep: WorkerEndpoint) -> None:
         self._send_dirty()
@@ -271,7 +287,7 @@ class _Worker:
                 self.opening.get(msg.ep) if isinstance(msg, mp.Opened) else self.plays.get(msg.play)
             )
             if fut is not None and not fut.done():
-                fut.set_result(msg.error if isinstance(msg, mp.Opened) else None)
+                fut.set_result(msg.error if isinstance(msg, mp.Opened) else True)
         elif isinstance(msg, mp.Closed):
             self._closed(msg)
 
@@ -305,7 +321,7 @@ class _Worker:
                 fut.set_result("media worker restarted")
         for done in self.plays.values():
             if not done.done():
-                done.set_result(None)  # the notice was cut; the call goes on
+                done.set_result(self.pool.stopping)  # cut: played again once the worker is back
         for ep_id, ep in self.closing.items():
             self._unhold(ep_id)
             self.free.append(ep.port)
@@ -339,7 +355,7 @@ class MediaWorkers:
         self.writers: dict[str, SpoolWriter] = {}
         self._waiting: dict[str, list[asyncio.Future[None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = False
+        self.stopping = False
         self.refused = 0
         #: told why the workers' spool disk refuses writes, and "" once it takes them again
         self.on_disk: Callable[[str], None] = lambda _why: None
@@ -430,7 +446,7 @@ class MediaWorkers:
 
     async def _run(self, w: _Worker) -> None:
         """Run worker ``w``'s process, read its messages, and start it again when it dies."""
-        while not self._stopping:
+        while not self.stopping:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             with theirs:
                 proc = await asyncio.create_subprocess_exec(
@@ -456,13 +472,13 @@ class MediaWorkers:
                 log.error("media worker %d: %s", w.index, exc)
             w.lost()
             writer.close()
-            if self._stopping:  # the worker writes out its spool files and exits by itself
+            if self.stopping:  # the worker writes out its spool files and exits by itself
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(proc.wait(), 10)
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             code = await proc.wait()
-            if self._stopping:
+            if self.stopping:
                 return
             w.restarts += 1
             log.error(
@@ -473,7 +489,7 @@ class MediaWorkers:
 
     async def stop(self) -> None:
         """Close every worker's connection: each writes out its spool files and exits."""
-        self._stopping = True
+        self.stopping = True
         for w in self.workers:
             if w.writer is not None:
                 w.writer.close()
