@@ -4,6 +4,7 @@ another agent, a re-INVITE moves that stream to another port; and an SRC that of
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from tests.telephony.test_siprec_calls import (
     multipart,
     sdp,
     sounding,
+    src_scenario,
 )
 from tests.telephony.test_siprec_parsers import PARTIES, sample
 
@@ -192,3 +194,37 @@ async def test_ipv6_media_without_an_ipv6_address_is_refused_488(b2bua: Start, t
     finally:
         src.kill()
     assert svc.stored.empty() and not svc.ports.used
+
+
+async def test_refusals_up_to_the_end_reach_a_siprec_call_on_a_media_worker(
+    b2bua: Start, tmp_path: Path
+) -> None:
+    """A stranger sprays the operator stream's port until the session ends: with the relay in a media
+    worker, the stored call counts every one of those packets as refused, the last half second's too
+    (the worker's final counters come with the port's release, not with its periodic report)."""
+    sipp = require_binary("sipp")
+    wav = ulaw_wav(tmp_path / "stream1.wav", tone(STREAM1_HZ, 2.5, 0.5))
+    svc = await b2bua([free_udp_port()], notice=None, sip_extra=ALLOW + "media_workers = 1\n")
+    src = Sipp(sipp, tmp_path, "src", src_scenario("minimal", wav, pause=False, talk_ms=2000))
+    await src.start(f"127.0.0.1:{svc.sip.local[1]}", "-key", "opport", str(free_udp_port()), "-m", "1")
+    sent = 0
+    try:
+        session = await _session(svc)
+        await asyncio.wait_for(_answered(session), 10)
+        dest = ("127.0.0.1", session.eps[session.index.index(1)].port)
+        packet = bytes([0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7]) + b"v" * 160
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+            while not session.ended.is_set():  # 500 a second, up to the BYE
+                stranger.sendto(packet, dest)
+                sent += 1
+                await asyncio.sleep(0.002)
+        assert await src.wait(40) == 0, src.log()
+    finally:
+        src.kill()
+    call_id = await asyncio.wait_for(svc.stored.get(), 30)
+    assert call_id is not None
+    row, _jobs = _row(svc, call_id)
+    refused = row.extra["rtp_refused"]["operator"]["source"]
+    # all of them but those still queued in the socket when the worker let the port go
+    assert sent - 5 <= refused <= sent, (refused, sent)
+    assert row.extra["rtp_refused_from"]["operator"][0].startswith("127.0.0.1:")

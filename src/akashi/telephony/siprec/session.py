@@ -137,7 +137,7 @@ class SiprecSession:
                     self.respond(self.invite, 500)
             self.hang_up()
         finally:
-            self._finish()
+            await self._finish()
 
     async def _start(self) -> bool:
         """Check the offer, open the ports and the spool, answer; False when refused."""
@@ -421,14 +421,16 @@ class SiprecSession:
                 self.meta.extra.rtp_timeout_s = limit
                 self.hang_up("timeout")
 
-    def _finish(self) -> None:
+    async def _finish(self) -> None:
+        for ep in self.eps:
+            ep.close()
+        for ep in self.eps:  # a media worker sends the last counters (refusals) as it lets the port go
+            await ep.closed_fully()
         sides = list(zip(("customer", "operator"), self.eps, strict=False))
         refused = {side: dict(ep.refused) for side, ep in sides if ep.refused}
         if refused:  # RTP from elsewhere than the SRC's streams: kept with the call and audited
             self.meta.extra.rtp_refused = refused
             self.meta.extra.rtp_refused_from = {side: ep.refused_sources for side, ep in sides if ep.refused}
-        for ep in self.eps:
-            ep.close()
         if self.paused_since is not None:
             self.pauses.append([self.paused_since, now()])
             self.paused_since = None
