@@ -330,6 +330,10 @@ listen = "127.0.0.1:{sip_port}"
 public_address = "127.0.0.1"
 rtp_ports = "{RTP_LO}-{RTP_HI}"
 rtp_timeout_s = 120
+# every call of the load comes from one address (SIPp's): the per-source limit (1,000 by default)
+# would refuse the probe call and anything offered above it
+max_calls = 2400
+max_calls_per_source = 2400
 {sip_extra}
 [[sip.routes]]
 match = "{probe_called}"

@@ -10,11 +10,13 @@ import socket
 from pathlib import Path
 
 import numpy as np
+import pylibsrtp
 import pytest
 
 from akashi.telephony.media import NoticePlayer
 from akashi.telephony.mediapool import MediaWorkers, WorkerEndpoint
 from akashi.telephony.sdp import Codec
+from akashi.telephony.srtp import KeyedSession
 from tests.conftest import require_binary
 from tests.telephony import scenarios
 from tests.telephony.conftest import Start
@@ -170,3 +172,74 @@ async def test_notice_cut_by_a_worker_kill_is_played_again_whole() -> None:
     assert heard[:again] == list(range(again)), heard[:again]
     assert heard[again:] == list(range(n)), heard[again:]  # then the notice again, whole
     assert took > 0.6 + n * 0.02, took
+
+
+async def test_srtp_past_a_sequence_wrap_survives_a_worker_restart() -> None:
+    """An SRTP call whose sequence numbers wrapped (past 65,536 packets, about 22 minutes at 50 a
+    second) has a rollover counter of 1: the restarted worker's fresh sessions resume both directions
+    at the marks of the last report, so it keeps decrypting the phone's packets and the operator's
+    phone keeps decrypting Akashi's. (Fresh sessions at counter 0 would fail authentication both ways.)"""
+    base = random.randrange(10000, 30000, 1000)
+    workers = MediaWorkers("127.0.0.1", f"{base}-{base + 98}", "", 1)
+    await workers.start()
+    key_in, key_out = os.urandom(30), os.urandom(30)
+    phone = pylibsrtp.Session(pylibsrtp.Policy(key=key_in, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    operator = pylibsrtp.Session(pylibsrtp.Policy(key=key_out, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+    heard: list[int] = []
+    failed = 0
+    loop = asyncio.get_running_loop()
+
+    async def listen(sock: socket.socket) -> None:
+        nonlocal failed
+        while True:
+            data = await loop.sock_recv(sock, 2048)
+            try:
+                heard.append(int.from_bytes(operator.unprotect(data)[12:16], "big"))
+            except pylibsrtp.Error:
+                failed += 1
+
+    try:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as cust,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as op,
+        ):
+            for s in (cust, op):
+                s.bind(("127.0.0.1", 0))
+                s.setblocking(False)
+            listening = asyncio.create_task(listen(op))
+            a = await workers.open()
+            b = await workers.open(near=a)
+            a.set_remote(cust.getsockname(), [Codec(0, "PCMU")])
+            b.set_remote(op.getsockname(), [Codec(0, "PCMU")])
+            a.srtp_rx = KeyedSession(key_in, inbound=True)
+            b.srtp_tx = KeyedSession(key_out, inbound=False)
+            a.peer = b
+            await asyncio.sleep(0.1)
+            dest = ("127.0.0.1", a.port)
+            first = 65536 - 300  # wraps 1.5 s in, at 200 packets a second
+            for i in range(1100):
+                if i == 500:  # 1 s after the wrap: the last report has seen it
+                    proc = workers.workers[0].proc
+                    assert proc is not None
+                    os.kill(proc.pid, signal.SIGKILL)
+                    await _until(lambda: workers.stats()["media_worker_restarts"] == 1, 15)
+                    await _until(workers.workers[0].up.is_set, 15)
+                    await asyncio.sleep(0.2)  # the restarted worker has the endpoints' states
+                    after = len(heard)
+                seq = (first + i) & 0xFFFF
+                rtp = bytes([0x80, 0]) + seq.to_bytes(2, "big") + bytes(4) + b"SSRC" + i.to_bytes(4, "big")
+                cust.sendto(phone.protect(rtp + b"\xff" * 156), dest)
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.3)
+            listening.cancel()
+            assert a.srtp_rx_at and a.srtp_rx_at[0][1] == 1, a.srtp_rx_at  # the SIP process knew of the wrap
+            assert b.srtp_tx_at and b.srtp_tx_at[0][1] == 1, b.srtp_tx_at
+            a.close()
+            b.close()
+    finally:
+        await workers.stop()
+    assert heard[:after] == list(range(after)) and after > 450, (after, heard[-5:])
+    resumed = heard[after:]
+    assert len(resumed) > 550 and resumed[-1] == 1099, (len(resumed), resumed[-5:])  # relayed again
+    assert failed == 0, failed  # and the operator's phone decrypted every packet Akashi sent
+    assert a.refused == {}, a.refused  # Akashi decrypted every packet of the phone's

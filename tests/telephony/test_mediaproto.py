@@ -32,6 +32,7 @@ MESSAGES: list[mp.Message] = [
         label="abc 顧客",
         srtp_rx="00" * 30,
         srtp_tx=None,
+        srtp_rx_at=((0x11223344, 1, 200), (7, 0, 65535)),
     ),
     mp.State(
         ep=2,
@@ -72,6 +73,8 @@ MESSAGES: list[mp.Message] = [
         1,
         0.1,
     ),
+    mp.SrtpMarks({1: (((0xFFFFFFFF, 3, 12),), ()), 2: ((), ((5, 0, 0), (6, 1, 1)))}),
+    mp.SrtpMarks({}),
     mp.Tap(1, 1.7e9 + 0.25, False, b"\x80\x00" + b"\x00" * 170),
     mp.Tap(2, 0.0, True, b""),
     mp.Played(7),

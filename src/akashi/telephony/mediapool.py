@@ -35,6 +35,7 @@ from akashi.telephony.limits import Refusal
 from akashi.telephony.media import NoticePlayer, RtpEndpoint, no_ipv6, no_port
 from akashi.telephony.recorder import SpoolWriter
 from akashi.telephony.sdp import Codec
+from akashi.telephony.srtp import StreamMark
 
 log = logging.getLogger(__name__)
 #: attributes of an endpoint that the worker must know (a change sends a new State)
@@ -44,6 +45,8 @@ _PUSHED = frozenset(
         "record_in", "record_out", "tap", "event_tap", "label", "srtp_rx", "srtp_tx",
     }
 )  # fmt: skip
+#: the SRTP sessions, whose streams' marks (:class:`~akashi.telephony.mediaproto.SrtpMarks`) go with them
+_KEYS = frozenset({"srtp_rx", "srtp_tx"})
 #: how long a worker may take to start and connect
 START_S = 30.0
 #: times a play cut by a worker's death is started again (a worker that keeps dying must not hold the call)
@@ -54,6 +57,9 @@ class WorkerEndpoint(RtpEndpoint):
     """An RTP port held by a media worker: what call control sets is sent there, what it reads comes back."""
 
     in_worker = True
+    #: where the SRTP streams stood at the worker's last report (a restarted worker resumes them there)
+    srtp_rx_at: tuple[StreamMark, ...]
+    srtp_tx_at: tuple[StreamMark, ...]
 
     def __init__(self, worker: _Worker, ep_id: int, port: int, host: str, v6: bool) -> None:
         self._worker: _Worker | None = None  # no State while the base class sets its defaults
@@ -69,6 +75,8 @@ class WorkerEndpoint(RtpEndpoint):
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
+        if name in _KEYS:  # a new key is a new crypto context: its streams start afresh
+            object.__setattr__(self, f"{name}_at", ())
         if name in _PUSHED and self._worker is not None and not self.closed:
             self._worker.dirty(self)
 
@@ -99,6 +107,8 @@ class WorkerEndpoint(RtpEndpoint):
             label=self.label,
             srtp_rx=_key(self.srtp_rx),
             srtp_tx=_key(self.srtp_tx),
+            srtp_rx_at=self.srtp_rx_at,
+            srtp_tx_at=self.srtp_tx_at,
         )
 
     def take_stats(self, st: mp.EndpointStats) -> None:
@@ -282,6 +292,11 @@ class _Worker:
             if msg.disk_error != self.disk_error:
                 self.disk_error = msg.disk_error
                 self.pool.disk_changed()
+        elif isinstance(msg, mp.SrtpMarks):
+            for i, (rx, tx) in msg.marks.items():
+                if (ep := self.eps.get(i)) is not None:  # kept for a restart, not sent back
+                    object.__setattr__(ep, "srtp_rx_at", rx)
+                    object.__setattr__(ep, "srtp_tx_at", tx)
         elif isinstance(msg, mp.Opened | mp.Played):
             fut: asyncio.Future[Any] | None = (
                 self.opening.get(msg.ep) if isinstance(msg, mp.Opened) else self.plays.get(msg.play)

@@ -64,6 +64,10 @@ class State:
     # the keys (hex) of the SRTP sessions that check what arrives and protect what is sent: never in a repr
     srtp_rx: str | None = field(repr=False)
     srtp_tx: str | None = field(repr=False)
+    # where each SRTP stream was at the worker's last report, (SSRC, rollover counter, sequence number):
+    # a restarted worker's fresh sessions start there (see SrtpMarks)
+    srtp_rx_at: tuple[tuple[int, int, int], ...] = ()
+    srtp_tx_at: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,15 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class SrtpMarks:
+    """Where the SRTP streams of endpoints stand: ``marks[ep] = (rx, tx)``, each (SSRC, rollover
+    counter, sequence number) per stream, sent with each report for the endpoints that speak SRTP."""
+
+    KIND: ClassVar[int] = 16
+    marks: dict[int, tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]]]
+
+
+@dataclass(frozen=True)
 class Tap:
     """One packet a tapped endpoint accepted (clear RTP) and its wall time."""
 
@@ -166,9 +179,9 @@ class Closed:
     last: EndpointStats | None = None
 
 
-Message = Open | State | Play | Stop | Close | Opened | Stats | Tap | Played | Closed
+Message = Open | State | Play | Stop | Close | Opened | Stats | SrtpMarks | Tap | Played | Closed
 _TYPES: dict[int, type[Any]] = {
-    t.KIND: t for t in (Open, State, Play, Stop, Close, Opened, Stats, Tap, Played, Closed)
+    t.KIND: t for t in (Open, State, Play, Stop, Close, Opened, Stats, SrtpMarks, Tap, Played, Closed)
 }
 
 
@@ -231,7 +244,11 @@ def decode(kind: int, body: bytes) -> Message:
                 float(data["cpu"]),
                 str(data["disk_error"]),
             )
+        if cls is SrtpMarks:
+            return SrtpMarks({int(k): (_marks(rx), _marks(tx)) for k, (rx, tx) in data["marks"].items()})
         if cls is State:
+            data["srtp_rx_at"] = _marks(data.get("srtp_rx_at", ()))
+            data["srtp_tx_at"] = _marks(data.get("srtp_tx_at", ()))
             data["remote"] = _addr(data["remote"])
             pts = data["payload_types"]
             data["payload_types"] = None if pts is None else tuple(pts)
@@ -245,6 +262,10 @@ def decode(kind: int, body: bytes) -> Message:
         raise ProtocolError(
             f"メディアの通信を読めません（種類 {kind}）", f"unreadable media message of kind {kind}: {exc}"
         ) from exc
+
+
+def _marks(value: Any) -> tuple[tuple[int, int, int], ...]:
+    return tuple((int(ssrc), int(roc), int(seq)) for ssrc, roc, seq in value)
 
 
 def _addr(value: Any) -> tuple[str, int] | None:

@@ -28,11 +28,16 @@ from akashi.telephony import mediaproto as mp
 from akashi.telephony.admission import LoadMonitor, run_monitor
 from akashi.telephony.media import NoticePlayer, RtpEndpoint, RtpEndpoint6
 from akashi.telephony.recorder import SpoolWriter, write_batch
-from akashi.telephony.srtp import KeyedSession
+from akashi.telephony.srtp import KeyedSession, StreamMark
 
 log = logging.getLogger("akashi.telephony.mediaworker")
 FLUSH_S = 0.5
 STATS_S = 0.5
+#: SRTP marks are sent again when a stream wrapped, or moved this many packets on (well within the
+#: 32,768 that libsrtp's index guess allows a resumed stream to be behind)
+MARK_EVERY = 0x2000
+#: an endpoint's SRTP marks: (rx, tx), each (SSRC, rollover counter, sequence number) per stream
+Marks = tuple[tuple[StreamMark, ...], tuple[StreamMark, ...]]
 
 
 class Worker:
@@ -47,6 +52,7 @@ class Worker:
         self.users: dict[str, set[int]] = {}  # spool path -> endpoints recording into it
         self.plays: dict[int, asyncio.Task[None]] = {}
         self._reported: dict[int, tuple[int, int, int, bool]] = {}
+        self._marked: dict[int, Marks] = {}  # the SRTP marks last sent, per endpoint
         self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="akashi-media-spool")
         self.lag: list[float] = []
         self.disk_error = ""
@@ -97,10 +103,17 @@ class Worker:
         ep.forward = st.forward
         ep.peer = self.eps.get(st.peer) if st.peer is not None else None
         ep.label = st.label
+        # a new endpoint, or a restarted worker's: its streams resume where the last report saw them
         if prev is None or prev.srtp_rx != st.srtp_rx:
-            ep.srtp_rx = KeyedSession(bytes.fromhex(st.srtp_rx), inbound=True) if st.srtp_rx else None
+            at = st.srtp_rx_at if prev is None else ()
+            ep.srtp_rx = (
+                KeyedSession(bytes.fromhex(st.srtp_rx), inbound=True, resume=at) if st.srtp_rx else None
+            )
         if prev is None or prev.srtp_tx != st.srtp_tx:
-            ep.srtp_tx = KeyedSession(bytes.fromhex(st.srtp_tx), inbound=False) if st.srtp_tx else None
+            at = st.srtp_tx_at if prev is None else ()
+            ep.srtp_tx = (
+                KeyedSession(bytes.fromhex(st.srtp_tx), inbound=False, resume=at) if st.srtp_tx else None
+            )
         ep.record_in = self._sink(st.ep, st.record_in)
         ep.record_out = self._sink(st.ep, st.record_out)
         ep.tap = self._tap(st.ep, event=False) if st.tap else None
@@ -162,6 +175,7 @@ class Worker:
         ep = self.eps.pop(ep_id, None)
         self.states.pop(ep_id, None)
         self._reported.pop(ep_id, None)
+        self._marked.pop(ep_id, None)
         last = None
         if ep is not None:
             last = _full_stats(ep)
@@ -221,10 +235,27 @@ class Worker:
                 eps[i] = _full_stats(ep)
             else:
                 eps[i] = mp.EndpointStats(ep.rx_packets, ep.tx_packets, ep.last_rx, ep.latched)
+        self._report_marks()
         lags = sorted(self.lag)
         self.lag.clear()
         p95 = lags[int(0.95 * (len(lags) - 1))] * 1000 if lags else 0.0
         self.send(mp.Stats(eps, self.load.overloaded, p95, self.load.cpu, self.disk_error))
+
+    def _report_marks(self) -> None:
+        """Where the SRTP streams stand, for the endpoints whose streams moved on enough (see :func:`_moved`)."""
+        changed: dict[int, Marks] = {}
+        for i, ep in self.eps.items():
+            rx, tx = ep.srtp_rx, ep.srtp_tx
+            if rx is None and tx is None:
+                continue
+            now = (
+                rx.marks() if isinstance(rx, KeyedSession) else (),
+                tx.marks() if isinstance(tx, KeyedSession) else (),
+            )
+            if _moved(self._marked.get(i), now):
+                changed[i] = self._marked[i] = now
+        if changed:
+            self.send(mp.SrtpMarks(changed))
 
     def close(self) -> None:
         """The SIP process is gone: write out and close every spool file."""
@@ -236,6 +267,22 @@ class Worker:
             with contextlib.suppress(OSError):
                 w.close()
         self.io.shutdown(wait=True)
+
+
+def _moved(old: Marks | None, new: Marks) -> bool:
+    """Whether SRTP marks must be sent again: a stream new or wrapped, or more than MARK_EVERY further."""
+    if old is None:
+        return True
+    for was, now in zip(old, new, strict=True):
+        if {m[0] for m in was} != {m[0] for m in now}:
+            return True
+        before = {ssrc: (roc << 16) | seq for ssrc, roc, seq in was}
+        if any(
+            roc != before[ssrc] >> 16 or abs(((roc << 16) | seq) - before[ssrc]) >= MARK_EVERY
+            for ssrc, roc, seq in now
+        ):
+            return True
+    return False
 
 
 def _full_stats(ep: RtpEndpoint) -> mp.EndpointStats:

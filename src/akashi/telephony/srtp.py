@@ -69,17 +69,80 @@ def take_answer(mine: LegCrypto, answer: AudioSession, who: str) -> None:
     mine.remote = theirs
 
 
-class KeyedSession(pylibsrtp.Session):
-    """A libsrtp session that keeps its master key: a media worker process is sent the key, not the session."""
+#: where one SRTP stream is: (SSRC, rollover counter, last sequence number)
+StreamMark = tuple[int, int, int]
 
-    def __init__(self, key: bytes, *, inbound: bool) -> None:
+
+class KeyedSession(pylibsrtp.Session):
+    """A libsrtp session that keeps its master key: a media worker process is sent the key, not the session.
+
+    It also keeps the last packet it passed, so that :meth:`marks` can say where each stream is
+    (rollover counter and sequence number, RFC 3711 3.3.1). A worker that dies and is started again
+    gets a fresh session; ``resume`` brings its streams to those marks first, or a call past 65,536
+    packets (about 22 minutes) would fail authentication both ways after the restart.
+    """
+
+    def __init__(self, key: bytes, *, inbound: bool, resume: tuple[StreamMark, ...] = ()) -> None:
         ssrc_type = pylibsrtp.Policy.SSRC_ANY_INBOUND if inbound else pylibsrtp.Policy.SSRC_ANY_OUTBOUND
         super().__init__(pylibsrtp.Policy(key=key, ssrc_type=ssrc_type))
         self.key = key
         self.inbound = inbound
+        self.last = b""
+        self._streams: dict[int, tuple[int, int]] = {}
+        for ssrc, roc, seq in resume:
+            self._fast_forward(ssrc, (roc << 16) | seq)
+            self._streams[ssrc] = (roc, seq)
 
     def __repr__(self) -> str:
         return f"KeyedSession({'inbound' if self.inbound else 'outbound'}, key hidden)"
+
+    def protect(self, packet: bytes) -> bytes:
+        """As libsrtp's, remembering the clear packet for :meth:`marks`."""
+        self.last = packet
+        return super().protect(packet)
+
+    def unprotect(self, packet: bytes) -> bytes:
+        """As libsrtp's, remembering the clear packet for :meth:`marks`."""
+        clear = super().unprotect(packet)
+        self.last = clear
+        return clear
+
+    def marks(self) -> tuple[StreamMark, ...]:
+        """Where each stream is now, from the last packet passed; called often enough (well within
+        32,768 packets of a stream) to see every wrap of its sequence number."""
+        last = self.last
+        if len(last) >= 12:
+            ssrc, seq = int.from_bytes(last[8:12], "big"), int.from_bytes(last[2:4], "big")
+            roc, prev = self._streams.get(ssrc, (0, seq))
+            if seq < prev and prev - seq > 0x8000:
+                roc += 1  # wrapped since the last look
+            elif seq > prev and seq - prev > 0x8000:
+                seq = prev  # a late packet from before the wrap: the stream is not behind
+            self._streams[ssrc] = (roc, seq)
+        return tuple((ssrc, roc, seq) for ssrc, (roc, seq) in self._streams.items())
+
+    def _fast_forward(self, ssrc: int, index: int) -> None:
+        """Bring stream ``ssrc`` to packet ``index`` with steps libsrtp's index guess follows (a quarter
+        of the sequence space each); an inbound session is fed packets protected with its own key."""
+        helper = pylibsrtp.Session(
+            pylibsrtp.Policy(key=self.key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+        )
+        step = index % 0x4000
+        while True:
+            packet = (
+                b"\x80\x00"
+                + (step & 0xFFFF).to_bytes(2, "big")
+                + bytes(4)
+                + ssrc.to_bytes(4, "big")
+                + b"\x00"
+            )
+            if self.inbound:
+                super().unprotect(helper.protect(packet))
+            else:
+                super().protect(packet)
+            if step >= index:
+                return
+            step = min(step + 0x4000, index)
 
 
 def sessions(keys: LegCrypto) -> tuple[KeyedSession, KeyedSession]:
