@@ -209,6 +209,9 @@ def step(
         out["rtp_dropped_packets"] = dropped
         out["loss"] = dropped / (rx + dropped) if rx + dropped else 1.0
         out["akashi_loop_lag_us"] = {k: v for k, v in s1.items() if k.startswith("loop_lag")}
+        out["media_worker_lag_p95_us"] = s1.get("media_worker_lag_p95_us")
+        # new calls refused with 503 by admission control (the SIP process's load, or every worker's)
+        out["refused_overload"] = s1.get("refused_overload", 0) + s1.get("refused_media_overload", 0)
         out["akashi_cpu_per_call_pct"] = round(
             100 * (cpu1["akashi"] - cpu0["akashi"]) / duration / max(n, 1), 3
         )
@@ -296,7 +299,8 @@ def ladder(
         print(
             f"N={r['n']} workers={r['media_workers']}: akashi CPU/call {r.get('akashi_cpu_per_call_pct')}% of a core, "
             f"loss {r.get('loss'):.5f}, bridged {r.get('bridged')}, relay p50/p99 {p.get('delay_p50_ms')}/"
-            f"{p.get('delay_p99_ms')} ms, setup {r.get('setup_calls_per_s')} calls/s, "
+            f"{p.get('delay_p99_ms')} ms, refused 503 {r.get('refused_overload')}, "
+            f"setup {r.get('setup_calls_per_s')} calls/s, "
             f"CPU vs direct SIPp x{r.get('cpu_ratio_vs_direct_sipp')}"
         )
     summary = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from typing import Annotated, Literal
 
@@ -380,13 +381,11 @@ class SipSettings(Section):
         description="Admission control: CPU of the SIP/media process, in cores (1.0 = one core, "
         "averaged over 2 s), above which new calls get 503 with Retry-After (0: not checked).",
     )
-    media_workers: int = Field(
-        0,
-        ge=0,
-        le=64,
-        description="Media worker processes that relay and record RTP, each with its own slice of rtp_ports "
-        "(0: the SIP process relays every call itself). With workers, the admission limits apply to each "
-        "worker: a new call goes to the least busy one that is not overloaded, and gets 503 when all are. A "
+    media_workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = Field(
+        "auto",
+        description='Media worker processes that relay and record RTP, each with its own slice of rtp_ports ("auto": '
+        "one per core; 0: the SIP process relays every call itself). With workers, the admission limits apply to "
+        "each worker: a new call goes to the least busy one that is not overloaded, and gets 503 when all are. A "
         "worker that dies is restarted with its calls' ports; they lose at most the last half second.",
     )
     inbound_networks: list[Network] = Field(
@@ -412,10 +411,19 @@ class SipSettings(Section):
             raise ValueError("session_expires_s must not be below min_se_s")
         return self
 
+    @property
+    def media_worker_count(self) -> int:
+        """The media worker processes to start: ``media_workers``, with "auto" one per core (at most as many
+        as ``rtp_ports`` gives the two ports of a call each)."""
+        if self.media_workers != "auto":
+            return self.media_workers
+        lo, hi = (int(p) for p in self.rtp_ports.split("-"))
+        return max(1, min(os.cpu_count() or 1, 64, (hi - lo) // 4))
+
     @model_validator(mode="after")
     def _ports_per_worker(self) -> SipSettings:
         lo, hi = (int(p) for p in self.rtp_ports.split("-"))
-        if self.media_workers and (hi - lo) // 2 < 2 * self.media_workers:
+        if self.media_workers != "auto" and self.media_workers and (hi - lo) // 2 < 2 * self.media_workers:
             raise ValueError(
                 f"rtp_ports {self.rtp_ports} is too small for {self.media_workers} media workers "
                 "(each worker needs the two ports of at least one call)"

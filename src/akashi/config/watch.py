@@ -61,6 +61,7 @@ RESTART_KEYS: tuple[str, ...] = (
     "sip.inbound_networks",
     "sip.admission_max_loop_lag_ms",
     "sip.admission_max_cpu",
+    "sip.media_workers",
     "sip.auth_lockout_after",
     "sip.auth_lockout_window_s",
     "sip.auth_lockout_s",

@@ -203,11 +203,11 @@ class TelephonyService:
     async def _open_media(self, rtp_host: str) -> MediaWorkers | None:
         """The RTP ports: this process's pool, or ``sip.media_workers`` worker processes (started here)."""
         s = self.settings
-        if not s.media_workers:
+        if not s.media_worker_count:
             self.ports = PortPool(rtp_host, s.rtp_ports, s.ipv6_address)
             return None
         workers = MediaWorkers(
-            rtp_host, s.rtp_ports, s.ipv6_address, s.media_workers,
+            rtp_host, s.rtp_ports, s.ipv6_address, s.media_worker_count,
             max_lag_s=s.admission_max_loop_lag_ms / 1000, max_cpu=s.admission_max_cpu,
         )  # fmt: skip
         workers.on_disk = self.recordings.disk_state
