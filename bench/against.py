@@ -100,18 +100,25 @@ def compare(
     keep_going: bool,
     direct: Callable[..., dict[str, Any]],
     measure: Callable[..., dict[str, Any]],
+    sip_extra: str = "",
 ) -> tuple[dict[str, Any], bool]:
     """Before and after interleaved per repetition (the order flips each time); one table of both.
 
     ``direct(work, n, duration, False, wav, notice)`` is the SIPp pair's run without Akashi and
-    ``measure(work, n, duration, wav, notice, code, baseline)`` one step through ``code``'s Akashi.
+    ``measure(work, n, duration, wav, notice, code, baseline)`` one step through ``code``'s Akashi;
+    ``sip_extra``: more ``[sip]`` lines for both (``media_workers = 2``).
     """
     wav, notice = tones(work)
     codes = []
     for code in (before, Code.working_tree()):
         # the load control that came after REF refuses calls on a loaded machine: off, so both take all
         off = knows_sip_setting(code, "admission_max_cpu", work)
-        codes.append(replace(code, sip_extra=ADMISSION_OFF if off else ""))
+        more = sip_extra
+        if more and not knows_sip_setting(code, "media_workers", work):
+            if more.strip() != "media_workers = 0":
+                raise SystemExit(f"{code.label} ({code.commit}) has no sip.media_workers")
+            more = ""  # older code relays in the SIP process, as media_workers = 0 does
+        codes.append(replace(code, sip_extra=(ADMISSION_OFF if off else "") + more))
     info = {
         c.label: {"commit": c.commit, "package": package(c, work), "sip_extra": c.sip_extra} for c in codes
     }

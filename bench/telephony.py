@@ -264,7 +264,7 @@ def measure(
 
 
 def ladder(
-    steps: list[int], duration: float, work: Path, keep_going: bool, media_workers: list[int]
+    steps: list[int], duration: float, work: Path, keep_going: bool, media_workers: list[int], sip: str = ""
 ) -> tuple[dict[str, Any], bool]:
     """The working tree, N up until a step is not clean; prints each step's figures.
 
@@ -280,7 +280,7 @@ def ladder(
         for w in media_workers if i % 2 == 0 else media_workers[::-1]:
             if w not in going:
                 continue
-            code = dataclasses.replace(Code.working_tree(), sip_extra=f"media_workers = {w}\n")
+            code = dataclasses.replace(Code.working_tree(), sip_extra=f"media_workers = {w}\n{sip}\n")
             run = measure(work / f"akashi-{n}-w{w}", n, duration, wav, notice, code, base)
             run["media_workers"] = w
             run["baseline"] = base
@@ -304,6 +304,7 @@ def ladder(
             f"CPU vs direct SIPp x{r.get('cpu_ratio_vs_direct_sipp')}"
         )
     summary = {
+        "sip_extra": sip,
         "max_clean_concurrent_calls": best[media_workers[0]],
         "max_clean_by_media_workers": {str(w): best[w] for w in media_workers},
         "duration_s": duration,
@@ -332,7 +333,14 @@ def main() -> None:
     ap.add_argument(
         "--media-workers",
         default="0",
-        help="sip.media_workers counts to run side by side, e.g. 0,2 (0: the SIP process relays)",
+        help="sip.media_workers counts to run side by side, e.g. 0,2 (0: the SIP process relays); "
+        "with --against, one count for both codes",
+    )
+    ap.add_argument(
+        "--sip",
+        default="",
+        metavar="LINES",
+        help='more [sip] lines for Akashi, e.g. "admission_max_cpu = 0.3"',
     )
     ap.add_argument(
         "--out", type=Path, help="JSON (default bench/results/telephony.json, -ab.json with --against)"
@@ -345,12 +353,16 @@ def main() -> None:
     load0 = os.getloadavg()[0]
     if args.against:
         with checkout(args.against, work) as before:
+            workers = args.media_workers.split(",")
+            if len(workers) != 1:
+                ap.error("--against compares one --media-workers count")
+            extra = f"media_workers = {int(workers[0])}\n"
             summary, clean = compare(
-                steps, duration, work, before, args.repeats, args.keep_going, step, measure
+                steps, duration, work, before, args.repeats, args.keep_going, step, measure, extra
             )
     else:
         counts = [int(w) for w in args.media_workers.split(",")]
-        summary, clean = ladder(steps, duration, work, args.keep_going, counts)
+        summary, clean = ladder(steps, duration, work, args.keep_going, counts, args.sip)
     summary |= {"cpus": os.cpu_count(), "loadavg_1m_start": round(load0, 2)}
     out = args.out or ROOT / "bench" / "results" / ("telephony-ab.json" if args.against else "telephony.json")
     write_json(out, summary)
