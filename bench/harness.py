@@ -264,6 +264,11 @@ class Probe:
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
+    def reset(self) -> None:
+        """Start the figures again (the call and its timing go on)."""
+        self.delays = []
+        self.sent = self.got = 0
+
     def end(self) -> None:
         """Stop sending, then the probe call's SIPp (again: nothing more happens)."""
         self.stop.set()

@@ -89,6 +89,23 @@ N=500: 412 (rest 503) / 1.4 ms | 501 / 8.1 ms | 501 / 13.7 ms; N=700: 499 / 17.2
 but on 2 cores shared with SIPp the relay's p99 passes 5 ms, so the clean figure stays at 300. A first
 version that reported every endpoint's counters four times a second (dataclasses.asdict, JSON) cost the
 relay p99 10 ms at 300 calls; the short report twice a second does not.
+
+2026-12-07, a fresh 2-core VM of the same kind, quiet (load 0.5-6.5 from the bench's own processes), SIPp on
+the same two cores, ``--media-workers 1,2 --steps 400,500,600,700,900 --duration 30 --keep-going`` (the default is now
+"auto", one worker per core): bridged / probe p99 for 1 | 2 workers - N=400: 401 / 6.3 ms |
+401 / 4.2 ms; N=500: 501 / 4.5 | 501 / 2.5 (both clean); N=600: 16.4 | 8.1; N=700: 37.5 | 15.3; N=900: 843
+taken, 58 refused (the probe too) | 901 / 22.1 ms. 0 loss everywhere; 0.108-0.147 % of a core per call,
+x2.3-3.0 the direct SIPp pair's CPU; set-up 45-48 calls/s. Three runs of 15 s steps the same day: 1 | 2 workers
+N=300 2.8 | 0.45, N=400 1.9 | 0.40, N=500 8.1 | 2.3 and 12.1 | 2.1, N=600 12.8 | 2.3 and 10.6 | 7.1 (three
+workers 1.25, four 0.99), N=700 39.3 | 6.3 ms. In all 11 pairs two workers had the lower p99; most calls carried
+clean: 400-500 with one worker, 500-600 with two. The overload step with two workers: at the default limits
+(0.85 of a core per worker) neither worker reached its limit before SIPp and the workers filled the box, so all
+900 were taken; with ``--sip "admission_max_cpu = 0.4"`` (the workers' share of a box shared with SIPp) 717 were
+taken and 184 refused with 503, the calls taken at p99 1.7 ms (and 500 calls all taken at 4.7 ms). The probe
+call is placed before the load, so that it is one of the calls up when admission control refuses new ones; its
+figures are reset when the hold begins. A report of the workers' endpoints sent in ten slices (a tenth every
+50 ms) instead of all at once every 0.5 s made no difference (``--against HEAD --media-workers 1``, 2 pairs:
+median p99 3.6 | 5.4 ms at 500, 17 | 19 ms at 600) and was not kept.
 """
 
 from __future__ import annotations
@@ -158,16 +175,19 @@ def step(
         target = f"127.0.0.1:{sip_port}"
     uas = operators(work, op_port, n + 1, limit)
     time.sleep(0.5)
-    t0 = time.monotonic()
-    uac = callers(work / "caller.xml", target, n, work / "caller.log", limit)
     probe = None
-    setup_s = None
     if akashi is not None:
-        if akashi.bridged(n, t0 + 60):
-            setup_s = time.monotonic() - t0
-        # the probe call, through the same route
+        # the probe call first: it is up when the load comes, as the calls admission control protects
+        # are; its figures are those of the hold (reset below)
         probe = Probe()
         probe.call(work, target, probe_op_port, talk_ms, limit)
+        akashi.bridged(1, time.monotonic() + 10)
+    t0 = time.monotonic()
+    uac = callers(work / "caller.xml", target, n, work / "caller.log", limit)
+    setup_s = None
+    if akashi is not None:
+        if akashi.bridged(n + 1, t0 + 60):
+            setup_s = time.monotonic() - t0
     else:
         time.sleep(min(10.0, n / 50 + 2))
         setup_s = n / 50  # SIPp's own rate; the baseline answers at once
@@ -176,6 +196,8 @@ def step(
     cpu0 = read_cpu(pids, {k: 0.0 for k in pids}, gone)
     drops0 = udp_drops(RTP_LO, RTP_HI) if akashi else 0
     s0 = akashi.stats() if akashi else {}
+    if probe is not None:
+        probe.reset()
     # CPU read every second: a SIPp whose calls were all refused (503 under overload) exits before the
     # hold ends, and its last reading is what it used
     cpu1 = dict(cpu0)

@@ -18,6 +18,7 @@ from akashi.telephony.mediapool import MediaWorkers, WorkerEndpoint
 from akashi.telephony.sdp import Codec
 from akashi.telephony.srtp import KeyedSession
 from tests.conftest import require_binary
+from tests.ports import free_udp_port
 from tests.telephony import scenarios
 from tests.telephony.conftest import Start
 from tests.telephony.peers import Sipp, rtp_peer, tone
@@ -243,3 +244,21 @@ async def test_srtp_past_a_sequence_wrap_survives_a_worker_restart() -> None:
     assert len(resumed) > 550 and resumed[-1] == 1099, (len(resumed), resumed[-5:])  # relayed again
     assert failed == 0, failed  # and the operator's phone decrypted every packet Akashi sent
     assert a.refused == {}, a.refused  # Akashi decrypted every packet of the phone's
+
+
+@pytest.mark.parametrize("workers", ["auto", "0"])
+async def test_the_cpu_limit_is_each_workers_and_the_sip_process_is_checked_by_lag(
+    b2bua: Start, workers: str
+) -> None:
+    """By default (one worker per core) admission's CPU limit applies to each worker and the SIP process,
+    which only signals, is checked by its loop lag; with the relay in the SIP process it gets both."""
+    limits = "admission_max_cpu = 0.5\nadmission_max_loop_lag_ms = 40\n"
+    line = "" if workers == "auto" else f"media_workers = {workers}\n"
+    svc = await b2bua([free_udp_port()], notice=None, sip_extra=line + limits)
+    assert svc.load.max_lag_s == 0.04
+    if workers == "auto":
+        assert svc.media_workers is not None and len(svc.media_workers.workers) == (os.cpu_count() or 1)
+        assert (svc.media_workers.max_cpu, svc.media_workers.max_lag_s) == (0.5, 0.04)
+        assert svc.load.max_cpu == 0.0
+    else:
+        assert svc.media_workers is None and svc.load.max_cpu == 0.5

@@ -379,7 +379,8 @@ class SipSettings(Section):
         ge=0,
         le=64,
         description="Admission control: CPU of the SIP/media process, in cores (1.0 = one core, "
-        "averaged over 2 s), above which new calls get 503 with Retry-After (0: not checked).",
+        "averaged over 2 s), above which new calls get 503 with Retry-After (0: not checked). With media "
+        "workers it is each worker's limit, and the SIP process (signalling only) is checked by its loop lag.",
     )
     media_workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = Field(
         "auto",

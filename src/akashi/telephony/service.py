@@ -94,8 +94,10 @@ class TelephonyService:
             s.max_calls, s.max_calls_per_source, s.invites_per_second_per_source, None, s.inbound_networks
         )
         self._refusals = RefusalLog()
-        #: loop lag and CPU of this process: new calls get 503 while it is overloaded
-        self.load = LoadMonitor(s.admission_max_loop_lag_ms / 1000, s.admission_max_cpu)
+        #: loop lag and CPU of this process: new calls get 503 while it is overloaded. With media workers
+        #: the CPU limit is each worker's (they relay); this process, signalling only, is checked by its lag
+        cpu_limit = 0.0 if s.media_worker_count else s.admission_max_cpu
+        self.load = LoadMonitor(s.admission_max_loop_lag_ms / 1000, cpu_limit)
         #: calls ended because their 200 OK was never ACKed (logged at most every few seconds)
         self.unacked = LogEvery()
         #: floods are answered before the SIP parser (see akashi.telephony.edge)
