@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,19 @@ def test_media_workers_need_ports_for_a_call_each(tmp_path: Path) -> None:
 def test_the_default_configuration_loads(tmp_path: Path) -> None:
     s = load(tmp_path, "")
     assert list(s.announcements) == ["default"]
+
+
+def test_auto_media_workers_are_one_per_usable_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default "auto": one worker per core this process may run on, at most one per call's two ports."""
+    s = load(tmp_path, "").sip
+    assert s.media_workers == "auto" and s.media_worker_count == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4, 5})  # taskset, a cpuset
+    assert s.media_worker_count == 6
+    assert load(tmp_path / "few", '[sip]\nrtp_ports = "24000-24008"\n').sip.media_worker_count == 2
+    assert load(tmp_path / "zero", "[sip]\nmedia_workers = 0\n").sip.media_worker_count == 0
+    assert load(tmp_path / "env", "", {"AKASHI_SIP__MEDIA_WORKERS": "3"}).sip.media_worker_count == 3
+    msg = refused(tmp_path / "word", '[sip]\nmedia_workers = "many"\n')
+    assert (
+        'must be "auto" (one per core) or a number of workers from 0 to 64' in msg and "akashi.toml:2" in msg
+    )
+    assert refused(tmp_path / "bool", "[sip]\nmedia_workers = true\n")

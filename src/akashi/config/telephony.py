@@ -279,6 +279,14 @@ class AgentSettings(Section):
         return self
 
 
+def cores() -> int:
+    """The cores this process may run on (a container's cpuset, ``taskset``), else all of the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
 class SipSettings(Section):
     """SIP and RTP."""
 
@@ -414,12 +422,12 @@ class SipSettings(Section):
 
     @property
     def media_worker_count(self) -> int:
-        """The media worker processes to start: ``media_workers``, with "auto" one per core (at most as many
-        as ``rtp_ports`` gives the two ports of a call each)."""
+        """The media worker processes to start: ``media_workers``, with "auto" one per core this process may
+        run on (at most as many as ``rtp_ports`` gives the two ports of a call each)."""
         if self.media_workers != "auto":
             return self.media_workers
         lo, hi = (int(p) for p in self.rtp_ports.split("-"))
-        return max(1, min(os.cpu_count() or 1, 64, (hi - lo) // 4))
+        return max(1, min(cores(), 64, (hi - lo) // 4))
 
     @model_validator(mode="after")
     def _ports_per_worker(self) -> SipSettings:
@@ -430,6 +438,15 @@ class SipSettings(Section):
                 "(each worker needs the two ports of at least one call)"
             )
         return self
+
+    @field_validator("media_workers", mode="before")
+    @classmethod
+    def _worker_count(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().isdigit():  # from an environment variable
+            v = int(v)
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 64):
+            return v
+        raise ValueError('media_workers must be "auto" (one per core) or a number of workers from 0 to 64')
 
     @field_validator("rtp_ports")
     @classmethod
