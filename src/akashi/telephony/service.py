@@ -214,6 +214,10 @@ class TelephonyService:
         )  # fmt: skip
         workers.on_disk = self.recordings.disk_state
         await workers.start()
+        log.info(
+            "RTP はメディアワーカー %d 個で中継・録音します（ポート %s）/ %d media workers relay and record RTP (ports %s)",
+            s.media_worker_count, s.rtp_ports, s.media_worker_count, s.rtp_ports,
+        )  # fmt: skip
         self.ports = self.recordings.media = self.media_workers = workers
         return workers
 
