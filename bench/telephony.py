@@ -90,7 +90,7 @@ but on 2 cores shared with SIPp the relay's p99 passes 5 ms, so the clean figure
 version that reported every endpoint's counters four times a second (dataclasses.asdict, JSON) cost the
 relay p99 10 ms at 300 calls; the short report twice a second does not.
 
-2026-12-07, a fresh 2-core VM of the same kind, quiet (load 0.5-6.5 from the bench's own processes), SIPp on
+2026-12-07, a fresh 2-core VM of the same kind (AMD EPYC, 24 GiB), quiet (load 0.5-6.5 from the bench's own processes), SIPp on
 the same two cores, ``--media-workers 1,2 --steps 400,500,600,700,900 --duration 30 --keep-going`` (the default is now
 "auto", one worker per core): bridged / probe p99 for 1 | 2 workers - N=400: 401 / 6.3 ms |
 401 / 4.2 ms; N=500: 501 / 4.5 | 501 / 2.5 (both clean); N=600: 16.4 | 8.1; N=700: 37.5 | 15.3; N=900: 843
