@@ -214,10 +214,10 @@ async def test_refusals_up_to_the_end_reach_a_siprec_call_on_a_media_worker(
         dest = ("127.0.0.1", session.eps[session.index.index(1)].port)
         packet = bytes([0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7]) + b"v" * 160
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
-            while not session.ended.is_set():  # 500 a second, up to the BYE
+            while not session.ended.is_set():  # 250 a second, up to the BYE
                 stranger.sendto(packet, dest)
                 sent += 1
-                await asyncio.sleep(0.002)
+                await asyncio.sleep(0.004)
         assert await src.wait(40) == 0, src.log()
     finally:
         src.kill()
@@ -225,6 +225,7 @@ async def test_refusals_up_to_the_end_reach_a_siprec_call_on_a_media_worker(
     assert call_id is not None
     row, _jobs = _row(svc, call_id)
     refused = row.extra["rtp_refused"]["operator"]["source"]
-    # all of them but those still queued in the socket when the worker let the port go
-    assert sent - 5 <= refused <= sent, (refused, sent)
+    # all of them but those still queued in the socket when the worker let the port go (up to about 50 ms
+    # of them on a busy machine); the last report, 0-0.5 s before the end, lacks 0-125
+    assert sent - 12 <= refused <= sent, (refused, sent)
     assert row.extra["rtp_refused_from"]["operator"][0].startswith("127.0.0.1:")
