@@ -7,7 +7,7 @@ import os
 import pylibsrtp
 import pytest
 
-from akashi.telephony.srtp import KeyedSession
+from akashi.telephony.srtp import ResumableSession
 
 
 def _rtp(seq: int, ssrc: int = 0xABCDEF01) -> bytes:
@@ -23,7 +23,7 @@ def _phone(key: bytes, inbound: bool) -> pylibsrtp.Session:
 
 def test_marks_follow_the_wraps_and_ignore_a_late_packet() -> None:
     key = os.urandom(30)
-    phone, akashi = _phone(key, inbound=False), KeyedSession(key, inbound=True)
+    phone, akashi = _phone(key, inbound=False), ResumableSession(key, inbound=True)
     marks = []
     for i in range(3 * 65536 + 500):  # three wraps; looked at every 1,000 packets
         seq = (60000 + i) & 0xFFFF
@@ -32,7 +32,7 @@ def test_marks_follow_the_wraps_and_ignore_a_late_packet() -> None:
             marks.append(akashi.marks())
     assert akashi.marks() == ((0xABCDEF01, 3, (60000 + 3 * 65536 + 499) & 0xFFFF),)
     assert [m[0][1] for m in marks] == sorted(m[0][1] for m in marks)  # never back
-    late = KeyedSession(key, inbound=False)
+    late = ResumableSession(key, inbound=False)
     late.protect(_rtp(100))
     late.marks()
     late.protect(_rtp(65500))  # a packet from before the wrap, sent late
@@ -55,12 +55,15 @@ def test_resumed_sessions_interoperate_where_fresh_ones_fail(roc: int) -> None:
             break
         step = min(step + 0x4000, index)
     mark = ((0xABCDEF01, roc, seq - 20),)  # the last report was 20 packets ago
-    fresh_rx, fresh_tx = KeyedSession(key, inbound=True), KeyedSession(key, inbound=False)
+    fresh_rx, fresh_tx = ResumableSession(key, inbound=True), ResumableSession(key, inbound=False)
     with pytest.raises(pylibsrtp.Error):
         fresh_rx.unprotect(phone_tx.protect(_rtp(seq + 1)))
     with pytest.raises(pylibsrtp.Error):
         phone_rx.unprotect(fresh_tx.protect(_rtp(seq + 1)))
-    rx, tx = KeyedSession(key, inbound=True, resume=mark), KeyedSession(key, inbound=False, resume=mark)
+    rx, tx = (
+        ResumableSession(key, inbound=True, resume=mark),
+        ResumableSession(key, inbound=False, resume=mark),
+    )
     assert rx.unprotect(phone_tx.protect(_rtp(seq + 2))) == _rtp(seq + 2)
     assert phone_rx.unprotect(tx.protect(_rtp(seq + 2))) == _rtp(seq + 2)
     assert rx.marks() == tx.marks() == ((0xABCDEF01, roc, seq + 2),)

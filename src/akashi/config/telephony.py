@@ -432,9 +432,10 @@ class SipSettings(Section):
     @model_validator(mode="after")
     def _ports_per_worker(self) -> SipSettings:
         lo, hi = (int(p) for p in self.rtp_ports.split("-"))
-        if self.media_workers != "auto" and self.media_workers and (hi - lo) // 2 < 2 * self.media_workers:
+        n = self.media_worker_count
+        if n and (hi - lo) // 2 < 2 * n:
             raise ValueError(
-                f"rtp_ports {self.rtp_ports} is too small for {self.media_workers} media workers "
+                f"rtp_ports {self.rtp_ports} is too small for {n} media workers "
                 "(each worker needs the two ports of at least one call)"
             )
         return self

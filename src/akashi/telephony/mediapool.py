@@ -113,7 +113,7 @@ class _Worker:
     async def play(self, ep: WorkerEndpoint, player: NoticePlayer) -> None:
         """Play to ``ep`` until done; a play cut by the worker's death starts again from the beginning
         once the worker is back, so that a notice is always heard whole before the call goes on."""
-        for _ in range(REPLAYS + 1):
+        for cuts in range(REPLAYS + 1):
             await self.up.wait()
             if ep.closed or ep.id not in self.eps:
                 return
@@ -133,10 +133,12 @@ class _Worker:
                 raise
             finally:
                 self.plays.pop(play_id, None)
+            again = cuts < REPLAYS
             log.warning(
-                "メディアワーカー %d の再起動で再生が途切れました。最初から流し直します / "
-                "media worker %d restarted mid-play (port %d): playing it again from the start",
-                self.index, self.index, ep.port,
+                "メディアワーカー %d の再起動で再生が途切れました。%s / media worker %d restarted mid-play "
+                "(port %d): %s",
+                self.index, "最初から流し直します" if again else f"{cuts + 1} 回目のため流し直しません",
+                self.index, ep.port, "playing it again from the start" if again else f"cut {cuts + 1} times, given up",
             )  # fmt: skip
 
     def close_endpoint(self, ep: WorkerEndpoint) -> None:

@@ -22,6 +22,8 @@ from akashi.errors import ProtocolError
 
 _LEN = struct.Struct("!I")
 _TAP = struct.Struct("!IdB")
+#: where one SRTP stream stands: (SSRC, rollover counter, sequence number)
+Mark = tuple[int, int, int]
 #: the largest frame either side accepts (a Play of a few minutes of G.711 fits)
 MAX_FRAME = 32 * 1024 * 1024
 
@@ -66,8 +68,8 @@ class State:
     srtp_tx: str | None = field(repr=False)
     # where each SRTP stream was at the worker's last report, (SSRC, rollover counter, sequence number):
     # a restarted worker's fresh sessions start there (see SrtpMarks)
-    srtp_rx_at: tuple[tuple[int, int, int], ...] = ()
-    srtp_tx_at: tuple[tuple[int, int, int], ...] = ()
+    srtp_rx_at: tuple[Mark, ...] = ()
+    srtp_tx_at: tuple[Mark, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ class SrtpMarks:
     counter, sequence number) per stream, sent with each report for the endpoints that speak SRTP."""
 
     KIND: ClassVar[int] = 16
-    marks: dict[int, tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]]]
+    marks: dict[int, tuple[tuple[Mark, ...], tuple[Mark, ...]]]
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,7 @@ def decode(kind: int, body: bytes) -> Message:
         ) from exc
 
 
-def _marks(value: Any) -> tuple[tuple[int, int, int], ...]:
+def _marks(value: Any) -> tuple[Mark, ...]:
     return tuple((int(ssrc), int(roc), int(seq)) for ssrc, roc, seq in value)
 
 

@@ -28,7 +28,7 @@ from akashi.telephony import mediaproto as mp
 from akashi.telephony.admission import LoadMonitor, run_monitor
 from akashi.telephony.media import NoticePlayer, RtpEndpoint, RtpEndpoint6
 from akashi.telephony.recorder import SpoolWriter, write_batch
-from akashi.telephony.srtp import KeyedSession, StreamMark
+from akashi.telephony.srtp import ResumableSession, StreamMark
 
 log = logging.getLogger("akashi.telephony.mediaworker")
 FLUSH_S = 0.5
@@ -107,12 +107,12 @@ class Worker:
         if prev is None or prev.srtp_rx != st.srtp_rx:
             at = st.srtp_rx_at if prev is None else ()
             ep.srtp_rx = (
-                KeyedSession(bytes.fromhex(st.srtp_rx), inbound=True, resume=at) if st.srtp_rx else None
+                ResumableSession(bytes.fromhex(st.srtp_rx), inbound=True, resume=at) if st.srtp_rx else None
             )
         if prev is None or prev.srtp_tx != st.srtp_tx:
             at = st.srtp_tx_at if prev is None else ()
             ep.srtp_tx = (
-                KeyedSession(bytes.fromhex(st.srtp_tx), inbound=False, resume=at) if st.srtp_tx else None
+                ResumableSession(bytes.fromhex(st.srtp_tx), inbound=False, resume=at) if st.srtp_tx else None
             )
         ep.record_in = self._sink(st.ep, st.record_in)
         ep.record_out = self._sink(st.ep, st.record_out)
@@ -249,8 +249,8 @@ class Worker:
             if rx is None and tx is None:
                 continue
             now = (
-                rx.marks() if isinstance(rx, KeyedSession) else (),
-                tx.marks() if isinstance(tx, KeyedSession) else (),
+                rx.marks() if isinstance(rx, ResumableSession) else (),
+                tx.marks() if isinstance(tx, ResumableSession) else (),
             )
             if _moved(self._marked.get(i), now):
                 changed[i] = self._marked[i] = now

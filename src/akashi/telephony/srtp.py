@@ -74,27 +74,33 @@ StreamMark = tuple[int, int, int]
 
 
 class KeyedSession(pylibsrtp.Session):
-    """A libsrtp session that keeps its master key: a media worker process is sent the key, not the session.
+    """A libsrtp session that keeps its master key: a media worker process is sent the key, not the session."""
 
-    It also keeps the last packet it passed, so that :meth:`marks` can say where each stream is
-    (rollover counter and sequence number, RFC 3711 3.3.1). A worker that dies and is started again
-    gets a fresh session; ``resume`` brings its streams to those marks first, or a call past 65,536
-    packets (about 22 minutes) would fail authentication both ways after the restart.
-    """
-
-    def __init__(self, key: bytes, *, inbound: bool, resume: tuple[StreamMark, ...] = ()) -> None:
+    def __init__(self, key: bytes, *, inbound: bool) -> None:
         ssrc_type = pylibsrtp.Policy.SSRC_ANY_INBOUND if inbound else pylibsrtp.Policy.SSRC_ANY_OUTBOUND
         super().__init__(pylibsrtp.Policy(key=key, ssrc_type=ssrc_type))
         self.key = key
         self.inbound = inbound
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({'inbound' if self.inbound else 'outbound'}, key hidden)"
+
+
+class ResumableSession(KeyedSession):
+    """A media worker's session: it keeps the last packet it passed, so that :meth:`marks` can say where
+    each stream is (rollover counter and sequence number, RFC 3711 3.3.1). A worker that dies and is
+    started again gets a fresh session; ``resume`` brings its streams to those marks first, or a call past
+    65,536 packets (about 22 minutes) would fail authentication both ways after the restart. (The SIP
+    process's own relay, which never restarts alone, uses :class:`KeyedSession` and keeps nothing.)
+    """
+
+    def __init__(self, key: bytes, *, inbound: bool, resume: tuple[StreamMark, ...] = ()) -> None:
+        super().__init__(key, inbound=inbound)
         self.last = b""
         self._streams: dict[int, tuple[int, int]] = {}
         for ssrc, roc, seq in resume:
             self._fast_forward(ssrc, (roc << 16) | seq)
             self._streams[ssrc] = (roc, seq)
-
-    def __repr__(self) -> str:
-        return f"KeyedSession({'inbound' if self.inbound else 'outbound'}, key hidden)"
 
     def protect(self, packet: bytes) -> bytes:
         """As libsrtp's, remembering the clear packet for :meth:`marks`."""
@@ -124,9 +130,7 @@ class KeyedSession(pylibsrtp.Session):
     def _fast_forward(self, ssrc: int, index: int) -> None:
         """Bring stream ``ssrc`` to packet ``index`` with steps libsrtp's index guess follows (a quarter
         of the sequence space each); an inbound session is fed packets protected with its own key."""
-        helper = pylibsrtp.Session(
-            pylibsrtp.Policy(key=self.key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
-        )
+        helper = KeyedSession(self.key, inbound=False)
         step = index % 0x4000
         while True:
             packet = (
