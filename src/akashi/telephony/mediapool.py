@@ -32,7 +32,8 @@ from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony import mediaproto as mp
 from akashi.telephony.admission import RETRY_AFTER_S
 from akashi.telephony.limits import Refusal
-from akashi.telephony.media import NoticePlayer, RtpEndpoint, no_ipv6, no_port
+from akashi.telephony.media import NoticePlayer, RtpEndpoint
+from akashi.telephony.portpool import no_ipv6, no_port
 from akashi.telephony.recorder import SpoolWriter
 from akashi.telephony.workerport import WorkerEndpoint
 

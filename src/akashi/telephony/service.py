@@ -31,9 +31,9 @@ from akashi.telephony.edgeaudit import EdgeAudit, media_refusal
 from akashi.telephony.legtimers import refuse_invite
 from akashi.telephony.limits import CallLimits, LogEvery, Refusal, RefusalLog
 from akashi.telephony.live import LiveLink, NullLiveLink
-from akashi.telephony.media import MediaPorts, PortPool
 from akashi.telephony.mediapool import MediaWorkers
 from akashi.telephony.outbound import outbound_agent
+from akashi.telephony.portpool import MediaPorts, PortPool
 from akashi.telephony.recorder import CallMeta, CallSpool
 from akashi.telephony.register import Registrar
 from akashi.telephony.reliable import OPTION_TAGS

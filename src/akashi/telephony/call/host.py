@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from akashi.telephony.announce import Announcements
     from akashi.telephony.limits import LogEvery
     from akashi.telephony.live import LiveLink
-    from akashi.telephony.media import MediaPorts
+    from akashi.telephony.portpool import MediaPorts
     from akashi.telephony.recorder import CallMeta, CallSpool
     from akashi.telephony.sip.message import Request
     from akashi.telephony.sip.transport import SipUdp
