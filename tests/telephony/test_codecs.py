@@ -47,12 +47,14 @@ async def send_packets(peer: RtpPeer, dest: tuple[str, int], pt: int, count: int
 
 
 async def bridged_ports(svc: TelephonyService, timeout: float = 20) -> tuple[int, int]:
-    """Akashi's media ports (caller side, operator side) of the first call to be bridged."""
+    """Akashi's media ports (caller side, operator side) of the first call to be bridged, once the relay
+    carries it."""
 
     async def bridged() -> tuple[int, int]:
         while True:
             for c in list(svc.calls.values()):
                 if c.state is CallState.BRIDGED and c.a_rtp is not None and c.b_rtp is not None:
+                    await svc.ports.synced()  # a media worker relays once it has the bridge
                     return c.a_rtp.port, c.b_rtp.port
             await asyncio.sleep(0.01)
 

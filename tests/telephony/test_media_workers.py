@@ -131,6 +131,44 @@ async def test_refusals_up_to_the_close_reach_the_call() -> None:
         await workers.stop()
 
 
+async def test_a_packet_right_after_a_bridge_is_relayed_once_synced() -> None:
+    """A bridge reaches a worker as a message: ``synced()`` returns once the worker has it, so the first
+    packet sent after it is relayed (each of 20 fresh pairs, one packet each). A worker's death does not hold it up."""
+    base = random.randrange(10000, 30000, 1000)
+    workers = MediaWorkers("127.0.0.1", f"{base}-{base + 98}", "", 2)
+    await workers.start()
+    loop = asyncio.get_running_loop()
+    try:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as operator,
+        ):
+            phone.bind(("127.0.0.1", 0))
+            operator.bind(("127.0.0.1", 0))
+            operator.setblocking(False)
+            for i in range(20):
+                a = await workers.open()
+                b = await workers.open(near=a)  # the call's other leg, in the same worker
+                a.set_remote(phone.getsockname(), [Codec(0, "PCMU")])
+                b.set_remote(operator.getsockname(), [Codec(0, "PCMU")])
+                a.peer, b.peer = b, a
+                a.forward = True
+                await workers.synced()
+                packet = bytes([0x80, 0, 0, i, 0, 0, 0, 160, 0, 0, 0, 7]) + bytes([i]) * 160
+                phone.sendto(packet, ("127.0.0.1", a.port))
+                got = await asyncio.wait_for(loop.sock_recv(operator, 2048), 5)
+                assert got[12:] == packet[12:], i
+                a.close()
+                b.close()
+        proc = workers.workers[0].proc
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        # dying, down or back: it returns (a worker's death answers the syncs it had not)
+        await asyncio.wait_for(workers.synced(), 5)
+    finally:
+        await workers.stop()
+
+
 async def test_notice_cut_by_a_worker_kill_is_played_again_whole() -> None:
     """kill -9 of the worker while it plays a notice: once it is back the notice starts again from its
     first packet, and the play ends only after the whole notice went out, so no caller is connected

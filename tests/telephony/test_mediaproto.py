@@ -78,6 +78,8 @@ MESSAGES: list[mp.Message] = [
     mp.Tap(1, 1.7e9 + 0.25, False, b"\x80\x00" + b"\x00" * 170),
     mp.Tap(2, 0.0, True, b""),
     mp.Played(7),
+    mp.Sync(8),
+    mp.Synced(8),
     mp.Closed(2, ("/spool/a/caller.spool",), {"/spool/a/caller.spool": 4}),
     mp.Closed(3, (), {}, mp.EndpointStats(5, 0, 2.5, False, None, {"source": 7}, [("192.0.2.9", 40000)])),
 ]

@@ -16,14 +16,13 @@ import pytest
 
 from akashi.codecs.container import read_container
 from akashi.codecs.encode import can_encode
-from akashi.telephony.calls import Call, CallState
 from akashi.telephony.sdp import choose_codecs, parse_sdp
 from tests.codecs.pyav import decode, dominant_hz
 from tests.conftest import missing_peer, require_binary
 from tests.telephony import scenarios
 from tests.telephony.conftest import NOTICE_HZ, NOTICE_S, Start
 from tests.telephony.peers import Sipp, rtp_peer
-from tests.telephony.test_codecs import only, send_packets
+from tests.telephony.test_codecs import bridged_ports, only, send_packets
 from tests.telephony.test_scenarios import _row
 
 pytestmark = [pytest.mark.sip]
@@ -68,15 +67,6 @@ def check_notice(packets: list[bytes], name: str, pt: int, step: int) -> None:
     assert dominant_hz(pcm, rate) == pytest.approx(NOTICE_HZ, abs=15)
 
 
-async def bridged_ports(calls: dict[str, Call]) -> tuple[int, int]:
-    """The media ports of the first call once it is bridged."""
-    while True:
-        for c in list(calls.values()):
-            if c.state is CallState.BRIDGED and c.a_rtp is not None and c.b_rtp is not None:
-                return c.a_rtp.port, c.b_rtp.port
-        await asyncio.sleep(0.01)
-
-
 @pytest.mark.parametrize(
     ("lines", "op_lines", "name", "pt", "step"), WIDEBAND, ids=["g722", "opus", "amr-g722"]
 )
@@ -99,7 +89,7 @@ async def test_notice_in_the_callers_codec(
         await callx.start(
             f"127.0.0.1:{svc.sip.local[1]}", "-s", "0312345678", "-key", "rtpport", str(cust.port), "-m", "1"
         )
-        _a_port, b_port = await asyncio.wait_for(bridged_ports(svc.calls), 20)
+        _a_port, b_port = await bridged_ports(svc)
         down = await send_packets(op, ("127.0.0.1", b_port), pt, 50, step)
         assert await callx.wait() == 0, callx.log()
         assert await opx.wait() == 0, opx.log()

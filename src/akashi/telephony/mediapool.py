@@ -26,7 +26,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony import mediaproto as mp
@@ -38,6 +38,7 @@ from akashi.telephony.recorder import SpoolWriter
 from akashi.telephony.workerport import WorkerEndpoint
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 #: how long a worker may take to start and connect
 START_S = 30.0
 #: times a play cut by a worker's death is started again (a worker that keeps dying must not hold the call)
@@ -57,6 +58,7 @@ class _Worker:
         self.opening: dict[int, asyncio.Future[str | None]] = {}
         #: plays in flight: True when played through (or stopped), False when the worker died
         self.plays: dict[int, asyncio.Future[bool]] = {}
+        self.syncs: dict[int, asyncio.Future[None]] = {}
         self.paths: dict[str, set[int]] = {}  # spool path -> endpoints recording into it here
         #: endpoints being closed, until the worker says so (their final counters come with that)
         self.closing: dict[int, WorkerEndpoint] = {}
@@ -142,6 +144,18 @@ class _Worker:
                 self.index, ep.port, "playing it again from the start" if again else f"cut {cuts + 1} times, given up",
             )  # fmt: skip
 
+    async def synced(self) -> None:
+        """Return once the worker has carried out every change sent so far (at once if it is down: a
+        restarted worker gets every endpoint's State before anything else)."""
+        if not self.up.is_set():
+            return
+        self._send_dirty()
+        token = next(self.pool.ids)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.syncs[token] = fut
+        self.send(mp.Sync(token))
+        await fut
+
     def close_endpoint(self, ep: WorkerEndpoint) -> None:
         self._send_dirty()
         if self.eps.pop(ep.id, None) is not None:
@@ -171,14 +185,19 @@ class _Worker:
                 if (ep := self.eps.get(i)) is not None:  # kept for a restart, not sent back
                     object.__setattr__(ep, "srtp_rx_at", rx)
                     object.__setattr__(ep, "srtp_tx_at", tx)
-        elif isinstance(msg, mp.Opened | mp.Played):
-            fut: asyncio.Future[Any] | None = (
-                self.opening.get(msg.ep) if isinstance(msg, mp.Opened) else self.plays.get(msg.play)
-            )
-            if fut is not None and not fut.done():
-                fut.set_result(msg.error if isinstance(msg, mp.Opened) else True)
+        elif isinstance(msg, mp.Opened | mp.Played | mp.Synced):
+            self._answered(msg)
         elif isinstance(msg, mp.Closed):
             self._closed(msg)
+
+    def _answered(self, msg: mp.Opened | mp.Played | mp.Synced) -> None:
+        """The answer to an Open, a Play or a Sync: the future waiting on it is done."""
+        if isinstance(msg, mp.Opened):
+            _finish(self.opening.get(msg.ep), msg.error)
+        elif isinstance(msg, mp.Played):
+            _finish(self.plays.get(msg.play), True)
+        else:
+            _finish(self.syncs.pop(msg.token, None), None)
 
     def _closed(self, msg: mp.Closed) -> None:
         ep = self.closing.pop(msg.ep, None)
@@ -211,6 +230,10 @@ class _Worker:
         for done in self.plays.values():
             if not done.done():
                 done.set_result(self.pool.stopping)  # cut: played again once the worker is back
+        for sync in self.syncs.values():
+            if not sync.done():
+                sync.set_result(None)
+        self.syncs.clear()
         for ep_id, ep in self.closing.items():
             self._unhold(ep_id)
             self.free.append(ep.port)
@@ -302,6 +325,12 @@ class MediaWorkers:
         raise no_port()
 
     # -- the spool -------------------------------------------------------------------------
+    async def synced(self) -> None:
+        """Return once every worker has carried out the changes sent to it so far: a packet that arrives
+        after this is relayed and recorded as call control last said (tests and the bench wait on it
+        before they send media right after a bridge, which reaches the worker as a message)."""
+        await asyncio.gather(*(w.synced() for w in self.workers))
+
     async def settled(self, paths: Iterable[Path]) -> None:
         """Return once no worker has any of ``paths`` open (their last packets are in the files)."""
         loop = asyncio.get_running_loop()
@@ -405,3 +434,8 @@ class MediaWorkers:
             "media_worker_lag_p95_us": int(max((w.lag_p95_ms for w in self.workers), default=0) * 1000),
             "refused_media_overload": self.refused,
         }
+
+
+def _finish(fut: asyncio.Future[T] | None, result: T) -> None:
+    if fut is not None and not fut.done():
+        fut.set_result(result)

@@ -103,6 +103,15 @@ class Close:
 
 
 @dataclass(frozen=True)
+class Sync:
+    """Answer with :class:`Synced` once every message sent before this one is carried out (the worker
+    takes its messages in order): after it, the worker relays as the last :class:`State` says."""
+
+    KIND: ClassVar[int] = 6
+    token: int
+
+
+@dataclass(frozen=True)
 class Opened:
     """The answer to :class:`Open`: ``error`` says why the port could not be bound."""
 
@@ -181,9 +190,20 @@ class Closed:
     last: EndpointStats | None = None
 
 
-Message = Open | State | Play | Stop | Close | Opened | Stats | SrtpMarks | Tap | Played | Closed
+@dataclass(frozen=True)
+class Synced:
+    """The answer to :class:`Sync`."""
+
+    KIND: ClassVar[int] = 17
+    token: int
+
+
+Message = (
+    Open | State | Play | Stop | Close | Sync | Opened | Stats | SrtpMarks | Tap | Played | Closed | Synced
+)
 _TYPES: dict[int, type[Any]] = {
-    t.KIND: t for t in (Open, State, Play, Stop, Close, Opened, Stats, SrtpMarks, Tap, Played, Closed)
+    t.KIND: t
+    for t in (Open, State, Play, Stop, Close, Sync, Opened, Stats, SrtpMarks, Tap, Played, Closed, Synced)
 }
 
 

@@ -71,6 +71,8 @@ class Worker:
                 task.cancel()
         elif isinstance(msg, mp.Close):
             await self._close(msg.ep)
+        elif isinstance(msg, mp.Sync):
+            self.send(mp.Synced(msg.token))
 
     async def _open(self, msg: mp.Open) -> None:
         loop = asyncio.get_running_loop()

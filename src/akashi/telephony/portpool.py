@@ -49,6 +49,10 @@ class MediaPorts(Protocol):
         """None when the media plane can take a new call, else the refusal (503)."""
         ...
 
+    async def synced(self) -> None:  # pragma: no cover - interface
+        """Return once the relay does what call control last set (a packet after it is handled so)."""
+        ...
+
 
 class PortPool:
     """Even RTP ports from ``sip.rtp_ports``, bound on demand (on ``host6`` for IPv6 peers)."""
@@ -74,6 +78,9 @@ class PortPool:
     def admit(self) -> Refusal | None:
         """Always None: this process's own load is checked by the service's admission control."""
         return None
+
+    async def synced(self) -> None:
+        """At once: this process's endpoints relay as call control sets them, with no message between."""
 
     async def open(self, *, ipv6: bool = False, near: RtpEndpoint | None = None) -> RtpEndpoint:
         """Bind a free port (on the IPv6 address with ``ipv6``); every port here can relay to any other."""
