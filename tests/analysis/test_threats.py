@@ -33,6 +33,9 @@ def _cats(text: str, lex: Lexicon) -> set[str]:
         "覚えてろよ",
         "ぶっ殺してやる",
         "会社を潰すぞ",
+        "対応が遅いんだよ。訴えてやるからな。",
+        "払わないなら会社を許してやるさらな。",  # 潰してやるからな, as the recogniser wrote it
+        "お前の顔、覚えてやるぞ",
     ],
 )
 def test_threats_said_as_verb_and_hard_ending_are_found(lex: Lexicon, text: str) -> None:
@@ -50,6 +53,9 @@ def test_threats_said_as_verb_and_hard_ending_are_found(lex: Lexicon, text: str)
         "殺菌済みと書いてありました",
         "覚えやすい番号ですね",
         "帰りにお店に寄っていきます",
+        "子供に読んでやる本を探しています",
+        "息子に買ってやるつもりでした",
+        "さらに詳しく教えてやってください",
     ],
 )
 def test_polite_sentences_with_the_same_verbs_are_not_flagged(lex: Lexicon, text: str) -> None:
@@ -57,7 +63,16 @@ def test_polite_sentences_with_the_same_verbs_are_not_flagged(lex: Lexicon, text
 
 
 @pytest.mark.parametrize(
-    "heard", ["土下座しろ", "どげざしろ", "とげざしろ", "ど下座しろ", "土下ざしろよ", "ドゲサしろ"]
+    "heard",
+    [
+        "土下座しろ",
+        "どげざしろ",
+        "とげざしろ",
+        "ど下座しろ",
+        "土下ざしろよ",
+        "ドゲサしろ",
+        "溶けたしてはやまれ",
+    ],
 )
 def test_dogeza_as_whisper_writes_it_on_telephone_speech(lex: Lexicon, heard: str) -> None:
     hits = [h for h in match_text(heard, lex) if h["category"] == "土下座の要求"]
