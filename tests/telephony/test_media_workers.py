@@ -253,7 +253,7 @@ async def test_srtp_past_a_sequence_wrap_survives_a_worker_restart() -> None:
             a.srtp_rx = KeyedSession(key_in, inbound=True)
             b.srtp_tx = KeyedSession(key_out, inbound=False)
             a.peer = b
-            await asyncio.sleep(0.1)
+            await workers.synced()
             dest = ("127.0.0.1", a.port)
             first = 65536 - 300  # wraps 1.5 s in, at 200 packets a second
             for i in range(1100):
@@ -263,7 +263,7 @@ async def test_srtp_past_a_sequence_wrap_survives_a_worker_restart() -> None:
                     os.kill(proc.pid, signal.SIGKILL)
                     await _until(lambda: workers.stats()["media_worker_restarts"] == 1, 15)
                     await _until(workers.workers[0].up.is_set, 15)
-                    await asyncio.sleep(0.2)  # the restarted worker has the endpoints' states
+                    await workers.synced()  # the restarted worker has the endpoints' states
                     after = len(heard)
                 seq = (first + i) & 0xFFFF
                 rtp = bytes([0x80, 0]) + seq.to_bytes(2, "big") + bytes(4) + b"SSRC" + i.to_bytes(4, "big")
