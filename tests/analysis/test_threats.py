@@ -156,3 +156,11 @@ def test_demands_as_whisper_writes_them(lex: Lexicon, heard: str, category: str)
 )
 def test_polite_or_plain_talk_of_money_is_not_flagged(lex: Lexicon, text: str) -> None:
     assert match_text(text, lex) == [], match_text(text, lex)
+
+
+def test_of_two_near_misses_on_the_same_words_the_longer_stands(lex: Lexicon) -> None:
+    # 店長を呼べ as the recogniser wrote it: its reading is also one kana from 弁償 (ベンショウ/デンショウ),
+    # but 店長を呼べ explains all of the words and 弁償 only the first.
+    assert _cats("電章をよべ、", lex) == {"責任者・上司の要求"}
+    # two exact terms on different words both stand
+    assert _cats("店長を呼べ、弁償しろ", lex) == {"責任者・上司の要求", "金銭要求"}

@@ -214,13 +214,28 @@ def _match_sentence(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:  # noq
         elif hit["score"] > same["score"]:
             hits[hits.index(same)] = hit
     # Words an exact term explains are not also a near miss of another category's term
-    # (家まで行く is a threat, not 家まで来い).
+    # (家まで行く is a threat, not 家まで来い); of two near misses on the same words, the one that
+    # explains more of them stands (電章をよべ is 店長を呼べ, not 弁償).
     exact = [h["span"] for h in hits if h["similarity"] >= 1.0]
     return [
         h
         for h in hits
-        if h["similarity"] >= 1.0 or not any(a < h["span"][1] and h["span"][0] < b for a, b in exact)
+        if h["similarity"] >= 1.0
+        or (
+            not any(_overlap(h["span"], span) for span in exact)
+            and not any(_overlap(h["span"], o["span"]) and _longer(o, h) for o in hits if o is not h)
+        )
     ]
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _longer(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether hit ``a`` explains more characters than ``b`` (or as many, with a higher score)."""
+    la, lb = a["span"][1] - a["span"][0], b["span"][1] - b["span"][0]
+    return bool(la > lb or (la == lb and a["score"] > b["score"]))
 
 
 def _pattern_hits(
