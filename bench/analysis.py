@@ -253,7 +253,8 @@ def variants(lexicon: Lexicon) -> dict[str, DecodeOptions]:
         "shipped": shipped,
         "op-beam5": dataclasses.replace(shipped, beam_size_operator=None),  # beam search on both channels
         "no-prompt": dataclasses.replace(shipped, prompt_customer=None),
-        "denoise": dataclasses.replace(shipped, denoise=True),
+        "denoise": dataclasses.replace(shipped, denoise_channels=("customer", "operator")),
+        "denoise-cust": dataclasses.replace(shipped, denoise_channels=("customer",)),
         "op-prompt": dataclasses.replace(shipped, prompt_operator=transcribe.OPERATOR_PROMPT),
         "no-op-prompt": dataclasses.replace(shipped, prompt_operator=None),  # the shipped settings before
         "none": DecodeOptions(beam_size_operator=1),
@@ -265,6 +266,7 @@ def variants(lexicon: Lexicon) -> dict[str, DecodeOptions]:
             joint=True, prompt_joint=transcribe.joint_prompt(prompt, transcribe.OPERATOR_PROMPT)
         ),
         "greedy": dataclasses.replace(shipped, beam_size=1),  # greedy on the customer channel too
+        "beam8": dataclasses.replace(shipped, beam_size=8),  # a wider beam on the customer channel
         # encoder input fitted to the speech on both channels (shipped: the operator's only), or on neither
         "fit": dataclasses.replace(shipped, fit_channels=("customer", "operator")),
         "no-fit": dataclasses.replace(shipped, fit_channels=()),

@@ -60,8 +60,9 @@ class DecodeOptions:
     # cost. The words are sent back to their channel and time through the packing.
     joint: bool = False
     prompt_joint: str | None = None  # the joint windows' prompt (lexicon words and reception words)
-    # Spectral subtraction of the line's steady hiss before VAD and recognition (audio.denoise).
-    denoise: bool = False
+    # Channels whose line hiss is taken out by spectral subtraction before VAD and recognition
+    # (audio.denoise).
+    denoise_channels: tuple[str, ...] = ()
     # Channels whose encoder input is their packed speech rounded up to 5 s instead of a window padded
     # to 30 s (the encoder is half the cost of a short call, and its cost grows with its input).
     fit_channels: tuple[str, ...] = ()
@@ -482,7 +483,7 @@ def transcribe_audio(
         mono = resample(audio.channel(index), audio.rate, WHISPER_RATE)
         if not np.any(np.abs(mono) > 0.01):
             continue  # a silent channel: nothing to say, and Whisper would hallucinate
-        if opts.denoise:
+        if name in opts.denoise_channels:
             mono = denoise(mono)
         voiced.append((name, mono))
     if opts.joint and opts.vad and opts.batched and not opts.plain and len(voiced) > 1:
