@@ -32,7 +32,28 @@ Figures of 2026-12-06 (Linux 6.18 x86_64 VM, 2 cores, load average 4-6 from othe
     joint-prompt     0.219    0.207     0.70          0/12        40/42      0.092
     held-out shipped 0.263    0.182     0.75 (P 0.92) 0/10        37/38      0.067
 
-The RTF column comes from different runs at different load; side by side in one process on 14 dev calls:
+Figures of 2026-12-07 (a fresh 2-core VM, AMD EPYC, quiet: the TTS rendered the 80 calls again, so they
+sound different from the set above; same split). Detection as shipped then: the てやる+からな threat
+pattern and the longest-near-miss rule (both found on the dev half). The held-out half was recognised once
+with the shipped settings and once with the customer's hiss removed, the one candidate from the dev half:
+
+    variant (dev)  cust CER  op CER  cat recall  polite flagged  notice  CPU RTF/thread
+    shipped          0.207    0.219   0.85 (P 1.00)   0/12       41/42      0.101
+    no-prompt        0.241    0.219   0.68 (P 0.96)   0/12       41/42      0.091
+    denoise (both)   0.196    0.210   0.93 (P 0.97)   0/12       40/42      0.100 (the notice check lost 2)
+    denoise-cust     0.196    0.219   0.93 (P 1.00)   0/12       41/42      0.087
+    beam8            0.212    0.219   0.82 (P 0.97)   0/12       41/42      0.098
+    held-out shipped 0.274    0.187   0.72 (P 0.92)   0/10       38/38      0.095
+    held-out dn-cust 0.280    0.187   0.69 (P 0.96)   0/10       38/38      0.094
+
+Removing the customer's hiss gained 3 category hits on the dev half and lost one on the held-out half: not
+shipped. The two detection rules gained 3 hits on dev (0.78 before) and none on held-out, where they removed one
+false flag (precision 0.88 before). On this machine 57 % of recognition time is the decoder (the customer's beam
+of 5 after a 164-token lexicon prompt, the operator's greedy pass), 34 % the encoder, 5 % word alignment and
+3 % VAD (cProfile, 12 dev calls). The beam's other hypotheses (5-best) held one missed category and one false
+one on the dev half, and the union with an unprompted pass none: not pursued.
+
+The RTF column of the 2026-12-06 table comes from different runs at different load; side by side in one process on 14 dev calls:
 no-fit 0.088, shipped 0.076, fit 0.047. Joined calls of 78 s / 306 s: 0.085 / 0.071 (no-fit), 0.092 / 0.074
 (shipped) at load 4-5 (0.083 / 0.054 on a quieter run before). A floor of 15 s or 20 s under the customer's
 fitted windows, tried on a fresh machine's call set (dev: shipped recall 0.78, CPU RTF 0.063; floors 0.78 / 0.80,
