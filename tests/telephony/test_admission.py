@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from akashi.telephony.admission import LoadMonitor, run_monitor
+from akashi.telephony.admission import LagRecord, LoadMonitor, run_monitor
 from akashi.telephony.edgeaudit import MESSAGES
 from akashi.telephony.limits import Refusal, RefusalLog
 
@@ -146,3 +146,15 @@ async def test_run_monitor_off_feeds_only_the_lag_stats() -> None:
         task.cancel()
     # with neither thresholds nor a lag listener there is nothing to do: it returns at once
     await asyncio.wait_for(run_monitor(m, lambda _m: None), timeout=30)
+
+
+def test_lag_record_keeps_the_last_samples_and_reports_percentiles() -> None:
+    rec = LagRecord(samples=100)
+    assert rec.stats() == {}
+    for i in range(200):  # only the last 100 stay
+        rec.note(float(i), i / 1000)
+    rec.note(200.0, -0.001)  # a timer early is no lag: the window is 0, 0.101 .. 0.199 s
+    got = rec.stats()
+    assert abs(got["loop_lag_max_us"] - 199_000) <= 1
+    assert abs(got["loop_lag_p50_us"] - 150_000) <= 1
+    assert 190_000 <= got["loop_lag_p99_us"] <= 199_000

@@ -37,6 +37,28 @@ HOLD_S = 3.0
 RETRY_AFTER_S = 5
 
 
+class LagRecord:
+    """The event loop's lag over the last minute (the last 3,000 samples of the 20 ms timer), for stats."""
+
+    def __init__(self, samples: int = 3000) -> None:
+        self._lags: collections.deque[float] = collections.deque(maxlen=samples)
+
+    def note(self, _t: float, lag: float) -> None:
+        """One sample of :func:`run_monitor`'s timer: started at ``_t``, ``lag`` seconds late."""
+        self._lags.append(max(0.0, lag))
+
+    def stats(self) -> dict[str, int]:
+        """p50, p99 and max lag (µs): how late a 20 ms timer fired; RTP waits as long."""
+        lags = sorted(self._lags)
+        if not lags:
+            return {}
+        return {
+            "loop_lag_p50_us": int(lags[len(lags) // 2] * 1e6),
+            "loop_lag_p99_us": int(lags[int(0.99 * (len(lags) - 1))] * 1e6),
+            "loop_lag_max_us": int(lags[-1] * 1e6),
+        }
+
+
 class LoadMonitor:
     """Loop lag and CPU of this process over a short window, and whether new calls are admitted.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import gc
 import logging
@@ -17,7 +16,7 @@ from akashi.access.sipaudit import refusal_auditor
 from akashi.config.telephony import AgentSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony import desk
-from akashi.telephony.admission import LoadMonitor, run_monitor
+from akashi.telephony.admission import LagRecord, LoadMonitor, run_monitor
 from akashi.telephony.announce import Announcements
 from akashi.telephony.authguard import AuthGuard
 from akashi.telephony.call import host as call_host
@@ -113,7 +112,7 @@ class TelephonyService:
         self.edge_audit = EdgeAudit(lambda r: self.report_refusal(r))  # noqa: PLW0108 - replaceable later
         self.registrars: list[Registrar] = []
         self.tls_port = 0
-        self._lags: collections.deque[tuple[float, float]] = collections.deque(maxlen=3000)
+        self.lags = LagRecord()
         #: SIPREC recording sessions from the SBCs/PBXs of sip.siprec_networks (RFC 7866)
         self.siprec = SiprecServer(self)
 
@@ -176,7 +175,7 @@ class TelephonyService:
                 liver = tg.create_task(live_loop(self))
                 # one 20 ms timer for the loop-lag stats and admission control (fed only when it is on)
                 loader = tg.create_task(
-                    run_monitor(self.load, lambda m: log.warning(m.describe()), on_lag=self._note_lag)
+                    run_monitor(self.load, lambda m: log.warning(m.describe()), on_lag=self.lags.note)
                 )
                 self.registrars = [Registrar(self, t) for t in self.settings.trunks if t.register_]
                 reg_tasks = [tg.create_task(r.run()) for r in self.registrars]
@@ -266,25 +265,10 @@ class TelephonyService:
             **{f"refused_{kind}": n for kind, n in self.limits.refused.items()},
             "refused_acks_dropped": self.gate.acks_dropped,
             "calls_never_acked": self.unacked.total,
-            **self._lag_stats(),
+            **self.lags.stats(),
             **self.load.stats(),
             **(self.media_workers.stats() if self.media_workers is not None else {}),
         }
-
-    def _lag_stats(self) -> dict[str, int]:
-        """Event-loop lag over the last minute (µs): how late a 20 ms timer fired; RTP waits as long."""
-        lags = sorted(lag for _t, lag in self._lags)
-        if not lags:
-            return {}
-        return {
-            "loop_lag_p50_us": int(lags[len(lags) // 2] * 1e6),
-            "loop_lag_p99_us": int(lags[int(0.99 * (len(lags) - 1))] * 1e6),
-            "loop_lag_max_us": int(lags[-1] * 1e6),
-        }
-
-    def _note_lag(self, t: float, lag: float) -> None:
-        """One sample of the 20 ms timer (:func:`~akashi.telephony.admission.run_monitor`): started at t, lag."""
-        self._lags.append((t, max(0.0, lag)))
 
     # -- live protection (issue 14) -------------------------------------------------------
     def warn(self, call_id: str, by: str) -> bool:
