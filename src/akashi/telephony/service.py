@@ -22,6 +22,7 @@ from akashi.telephony.authguard import AuthGuard
 from akashi.telephony.call import host as call_host
 from akashi.telephony.call.host import FinishedCall
 from akashi.telephony.call.numbers import NOT_A_NUMBER, called_number, dialled
+from akashi.telephony.call.state import CallState
 from akashi.telephony.calls import Call
 from akashi.telephony.calltask import CallTask
 from akashi.telephony.desk import live_loop, publish_state
@@ -334,15 +335,7 @@ class TelephonyService:
             return  # a SIPREC session's request, or a new session (akashi.telephony.siprec)
         call = self.calls.get(req.call_id)
         if call is not None:
-            from_caller = req.call_id == call.invite.call_id
-            leg = (
-                None
-                if from_caller
-                else next((lg for lg in call.legs if lg.dialog.call_id == req.call_id), None)
-            )
-            if req.method == "INVITE" and from_caller and req.branch == call.invite.branch:
-                return
-            call.on_request(req, from_caller, leg)
+            self._in_call(call, req)
             return
         m = req.method
         unsupported = [o for o in req.get_all("Require") if o.lower() not in SUPPORTED_OPTIONS]
@@ -369,6 +362,20 @@ class TelephonyService:
             self.sip.respond(req, response_to(req, 481))
         else:
             self.sip.respond(req, response_to(req, 405, extra=[("Allow", self.ALLOW)]))
+
+    def _in_call(self, call: Call, req: Request) -> None:
+        """A request in one of ``call``'s dialogs (the caller's, or a leg's)."""
+        from_caller = req.call_id == call.invite.call_id
+        if req.method == "INVITE" and from_caller and req.branch == call.invite.branch:
+            return
+        if call.state is CallState.DONE:  # still closing its ports: its dialogs are over (a crossing BYE)
+            if req.method != "ACK":
+                self.sip.respond(req, response_to(req, 481))
+            return
+        leg = (
+            None if from_caller else next((lg for lg in call.legs if lg.dialog.call_id == req.call_id), None)
+        )
+        call.on_request(req, from_caller, leg)
 
     def _outbound(self, req: Request) -> bool:
         """An agent's phone calling out: placed on the trunk once authenticated.
