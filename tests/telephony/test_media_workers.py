@@ -63,7 +63,9 @@ async def test_worker_killed_mid_call_is_restarted_and_the_call_goes_on(b2bua: S
         old_pid = worker.proc.pid
         os.kill(old_pid, signal.SIGKILL)
         await _until(lambda: svc.stats()["media_worker_restarts"] == 1, 15)
-        assert worker.proc.pid != old_pid
+        await _until(
+            lambda: worker.proc is not None and worker.proc.pid != old_pid, 15
+        )  # counted, then started
         await _until(worker.up.is_set, 15)
         n_relayed = len(op.received)
         await _until(lambda: len(op.received) > n_relayed + 25, 10)  # relaying again, same ports
