@@ -324,13 +324,13 @@ class MediaWorkers:
             log.debug("media worker %d could not bind port %d: %s", worker.index, port, error)
         raise no_port()
 
-    # -- the spool -------------------------------------------------------------------------
     async def synced(self) -> None:
         """Return once every worker has carried out the changes sent to it so far: a packet that arrives
-        after this is relayed and recorded as call control last said (tests and the bench wait on it
-        before they send media right after a bridge, which reaches the worker as a message)."""
+        after this is relayed and recorded as call control last said (the tests wait on it before they
+        send media right after a bridge, which reaches the worker as a message)."""
         await asyncio.gather(*(w.synced() for w in self.workers))
 
+    # -- the spool -------------------------------------------------------------------------
     async def settled(self, paths: Iterable[Path]) -> None:
         """Return once no worker has any of ``paths`` open (their last packets are in the files)."""
         loop = asyncio.get_running_loop()
