@@ -225,14 +225,11 @@ class _Worker:
         self.up.clear()
         self.writer = None
         for fut in self.opening.values():
-            if not fut.done():
-                fut.set_result("media worker restarted")
+            _finish(fut, "media worker restarted")
         for done in self.plays.values():
-            if not done.done():
-                done.set_result(self.pool.stopping)  # cut: played again once the worker is back
+            _finish(done, self.pool.stopping)  # cut: played again once the worker is back
         for sync in self.syncs.values():
-            if not sync.done():
-                sync.set_result(None)
+            _finish(sync, None)
         self.syncs.clear()
         for ep_id, ep in self.closing.items():
             self._unhold(ep_id)
@@ -437,5 +434,6 @@ class MediaWorkers:
 
 
 def _finish(fut: asyncio.Future[T] | None, result: T) -> None:
+    """Answer ``fut`` with ``result`` unless it is gone or already answered."""
     if fut is not None and not fut.done():
         fut.set_result(result)
