@@ -16,12 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from akashi.analysis import phonetic
 from akashi.analysis.audio import Float32, frame_dbfs
 from akashi.analysis.lexicon import Lexicon
 from akashi.analysis.text import Token, best_window, mood, normalise, tokenize
 
 MOOD_WINDOW = 10  # tokens after a keyword whose mood decides how much a demand weighs
 SHORT_READING = 3  # readings this short must match exactly and on token boundaries
+# Readings of this many morae or more are matched by how they sound (:mod:`phonetic`); shorter ones letter by
+# letter. On four morae a changed consonant already makes another word (各段 for 拡散, 工事 for 上司).
+PHONETIC_MORAE = 5
 # Telephone-band Whisper confuses voiced and unvoiced kana (ドゲザ → トゲザ, ダ → タ): readings of three
 # kana or more also match with dakuten ignored, at this fraction of the similarity.
 FOLDED_FACTOR = 0.9
@@ -107,11 +111,13 @@ def _token_spans(tokens: Sequence[Token]) -> list[tuple[int, int]]:
     return spans
 
 
-def _find(reading: str, term: str, starts: set[int], ends: set[int]) -> tuple[float, int, int]:
+def _find(reading: str, term: str, starts: set[int], ends: set[int], floor: float) -> tuple[float, int, int]:
     """Where ``term`` (a reading) occurs in ``reading``: (similarity, start, end).
 
     Readings of up to two kana must match exactly on token boundaries (バカ is not in バカンス); three
-    kana exactly from a token start; longer ones fuzzily from a token start (ASR near misses).
+    kana exactly from a token start; longer ones fuzzily from a token start, those of
+    :data:`PHONETIC_MORAE` or more by how alike they sound (ASR near misses keep the vowels). A fuzzy
+    similarity under ``floor`` may come back as 0.
     """
     n = len(term)
     if n <= SHORT_READING:
@@ -121,6 +127,8 @@ def _find(reading: str, term: str, starts: set[int], ends: set[int]) -> tuple[fl
                 return 1.0, pos, pos + n
             pos = reading.find(term, pos + 1)
         return 0.0, 0, 0
+    if len(phonetic.morae(term)) >= PHONETIC_MORAE:
+        return phonetic.best_window(reading, term, starts, floor)
     return best_window(reading, term, starts)
 
 
@@ -170,11 +178,11 @@ def _match_sentence(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:  # noq
     for cat in lexicon.categories:
         best: dict[str, Any] | None = None
         for term in cat.terms:
-            sim, a, b = max(_find(reading, r, starts, ends) for r in term.readings)
+            sim, a, b = max(_find(reading, r, starts, ends, lexicon.fuzzy_threshold) for r in term.readings)
             if sim < 1.0:
                 for r in term.readings:
                     if len(r) >= SHORT_READING:
-                        fsim, fa, fb = _find(folded, fold(r), starts, ends)
+                        fsim, fa, fb = _find(folded, fold(r), starts, ends, lexicon.fuzzy_threshold)
                         if fsim * FOLDED_FACTOR > sim:
                             sim, a, b = fsim * FOLDED_FACTOR, fa, fb
             if sim < lexicon.fuzzy_threshold:
