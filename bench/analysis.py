@@ -53,6 +53,25 @@ of 5 after a 164-token lexicon prompt, the operator's greedy pass), 34 % the enc
 3 % VAD (cProfile, 12 dev calls). The beam's other hypotheses (5-best) held one missed category and one false
 one on the dev half, and the union with an unprompted pass none: not pursued.
 
+Figures of 2026-12-07, later (a third fresh 2-core VM, AMD EPYC; the TTS rendered the 80 calls again). Recognition
+as shipped; detection with readings of five morae or more matched by how they sound (``analysis.phonetic``: a
+consonant lost with its vowel kept costs 0.6 of a mora), chosen on the dev half and on 1,026 sentences that should
+flag nothing, then the held-out half re-scored once on its cached transcripts:
+
+    variant        cust CER  op CER  cat recall     polite flagged  notice  CPU RTF/thread
+    dev, letters     0.223    0.211   0.82 (P 1.00)   0/12          40/42      0.149
+    dev, by sound    0.223    0.211   0.88 (P 1.00)   0/12          40/42      0.149
+    held-out, letters 0.253   0.176   0.75 (P 0.92)   0/10          37/38      0.143
+    held-out, sound  0.253    0.176   0.78 (P 1.00)   0/10          37/38      0.143
+
+By sound, the dev half gained 仮想を出せ (社長を出せ) and 電話をおよべ (店長を呼べ); the held-out half gained one threat
+(覚えておき for 覚えてろ) and lost its two false flags (``--from-cache --letters`` gives the letters rows). A 0.5
+cost found one more category on dev and read は片方向 in the guide as 馬鹿野郎; four-mora terms by sound read 各段 as 拡散 and 工事 as 上司, so they stay matched letter by letter. This
+VM's CPU RTF is 1.5x the last one's for the same recognition. Two other tries on the dev half, not kept: slowing
+the customer's speech to 0.8 before recognition (sox ``tempo``: recall 0.80, CER 0.29; resampled: 0.70), and
+scoring a near miss against the lexicon term it resembles with Whisper's own decoder (forced alignment of both
+texts): the true terms scored no closer to what was heard than the false ones.
+
 The RTF column of the 2026-12-06 table comes from different runs at different load; side by side in one process on 14 dev calls:
 no-fit 0.088, shipped 0.076, fit 0.047. Joined calls of 78 s / 306 s: 0.085 / 0.071 (no-fit), 0.092 / 0.074
 (shipped) at load 4-5 (0.083 / 0.054 on a quieter run before). A floor of 15 s or 20 s under the customer's
@@ -63,6 +82,7 @@ fitted windows, tried on a fresh machine's call set (dev: shipped recall 0.78, C
     python bench/analysis.py --halves dev --variants none,prompt,hotwords
     python bench/analysis.py --long 60,300            # also long calls of about 1 and 5 minutes
     python bench/analysis.py --from-cache             # text analysis only, on the cached transcripts
+    python bench/analysis.py --from-cache --letters   # the same, every reading matched letter by letter
 
 Every call's recognition output (segments, words, word probabilities, per channel) and its timing is
 cached under ``CACHE/asr``, keyed by the SHA-256 of the call's audio, the decoder options and the model
@@ -92,7 +112,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np
 
-from akashi.analysis import transcribe
+from akashi.analysis import detect, transcribe
 from akashi.analysis.audio import WavAudio, parse_wav, resample
 from akashi.analysis.callset import BenchCall, bench_set, bench_wav, wav_path
 from akashi.analysis.compliance import CHECKS, check_operator_notice
@@ -407,7 +427,15 @@ def main() -> None:
         "--from-cache", action="store_true", help="no recognition: score the cached transcripts only"
     )
     ap.add_argument("--fresh", action="store_true", help="recognise again even where a transcript is cached")
+    ap.add_argument(
+        "--letters",
+        action="store_true",
+        help="match every reading letter by letter, none by sound (detection before analysis.phonetic)",
+    )
     args = ap.parse_args()
+
+    if args.letters:
+        detect.PHONETIC_MORAE = sys.maxsize
 
     if args.pack_gap:
         transcribe.PACK_GAP_S = args.pack_gap
