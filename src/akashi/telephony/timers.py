@@ -32,7 +32,6 @@ from akashi.telephony.reliable import (
 from akashi.telephony.sip import transport
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.message import Request, Response
-from akashi.telephony.sip.uri import parse_name_addr
 
 if TYPE_CHECKING:
     pass
@@ -257,7 +256,7 @@ class CallTimers:
             rseq = parse_rseq(rseq_v)
         except ProtocolError:
             return False
-        tag = parse_name_addr(resp.header("To")).param("tag") or ""
+        tag = resp.to_tag
         tracker, sent = self._pracks.setdefault(leg, (PrackTracker(), []))
         action = tracker.on_provisional(tag, rseq)
         sip = self.call.host.sip

@@ -222,6 +222,11 @@ class SipMessage:
         return int(v[0]), v[1]
 
     @property
+    def to_tag(self) -> str:
+        """The To header's tag ('' when absent: a request outside a dialog)."""
+        return parse_name_addr(self.header("To")).param("tag") or ""
+
+    @property
     def vias(self) -> list[str]:
         """Via values, topmost first."""
         return self.get_all("Via")

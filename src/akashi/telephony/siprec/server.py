@@ -18,7 +18,6 @@ from akashi.telephony.call.host import CallHost
 from akashi.telephony.edge import LIMIT_TAG
 from akashi.telephony.limits import LogEvery, Refusal
 from akashi.telephony.sip.build import response_to
-from akashi.telephony.sip.uri import parse_name_addr
 from akashi.telephony.siprec.body import is_siprec
 from akashi.telephony.siprec.session import SiprecSession
 
@@ -93,7 +92,7 @@ class SiprecServer:
         if not self.allowed(source):
             self._refuse(req, source)
             return
-        if parse_name_addr(req.header("To")).param("tag"):
+        if req.to_tag:
             svc.sip.respond(req, response_to(req, 481))  # an in-dialog request of no session here
             return
         unsupported = [t for t in req.get_all("Require") if t.strip().lower() not in REQUIRE_OK]
