@@ -16,6 +16,7 @@ from akashi.access.sipaudit import refusal_auditor
 from akashi.config.telephony import AgentSettings, RouteSettings
 from akashi.errors import AkashiError, ProtocolError
 from akashi.telephony import desk
+from akashi.telephony.addresses import advertised_host
 from akashi.telephony.admission import LagRecord, LoadMonitor, run_monitor
 from akashi.telephony.announce import Announcements
 from akashi.telephony.authguard import AuthGuard
@@ -40,9 +41,9 @@ from akashi.telephony.reliable import OPTION_TAGS
 from akashi.telephony.sip.build import response_to
 from akashi.telephony.sip.digest import NonceBook
 from akashi.telephony.sip.grammar import split_hostport
-from akashi.telephony.sip.message import Request, Response
+from akashi.telephony.sip.message import Request
 from akashi.telephony.sip.transport import SipUdp
-from akashi.telephony.sip.uri import parse_name_addr, parse_uri
+from akashi.telephony.sip.uri import parse_uri
 from akashi.telephony.siprec import live as siprec_live
 from akashi.telephony.siprec.server import SiprecServer
 from akashi.telephony.storing import Recordings
@@ -59,7 +60,6 @@ log = logging.getLogger(__name__)
 NONCE_TTL_S = 300.0
 #: option tags a request may require of us
 SUPPORTED_OPTIONS: frozenset[str] = frozenset(OPTION_TAGS)
-_ANY = ("0.0.0.0", "::", "")  # noqa: S104 - wildcard addresses, to advertise a real one
 
 
 class TelephonyService:
@@ -121,12 +121,7 @@ class TelephonyService:
     @property
     def host(self) -> str:
         """The address advertised in Contact, Via and SDP."""
-        if self.settings.public_address:
-            return self.settings.public_address
-        h = self.listen[0]
-        if h in _ANY:
-            return _primary_ip()
-        return h
+        return advertised_host(self.settings.public_address, self.listen[0])
 
     @property
     def media_address(self) -> str:
@@ -344,7 +339,7 @@ class TelephonyService:
             self.sip.respond(req, response_to(req, 420, extra=[("Unsupported", ", ".join(unsupported))]))
             return
         if m == "INVITE":
-            if parse_to_tag(req):
+            if req.to_tag:
                 self.sip.respond(req, response_to(req, 481))
                 return
             refused = refuse_invite(req, self.settings.min_se_s)  # RFC 4028: Session-Expires too small
@@ -490,22 +485,6 @@ class TelephonyService:
             self.recordings.finished(call.spool)
 
 
-def parse_to_tag(req: Request | Response) -> str:
-    """The To tag ('' when absent)."""
-    return parse_name_addr(req.header("To")).param("tag") or ""
-
-
 def _source(req: Request) -> str:
     """The address a request came from (what the per-source limits count)."""
     return req.source[0] if req.source else "?"
-
-
-def _primary_ip() -> str:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.connect(("192.0.2.1", 9))
-        return str(s.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
-    finally:
-        s.close()
