@@ -269,7 +269,9 @@ async def test_flood_gate_spares_a_running_calls_retransmission(b2bua: Start, tm
         assert (await a.wait_for(first, 180)).status == 180
         second = a.invite(dest)
         r = await a.wait_for(second, 200)
-        assert r.status == 503 and r.header("Retry-After") == "10"
+        # Retry-After: the seconds until the next INVITE is let through, 10 at once after the first (0.1/s),
+        # 9 when the first call's 180 took over a second (seen on a loaded machine)
+        assert r.status == 503 and 1 <= int(r.header("Retry-After")) <= 10
         assert r.call_id == second and r.cseq == (1, "INVITE")
         assert r.branch == a.branches[second]
         assert r.header("To").endswith(";tag=limit") and r.header("From") == a.froms[second]

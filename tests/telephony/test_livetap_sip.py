@@ -104,11 +104,18 @@ async def test_abuse_in_a_live_call_is_flagged_and_a_polite_complaint_is_not(
         try:
             async with live_detection(svc) as (tap, answers):
                 bad = await one_call(svc, tmp_path, "abuse", abuse)
-                await _until(lambda: any(e.kind == "flag" and e.call_id == bad for e in board.events), 60)
+                # Live recognition runs behind the call: on a loaded 2-core machine (the whole suite in 3
+                # workers) it took over 60 s to reach the abusive words.
+                try:
+                    await _until(
+                        lambda: any(e.kind == "flag" and e.call_id == bad for e in board.events), 180
+                    )
+                except AssertionError as exc:
+                    raise AssertionError(f"no flag on the abusive call; heard {answers}") from exc
                 good = await one_call(svc, tmp_path, "polite", polite)
                 # every utterance of the polite call answered (the call is over and the tap flushed it)
                 await _until(
-                    lambda: tap.stats.answered + tap.stats.lost_in_flight >= tap.stats.utterances, 60
+                    lambda: tap.stats.answered + tap.stats.lost_in_flight >= tap.stats.utterances, 180
                 )
             assert await opx.wait(30) == 0, opx.log()
         finally:
