@@ -7,8 +7,9 @@ import tomllib
 
 import pytest
 
-from akashi.analysis.detect import fold, match_text
+from akashi.analysis.detect import match_text
 from akashi.analysis.lexicon import Lexicon, LexiconError, default_lexicon_text, load_lexicon, parse_lexicon
+from akashi.analysis.phonetic import fold
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ so that firm but polite complaints are not flagged.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,15 +28,6 @@ PHONETIC_MORAE = 5
 # Telephone-band Whisper confuses voiced and unvoiced kana (ドゲザ → トゲザ, ダ → タ): readings of three
 # kana or more also match with dakuten ignored, at this fraction of the similarity.
 FOLDED_FACTOR = 0.9
-
-
-def fold(reading: str) -> str:
-    """``reading`` with voicing marks dropped (ド → ト, パ → ハ), one character for one."""
-    out = []
-    for c in reading:
-        nfd = unicodedata.normalize("NFD", c)
-        out.append(nfd[0] if len(nfd) > 1 and nfd[1] in "\u3099\u309a" else c)
-    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -173,7 +163,7 @@ def _match_sentence(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:  # noq
     spans = _token_spans(tokens)
     starts = {s for s, _ in spans}
     ends = {e for _, e in spans}
-    folded = fold(reading)
+    folded = phonetic.fold(reading)
     hits: list[dict[str, Any]] = []
     for cat in lexicon.categories:
         best: dict[str, Any] | None = None
@@ -182,7 +172,7 @@ def _match_sentence(text: str, lexicon: Lexicon) -> list[dict[str, Any]]:  # noq
             if sim < 1.0:
                 for r in term.readings:
                     if len(r) >= SHORT_READING:
-                        fsim, fa, fb = _find(folded, fold(r), starts, ends, lexicon.fuzzy_threshold)
+                        fsim, fa, fb = _find(folded, phonetic.fold(r), starts, ends, lexicon.fuzzy_threshold)
                         if fsim * FOLDED_FACTOR > sim:
                             sim, a, b = fsim * FOLDED_FACTOR, fa, fb
             if sim < lexicon.fuzzy_threshold:

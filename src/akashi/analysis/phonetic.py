@@ -34,17 +34,13 @@ _VOWEL_KANA = {"a": "ア", "i": "イ", "u": "ウ", "e": "エ", "o": "オ"}
 _SAME_SOUND = str.maketrans("ヲヂヅヰヱ", "オジズイエ")
 
 
+@lru_cache(maxsize=1024)
 def morae(reading: str) -> tuple[tuple[str, int], ...]:
     """The morae of a katakana reading with the character offset each starts at.
 
     A small kana joins the mora before it (シャ); ー becomes the vowel it lengthens, and ウ after an
     o-row mora is read as オ (シャチョウ and シャチョー sound the same).
     """
-    return _morae(reading)
-
-
-@lru_cache(maxsize=1024)
-def _morae(reading: str) -> tuple[tuple[str, int], ...]:
     out: list[tuple[str, int]] = []
     for i, kana in enumerate(reading.translate(_SAME_SOUND)):
         if kana in _SMALL and out:
@@ -60,16 +56,20 @@ def _morae(reading: str) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
-@lru_cache(maxsize=1024)
-def _unvoiced(mora: str) -> str:
-    return "".join(unicodedata.normalize("NFD", c)[0] for c in mora)
+def fold(reading: str) -> str:
+    """``reading`` with voicing marks dropped (ド → ト, パ → ハ), one character for one."""
+    out = []
+    for c in reading:
+        nfd = unicodedata.normalize("NFD", c)
+        out.append(nfd[0] if len(nfd) > 1 and nfd[1] in "\u3099\u309a" else c)
+    return "".join(out)
 
 
 @lru_cache(maxsize=4096)
 def _substitution(a: str, b: str) -> float:
     if a == b:
         return 0.0
-    if _unvoiced(a) == _unvoiced(b):
+    if fold(a) == fold(b):
         return VOICING
     va, vb = _VOWEL.get(a[-1]), _VOWEL.get(b[-1])
     return SAME_VOWEL if va is not None and va == vb else 1.0
@@ -120,16 +120,17 @@ def best_window(
     hay = morae(haystack)
     want = [m for m, _ in morae(needle)]
     n = len(want)
-    plain = Counter(_unvoiced(m) for m in want)
+    plain = Counter(fold(m) for m in want)
     # cost <= (1 - floor) * (n + 2) is needed, and each mora of the needle missing from the stretch costs 0.5
     held = n - 2 * (1.0 - floor) * (n + 2)
+    folded = [fold(m) for m, _ in hay]
     best = (0.0, 0, 0)
     for i, (_m, at) in enumerate(hay):
         if starts is not None and at not in starts:
             continue
-        window = [m for m, _ in hay[i : i + n + 2]]
-        if held > 0 and sum((Counter(_unvoiced(m) for m in window) & plain).values()) < held:
+        if held > 0 and sum((Counter(folded[i : i + n + 2]) & plain).values()) < held:
             continue
+        window = [m for m, _ in hay[i : i + n + 2]]
         row = _distances(want, window)
         for k in range(max(1, n - 2), len(window) + 1):
             sim = 1.0 - row[k] / max(n, k)
