@@ -23,7 +23,7 @@ from tests.conftest import require_binary
 from tests.ports import free_udp_tcp_port
 from tests.telephony import scenarios
 from tests.telephony.conftest import NOTICE_HZ, NOTICE_S, Start, b2bua, notice_wav  # noqa: F401 - fixtures
-from tests.telephony.peers import Sipp, bursts, write_wav16
+from tests.telephony.peers import Sipp, baresip_ready, bursts, write_wav16
 from tests.telephony.test_baresip import read_dump
 from tests.telephony.test_calls import _stored, _until, dominant_hz, onsets
 
@@ -85,7 +85,7 @@ async def _run_pair(
     )  # fmt: skip
     cust = None
     try:
-        await asyncio.sleep(0.5)  # baresip has no readiness signal; it binds within milliseconds
+        await baresip_ready(tmp_path / "op.log")
         cust = await asyncio.create_subprocess_exec(
             "timeout", "-s", "KILL", "30", baresip, "-f", str(cust_dir),
             "-e", f"/dial sip:{number}@127.0.0.1:{svc.sip.local[1]}", "-t", "8",

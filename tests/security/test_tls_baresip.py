@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import require_binary
 from tests.security.trunk_peers import self_signed
 from tests.telephony.conftest import Start, b2bua  # noqa: F401 - fixtures
-from tests.telephony.peers import bursts, write_wav16
+from tests.telephony.peers import baresip_ready, bursts, write_wav16
 from tests.telephony.test_baresip import baresip_dir
 from tests.telephony.test_calls import _stored, dominant_hz, onsets
 
@@ -61,7 +61,7 @@ async def test_operator_rung_over_tls(
     op = await _run([baresip, "-f", str(op_dir)], tmp_path / "op.log")
     cust = None
     try:
-        await asyncio.sleep(0.5)  # baresip has no readiness signal; it binds within milliseconds
+        await baresip_ready(tmp_path / "op.log")
         dial = f"/dial sip:0312345678@127.0.0.1:{svc.sip.local[1]}"
         cust = await _run([baresip, "-f", str(cust_dir), "-e", dial, "-t", "8"], tmp_path / "cust.log")
         await asyncio.wait_for(cust.wait(), 30)

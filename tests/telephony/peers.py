@@ -50,6 +50,19 @@ def write_wav16(path: Path, pcm: np.ndarray) -> Path:
     return path
 
 
+async def baresip_ready(log: Path, timeout: float = 20.0) -> None:
+    """Wait until the baresip writing ``log`` says it is ready (its SIP listener is bound by then).
+
+    A fixed pause raced a loaded machine: a caller dialled before the operator's phone listened.
+    """
+    deadline = time.monotonic() + timeout
+    while b"baresip is ready." not in (text := log.read_bytes() if log.exists() else b""):
+        if time.monotonic() > deadline:
+            tail = text[-600:].decode(errors="replace")
+            raise AssertionError(f"baresip did not get ready within {timeout:.0f} s; its log ends:\n{tail}")
+        await asyncio.sleep(0.05)
+
+
 @dataclass
 class RtpPeer(asyncio.DatagramProtocol):
     """One end of the media: sends a signal as PCMU RTP and records what it receives."""

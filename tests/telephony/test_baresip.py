@@ -17,7 +17,7 @@ from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary
 from tests.ports import free_udp_tcp_port
 from tests.telephony.conftest import NOTICE_HZ, NOTICE_S, Start
-from tests.telephony.peers import bursts, write_wav16
+from tests.telephony.peers import baresip_ready, bursts, write_wav16
 from tests.telephony.test_calls import _stored, dominant_hz, onsets
 
 pytestmark = [pytest.mark.sip]
@@ -84,7 +84,7 @@ async def test_baresip_caller_notice_operator(b2bua: Start, tmp_path: Path, noti
     )  # fmt: skip
     cust = None
     try:
-        await asyncio.sleep(0.5)  # baresip has no readiness signal; it binds within milliseconds
+        await baresip_ready(tmp_path / "op.log")
         cust = await asyncio.create_subprocess_exec(
             "timeout",
             "-s",

@@ -21,7 +21,7 @@ from tests.codecs.pyav import decode, dominant_hz
 from tests.conftest import missing_peer, require_binary
 from tests.telephony import scenarios
 from tests.telephony.conftest import NOTICE_HZ, NOTICE_S, Start
-from tests.telephony.peers import Sipp, rtp_peer
+from tests.telephony.peers import Sipp, baresip_ready, rtp_peer
 from tests.telephony.test_codecs import bridged_ports, only, send_packets
 from tests.telephony.test_scenarios import _row
 
@@ -182,7 +182,7 @@ async def test_baresip_caller_hears_the_notice_in_its_codec(
     try:
         with (tmp_path / "op.log").open("wb") as op_log:
             procs.append(await _baresip(baresip, op_dir, [], op_log))
-        await asyncio.sleep(0.5)  # baresip has no readiness signal; it binds within milliseconds
+        await baresip_ready(tmp_path / "op.log")
         dial = ["-e", f"/dial sip:0312345678@127.0.0.1:{svc.sip.local[1]}", "-t", "7"]
         with (tmp_path / "cust.log").open("wb") as cust_log:
             procs.append(await _baresip(baresip, cust_dir, dial, cust_log))

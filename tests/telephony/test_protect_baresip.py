@@ -17,7 +17,7 @@ from akashi.telephony.service import TelephonyService
 from tests.conftest import require_binary
 from tests.ports import free_udp_port
 from tests.telephony.conftest import Start
-from tests.telephony.peers import bursts, write_wav16
+from tests.telephony.peers import baresip_ready, bursts, write_wav16
 from tests.telephony.test_baresip import baresip_dir, read_dump
 from tests.telephony.test_calls import _call, _stored, _until, dominant_hz
 from tests.telephony.test_protect_calls import WARNING_HZ, WARNING_S, kinds, route_lines
@@ -52,7 +52,7 @@ async def test_baresip_operator_presses_the_protection_key(
                 stdout=logs[0], stderr=logs[0], start_new_session=True,
             )
         )  # fmt: skip
-        await asyncio.sleep(0.5)  # baresip has no readiness signal; it binds within milliseconds
+        await baresip_ready(tmp_path / "op.log")
         procs.append(
             await asyncio.create_subprocess_exec(
                 "timeout", "-s", "KILL", "40", baresip, "-f", str(cust_dir),
