@@ -308,6 +308,16 @@ def variants(lexicon: Lexicon) -> dict[str, DecodeOptions]:
         ),
         "greedy": dataclasses.replace(shipped, beam_size=1),  # greedy on the customer channel too
         "beam8": dataclasses.replace(shipped, beam_size=8),  # a wider beam on the customer channel
+        "beam3": dataclasses.replace(shipped, beam_size=3),  # narrower beams on the customer channel
+        "beam2": dataclasses.replace(shipped, beam_size=2),
+        # a prompt of each category's first two terms (about half the shipped prompt's tokens)
+        "short-prompt": dataclasses.replace(
+            shipped, prompt_customer=prompt_from_terms(lexicon.prompt_terms(2))
+        ),
+        # five terms of every category, the most the 223-token prompt window holds whole (209 tokens)
+        "prompt5": dataclasses.replace(
+            shipped, prompt_customer=prompt_from_terms(lexicon.prompt_terms(5), 50)
+        ),
         # encoder input fitted to the speech on both channels (shipped: the operator's only), or on neither
         "fit": dataclasses.replace(shipped, fit_channels=("customer", "operator")),
         "no-fit": dataclasses.replace(shipped, fit_channels=()),

@@ -59,7 +59,7 @@ async def baresip_ready(log: Path, timeout: float = 20.0) -> None:
     while b"baresip is ready." not in (text := log.read_bytes() if log.exists() else b""):
         if time.monotonic() > deadline:
             tail = text[-600:].decode(errors="replace")
-            raise AssertionError(f"baresip did not get ready within {timeout:.0f} s; its log ends:\n{tail}")
+            raise AssertionError(f"baresip did not get ready within {timeout:g} s; its log ends:\n{tail}")
         await asyncio.sleep(0.05)
 
 
