@@ -72,6 +72,27 @@ the customer's speech to 0.8 before recognition (sox ``tempo``: recall 0.80, CER
 scoring a near miss against the lexicon term it resembles with Whisper's own decoder (forced alignment of both
 texts): the true terms scored no closer to what was heard than the false ones.
 
+Figures of 2026-12-07, a fourth fresh 2-core VM (AMD EPYC, family 25: AVX-512 with VNNI; the TTS rendered the 80
+calls again). Speed candidates on the customer channel, all in one run on the dev half, then the held-out half once
+as shipped (the letters rows re-score the same transcripts with ``--letters``):
+
+    variant        cust CER  op CER  cat recall     polite flagged  notice  CPU RTF/thread
+    shipped (beam 5) 0.207   0.212   0.85 (P 1.00)   0/12          40/42      0.106
+    beam3            0.234   0.212   0.85 (P 1.00)   0/12          40/42      0.100 (x0.95)
+    beam2            0.219   0.212   0.85 (P 1.00)   0/12          40/42      0.094 (x0.88)
+    greedy           0.231   0.212   0.85 (P 1.00)   0/12          40/42      0.086 (x0.81)
+    short-prompt     0.245   0.212   0.70 (P 1.00)   0/12          40/42      0.110 (two terms a category)
+    prompt5          0.216   0.212   0.82 (P 1.00)   0/12          40/42      0.103 (five a category, 209 tokens)
+    dev, letters     0.207   0.212   0.82 (P 1.00)   0/12          40/42      0.106
+    held-out, letters 0.261  0.178   0.75 (P 0.92)   0/10          37/38      0.094
+    held-out shipped 0.261   0.178   0.78 (P 1.00)   0/10          37/38      0.094
+
+Every narrower beam costs customer CER (+0.012 to +0.027) for at most a fifth of the time, so the goal's "without
+worse CER" keeps beam 5; the lexicon prompt of four terms a category stays too (fewer terms lost 6 categories of
+40, more lost one). Matching by sound gained the same on this render as on the last: +0.03 dev, +0.03 held-out
+with its false flag gone. CTranslate2's backend was checked too, on 14 dev calls: it picks AVX2 and oneDNN on AMD;
+``CT2_FORCE_CPU_ISA=AVX512`` changed nothing (0.107 / 0.107) and ``CT2_USE_MKL=1`` made it 6.6 times slower.
+
 The RTF column of the 2026-12-06 table comes from different runs at different load; side by side in one process on 14 dev calls:
 no-fit 0.088, shipped 0.076, fit 0.047. Joined calls of 78 s / 306 s: 0.085 / 0.071 (no-fit), 0.092 / 0.074
 (shipped) at load 4-5 (0.083 / 0.054 on a quieter run before). A floor of 15 s or 20 s under the customer's
