@@ -141,9 +141,10 @@ from akashi.analysis.detect import Segment, Word, lexicon_findings, match_text
 from akashi.analysis.lexicon import CATEGORIES, Lexicon, load_lexicon
 from akashi.analysis.model import load_model
 from akashi.analysis.pipeline import decode_options
+from akashi.analysis.prompts import OPERATOR_PROMPT, joint_prompt, prompt_from_terms
 from akashi.analysis.testcalls import NOTICE
 from akashi.analysis.text import levenshtein
-from akashi.analysis.transcribe import DecodeOptions, TranscriptionStats, prompt_from_terms, transcribe_audio
+from akashi.analysis.transcribe import DecodeOptions, TranscriptionStats, transcribe_audio
 from akashi.config.analysis import AnalysisSettings
 from akashi.db.fts import normalise_text
 
@@ -317,16 +318,14 @@ def variants(lexicon: Lexicon) -> dict[str, DecodeOptions]:
         "no-prompt": dataclasses.replace(shipped, prompt_customer=None),
         "denoise": dataclasses.replace(shipped, denoise_channels=("customer", "operator")),
         "denoise-cust": dataclasses.replace(shipped, denoise_channels=("customer",)),
-        "op-prompt": dataclasses.replace(shipped, prompt_operator=transcribe.OPERATOR_PROMPT),
+        "op-prompt": dataclasses.replace(shipped, prompt_operator=OPERATOR_PROMPT),
         "no-op-prompt": dataclasses.replace(shipped, prompt_operator=None),  # the shipped settings before
         "none": DecodeOptions(beam_size_operator=1),
         "hotwords": DecodeOptions(beam_size_operator=1, hotwords_customer=hot),
         "joint": DecodeOptions(joint=True),
         "joint-greedy": DecodeOptions(joint=True, beam_size=1),
         # one pass over both channels, prompted with the lexicon's and the reception's word lists together
-        "joint-prompt": DecodeOptions(
-            joint=True, prompt_joint=transcribe.joint_prompt(prompt, transcribe.OPERATOR_PROMPT)
-        ),
+        "joint-prompt": DecodeOptions(joint=True, prompt_joint=joint_prompt(prompt, OPERATOR_PROMPT)),
         "greedy": dataclasses.replace(shipped, beam_size=1),  # greedy on the customer channel too
         "beam8": dataclasses.replace(shipped, beam_size=8),  # a wider beam on the customer channel
         "beam3": dataclasses.replace(shipped, beam_size=3),  # narrower beams on the customer channel

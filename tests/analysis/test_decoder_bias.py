@@ -18,8 +18,9 @@ from akashi.analysis.compliance import check_operator_notice
 from akashi.analysis.detect import lexicon_findings
 from akashi.analysis.lexicon import load_lexicon
 from akashi.analysis.pipeline import decode_options
+from akashi.analysis.prompts import prompt_from_terms
 from akashi.analysis.testcalls import NOTICE
-from akashi.analysis.transcribe import prompt_from_terms, transcribe_audio
+from akashi.analysis.transcribe import transcribe_audio
 from akashi.config.analysis import AnalysisSettings
 
 NOTICE_WORDS = ("録音", "通話", "向上", "品質", "ため", "させていただ")

@@ -26,7 +26,8 @@ import numpy as np
 from akashi.analysis.audio import resample
 from akashi.analysis.detect import match_text
 from akashi.analysis.lexicon import Lexicon, load_lexicon
-from akashi.analysis.transcribe import WHISPER_RATE, prompt_from_terms
+from akashi.analysis.prompts import fit_prompt_to, prompt_from_terms
+from akashi.analysis.transcribe import WHISPER_RATE
 from akashi.telephony.livetap import RATE, FrameDecoder, encode_frame, socket_path
 
 if TYPE_CHECKING:
@@ -262,7 +263,9 @@ class LiveRecogniser:
         # test speech), so more calls fit before alerts fall behind; post-call analysis keeps its beam
         self.beam_size = min(cfg.beam_size, LIVE_BEAM)
         self.batch_size = cfg.batch_size
-        self.prompt = prompt_from_terms(lexicon.prompt_terms()) if cfg.prompt_lexicon else None
+        self.prompt = (
+            fit_prompt_to(model, prompt_from_terms(lexicon.prompt_terms())) if cfg.prompt_lexicon else None
+        )
         #: how long the last batch waited for a post-call model call in progress (the bench reports it)
         self.waited_s = 0.0
 

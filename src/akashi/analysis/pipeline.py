@@ -27,15 +27,9 @@ from akashi.analysis.lexicon import NOTICE_MISSING, Lexicon, load_lexicon
 from akashi.analysis.mining import call_keywords, call_terms
 from akashi.analysis.mining_report import doc_freq
 from akashi.analysis.model import load_model
+from akashi.analysis.prompts import OPERATOR_PROMPT, joint_prompt, prompt_from_terms
 from akashi.analysis.text import reading_of
-from akashi.analysis.transcribe import (
-    OPERATOR_PROMPT,
-    DecodeOptions,
-    TranscriptionStats,
-    joint_prompt,
-    prompt_from_terms,
-    transcribe_audio,
-)
+from akashi.analysis.transcribe import DecodeOptions, TranscriptionStats, transcribe_audio
 from akashi.callfacts import AnalysisFacts, NoticeFacts
 from akashi.codecs.decode import playable_wav
 from akashi.db.base import session_scope, utcnow

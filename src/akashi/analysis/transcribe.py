@@ -28,6 +28,7 @@ import numpy as np
 from akashi.analysis import rescue
 from akashi.analysis.audio import Float32, WavAudio, denoise, resample
 from akashi.analysis.detect import Segment, Word
+from akashi.analysis.prompts import fit_prompt_to
 
 WHISPER_RATE = 16000
 CHANNEL_NAMES = ("customer", "operator")
@@ -35,11 +36,6 @@ VAD_PARAMETERS: dict[str, Any] = {"min_silence_duration_ms": 300, "speech_pad_ms
 MAX_REGION_S = 30.0  # faster-whisper's chunk length: a longer VAD region is cut there
 PACK_GAP_S = 1.0  # silence put between packed speech regions
 _SENTENCE_END = tuple("。．.!?！？")
-# The operator channel's prompt: words of a reception and of its notice as a list. On the bench's
-# development calls it took the operator's CER from 0.29 to 0.21 and the notice check from 23 to 32 of
-# 32 right (no notice invented where none was said); the notice's own sentence as a prompt made
-# Whisper drop the notice instead.
-OPERATOR_PROMPT = "お電話ありがとうございます、担当、承知いたしました、申し訳ございません、サービス向上、品質向上、通話、録音。"
 
 
 @dataclass(frozen=True)
@@ -87,22 +83,6 @@ def channel_names(count: int) -> tuple[str, ...]:
     return (
         CHANNEL_NAMES if count == 2 else ("mixed",) if count == 1 else tuple(f"ch{i}" for i in range(count))
     )
-
-
-def joint_prompt(customer: str | None, operator: str | None) -> str | None:
-    """One prompt for windows that hold both channels: the two word lists as one list (never a
-    sentence of the notice)."""
-    parts = [p.rstrip("。") for p in (customer, operator) if p]
-    return "、".join(parts) + "。" if parts else None
-
-
-def prompt_from_terms(terms: Sequence[str], limit: int = 40) -> str:
-    """An ``initial_prompt`` of domain words (kept short: Whisper sees at most 224 prompt tokens)."""
-    seen: list[str] = []
-    for t in terms:
-        if t not in seen and not any(ord(c) < 128 for c in t):
-            seen.append(t)
-    return "、".join(seen[:limit]) + "。"
 
 
 _fit = threading.local()  # frames the batched pipeline pads its windows to in this thread (None: 3000)
@@ -222,7 +202,9 @@ def transcribe_channel(
     else:
         # Not on a mono ("mixed") recording: it holds the operator's notice too, and with the lexicon
         # prompt Whisper stopped after the notice and dropped the rest of the call (measured).
-        prompt = {"customer": opts.prompt_customer, "operator": opts.prompt_operator}.get(channel)
+        prompt = fit_prompt_to(
+            model, {"customer": opts.prompt_customer, "operator": opts.prompt_operator}.get(channel)
+        )
         hotwords = opts.hotwords_customer if channel in ("customer", "mixed") else None
         beam = opts.beam_size
         if channel == "operator" and opts.beam_size_operator is not None:
@@ -315,7 +297,7 @@ def transcribe_joint(
     decode: dict[str, Any] = {
         "language": language,
         "beam_size": opts.beam_size,
-        "initial_prompt": opts.prompt_joint,
+        "initial_prompt": fit_prompt_to(model, opts.prompt_joint),
         "condition_on_previous_text": False,
         "word_timestamps": True,
     }
