@@ -181,6 +181,46 @@ class _StopsEarly:
         return [SimpleNamespace(words=words, text="".join(w.word for w in words))], None
 
 
+def test_post_call_jobs_run_side_by_side_on_a_model_with_two_workers_and_live_still_goes_first() -> None:
+    """Two post-call model calls run at once on a two-worker model; a third waits, and so does a live batch,
+    which then runs before any post-call call that came after it."""
+    from akashi.analysis.live import LiveFirst, live_first
+
+    holder = type("WhisperModel", (), {})()
+    holder.model = type("Whisper", (), {"num_workers": 2})()
+    assert live_first(holder).slots == 2  # one post-call slot per model worker
+    gate = LiveFirst(slots=2)
+    inside, release, order = threading.Semaphore(0), threading.Event(), []
+
+    def post(name: str) -> None:
+        with gate.step():
+            order.append(name)
+            inside.release()
+            assert release.wait(10)
+
+    first = [threading.Thread(target=post, args=(n,)) for n in ("post-1", "post-2")]
+    for t in first:
+        t.start()
+    assert inside.acquire(timeout=10) and inside.acquire(timeout=10)  # both inside at once
+    third = threading.Thread(target=post, args=("post-3",))
+    third.start()
+
+    def live_batch() -> None:
+        with gate.live():
+            order.append("live")
+
+    live = threading.Thread(target=live_batch)
+    live.start()
+    waiting = threading.Event()
+    while gate._live == 0:
+        assert not waiting.wait(0.01) and live.is_alive()
+    assert order == ["post-1", "post-2"]  # the third and the live batch wait for a free slot
+    release.set()
+    for t in (*first, third, live):
+        t.join(10)
+    assert order == ["post-1", "post-2", "live", "post-3"]
+
+
 def test_utterances_left_without_words_are_heard_again_without_the_lexicon_prompt() -> None:
     """The second pass over what the first left empty goes without the prompt: padded-out windows are
     mostly silence, where a prompt makes Whisper write its abuse words and alert the board."""

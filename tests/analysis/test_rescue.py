@@ -91,7 +91,6 @@ class FakeWhisper:
     def __init__(self, stop_early: bool) -> None:
         self.stop_early = stop_early
         self.calls: list[list[int]] = []  # the tags each call was given
-        self._akashi_batched = self  # transcribe._pipeline takes it as the batched pipeline
 
     def transcribe(self, audio: Any, *, clip_timestamps: list[dict[str, float]], **_kw: Any) -> Any:
         segs = []
@@ -114,6 +113,7 @@ class FakeWhisper:
 @pytest.fixture(autouse=True)
 def _fake_vad(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transcribe, "speech_regions", lambda audio: [(a, b) for a, b, _t in _runs(audio)])
+    monkeypatch.setattr(transcribe, "_pipeline", lambda model: model)  # the fake is its own batched pipeline
 
 
 @pytest.mark.parametrize("stop_early", [True, False])

@@ -132,6 +132,25 @@ def test_media_workers_need_ports_for_a_call_each(tmp_path: Path) -> None:
     assert refused(tmp_path / "neg", "[sip]\nmedia_workers = -1\n")
 
 
+def test_auto_analysis_workers_are_one_per_cpu_threads_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default: single-threaded recognitions, one per core this process may use; one on a GPU."""
+    a = load(tmp_path, "").analysis
+    assert a.workers == "auto" and a.cpu_threads == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4, 5})
+    assert a.worker_count == 6
+    assert load(tmp_path / "two", "[analysis]\ncpu_threads = 2\n").analysis.worker_count == 3
+    assert load(tmp_path / "gpu", '[analysis]\ndevice = "cuda"\n').analysis.worker_count == 1
+    assert load(tmp_path / "set", "[analysis]\nworkers = 2\n").analysis.worker_count == 2
+    assert load(tmp_path / "env", "", {"AKASHI_ANALYSIS__WORKERS": "4"}).analysis.worker_count == 4
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    assert load(tmp_path / "one", "[analysis]\ncpu_threads = 2\n").analysis.worker_count == 1  # never 0
+    for bad in ('"many"', "0", "true"):
+        msg = refused(tmp_path / "bad", f"[analysis]\nworkers = {bad}\n")
+        assert 'workers must be "auto"' in msg and "akashi.toml:2" in msg
+
+
 def test_the_default_configuration_loads(tmp_path: Path) -> None:
     s = load(tmp_path, "")
     assert list(s.announcements) == ["default"]

@@ -59,13 +59,15 @@ class LiveFirst:
     made outside a live batch is one :meth:`step`: it waits while a live batch is waiting or running,
     and a post-call batch of windows is run one window at a time, each its own step. So a live batch
     waits at most for one window's model call already running, never for a whole batch or job, also
-    when it is the first utterance after a quiet minute. Calls made inside :meth:`live` pass.
+    when it is the first utterance after a quiet minute. Calls made inside :meth:`live` pass. Up to
+    ``slots`` post-call steps run at once (one per model worker, for as many post-call jobs side by side).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int = 1) -> None:
         self._cond = threading.Condition()
         self._live = 0  # live batches waiting or running
-        self._busy = False  # a post-call model call is running
+        self._busy = 0  # post-call model calls running
+        self.slots = max(1, slots)
         self._local = threading.local()
         self.yielded = 0  # post-call model calls that waited for live work
 
@@ -77,7 +79,7 @@ class LiveFirst:
     @contextlib.contextmanager
     def live(self) -> Iterator[float]:
         """A live batch: post-call model calls wait until it is done. Gives the seconds it waited for
-        the post-call model call in progress (at most one window's)."""
+        the post-call model calls in progress (at most one window's each, side by side)."""
         began = time.monotonic()
         with self._cond:
             self._live += 1
@@ -101,14 +103,14 @@ class LiveFirst:
         with self._cond:
             if self._live:
                 self.yielded += 1
-            while self._live or self._busy:
+            while self._live or self._busy >= self.slots:
                 self._cond.wait()
-            self._busy = True
+            self._busy += 1
         try:
             yield
         finally:
             with self._cond:
-                self._busy = False
+                self._busy -= 1
                 self._cond.notify_all()
 
 
@@ -176,7 +178,7 @@ def live_first(model: Any) -> LiveFirst:
     inner = model.model
     if isinstance(inner, _Gated):
         return inner.gate
-    gate = LiveFirst()
+    gate = LiveFirst(slots=int(getattr(inner, "num_workers", 1)))
     model.model = _Gated(inner, gate)
     return gate
 

@@ -31,7 +31,7 @@ BUNDLED_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a
 _SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 _MARKER = ".akashi-model.json"
 
-_cache: dict[tuple[str, str, str, int], Any] = {}
+_cache: dict[tuple[str, str, str, int, int], Any] = {}
 _lock = threading.Lock()
 
 
@@ -112,15 +112,21 @@ def resolve_model(name: str, cache_dir: Path | None = None) -> str:
     return name  # a faster-whisper size ("large-v3") or a hub repository ("owner/name")
 
 
-def load_model(settings: AnalysisSettings, cache_dir: Path | None = None, *, online: bool = False) -> Any:
-    """A ``faster_whisper.WhisperModel`` for these settings, cached per process."""
+def load_model(
+    settings: AnalysisSettings, cache_dir: Path | None = None, *, online: bool = False, workers: int = 1
+) -> Any:
+    """A ``faster_whisper.WhisperModel`` for these settings, cached per process.
+
+    ``workers``: recognitions it runs side by side, from as many threads (CTranslate2's workers); one
+    alone queues the others' behind it.
+    """
     from faster_whisper import WhisperModel  # noqa: PLC0415 - faster-whisper (CTranslate2, ONNX) is the optional 'analysis' extra and takes seconds to import
 
     where = resolve_model(settings.model, cache_dir)
     compute = settings.compute_type
     if settings.device == "cuda" and compute == "int8":
         compute = "int8_float16"  # int8 weights, float16 activations: the usual GPU choice
-    key = (where, settings.device, compute, settings.cpu_threads)
+    key = (where, settings.device, compute, settings.cpu_threads, workers)
     with _lock:
         model = _cache.get(key)
         if model is None:
@@ -130,6 +136,7 @@ def load_model(settings: AnalysisSettings, cache_dir: Path | None = None, *, onl
                     device=settings.device,
                     compute_type=compute,
                     cpu_threads=settings.cpu_threads,
+                    num_workers=workers,
                     download_root=str((cache_dir or default_cache_dir()) / "hub"),
                     local_files_only=not online,
                 )

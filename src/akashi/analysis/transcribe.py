@@ -116,13 +116,22 @@ def _fit_frames(clips: Sequence[dict[str, float]]) -> int:
     return min(3000, max(FIT_STEP_FRAMES, math.ceil(longest * 100 / FIT_STEP_FRAMES) * FIT_STEP_FRAMES))
 
 
+_pipes = threading.local()  # this thread's batched pipeline of each model
+
+
 def _pipeline(model: Any) -> Any:
+    """This thread's batched pipeline on ``model``.
+
+    A pipeline keeps state through a call (the end of the last speech, which word times are held after), so
+    analysis workers sharing one model each need their own: one pipeline for all let a second call reset
+    what the first was using.
+    """
     from faster_whisper import BatchedInferencePipeline  # noqa: PLC0415 - faster-whisper (CTranslate2, ONNX) is the optional 'analysis' extra and takes seconds to import
 
-    pipe = getattr(model, "_akashi_batched", None)
-    if pipe is None:
-        pipe = BatchedInferencePipeline(model=model)
-        model._akashi_batched = pipe
+    pipes: dict[int, Any] = _pipes.__dict__.setdefault("by_model", {})
+    pipe = pipes.get(id(model))
+    if pipe is None:  # (the pipeline holds its model, so the id is never another model's)
+        pipe = pipes[id(model)] = BatchedInferencePipeline(model=model)
     return pipe
 
 

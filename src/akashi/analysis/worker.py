@@ -10,6 +10,7 @@ live utterances from the relay on this host (``HOME/run/live.sock``, see :mod:`a
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -21,13 +22,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from akashi.context import Akashi
 
+log = logging.getLogger(__name__)
+
 ANALYSIS_KINDS = ["transcribe", "analyze"]
 #: the transcriber's niceness: the relay and recorder on the same host come first
 NICE = 10
 
 
-def run_transcriber(ak: Akashi, workers: int = 1, stop: threading.Event | None = None) -> None:
-    """Run analysis jobs in this process until ``stop`` is set (SIGTERM/SIGINT set it when not given)."""
+def run_transcriber(ak: Akashi, workers: int | None = None, stop: threading.Event | None = None) -> None:
+    """Run analysis jobs in this process until ``stop`` is set (SIGTERM/SIGINT set it when not given).
+
+    ``workers`` jobs run side by side, each on a worker of the one model (default: ``analysis.workers``).
+    """
     from akashi.analysis.model import load_model  # noqa: PLC0415 - the serving process imports this module for TranscriberProcess; only the transcriber loads the analysis stack
     from akashi.analysis.pipeline import model_cache  # noqa: PLC0415 - only the transcriber process loads the analysis stack
     from akashi.jobs import WorkerPool  # noqa: PLC0415 - only the transcriber process loads the job queue
@@ -48,7 +54,11 @@ def run_transcriber(ak: Akashi, workers: int = 1, stop: threading.Event | None =
     from akashi.analysis.live import start_live_server  # noqa: PLC0415 - only the transcriber process loads the analysis stack
 
     cfg = ak.settings.analysis
-    model = load_model(cfg, model_cache(cfg), online=cfg.online)  # fail early, warm before the first call
+    workers = workers or cfg.worker_count
+    # fail early, warm before the first call
+    model = load_model(cfg, model_cache(cfg), online=cfg.online, workers=workers)
+    log.info("文字起こし: 同時 %d 件、1 件 %d スレッド / transcriber: %d calls at once, %d thread(s) each",
+             workers, cfg.cpu_threads, workers, cfg.cpu_threads)  # fmt: skip
     # live detection: utterances of live calls from this host's relay (akashi.telephony.livetap)
     # live batches go before post-call transcription on the shared model (BENCH_LIVE_FIFO=1:
     # first come, first served, for bench/live.py's comparison only)
@@ -72,23 +82,16 @@ def _stop_when_orphaned(parent: int, stop: threading.Event) -> None:
 class TranscriberProcess:
     """Owner of one child ``akashi transcriber`` process: ``with TranscriberProcess(home): ...``."""
 
-    def __init__(self, home: Path, workers: int = 1) -> None:
+    def __init__(self, home: Path, workers: int | None = None) -> None:
         self.home = home
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start the child process."""
-        cmd = [
-            sys.executable,
-            "-m",
-            "akashi.cli.main",
-            "--home",
-            str(self.home),
-            "transcriber",
-            "--workers",
-            str(self.workers),
-        ]
+        cmd = [sys.executable, "-m", "akashi.cli.main", "--home", str(self.home), "transcriber"]
+        if self.workers is not None:  # else analysis.workers
+            cmd += ["--workers", str(self.workers)]
         # OpenMP threads that sleep at once instead of spinning: the relay shares these cores
         env = {
             "OMP_WAIT_POLICY": "PASSIVE",

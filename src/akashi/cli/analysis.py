@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,10 +151,17 @@ def model_prepare(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 def transcriber(
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="並列数 / parallel jobs")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=64, help="並列数（既定: analysis.workers）/ jobs side by side"),
+    ] = None,
 ) -> None:
     """音声認識ワーカー（録音とは別プロセス）/ run transcription jobs in this process until stopped."""
     from akashi.analysis.worker import run_transcriber
 
+    logging.basicConfig(  # a service of its own (GPU hosts), or serve's child: it logs as serve does
+        level=os.environ.get("AKASHI_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     with open_akashi() as ak:
         run_transcriber(ak, workers)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from typing import Annotated, Literal
 
@@ -17,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from akashi.config.base import Section
+from akashi.config.base import Section, cores
 
 #: the announcement a caller hears when nobody answers after the notice (built in unless configured)
 UNAVAILABLE = "unavailable"
@@ -277,14 +276,6 @@ class AgentSettings(Section):
                 "characters; make one with `akashi agent secret`"
             )
         return self
-
-
-def cores() -> int:
-    """The cores this process may run on (a container's cpuset, ``taskset``), else all of the machine's."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
 
 
 class SipSettings(Section):
