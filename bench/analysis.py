@@ -93,6 +93,10 @@ worse CER" keeps beam 5; the lexicon prompt of four terms a category stays too (
 with its false flag gone. CTranslate2's backend was checked too, on 14 dev calls: it picks AVX2 and oneDNN on AMD;
 ``CT2_FORCE_CPU_ISA=AVX512`` changed nothing (0.107 / 0.107) and ``CT2_USE_MKL=1`` made it 6.6 times slower.
 
+The "CPU RTF/thread" columns are of one call at a time on ``--threads`` (2) threads, as shipped until
+2026-12-07. Since then a transcriber runs one single-threaded recognition per core (``analysis.workers =
+"auto"``, ``cpu_threads = 1``): ``bench/backlog.py`` measures that layout against this one.
+
 The RTF column of the 2026-12-06 table comes from different runs at different load; side by side in one process on 14 dev calls:
 no-fit 0.088, shipped 0.076, fit 0.047. Joined calls of 78 s / 306 s: 0.085 / 0.071 (no-fit), 0.092 / 0.074
 (shipped) at load 4-5 (0.083 / 0.054 on a quieter run before). A floor of 15 s or 20 s under the customer's
