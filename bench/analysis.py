@@ -95,7 +95,13 @@ with its false flag gone. CTranslate2's backend was checked too, on 14 dev calls
 
 The "CPU RTF/thread" columns are of one call at a time on ``--threads`` (2) threads, as shipped until
 2026-12-07. Since then a transcriber runs one single-threaded recognition per core (``analysis.workers =
-"auto"``, ``cpu_threads = 1``): ``bench/backlog.py`` measures that layout against this one.
+"auto"``, ``cpu_threads = 1``): ``bench/backlog.py`` measures that layout against this one. With two workers
+a lone call's two channels are recognised at once; one call at a time, wall-clock RTF (the same VM, 14 dev calls
+and joined calls, ``--fresh --long 60,300``; same words and flags):
+
+    layout                              dev calls (median 21 s)   joined 78 s   joined 306 s
+    --threads 2 --workers 1 (before)           0.134                 0.177         0.106
+    --threads 1 --workers 2 (shipped)          0.104                 0.096         0.077
 
 The RTF column of the 2026-12-06 table comes from different runs at different load; side by side in one process on 14 dev calls:
 no-fit 0.088, shipped 0.076, fit 0.047. Joined calls of 78 s / 306 s: 0.085 / 0.071 (no-fit), 0.092 / 0.074
@@ -447,6 +453,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "analysis.json")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "akashi-tests" / "bench")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1, help="model workers (a call's channels side by side)")
     ap.add_argument("--halves", default="dev,heldout")
     ap.add_argument("--variants", default="shipped,none,hotwords,joint", help="variants run on the dev half")
     ap.add_argument("--heldout-variants", default="shipped", help="variants run on the held-out half")
@@ -496,7 +503,7 @@ def main() -> None:
         if got is not None or args.from_cache:
             return got
         if model is None:
-            model = load_model(settings)
+            model = load_model(settings, workers=args.workers)
             transcribe_audio(model, audio[calls[0].name], "ja", DecodeOptions())  # warm-up
         segs, stats = transcribe_audio(model, audio[name], "ja", opts)
         save_asr(where, segs, stats)
@@ -547,7 +554,7 @@ def main() -> None:
         for a in joined:
             for vname in args.long_variants.split(","):
                 if model is None:
-                    model = load_model(settings)
+                    model = load_model(settings, workers=args.workers)
                 _segs, st = transcribe_audio(model, a, "ja", all_variants[vname])
                 key = f"{a.duration_s:.0f}s/{vname}"
                 longs[key] = {"rtf": st.rtf, "rtf_cpu_per_thread": st.cpu_s / st.audio_s / args.threads}
@@ -598,6 +605,7 @@ def main() -> None:
         "calls": len(calls),
         "voices": voices,
         "threads": args.threads,
+        "workers": args.workers,
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),

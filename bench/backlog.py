@@ -12,14 +12,16 @@ in turn, round by round, so that the machine's load falls on all of them alike, 
 - whether every layout wrote the same words as the baseline.
 
 Figures of 2026-12-07 (a 2-core VM, AMD EPYC family 25; 14 development calls, 306 s of calls, median 21 s;
-two rounds), the baseline being the layout shipped before (one job at a time, two threads):
+two rounds), the baseline being the layout shipped before (one job at a time, two threads); with two workers
+a call's two channels are recognised at once too:
 
     layout (workers x threads)   backlog RTF   CPU s / call s   same words   ratio
-    1 x 2 (before)                  0.124          0.190            -         1.00
-    2 x 1 (shipped, "auto")         0.083          0.161           yes        0.67
-    2 x 2                           0.087          0.169           yes        0.70
+    1 x 2 (before)                  0.146          0.221            -         1.00
+    2 x 1 (shipped, "auto")         0.088          0.170           yes        0.60
+    2 x 2                           0.097          0.188           yes        0.66
 
-The backlog takes two thirds of the time. A second thread inside one recognition buys little (the work is
+An earlier run, before the channels went side by side, gave 0.124 / 0.083 / 0.087 (ratios 0.67, 0.70): the
+backlog takes 0.60 to 0.67 of the time. A second thread inside one recognition buys little (the work is
 many small matrix products); a second recognition beside it keeps both cores busy. So on a CPU one
 single-threaded recognition per core is the default. A single call's own RTF is the bench's
 ``analysis.py`` figure.

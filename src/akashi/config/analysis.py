@@ -21,8 +21,8 @@ class AnalysisSettings(Section):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: str = "int8"
     # One thread per recognition and one recognition per core: on a 2-core machine two single-threaded
-    # recognitions side by side finished a backlog in two thirds of the time that one at a time on two
-    # threads took, with the same words (bench/backlog.py).
+    # recognitions side by side finished a backlog in 0.60-0.67 of the time that one at a time on two
+    # threads took, with the same words (bench/backlog.py); a lone call has its two channels recognised at once.
     cpu_threads: int = Field(1, ge=1, le=256, description="Threads of one recognition (CPU).")
     workers: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = Field(
         "auto",
