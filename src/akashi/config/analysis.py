@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from akashi.config.base import Section, cores
+from akashi.config.base import Section, auto_or_count, cores
 
 
 class AnalysisSettings(Section):
@@ -79,8 +79,6 @@ class AnalysisSettings(Section):
     @field_validator("workers", mode="before")
     @classmethod
     def _workers(cls, v: object) -> object:
-        if isinstance(v, str) and v.strip().isdigit():  # from an environment variable
-            v = int(v)
-        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 64):
-            return v
-        raise ValueError('workers must be "auto" (one per cpu_threads of the cores) or a number from 1 to 64')
+        return auto_or_count(
+            v, 1, 64, 'workers must be "auto" (one per cpu_threads of the cores) or a number from 1 to 64'
+        )

@@ -15,6 +15,18 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def auto_or_count(value: object, lowest: int, highest: int, refusal: str) -> object:
+    """A setting's "auto", or a whole number from ``lowest`` to ``highest`` (digits from an environment
+    variable count); anything else is refused with ``refusal``."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if value == "auto" or (
+        isinstance(value, int) and not isinstance(value, bool) and lowest <= value <= highest
+    ):
+        return value
+    raise ValueError(refusal)
+
+
 class Section(BaseModel):
     """A configuration section: unknown keys are refused, values are validated on assignment."""
 

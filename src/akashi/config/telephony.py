@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from akashi.config.base import Section, cores
+from akashi.config.base import Section, auto_or_count, cores
 
 #: the announcement a caller hears when nobody answers after the notice (built in unless configured)
 UNAVAILABLE = "unavailable"
@@ -434,11 +434,9 @@ class SipSettings(Section):
     @field_validator("media_workers", mode="before")
     @classmethod
     def _worker_count(cls, v: object) -> object:
-        if isinstance(v, str) and v.strip().isdigit():  # from an environment variable
-            v = int(v)
-        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 64):
-            return v
-        raise ValueError('media_workers must be "auto" (one per core) or a number of workers from 0 to 64')
+        return auto_or_count(
+            v, 0, 64, 'media_workers must be "auto" (one per core) or a number of workers from 0 to 64'
+        )
 
     @field_validator("rtp_ports")
     @classmethod
