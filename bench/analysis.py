@@ -491,7 +491,7 @@ def main() -> None:
     voices = sorted({v for bc in calls for v in (bc.rendering.customer_voice, bc.rendering.operator_voice)})
     print(f"{len(calls)} calls, voices {voices} ({time.perf_counter() - t0:.0f} s to make/load)", flush=True)
     lexicon = load_lexicon()
-    settings = AnalysisSettings(cpu_threads=args.threads)
+    settings = AnalysisSettings(cpu_threads=args.threads, workers=args.workers)
     raw = {n: p.read_bytes() for n, p in paths.items()}
     audio = {n: parse_wav(b) for n, b in raw.items()}
     model: Any = None
@@ -503,7 +503,7 @@ def main() -> None:
         if got is not None or args.from_cache:
             return got
         if model is None:
-            model = load_model(settings, workers=args.workers)
+            model = load_model(settings)
             transcribe_audio(model, audio[calls[0].name], "ja", DecodeOptions())  # warm-up
         segs, stats = transcribe_audio(model, audio[name], "ja", opts)
         save_asr(where, segs, stats)
@@ -554,7 +554,7 @@ def main() -> None:
         for a in joined:
             for vname in args.long_variants.split(","):
                 if model is None:
-                    model = load_model(settings, workers=args.workers)
+                    model = load_model(settings)
                 _segs, st = transcribe_audio(model, a, "ja", all_variants[vname])
                 key = f"{a.duration_s:.0f}s/{vname}"
                 longs[key] = {"rtf": st.rtf, "rtf_cpu_per_thread": st.cpu_s / st.audio_s / args.threads}

@@ -91,8 +91,8 @@ def main() -> None:
     audio_s = sum(a.duration_s for a in calls)
     models = {}
     for workers, threads in layouts:
-        settings = AnalysisSettings(cpu_threads=threads)
-        model = load_model(settings, workers=workers)
+        settings = AnalysisSettings(cpu_threads=threads, workers=workers)
+        model = load_model(settings)
         live_first(model)  # the transcriber's gate: post-call work in slots, one per model worker
         transcribe_audio(model, calls[0], "ja", decode_options(settings, load_lexicon()))  # warm-up
         models[(workers, threads)] = (model, settings)

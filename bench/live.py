@@ -65,6 +65,17 @@ So "≤ 5 s after the utterance ends" holds here for one or two monitored calls 
 post-call work), not for five or more: the transcriber at nice 10 got 25-50 % of a core against the
 neighbours' work at nice 0. On a dedicated 2-core host it would get most of a core (~3.5 utterances/s,
 above); the stated load for the 5 s alert is N <= 2 live-monitored calls on a shared 2-core host.
+
+Since 2026-12-07 the transcriber runs ``analysis.workers`` jobs side by side, one thread each (two on 2
+cores), and post-call work has one slot in the live gate per model worker. Beside post-call work
+(``--steps 1,5 --quick --postcall 2 --no-baseline``, a quiet 2-core VM at load 1-1.5), against the layout
+before (``AKASHI_ANALYSIS__WORKERS=1 AKASHI_ANALYSIS__CPU_THREADS=2``), one run each:
+
+    layout                 N=1 alert   N=5 alert p50 / p95   live waited for post-call (max)   post-call done
+    1 job x 2 threads        4.4 s       7.6 s / 8.8 s         3.0 s / 2.9 s                     1/2, 1/2
+    2 jobs x 1 thread        3.2 s       6.1 s / 7.1 s         1.3 s / 1.3 s                     1/2, 0/2
+
+(two jobs side by side finish together, later than the first of two in turn).
 """
 
 from __future__ import annotations

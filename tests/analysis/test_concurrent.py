@@ -60,17 +60,16 @@ def test_a_calls_channels_are_recognised_at_once_when_the_model_has_two_workers(
 
 @pytest.mark.asr
 @pytest.mark.tts
-def test_calls_and_channels_side_by_side_match_one_at_a_time(
-    call_wav: Callable[[str], Path], whisper_model: Any
-) -> None:
+@pytest.mark.usefixtures("whisper_model")  # the bundled model is there (or the peer is missing, loudly)
+def test_calls_and_channels_side_by_side_match_one_at_a_time(call_wav: Callable[[str], Path]) -> None:
     """A model with two workers behind the transcriber's live gate, as ``analysis.workers = 2`` runs it: each
     call's two channels are recognised at once, and so are two calls; the words and times are those of one
     worker doing one channel after the other."""
     from akashi.analysis.live import live_first
     from akashi.analysis.model import load_model
 
-    two = load_model(AnalysisSettings(), workers=2)
-    assert whisper_model.model.num_workers == 1
+    one, two = load_model(AnalysisSettings(workers=1)), load_model(AnalysisSettings(workers=2))
+    assert one.model.num_workers == 1
     assert two.model.num_workers == 2 and live_first(two).slots == 2
     opts = decode_options(AnalysisSettings(), load_lexicon())
     calls = [parse_wav(call_wav(name).read_bytes()) for name in ("threat_sns", "polite_refund")]
@@ -81,9 +80,40 @@ def test_calls_and_channels_side_by_side_match_one_at_a_time(
             (s.channel, s.start_s, s.end_s, s.text, [(w.start_s, w.end_s) for w in s.words]) for s in segments
         ]
 
-    alone = [timed(whisper_model, a) for a in calls]
+    alone = [timed(one, a) for a in calls]
     assert {seg[0] for seg in alone[0]} == {"customer", "operator"}
     assert [timed(two, a) for a in calls] == alone  # a call's channels side by side
     with ThreadPoolExecutor(2) as pool:
         side_by_side = list(pool.map(lambda a: timed(two, a), calls * 2))
     assert side_by_side == alone * 2  # and two calls at once
+
+
+@pytest.mark.asr
+@pytest.mark.usefixtures("whisper_model")
+def test_the_transcribers_jobs_get_its_gated_model(sqlite_home: Path) -> None:
+    """``akashi transcriber --workers 3``: the jobs load the model from the settings as the transcriber did, so
+    they get its model (three workers, behind the live gate), not a second one of their own that the gate
+    never sees (bench/live.py showed live batches never waiting and post-call jobs queued behind each other)."""
+    from akashi.analysis.live import _Gated
+    from akashi.analysis.model import load_model
+    from akashi.analysis.pipeline import model_cache
+    from akashi.analysis.worker import run_transcriber
+    from akashi.context import Akashi
+
+    stop = threading.Event()
+    with Akashi.open(sqlite_home) as ak:
+        runner = threading.Thread(target=run_transcriber, args=(ak, 3, stop), daemon=True)
+        runner.start()
+        try:
+            sock = sqlite_home / "run" / "live.sock"
+            for _ in range(600):  # listening once the model is loaded and gated
+                if sock.exists():
+                    break
+                stop.wait(0.05)
+            cfg = ak.settings.analysis
+            jobs_model = load_model(cfg, model_cache(cfg), online=cfg.online)  # as the analysis job does
+            assert isinstance(jobs_model.model, _Gated) and jobs_model.model.gate.slots == 3
+            assert jobs_model.model.num_workers == 3
+        finally:
+            stop.set()
+            runner.join(30)

@@ -112,13 +112,11 @@ def resolve_model(name: str, cache_dir: Path | None = None) -> str:
     return name  # a faster-whisper size ("large-v3") or a hub repository ("owner/name")
 
 
-def load_model(
-    settings: AnalysisSettings, cache_dir: Path | None = None, *, online: bool = False, workers: int = 1
-) -> Any:
+def load_model(settings: AnalysisSettings, cache_dir: Path | None = None, *, online: bool = False) -> Any:
     """A ``faster_whisper.WhisperModel`` for these settings, cached per process.
 
-    ``workers``: recognitions it runs side by side, from as many threads (CTranslate2's workers); one
-    alone queues the others' behind it.
+    It runs ``settings.worker_count`` recognitions side by side, from as many threads (CTranslate2's
+    workers). The transcriber and the jobs it runs get the same model, so the live gate sees all its work.
     """
     from faster_whisper import WhisperModel  # noqa: PLC0415 - faster-whisper (CTranslate2, ONNX) is the optional 'analysis' extra and takes seconds to import
 
@@ -126,6 +124,7 @@ def load_model(
     compute = settings.compute_type
     if settings.device == "cuda" and compute == "int8":
         compute = "int8_float16"  # int8 weights, float16 activations: the usual GPU choice
+    workers = settings.worker_count
     key = (where, settings.device, compute, settings.cpu_threads, workers)
     with _lock:
         model = _cache.get(key)

@@ -54,17 +54,18 @@ def run_transcriber(ak: Akashi, workers: int | None = None, stop: threading.Even
     from akashi.analysis.live import start_live_server  # noqa: PLC0415 - only the transcriber process loads the analysis stack
 
     cfg = ak.settings.analysis
-    workers = workers or cfg.worker_count
-    # fail early, warm before the first call
-    model = load_model(cfg, model_cache(cfg), online=cfg.online, workers=workers)
+    if workers:
+        cfg.workers = workers  # the jobs load the model from these settings too: the same model, gated
+    model = load_model(cfg, model_cache(cfg), online=cfg.online)  # fail early, warm before the first call
+    n = cfg.worker_count
     log.info("文字起こし: 同時 %d 件、1 件 %d スレッド / transcriber: %d calls at once, %d thread(s) each",
-             workers, cfg.cpu_threads, workers, cfg.cpu_threads)  # fmt: skip
+             n, cfg.cpu_threads, n, cfg.cpu_threads)  # fmt: skip
     # live detection: utterances of live calls from this host's relay (akashi.telephony.livetap)
     # live batches go before post-call transcription on the shared model (BENCH_LIVE_FIFO=1:
     # first come, first served, for bench/live.py's comparison only)
     fifo = bool(os.environ.get("BENCH_LIVE_FIFO"))
     start_live_server(ak.settings.home, cfg, model, stop, first=not fifo)
-    with WorkerPool(ak, workers, kinds=ANALYSIS_KINDS):
+    with WorkerPool(ak, n, kinds=ANALYSIS_KINDS):
         stop.wait()
 
 
