@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from akashi.cli.apps import app, emit, open_akashi
+from akashi.cli.apps import app, emit, log_to_stderr, open_akashi
 
 lexicon_app = typer.Typer(help="ハラスメント辞書 / harassment lexicon", no_args_is_help=True)
 model_app = typer.Typer(help="音声認識モデル / speech model", no_args_is_help=True)
@@ -159,9 +157,6 @@ def transcriber(
     """音声認識ワーカー（録音とは別プロセス）/ run transcription jobs in this process until stopped."""
     from akashi.analysis.worker import run_transcriber
 
-    logging.basicConfig(  # a service of its own (GPU hosts), or serve's child: it logs as serve does
-        level=os.environ.get("AKASHI_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_to_stderr()  # a service of its own (GPU hosts), or serve's child: it logs as serve does
     with open_akashi() as ak:
         run_transcriber(ak, workers)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,15 @@ def _root(
     ),
 ) -> None:
     state.home = home
+
+
+def log_to_stderr(level: str = "INFO") -> None:
+    """Log records of ``level`` and above to stderr, or of ``AKASHI_LOG_LEVEL`` when it is set (the
+    long-running commands: serve, the transcriber, the demo)."""
+    logging.basicConfig(
+        level=os.environ.get("AKASHI_LOG_LEVEL", level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def open_akashi(*, run_migrations: bool = True) -> Akashi:

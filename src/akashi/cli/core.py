@@ -22,6 +22,7 @@ from akashi.cli.apps import (
     export_app,
     hold_app,
     import_app,
+    log_to_stderr,
     open_akashi,
     principal_for,
     site_app,
@@ -412,8 +413,6 @@ def serve(
     ),
 ) -> None:
     """有効な機能をすべて起動 / run everything that is enabled (web, jobs, telephony, cameras)."""
-    import logging
-    import os
 
     from akashi.serve import parse_roles
     from akashi.serve import serve as run
@@ -424,10 +423,7 @@ def serve(
             "--only と --web/--no-web は同時に使えません（--only に web を含めるかどうかで指定）",
             "use --only or --web/--no-web, not both (name web in --only or leave it out)",
         )
-    logging.basicConfig(
-        level=os.environ.get("AKASHI_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_to_stderr()
     ak = open_akashi()
     if roles is None or "web" in roles:
         emit(None, False, f"Akashi を起動します / starting: http://{ak.settings.web.listen}")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 
 import typer
 
-from akashi.cli.apps import app, emit, open_akashi
+from akashi.cli.apps import app, emit, log_to_stderr, open_akashi
 
 
 def _say(text: str) -> None:
@@ -66,10 +64,7 @@ def demo(
         return
     from akashi.demo.run import Demo
 
-    logging.basicConfig(
-        level=os.environ.get("AKASHI_LOG_LEVEL", "WARNING"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_to_stderr("WARNING")
     from akashi.demo.lock import hold
 
     say = (lambda _t: None) if as_json else _say
