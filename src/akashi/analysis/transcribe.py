@@ -15,7 +15,6 @@ speech region, split further after each sentence end.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
@@ -482,13 +481,18 @@ def transcribe_audio(
     if opts.joint and opts.vad and opts.batched and not opts.plain and len(voiced) > 1:
         segments = transcribe_joint(model, voiced, language, opts)
     else:
-        # The channels side by side where the model has workers for them (analysis.workers): a lone call
-        # then takes the time of its longer channel; with other jobs running, CTranslate2 queues the rest.
+        # channels side by side where the model has workers for them (analysis.workers); CTranslate2 queues the rest
         side = min(len(voiced), int(getattr(getattr(model, "model", None), "num_workers", 1)))
-        with ThreadPoolExecutor(side) if side > 1 else contextlib.nullcontext() as pool:
-            run = pool.map if pool else map
-            for segs in run(lambda v: transcribe_channel(model, v[1], v[0], language, opts), voiced):
-                segments.extend(segs)
+
+        def channel(v: tuple[str, Float32]) -> list[Segment]:
+            return transcribe_channel(model, v[1], v[0], language, opts)
+
+        if side > 1:
+            with ThreadPoolExecutor(side) as pool:
+                per_channel = list(pool.map(channel, voiced))
+        else:
+            per_channel = [channel(v) for v in voiced]
+        segments = [s for segs in per_channel for s in segs]
     segments = drop_loops(segments)
     stats.processing_s = time.perf_counter() - started
     stats.cpu_s = time.process_time() - cpu_started
