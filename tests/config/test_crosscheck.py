@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from akashi.config import analysis as analysis_config
 from akashi.config import load_settings
 from akashi.config.settings import Settings
 from akashi.errors import ConfigError
@@ -142,6 +143,11 @@ def test_auto_analysis_workers_are_one_per_cpu_threads_cores(
     assert a.worker_count == 6
     assert load(tmp_path / "two", "[analysis]\ncpu_threads = 2\n").analysis.worker_count == 3
     assert load(tmp_path / "gpu", '[analysis]\ndevice = "cuda"\n').analysis.worker_count == 1
+    auto = load(tmp_path / "auto", '[analysis]\ndevice = "auto"\n').analysis
+    monkeypatch.setattr(analysis_config, "cuda_devices", lambda: 0)  # "auto" without a GPU is the CPU: a job per core
+    assert auto.resolved_device == "cpu" and auto.worker_count == 6
+    monkeypatch.setattr(analysis_config, "cuda_devices", lambda: 1)
+    assert auto.resolved_device == "cuda" and auto.worker_count == 1
     assert load(tmp_path / "set", "[analysis]\nworkers = 2\n").analysis.worker_count == 2
     assert load(tmp_path / "env", "", {"AKASHI_ANALYSIS__WORKERS": "4"}).analysis.worker_count == 4
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})

@@ -121,18 +121,19 @@ def load_model(settings: AnalysisSettings, cache_dir: Path | None = None, *, onl
     from faster_whisper import WhisperModel  # noqa: PLC0415 - faster-whisper (CTranslate2, ONNX) is the optional 'analysis' extra and takes seconds to import
 
     where = resolve_model(settings.model, cache_dir)
+    device = settings.resolved_device  # "auto" resolved once, for the compute type and the worker count alike
     compute = settings.compute_type
-    if settings.device == "cuda" and compute == "int8":
+    if device == "cuda" and compute == "int8":
         compute = "int8_float16"  # int8 weights, float16 activations: the usual GPU choice
     workers = settings.worker_count
-    key = (where, settings.device, compute, settings.cpu_threads, workers)
+    key = (where, device, compute, settings.cpu_threads, workers)
     with _lock:
         model = _cache.get(key)
         if model is None:
             try:
                 model = WhisperModel(
                     where,
-                    device=settings.device,
+                    device=device,
                     compute_type=compute,
                     cpu_threads=settings.cpu_threads,
                     num_workers=workers,

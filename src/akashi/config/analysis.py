@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from akashi.config.base import Section, auto_or_count, cores
+from akashi.config.base import Section, auto_or_count, cores, cuda_devices
 
 
 class AnalysisSettings(Section):
@@ -68,11 +68,18 @@ class AnalysisSettings(Section):
     notice_window_s: float = Field(30.0, gt=0)
 
     @property
+    def resolved_device(self) -> Literal["cpu", "cuda"]:
+        """``device`` with "auto" resolved as CTranslate2 resolves it: a GPU when it sees one."""
+        if self.device == "auto":
+            return "cuda" if cuda_devices() > 0 else "cpu"
+        return self.device
+
+    @property
     def worker_count(self) -> int:
         """The recognitions to run side by side: ``workers``, or "auto" as it describes."""
         if self.workers != "auto":
             return self.workers
-        if self.device != "cpu":
+        if self.resolved_device == "cuda":
             return 1  # a GPU runs one recognition's batch at a time; more workers copy the model onto it
         return max(1, min(64, cores() // self.cpu_threads))
 

@@ -15,6 +15,15 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def cuda_devices() -> int:
+    """The CUDA devices CTranslate2 sees (0 without the optional analysis packages or a GPU)."""
+    try:
+        import ctranslate2  # noqa: PLC0415 - the optional 'analysis' extra; asked only for device = "auto"
+    except ImportError:
+        return 0
+    return int(ctranslate2.get_cuda_device_count())
+
+
 def auto_or_count(value: object, lowest: int, highest: int, refusal: str) -> object:
     """A setting's "auto", or a whole number from ``lowest`` to ``highest`` (digits from an environment
     variable count); anything else is refused with ``refusal``."""
