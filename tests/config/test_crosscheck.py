@@ -144,7 +144,8 @@ def test_auto_analysis_workers_are_one_per_cpu_threads_cores(
     assert load(tmp_path / "two", "[analysis]\ncpu_threads = 2\n").analysis.worker_count == 3
     assert load(tmp_path / "gpu", '[analysis]\ndevice = "cuda"\n').analysis.worker_count == 1
     auto = load(tmp_path / "auto", '[analysis]\ndevice = "auto"\n').analysis
-    monkeypatch.setattr(analysis_config, "cuda_devices", lambda: 0)  # "auto" without a GPU is the CPU: a job per core
+    # "auto" without a GPU is the CPU: a job per core
+    monkeypatch.setattr(analysis_config, "cuda_devices", lambda: 0)
     assert auto.resolved_device == "cpu" and auto.worker_count == 6
     monkeypatch.setattr(analysis_config, "cuda_devices", lambda: 1)
     assert auto.resolved_device == "cuda" and auto.worker_count == 1
