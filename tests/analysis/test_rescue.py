@@ -145,3 +145,84 @@ def test_joint_regions_left_without_words_are_recognised_again(stop_early: bool)
         (14.0, "operator", "語4。"),
     ]
     assert fake.calls == ([[1, 2, 3, 4], [4]] if stop_early else [[1, 2, 3, 4]])
+
+
+def test_repeated_regions_only_repeat_what_the_regions_just_before_them_hold() -> None:
+    regions = [(0.0, 2.0), (3.0, 5.0), (6.0, 8.0), (9.0, 10.0), (11.0, 12.0)]
+    words = [
+        Word(0.1, 1.0, "対応が遅いんだよ、"),
+        Word(1.0, 1.9, "訴えてやるからな。"),
+        Word(3.1, 4.9, "訴えてやるからな"),  # all of it said in region 0: a repeat
+        Word(6.1, 7.9, "訴えてやるからな、土下座しろ"),  # more than a repeat: new words
+        Word(9.1, 9.9, "はい。"),
+        Word(11.1, 11.9, "はい"),  # too short to tell a loop from a second はい
+    ]
+    assert rescue.repeated(regions, words) == [1]
+    far = [(float(i), i + 0.5) for i in range(rescue.REPEAT_LOOKBACK + 2)]
+    said = [Word(0.1, 0.4, "社長を出せと言っている")] + [
+        Word(i + 0.1, i + 0.4, f"別の話{i}です") for i in range(1, rescue.REPEAT_LOOKBACK + 1)
+    ]
+    # said again further back than the lookback: not a loop of the window
+    assert (
+        rescue.repeated(far, [*said, Word(far[-1][0] + 0.1, far[-1][0] + 0.4, "社長を出せと言っている")])
+        == []
+    )
+
+
+def test_a_repeat_heard_again_is_replaced_and_kept_where_the_second_pass_hears_nothing() -> None:
+    regions = [(0.0, 2.0), (3.0, 5.0), (6.0, 8.0)]
+    first = [
+        Word(0.1, 1.9, "お前の名前を晒すぞ"),
+        Word(3.1, 4.9, "お前の名前を晒すぞ"),
+        Word(6.1, 7.9, "ご返金を"),
+    ]
+    asked: list[list[int]] = []
+
+    def recognise(idx: Sequence[int]) -> list[Heard]:
+        asked.append(list(idx))
+        return [(0, 3.2, 4.8, "電話を切るなよ", 0.8)]
+
+    got = rescue.rehear(regions, first, recognise, "customer")
+    assert asked == [[1]]
+    assert sorted((w.start_s, w.text) for w in got) == [
+        (0.1, "お前の名前を晒すぞ"),
+        (3.2, "電話を切るなよ"),
+        (6.1, "ご返金を"),
+    ]
+    # the second pass hears nothing there: the first pass's words stay (better said twice than lost)
+    assert rescue.rehear(regions, first, lambda idx: [], "customer") == first
+    # without the check (the operator's channel) a repeat is not heard again
+    assert rescue.rehear(regions, first, recognise, "operator", repeats=False) == first
+    assert asked == [[1]]
+
+
+class LoopingWhisper(FakeWhisper):
+    """Writes each region's tag as a sentence, but on its first call writes the first region's sentence
+    again for the second region of the first window (a loop of the window), as Whisper did on joined calls."""
+
+    def transcribe(self, audio: Any, *, clip_timestamps: list[dict[str, float]], **_kw: Any) -> Any:
+        segs, _info = super().transcribe(audio, clip_timestamps=clip_timestamps)
+        out = []
+        for seg in segs:
+            words = [
+                SimpleNamespace(start=w.start, end=w.end, word=f"対応が遅いんだよ{w.word}", probability=0.9)
+                for w in seg.words
+            ]
+            if len(self.calls) == 1 and len(words) > 1:
+                words[1].word = words[0].word
+            out.append(SimpleNamespace(start=seg.start, end=seg.end, text="", words=words))
+        return iter(out), None
+
+
+@pytest.mark.parametrize("channel", ["customer", "operator"])
+def test_a_customer_region_that_repeats_the_one_before_is_heard_again(channel: str) -> None:
+    audio = _channel((1.0, 3.0, 1), (4.0, 6.5, 2), (8.0, 9.5, 3))
+    fake = LoopingWhisper(stop_early=False)
+    segs = transcribe_channel(fake, audio, channel, "ja", DecodeOptions())
+    texts = [s.text for s in segs]
+    if channel == "customer":
+        assert texts == ["対応が遅いんだよ語1。", "対応が遅いんだよ語2。", "対応が遅いんだよ語3。"]
+        assert fake.calls == [[1, 2, 3], [2]]
+    else:  # the operator's channel is not checked for repeats
+        assert texts == ["対応が遅いんだよ語1。", "対応が遅いんだよ語1。", "対応が遅いんだよ語3。"]
+        assert fake.calls == [[1, 2, 3]]

@@ -8,8 +8,16 @@ packed into windows of their own, and the words heard there are merged in on the
 region that gets nothing twice stays empty (a cough or line noise has no words) and is logged at debug
 level. Where every region got a word nothing more is run.
 
-The helpers here are pure: which regions are uncovered, and the merge of a second pass into the first;
-the recogniser is passed in as a function (``transcribe`` owns the model).
+Whisper may also write what it heard in one region over again in the next ones of its window: on calls
+joined into five minutes, a call's customer came out as the previous call's threat, twice, with the word times
+forced onto the second call's speech (a threat put at a time nobody said it). On the customer's channel a
+region whose words only repeat what the :data:`REPEAT_LOOKBACK` regions before it hold is heard again in the
+second pass; where it hears words there, they replace the repeat (a caller who really said it twice is heard
+saying it again). The operator's channel is not checked: an operator says the same lines all day, and hearing
+them again alone made its transcript worse (bench/analysis_joined.py).
+
+The helpers here are pure: which regions are uncovered or repeated, and the merge of a second pass into the
+first; the recogniser is passed in as a function (``transcribe`` owns the model).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 
 from akashi.analysis.detect import Word
+from akashi.analysis.text import normalise
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +46,57 @@ def uncovered(regions: Sequence[tuple[float, float]], words: Iterable[Word]) -> 
     """
     spans = [(w.start_s, w.end_s) for w in words]
     return [i for i, (a, b) in enumerate(regions) if not any(s <= b and a <= e for s, e in spans)]
+
+
+REPEAT_LOOKBACK = 10  # regions before one whose words it may only repeat (about a 30 s window of them)
+REPEAT_MIN_CHARS = 6  # shorter texts (はい、そうです) are said again for real too often to check
+
+
+def region_of(word: Word, regions: Sequence[tuple[float, float]]) -> int:
+    """The index of the region that holds the middle of ``word`` (the nearest one if none does)."""
+    mid = (word.start_s + word.end_s) / 2
+    best, gap = 0, float("inf")
+    for i, (a, b) in enumerate(regions):
+        if a <= mid <= b:
+            return i
+        d = a - mid if mid < a else mid - b
+        if d < gap:
+            best, gap = i, d
+    return best
+
+
+def repeated(regions: Sequence[tuple[float, float]], words: Iterable[Word]) -> list[int]:
+    """Indices of ``regions`` whose words, punctuation aside, are all found in the words of the
+    :data:`REPEAT_LOOKBACK` regions before them (at least :data:`REPEAT_MIN_CHARS` characters)."""
+    texts = [""] * len(regions)
+    for w in sorted(words, key=lambda x: x.start_s):
+        texts[region_of(w, regions)] += w.text
+    plain = ["".join(c for c in normalise(t) if c.isalnum()) for t in texts]
+    return [
+        i
+        for i, t in enumerate(plain)
+        if len(t) >= REPEAT_MIN_CHARS and t in "".join(plain[max(0, i - REPEAT_LOOKBACK) : i])
+    ]
+
+
+def rehear(
+    regions: Sequence[tuple[float, float]],
+    words: Sequence[Word],
+    recognise: Recognise,
+    what: str,
+    *,
+    repeats: bool = True,
+) -> list[Word]:
+    """``words`` of a first pass over ``regions`` with a second pass over the regions no word touches
+    and, with ``repeats``, the regions that only repeat the ones before them (see the module's notes)."""
+    suspect = repeated(regions, words) if repeats else []
+    missing = sorted(set(uncovered(regions, words)) | set(suspect))
+    again = recover(missing, recognise, what, regions)
+    redone = {h[0] for h in again} & set(suspect)
+    if redone:
+        log.debug("%s: regions %s heard again replace a repeat", what, sorted(redone))
+    kept = [w for w in words if region_of(w, regions) not in redone]
+    return kept + [Word(a, b, text, prob) for _i, a, b, text, prob in again]
 
 
 def unheard(count: int, heard: Iterable[Heard]) -> list[int]:

@@ -256,15 +256,15 @@ def transcribe_channel(
     for w0, w1, text, prob in _words(segs):
         t0, t1 = _unpack(w0, w1, packed.spans) if packed is not None else (w0, w1)
         words.append(Word(t0, t1, text, prob))
-    if regions:  # regions Whisper left without a word (it may stop early in a window): once more alone
+    if regions:  # regions Whisper left without a word (it may stop early) or wrote a repeat in: once more
         pieces = [(audio16k, a, b) for a, b in regions]
-        again = rescue.recover(
-            rescue.uncovered(regions, words),
+        words = rescue.rehear(
+            regions,
+            words,
             lambda idx: _recognise_regions(model, [pieces[i] for i in idx], opts, _unprompted(common)),
             channel,
-            regions,
+            repeats=channel != "operator",  # an operator says the same lines all day
         )
-        words += [Word(a, b, text, prob) for _i, a, b, text, prob in again]
     return utterances(words, regions, channel)
 
 
@@ -359,19 +359,6 @@ def speech_regions(audio16k: Float32) -> list[tuple[float, float]]:
     ]
 
 
-def _region_of(word: Word, regions: Sequence[tuple[float, float]]) -> int:
-    """The index of the region that holds the middle of ``word`` (the nearest one if none does)."""
-    mid = (word.start_s + word.end_s) / 2
-    best, gap = 0, float("inf")
-    for i, (a, b) in enumerate(regions):
-        if a <= mid <= b:
-            return i
-        d = a - mid if mid < a else mid - b
-        if d < gap:
-            best, gap = i, d
-    return best
-
-
 def utterances(
     words: Sequence[Word], regions: Sequence[tuple[float, float]], channel: str, max_gap_s: float = 0.6
 ) -> list[Segment]:
@@ -399,7 +386,7 @@ def utterances(
         current.clear()
 
     for w in sorted(words, key=lambda x: x.start_s):
-        region = _region_of(w, regions) if regions else -1
+        region = rescue.region_of(w, regions) if regions else -1
         if current and (
             (regions and region != current_region)
             or (not regions and w.start_s - current[-1].end_s > max_gap_s)
