@@ -12,9 +12,10 @@ Whisper may also write what it heard in one region over again in the next ones o
 joined into five minutes, a call's customer came out as the previous call's threat, twice, with the word times
 forced onto the second call's speech (a threat put at a time nobody said it). On the customer's channel a
 region whose words only repeat what the :data:`REPEAT_LOOKBACK` regions before it hold is heard again in the
-second pass; where it hears words there, they replace the repeat (a caller who really said it twice is heard
-saying it again). The operator's channel is not checked: an operator says the same lines all day, and hearing
-them again alone made its transcript worse (bench/analysis_joined.py).
+second pass. Where it hears other words there, they replace the repeat; where it hears much the same words
+again (a caller who really said it twice), the first pass's words stay. The operator's channel is not checked:
+an operator says the same lines all day, and hearing them again alone made its transcript worse
+(bench/analysis_joined.py).
 
 The helpers here are pure: which regions are uncovered or repeated, and the merge of a second pass into the
 first; the recogniser is passed in as a function (``transcribe`` owns the model).
@@ -26,7 +27,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 
 from akashi.analysis.detect import Word
-from akashi.analysis.text import normalise
+from akashi.analysis.text import levenshtein, normalise
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,18 @@ def region_of(word: Word, regions: Sequence[tuple[float, float]]) -> int:
     return best
 
 
-def repeated(regions: Sequence[tuple[float, float]], words: Iterable[Word]) -> list[int]:
-    """Indices of ``regions`` whose words, punctuation aside, are all found in the words of the
-    :data:`REPEAT_LOOKBACK` regions before them (at least :data:`REPEAT_MIN_CHARS` characters)."""
+def _plain(regions: Sequence[tuple[float, float]], words: Iterable[Word]) -> list[str]:
+    """Each region's words as one text, letters and digits only."""
     texts = [""] * len(regions)
     for w in sorted(words, key=lambda x: x.start_s):
         texts[region_of(w, regions)] += w.text
-    plain = ["".join(c for c in normalise(t) if c.isalnum()) for t in texts]
+    return ["".join(c for c in normalise(t) if c.isalnum()) for t in texts]
+
+
+def repeated(regions: Sequence[tuple[float, float]], words: Iterable[Word]) -> list[int]:
+    """Indices of ``regions`` whose words, punctuation aside, are all found in the words of the
+    :data:`REPEAT_LOOKBACK` regions before them (at least :data:`REPEAT_MIN_CHARS` characters)."""
+    plain = _plain(regions, words)
     return [
         i
         for i, t in enumerate(plain)
@@ -92,11 +98,15 @@ def rehear(
     suspect = repeated(regions, words) if repeats else []
     missing = sorted(set(uncovered(regions, words)) | set(suspect))
     again = recover(missing, recognise, what, regions)
-    redone = {h[0] for h in again} & set(suspect)
+    first = _plain(regions, words)
+    heard = _plain(regions, [Word(a, b, text, prob) for _i, a, b, text, prob in again])
+    # a repeat heard again as much the same words was said twice: the first pass (prompted, in context) stays
+    said_twice = {i for i in suspect if heard[i] and levenshtein(first[i], heard[i]) <= len(first[i]) // 2}
+    redone = {h[0] for h in again} & (set(suspect) - said_twice)
     if redone:
         log.debug("%s: regions %s heard again replace a repeat", what, sorted(redone))
     kept = [w for w in words if region_of(w, regions) not in redone]
-    return kept + [Word(a, b, text, prob) for _i, a, b, text, prob in again]
+    return kept + [Word(a, b, text, prob) for i, a, b, text, prob in again if i not in said_twice]
 
 
 def unheard(count: int, heard: Iterable[Heard]) -> list[int]:
