@@ -162,7 +162,8 @@ _PUNCT = set("、。，．,.!?！？「」・… ")
 WINDOW_S = 30.0
 
 
-def _chars(text: str) -> str:
+def chars(text: str) -> str:
+    """``text`` without punctuation and spaces (NFKC), as CER counts it."""
     return "".join(c for c in unicodedata.normalize("NFKC", text) if c not in _PUNCT and not c.isspace())
 
 
@@ -258,8 +259,8 @@ def score(
 ) -> dict[str, Any]:
     """Add one call's figures to ``t``; the call's detail for the JSON."""
     for ch in ("customer", "operator"):
-        r = _chars("".join(s.text for s in ref if s.channel == ch))
-        h = _chars("".join(s.text for s in hyp if s.channel == ch))
+        r = chars("".join(s.text for s in ref if s.channel == ch))
+        h = chars("".join(s.text for s in hyp if s.channel == ch))
         e = levenshtein(r, h)
         t.edits[ch] += e
         t.chars[ch] += len(r)
@@ -317,6 +318,20 @@ def score(
     }
 
 
+def timed_prompt(prompt: str, per_segment: int = 3, step_s: float = 2.0) -> str:
+    """A word-list prompt written as Whisper writes a window with timestamps (``<|0.00|>…<|2.00|>``).
+
+    A plain list made Whisper write a window's first sentences as one segment and stop on long calls;
+    timestamps in the prompt kept it in its segment-by-segment mode (and made it write prompt words more often).
+    """
+    terms = prompt.rstrip("。").split("、")
+    out = ""
+    for i in range(0, len(terms), per_segment):
+        t0 = step_s * (i // per_segment)
+        out += f"<|{t0:.2f}|>" + "、".join(terms[i : i + per_segment]) + f"<|{t0 + step_s:.2f}|>"
+    return out
+
+
 def variants(lexicon: Lexicon) -> dict[str, DecodeOptions]:
     """Decoder variants: the shipped settings, no bias, prompt, hotwords, and speed candidates."""
     prompt = prompt_from_terms(lexicon.prompt_terms())
@@ -351,6 +366,10 @@ def variants(lexicon: Lexicon) -> dict[str, DecodeOptions]:
         # encoder input fitted to the speech on both channels (shipped: the operator's only), or on neither
         "fit": dataclasses.replace(shipped, fit_channels=("customer", "operator")),
         "no-fit": dataclasses.replace(shipped, fit_channels=()),
+        # the lexicon's words as a window of Whisper's own timestamped output, three terms a segment
+        "timed-prompt": dataclasses.replace(
+            shipped, prompt_customer=timed_prompt(prompt_from_terms(lexicon.prompt_terms()))
+        ),
         "sequential": DecodeOptions(batched=False, beam_size_operator=1, prompt_customer=prompt),
     }
 
