@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -96,17 +95,7 @@ out.write_text(json.dumps({"package": akashi.__file__, "settings": settings.mode
 def recognise(code: Code, paths: list[Path], work: Path) -> dict[str, Any]:
     """``paths`` recognised by ``code``'s akashi in a process of its own; its settings and per-call figures."""
     out = work / f"{code.label}-{time.monotonic_ns()}.json"
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER, json.dumps([str(p) for p in paths]), str(out)],
-        check=False,
-        env=code.env(),
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    if done.returncode:
-        raise SystemExit(f"{code.label} ({code.commit}): {done.stderr.strip()[-2000:]}")
+    code.python(RUNNER, json.dumps([str(p) for p in paths]), str(out), cwd=work, timeout=3600)
     result: dict[str, Any] = json.loads(out.read_text())
     if not Path(result["package"]).resolve().is_relative_to(code.src.resolve()):
         raise SystemExit(f"{code.label}: imported {result['package']}, not the package under {code.src}")

@@ -380,7 +380,7 @@ class Code:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.src), env.get("PYTHONPATH", "")) if p)
         return env
 
-    def python(self, script: str, *args: str, cwd: Path) -> str:
+    def python(self, script: str, *args: str, cwd: Path, timeout: float = 300) -> str:
         """Run ``script`` with this code's package; its standard output."""
         done = subprocess.run(
             [sys.executable, "-c", script, *args],
@@ -389,7 +389,7 @@ class Code:
             cwd=cwd,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=timeout,
         )
         if done.returncode:
             raise SystemExit(f"{self.label} ({self.commit}): {done.stderr.strip()[-2000:]}")
