@@ -16,20 +16,22 @@ runs both codes here, on the same audio, and prints the ratio:
   call second, and on the short calls CER per channel against the scripts (punctuation and spaces ignored).
 
 Figures of 2026-12-07 (a 2-core VM, AMD EPYC; the 42 development calls, median 21 s, and joined calls of them;
-two rounds; before: 2cc07ec, after: a0a828f, each with its shipped settings):
+two rounds; before: 2cc07ec, after: 7ba4add, each with its shipped settings):
 
     calls            RTF before -> after   ratio   issue's 0.062 scaled   customer CER       operator CER
-    short (42)        0.081 -> 0.052        0.65        0.040              0.210 -> 0.204     0.285 -> 0.222
-    joined 78 s       0.055 -> 0.044        0.80        0.050              0.298 -> 0.282     0.258 -> 0.147
-    joined 306 s      0.034 -> 0.039        1.12        0.069              0.487 -> 0.313     0.315 -> 0.226
-    joined 611 s      0.032 -> 0.038        1.18        0.073              0.464 -> 0.312     0.349 -> 0.238
+    short (42)        0.078 -> 0.053        0.67        0.042              0.210 -> 0.204     0.285 -> 0.222
+    joined 78 s       0.058 -> 0.052        0.89        0.055              0.298 -> 0.282     0.258 -> 0.147
+    joined 306 s      0.034 -> 0.040        1.19        0.074              0.487 -> 0.341     0.315 -> 0.226
+    joined 611 s      0.031 -> 0.037        1.19        0.074              0.464 -> 0.282     0.349 -> 0.238
 
+Two runs earlier the same day, at a0a828f (before a customer's repeated region was heard again), gave ratios of
+0.65 / 0.80 / 1.12 / 1.18 and 0.66 / 0.81 / 1.20 / 1.28 (customer CER on the joined calls 0.282, 0.313, 0.312).
 The code before issue 12 butted the speech of a channel together without word times and lost much of a long
 call (customer CER 0.46-0.49); now the speech regions are packed with silences between them, words are timed
-and regions Whisper left unheard are heard again, which costs time on long calls and is why they are slower
-than before while short calls are faster. An earlier run the same day gave the same picture (0.66, 0.81, 1.20,
-1.28). On this VM every joined call is under 0.05 (0.038-0.044) and the short calls are at 0.052; another VM
-of the same kind ran the same code at twice these figures.
+and regions Whisper left unheard, or wrote a repeat in, are heard again, which costs time on long calls: they
+are slower than before while short calls are faster. On this VM the joined calls of 5 and 10 minutes are under
+0.05 (0.037-0.040) and the short calls at 0.053; another VM of the same kind ran the same code at about twice
+these figures.
 
     python bench/analysis_against.py                       # 2cc07ec against the working tree
     python bench/analysis_against.py --calls 14 --long 60,300 --rounds 2
