@@ -77,7 +77,11 @@ def _plain(regions: Sequence[tuple[float, float]], words: Iterable[Word]) -> lis
 def repeated(regions: Sequence[tuple[float, float]], words: Iterable[Word]) -> list[int]:
     """Indices of ``regions`` whose words, punctuation aside, are all found in the words of the
     :data:`REPEAT_LOOKBACK` regions before them (at least :data:`REPEAT_MIN_CHARS` characters)."""
-    plain = _plain(regions, words)
+    return _repeats(_plain(regions, words))
+
+
+def _repeats(plain: Sequence[str]) -> list[int]:
+    """:func:`repeated` on the regions' texts as :func:`_plain` makes them."""
     return [
         i
         for i, t in enumerate(plain)
@@ -95,10 +99,10 @@ def rehear(
 ) -> list[Word]:
     """``words`` of a first pass over ``regions`` with a second pass over the regions no word touches
     and, with ``repeats``, the regions that only repeat the ones before them (see the module's notes)."""
-    suspect = repeated(regions, words) if repeats else []
+    first = _plain(regions, words)
+    suspect = _repeats(first) if repeats else []
     missing = sorted(set(uncovered(regions, words)) | set(suspect))
     again = recover(missing, recognise, what, regions)
-    first = _plain(regions, words)
     heard = _plain(regions, [Word(a, b, text, prob) for _i, a, b, text, prob in again])
     # a repeat heard again as much the same words was said twice: the first pass (prompted, in context) stays
     said_twice = {i for i in suspect if heard[i] and levenshtein(first[i], heard[i]) <= len(first[i]) // 2}
