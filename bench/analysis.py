@@ -412,25 +412,36 @@ def save_asr(path: Path, segs: list[Segment], stats: TranscriptionStats) -> None
     tmp.replace(path)
 
 
+def narrowband(audio: WavAudio) -> WavAudio:
+    """``audio`` at 8 kHz (the G.722 calls of the set are 16 kHz), so that calls can be joined."""
+    if audio.rate == 8000:
+        return audio
+    both = np.stack([resample(audio.channel(i), audio.rate, 8000) for i in range(audio.channels)], 1)
+    return WavAudio(8000, both, "pcm16")
+
+
+def in_turn(durations: list[float], want: float) -> list[int]:
+    """Indices of pieces of these durations taken in turn, from the first again, until they last ``want`` s."""
+    got: list[int] = []
+    total = 0.0
+    while total < want:
+        got.append(len(got) % len(durations))
+        total += durations[got[-1]]
+    return got
+
+
 def long_calls(audio: list[WavAudio], lengths: list[float]) -> list[WavAudio]:
     """Calls of about each length (seconds), made by joining calls of the set at 8 kHz."""
-    pieces = [
-        a
-        if a.rate == 8000
-        else WavAudio(8000, np.stack([resample(a.channel(i), a.rate, 8000) for i in range(2)], 1), "pcm16")
-        for a in audio
+    pieces = [narrowband(a) for a in audio]
+    durations = [p.duration_s for p in pieces]
+    return [
+        WavAudio(
+            8000,
+            np.concatenate([pieces[i].samples for i in in_turn(durations, want)]).astype(np.float32),
+            "pcm16",
+        )
+        for want in lengths
     ]
-    out = []
-    for want in lengths:
-        got: list[np.ndarray[Any, Any]] = []
-        total, i = 0.0, 0
-        while total < want:
-            p = pieces[i % len(pieces)]
-            got.append(p.samples)
-            total += p.duration_s
-            i += 1
-        out.append(WavAudio(8000, np.concatenate(got).astype(np.float32), "pcm16"))
-    return out
 
 
 def rescore(path: Path, calls: list[BenchCall], cache: Path, threads: int) -> None:

@@ -54,8 +54,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from bench.against import checkout  # noqa: E402
-from bench.analysis import chars, script_segments  # noqa: E402
-from bench.analysis_joined import narrowband  # noqa: E402
+from bench.analysis import chars, in_turn, narrowband, script_segments  # noqa: E402
 from bench.harness import Code, machine, write_json  # noqa: E402
 
 from akashi.analysis.audio import WavAudio, parse_wav, write_wav  # noqa: E402
@@ -112,15 +111,10 @@ def pcm16(audio: WavAudio, path: Path) -> Path:
 
 def join(calls: list[tuple[WavAudio, dict[str, str]]], length: float) -> tuple[WavAudio, dict[str, str]]:
     """A call of about ``length`` seconds made of ``calls`` (8 kHz) in turn, and its script per channel."""
-    parts, refs, total, i = [], [], 0.0, 0
-    while total < length:
-        audio, ref = calls[i % len(calls)]
-        parts.append(narrowband(audio).samples)
-        refs.append(ref)
-        total += audio.duration_s
-        i += 1
-    text = {ch: "".join(r[ch] for r in refs) for ch in ("customer", "operator")}
-    return WavAudio(8000, np.concatenate(parts), "pcm16"), text
+    taken = in_turn([audio.duration_s for audio, _ref in calls], length)
+    samples = np.concatenate([narrowband(calls[i][0]).samples for i in taken])
+    text = {ch: "".join(calls[i][1][ch] for i in taken) for ch in ("customer", "operator")}
+    return WavAudio(8000, samples, "pcm16"), text
 
 
 def figures(runs: list[dict[str, Any]], refs: dict[str, dict[str, str]]) -> dict[str, Any]:

@@ -74,25 +74,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.analysis import Tally, score, script_segments, variants  # noqa: E402
+from bench.analysis import Tally, narrowband, score, script_segments, variants  # noqa: E402
 from bench.harness import machine, write_json  # noqa: E402
 
 from akashi.analysis import transcribe  # noqa: E402
-from akashi.analysis.audio import WavAudio, parse_wav, resample  # noqa: E402
+from akashi.analysis.audio import WavAudio, parse_wav  # noqa: E402
 from akashi.analysis.callset import BenchCall, bench_set, bench_wav  # noqa: E402
 from akashi.analysis.detect import Segment, Word  # noqa: E402
 from akashi.analysis.lexicon import load_lexicon  # noqa: E402
 from akashi.analysis.model import load_model  # noqa: E402
 from akashi.config.analysis import AnalysisSettings  # noqa: E402
 from akashi.db.fts import normalise_text  # noqa: E402
-
-
-def narrowband(audio: WavAudio) -> WavAudio:
-    """``audio`` at 8 kHz (the G.722 calls of the set are 16 kHz), so that calls can be joined."""
-    if audio.rate == 8000:
-        return audio
-    both = np.stack([resample(audio.channel(i), audio.rate, 8000) for i in range(audio.channels)], 1)
-    return WavAudio(8000, both, "pcm16")
 
 
 def joined(
