@@ -232,3 +232,40 @@ def test_a_customer_region_that_repeats_the_one_before_is_heard_again(channel: s
     else:  # the operator's channel is not checked for repeats
         assert texts == ["対応が遅いんだよ。", "対応が遅いんだよ。", "納得するまで話すぞ。"]
         assert fake.calls == [[1, 2, 3]]
+
+
+class EchoingWhisper(FakeWhisper):
+    """Writes each region's sentence, then, at the end of its first window, the window's sentences once
+    more with no time of their own (0 s long, at the window's end: in the silence after the last region),
+    as Whisper did on a caller who said the same lines twice."""
+
+    def transcribe(self, audio: Any, *, clip_timestamps: list[dict[str, float]], **_kw: Any) -> Any:
+        first = not self.calls
+        segs = list(super().transcribe(audio, clip_timestamps=clip_timestamps)[0])
+        out = []
+        for n, seg in enumerate(segs):
+            words = [
+                SimpleNamespace(start=w.start, end=w.end, word=SAID[w.word], probability=0.9)
+                for w in seg.words
+            ]
+            if first and n == 0:
+                end = clip_timestamps[0]["end"]
+                words += [
+                    SimpleNamespace(start=end, end=end, word=w.word, probability=1.0) for w in list(words)
+                ]
+            out.append(SimpleNamespace(start=seg.start, end=seg.end, text="", words=words))
+        return iter(out), None
+
+
+@pytest.mark.parametrize("channel", ["customer", "operator"])
+def test_sentences_written_after_the_last_speech_of_a_window_are_not_kept(channel: str) -> None:
+    audio = _channel((1.0, 3.0, 1), (4.0, 6.5, 2), (8.0, 9.5, 3))
+    fake = EchoingWhisper(stop_early=False)
+    segs = transcribe_channel(fake, audio, channel, "ja", DecodeOptions())
+    # nothing put onto the end of the last region: each sentence once, at the time it was said
+    assert [(s.start_s, s.end_s, s.text) for s in segs] == [
+        (1.0, 3.0, "対応が遅いんだよ。"),
+        (4.0, 6.5, "電話を切るなよ。"),
+        (8.0, 9.5, "納得するまで話すぞ。"),
+    ]
+    assert fake.calls == [[1, 2, 3]]  # every region kept its word: no second pass

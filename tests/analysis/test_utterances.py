@@ -21,7 +21,14 @@ from akashi.analysis.audio import parse_wav, write_wav
 from akashi.analysis.detect import Segment, Word, lexicon_findings
 from akashi.analysis.lexicon import load_lexicon
 from akashi.analysis.pipeline import analyze_call
-from akashi.analysis.transcribe import WHISPER_RATE, _pack, _unpack, utterances
+from akashi.analysis.transcribe import (
+    SILENT_WORD_S,
+    WHISPER_RATE,
+    _heard_in_speech,
+    _pack,
+    _unpack,
+    utterances,
+)
 from akashi.calloutcome import CallOutcome
 from akashi.context import Akashi
 from akashi.db.base import session_scope
@@ -70,6 +77,25 @@ def test_packing_maps_every_time_back_to_the_call() -> None:
     assert _unpack(p1 + n1 + 0.05, p1 + n1 + 0.1, packed.spans) == pytest.approx((10.5, 10.5))
     # Windows of at most 30 s that hold whole regions.
     assert all(c["end"] - c["start"] <= 30.0 + 1.0 for c in packed.clips)
+
+
+def test_words_written_in_the_silence_of_the_packing_are_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    audio = np.zeros(20 * WHISPER_RATE, dtype=np.float32)
+    packed = _pack(audio, [(1.0, 3.0), (10.0, 10.5)])
+    (p0, _, n0), (p1, _, n1) = packed.spans
+    raw = [
+        (p0 + 0.1, p0 + 0.5, "対応が", 0.9),
+        (p0 + n0 + 0.3, p0 + n0 + 0.6, "遅い", 0.8),  # timing drift into the gap: the nearer region's
+        (p1, p1 + 0.4, "はい", 0.9),
+        # a loop written after the last speech of the window, at the end of its silence and past it
+        (p1 + n1 + SILENT_WORD_S + 0.1, p1 + n1 + SILENT_WORD_S + 0.1, "晒す", 1.0),
+        (p1 + n1 + 1.5, p1 + n1 + 1.5, "ぞ。", 1.0),
+    ]
+    with caplog.at_level("DEBUG", logger="akashi.analysis.transcribe"):
+        kept = _heard_in_speech(raw, packed.spans, "customer")
+    assert [(i, text) for i, _a, _b, text, _p in kept] == [(0, "対応が"), (0, "遅い"), (1, "はい")]
+    assert kept[1][1:3] == pytest.approx((3.0, 3.0))  # clamped onto its region's end
+    assert "customer: 2 words written in the silence" in caplog.text and "晒すぞ。" in caplog.text
 
 
 def test_many_regions_fill_several_windows() -> None:

@@ -15,6 +15,7 @@ speech region, split further after each sentence end.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -36,7 +37,10 @@ CHANNEL_NAMES = ("customer", "operator")
 VAD_PARAMETERS: dict[str, Any] = {"min_silence_duration_ms": 300, "speech_pad_ms": 200}
 MAX_REGION_S = 30.0  # faster-whisper's chunk length: a longer VAD region is cut there
 PACK_GAP_S = 1.0  # silence put between packed speech regions
+SILENT_WORD_S = 0.75  # a word whose middle lies further than this outside every packed region is not kept
 _SENTENCE_END = tuple("。．.!?！？")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -191,14 +195,52 @@ def _unpack(t0: float, t1: float, spans: Sequence[tuple[float, float, float]]) -
 
 def _locate(t0: float, t1: float, spans: Sequence[tuple[float, float, float]]) -> tuple[int, float, float]:
     """The packed region a word belongs to (see :func:`_unpack`) and its times on the call's timeline."""
+    best, _dist = _nearest(t0, t1, spans)
+    p, c, n = spans[best]
+    return best, c + min(max(t0 - p, 0.0), n), c + min(max(t1 - p, 0.0), n)
+
+
+def _nearest(t0: float, t1: float, spans: Sequence[tuple[float, float, float]]) -> tuple[int, float]:
+    """The packed region nearest the middle of a word, and how far outside it the middle lies (0 inside)."""
     mid = (t0 + t1) / 2
     best, dist = 0, float("inf")
     for i, (p, _c, n) in enumerate(spans):
         d = 0.0 if p <= mid <= p + n else min(abs(mid - p), abs(mid - (p + n)))
         if d < dist:
             best, dist = i, d
-    p, c, n = spans[best]
-    return best, c + min(max(t0 - p, 0.0), n), c + min(max(t1 - p, 0.0), n)
+    return best, dist
+
+
+def _heard_in_speech(
+    raw: Sequence[tuple[float, float, str, float]], spans: Sequence[tuple[float, float, float]], what: str
+) -> list[tuple[int, float, float, str, float]]:
+    """(region index, start and end on the call's timeline, text, probability) of the words of ``raw`` (times
+    in the packed audio), without the words Whisper wrote in the silence of the packing.
+
+    At the end of a window Whisper may write over again what it heard before, with the word times forced
+    past the last speech, into the silence put after it or beyond the window's end: on a caller who said
+    the same lines twice, a whole threat came out there, word times of 0 s clamped onto the end of a region
+    where nobody said it. A word whose middle lies more than :data:`SILENT_WORD_S` outside every region was
+    heard in silence and is left out (logged at debug level); a region left without a word is heard again
+    (:mod:`rescue`).
+    """
+    out: list[tuple[int, float, float, str, float]] = []
+    silent: list[str] = []
+    for t0, t1, text, prob in raw:
+        i, dist = _nearest(t0, t1, spans)
+        if dist > SILENT_WORD_S:
+            silent.append(text)
+            continue
+        _i, a, b = _locate(t0, t1, spans)
+        out.append((i, a, b, text, prob))
+    if silent:
+        log.debug(
+            "%s: %d words written in the silence between regions left out: %s",
+            what,
+            len(silent),
+            "".join(silent),
+        )
+    return out
 
 
 def transcribe_channel(
@@ -252,20 +294,30 @@ def transcribe_channel(
                 segs, _info = model.transcribe(packed.audio, clip_timestamps=flat, **common)
         else:
             segs, _info = model.transcribe(audio16k, **common)
-    words: list[Word] = []
-    for w0, w1, text, prob in _words(segs):
-        t0, t1 = _unpack(w0, w1, packed.spans) if packed is not None else (w0, w1)
-        words.append(Word(t0, t1, text, prob))
+    words = _call_words(segs, packed, channel)
     if regions:  # regions Whisper left without a word (it may stop early) or wrote a repeat in: once more
         pieces = [(audio16k, a, b) for a, b in regions]
         words = rescue.rehear(
             regions,
             words,
-            lambda idx: _recognise_regions(model, [pieces[i] for i in idx], opts, _unprompted(common)),
+            lambda idx: _recognise_regions(
+                model, [pieces[i] for i in idx], opts, _unprompted(common), channel
+            ),
             channel,
             repeats=channel != "operator",  # an operator says the same lines all day
         )
     return utterances(words, regions, channel)
+
+
+def _call_words(segs: Any, packed: _Packed | None, channel: str) -> list[Word]:
+    """The recogniser's words on the call's timeline: mapped back through the packing, where there is one,
+    without the words written in its silence (:func:`_heard_in_speech`)."""
+    if packed is None:
+        return [Word(t0, t1, text, prob) for t0, t1, text, prob in _words(segs)]
+    return [
+        Word(a, b, text, prob)
+        for _i, a, b, text, prob in _heard_in_speech(_words(segs), packed.spans, channel)
+    ]
 
 
 def _unprompted(decode: dict[str, Any]) -> dict[str, Any]:
@@ -311,10 +363,10 @@ def transcribe_joint(
         "condition_on_previous_text": False,
         "word_timestamps": True,
     }
-    heard = _recognise_regions(model, pieces, opts, decode)
+    heard = _recognise_regions(model, pieces, opts, decode, "joint")
     heard += rescue.recover(
         rescue.unheard(len(tagged), heard),
-        lambda idx: _recognise_regions(model, [pieces[i] for i in idx], opts, _unprompted(decode)),
+        lambda idx: _recognise_regions(model, [pieces[i] for i in idx], opts, _unprompted(decode), "joint"),
         "joint",
         [(a, b) for a, b, _n in tagged],
     )
@@ -328,7 +380,11 @@ def transcribe_joint(
 
 
 def _recognise_regions(
-    model: Any, pieces: Sequence[tuple[Float32, float, float]], opts: DecodeOptions, decode: dict[str, Any]
+    model: Any,
+    pieces: Sequence[tuple[Float32, float, float]],
+    opts: DecodeOptions,
+    decode: dict[str, Any],
+    what: str,
 ) -> list[tuple[int, float, float, str, float]]:
     """(region index, start and end on the call's timeline, text, probability) of every word heard in
     ``pieces`` packed into shared windows and recognised with the batched pipeline and ``decode``
@@ -341,11 +397,7 @@ def _recognise_regions(
         clip_timestamps=packed.clips,
         **decode,
     )
-    out: list[tuple[int, float, float, str, float]] = []
-    for t0, t1, text, prob in _words(segs):
-        i, a, b = _locate(t0, t1, packed.spans)
-        out.append((i, a, b, text, prob))
-    return out
+    return _heard_in_speech(_words(segs), packed.spans, what)
 
 
 def speech_regions(audio16k: Float32) -> list[tuple[float, float]]:
