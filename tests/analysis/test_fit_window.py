@@ -70,3 +70,11 @@ def test_settings_fit_the_operator_windows_by_default() -> None:
     assert "customer" in decode_options(AnalysisSettings(fit_windows="all"), lexicon).fit_channels
     with pytest.raises(ValueError, match="fit_windows"):
         AnalysisSettings(fit_windows="some")  # type: ignore[arg-type]
+
+
+def test_settings_give_the_customer_shorter_windows_on_long_calls() -> None:
+    lexicon = load_lexicon()
+    assert decode_options(AnalysisSettings(), lexicon).customer_window_s == 15.0
+    assert decode_options(AnalysisSettings(customer_window_s=30), lexicon).customer_window_s == 30.0
+    with pytest.raises(ValueError, match="customer_window_s"):
+        AnalysisSettings(customer_window_s=45)

@@ -112,7 +112,9 @@ class FakeWhisper:
 
 @pytest.fixture(autouse=True)
 def _fake_vad(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transcribe, "speech_regions", lambda audio: [(a, b) for a, b, _t in _runs(audio)])
+    monkeypatch.setattr(
+        transcribe, "speech_regions", lambda audio, longest_s=30.0: [(a, b) for a, b, _t in _runs(audio)]
+    )
     monkeypatch.setattr(transcribe, "_pipeline", lambda model: model)  # the fake is its own batched pipeline
 
 
@@ -269,3 +271,37 @@ def test_sentences_written_after_the_last_speech_of_a_window_are_not_kept(channe
         (8.0, 9.5, "納得するまで話すぞ。"),
     ]
     assert fake.calls == [[1, 2, 3]]  # every region kept its word: no second pass
+
+
+class WindowedWhisper(FakeWhisper):
+    """Records which regions each window of its calls held."""
+
+    def __init__(self) -> None:
+        super().__init__(stop_early=False)
+        self.windows: list[list[int]] = []
+
+    def transcribe(self, audio: Any, *, clip_timestamps: list[dict[str, float]], **kw: Any) -> Any:
+        for clip in clip_timestamps:
+            s0 = int(clip["start"] * WHISPER_RATE)
+            self.windows.append([tag for _a, _b, tag in _runs(audio[s0 : int(clip["end"] * WHISPER_RATE)])])
+        return super().transcribe(audio, clip_timestamps=clip_timestamps, **kw)
+
+
+@pytest.mark.parametrize("channel", ["customer", "operator"])
+def test_a_long_calls_customer_speech_is_heard_in_shorter_windows(channel: str) -> None:
+    # 8 regions of 3 s: 32 s packed with the silences, more than one 30 s window
+    audio = _channel(*[(1.0 + 5 * i, 4.0 + 5 * i, i + 1) for i in range(8)], length_s=45.0)
+    fake = WindowedWhisper()
+    segs = transcribe_channel(fake, audio, channel, "ja", DecodeOptions(customer_window_s=15.0))
+    assert [s.text for s in segs] == [f"語{i + 1}。" for i in range(8)]
+    if channel == "customer":  # windows of at most 15 s: 3 regions (4 s each with its silence) a window
+        assert fake.windows == [[1, 2, 3], [4, 5, 6], [7, 8]]
+    else:
+        assert fake.windows == [[1, 2, 3, 4, 5, 6, 7], [8]]
+
+
+def test_a_short_calls_customer_speech_stays_in_one_window() -> None:
+    audio = _channel(*[(1.0 + 5 * i, 4.0 + 5 * i, i + 1) for i in range(5)])  # 20 s packed
+    fake = WindowedWhisper()
+    transcribe_channel(fake, audio, "customer", "ja", DecodeOptions(customer_window_s=15.0))
+    assert fake.windows == [[1, 2, 3, 4, 5]]

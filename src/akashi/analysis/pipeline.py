@@ -122,13 +122,14 @@ def decode_options(cfg: AnalysisSettings, lexicon: Lexicon) -> DecodeOptions:
         joint=joint,
         prompt_joint=joint_prompt(customer, operator) if joint else None,
         fit_channels=FIT_CHANNELS[cfg.fit_windows],
+        customer_window_s=cfg.customer_window_s,
     )
 
 
 def recogniser_settings(cfg: AnalysisSettings) -> dict[str, Any]:
     """The settings a transcript was made with, as recorded beside it."""
     keys = ("language", "device", "compute_type", "vad", "batched", "beam_size", "beam_size_operator")
-    extra = ("prompt_lexicon", "prompt_operator", "joint_channels", "fit_windows")
+    extra = ("prompt_lexicon", "prompt_operator", "joint_channels", "fit_windows", "customer_window_s")
     return {k: getattr(cfg, k) for k in (*keys, *extra)}
 
 

@@ -67,6 +67,11 @@ class DecodeOptions:
     # Channels whose encoder input is their packed speech rounded up to 5 s instead of a window padded
     # to 30 s (the encoder is half the cost of a short call, and its cost grows with its input).
     fit_channels: tuple[str, ...] = ()
+    # The longest window (and speech region) of the customer's first pass where the speech fills more than
+    # one 30 s window. In a 5-minute call's full windows, with the lexicon prompt, Whisper wrote the first
+    # regions' threats over the next ones and stopped before the last (bench/analysis_joined.py); shorter
+    # windows give it less to repeat. A short call's one window stays whole (the encoder runs per window).
+    customer_window_s: float = MAX_REGION_S
 
 
 @dataclass
@@ -148,20 +153,24 @@ class _Packed:
     spans: list[
         tuple[float, float, float]
     ]  # per region: start in the packed audio, start in the call, length
-    clips: list[dict[str, float]]  # windows of at most 30 s of packed audio, each whole regions
+    clips: list[dict[str, float]]  # windows of at most window_s (30 s) of packed audio, whole regions
 
 
-def _pack(audio16k: Float32, regions: Sequence[tuple[float, float]]) -> _Packed:
-    """Pack ``regions`` of ``audio16k`` with :data:`PACK_GAP_S` of silence between them.
+def _pack(
+    audio16k: Float32, regions: Sequence[tuple[float, float]], window_s: float = MAX_REGION_S
+) -> _Packed:
+    """Pack ``regions`` of ``audio16k`` with :data:`PACK_GAP_S` of silence between them, in windows of at
+    most ``window_s`` (no region may be longer).
 
     The silence keeps the recogniser from pulling the first word of a region back into the one before
     (as it does when speech is butted together); the spans map every packed time back exactly.
     """
-    return _pack_pieces([(audio16k, a, b) for a, b in regions])
+    return _pack_pieces([(audio16k, a, b) for a, b in regions], window_s)
 
 
-def _pack_pieces(pieces: Sequence[tuple[Float32, float, float]]) -> _Packed:
-    """Pack regions ``(audio, start, end)``, possibly of different channels, in the order given."""
+def _pack_pieces(pieces: Sequence[tuple[Float32, float, float]], window_s: float = MAX_REGION_S) -> _Packed:
+    """Pack regions ``(audio, start, end)``, possibly of different channels, in the order given, in windows
+    of at most ``window_s``."""
     gap = np.zeros(int(PACK_GAP_S * WHISPER_RATE), dtype=np.float32)
     parts: list[Float32] = []
     spans: list[tuple[float, float, float]] = []
@@ -173,14 +182,14 @@ def _pack_pieces(pieces: Sequence[tuple[Float32, float, float]]) -> _Packed:
         # A clip keeps the silence behind its last region (without it Whisper drops the last
         # utterance) and stays within 30 s: a longer clip made the recogniser warn and cut it, and a
         # 5-minute call's bench run with such clips died with heap corruption (cause not pinned down).
-        limit = clip_start + int(MAX_REGION_S * WHISPER_RATE)
+        limit = clip_start + int(window_s * WHISPER_RATE)
         if pos > clip_start and pos + len(piece) + len(gap) > limit:
             clips.append({"start": clip_start / WHISPER_RATE, "end": min(pos, limit) / WHISPER_RATE})
             clip_start = pos
         spans.append((pos / WHISPER_RATE, a, len(piece) / WHISPER_RATE))
         parts += [piece, gap]
         pos += len(piece) + len(gap)
-    limit = clip_start + int(MAX_REGION_S * WHISPER_RATE)
+    limit = clip_start + int(window_s * WHISPER_RATE)
     clips.append({"start": clip_start / WHISPER_RATE, "end": min(pos, limit) / WHISPER_RATE})
     return _Packed(np.concatenate(parts) if parts else gap, spans, clips)
 
@@ -270,10 +279,13 @@ def transcribe_channel(
             "word_timestamps": True,
         }
         if opts.vad:
-            regions = speech_regions(audio16k)
+            window = opts.customer_window_s if channel == "customer" else MAX_REGION_S
+            regions = speech_regions(audio16k, window)
             if not regions:
                 return []
             packed = _pack(audio16k, regions)
+            if len(packed.clips) > 1 and window < MAX_REGION_S:  # one window of a short call stays whole
+                packed = _pack(audio16k, regions, window)
             if opts.batched:
                 pipe = _pipeline(model)
                 if channel in opts.fit_channels:
@@ -400,11 +412,12 @@ def _recognise_regions(
     return _heard_in_speech(_words(segs), packed.spans, what)
 
 
-def speech_regions(audio16k: Float32) -> list[tuple[float, float]]:
-    """The VAD speech regions (seconds) of a channel, with the parameters the recogniser uses."""
+def speech_regions(audio16k: Float32, longest_s: float = MAX_REGION_S) -> list[tuple[float, float]]:
+    """The VAD speech regions (seconds) of a channel, with the parameters the recogniser uses; none longer
+    than ``longest_s`` (a window's length)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps  # noqa: PLC0415 - faster-whisper (CTranslate2, ONNX) is the optional 'analysis' extra and takes seconds to import
 
-    vad = VadOptions(**VAD_PARAMETERS, max_speech_duration_s=MAX_REGION_S)
+    vad = VadOptions(**VAD_PARAMETERS, max_speech_duration_s=longest_s)
     return [
         (r["start"] / WHISPER_RATE, r["end"] / WHISPER_RATE)
         for r in get_speech_timestamps(audio16k, vad, sampling_rate=WHISPER_RATE)

@@ -56,6 +56,14 @@ class AnalysisSettings(Section):
         'instead of padded to 30 s: faster on short calls; "all" also fits the customer\'s, fastest, '
         "but with the lexicon prompt it wrote prompt words nobody said.",
     )
+    customer_window_s: float = Field(
+        15.0,
+        ge=5.0,
+        le=30.0,
+        description="Longest recogniser window of the customer's channel where its speech fills more than one "
+        "30 s window (a long call): in full 30 s windows, with the lexicon prompt, Whisper wrote earlier "
+        "threats again over later speech. A short call's one window stays whole.",
+    )
     lexicon: str = Field("", description="Harassment lexicon TOML; empty: the shipped default.")
     long_call_minutes: float = Field(30.0, gt=0)
     repeat_calls: int = Field(3, ge=2)
