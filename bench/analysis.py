@@ -370,6 +370,10 @@ def variants(lexicon: Lexicon) -> dict[str, DecodeOptions]:
         "timed-prompt": dataclasses.replace(
             shipped, prompt_customer=timed_prompt(prompt_from_terms(lexicon.prompt_terms()))
         ),
+        # other lengths of the customer's windows on long calls (shipped: 15 s; 30 s before)
+        "cwin10": dataclasses.replace(shipped, customer_window_s=10.0),
+        "cwin20": dataclasses.replace(shipped, customer_window_s=20.0),
+        "cwin30": dataclasses.replace(shipped, customer_window_s=30.0),
         "sequential": DecodeOptions(batched=False, beam_size_operator=1, prompt_customer=prompt),
     }
 

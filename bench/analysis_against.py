@@ -33,6 +33,17 @@ are slower than before while short calls are faster. On this VM the joined calls
 0.05 (0.037-0.040) and the short calls at 0.053; another VM of the same kind ran the same code at about twice
 these figures.
 
+Another VM of the same kind, later that day (14 development calls, joined 78 s and 306 s, two rounds; after:
+60adcaf with the customer's windows at most 15 s on long calls, ``analysis.customer_window_s``):
+
+    calls            RTF before -> after   ratio   CPU s per call s    customer CER       operator CER
+    short (14)        0.102 -> 0.060        0.59     0.148 -> 0.100     0.185 -> 0.192     0.276 -> 0.213
+    joined 78 s       0.064 -> 0.069        1.09     0.088 -> 0.120     0.298 -> 0.274     0.268 -> 0.167
+    joined 306 s      0.044 -> 0.067        1.54     0.064 -> 0.111     0.418 -> 0.216     0.316 -> 0.223
+
+The 15 s windows run the customer's encoder twice per 30 s of speech; a lone call's two channels are recognised
+side by side and the customer's is the longer, so its wall time grows with it (bench/analysis_joined.py).
+
     python bench/analysis_against.py                       # 2cc07ec against the working tree
     python bench/analysis_against.py --calls 14 --long 60,300 --rounds 2
 """

@@ -72,8 +72,33 @@ word that was said, on these calls, was 0.5 s; chosen on dev, the held-out half 
 
 The joined 5-minute dev calls and the calls one by one came out the same with and without it on that render.
 
+Shorter customer windows on long calls (``analysis.customer_window_s``, the ``cwin*`` variants; same VM and
+render as the table above). In a full 30 s window of a joined call's customer speech, with the lexicon prompt,
+Whisper wrote the first regions' threats again over the next five regions, and in the next window wrote one
+sentence and stopped: 20 of a call's 39 customer regions had to be heard again, unprompted, and a polite call got
+another call's 女のくせに. Where a customer's speech fills more than one 30 s window, its windows are now at most
+15 s (a short call's one window stays whole). Chosen on dev; the held-out half run once after, with 30 s beside:
+
+    half      customer window  cust CER  op CER  cat recall     polite flagged  notice  RTF
+    dev       30 s (before)     0.267    0.244   0.70 (P 0.95)   1/36           0.93    0.050
+    dev       20 s              0.270    0.244   0.83 (P 0.98)   0/36           0.93    0.053
+    dev       15 s (shipped)    0.213    0.244   0.84 (P 0.98)   0/36           0.93    0.054-0.059
+    dev       10 s              0.259    0.244   0.80 (P 0.95)   0/36           0.93    0.075
+    dev       15 s, fitted      0.236    0.244   0.80 (P 1.00)   0/36           0.93    0.047
+    held-out  30 s (before)     0.280    0.216   0.86 (P 1.00)   0/30           0.97    0.046
+    held-out  15 s (shipped)    0.245    0.216   0.84 (P 1.00)   0/30           0.97    0.052
+
+On two of the dev joined calls the first pass left 13 customer regions without a word and wrote 18 that only
+repeated earlier ones with 30 s windows, 6 and 8 with 15 s; CPU time per call second was the same (0.124 and
+0.123: the encoder runs twice as often, the second pass hears fewer regions), but a lone call's wall time grows
+by about a sixth, as the customer's channel is the longer of the two run side by side. Fitting the 15 s
+windows' encoder input to the speech ("15 s, fitted", a trial, not a setting) took CPU time to 0.097 but gave
+back part of the gain on dev, so it is not shipped. The calls one by one did not change (they have one window
+a channel): dev 0.88 | held-out 0.84 recall, customer CER 0.207 | 0.248.
+
     python bench/analysis_joined.py                                # dev, shipped, 3 orders
     python bench/analysis_joined.py --halves dev,heldout --same-script
+    python bench/analysis_joined.py --halves dev,heldout --variants shipped,cwin30
     python bench/analysis_joined.py --halves dev,heldout --variants shipped,no-prompt --pack-gap 0.3
 """
 
