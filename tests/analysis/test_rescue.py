@@ -305,3 +305,56 @@ def test_a_short_calls_customer_speech_stays_in_one_window() -> None:
     fake = WindowedWhisper()
     transcribe_channel(fake, audio, "customer", "ja", DecodeOptions(customer_window_s=15.0))
     assert fake.windows == [[1, 2, 3, 4, 5]]
+
+
+def test_piles_of_words_given_no_time_are_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    words = [
+        Word(1.0, 1.4, "電話を"),
+        Word(1.4, 1.4, "え"),  # one word of no length (an aligner's rounding) stays
+        Word(1.5, 1.9, "切るなよ"),
+        # the call before's threat, every word at one instant
+        *(Word(8.75, 8.75, t) for t in ("訴え", "て", "やる", "から", "な。")),
+        Word(8.75, 9.3, "話を"),
+        Word(12.0, 12.0, "はい"),
+        Word(12.0, 12.0, "。"),  # a short pile: fewer than six letters
+    ]
+    with caplog.at_level("DEBUG", logger="akashi.analysis.rescue"):
+        kept = rescue.unpiled(words, "customer")
+    assert [w.text for w in kept] == ["電話を", "え", "切るなよ", "話を", "はい", "。"]
+    assert "customer: 5 words given no time at 8.75s left out: 訴えてやるからな。" in caplog.text
+
+
+class PilingWhisper(FakeWhisper):
+    """On its first call writes the first region's sentence again for the second region, every word at the
+    second region's start (no time of its own), as Whisper and its aligner did on joined calls."""
+
+    def transcribe(self, audio: Any, *, clip_timestamps: list[dict[str, float]], **_kw: Any) -> Any:
+        first = not self.calls
+        segs, _info = super().transcribe(audio, clip_timestamps=clip_timestamps)
+        out = []
+        for seg in segs:
+            words = []
+            for n, w in enumerate(seg.words):
+                if first and n == 1:
+                    words += [
+                        SimpleNamespace(start=w.start, end=w.start, word=part, probability=0.9)
+                        for part in ("対応", "が", "遅い", "んだ", "よ。")
+                    ]
+                else:
+                    words.append(
+                        SimpleNamespace(start=w.start, end=w.end, word=SAID[w.word], probability=0.9)
+                    )
+            out.append(SimpleNamespace(start=seg.start, end=seg.end, text="", words=words))
+        return iter(out), None
+
+
+def test_a_region_whose_words_were_given_no_time_is_heard_again() -> None:
+    audio = _channel((1.0, 3.0, 1), (4.0, 6.5, 2), (8.0, 9.5, 3))
+    fake = PilingWhisper(stop_early=False)
+    segs = transcribe_channel(fake, audio, "operator", "ja", DecodeOptions())
+    assert [(s.start_s, s.text) for s in segs] == [
+        (1.0, "対応が遅いんだよ。"),
+        (4.0, "電話を切るなよ。"),
+        (8.0, "納得するまで話すぞ。"),
+    ]
+    assert fake.calls == [[1, 2, 3], [2]]

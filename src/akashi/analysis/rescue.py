@@ -17,6 +17,10 @@ again (a caller who really said it twice), the first pass's words stay. The oper
 an operator says the same lines all day, and hearing them again alone made its transcript worse
 (bench/analysis_joined.py).
 
+Words the aligner gave no time (a pile of them at one instant: a sentence written where the audio holds
+something else) are left out before the second pass (:func:`unpiled`), so a region they alone covered is heard
+again.
+
 The helpers here are pure: which regions are uncovered or repeated, and the merge of a second pass into the
 first; the recogniser is passed in as a function (``transcribe`` owns the model).
 """
@@ -111,6 +115,45 @@ def rehear(
         log.debug("%s: regions %s heard again replace a repeat", what, sorted(redone))
     kept = [w for w in words if region_of(w, regions) not in redone]
     return kept + [Word(a, b, text, prob) for i, a, b, text, prob in again if i not in said_twice]
+
+
+PILE_S = 0.02  # a word shorter than this, this close to the one before it, was given no time of its own
+PILE_CHARS = 6  # letters in a pile of such words that no speech could hold
+
+
+def unpiled(words: Sequence[Word], what: str) -> list[Word]:
+    """``words`` without piles: runs of words with no length (shorter than :data:`PILE_S`) at one instant, of
+    :data:`PILE_CHARS` letters or more.
+
+    Whisper may write a sentence it heard before again where the audio holds something else, and the word
+    aligner, finding no speech for it, gives every word the same instant: on joined calls a whole threat of the
+    call before came out at 8.75-8.75 s, over a call that never said it. Six letters cannot be said in no time;
+    a single word of no length (an aligner's rounding) stays. Dropped piles are logged at debug level with
+    ``what``; a region left without a word is heard again (:func:`rehear`).
+    """
+    out: list[Word] = []
+    run: list[Word] = []
+
+    def close() -> None:
+        letters = sum(c.isalnum() for w in run for c in normalise(w.text))
+        if letters >= PILE_CHARS:
+            log.debug("%s: %d words given no time at %.2fs left out: %s", what, len(run), run[0].start_s,
+                      "".join(w.text for w in run))  # fmt: skip
+        else:
+            out.extend(run)
+        run.clear()
+
+    for w in sorted(words, key=lambda x: x.start_s):
+        if w.end_s - w.start_s < PILE_S and (not run or w.start_s - run[-1].end_s < PILE_S):
+            run.append(w)
+            continue
+        close()
+        if w.end_s - w.start_s < PILE_S:
+            run.append(w)
+        else:
+            out.append(w)
+    close()
+    return out
 
 
 def unheard(count: int, heard: Iterable[Heard]) -> list[int]:

@@ -306,7 +306,7 @@ def transcribe_channel(
                 segs, _info = model.transcribe(packed.audio, clip_timestamps=flat, **common)
         else:
             segs, _info = model.transcribe(audio16k, **common)
-    words = _call_words(segs, packed, channel)
+    words = rescue.unpiled(_call_words(segs, packed, channel), channel)
     if regions:  # regions Whisper left without a word (it may stop early) or wrote a repeat in: once more
         pieces = [(audio16k, a, b) for a, b in regions]
         words = rescue.rehear(
@@ -318,6 +318,7 @@ def transcribe_channel(
             channel,
             repeats=channel != "operator",  # an operator says the same lines all day
         )
+        words = rescue.unpiled(words, channel)  # (the second pass's words too)
     return utterances(words, regions, channel)
 
 
@@ -387,7 +388,7 @@ def transcribe_joint(
         words[tagged[i][2]].append(Word(a, b, text, prob))
     out: list[Segment] = []
     for name, _ in channels:
-        out += utterances(words[name], regions[name], name)
+        out += utterances(rescue.unpiled(words[name], name), regions[name], name)
     return out
 
 
