@@ -204,22 +204,35 @@ def test_a_repeat_heard_again_is_replaced_and_kept_where_the_second_pass_hears_n
 SAID = {"語1。": "対応が遅いんだよ。", "語2。": "電話を切るなよ。", "語3。": "納得するまで話すぞ。"}
 
 
-class LoopingWhisper(FakeWhisper):
-    """Writes a sentence for each region, but on its first call writes the first region's sentence again
-    for the second region of the first window (a loop of the window), as Whisper did on joined calls."""
+class SayingWhisper(FakeWhisper):
+    """Writes each region's sentence (:data:`SAID`); :meth:`alter` changes a window's words on its first call."""
 
     def transcribe(self, audio: Any, *, clip_timestamps: list[dict[str, float]], **_kw: Any) -> Any:
+        first = not self.calls
         segs, _info = super().transcribe(audio, clip_timestamps=clip_timestamps)
         out = []
-        for seg in segs:
+        for n, seg in enumerate(segs):
             words = [
                 SimpleNamespace(start=w.start, end=w.end, word=SAID[w.word], probability=0.9)
                 for w in seg.words
             ]
-            if len(self.calls) == 1 and len(words) > 1:
-                words[1].word = words[0].word
+            if first:
+                words = self.alter(n, words, clip_timestamps)
             out.append(SimpleNamespace(start=seg.start, end=seg.end, text="", words=words))
         return iter(out), None
+
+    def alter(self, window: int, words: list[Any], clips: list[dict[str, float]]) -> list[Any]:
+        return words
+
+
+class LoopingWhisper(SayingWhisper):
+    """On its first call writes the first region's sentence again for the second region of the first window
+    (a loop of the window), as Whisper did on joined calls."""
+
+    def alter(self, window: int, words: list[Any], clips: list[dict[str, float]]) -> list[Any]:
+        if len(words) > 1:
+            words[1].word = words[0].word
+        return words
 
 
 @pytest.mark.parametrize("channel", ["customer", "operator"])
@@ -236,27 +249,16 @@ def test_a_customer_region_that_repeats_the_one_before_is_heard_again(channel: s
         assert fake.calls == [[1, 2, 3]]
 
 
-class EchoingWhisper(FakeWhisper):
-    """Writes each region's sentence, then, at the end of its first window, the window's sentences once
-    more with no time of their own (0 s long, at the window's end: in the silence after the last region),
-    as Whisper did on a caller who said the same lines twice."""
+class EchoingWhisper(SayingWhisper):
+    """At the end of its first window, on its first call, writes the window's sentences once more with no
+    time of their own (0 s long, at the window's end: in the silence after the last region), as Whisper did
+    on a caller who said the same lines twice."""
 
-    def transcribe(self, audio: Any, *, clip_timestamps: list[dict[str, float]], **_kw: Any) -> Any:
-        first = not self.calls
-        segs = list(super().transcribe(audio, clip_timestamps=clip_timestamps)[0])
-        out = []
-        for n, seg in enumerate(segs):
-            words = [
-                SimpleNamespace(start=w.start, end=w.end, word=SAID[w.word], probability=0.9)
-                for w in seg.words
-            ]
-            if first and n == 0:
-                end = clip_timestamps[0]["end"]
-                words += [
-                    SimpleNamespace(start=end, end=end, word=w.word, probability=1.0) for w in list(words)
-                ]
-            out.append(SimpleNamespace(start=seg.start, end=seg.end, text="", words=words))
-        return iter(out), None
+    def alter(self, window: int, words: list[Any], clips: list[dict[str, float]]) -> list[Any]:
+        if window == 0:
+            end = clips[0]["end"]
+            words += [SimpleNamespace(start=end, end=end, word=w.word, probability=1.0) for w in list(words)]
+        return words
 
 
 @pytest.mark.parametrize("channel", ["customer", "operator"])
@@ -324,28 +326,18 @@ def test_piles_of_words_given_no_time_are_left_out(caplog: pytest.LogCaptureFixt
     assert "customer: 5 words given no time at 8.75s left out: 訴えてやるからな。" in caplog.text
 
 
-class PilingWhisper(FakeWhisper):
+class PilingWhisper(SayingWhisper):
     """On its first call writes the first region's sentence again for the second region, every word at the
     second region's start (no time of its own), as Whisper and its aligner did on joined calls."""
 
-    def transcribe(self, audio: Any, *, clip_timestamps: list[dict[str, float]], **_kw: Any) -> Any:
-        first = not self.calls
-        segs, _info = super().transcribe(audio, clip_timestamps=clip_timestamps)
-        out = []
-        for seg in segs:
-            words = []
-            for n, w in enumerate(seg.words):
-                if first and n == 1:
-                    words += [
-                        SimpleNamespace(start=w.start, end=w.start, word=part, probability=0.9)
-                        for part in ("対応", "が", "遅い", "んだ", "よ。")
-                    ]
-                else:
-                    words.append(
-                        SimpleNamespace(start=w.start, end=w.end, word=SAID[w.word], probability=0.9)
-                    )
-            out.append(SimpleNamespace(start=seg.start, end=seg.end, text="", words=words))
-        return iter(out), None
+    def alter(self, window: int, words: list[Any], clips: list[dict[str, float]]) -> list[Any]:
+        if len(words) > 1:
+            at = words[1].start
+            words[1:2] = [
+                SimpleNamespace(start=at, end=at, word=part, probability=0.9)
+                for part in ("対応", "が", "遅い", "んだ", "よ。")
+            ]
+        return words
 
 
 def test_a_region_whose_words_were_given_no_time_is_heard_again() -> None:
