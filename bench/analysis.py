@@ -143,7 +143,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np
 
-from akashi.analysis import detect, transcribe
+from akashi.analysis import detect, packing, transcribe
 from akashi.analysis.audio import WavAudio, parse_wav, resample
 from akashi.analysis.callset import BenchCall, bench_set, bench_wav, wav_path
 from akashi.analysis.compliance import CHECKS, check_operator_notice
@@ -388,7 +388,7 @@ def asr_key(wav: bytes, opts: DecodeOptions, settings: AnalysisSettings) -> str:
         "model": settings.model,
         "compute": settings.compute_type,
         "device": settings.device,
-        "pack_gap_s": transcribe.PACK_GAP_S,
+        "pack_gap_s": packing.PACK_GAP_S,
         "vad": transcribe.VAD_PARAMETERS,
     }
     h.update(json.dumps(what, sort_keys=True, ensure_ascii=False).encode())
@@ -513,7 +513,7 @@ def main() -> None:
         detect.PHONETIC_MORAE = sys.maxsize
 
     if args.pack_gap:
-        transcribe.PACK_GAP_S = args.pack_gap
+        packing.PACK_GAP_S = args.pack_gap
     calls = bench_set()
     if args.rescore:
         rescore(args.rescore, calls, args.cache, args.threads)

@@ -11,7 +11,7 @@ channel, category recall and precision, polite calls flagged, the notice check, 
 
 Figures of 2026-12-07 (a 2-core VM, AMD EPYC, one render of the set; 3 orders: the dev half's 42 calls make 9
 joined calls, 2,746 s; the held-out half's 38 make 9, 2,391 s). Recognition as shipped before the repeat check
-(below), except for the silence put between packed regions (``transcribe.PACK_GAP_S``, 1.0 s) and the customer's
+(below), except for the silence put between packed regions (``packing.PACK_GAP_S``, 1.0 s) and the customer's
 prompt:
 
     half      gap    prompt      cust CER  op CER  cat recall     polite flagged  notice  start p90  RTF
@@ -61,7 +61,7 @@ figures of 2026-12-07 on another 2-core AMD EPYC VM and render, whose calls one 
 held-out 0.84). On one dev call Whisper wrote the first render's two threats again at the end of its window,
 in the silence after the last speech, and their word times were clamped onto that region's end: customer CER
 1.07 on that call, a threat at a time nobody said it. Words whose middle lies more than 0.75 s outside every
-speech region of the packing are now left out (``transcribe.SILENT_WORD_S``; the largest such distance of a
+speech region of the packing are now left out (``packing.SILENT_WORD_S``; the largest such distance of a
 word that was said, on these calls, was 0.5 s; chosen on dev, the held-out half run once after):
 
     half      silent words  cust CER  op CER  cat recall     polite flagged  notice  RTF
@@ -132,7 +132,7 @@ sys.path.insert(0, str(ROOT))
 from bench.analysis import Tally, narrowband, score, script_segments, variants  # noqa: E402
 from bench.harness import machine, write_json  # noqa: E402
 
-from akashi.analysis import transcribe  # noqa: E402
+from akashi.analysis import packing, transcribe  # noqa: E402
 from akashi.analysis.audio import WavAudio, parse_wav  # noqa: E402
 from akashi.analysis.callset import BenchCall, bench_set, bench_wav  # noqa: E402
 from akashi.analysis.detect import Segment, Word  # noqa: E402
@@ -209,7 +209,7 @@ def main() -> None:
     ap.add_argument("--machine", default="", help="what ran it, for the record")
     args = ap.parse_args()
     if args.pack_gap:
-        transcribe.PACK_GAP_S = args.pack_gap
+        packing.PACK_GAP_S = args.pack_gap
     lexicon = load_lexicon()
     model = load_model(AnalysisSettings(cpu_threads=args.threads, workers=args.workers))
     every = variants(lexicon)
@@ -241,7 +241,7 @@ def main() -> None:
             }
             cat = s["categories"]
             print(
-                f"{half} {vname:10s} gap {transcribe.PACK_GAP_S} s: CER cust {s['cer']['customer']:.3f} "
+                f"{half} {vname:10s} gap {packing.PACK_GAP_S} s: CER cust {s['cer']['customer']:.3f} "
                 f"op {s['cer']['operator']:.3f} | cat R {cat['recall'] or 0:.2f} P {cat['precision'] or 0:.2f} | "
                 f"polite flagged {s['polite_calls_flagged']}/{s['polite_calls']} | notice {s['notice_accuracy'] or 0:.2f} "
                 f"| start p90 {s['boundary_error_s']['p90'] or 0:.2f} s | RTF {wall / heard:.3f} "
@@ -250,7 +250,7 @@ def main() -> None:
             )
     write_json(
         args.out,
-        {"machine": machine(args.machine), "pack_gap_s": transcribe.PACK_GAP_S, "length_s": args.length,
+        {"machine": machine(args.machine), "pack_gap_s": packing.PACK_GAP_S, "length_s": args.length,
          "orders": args.orders, "same_script": args.same_script, "results": results},
     )  # fmt: skip
     print(f"wrote {args.out}")

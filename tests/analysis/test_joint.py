@@ -13,14 +13,8 @@ import pytest
 from akashi.analysis.audio import parse_wav
 from akashi.analysis.detect import lexicon_findings
 from akashi.analysis.lexicon import load_lexicon
-from akashi.analysis.transcribe import (
-    MAX_REGION_S,
-    WHISPER_RATE,
-    DecodeOptions,
-    _locate,
-    _pack_pieces,
-    transcribe_audio,
-)
+from akashi.analysis.packing import MAX_REGION_S, WHISPER_RATE, locate, pack_pieces
+from akashi.analysis.transcribe import DecodeOptions, transcribe_audio
 
 
 def test_packed_regions_of_two_channels_map_back_to_their_channel() -> None:
@@ -28,10 +22,10 @@ def test_packed_regions_of_two_channels_map_back_to_their_channel() -> None:
     operator = np.full(20 * WHISPER_RATE, -0.1, dtype=np.float32)
     tagged = [(0.5, 3.0, "operator"), (3.5, 6.0, "customer"), (6.2, 9.0, "operator"), (9.5, 19.0, "customer")]
     audio_of = {"customer": customer, "operator": operator}
-    packed = _pack_pieces([(audio_of[ch], a, b) for a, b, ch in tagged])
+    packed = pack_pieces([(audio_of[ch], a, b) for a, b, ch in tagged])
     for i, (p, c, n) in enumerate(packed.spans):
         # a word in the middle of each packed region comes back to that region, channel and time
-        region, t0, t1 = _locate(p + n / 2 - 0.1, p + n / 2 + 0.1, packed.spans)
+        region, t0, t1 = locate(p + n / 2 - 0.1, p + n / 2 + 0.1, packed.spans)
         assert region == i and tagged[i][0] <= t0 < t1 <= tagged[i][1]
         assert abs(t0 - (c + n / 2 - 0.1)) < 1e-6
         sample = packed.audio[int((p + n / 2) * WHISPER_RATE)]

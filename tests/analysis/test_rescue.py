@@ -17,8 +17,9 @@ import pytest
 
 from akashi.analysis import rescue, transcribe
 from akashi.analysis.detect import Word
+from akashi.analysis.packing import WHISPER_RATE
 from akashi.analysis.rescue import Heard
-from akashi.analysis.transcribe import WHISPER_RATE, DecodeOptions, transcribe_channel, transcribe_joint
+from akashi.analysis.transcribe import DecodeOptions, transcribe_channel, transcribe_joint
 
 
 def test_uncovered_regions_are_those_no_word_touches() -> None:

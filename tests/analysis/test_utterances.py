@@ -20,15 +20,9 @@ from sqlalchemy import select
 from akashi.analysis.audio import parse_wav, write_wav
 from akashi.analysis.detect import Segment, Word, lexicon_findings
 from akashi.analysis.lexicon import load_lexicon
+from akashi.analysis.packing import SILENT_WORD_S, WHISPER_RATE, heard_in_speech, pack, unpack
 from akashi.analysis.pipeline import analyze_call
-from akashi.analysis.transcribe import (
-    SILENT_WORD_S,
-    WHISPER_RATE,
-    _heard_in_speech,
-    _pack,
-    _unpack,
-    utterances,
-)
+from akashi.analysis.transcribe import utterances
 from akashi.calloutcome import CallOutcome
 from akashi.context import Akashi
 from akashi.db.base import session_scope
@@ -66,22 +60,22 @@ def test_words_are_cut_at_regions_and_sentence_ends() -> None:
 def test_packing_maps_every_time_back_to_the_call() -> None:
     audio = np.zeros(20 * WHISPER_RATE, dtype=np.float32)
     regions = [(1.0, 3.0), (10.0, 10.5), (15.0, 19.0)]
-    packed = _pack(audio, regions)
+    packed = pack(audio, regions)
     # Each region is followed by a silence in the packed audio; packed time maps back exactly.
     assert len(packed.audio) > sum(int((b - a) * WHISPER_RATE) for a, b in regions)
     for (p, c, n), (a, b) in zip(packed.spans, regions, strict=True):
         assert (c, n) == pytest.approx((a, b - a))
-        assert _unpack(p + 0.2, p + 0.4, packed.spans) == pytest.approx((a + 0.2, a + 0.4))
+        assert unpack(p + 0.2, p + 0.4, packed.spans) == pytest.approx((a + 0.2, a + 0.4))
     # A word the recogniser put in a gap belongs to the nearer region, never to the silence.
     p1, _, n1 = packed.spans[1]
-    assert _unpack(p1 + n1 + 0.05, p1 + n1 + 0.1, packed.spans) == pytest.approx((10.5, 10.5))
+    assert unpack(p1 + n1 + 0.05, p1 + n1 + 0.1, packed.spans) == pytest.approx((10.5, 10.5))
     # Windows of at most 30 s that hold whole regions.
     assert all(c["end"] - c["start"] <= 30.0 + 1.0 for c in packed.clips)
 
 
 def test_words_written_in_the_silence_of_the_packing_are_left_out(caplog: pytest.LogCaptureFixture) -> None:
     audio = np.zeros(20 * WHISPER_RATE, dtype=np.float32)
-    packed = _pack(audio, [(1.0, 3.0), (10.0, 10.5)])
+    packed = pack(audio, [(1.0, 3.0), (10.0, 10.5)])
     (p0, _, n0), (p1, _, n1) = packed.spans
     raw = [
         (p0 + 0.1, p0 + 0.5, "対応が", 0.9),
@@ -91,8 +85,8 @@ def test_words_written_in_the_silence_of_the_packing_are_left_out(caplog: pytest
         (p1 + n1 + SILENT_WORD_S + 0.1, p1 + n1 + SILENT_WORD_S + 0.1, "晒す", 1.0),
         (p1 + n1 + 1.5, p1 + n1 + 1.5, "ぞ。", 1.0),
     ]
-    with caplog.at_level("DEBUG", logger="akashi.analysis.transcribe"):
-        kept = _heard_in_speech(raw, packed.spans, "customer")
+    with caplog.at_level("DEBUG", logger="akashi.analysis.packing"):
+        kept = heard_in_speech(raw, packed.spans, "customer")
     assert [(i, text) for i, _a, _b, text, _p in kept] == [(0, "対応が"), (0, "遅い"), (1, "はい")]
     assert kept[1][1:3] == pytest.approx((3.0, 3.0))  # clamped onto its region's end
     assert "customer: 2 words written in the silence" in caplog.text and "晒すぞ。" in caplog.text
@@ -101,7 +95,7 @@ def test_words_written_in_the_silence_of_the_packing_are_left_out(caplog: pytest
 def test_many_regions_fill_several_windows() -> None:
     audio = np.zeros(200 * WHISPER_RATE, dtype=np.float32)
     regions = [(i * 5.0, i * 5.0 + 3.0) for i in range(30)]
-    packed = _pack(audio, regions)
+    packed = pack(audio, regions)
     assert len(packed.clips) > 1
     starts = {round(p, 3) for p, _, _ in packed.spans}
     assert all(round(c["start"], 3) in starts for c in packed.clips)  # no region is cut by a window

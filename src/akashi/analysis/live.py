@@ -26,8 +26,8 @@ import numpy as np
 from akashi.analysis.audio import resample
 from akashi.analysis.detect import match_text
 from akashi.analysis.lexicon import Lexicon, load_lexicon
+from akashi.analysis.packing import WHISPER_RATE
 from akashi.analysis.prompts import fit_prompt_to, prompt_from_terms
-from akashi.analysis.transcribe import WHISPER_RATE
 from akashi.telephony.livetap import RATE, FrameDecoder, encode_frame, socket_path
 
 if TYPE_CHECKING:

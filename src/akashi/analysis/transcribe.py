@@ -3,19 +3,20 @@
 Each channel (customer, operator) is transcribed on its own so the transcript says who said what and
 when. Silero VAD (inside faster-whisper) skips silence; the batched pipeline packs the speech of a
 channel into 30-second windows instead of padding every utterance to 30 s. The customer channel may be
-prompted with lexicon words (``initial_prompt``); the operator channel is not, because a prompt that
-looks like the recording notice makes Whisper drop the operator's real notice.
+prompted with lexicon words (``initial_prompt``), the operator's with a reception's words as a list, never
+the notice's sentence: a prompt that looks like the recording notice makes Whisper drop the real one.
 
 Whisper's own segments follow its 30-second windows, not the speakers: with VAD packing one segment may
-hold three turns of a customer. So the speech regions are packed here, with a short silence between
-them, the recogniser runs with word timestamps, every word is mapped back to the call's timeline
+hold three turns of a customer. So the speech regions are packed (:mod:`packing`), with a short silence
+between them, the recogniser runs with word timestamps, every word is mapped back to the call's timeline
 through the packing, and :func:`utterances` cuts the words into one segment per utterance: a VAD
-speech region, split further after each sentence end.
+speech region, split further after each sentence end. Words with no place in the speech (written in the
+packing's silence, or piled at one instant) are left out, and regions left without a word, or holding only a
+repeat, are heard again (:mod:`rescue`).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
@@ -27,20 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from akashi.analysis import rescue
+from akashi.analysis import packing, rescue
 from akashi.analysis.audio import Float32, WavAudio, denoise, resample
 from akashi.analysis.detect import Segment, Word
+from akashi.analysis.packing import MAX_REGION_S, WHISPER_RATE
 from akashi.analysis.prompts import fit_prompt_to
 
-WHISPER_RATE = 16000
 CHANNEL_NAMES = ("customer", "operator")
 VAD_PARAMETERS: dict[str, Any] = {"min_silence_duration_ms": 300, "speech_pad_ms": 200}
-MAX_REGION_S = 30.0  # faster-whisper's chunk length: a longer VAD region is cut there
-PACK_GAP_S = 1.0  # silence put between packed speech regions
-SILENT_WORD_S = 0.75  # a word whose middle lies further than this outside every packed region is not kept
 _SENTENCE_END = tuple("。．.!?！？")
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -145,119 +141,12 @@ def _pipeline(model: Any) -> Any:
     return pipe
 
 
-@dataclass(frozen=True)
-class _Packed:
-    """A channel's speech regions laid end to end with short silences between them (VAD packing)."""
-
-    audio: Float32
-    spans: list[
-        tuple[float, float, float]
-    ]  # per region: start in the packed audio, start in the call, length
-    clips: list[dict[str, float]]  # windows of at most window_s (30 s) of packed audio, whole regions
-
-
-def _pack(
-    audio16k: Float32, regions: Sequence[tuple[float, float]], window_s: float = MAX_REGION_S
-) -> _Packed:
-    """Pack ``regions`` of ``audio16k`` with :data:`PACK_GAP_S` of silence between them, in windows of at
-    most ``window_s`` (no region may be longer).
-
-    The silence keeps the recogniser from pulling the first word of a region back into the one before
-    (as it does when speech is butted together); the spans map every packed time back exactly.
-    """
-    return _pack_pieces([(audio16k, a, b) for a, b in regions], window_s)
-
-
-def _pack_pieces(pieces: Sequence[tuple[Float32, float, float]], window_s: float = MAX_REGION_S) -> _Packed:
-    """Pack regions ``(audio, start, end)``, possibly of different channels, in the order given, in windows
-    of at most ``window_s``."""
-    gap = np.zeros(int(PACK_GAP_S * WHISPER_RATE), dtype=np.float32)
-    parts: list[Float32] = []
-    spans: list[tuple[float, float, float]] = []
-    clips: list[dict[str, float]] = []
-    pos = 0
-    clip_start = 0
-    for audio16k, a, b in pieces:
-        piece = audio16k[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)]
-        # A clip keeps the silence behind its last region (without it Whisper drops the last
-        # utterance) and stays within 30 s: a longer clip made the recogniser warn and cut it, and a
-        # 5-minute call's bench run with such clips died with heap corruption (cause not pinned down).
-        limit = clip_start + int(window_s * WHISPER_RATE)
-        if pos > clip_start and pos + len(piece) + len(gap) > limit:
-            clips.append({"start": clip_start / WHISPER_RATE, "end": min(pos, limit) / WHISPER_RATE})
-            clip_start = pos
-        spans.append((pos / WHISPER_RATE, a, len(piece) / WHISPER_RATE))
-        parts += [piece, gap]
-        pos += len(piece) + len(gap)
-    limit = clip_start + int(window_s * WHISPER_RATE)
-    clips.append({"start": clip_start / WHISPER_RATE, "end": min(pos, limit) / WHISPER_RATE})
-    return _Packed(np.concatenate(parts) if parts else gap, spans, clips)
-
-
-def _unpack(t0: float, t1: float, spans: Sequence[tuple[float, float, float]]) -> tuple[float, float]:
-    """Times in the packed audio back to the call's timeline.
-
-    The word belongs to the region that holds its middle; a word in a gap to the nearer region.
-    """
-    return _locate(t0, t1, spans)[1:]
-
-
-def _locate(t0: float, t1: float, spans: Sequence[tuple[float, float, float]]) -> tuple[int, float, float]:
-    """The packed region a word belongs to (see :func:`_unpack`) and its times on the call's timeline."""
-    best, _dist = _nearest(t0, t1, spans)
-    p, c, n = spans[best]
-    return best, c + min(max(t0 - p, 0.0), n), c + min(max(t1 - p, 0.0), n)
-
-
-def _nearest(t0: float, t1: float, spans: Sequence[tuple[float, float, float]]) -> tuple[int, float]:
-    """The packed region nearest the middle of a word, and how far outside it the middle lies (0 inside)."""
-    mid = (t0 + t1) / 2
-    best, dist = 0, float("inf")
-    for i, (p, _c, n) in enumerate(spans):
-        d = 0.0 if p <= mid <= p + n else min(abs(mid - p), abs(mid - (p + n)))
-        if d < dist:
-            best, dist = i, d
-    return best, dist
-
-
-def _heard_in_speech(
-    raw: Sequence[tuple[float, float, str, float]], spans: Sequence[tuple[float, float, float]], what: str
-) -> list[tuple[int, float, float, str, float]]:
-    """(region index, start and end on the call's timeline, text, probability) of the words of ``raw`` (times
-    in the packed audio), without the words Whisper wrote in the silence of the packing.
-
-    At the end of a window Whisper may write over again what it heard before, with the word times forced
-    past the last speech, into the silence put after it or beyond the window's end: on a caller who said
-    the same lines twice, a whole threat came out there, word times of 0 s clamped onto the end of a region
-    where nobody said it. A word whose middle lies more than :data:`SILENT_WORD_S` outside every region was
-    heard in silence and is left out (logged at debug level); a region left without a word is heard again
-    (:mod:`rescue`).
-    """
-    out: list[tuple[int, float, float, str, float]] = []
-    silent: list[str] = []
-    for t0, t1, text, prob in raw:
-        i, dist = _nearest(t0, t1, spans)
-        if dist > SILENT_WORD_S:
-            silent.append(text)
-            continue
-        _i, a, b = _locate(t0, t1, spans)
-        out.append((i, a, b, text, prob))
-    if silent:
-        log.debug(
-            "%s: %d words written in the silence between regions left out: %s",
-            what,
-            len(silent),
-            "".join(silent),
-        )
-    return out
-
-
 def transcribe_channel(
     model: Any, audio16k: Float32, channel: str, language: str, opts: DecodeOptions
 ) -> list[Segment]:
     """Transcribe one channel (16 kHz mono float32) into timed utterances (see :func:`utterances`)."""
     regions: list[tuple[float, float]] = []
-    packed: _Packed | None = None
+    packed: packing.Packed | None = None
     if opts.plain:
         segs, _info = model.transcribe(audio16k, language=language, word_timestamps=True)
     else:
@@ -283,9 +172,9 @@ def transcribe_channel(
             regions = speech_regions(audio16k, window)
             if not regions:
                 return []
-            packed = _pack(audio16k, regions)
+            packed = packing.pack(audio16k, regions)
             if len(packed.clips) > 1 and window < MAX_REGION_S:  # one window of a short call stays whole
-                packed = _pack(audio16k, regions, window)
+                packed = packing.pack(audio16k, regions, window)
             if opts.batched:
                 pipe = _pipeline(model)
                 if channel in opts.fit_channels:
@@ -322,14 +211,14 @@ def transcribe_channel(
     return utterances(words, regions, channel)
 
 
-def _call_words(segs: Any, packed: _Packed | None, channel: str) -> list[Word]:
+def _call_words(segs: Any, packed: packing.Packed | None, channel: str) -> list[Word]:
     """The recogniser's words on the call's timeline: mapped back through the packing, where there is one,
-    without the words written in its silence (:func:`_heard_in_speech`)."""
+    without the words written in its silence (:func:`heard_in_speech`)."""
     if packed is None:
         return [Word(t0, t1, text, prob) for t0, t1, text, prob in _words(segs)]
     return [
         Word(a, b, text, prob)
-        for _i, a, b, text, prob in _heard_in_speech(_words(segs), packed.spans, channel)
+        for _i, a, b, text, prob in packing.heard_in_speech(_words(segs), packed.spans, channel)
     ]
 
 
@@ -402,7 +291,7 @@ def _recognise_regions(
     """(region index, start and end on the call's timeline, text, probability) of every word heard in
     ``pieces`` packed into shared windows and recognised with the batched pipeline and ``decode``
     (language, beam, prompt and the like)."""
-    packed = _pack_pieces(pieces)
+    packed = packing.pack_pieces(pieces)
     segs, _info = _pipeline(model).transcribe(
         packed.audio,
         batch_size=opts.batch_size,
@@ -410,7 +299,7 @@ def _recognise_regions(
         clip_timestamps=packed.clips,
         **decode,
     )
-    return _heard_in_speech(_words(segs), packed.spans, what)
+    return packing.heard_in_speech(_words(segs), packed.spans, what)
 
 
 def speech_regions(audio16k: Float32, longest_s: float = MAX_REGION_S) -> list[tuple[float, float]]:
