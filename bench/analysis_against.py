@@ -41,6 +41,10 @@ Another VM of the same kind, later that day (14 development calls, joined 78 s a
     joined 78 s       0.064 -> 0.069        1.09     0.088 -> 0.120     0.298 -> 0.274     0.268 -> 0.167
     joined 306 s      0.044 -> 0.067        1.54     0.064 -> 0.111     0.418 -> 0.216     0.316 -> 0.223
 
+A run after it (after: 56d90a6, the same recognition) with a joined call of 612 s: short 0.111 -> 0.062 (x0.56),
+joined 612 s 0.040 -> 0.057 (x1.42; CPU s per call s 0.061 -> 0.099), customer CER 0.494 -> 0.212, operator
+0.319 -> 0.230.
+
 The 15 s windows run the customer's encoder twice per 30 s of speech; a lone call's two channels are recognised
 side by side and the customer's is the longer, so its wall time grows with it (bench/analysis_joined.py).
 
