@@ -93,12 +93,19 @@ def _clamped(t0: float, t1: float, span: tuple[float, float, float]) -> tuple[fl
 
 def nearest(t0: float, t1: float, spans: Sequence[tuple[float, float, float]]) -> tuple[int, float]:
     """The packed region nearest the middle of a word, and how far outside it the middle lies (0 inside)."""
-    mid = (t0 + t1) / 2
+    return nearest_interval((t0 + t1) / 2, [(p, p + n) for p, _c, n in spans])
+
+
+def nearest_interval(t: float, intervals: Sequence[tuple[float, float]]) -> tuple[int, float]:
+    """The index of the first of ``intervals`` (start, end) that holds ``t``, or else of the nearest one, and
+    how far outside it ``t`` lies (0 inside; index 0 and infinity where there are none)."""
     best, dist = 0, float("inf")
-    for i, (p, _c, n) in enumerate(spans):
-        d = 0.0 if p <= mid <= p + n else min(abs(mid - p), abs(mid - (p + n)))
+    for i, (a, b) in enumerate(intervals):
+        d = 0.0 if a <= t <= b else min(abs(t - a), abs(t - b))
         if d < dist:
             best, dist = i, d
+            if d == 0.0:
+                break
     return best, dist
 
 

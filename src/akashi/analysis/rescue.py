@@ -31,6 +31,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 
 from akashi.analysis.detect import Word
+from akashi.analysis.packing import nearest_interval
 from akashi.analysis.text import levenshtein, normalise
 
 log = logging.getLogger(__name__)
@@ -59,15 +60,7 @@ REPEAT_MIN_CHARS = 6  # shorter texts (はい、そうです) are said again for
 
 def region_of(word: Word, regions: Sequence[tuple[float, float]]) -> int:
     """The index of the region that holds the middle of ``word`` (the nearest one if none does)."""
-    mid = (word.start_s + word.end_s) / 2
-    best, gap = 0, float("inf")
-    for i, (a, b) in enumerate(regions):
-        if a <= mid <= b:
-            return i
-        d = a - mid if mid < a else mid - b
-        if d < gap:
-            best, gap = i, d
-    return best
+    return nearest_interval((word.start_s + word.end_s) / 2, regions)[0]
 
 
 def _plain(regions: Sequence[tuple[float, float]], words: Iterable[Word]) -> list[str]:
