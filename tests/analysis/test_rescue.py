@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from akashi.analysis import rescue, transcribe
-from akashi.analysis.detect import Word
+from akashi.analysis.detect import Segment, Word
 from akashi.analysis.packing import WHISPER_RATE
 from akashi.analysis.rescue import Heard
 from akashi.analysis.transcribe import DecodeOptions, transcribe_channel, transcribe_joint
@@ -226,6 +226,13 @@ class SayingWhisper(FakeWhisper):
         return words
 
 
+def _three_sentences(fake: SayingWhisper, channel: str) -> list[Segment]:
+    """``channel`` transcribed by ``fake`` from three speech regions, whose sentences are :data:`SAID`."""
+    return transcribe_channel(
+        fake, _channel((1.0, 3.0, 1), (4.0, 6.5, 2), (8.0, 9.5, 3)), channel, "ja", DecodeOptions()
+    )
+
+
 class LoopingWhisper(SayingWhisper):
     """On its first call writes the first region's sentence again for the second region of the first window
     (a loop of the window), as Whisper did on joined calls."""
@@ -238,9 +245,8 @@ class LoopingWhisper(SayingWhisper):
 
 @pytest.mark.parametrize("channel", ["customer", "operator"])
 def test_a_customer_region_that_repeats_the_one_before_is_heard_again(channel: str) -> None:
-    audio = _channel((1.0, 3.0, 1), (4.0, 6.5, 2), (8.0, 9.5, 3))
     fake = LoopingWhisper(stop_early=False)
-    segs = transcribe_channel(fake, audio, channel, "ja", DecodeOptions())
+    segs = _three_sentences(fake, channel)
     texts = [s.text for s in segs]
     if channel == "customer":
         assert texts == ["対応が遅いんだよ。", "電話を切るなよ。", "納得するまで話すぞ。"]
@@ -264,9 +270,8 @@ class EchoingWhisper(SayingWhisper):
 
 @pytest.mark.parametrize("channel", ["customer", "operator"])
 def test_sentences_written_after_the_last_speech_of_a_window_are_not_kept(channel: str) -> None:
-    audio = _channel((1.0, 3.0, 1), (4.0, 6.5, 2), (8.0, 9.5, 3))
     fake = EchoingWhisper(stop_early=False)
-    segs = transcribe_channel(fake, audio, channel, "ja", DecodeOptions())
+    segs = _three_sentences(fake, channel)
     # nothing put onto the end of the last region: each sentence once, at the time it was said
     assert [(s.start_s, s.end_s, s.text) for s in segs] == [
         (1.0, 3.0, "対応が遅いんだよ。"),
@@ -342,9 +347,8 @@ class PilingWhisper(SayingWhisper):
 
 
 def test_a_region_whose_words_were_given_no_time_is_heard_again() -> None:
-    audio = _channel((1.0, 3.0, 1), (4.0, 6.5, 2), (8.0, 9.5, 3))
     fake = PilingWhisper(stop_early=False)
-    segs = transcribe_channel(fake, audio, "operator", "ja", DecodeOptions())
+    segs = _three_sentences(fake, "operator")
     assert [(s.start_s, s.text) for s in segs] == [
         (1.0, "対応が遅いんだよ。"),
         (4.0, "電話を切るなよ。"),
