@@ -8,6 +8,7 @@ of its first window.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -313,6 +314,44 @@ def test_a_short_calls_customer_speech_stays_in_one_window() -> None:
     fake = WindowedWhisper()
     transcribe_channel(fake, audio, "customer", "ja", DecodeOptions(customer_window_s=15.0))
     assert fake.windows == [[1, 2, 3, 4, 5]]
+
+
+class TwoWorkerWhisper(WindowedWhisper):
+    """A model with two workers (``model.num_workers``) whose first two calls must overlap in time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = SimpleNamespace(num_workers=2)
+        self.together = threading.Barrier(2, timeout=10)
+        self.lock = threading.Lock()
+
+    def transcribe(self, audio: Any, *, clip_timestamps: list[dict[str, float]], **kw: Any) -> Any:
+        with self.lock:
+            first_two = len(self.calls) < 2
+            got = super().transcribe(audio, clip_timestamps=clip_timestamps, **kw)
+        if first_two:
+            self.together.wait()  # raises BrokenBarrierError unless another call is in progress
+        return got
+
+
+def test_a_long_channels_windows_are_shared_out_among_the_models_workers() -> None:
+    audio = _channel(*[(1.0 + 5 * i, 4.0 + 5 * i, i + 1) for i in range(8)], length_s=45.0)
+    shared = TwoWorkerWhisper()
+    segs = transcribe_channel(shared, audio, "customer", "ja", DecodeOptions(customer_window_s=15.0))
+    # three 15 s windows, one a turn, two at a time; the segments in window order
+    assert sorted(shared.calls) == [[1, 2, 3], [4, 5, 6], [7, 8]]
+    alone = WindowedWhisper()
+    opts = DecodeOptions(customer_window_s=15.0, share_workers=False)
+    assert segs == transcribe_channel(alone, audio, "customer", "ja", opts)
+    assert alone.calls == [[1, 2, 3, 4, 5, 6, 7, 8]]  # one call for all three windows
+
+
+def test_a_short_channels_one_window_is_one_call_on_a_model_with_workers() -> None:
+    audio = _channel(*[(1.0 + 5 * i, 4.0 + 5 * i, i + 1) for i in range(5)])
+    fake = TwoWorkerWhisper()
+    fake.together = threading.Barrier(1)  # nothing to wait for
+    transcribe_channel(fake, audio, "customer", "ja", DecodeOptions(customer_window_s=15.0))
+    assert fake.calls == [[1, 2, 3, 4, 5]]
 
 
 def test_piles_of_words_given_no_time_are_left_out(caplog: pytest.LogCaptureFixture) -> None:

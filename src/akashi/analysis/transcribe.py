@@ -12,7 +12,8 @@ between them, the recogniser runs with word timestamps, every word is mapped bac
 through the packing, and :func:`utterances` cuts the words into one segment per utterance: a VAD
 speech region, split further after each sentence end. Words with no place in the speech (written in the
 packing's silence, or piled at one instant) are left out, and regions left without a word, or holding only a
-repeat, are heard again (:mod:`rescue`).
+repeat, are heard again (:mod:`rescue`). A long channel's windows are shared out among the model's workers, so
+the customer's (the slower, heard with beam search) does not run on one worker while the other waits.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ class DecodeOptions:
     # regions' threats over the next ones and stopped before the last (bench/analysis_joined.py); shorter
     # windows give it less to repeat. A short call's one window stays whole (the encoder runs per window).
     customer_window_s: float = MAX_REGION_S
+    # Whether Whisper writes its timestamp tokens (segments within a window). Word times come from the
+    # aligner either way; without them short calls took a ninth less CPU time with the same CER, but on
+    # joined 5-minute calls the customer's CER rose 0.249 -> 0.271 (bench variant "no-ts").
+    timestamps: bool = True
+    # Whether a channel's windows are shared out among the model's workers (see _batched).
+    share_workers: bool = True
 
 
 @dataclass
@@ -176,20 +183,8 @@ def transcribe_channel(
             if len(packed.clips) > 1 and window < MAX_REGION_S:  # one window of a short call stays whole
                 packed = packing.pack(audio16k, regions, window)
             if opts.batched:
-                pipe = _pipeline(model)
-                if channel in opts.fit_channels:
-                    _install_fit()
-                    _fit.frames = _fit_frames(packed.clips)
-                try:  # the features are padded here; encoding and decoding happen as segs is read
-                    segs, _info = pipe.transcribe(
-                        packed.audio,
-                        batch_size=opts.batch_size,
-                        without_timestamps=False,
-                        clip_timestamps=packed.clips,
-                        **common,
-                    )
-                finally:
-                    _fit.frames = None
+                fit = _fit_frames(packed.clips) if channel in opts.fit_channels else None
+                segs = _batched(model, packed, opts, common, fit)
             else:
                 flat = [t for c in packed.clips for t in (c["start"], c["end"])]
                 segs, _info = model.transcribe(packed.audio, clip_timestamps=flat, **common)
@@ -209,6 +204,51 @@ def transcribe_channel(
         )
         words = rescue.unpiled(words, channel)  # (the second pass's words too)
     return utterances(words, regions, channel)
+
+
+def _workers(model: Any) -> int:
+    """How many recognitions ``model`` runs side by side (CTranslate2's workers, ``analysis.workers``)."""
+    return max(1, int(getattr(getattr(model, "model", None), "num_workers", 1)))
+
+
+def _batched(
+    model: Any, packed: packing.Packed, opts: DecodeOptions, decode: dict[str, Any], fit: int | None
+) -> list[Any]:
+    """The recogniser's segments of a channel's packed windows, in window order.
+
+    With ``share_workers`` and more than one worker on the model, the windows are shared out in turns among
+    that many threads, so a long channel's windows also use the worker the other channel is done with (the
+    customer's, heard with beam search, takes most of a long call's time). Each window is recognised on its
+    own either way (no text is carried over), so the words are the same; only the word aligner's batches are
+    made up otherwise, which moved word times and probabilities in their last digits (0.02 s at most on a
+    10-minute call). ``fit``: the frames every window's encoder input is fitted to, or None for 30 s.
+    """
+    clips = packed.clips
+    side = min(len(clips), _workers(model)) if opts.share_workers else 1
+    # turns small enough that the threads finish together (two a thread), at most a batch each
+    step = min(opts.batch_size, max(1, math.ceil(len(clips) / (2 * side))))
+    turns = [clips[i : i + step] for i in range(0, len(clips), step)]
+
+    def run(turn: list[dict[str, float]]) -> list[Any]:
+        if fit is not None:
+            _install_fit()
+        _fit.frames = fit
+        try:  # the features are padded here; encoding and decoding happen as the segments are read
+            segs, _info = _pipeline(model).transcribe(
+                packed.audio,
+                batch_size=opts.batch_size,
+                without_timestamps=not opts.timestamps,
+                clip_timestamps=turn,
+                **decode,
+            )
+            return list(segs)
+        finally:
+            _fit.frames = None
+
+    if side <= 1:
+        return run(clips)
+    with ThreadPoolExecutor(side) as pool:
+        return [s for part in pool.map(run, turns) for s in part]
 
 
 def _call_words(segs: Any, packed: packing.Packed | None, channel: str) -> list[Word]:
@@ -292,14 +332,7 @@ def _recognise_regions(
     ``pieces`` packed into shared windows and recognised with the batched pipeline and ``decode``
     (language, beam, prompt and the like)."""
     packed = packing.pack_pieces(pieces)
-    segs, _info = _pipeline(model).transcribe(
-        packed.audio,
-        batch_size=opts.batch_size,
-        without_timestamps=False,
-        clip_timestamps=packed.clips,
-        **decode,
-    )
-    return packing.heard_in_speech(_words(segs), packed.spans, what)
+    return packing.heard_in_speech(_words(_batched(model, packed, opts, decode, None)), packed.spans, what)
 
 
 def speech_regions(audio16k: Float32, longest_s: float = MAX_REGION_S) -> list[tuple[float, float]]:
