@@ -109,6 +109,34 @@ no-fit 0.088, shipped 0.076, fit 0.047. Joined calls of 78 s / 306 s: 0.085 / 0.
 fitted windows, tried on a fresh machine's call set (dev: shipped recall 0.78, CPU RTF 0.063; floors 0.78 / 0.80,
 0.052 / 0.050), still invented a threat (ぶっ殺す) on one dev call, as plain fitting did there: not shipped.
 
+Figures of 2026-12-07, a seventh fresh 2-core VM (AMD EPYC; about 2.4 times slower than the fourth: wall RTF 0.205
+one call at a time on two threads; the TTS rendered the 80 calls again). Two candidates on the dev half, one run
+each beside the shipped settings, then the held-out half once as shipped:
+
+    variant        cust CER  op CER  cat recall     polite flagged  notice  CPU RTF/thread
+    shipped          0.212   0.212   0.85 (P 1.00)   0/12          40/42      0.169
+    denoise-cust     0.198   0.212   0.82 (P 1.00)   0/12          40/42      0.172 (x1.02)
+    no-ts            0.210   0.215   0.85 (P 1.00)   0/12          40/42      x0.89 of shipped in its run
+    held-out shipped 0.254   0.192   0.84 (P 1.00)   0/10          38/38      0.157
+
+Removing the customer's hiss lowered CER again but lost a category on this render (it gained three on the one it
+was first tried on): not shipped. Without Whisper's timestamp tokens (``DecodeOptions.timestamps``; word times come
+from the aligner either way) the short calls took a ninth less CPU time with the same words and flags, but on the
+joined 5-minute dev calls (``bench/analysis_joined.py``) customer CER rose 0.249 -> 0.271 and recall fell 0.81 ->
+0.78 (RTF 0.185 -> 0.156): not shipped.
+
+A long channel's windows are now shared out among the model's workers (``DecodeOptions.share_workers``): before,
+the customer's channel (beam search, 15 s windows) ran on one worker while the other, done with the operator's,
+waited. One call at a time, ``--threads 1 --workers 2``, the variants in turn (``--long 300,600 --long-variants
+no-share,shipped,no-share,shipped``). The 306 s call came out word for word the same; on the 611 s call the
+same text, with word times within 0.02 s and probabilities in their last digits (compared word by word in a run
+of its own: the aligner's batches are made up otherwise; the bench now prints this). This VM's CPU time for the same work varied by a fifth between runs, so the
+wall-to-CPU ratio (1.0: one core used, 0.5: both) is given beside wall RTF:
+
+    joined call   no-share: wall RTF (wall/CPU)    shared: wall RTF (wall/CPU)
+    306 s          0.202 (0.60), 0.167 (0.59)       0.136 (0.52), 0.160 (0.52)
+    611 s          0.166 (0.58), 0.148 (0.58)       0.123 (0.51), 0.140 (0.51)
+
     python bench/analysis.py                          # default: dev variants, then held-out
     python bench/analysis.py --halves dev --variants none,prompt,hotwords
     python bench/analysis.py --long 60,300            # also long calls of about 1 and 5 minutes
@@ -352,6 +380,8 @@ def variants(lexicon: Lexicon) -> dict[str, DecodeOptions]:
         # one pass over both channels, prompted with the lexicon's and the reception's word lists together
         "joint-prompt": DecodeOptions(joint=True, prompt_joint=joint_prompt(prompt, OPERATOR_PROMPT)),
         "greedy": dataclasses.replace(shipped, beam_size=1),  # greedy on the customer channel too
+        "no-ts": dataclasses.replace(shipped, timestamps=False),  # no timestamp tokens (words aligned)
+        "no-share": dataclasses.replace(shipped, share_workers=False),  # a channel's windows on one worker
         "beam8": dataclasses.replace(shipped, beam_size=8),  # a wider beam on the customer channel
         "beam3": dataclasses.replace(shipped, beam_size=3),  # narrower beams on the customer channel
         "beam2": dataclasses.replace(shipped, beam_size=2),
@@ -586,14 +616,27 @@ def main() -> None:
         )
         longs: dict[str, Any] = {}
         for a in joined:
+            first: list[tuple[str, float, str]] | None = None  # the first variant's words, to compare with
             for vname in args.long_variants.split(","):
                 if model is None:
                     model = load_model(settings)
-                _segs, st = transcribe_audio(model, a, "ja", all_variants[vname])
+                segs, st = transcribe_audio(model, a, "ja", all_variants[vname])
+                words = [(s.channel, w.start_s, w.text) for s in segs for w in s.words]
+                first = words if first is None else first
+                same = [(c, t) for c, _s, t in words] == [(c, t) for c, _s, t in first]
+                # word times may differ in the last digits where the aligner's batches were made up otherwise
+                shift = max((abs(x[1] - y[1]) for x, y in zip(words, first, strict=False)), default=0.0)
                 key = f"{a.duration_s:.0f}s/{vname}"
-                longs[key] = {"rtf": st.rtf, "rtf_cpu_per_thread": st.cpu_s / st.audio_s / args.threads}
+                longs[key] = {
+                    "rtf": st.rtf,
+                    "rtf_cpu_per_thread": st.cpu_s / st.audio_s / args.threads,
+                    "same_words_as_first": same,
+                    "word_start_shift_s": shift if same else None,
+                }
                 print(
-                    f"long call {key:16s} RTF {st.rtf:.3f} (CPU/thread {longs[key]['rtf_cpu_per_thread']:.3f})",
+                    f"long call {key:16s} RTF {st.rtf:.3f} (CPU/thread {longs[key]['rtf_cpu_per_thread']:.3f}) "
+                    f"same words as {args.long_variants.split(',')[0]}: {same}"
+                    + (f" (times within {shift:.3f} s)" if same else ""),
                     flush=True,
                 )
         results["long_calls"] = longs

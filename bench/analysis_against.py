@@ -48,6 +48,21 @@ joined 612 s 0.040 -> 0.057 (x1.42; CPU s per call s 0.061 -> 0.099), customer C
 The 15 s windows run the customer's encoder twice per 30 s of speech; a lone call's two channels are recognised
 side by side and the customer's is the longer, so its wall time grows with it (bench/analysis_joined.py).
 
+A seventh VM of the same kind (2026-12-07; the same code ran about three times slower than on the last one; 14
+development calls and joined calls of 78 s, 306 s and 612 s, two rounds; after: 2fbf602 with a long channel's windows
+shared out among the model's workers, ``DecodeOptions.share_workers``):
+
+    calls            RTF before -> after   ratio   CPU s per call s    customer CER       operator CER
+    short (14)        0.190 -> 0.168        0.88     0.325 -> 0.276     0.196 -> 0.199     0.285 -> 0.208
+    joined 78 s       0.120 -> 0.187        1.56     0.203 -> 0.337     0.073 -> 0.048     0.239 -> 0.170
+    joined 306 s      0.090 -> 0.141        1.57     0.156 -> 0.269     0.484 -> 0.181     0.316 -> 0.229
+    joined 612 s      0.086 -> 0.130        1.52     0.147 -> 0.250     0.469 -> 0.240     0.383 -> 0.222
+
+Sharing the windows took a lone long call's wall time from 0.58-0.60 of its CPU time to 0.51-0.52 on this VM
+(``bench/analysis.py``'s docstring). But the code before used its two threads better here than on the last VM (wall
+time 0.58 of CPU time at 306 s, against 0.69 there), so the ratios are no better than the last VM's. What grew is
+the CPU time per call second, x1.7 at 306 s on both VMs: the customer's 15 s windows and the second pass.
+
     python bench/analysis_against.py                       # 2cc07ec against the working tree
     python bench/analysis_against.py --calls 14 --long 60,300 --rounds 2
 """

@@ -109,6 +109,13 @@ more, are now left out and their region heard again (``rescue.unpiled``; chosen 
 Calls one by one: unchanged (dev 0.88, customer CER 0.207). Each script's renders joined (``--same-script``), all
 three filters and windows as shipped: dev customer CER 0.175, recall 0.88 (P 0.97); held-out 0.206, 0.84 (P 1.00).
 
+On a seventh VM (2026-12-07, about three times slower, TTS rendered again), the dev half as shipped against no
+timestamp tokens (``no-ts``, faster and as accurate on the calls one by one):
+
+    half      variant    cust CER  op CER  cat recall     polite flagged  notice  RTF
+    dev       shipped     0.249    0.236   0.81 (P 0.98)   0/36           0.93    0.185
+    dev       no-ts       0.271    0.237   0.78 (P 0.98)   0/36           0.91    0.156
+
     python bench/analysis_joined.py                                # dev, shipped, 3 orders
     python bench/analysis_joined.py --halves dev,heldout --same-script
     python bench/analysis_joined.py --halves dev,heldout --variants shipped,cwin30
