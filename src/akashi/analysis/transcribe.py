@@ -229,10 +229,11 @@ def _batched(
     step = min(opts.batch_size, max(1, math.ceil(len(clips) / (2 * side))))
     turns = [clips[i : i + step] for i in range(0, len(clips), step)]
 
+    if fit is not None:
+        _install_fit()
+
     def run(turn: list[dict[str, float]]) -> list[Any]:
-        if fit is not None:
-            _install_fit()
-        _fit.frames = fit
+        _fit.frames = fit  # (per thread)
         try:  # the features are padded here; encoding and decoding happen as the segments are read
             segs, _info = _pipeline(model).transcribe(
                 packed.audio,
@@ -457,7 +458,7 @@ def transcribe_audio(
         segments = transcribe_joint(model, voiced, language, opts)
     else:
         # channels side by side where the model has workers for them (analysis.workers); CTranslate2 queues the rest
-        side = min(len(voiced), int(getattr(getattr(model, "model", None), "num_workers", 1)))
+        side = min(len(voiced), _workers(model))
 
         def channel(v: tuple[str, Float32]) -> list[Segment]:
             return transcribe_channel(model, v[1], v[0], language, opts)
