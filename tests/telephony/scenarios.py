@@ -101,8 +101,10 @@ def caller(
     final: int = 200,
     reinvite: bool = False,
     bye_reason: str = "",
+    bye_timeout_ms: int = 60000,
 ) -> str:
-    """The customer: INVITE, then hang up after ``talk_ms`` (``hangup="caller"``) or wait for BYE.
+    """The customer: INVITE, then hang up after ``talk_ms`` (``hangup="caller"``) or wait for BYE
+    (at most ``bye_timeout_ms``).
 
     ``bye_reason``: a regular expression the BYE's ``Reason`` header must match (the call fails if not).
     """
@@ -138,13 +140,13 @@ def caller(
         parts.append('  <recv response="200"/>')
     elif bye_reason:
         parts.append(
-            '  <recv request="BYE" timeout="60000"><action>'
+            f'  <recv request="BYE" timeout="{bye_timeout_ms}"><action>'
             f'<ereg regexp="{bye_reason}" search_in="hdr" header="Reason:" check_it="true" assign_to="reason"/>'
             '<log message="reason [$reason]"/></action></recv>'
         )
         parts.append(OK_TO_REQUEST)
     else:
-        parts.append('  <recv request="BYE" timeout="60000"/>')
+        parts.append(f'  <recv request="BYE" timeout="{bye_timeout_ms}"/>')
         parts.append(OK_TO_REQUEST)
     parts.append("</scenario>")
     return "\n".join(parts)
@@ -230,8 +232,10 @@ def operator(
     talk_ms: int = 3000,
     reinvites: int = 0,
     ring_ms: int = 300,
+    bye_timeout_ms: int = 60000,
 ) -> str:
-    """The operator phone: ``answer`` ("answer", "busy", "noanswer"); who hangs up."""
+    """The operator phone: ``answer`` ("answer", "busy", "noanswer"); who hangs up (the caller's BYE is
+    awaited at most ``bye_timeout_ms``)."""
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<scenario name="operator">',
@@ -292,7 +296,7 @@ Content-Length: 0
   <recv response="200"/>"""
         )
     else:
-        parts.append('  <recv request="BYE" timeout="60000"/>')
+        parts.append(f'  <recv request="BYE" timeout="{bye_timeout_ms}"/>')
         parts.append(OK_TO_REQUEST)
     parts.append("</scenario>")
     return "\n".join(parts)
