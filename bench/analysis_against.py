@@ -63,6 +63,15 @@ Sharing the windows took a lone long call's wall time from 0.58-0.60 of its CPU 
 time 0.58 of CPU time at 306 s, against 0.69 there), so the ratios are no better than the last VM's. What grew is
 the CPU time per call second, x1.7 at 306 s on both VMs: the customer's 15 s windows and the second pass.
 
+An eighth VM of the same kind (2026-12-08, AMD EPYC, about twice as fast as the seventh; the same calls and
+rounds; after: 2888e2f, the same recognition as 2fbf602):
+
+    calls            RTF before -> after   ratio   CPU s per call s    customer CER       operator CER
+    short (14)        0.146 -> 0.099        0.68     0.222 -> 0.165     0.183 -> 0.196     0.274 -> 0.224
+    joined 78 s       0.096 -> 0.108        1.12     0.140 -> 0.193     0.306 -> 0.056     0.265 -> 0.160
+    joined 306 s      0.058 -> 0.078        1.34     0.091 -> 0.152     0.507 -> 0.190     0.302 -> 0.240
+    joined 612 s      0.056 -> 0.076        1.34     0.088 -> 0.147     0.491 -> 0.205     0.303 -> 0.220
+
     python bench/analysis_against.py                       # 2cc07ec against the working tree
     python bench/analysis_against.py --calls 14 --long 60,300 --rounds 2
 """
