@@ -125,3 +125,52 @@ def test_severe_flag_opens_held_incident_with_camera_range_and_call(akashi: Akas
             (T0 + timedelta(minutes=6), T0 + timedelta(minutes=16)),
         ]
     assert _held(ak, segs) == [False, True, True, True, True]
+
+
+def test_severe_flag_after_the_call_ended_still_opens_the_held_incident(
+    akashi: Akashi, tmp_path: Path
+) -> None:
+    """Live recognition runs behind the call: a severe flag that comes after the hang-up (``after_end``)
+    holds the call and the cameras around it as one during the call would."""
+    ak = akashi
+    cam = records.ensure_camera(ak.engine, CameraSpec("受付", "tokyo", "rtsp://h/x", 4.0, True, "config"))
+    segs = [_segment(ak, cam, "受付", T0 + timedelta(minutes=m)) for m in (-7, -1, 7)]
+    clock = Clock(T0.timestamp() + 1)
+    store = LiveStore(ak.engine, after_incident=lambda: live_holds(ak), clock=clock)
+    store.publish(LiveEvent("sip-9", "started", T0.timestamp() - 60, site="tokyo", caller=CALLER))
+    store.publish(LiveEvent("sip-9", "ended", T0.timestamp() - 5))
+    store.exchange([])
+    store.publish(
+        LiveEvent(
+            "sip-9",
+            "flag",
+            T0.timestamp(),
+            site="tokyo",
+            caller=CALLER,
+            detail={"severity": "severe", "text": "殺すぞ", "after_end": "1"},
+        )
+    )
+    store.exchange([])
+    stored = ingest_call(
+        ak,
+        stereo_wav(tmp_path / "call.wav", seconds=1.0),
+        CallOutcome(
+            started_at=T0 - timedelta(seconds=60),
+            direction="in",
+            caller=CALLER,
+            site="tokyo",
+            call_ids=("sip-9",),
+        ),
+        transcribe=False,
+    )
+    clock.t += 10
+    store.exchange([])
+    with session_scope(ak.engine) as s:
+        inc = s.scalars(select(Incident)).one()
+        assert inc.legal_hold and "殺すぞ" in inc.notes and "sip-9" in inc.notes
+        items = s.scalars(select(IncidentItem).where(IncidentItem.incident_id == inc.id)).all()
+        assert {i.call_id for i in items if i.call_id} == {stored}
+        call = s.get(Call, stored)
+        assert call is not None and call.media_object_id is not None
+        media = call.media_object_id
+    assert _held(ak, [*segs, media]) == [False, True, False, True]

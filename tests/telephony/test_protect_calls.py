@@ -243,6 +243,21 @@ async def test_sip_info_key_warns_and_the_board_ends(b2bua: Start, tmp_path: Pat
         call_id = await asyncio.wait_for(svc.stored.get(), 20)
         assert call_id is not None
         row, *_ = await asyncio.to_thread(_stored, svc, call_id)
+        # live recognition runs behind the call: a flag after the hang-up still reaches the board, marked so
+        assert board.events[-1].kind == "ended"
+        svc.live_flag(call.call_id, "severe", "殺すぞ", time.time(), ["脅迫"])
+        late = board.events[-1]
+        assert (late.kind, late.call_id, late.agent, late.caller) == (
+            "flag",
+            call.call_id,
+            "佐藤 花子",
+            "0901234567",
+        )
+        assert (
+            late.detail["after_end"] == "1" and "ask" not in late.detail and late.detail["category"] == "脅迫"
+        )
+        svc.live_flag("no-such-call", "severe", "殺すぞ", time.time())
+        assert board.events[-1] is late
 
     timeline = row.extra["timeline"]
     assert [(e["kind"], e["by"]) for e in timeline] == [

@@ -3,19 +3,22 @@
 One task per service (:func:`live_loop`) exchanges the queued :class:`~akashi.telephony.live.LiveEvent`
 for the board's commands every half second, in a thread (the link may be a database); commands and
 live detection's flags reach a call through its :class:`~akashi.telephony.guard.CallGuard` on the
-event loop.
+event loop. A flag that comes after its call has ended goes to the board by :class:`Ended`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from akashi.telephony.call.machine import Protect
 from akashi.telephony.guard import CallGuard
-from akashi.telephony.live import LiveLink, NullLiveLink
+from akashi.telephony.live import LiveEvent, LiveLink, NullLiveLink, flag_detail
 from akashi.telephony.recorder import now
 from akashi.telephony.sip.message import Request
 
@@ -54,7 +57,7 @@ def flag(
     at: float,
     categories: Sequence[str] = (),
 ) -> None:
-    """A live detection result for a call (ignored when the call has ended meanwhile)."""
+    """A live detection result for a running call (see :class:`Ended` for one that has ended meanwhile)."""
     call = calls.get(call_id)
     if call is not None:
         call.guard.flag(severity, text, at, categories)
@@ -65,6 +68,67 @@ def publish_state(call: LiveCall, kind: str) -> None:
     meta = call.guard.call.meta
     detail = {"status": meta.status, "hangup_side": meta.hangup_side} if kind == "ended" else {}
     call.guard.publish(kind, now(), detail)
+
+
+#: How long after its end a call's live flags still go to the board (seconds).
+LATE_FLAG_S = 600.0
+#: Ended calls remembered for late flags, at most (the oldest is forgotten first).
+LATE_CALLS = 1024
+
+
+class Ended:
+    """Calls that ended a moment ago, for live detection's flags that come after the hang-up.
+
+    Live recognition runs behind the call: on a loaded 2-core machine a flag came 20-30 s after the words,
+    when a short call could be over. Such a flag can no longer ask for a warning, but it still goes to the
+    board, marked ``after_end = "1"``: a severe one opens the incident that holds the recording and the
+    site's camera footage around the call (:mod:`akashi.access.incidents_live`), as it would have during
+    the call. The stored call's timeline is closed by then; post-call analysis flags its words there.
+    """
+
+    def __init__(
+        self, keep_s: float = LATE_FLAG_S, most: int = LATE_CALLS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.keep_s, self.most, self.clock = keep_s, most, clock
+        self._calls: OrderedDict[str, tuple[float, LiveEvent]] = OrderedDict()
+
+    def add(self, call: LiveCall) -> None:
+        """Remember ``call`` as it ends: who and where, for the board."""
+        c = call.guard.call
+        meta = c.meta
+        self._calls[c.call_id] = (
+            self.clock(),
+            LiveEvent(c.call_id, "flag", 0.0, meta.site, meta.caller, meta.agent, meta.direction),
+        )
+        self._calls.move_to_end(c.call_id)
+        self._forget()
+
+    def _forget(self) -> None:
+        oldest = self.clock() - self.keep_s
+        while self._calls and (len(self._calls) > self.most or next(iter(self._calls.values()))[0] < oldest):
+            self._calls.popitem(last=False)
+
+    def flag(
+        self,
+        link: LiveLink,
+        call_id: str,
+        severity: str,
+        text: str,
+        at: float,
+        categories: Sequence[str] = (),
+    ) -> bool:
+        """Publish a live flag of a call that ended within :data:`LATE_FLAG_S`; False for any other call."""
+        self._forget()
+        got = self._calls.get(call_id)
+        if got is None:
+            return False
+        detail = {**flag_detail(severity, text, at, categories), "after_end": "1"}
+        log.info("call %s: flag after the call ended %s", call_id, detail)
+        try:
+            link.publish(replace(got[1], at=now(), detail=detail))
+        except Exception:  # the board is down: the evidence is stored either way
+            log.exception("live event not published")
+        return True
 
 
 class LiveHost(Protocol):

@@ -30,7 +30,7 @@ from akashi.telephony.call.machine import (
     Transfer,
 )
 from akashi.telephony.dtmf import KeyDetector, info_key
-from akashi.telephony.live import LiveEvent
+from akashi.telephony.live import LiveEvent, flag_detail
 from akashi.telephony.media import NoticePlayer
 from akashi.telephony.protect import AutoWarning, KeySequence
 from akashi.telephony.recorder import now
@@ -140,9 +140,7 @@ class CallGuard:
         ``category`` names what was found (脅迫, 暴言...; several joined by 「、」).
         """
         policy = self.call.route.warning
-        detail = {"severity": severity, "text": text[:300], "said_at": f"{at:.3f}"}
-        if categories:
-            detail["category"] = "、".join(dict.fromkeys(categories))
+        detail = flag_detail(severity, text, at, categories)
         if policy == "ask" and severity == "severe":
             detail["ask"] = "1"  # the board shows the warn button
         self.mark("flag", "live", detail)

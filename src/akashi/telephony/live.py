@@ -61,3 +61,13 @@ class NullLiveLink:
     def exchange(self, live_calls: Sequence[str]) -> list[LiveCommand]:
         """Return no commands."""
         return []
+
+
+def flag_detail(severity: str, text: str, at: float, categories: Sequence[str] = ()) -> dict[str, str]:
+    """A live flag's detail for the board: its severity, the words heard (at most 300 characters), when they
+    ended (``said_at``, epoch seconds: the board's alert latency is measured from it) and what was found
+    (``category``: 脅迫, 暴言..., several joined by 「、」)."""
+    detail = {"severity": severity, "text": text[:300], "said_at": f"{at:.3f}"}
+    if categories:
+        detail["category"] = "、".join(dict.fromkeys(categories))
+    return detail

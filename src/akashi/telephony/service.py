@@ -81,6 +81,8 @@ class TelephonyService:
         self.ports: MediaPorts = None  # type: ignore[assignment]
         self.media_workers: MediaWorkers | None = None
         self.calls: dict[str, Call] = {}
+        #: calls ended a moment ago, for live flags that come after the hang-up
+        self.ended = desk.Ended()
         #: spools of the running calls, finished calls stored, a killed run's spools recovered
         self.recordings = Recordings(ak, ak.settings.spool_path / "calls")
         #: what calls play to the caller: notices, the "nobody can answer" message, ringback
@@ -284,6 +286,10 @@ class TelephonyService:
             desk.flag(self.calls, call_id, severity, text, at, categories)
         elif (session := self.siprec.sessions.get(call_id)) is not None:
             siprec_live.flag(session, severity, text, at, categories)
+        elif not self.ended.flag(self.live, call_id, severity, text, at, categories):
+            log.info(
+                "live flag of call %s dropped: no such call in the last %.0f s", call_id, desk.LATE_FLAG_S
+            )
 
     # -- configuration lookups ------------------------------------------------------------
     def route_for(self, dialled: str) -> RouteSettings | None:
@@ -475,6 +481,7 @@ class TelephonyService:
         live = self.calls.get(call.invite.call_id)
         if live is not None:
             publish_state(live, "ended")
+            self.ended.add(live)
         if source is not None:
             self.limits.finished(source)
         self.edge_audit.media(media_refusal(call.invite.call_id, source or "?", call.meta.extra))
