@@ -216,5 +216,26 @@ def test_board_shows_a_flag_within_the_deadline_and_warn_reaches_the_node(
     store.exchange([])
     expect(card).to_have_count(0, timeout=DEADLINE_MS)
     expect(w.page.locator("#live-empty")).to_be_visible()
+    assert w.page.locator("#live-late").is_hidden()
+
+    # live recognition ran behind the call: its flag comes after the hang-up, listed apart with who and where
+    store.publish(
+        LiveEvent(
+            "sip-live-1", "flag", time.time(), site="tokyo",
+            detail={"severity": "severe", "text": "殺すぞ", "category": "脅迫", "after_end": "1"},
+        )
+    )  # fmt: skip
+    store.exchange([])
+    late = w.page.locator("#live-late-list .live-ev.live-flag")
+    expect(late).to_contain_text("殺すぞ", timeout=DEADLINE_MS)
+    assert "tokyo / tanaka / 03-1234-5678" in late.inner_text() and "重大" in late.inner_text()
+    expect(w.page.locator("#live-late")).to_contain_text("通話終了後の検知")
+    expect(board).to_have_attribute("data-alerted", "2")
+    assert w.page.locator(".live-call").count() == 0  # the ended call does not come back
+    w.page.screenshot(path=str(SHOTS / "live-late-390.png"), full_page=True)
+    problems += list(w.page.evaluate(OVERFLOW))
+    w.page.set_viewport_size({"width": 1280, "height": 900})
+    w.page.screenshot(path=str(SHOTS / "live-late-1280.png"), full_page=True)
+    problems += list(w.page.evaluate(OVERFLOW)) + list(w.page.evaluate("window.__csp || []"))
     w.ctx.close()
     assert problems + w.problems == []

@@ -185,5 +185,12 @@ LIVE_MESSAGES: dict[str, tuple[str, str]] = {
     "live_ask": ("警告の判断を求めています", "asks you whether to warn"),
     "live_severe": ("重大", "severe"),
     "live_notify_title": ("通話モニター: 新しい検知", "Live calls: new alert"),
+    "live_late": ("通話終了後の検知", "Flags after the call ended"),
+    "live_late_hint": (
+        "音声認識が追いつく前に終わった通話です。重大な検知はインシデントになり、録音とカメラ映像は保全されます。"
+        "応対者の様子を確認してください。",
+        "These calls ended before live recognition caught up. A severe flag opens an incident that holds the "
+        "recording and the camera footage. Check on the operator.",
+    ),
 }
 MESSAGES.update(LIVE_MESSAGES)

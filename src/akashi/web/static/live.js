@@ -87,9 +87,7 @@
     return entry;
   }
 
-  function addEvent(entry, ev, fresh) {
-    if (!SHOWN.has(ev.kind) || entry.seen.has(ev.id)) return;
-    entry.seen.add(ev.id);
+  function eventItem(ev) {
     const li = document.createElement("li");
     li.className = "live-ev live-" + ev.kind;
     const time = document.createElement("time");
@@ -107,6 +105,13 @@
       sev.textContent = d.severe;
       li.append(" ", sev);
     }
+    return li;
+  }
+
+  function addEvent(entry, ev, fresh) {
+    if (!SHOWN.has(ev.kind) || entry.seen.has(ev.id)) return;
+    entry.seen.add(ev.id);
+    const li = eventItem(ev);
     if (ev.detail.ask === "1") {
       entry.el.querySelector(".live-warn").classList.add("ask");
       const ask = document.createElement("strong");
@@ -116,6 +121,27 @@
     }
     entry.el.querySelector(".live-events").appendChild(li);
     if (fresh && ALERT.has(ev.kind)) notify(entry, ev);
+  }
+
+  // A flag that came after its call ended (live recognition runs behind the call): listed apart, newest
+  // first, with who and where; the call does not come back among the calls in progress.
+  const lateBox = document.getElementById("live-late");
+  const lateList = document.getElementById("live-late-list");
+  const lateSeen = new Set();
+  const LATE_SHOWN = 20;
+  function late(ev) {
+    if (lateSeen.has(ev.id)) return;
+    lateSeen.add(ev.id);
+    const c = ev.call || {};
+    const li = eventItem(ev);
+    const who = document.createElement("span");
+    who.className = "live-who";
+    who.textContent = [c.site, c.agent, c.caller].filter(Boolean).join(" / ");
+    li.querySelector("time").after(" ", who);
+    lateList.prepend(li);
+    while (lateList.children.length > LATE_SHOWN) lateList.lastElementChild.remove();
+    lateBox.hidden = false;
+    notify({ call: c }, ev);
   }
 
   function remove(callId) {
@@ -150,6 +176,9 @@
   function onLive(ev) {
     if (ev.kind === "ended") {
       remove(ev.call_id);
+    } else if (ev.detail.after_end === "1") {
+      remove(ev.call_id);
+      late(ev);
     } else {
       const entry = ev.call ? upsert(ev.call) : calls.get(ev.call_id);
       if (entry) addEvent(entry, ev, true);
