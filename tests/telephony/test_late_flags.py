@@ -3,10 +3,9 @@ marked ``after_end``, without the warn button; forgotten after a while; unknown 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from akashi.telephony import desk
 from akashi.telephony.live import LiveEvent
+from akashi.telephony.recorder import CallMeta
 
 
 class Link:
@@ -28,15 +27,14 @@ class Clock:
         return self.t
 
 
-def ended_call(call_id: str) -> desk.LiveCall:
-    meta = SimpleNamespace(site="tokyo", caller="0901234567", agent="佐藤 花子", direction="in")
-    return SimpleNamespace(guard=SimpleNamespace(call=SimpleNamespace(call_id=call_id, meta=meta)))  # type: ignore[return-value]
+META = CallMeta(started_at=1_796_000_000.0, site="tokyo", caller="0901234567",
+                agent="佐藤 花子", direction="in")  # fmt: skip
 
 
 def test_a_flag_after_the_end_goes_to_the_board_without_asking() -> None:
     clock, link = Clock(), Link()
     ended = desk.Ended(keep_s=600, clock=clock)
-    ended.add(ended_call("c-1"))
+    ended.remember("c-1", META)
     clock.t += 30  # live recognition ran behind the call
     assert ended.flag(link, "c-1", "severe", "土下座しろ", 1_796_000_000.5, ["土下座の要求", "土下座の要求"])
     (ev,) = link.events
@@ -62,11 +60,11 @@ def test_a_flag_after_the_end_goes_to_the_board_without_asking() -> None:
 def test_ended_calls_are_forgotten_after_a_while_and_beyond_the_most() -> None:
     clock, link = Clock(), Link()
     ended = desk.Ended(keep_s=600, most=2, clock=clock)
-    ended.add(ended_call("old"))
+    ended.remember("old", META)
     clock.t += 601
     assert not ended.flag(link, "old", "severe", "殺すぞ", 0.0)
     for cid in ("a", "b", "c"):
-        ended.add(ended_call(cid))
+        ended.remember(cid, META)
     assert not ended.flag(link, "a", "severe", "殺すぞ", 0.0)  # the oldest of three, over the most (2)
     assert ended.flag(link, "b", "severe", "殺すぞ", 0.0) and ended.flag(link, "c", "mild", "困る", 0.0)
     assert [e.call_id for e in link.events] == ["b", "c"]
@@ -78,5 +76,5 @@ def test_a_board_that_is_down_does_not_break_the_flag() -> None:
             raise OSError("database unreachable")
 
     ended = desk.Ended(clock=Clock())
-    ended.add(ended_call("c-1"))
+    ended.remember("c-1", META)
     assert ended.flag(Down(), "c-1", "severe", "殺すぞ", 0.0)

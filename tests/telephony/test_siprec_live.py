@@ -17,7 +17,7 @@ from tests.conftest import require_binary
 from tests.ports import free_udp_port
 from tests.telephony.conftest import Start
 from tests.telephony.peers import Sipp, rtp_peer, tone
-from tests.telephony.test_calls import dominant_hz
+from tests.telephony.test_calls import _until, dominant_hz
 from tests.telephony.test_early_media import ulaw_wav
 from tests.telephony.test_protect_calls import Board
 from tests.telephony.test_siprec_calls import (
@@ -79,9 +79,15 @@ async def test_siprec_session_on_the_board_and_its_customer_stream_through_the_t
         finally:
             src.kill()
         assert await asyncio.wait_for(svc.stored.get(), 30) is not None
+        # live recognition runs behind the call: a flag after the session ended still reaches the board
+        await _until(lambda: session.call_id not in svc.siprec.sessions, 10)
+        svc.live_flag(session.call_id, "severe", "殺すぞ", time.time(), ("脅迫",))
     cid = session.call_id
     kinds = [e.kind for e in board.events if e.call_id == cid]
-    assert kinds == ["started", "answered", "flag", "ended"], kinds
+    assert kinds == ["started", "answered", "flag", "ended", "flag"], kinds
+    late = board.events[-1]
+    assert late.detail["after_end"] == "1" and late.detail["category"] == "脅迫"
+    assert (late.site, late.caller) == (session.meta.site, session.meta.caller)
     started = board.events[0]
     assert (started.site, started.caller) == (session.meta.site, session.meta.caller) and started.caller
     flag = next(e for e in board.events if e.kind == "flag")

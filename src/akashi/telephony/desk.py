@@ -19,7 +19,7 @@ from typing import Protocol
 from akashi.telephony.call.machine import Protect
 from akashi.telephony.guard import CallGuard
 from akashi.telephony.live import LiveEvent, LiveLink, NullLiveLink, flag_detail
-from akashi.telephony.recorder import now
+from akashi.telephony.recorder import CallMeta, now
 from akashi.telephony.sip.message import Request
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ LATE_CALLS = 1024
 
 
 class Ended:
-    """Calls that ended a moment ago, for live detection's flags that come after the hang-up.
+    """Calls and SIPREC sessions that ended a moment ago, for live detection's flags that come after the end.
 
     Live recognition runs behind the call: on a loaded 2-core machine a flag came 20-30 s after the words,
     when a short call could be over. Such a flag can no longer ask for a warning, but it still goes to the
@@ -92,15 +92,13 @@ class Ended:
         self.keep_s, self.most, self.clock = keep_s, most, clock
         self._calls: OrderedDict[str, tuple[float, LiveEvent]] = OrderedDict()
 
-    def add(self, call: LiveCall) -> None:
-        """Remember ``call`` as it ends: who and where, for the board."""
-        c = call.guard.call
-        meta = c.meta
-        self._calls[c.call_id] = (
+    def remember(self, call_id: str, meta: CallMeta) -> None:
+        """Remember a call (or a SIPREC session) as it ends: who and where, for the board."""
+        self._calls[call_id] = (
             self.clock(),
-            LiveEvent(c.call_id, "flag", 0.0, meta.site, meta.caller, meta.agent, meta.direction),
+            LiveEvent(call_id, "flag", 0.0, meta.site, meta.caller, meta.agent, meta.direction),
         )
-        self._calls.move_to_end(c.call_id)
+        self._calls.move_to_end(call_id)
         self._forget()
 
     def _forget(self) -> None:

@@ -481,7 +481,7 @@ class TelephonyService:
         live = self.calls.get(call.invite.call_id)
         if live is not None:
             publish_state(live, "ended")
-            self.ended.add(live)
+            self.ended.remember(live.call_id, live.meta)
         if source is not None:
             self.limits.finished(source)
         self.edge_audit.media(media_refusal(call.invite.call_id, source or "?", call.meta.extra))

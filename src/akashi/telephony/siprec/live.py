@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from akashi.telephony.guard import customer_tap
-from akashi.telephony.live import LiveEvent, LiveEventKind
+from akashi.telephony.live import LiveEvent, LiveEventKind, flag_detail
 from akashi.telephony.recorder import CallMeta, now
 
 if TYPE_CHECKING:
@@ -66,10 +66,7 @@ def start(session: LiveSession, route: RouteSettings | None) -> None:
 
 def flag(session: LiveSession, severity: str, text: str, at: float, categories: Sequence[str] = ()) -> None:
     """A live detection result: on the board (a SIPREC call has no warning to play)."""
-    detail = {"severity": severity, "text": text[:300], "said_at": f"{at:.3f}", "by": "live"}
-    if categories:
-        detail["category"] = "、".join(dict.fromkeys(categories))
-    publish(session, "flag", detail)
+    publish(session, "flag", {**flag_detail(severity, text, at, categories), "by": "live"})
 
 
 def end(session: LiveSession) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from akashi.config.telephony import AgentSettings
+    from akashi.telephony.desk import Ended
     from akashi.telephony.edgeaudit import EdgeAudit
     from akashi.telephony.limits import CallLimits
     from akashi.telephony.sip.message import Request
@@ -55,6 +56,10 @@ class SiprecHost(CallHost, Protocol):
 
     def current_agents(self) -> Sequence[AgentSettings]:
         """The agents of the running configuration (it may change without a restart)."""
+
+    @property
+    def ended(self) -> Ended:
+        """Calls and sessions ended a moment ago, for live flags that come after the end."""
 
 
 class SiprecServer:
@@ -127,6 +132,7 @@ class SiprecServer:
     def _ended(self, session: SiprecSession) -> None:
         if self.sessions.pop(session.call_id, None) is not None:
             self.svc.limits.finished(session.invite.source[0] if session.invite.source else "?")
+            self.svc.ended.remember(session.call_id, session.meta)
 
     def hang_up(self) -> None:
         """End every session (the service is stopping): BYE to each SRC, recordings stored."""
